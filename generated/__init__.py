@@ -1,0 +1,1 @@
+"""Generated from openapi.yaml by `make generate`: do not edit by hand."""

@@ -1,0 +1,89 @@
+"""API keys: generation, hashing, resolving a presented key to a principal, and role checks.
+
+Keys are 256-bit random secrets, so a single SHA-256 is a sound way to store them (there is nothing to
+brute-force the way a password can be); only the hash and a short prefix for recognition are stored.
+Which roles may call an operation is declared in the contract (`x-roles` on the operation) and
+enforced here, in one place, when the key is resolved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from connexion.lifecycle import ConnexionRequest
+
+from runplane.errors import Forbidden
+from runplane.services import Services, services_of
+
+KEY_PREFIX = "rp_"
+ROLES = ("admin", "user", "worker")
+DEFAULT_ROLES = ("admin", "user")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user a key acts for, its role and the key's id."""
+
+    user_id: str
+    role: str
+    key_id: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def key_prefix(key: str) -> str:
+    return key[:10]
+
+
+def operation_roles(spec: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """operationId → the roles allowed to call it, read from the contract's `x-roles`."""
+    roles: dict[str, tuple[str, ...]] = {}
+    for path_item in spec.get("paths", {}).values():
+        for operation in path_item.values():
+            if isinstance(operation, dict) and "operationId" in operation:
+                roles[operation["operationId"]] = tuple(operation.get("x-roles", DEFAULT_ROLES))
+    return roles
+
+
+def _operation_id(request: ConnexionRequest) -> str | None:
+    routing = request.scope.get("extensions", {}).get("connexion_routing", {})
+    operation_id = routing.get("operation_id")
+    return operation_id.rsplit(".", 1)[-1] if operation_id else None
+
+
+async def authenticate(services: Services, api_key: str) -> Principal | None:
+    admin_key = services.settings.admin_key
+    if admin_key is not None and hmac.compare_digest(api_key.encode(), admin_key.get_secret_value().encode()):
+        return Principal(user_id="admin", role="admin", key_id="env")
+    row = await services.keys.find_active(hash_key(api_key))
+    if row is None:
+        return None
+    return Principal(user_id=row.user_id, role=row.role, key_id=row.id)
+
+
+async def resolve_api_key(api_key: str, request: ConnexionRequest) -> dict[str, Any] | None:
+    """connexion's `x-apikeyInfoFunc`: None means 401; a wrong role is 403."""
+    services = services_of(request.scope)
+    principal = await authenticate(services, api_key)
+    if principal is None:
+        return None
+    operation_id = _operation_id(request)
+    allowed = services.operation_roles.get(operation_id or "", DEFAULT_ROLES)
+    if principal.role not in allowed:
+        needed = " or ".join(allowed)
+        raise Forbidden(f"This operation needs the {needed} role", details={"role": principal.role})
+    return {"sub": principal.user_id, "principal": principal}

@@ -1,0 +1,110 @@
+"""The async database handle: engine, sessions, SQLite tuning and migrations to head."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside the one writer; busy_timeout makes concurrent writers from several
+    # server processes wait for the lock instead of failing at once.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def sync_url(async_url: str) -> str:
+    """The same database through a synchronous driver, for Alembic."""
+    url = make_url(async_url)
+    if url.drivername == "sqlite+aiosqlite":
+        url = url.set(drivername="sqlite")
+    return url.render_as_string(hide_password=False)
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", sync_url(url).replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None, "no migrations found"
+    return head
+
+
+def migrate(url: str) -> None:
+    """Bring the schema to the newest migration (safe to run from several processes at start-up)."""
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(sync_url(url), poolclass=NullPool)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _tune_sqlite)
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Serialise concurrent migrators (several hosts starting at once).
+                connection.execute(text("SELECT pg_advisory_xact_lock(727274)"))
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        options: dict[str, Any] = {}
+        if url.startswith("postgresql"):
+            options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **options)
+        self.backend = self.engine.dialect.name
+        if self.backend == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _tune_sqlite)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work: committed when the block ends normally, rolled back otherwise."""
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session:
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def current_revision(self) -> str | None:
+        def read(connection: Connection) -> str | None:
+            return MigrationContext.configure(connection).get_current_revision()
+
+        async with self.engine.connect() as connection:
+            return await connection.run_sync(read)
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,153 @@
+"""The database schema. Alembic migrations must produce exactly this (tests/integration/test_migrations.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on every backend (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(64))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class ExperimentRow(Base):
+    __tablename__ = "experiments"
+    __table_args__ = (Index(None, "user_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str | None] = mapped_column(Text)
+    commit_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(64))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class TaskRow(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index(None, "status", "priority", "queued_at"),
+        Index(None, "user_id", "created_at"),
+        Index(None, "experiment_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    job_name: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer)
+    # Stored as submitted, secrets and all: needed to run the task. Responses redact them.
+    entrypoint: Mapped[str | None] = mapped_column(Text)
+    args: Mapped[list[Any]]
+    model_id: Mapped[str | None] = mapped_column(String(64))
+    inputs: Mapped[dict[str, Any]]
+    snapshot_id: Mapped[str | None] = mapped_column(String(64))
+    datasets: Mapped[list[Any]]
+    dataset_specs: Mapped[list[Any]]
+    cpu: Mapped[int] = mapped_column(Integer)
+    memory_gb: Mapped[float] = mapped_column(Float)
+    gpu: Mapped[int] = mapped_column(Integer)
+    gpu_type: Mapped[str | None] = mapped_column(String(64))
+    node_count: Mapped[int] = mapped_column(Integer)
+    reservation_id: Mapped[str | None] = mapped_column(String(64))
+    plugin_configs: Mapped[dict[str, Any]]
+    max_retries: Mapped[int] = mapped_column(Integer)
+    retry_count: Mapped[int] = mapped_column(Integer)
+    timeout_seconds: Mapped[int | None] = mapped_column(Integer)
+    env: Mapped[dict[str, Any]]
+    secrets: Mapped[dict[str, Any]]
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata")
+    experiment_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("experiments.id", ondelete="SET NULL")
+    )
+    run_label: Mapped[str | None] = mapped_column(String(128))
+    random_seed: Mapped[int | None] = mapped_column(BigInteger)
+    progress: Mapped[float] = mapped_column(Float)
+    message: Mapped[str | None] = mapped_column(String(1024))
+    failure_reason: Mapped[str | None] = mapped_column(String(32))
+    failure_message: Mapped[str | None] = mapped_column(String(1024))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    cancelled_by: Mapped[str | None] = mapped_column(String(64))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    worker_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    queued_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+
+
+class IdempotencyRow(Base):
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    task_id: Mapped[str] = mapped_column(String(32), ForeignKey("tasks.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]

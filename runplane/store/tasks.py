@@ -1,0 +1,116 @@
+"""Queries on tasks and idempotency records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from runplane.store.database import Database
+from runplane.store.tables import IdempotencyRow, TaskRow, utcnow
+
+TERMINAL = ("completed", "failed", "cancelled")
+ACTIVE = ("preparing", "running", "collecting")
+
+
+class IdempotencyClash(Exception):
+    """Another request stored the same idempotency key first."""
+
+
+class TaskStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def insert(self, row: TaskRow, *, idempotency: tuple[str, str] | None = None) -> None:
+        """Stores the task, and its idempotency record in the same transaction."""
+        try:
+            async with self.db.session() as session:
+                session.add(row)
+                if idempotency is not None:
+                    await session.flush()
+                    key, request_hash = idempotency
+                    session.add(
+                        IdempotencyRow(
+                            user_id=row.user_id,
+                            key=key,
+                            request_hash=request_hash,
+                            task_id=row.id,
+                            created_at=row.created_at,
+                        )
+                    )
+        except IntegrityError as exc:
+            if idempotency is not None:
+                raise IdempotencyClash from exc
+            raise
+
+    async def idempotent(self, user_id: str, key: str) -> IdempotencyRow | None:
+        async with self.db.reader() as session:
+            return await session.get(IdempotencyRow, (user_id, key))
+
+    async def get(self, task_id: str) -> TaskRow | None:
+        async with self.db.reader() as session:
+            return await session.get(TaskRow, task_id)
+
+    async def page(
+        self, *, filters: dict[str, Any], limit: int, offset: int
+    ) -> tuple[Sequence[TaskRow], int]:
+        conditions = [getattr(TaskRow, name) == value for name, value in filters.items() if value is not None]
+        async with self.db.reader() as session:
+            total = await session.scalar(select(func.count()).select_from(TaskRow).where(*conditions)) or 0
+            rows = await session.scalars(
+                select(TaskRow)
+                .where(*conditions)
+                .order_by(TaskRow.created_at.desc(), TaskRow.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return rows.all(), total
+
+    async def cancel_if_queued(self, task_id: str, cancelled_by: str) -> bool:
+        """Queued → cancelled in one conditional UPDATE, so a worker's claim and a cancel never both win."""
+        now = utcnow()
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(TaskRow)
+                .where(TaskRow.id == task_id, TaskRow.status == "queued")
+                .values(
+                    status="cancelled",
+                    failure_reason="cancelled",
+                    failure_message="Cancelled before it started",
+                    cancelled_by=cancelled_by,
+                    ended_at=now,
+                    updated_at=now,
+                    message="Cancelled",
+                )
+            )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def set_priority_if_queued(self, task_id: str, priority: int) -> bool:
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(TaskRow)
+                .where(TaskRow.id == task_id, TaskRow.status == "queued")
+                .values(priority=priority, updated_at=utcnow())
+            )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def counts_by_status(self, *, finished_since: datetime) -> dict[str, int]:
+        async with self.db.reader() as session:
+            live = await session.execute(
+                select(TaskRow.status, func.count())
+                .where(TaskRow.status.not_in(TERMINAL))
+                .group_by(TaskRow.status)
+            )
+            finished = await session.execute(
+                select(TaskRow.status, func.count())
+                .where(TaskRow.status.in_(TERMINAL), TaskRow.ended_at >= finished_since)
+                .group_by(TaskRow.status)
+            )
+            return {str(status): int(count) for status, count in [*live.all(), *finished.all()]}
+
+    @staticmethod
+    def day_ago() -> datetime:
+        return utcnow() - timedelta(days=1)

@@ -1,0 +1,215 @@
+"""The task rules: submission, visibility, cancellation, priority and queue figures.
+
+Handlers call this; this calls the store. Tenancy lives here: a user acts only on its own tasks, and
+another user's task is reported as not found, so ids of others' work leak nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from runplane.catalog import get_model, validate_inputs
+from runplane.errors import Conflict, Forbidden, NotFound, Unprocessable
+from runplane.security import Principal
+from runplane.store.tables import TaskRow, utcnow
+from runplane.store.tasks import ACTIVE, TERMINAL, IdempotencyClash, TaskStore
+
+if TYPE_CHECKING:
+    from generated.models import TaskCreate
+    from runplane.experiments import ExperimentManager
+
+
+@dataclass(frozen=True)
+class AgingPolicy:
+    """Waiting raises a queued task's effective priority by `rate` points a minute, up to `max_boost`."""
+
+    rate_per_minute: float
+    max_boost: float
+
+    def effective(self, priority: int, queued_at: datetime, now: datetime) -> float:
+        waited_minutes = max((now - queued_at).total_seconds(), 0.0) / 60.0
+        return priority + min(self.rate_per_minute * waited_minutes, self.max_boost)
+
+
+def request_fingerprint(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class TaskManager:
+    def __init__(self, store: TaskStore, experiments: ExperimentManager, aging: AgingPolicy) -> None:
+        self.store = store
+        self.experiments = experiments
+        self.aging = aging
+
+    def priority_aged(self, row: TaskRow, now: datetime | None = None) -> float:
+        if row.status != "queued":
+            return float(row.priority)
+        return round(self.aging.effective(row.priority, row.queued_at, now or utcnow()), 4)
+
+    async def submit(
+        self, principal: Principal, request: TaskCreate, *, idempotency_key: str | None = None
+    ) -> TaskRow:
+        fingerprint = request_fingerprint(request.model_dump(mode="json", exclude_unset=True))
+        if idempotency_key is not None:
+            replay = await self._replay(principal, idempotency_key, fingerprint)
+            if replay is not None:
+                return replay
+        await self._check_references(principal, request)
+        row = self._new_row(principal, request)
+        try:
+            await self.store.insert(
+                row, idempotency=(idempotency_key, fingerprint) if idempotency_key else None
+            )
+        except IdempotencyClash:
+            # A concurrent request with the same key won the race: answer as a repeat of it.
+            assert idempotency_key is not None
+            replay = await self._replay(principal, idempotency_key, fingerprint)
+            if replay is None:
+                raise
+            return replay
+        return row
+
+    async def _replay(self, principal: Principal, key: str, fingerprint: str) -> TaskRow | None:
+        record = await self.store.idempotent(principal.user_id, key)
+        if record is None:
+            return None
+        if record.request_hash != fingerprint:
+            raise Conflict(
+                "This Idempotency-Key was used with a different request body",
+                details={"idempotency_key": key, "task_id": record.task_id},
+            )
+        row = await self.store.get(record.task_id)
+        if row is None:  # the task was removed; the key is free to describe a new one
+            return None
+        return row
+
+    async def _check_references(self, principal: Principal, request: TaskCreate) -> None:
+        if (request.entrypoint is None) == (request.model_id is None):
+            raise Unprocessable(
+                "Give exactly one of 'entrypoint' or 'model_id'",
+                details={"field": "entrypoint" if request.entrypoint is None else "model_id"},
+            )
+        if request.model_id is not None:
+            model_id = request.model_id.root
+            if get_model(model_id) is None:
+                raise Unprocessable(f"Unknown model '{model_id}'", details={"field": "model_id"})
+            problems = validate_inputs(model_id, request.inputs.root if request.inputs else {})
+            if problems:
+                field, problem = next(iter(problems.items()))
+                raise Unprocessable(
+                    f"Invalid input '{field}': {problem}",
+                    details={"field": f"inputs.{field}", "errors": problems},
+                )
+        elif request.inputs is not None and request.inputs.root:
+            raise Unprocessable(
+                "'inputs' belong to a model run (give 'model_id')", details={"field": "inputs"}
+            )
+        if request.experiment_id is not None:
+            try:
+                await self.experiments.visible(principal, request.experiment_id.root)
+            except NotFound as exc:
+                raise Unprocessable("Unknown experiment", details={"field": "experiment_id"}) from exc
+
+    def _new_row(self, principal: Principal, request: TaskCreate) -> TaskRow:
+        now = utcnow()
+        return TaskRow(
+            id=uuid.uuid4().hex,
+            job_name=request.job_name,
+            user_id=principal.user_id,
+            status="queued",
+            priority=request.priority,
+            entrypoint=request.entrypoint,
+            args=[arg.root for arg in request.args or []],
+            model_id=request.model_id.root if request.model_id else None,
+            inputs=request.inputs.root if request.inputs else {},
+            snapshot_id=request.snapshot_id.root if request.snapshot_id else None,
+            datasets=[name.root for name in request.datasets or []],
+            dataset_specs=[
+                spec.model_dump(mode="json", exclude_none=True) for spec in request.dataset_specs or []
+            ],
+            cpu=request.cpu,
+            memory_gb=request.memory_gb,
+            gpu=request.gpu,
+            gpu_type=request.gpu_type,
+            node_count=request.node_count,
+            reservation_id=request.reservation_id.root if request.reservation_id else None,
+            plugin_configs={
+                name: config.model_dump(mode="json", exclude_none=True)
+                for name, config in (request.plugin_configs or {}).items()
+            },
+            max_retries=request.max_retries,
+            retry_count=0,
+            timeout_seconds=request.timeout_seconds,
+            env=request.env.model_dump(mode="json") if request.env else {},
+            secrets=dict(request.secrets or {}),
+            metadata_=request.metadata.model_dump(mode="json") if request.metadata else {},
+            experiment_id=request.experiment_id.root if request.experiment_id else None,
+            run_label=request.run_label,
+            random_seed=request.random_seed,
+            progress=0.0,
+            message="Queued",
+            failure_reason=None,
+            failure_message=None,
+            exit_code=None,
+            cancelled_by=None,
+            cancel_requested=False,
+            worker_id=None,
+            created_at=now,
+            updated_at=now,
+            queued_at=now,
+            started_at=None,
+            ended_at=None,
+        )
+
+    async def visible(self, principal: Principal, task_id: str) -> TaskRow:
+        row = await self.store.get(task_id)
+        if row is None or (not principal.is_admin and row.user_id != principal.user_id):
+            raise NotFound("Task not found", details={"task_id": task_id})
+        return row
+
+    async def page(
+        self,
+        principal: Principal,
+        *,
+        status: str | None,
+        user_id: str | None,
+        experiment_id: str | None,
+        model_id: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[Sequence[TaskRow], int]:
+        if not principal.is_admin:
+            if user_id is not None and user_id != principal.user_id:
+                raise Forbidden("Only admins may list other users' tasks", details={"field": "user_id"})
+            user_id = principal.user_id
+        filters = {"status": status, "user_id": user_id, "experiment_id": experiment_id, "model_id": model_id}
+        return await self.store.page(filters=filters, limit=limit, offset=offset)
+
+    async def cancel(self, principal: Principal, task_id: str) -> None:
+        row = await self.visible(principal, task_id)
+        if row.status in TERMINAL:
+            raise Conflict(f"Task already {row.status}", details={"status": row.status})
+        if row.status == "queued" and await self.store.cancel_if_queued(task_id, principal.user_id):
+            return
+        current = await self.visible(principal, task_id)
+        if current.status in TERMINAL:
+            raise Conflict(f"Task already {current.status}", details={"status": current.status})
+        raise Conflict("Task is running and cannot be cancelled yet", details={"status": current.status})
+
+    async def set_priority(self, principal: Principal, task_id: str, priority: int) -> TaskRow:
+        row = await self.visible(principal, task_id)
+        if row.status != "queued" or not await self.store.set_priority_if_queued(task_id, priority):
+            current = await self.visible(principal, task_id)
+            raise Conflict("Only a queued task can change priority", details={"status": current.status})
+        return await self.visible(principal, task_id)
+
+    async def queue_counts(self) -> dict[str, int]:
+        counts = await self.store.counts_by_status(finished_since=self.store.day_ago())
+        names = ("queued", *ACTIVE, *TERMINAL)
+        return {name: counts.get(name, 0) for name in names}

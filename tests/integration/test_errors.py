@@ -1,0 +1,154 @@
+"""Every non-2xx answer is the uniform JSON error body, with the trace id in body and header."""
+
+from __future__ import annotations
+
+import pytest
+
+from runplane.app import create_app
+from runplane.settings import Settings
+from tests.conftest import auth
+from tests.support.errors import assert_error
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+
+async def test_missing_key_is_401(client):
+    response = await client.get("/v1/tasks")
+    assert_error(response, 401, "UNAUTHORIZED", "No authorization token provided")
+
+
+async def test_wrong_key_is_401(client):
+    response = await client.get("/v1/tasks", headers=auth("rp_not-a-real-key"))
+    assert_error(response, 401, "UNAUTHORIZED", "Provided apikey is not valid")
+
+
+async def test_unknown_route_is_404(client, user_key):
+    response = await client.get("/v1/nothing-here", headers=auth(user_key))
+    assert_error(response, 404, "NOT_FOUND", "Resource not found")
+
+
+async def test_wrong_method_is_405_with_the_right_allow_header(client, user_key):
+    response = await client.put("/v1/tasks", headers=auth(user_key), json={})
+    assert_error(response, 405, "METHOD_NOT_ALLOWED", "Method not allowed")
+    assert response.headers["allow"] == "GET, POST, HEAD"
+
+
+async def test_validation_error_names_the_field_and_omits_the_schema(client, user_key):
+    response = await client.post(
+        "/v1/tasks", headers=auth(user_key), json={"job_name": "x", "entrypoint": "true", "priority": 11}
+    )
+    assert_error(
+        response, 400, "VALIDATION_ERROR", "11 is greater than the maximum of 10", {"field": "priority"}
+    )
+
+
+async def test_missing_required_field(client, user_key):
+    response = await client.post("/v1/tasks", headers=auth(user_key), json={"entrypoint": "true"})
+    assert_error(
+        response, 400, "VALIDATION_ERROR", "'job_name' is a required property", {"field": "job_name"}
+    )
+
+
+async def test_bad_query_parameter(client, user_key):
+    response = await client.get("/v1/tasks?limit=0", headers=auth(user_key))
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "VALIDATION_ERROR"
+    assert body["details"] == {"field": "limit", "in": "query"}
+    assert "schema" not in body["error"]
+
+
+async def test_malformed_json_is_400(client, user_key):
+    response = await client.post(
+        "/v1/tasks", headers={**auth(user_key), "content-type": "application/json"}, content=b'{"job_name": '
+    )
+    assert_error(response, 400, "BAD_REQUEST", "Request body is not valid JSON", {"position": 13})
+
+
+async def test_unknown_query_parameter_is_400(client, user_key):
+    response = await client.get("/v1/tasks?colour=red", headers=auth(user_key))
+    assert_error(
+        response,
+        400,
+        "VALIDATION_ERROR",
+        "Unknown query parameter(s): colour",
+        {"field": "colour", "in": "query"},
+    )
+
+
+async def test_unknown_body_field_is_named(client, user_key):
+    response = await client.post(
+        "/v1/tasks", headers=auth(user_key), json={"job_name": "x", "entrypoint": "true", "colour": "red"}
+    )
+    assert_error(
+        response,
+        400,
+        "VALIDATION_ERROR",
+        "Additional properties are not allowed ('colour' was unexpected)",
+        {"field": "colour"},
+    )
+
+
+async def test_non_utf8_body_is_400(client, user_key):
+    response = await client.post(
+        "/v1/tasks",
+        headers={**auth(user_key), "content-type": "application/json"},
+        content=b'{"job_name": "\xff\xfe"}',
+    )
+    assert_error(response, 400, "BAD_REQUEST", "Request body is not valid UTF-8")
+
+
+async def test_wrong_content_type_is_415(client, user_key):
+    response = await client.post(
+        "/v1/tasks", headers={**auth(user_key), "content-type": "text/plain"}, content=b"job_name=x"
+    )
+    assert response.status_code == 415
+    assert response.json()["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+@pytest.fixture
+def settings_overrides():
+    return {"max_body_bytes": 2048}
+
+
+async def test_oversize_body_is_413(client, user_key):
+    body = {"job_name": "big", "entrypoint": "true", "metadata": {"blob": "x" * 1000, "more": "y" * 1000}}
+    response = await client.post("/v1/tasks", headers=auth(user_key), json=body)
+    assert_error(response, 413, "PAYLOAD_TOO_LARGE", "Request body exceeds 2048 bytes", {"limit_bytes": 2048})
+
+
+async def test_trace_id_from_the_caller_is_kept(client, user_key):
+    response = await client.get("/v1/nothing", headers={**auth(user_key), "X-Trace-Id": "caller-trace-0001"})
+    assert response.headers["x-trace-id"] == "caller-trace-0001"
+    assert response.json()["trace_id"] == "caller-trace-0001"
+
+
+async def test_database_down_is_503(tmp_path, user_key, settings):
+    # A server whose database has gone: the same app, pointed at a PostgreSQL port nobody listens on.
+    broken = Settings(**{**settings.model_dump(), "database_url": "postgresql://nobody@127.0.0.1:1/none"})
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    application = create_app(broken)
+    async with LifespanManager(application) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            response = await http.get("/v1/tasks", headers=auth(user_key))
+            ready = await http.get("/readyz")
+    assert_error(response, 503, "SERVICE_UNAVAILABLE", "Database unavailable")
+    assert response.headers["retry-after"] == "5"
+    assert ready.status_code == 503
+
+
+async def test_a_crash_is_500_without_internal_detail(app, client, user_key, monkeypatch, caplog):
+    from runplane.tasks import TaskManager
+
+    async def explode(*_args, **_kwargs):
+        raise RuntimeError("connection string postgresql://u:hunter2@db leaked?")
+
+    monkeypatch.setattr(TaskManager, "page", explode)
+    response = await client.get("/v1/tasks", headers=auth(user_key))
+    assert_error(response, 500, "INTERNAL_ERROR", "Internal server error")
+    assert "hunter2" not in response.text
+    logged = [record for record in caplog.records if record.name == "runplane.app"]
+    assert logged and logged[0].exc_info is not None

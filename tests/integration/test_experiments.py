@@ -1,0 +1,61 @@
+"""Experiments: create, list, get, update, tenancy, and task counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import auth
+from tests.support.errors import assert_error
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+
+async def test_experiment_lifecycle(client, user_key, other_user_key):
+    created = await client.post(
+        "/v1/experiments",
+        headers=auth(user_key),
+        json={
+            "name": "baseline",
+            "description": "first try",
+            "commit_id": "abc123",
+            "metadata": {"team": "x"},
+        },
+    )
+    assert created.status_code == 201
+    experiment = created.json()
+    assert (experiment["status"], experiment["task_count"], experiment["user_id"]) == ("active", 0, "alice")
+
+    task = await client.post(
+        "/v1/tasks",
+        headers=auth(user_key),
+        json={"job_name": "t", "entrypoint": "true", "experiment_id": experiment["id"]},
+    )
+    assert task.status_code == 201
+    fetched = (await client.get(f"/v1/experiments/{experiment['id']}", headers=auth(user_key))).json()
+    assert fetched["task_count"] == 1
+    by_experiment = await client.get(f"/v1/tasks?experiment_id={experiment['id']}", headers=auth(user_key))
+    assert by_experiment.json()["total"] == 1
+
+    updated = await client.patch(
+        f"/v1/experiments/{experiment['id']}", headers=auth(user_key), json={"status": "archived"}
+    )
+    assert updated.json()["status"] == "archived" and updated.json()["name"] == "baseline"
+    archived = await client.get("/v1/experiments?status=archived", headers=auth(user_key))
+    assert archived.json()["total"] == 1
+
+    hidden = await client.get(f"/v1/experiments/{experiment['id']}", headers=auth(other_user_key))
+    assert_error(hidden, 404, "NOT_FOUND", "Experiment not found", {"experiment_id": experiment["id"]})
+    foreign = await client.post(
+        "/v1/tasks",
+        headers=auth(other_user_key),
+        json={"job_name": "t", "entrypoint": "true", "experiment_id": experiment["id"]},
+    )
+    assert_error(foreign, 422, "VALIDATION_ERROR", "Unknown experiment", {"field": "experiment_id"})
+    assert (await client.get("/v1/experiments", headers=auth(other_user_key))).json()["total"] == 0
+
+
+async def test_an_empty_update_is_rejected(client, user_key):
+    experiment = (await client.post("/v1/experiments", headers=auth(user_key), json={"name": "e"})).json()
+    response = await client.patch(f"/v1/experiments/{experiment['id']}", headers=auth(user_key), json={})
+    assert response.status_code == 400
+    assert response.json()["code"] == "VALIDATION_ERROR"

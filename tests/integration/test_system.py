@@ -1,0 +1,52 @@
+"""Probes, health report, configuration and the offline docs."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import auth
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+
+async def test_probes_need_no_key(client):
+    assert (await client.get("/healthz")).text == "ok"
+    ready = await client.get("/readyz")
+    assert (ready.status_code, ready.text) == (200, "ready")
+    health = await client.get("/health")
+    assert health.status_code == 200
+    report = health.json()
+    assert report["status"] in ("healthy", "degraded")
+    assert {check["name"] for check in report["checks"]} == {"database", "migrations", "rate_limits", "disk"}
+    assert next(c for c in report["checks"] if c["name"] == "database")["status"] == "healthy"
+
+
+@pytest.fixture
+def settings_overrides():
+    return {"admin_key": "rp_admin-secret-value-0123456789", "redis_url": "redis://:redispass@127.0.0.1:1/0"}
+
+
+async def test_config_has_no_secret(client, user_key, settings):
+    admin = auth("rp_admin-secret-value-0123456789")
+    response = await client.get("/v1/config", headers=admin)
+    assert response.status_code == 200
+    config = response.json()
+    assert "rp_admin-secret-value" not in response.text and "redispass" not in response.text
+    assert config["admin_key_configured"] is True
+    assert config["redis_url"] == "redis://:<redacted>@127.0.0.1:1/0"
+    assert config["rate_limit"] == settings.rate_limit
+    assert (await client.get("/v1/config", headers=auth(user_key))).status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/docs/", "/redoc", "/openapi.json"])
+async def test_docs_are_served_without_a_cdn(client, path):
+    response = await client.get(path, follow_redirects=True)
+    assert response.status_code == 200
+    for cdn in ("cdn.", "unpkg.com", "jsdelivr", "googleapis"):
+        assert cdn not in response.text
+
+
+async def test_docs_assets_are_local(client):
+    assert (await client.get("/static/redoc/redoc.standalone.js")).status_code == 200
+    page = (await client.get("/docs/")).text
+    assert "swagger-ui-bundle.js" in page

@@ -1,0 +1,108 @@
+"""Output collection: every regular file, sorted, hashed, typed; never a symlink or a special file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from runplane.worker.outputs import OutputFile, collect_outputs, content_type_for
+
+
+def write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def test_collects_recursively_sorted_with_size_hash_and_type(tmp_path: Path) -> None:
+    out = tmp_path / "output"
+    files = {
+        "results.json": b'{"rmse": 0.1}',
+        "metrics/history.csv": b"epoch,loss\n1,0.5\n",
+        "logs/train.log": b"started\n",
+        "notes.txt": b"",
+        "model.bin": os.urandom(3000),
+        "deep/a/b/c.npy": b"\x93NUMPY",
+    }
+    for name, data in files.items():
+        write(out / name, data)
+    collected = collect_outputs(out)
+    assert [item.path for item in collected] == sorted(files)
+    by_path = {item.path: item for item in collected}
+    for name, data in files.items():
+        item = by_path[name]
+        assert item.size == len(data)
+        assert item.sha256 == hashlib.sha256(data).hexdigest()
+        assert item.absolute == out / name
+        assert item.absolute.read_bytes() == data
+    assert by_path["results.json"].content_type == "application/json"
+    assert by_path["metrics/history.csv"].content_type == "text/csv"
+    assert by_path["logs/train.log"].content_type == "text/plain"
+    assert by_path["notes.txt"].content_type == "text/plain"
+    assert by_path["model.bin"].content_type == "application/octet-stream"
+
+
+def test_symlinks_are_never_followed(tmp_path: Path) -> None:
+    out = tmp_path / "output"
+    secret_dir = tmp_path / "worker-secrets"
+    write(secret_dir / "key.pem", b"-----BEGIN KEY-----")
+    write(out / "real.txt", b"real")
+    (out / "key.pem").symlink_to(secret_dir / "key.pem")
+    (out / "secrets").symlink_to(secret_dir)
+    (out / "inner-link.txt").symlink_to(out / "real.txt")
+    (out / "dangling").symlink_to(tmp_path / "missing")
+    assert [item.path for item in collect_outputs(out)] == ["real.txt"]
+
+
+def test_an_output_dir_that_is_a_symlink_yields_nothing(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    write(elsewhere / "passwd", b"root:x:0:0")
+    (tmp_path / "output").symlink_to(elsewhere)
+    assert collect_outputs(tmp_path / "output") == []
+
+
+def test_special_files_are_skipped(tmp_path: Path) -> None:
+    out = tmp_path / "output"
+    write(out / "ok.txt", b"ok")
+    os.mkfifo(out / "pipe")
+    assert [item.path for item in collect_outputs(out)] == ["ok.txt"]
+
+
+def test_missing_or_empty_output_dir(tmp_path: Path) -> None:
+    assert collect_outputs(tmp_path / "nothing-here") == []
+    (tmp_path / "empty").mkdir()
+    assert collect_outputs(tmp_path / "empty") == []
+
+
+def test_paths_are_posix_relative(tmp_path: Path) -> None:
+    out = tmp_path / "output"
+    write(out / "a b" / "ü.txt", b"x")
+    [item] = collect_outputs(out)
+    assert item == OutputFile(
+        path="a b/ü.txt",
+        size=1,
+        sha256=hashlib.sha256(b"x").hexdigest(),
+        content_type="text/plain",
+        absolute=out / "a b" / "ü.txt",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("results.json", "application/json"),
+        ("RESULTS.JSON", "application/json"),
+        ("table.csv", "text/csv"),
+        ("run.log", "text/plain"),
+        ("readme.txt", "text/plain"),
+        ("plot.png", "image/png"),
+        ("page.html", "text/html"),
+        ("table.csv.gz", "application/gzip"),
+        ("weights", "application/octet-stream"),
+        ("weights.unknownext", "application/octet-stream"),
+    ],
+)
+def test_content_types(name: str, expected: str) -> None:
+    assert content_type_for(name) == expected
