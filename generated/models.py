@@ -24,6 +24,8 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    RANGE_NOT_SATISFIABLE = "RANGE_NOT_SATISFIABLE"
+    UPGRADE_REQUIRED = "UPGRADE_REQUIRED"
     RATE_LIMITED = "RATE_LIMITED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
@@ -492,7 +494,13 @@ class QueueStats(BaseModel):
     )
     queued: Annotated[int, Field(description="Tasks waiting to run.", ge=0)]
     preparing: Annotated[int, Field(ge=0)]
-    running: Annotated[int, Field(description="Tasks executing (preparing, running and collecting).", ge=0)]
+    running: Annotated[
+        int,
+        Field(
+            description="Tasks running their entrypoint (`preparing` and `collecting` are counted apart).",
+            ge=0,
+        ),
+    ]
     collecting: Annotated[int, Field(ge=0)]
     completed: Annotated[int, Field(description="Tasks completed in the last 24 hours.", ge=0)]
     failed: Annotated[int, Field(description="Tasks failed in the last 24 hours.", ge=0)]
@@ -554,6 +562,572 @@ class ExperimentList(BaseModel):
     offset: Annotated[int, Field(ge=0)]
 
 
+class Artifact(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    path: Annotated[str, Field(description="Relative to the task's output directory.", max_length=1024)]
+    size: Annotated[int, Field(ge=0)]
+    sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    content_type: Annotated[str, Field(max_length=128)]
+    created_at: Timestamp
+
+
+class ArtifactList(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    task_id: ResourceId
+    artifacts: Annotated[list[Artifact], Field(max_length=100000)]
+    total: Annotated[int, Field(ge=0)]
+
+
+class ResultRow(RootModel[dict[str, Any]]):
+    """
+    One row of a run's tabular results.
+    """
+
+    root: Annotated[dict[str, Any], Field(max_length=256)]
+
+
+class ResultSummary(RootModel[dict[str, Any]]):
+    """
+    A run's headline figures.
+    """
+
+    root: Annotated[dict[str, Any], Field(max_length=256)]
+
+
+class TaskResults(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    task_id: ResourceId
+    summary: ResultSummary
+    rows: Annotated[list[ResultRow], Field(max_length=1000000)]
+
+
+class CommandItem(RootModel[str]):
+    root: Annotated[str, Field(max_length=4096)]
+
+
+class RunIdentity(BaseModel):
+    """
+    What ran, as opposed to what was asked: served at `/v1/tasks/{taskId}/run` and written as `run.json`
+    among the task's artifacts, the same model in both places.
+
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    task_id: ResourceId
+    job_name: Annotated[str, Field(max_length=64)]
+    user_id: UserId
+    experiment_id: Annotated[str | None, Field(max_length=64)]
+    trial: Annotated[
+        int | None,
+        Field(
+            description="The task's position among its experiment's tasks (1 for the first submitted).", ge=1
+        ),
+    ]
+    attempt: Annotated[
+        int,
+        Field(description="1 for the first run, one more for each retry after a lost worker.", ge=1, le=1001),
+    ]
+    random_seed: Annotated[int | None, Field(ge=0, le=4294967295)]
+    run_label: Annotated[str | None, Field(max_length=128)]
+    model_id: Annotated[str | None, Field(max_length=64)]
+    status: TaskStatus
+    worker_id: Annotated[str | None, Field(max_length=64)]
+    command: Annotated[
+        list[CommandItem],
+        Field(description="The command line that ran, secret-looking values redacted.", max_length=512),
+    ]
+    submitted_at: Timestamp
+    started_at: Annotated[AwareDatetime | None, Field(...)]
+    ended_at: Annotated[AwareDatetime | None, Field(...)]
+
+
+class Snapshot(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    id: ResourceId
+    user_id: UserId
+    size: Annotated[int, Field(ge=0)]
+    sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    created_at: Timestamp
+
+
+class WorkerStatus(StrEnum):
+    active = "active"
+    draining = "draining"
+    offline = "offline"
+
+
+class GpuDevice(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    index: Annotated[int, Field(ge=0, le=1024)]
+    name: Annotated[str, Field(max_length=128)]
+    memory_mb: Annotated[int, Field(ge=0, le=10000000)]
+    uuid: Annotated[str | None, Field(max_length=128)] = None
+
+
+class WorkerCapabilities(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    cpu_cores: Annotated[int, Field(ge=1, le=4096)]
+    memory_gb: Annotated[float, Field(ge=0.0, le=65536.0)]
+    gpus: Annotated[list[GpuDevice], Field(max_length=64)]
+
+
+class WorkerSlots(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    total: Annotated[int, Field(ge=1, le=1024)]
+    available: Annotated[int, Field(ge=0, le=1024)]
+
+
+class ActiveTask(RootModel[str]):
+    root: Annotated[str, Field(max_length=64)]
+
+
+class Worker(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    id: ResourceId
+    name: Annotated[str, Field(max_length=64)]
+    hostname: Annotated[str, Field(max_length=255)]
+    status: WorkerStatus
+    version: Annotated[str, Field(max_length=64)]
+    capabilities: WorkerCapabilities
+    gpu_count: Annotated[int, Field(ge=0, le=64)]
+    gpu_type: Annotated[str | None, Field(max_length=128)]
+    slots: WorkerSlots
+    active_tasks: Annotated[
+        list[ActiveTask], Field(description="Ids of the tasks the worker is running.", max_length=1024)
+    ]
+    connected_at: Timestamp
+    last_heartbeat: Timestamp
+    lease_expires_at: Timestamp
+
+
+class WorkerList(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    workers: Annotated[list[Worker], Field(max_length=1000)]
+    total: Annotated[int, Field(ge=0)]
+    limit: Annotated[int, Field(ge=1, le=1000)]
+    offset: Annotated[int, Field(ge=0)]
+
+
+class SchedulerStatus(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    workers_total: Annotated[int, Field(ge=0)]
+    workers_active: Annotated[int, Field(ge=0)]
+    workers_draining: Annotated[int, Field(ge=0)]
+    workers_offline: Annotated[int, Field(ge=0)]
+    batch_queue_depth: Annotated[int, Field(description="Queued tasks.", ge=0)]
+    tasks_running: Annotated[int, Field(description="Tasks preparing, running or collecting.", ge=0)]
+    tasks_completed_24h: Annotated[int, Field(ge=0)]
+    tasks_failed_24h: Annotated[int, Field(ge=0)]
+    timestamp: Timestamp
+
+
+class WorkerRegistration(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    name: Annotated[str, Field(max_length=64, min_length=1, pattern="^[A-Za-z0-9_.-]+$")]
+    hostname: Annotated[str, Field(max_length=255, min_length=1)]
+    version: Annotated[str, Field(max_length=64)]
+    slots: Annotated[int, Field(ge=1, le=1024)]
+    capabilities: WorkerCapabilities
+
+
+class WorkerLease(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    worker_id: ResourceId
+    lease_seconds: Annotated[float, Field(ge=0.0, le=86400.0)]
+    heartbeat_seconds: Annotated[float, Field(ge=0.0, le=86400.0)]
+    lease_expires_at: Timestamp
+
+
+class Heartbeat(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    running_task_ids: Annotated[list[ResourceId], Field(max_length=1024)]
+
+
+class CancelTaskId(RootModel[str]):
+    root: Annotated[str, Field(max_length=64)]
+
+
+class HeartbeatReply(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    status: WorkerStatus
+    lease_expires_at: Timestamp
+    cancel_task_ids: Annotated[
+        list[CancelTaskId],
+        Field(
+            description="Tasks the worker must stop (cancelled by their owner, or no longer its own).",
+            max_length=1024,
+        ),
+    ]
+
+
+class ClaimRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    free_slots: Annotated[int, Field(ge=0, le=1024)]
+    free_cpu: Annotated[int, Field(ge=0, le=4096)]
+    free_memory_gb: Annotated[float, Field(ge=0.0, le=65536.0)]
+    free_gpus: Annotated[int, Field(ge=0, le=64)]
+
+
+class TaskAssignment(BaseModel):
+    """
+    Everything a worker needs to run a task, secrets included (only workers ever see this); null in a
+    claim answer when nothing fits.
+
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    task_id: ResourceId
+    attempt: Annotated[int, Field(ge=1, le=1001)]
+    job_name: Annotated[str, Field(max_length=64)]
+    entrypoint: Annotated[str | None, Field(max_length=4096)]
+    args: Annotated[list[Arg], Field(max_length=256)]
+    model_id: Annotated[str | None, Field(max_length=64)]
+    inputs: ModelInputs
+    snapshot_id: Annotated[str | None, Field(max_length=64)]
+    dataset_specs: Annotated[list[DatasetSpec], Field(max_length=64)]
+    cpu: Annotated[int, Field(ge=1, le=1024)]
+    memory_gb: Annotated[float, Field(ge=0.0625, le=4096.0)]
+    gpu: Annotated[int, Field(ge=0, le=64)]
+    gpu_type: Annotated[str | None, Field(max_length=64)]
+    timeout_seconds: Annotated[int | None, Field(ge=1, le=2592000)]
+    env: StringMap
+    secrets: StringMap
+    random_seed: Annotated[int | None, Field(ge=0, le=4294967295)]
+
+
+class ClaimResult(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    assignment: TaskAssignment | None
+
+
+class ReportedStatus(StrEnum):
+    preparing = "preparing"
+    running = "running"
+    collecting = "collecting"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class TaskReport(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    status: ReportedStatus | None = None
+    progress: Annotated[float | None, Field(ge=0.0, le=100.0)] = None
+    message: Annotated[str | None, Field(max_length=1024)] = None
+    failure_reason: FailureReason | None = None
+    exit_code: Annotated[int | None, Field(ge=-255, le=255)] = None
+
+
+class TaskReportReply(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    status: TaskStatus
+    progress: Annotated[float, Field(ge=0.0, le=100.0)]
+    cancel_requested: bool
+
+
+class Stream(StrEnum):
+    stdout = "stdout"
+    stderr = "stderr"
+
+
+class LogLine(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    stream: Stream
+    text: Annotated[str, Field(max_length=65536)]
+
+
+class LogBatch(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    lines: Annotated[list[LogLine], Field(max_length=2000, min_length=1)]
+
+
+ParameterGridAdditionalProperty = TypeAliasType(
+    "ParameterGridAdditionalProperty", Annotated[list[float], Field(max_length=64)]
+)
+
+
+class ParameterGrid(RootModel[dict[str, ParameterGridAdditionalProperty]]):
+    """
+    Each parameter's allowed values.
+    """
+
+    root: Annotated[dict[str, ParameterGridAdditionalProperty], Field(max_length=32)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    id: ModelId
+    name: Annotated[str, Field(max_length=128)]
+    description: Annotated[str, Field(max_length=2048)]
+    params: ParameterGrid
+
+
+class ModelList(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    models: Annotated[list[Model], Field(max_length=1000)]
+
+
+class RunnerModel(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    id: ModelId
+    name: Annotated[str, Field(max_length=128)]
+    params: ParameterGrid
+
+
+class RunnerModelList(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    models: Annotated[list[RunnerModel], Field(max_length=1000)]
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    model_id: ModelId
+    inputs: ModelInputs
+
+
+class RunState(StrEnum):
+    """
+    The Model Runner's status words (a cancelled run reads `failed`).
+    """
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class RunCreated(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    run_id: ResourceId
+    status: RunState
+
+
+class RunStatus(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    run_id: ResourceId
+    status: RunState
+    progress: Annotated[int, Field(ge=0, le=100)]
+    message: Annotated[str | None, Field(max_length=1024)]
+    started_at: Annotated[AwareDatetime | None, Field(...)]
+    updated_at: Timestamp
+
+
+class RunResults(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    run_id: ResourceId
+    summary: ResultSummary
+    rows: Annotated[list[ResultRow], Field(max_length=1000000)]
+
+
+class EventTopic(StrEnum):
+    """
+    The kinds of live events, on SSE (the event name) and WebSocket (the message type).
+    """
+
+    task_update = "task_update"
+    task_progress = "task_progress"
+    task_complete = "task_complete"
+    queue_stats = "queue_stats"
+    worker_status = "worker_status"
+
+
+class TaskUpdateData(BaseModel):
+    """
+    Payload of `task_update`, a status change.
+    """
+
+    task_id: ResourceId
+    job_name: Annotated[str | None, Field(max_length=64)] = None
+    status: TaskStatus
+    previous_status: Annotated[str | None, Field(max_length=16)]
+    worker_id: Annotated[str | None, Field(max_length=64)] = None
+
+
+class TaskProgressData(BaseModel):
+    """
+    Payload of `task_progress`.
+    """
+
+    task_id: ResourceId
+    progress: Annotated[float, Field(ge=0.0, le=100.0)]
+    message: Annotated[str | None, Field(max_length=1024)] = None
+
+
+class TaskCompleteData(BaseModel):
+    """
+    Payload of `task_complete`, a log-free summary of a finished task.
+    """
+
+    task_id: ResourceId
+    status: TaskStatus
+    failure: TaskFailure | None = None
+    duration_seconds: Annotated[float | None, Field(ge=0.0)] = None
+
+
+class QueueStatsData(BaseModel):
+    """
+    Payload of `queue_stats`.
+    """
+
+    queued: Annotated[int, Field(ge=0)]
+    running: Annotated[int, Field(ge=0)]
+    workers: Annotated[int, Field(ge=0)]
+
+
+class Change(StrEnum):
+    registered = "registered"
+    lost = "lost"
+    draining = "draining"
+    offline = "offline"
+
+
+class WorkerStatusData(BaseModel):
+    """
+    Payload of `worker_status` (registered, heartbeat lost, draining, offline).
+    """
+
+    worker_id: ResourceId
+    name: Annotated[str | None, Field(max_length=64)] = None
+    status: WorkerStatus
+    change: Change
+
+
+class Type(StrEnum):
+    auth = "auth"
+    subscribe = "subscribe"
+    unsubscribe = "unsubscribe"
+    ping = "ping"
+
+
+class MessageType(RootModel[str]):
+    root: Annotated[str, Field(max_length=32)]
+
+
+class WsClientMessage(BaseModel):
+    """
+    A message a client sends on `/ws`: `{"type": "auth", "api_key": "..."}` (browsers, first message),
+    `{"type": "subscribe", "message_types": ["task_progress"]}` (`*` for all),
+    `{"type": "unsubscribe", "message_types": [...]}`, `{"type": "ping"}`.
+
+    """
+
+    type: Type
+    api_key: Annotated[str | None, Field(max_length=128)] = None
+    message_types: Annotated[list[MessageType] | None, Field(max_length=16)] = None
+
+
+class WsServerMessage(BaseModel):
+    """
+    A message the server sends on `/ws`: a StreamEvent, or a reply `authenticated`, `subscribed`,
+    `unsubscribed`, `pong`, or `error` (with `error` and `code`; the socket stays open).
+
+    """
+
+    type: Annotated[str, Field(max_length=32)]
+    id: Annotated[int | None, Field(ge=1)] = None
+    ts: Timestamp | None = None
+    data: dict[str, Any] | None = None
+    message_types: Annotated[list[MessageType] | None, Field(max_length=16)] = None
+    error: Annotated[str | None, Field(max_length=1024)] = None
+    code: Annotated[str | None, Field(max_length=64)] = None
+
+
+class Request(BaseModel):
+    operation: Annotated[str, Field(max_length=128)]
+    status: Annotated[int, Field(ge=100, le=599)]
+    count: Annotated[int, Field(ge=0)]
+
+
+class Http(BaseModel):
+    """
+    Requests served, by operation and status, and their total latency in seconds.
+    """
+
+    requests: Annotated[list[Request], Field(max_length=10000)]
+    latency_seconds_sum: Annotated[float, Field(ge=0.0)]
+
+
+TasksAdditionalProperty = TypeAliasType("TasksAdditionalProperty", Annotated[int, Field(ge=0)])
+
+
+WorkersAdditionalProperty = TypeAliasType("WorkersAdditionalProperty", Annotated[int, Field(ge=0)])
+
+
+class Events(BaseModel):
+    published: Annotated[int, Field(ge=0)]
+    dropped: Annotated[int, Field(ge=0)]
+
+
+class Connections(BaseModel):
+    websocket: Annotated[int, Field(ge=0)]
+    sse: Annotated[int, Field(ge=0)]
+
+
+class DurationSummary(BaseModel):
+    count: Annotated[int, Field(ge=0)]
+    sum: Annotated[float, Field(ge=0.0)]
+
+
 class ErrorResponse(BaseModel):
     """
     The one error body of every non-2xx answer.
@@ -569,3 +1143,50 @@ class ErrorResponse(BaseModel):
         dict[str, Any] | None,
         Field(description="Machine-readable context, such as the offending field.", max_length=32),
     ] = None
+
+
+class StreamEvent(BaseModel):
+    """
+    One live event. On SSE: `id:` is `id`, `event:` is `type`, `data:` is this object as JSON. On the
+    WebSocket `/ws` the same object is one message.
+
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    type: EventTopic
+    id: Annotated[
+        int,
+        Field(description="Monotonic across the whole service; resume after it with Last-Event-ID.", ge=1),
+    ]
+    ts: Timestamp
+    data: Annotated[
+        TaskUpdateData | TaskProgressData | TaskCompleteData | QueueStatsData | WorkerStatusData,
+        Field(description="The payload; its shape follows `type`."),
+    ]
+
+
+class MetricsSnapshot(BaseModel):
+    """
+    The figures of `/metrics`, as JSON.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    http: Annotated[
+        Http,
+        Field(description="Requests served, by operation and status, and their total latency in seconds."),
+    ]
+    tasks: Annotated[dict[str, TasksAdditionalProperty], Field(description="Tasks by status.", max_length=16)]
+    queue_depth: Annotated[int, Field(ge=0)]
+    task_run_seconds: DurationSummary | None = None
+    task_wait_seconds: DurationSummary | None = None
+    dispatch_latency_seconds: DurationSummary | None = None
+    workers: Annotated[
+        dict[str, WorkersAdditionalProperty], Field(description="Workers by state.", max_length=8)
+    ]
+    events: Events
+    connections: Connections
+    timestamp: Timestamp

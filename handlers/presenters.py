@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from generated import models
 from runplane.redaction import redact_args, redact_command, redact_env
-from runplane.store.tables import ApiKeyRow, ExperimentRow, TaskRow
+from runplane.store.tables import ApiKeyRow, ArtifactRow, ExperimentRow, SnapshotRow, TaskRow, WorkerRow
 from runplane.tasks import TaskManager
+from runplane.workers import HeartbeatAnswer, WorkerView
 
 
 def dump(model: Any) -> dict[str, Any]:
-    result: dict[str, Any] = model.model_dump(mode="json")
+    # Presenters set every field the contract requires (null included); optional fields left unset,
+    # such as a plugin config's `mode`, are omitted rather than sent as a null the contract forbids.
+    result: dict[str, Any] = model.model_dump(mode="json", exclude_unset=True)
     return result
 
 
@@ -136,5 +140,136 @@ def experiment(row: ExperimentRow, task_count: int) -> models.Experiment:
             "task_count": task_count,
             "created_at": row.created_at,
             "updated_at": row.updated_at,
+        }
+    )
+
+
+def snapshot(row: SnapshotRow) -> models.Snapshot:
+    return models.Snapshot.model_validate(
+        {
+            "id": row.id,
+            "user_id": row.user_id,
+            "size": row.size,
+            "sha256": row.sha256,
+            "created_at": row.created_at,
+        }
+    )
+
+
+def artifact(row: ArtifactRow) -> models.Artifact:
+    return models.Artifact.model_validate(
+        {
+            "path": row.path,
+            "size": row.size,
+            "sha256": row.sha256,
+            "content_type": row.content_type,
+            "created_at": row.created_at,
+        }
+    )
+
+
+def artifact_list(task_id: str, rows: Sequence[ArtifactRow]) -> models.ArtifactList:
+    return models.ArtifactList.model_validate(
+        {"task_id": task_id, "artifacts": [artifact(row) for row in rows], "total": len(rows)}
+    )
+
+
+def worker(view: WorkerView) -> models.Worker:
+    row = view.row
+    names = list(dict.fromkeys(str(gpu.get("name", "")) for gpu in row.gpus if gpu.get("name")))
+    gpu_type = ", ".join(names)[:128] if names else None
+    return models.Worker.model_validate(
+        {
+            "id": row.id,
+            "name": row.name,
+            "hostname": row.hostname,
+            "status": row.status,
+            "version": row.version,
+            "capabilities": {"cpu_cores": row.cpu_cores, "memory_gb": row.memory_gb, "gpus": row.gpus},
+            "gpu_count": len(row.gpus),
+            "gpu_type": gpu_type,
+            "slots": {"total": row.slots, "available": max(row.slots - len(view.active_task_ids), 0)},
+            "active_tasks": view.active_task_ids,
+            "connected_at": row.connected_at,
+            "last_heartbeat": row.last_heartbeat,
+            "lease_expires_at": row.lease_expires_at,
+        }
+    )
+
+
+def worker_list(views: Sequence[WorkerView], total: int, limit: int, offset: int) -> models.WorkerList:
+    return models.WorkerList(
+        workers=[worker(view) for view in views], total=total, limit=limit, offset=offset
+    )
+
+
+def worker_lease(row: WorkerRow, lease_seconds: float, heartbeat_seconds: float) -> models.WorkerLease:
+    return models.WorkerLease.model_validate(
+        {
+            "worker_id": row.id,
+            "lease_seconds": lease_seconds,
+            "heartbeat_seconds": heartbeat_seconds,
+            "lease_expires_at": row.lease_expires_at,
+        }
+    )
+
+
+def heartbeat_reply(answer: HeartbeatAnswer) -> models.HeartbeatReply:
+    return models.HeartbeatReply.model_validate(
+        {
+            "status": answer.status,
+            "lease_expires_at": answer.lease_expires_at,
+            "cancel_task_ids": answer.cancel_task_ids,
+        }
+    )
+
+
+def task_assignment(row: TaskRow) -> models.TaskAssignment:
+    """What a worker needs to run the task: secrets included (only worker keys ever see this)."""
+    return models.TaskAssignment.model_validate(
+        {
+            "task_id": row.id,
+            "attempt": row.retry_count + 1,
+            "job_name": row.job_name,
+            "entrypoint": row.entrypoint,
+            "args": row.args,
+            "model_id": row.model_id,
+            "inputs": row.inputs,
+            "snapshot_id": row.snapshot_id,
+            "dataset_specs": row.dataset_specs,
+            "cpu": row.cpu,
+            "memory_gb": row.memory_gb,
+            "gpu": row.gpu,
+            "gpu_type": row.gpu_type,
+            "timeout_seconds": row.timeout_seconds,
+            "env": row.env,
+            "secrets": row.secrets,
+            "random_seed": row.random_seed,
+        }
+    )
+
+
+def claim_result(row: TaskRow | None) -> models.ClaimResult:
+    return models.ClaimResult(assignment=task_assignment(row) if row is not None else None)
+
+
+def task_report_reply(row: TaskRow) -> models.TaskReportReply:
+    return models.TaskReportReply.model_validate(
+        {"status": row.status, "progress": row.progress, "cancel_requested": row.cancel_requested}
+    )
+
+
+def scheduler_status(workers: dict[str, int], tasks: dict[str, int], now: datetime) -> models.SchedulerStatus:
+    return models.SchedulerStatus.model_validate(
+        {
+            "workers_total": sum(workers.values()),
+            "workers_active": workers["active"],
+            "workers_draining": workers["draining"],
+            "workers_offline": workers["offline"],
+            "batch_queue_depth": tasks["queued"],
+            "tasks_running": tasks["preparing"] + tasks["running"] + tasks["collecting"],
+            "tasks_completed_24h": tasks["completed"],
+            "tasks_failed_24h": tasks["failed"],
+            "timestamp": now,
         }
     )

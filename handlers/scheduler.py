@@ -13,8 +13,10 @@ Answer = tuple[dict[str, Any], int]
 
 
 async def get_queue(token_info: dict[str, Any]) -> Answer:
-    counts = await services().tasks.queue_counts()
-    stats = models.QueueStats.model_validate({**counts, "workers": 0, "timestamp": utcnow()})
+    found = services()
+    counts = await found.tasks.queue_counts()
+    workers = (await found.workers.status_counts())["active"]
+    stats = models.QueueStats.model_validate({**counts, "workers": workers, "timestamp": utcnow()})
     return presenters.dump(stats), 200
 
 
@@ -23,3 +25,27 @@ async def update_job_priority(job_id: str, body: dict[str, Any], token_info: dic
     update = models.PriorityUpdate.model_validate(body)
     row = await manager.set_priority(principal(token_info), job_id, update.priority)
     return presenters.dump(presenters.task(row, manager)), 200
+
+
+async def get_scheduler_status(token_info: dict[str, Any]) -> Answer:
+    found = services()
+    workers = await found.workers.status_counts()
+    tasks = await found.tasks.queue_counts()
+    return presenters.dump(presenters.scheduler_status(workers, tasks, utcnow())), 200
+
+
+async def list_workers(
+    token_info: dict[str, Any], limit: int = 50, offset: int = 0, status: str | None = None
+) -> Answer:
+    views, total = await services().workers.page(status=status, limit=limit, offset=offset)
+    return presenters.dump(presenters.worker_list(views, total, limit, offset)), 200
+
+
+async def get_worker(worker_id: str, token_info: dict[str, Any]) -> Answer:
+    view = await services().workers.view(worker_id)
+    return presenters.dump(presenters.worker(view)), 200
+
+
+async def drain_worker(worker_id: str, token_info: dict[str, Any]) -> tuple[None, int]:
+    await services().workers.drain(worker_id)
+    return None, 204

@@ -53,5 +53,5 @@ async def get_task_status(task_id: str, token_info: dict[str, Any]) -> Answer:
 
 
 async def cancel_task(task_id: str, token_info: dict[str, Any]) -> tuple[None, int]:
-    await services().tasks.cancel(principal(token_info), task_id)
-    return None, 204
+    stopping = await services().tasks.cancel(principal(token_info), task_id)
+    return None, 202 if stopping else 204

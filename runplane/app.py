@@ -7,6 +7,7 @@ connexion owns routing, security and validation of every operation in openapi.ya
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -24,41 +25,76 @@ from connexion.options import SwaggerUIOptions
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.responses import FileResponse
-from starlette.routing import Mount, Route
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from runplane.artifacts import ArtifactManager
 from runplane.errors import describe
 from runplane.experiments import ExperimentManager
+from runplane.live.hub import EventHub
+from runplane.live.websocket import websocket_endpoint
 from runplane.logs import configure_logging
+from runplane.logstore import LogStore
 from runplane.middleware.access import AccessLogMiddleware
 from runplane.middleware.body_limit import BodyLimitMiddleware
 from runplane.middleware.errors import ErrorMiddleware
+from runplane.middleware.metrics import MetricsMiddleware
 from runplane.middleware.ratelimit import RateLimitMiddleware
 from runplane.middleware.trace import TraceMiddleware
 from runplane.ratelimit import RateLimiter, storage_uri_for
+from runplane.results import ResultsManager
+from runplane.scheduler import Reaper
 from runplane.security import operation_roles
 from runplane.services import SCOPE_KEY, Services
 from runplane.settings import Settings
+from runplane.snapshots import SnapshotManager
+from runplane.storage import Storage
+from runplane.store.artifacts import ArtifactStore
 from runplane.store.database import Database
 from runplane.store.experiments import ExperimentStore
 from runplane.store.keys import KeyStore
+from runplane.store.snapshots import SnapshotStore
 from runplane.store.tasks import TaskStore
+from runplane.store.workers import WorkerStore
 from runplane.tasks import AgingPolicy, TaskManager
 from runplane.tracing import current_trace_id
+from runplane.uploads import WorkerUploads
 from runplane.validation import NamingParameterValidator
+from runplane.workers import WorkerManager
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+# The HTML pages outside the contract (`/` and `/dashboard`): scripts and styles from this server only,
+# live updates over its WebSocket, no framing.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+# Operations whose bodies are files: they get settings.max_upload_bytes instead of the JSON limit.
+UPLOAD_OPERATIONS = ("upload_snapshot", "upload_task_artifact")
 
 logger = logging.getLogger("runplane.app")
 
 
+# libyaml's loader when PyYAML has it: the contract is big enough that the pure-Python parser dominated
+# the time to build an app.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 @cache
 def load_spec() -> dict[str, Any]:
-    spec: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text())
+    """The contract, parsed once per process. Treat it as read-only; copy it to change it."""
+    spec: dict[str, Any] = yaml.load(SPEC_PATH.read_text(), Loader=_YAML_LOADER)  # noqa: S506 (safe loader)
     return spec
 
 
@@ -74,23 +110,48 @@ def path_methods(spec: dict[str, Any]) -> list[tuple[re.Pattern[str], str]]:
     return table
 
 
+def operation_routes(
+    spec: dict[str, Any], operation_ids: tuple[str, ...]
+) -> list[tuple[str, re.Pattern[str]]]:
+    """The method and path matcher of each named operation of the contract."""
+    routes = []
+    for template, item in spec.get("paths", {}).items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS and operation.get("operationId") in operation_ids:
+                pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+                routes.append((method.upper(), re.compile(f"^{pattern}$")))
+    return routes
+
+
 def build_services(settings: Settings) -> Services:
     db = Database(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
     experiments = ExperimentManager(ExperimentStore(db))
     aging = AgingPolicy(settings.aging_rate, settings.aging_max_boost)
     spec = load_spec()
-    return Services(
+    storage = Storage(settings.resolved_data_dir)
+    artifacts = ArtifactManager(ArtifactStore(db), storage, max_upload_bytes=settings.max_upload_bytes)
+    logs = LogStore(storage)
+    snapshots = SnapshotManager(SnapshotStore(db), storage, max_upload_bytes=settings.max_upload_bytes)
+    services = Services(
         settings=settings,
         db=db,
         keys=KeyStore(db),
-        tasks=TaskManager(TaskStore(db), experiments, aging),
+        tasks=TaskManager(TaskStore(db), experiments, snapshots, aging),
         experiments=experiments,
         limiter=RateLimiter(
             storage_uri_for(settings.redis_url, settings.resolved_data_dir), settings.rate_limit
         ),
+        workers=WorkerManager(WorkerStore(db), settings),
+        snapshots=snapshots,
+        artifacts=artifacts,
+        logs=logs,
+        results=ResultsManager(db, artifacts, logs),
+        uploads=WorkerUploads(db, logs, artifacts),
         spec=spec,
         operation_roles=operation_roles(spec),
     )
+    services.workers.on_finished = services.results.task_finished
+    return services
 
 
 class AttachServices:
@@ -128,10 +189,26 @@ def _error_renderer(allow_table: list[tuple[re.Pattern[str], str]]) -> Any:
     return render
 
 
+def _starlette_error_handler(render: Any) -> Any:
+    """The same rendering for the outer app's own errors (e.g. a path no route matches at all)."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        rendered: ConnexionResponse = await render(ConnexionRequest.from_starlette_request(request), exc)
+        return Response(
+            content=rendered.body,
+            status_code=rendered.status_code,
+            media_type="application/json",
+            headers=rendered.headers,
+        )
+
+    return handle
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     configure_logging(settings.log_level)
     services = build_services(settings)
+    services.hub = hub = EventHub(services.db, settings)
 
     api = AsyncApp(
         __name__,
@@ -140,7 +217,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         pythonic_params=True,
     )
     api.add_api(
-        SPEC_PATH,
+        copy.deepcopy(load_spec()),  # connexion resolves references in the dict it is given
         strict_validation=True,
         validate_responses=False,
         validator_map={"parameter": NamingParameterValidator},
@@ -151,33 +228,56 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Every process runs a reaper: lost workers' tasks are requeued even with one process alive.
+        reaper = Reaper(services.workers, interval=settings.reaper_seconds)
+        reaper.start()
+        await hub.start()
         try:
             yield
         finally:
+            await hub.stop()
+            await reaper.stop()
             await services.limiter.close()
             await services.db.close()
 
     async def redoc(_request: Any) -> FileResponse:
         return FileResponse(STATIC_DIR / "redoc" / "index.html", media_type="text/html")
 
+    async def landing(_request: Any) -> FileResponse:
+        return FileResponse(STATIC_DIR / "landing.html", media_type="text/html", headers=PAGE_HEADERS)
+
+    async def dashboard(_request: Any) -> FileResponse:
+        return FileResponse(
+            STATIC_DIR / "dashboard" / "index.html", media_type="text/html", headers=PAGE_HEADERS
+        )
+
     return Starlette(
         routes=[
             Route("/redoc", redoc),
+            Route("/", landing),
+            Route("/dashboard", dashboard),
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+            WebSocketRoute("/ws", websocket_endpoint),  # before the mount (HTTP GET /ws: connexion, 426)
             Mount("/", app=api),
         ],
         middleware=[
             Middleware(TraceMiddleware),
             Middleware(ErrorMiddleware),
             Middleware(AccessLogMiddleware),
+            Middleware(MetricsMiddleware),
             Middleware(
                 RateLimitMiddleware,
                 limiter=services.limiter,
-                key_limit=settings.rate_limit,
                 auth_failure_limit=settings.auth_failure_limit,
             ),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(
+                BodyLimitMiddleware,
+                max_bytes=settings.max_body_bytes,
+                upload_max_bytes=settings.max_upload_bytes,
+                upload_routes=operation_routes(services.spec, UPLOAD_OPERATIONS),
+            ),
             Middleware(AttachServices, services=services),
         ],
+        exception_handlers={HTTPException: _starlette_error_handler(render_error)},
         lifespan=lifespan,
     )

@@ -79,6 +79,14 @@ class UnsupportedMediaType(ApiError):
     status, code, default_message = 415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported content type"
 
 
+class RangeNotSatisfiable(ApiError):
+    status, code, default_message = 416, "RANGE_NOT_SATISFIABLE", "Range not satisfiable"
+
+
+class UpgradeRequired(ApiError):
+    status, code, default_message = 426, "UPGRADE_REQUIRED", "Use a WebSocket to connect here"
+
+
 class RateLimited(ApiError):
     status, code, default_message = 429, "RATE_LIMITED", "Rate limit exceeded"
 
@@ -115,6 +123,7 @@ STATUS_CODES: dict[int, tuple[str, str]] = {
     409: ("CONFLICT", "Conflict with the current state"),
     413: ("PAYLOAD_TOO_LARGE", "Request body too large"),
     415: ("UNSUPPORTED_MEDIA_TYPE", "Unsupported content type"),
+    416: ("RANGE_NOT_SATISFIABLE", "Range not satisfiable"),
     422: ("VALIDATION_ERROR", "The request cannot be processed"),
     429: ("RATE_LIMITED", "Rate limit exceeded"),
     500: ("INTERNAL_ERROR", "Internal server error"),

@@ -43,7 +43,8 @@ async def run_checks(services: Services) -> tuple[str, list[Check]]:
         return "healthy", f"schema at {head}"
 
     async def rate_limits() -> tuple[str, str]:
-        await services.limiter.peek("health:probe", "1/second")
+        if not await services.limiter.check():
+            return "unhealthy", "rate-limit storage does not answer; requests are not limited"
         return "healthy", "rate-limit storage answers"
 
     async def disk() -> tuple[str, str]:

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from connexion.lifecycle import ConnexionRequest
+from starlette.types import Scope
 
 from runplane.errors import Forbidden
+from runplane.middleware.ratelimit import STATE_KEY, refusal
 from runplane.services import Services, services_of
+from runplane.settings import Settings
+
+logger = logging.getLogger("runplane.security")
 
 KEY_PREFIX = "rp_"
 ROLES = ("admin", "user", "worker")
@@ -86,4 +92,24 @@ async def resolve_api_key(api_key: str, request: ConnexionRequest) -> dict[str, 
     if principal.role not in allowed:
         needed = " or ".join(allowed)
         raise Forbidden(f"This operation needs the {needed} role", details={"role": principal.role})
+    await spend_budget(services, principal, api_key, request.scope)
     return {"sub": principal.user_id, "principal": principal}
+
+
+def key_limit(settings: Settings, role: str) -> str:
+    """A key's request budget: workers poll and stream logs, so their role has its own."""
+    return settings.worker_rate_limit if role == "worker" else settings.rate_limit
+
+
+async def spend_budget(services: Services, principal: Principal, api_key: str, scope: Scope) -> None:
+    """Spends one request of the key's budget; 429 when it is gone. The result feeds the answer's headers."""
+    limit = key_limit(services.settings, principal.role)
+    try:
+        budget = await services.limiter.hit("key:" + hash_key(api_key)[:32], limit)
+    except Exception:
+        # The limit storage is down: serve rather than fail every request (health reports it).
+        logger.warning("rate-limit storage unavailable; request not limited", exc_info=True)
+        return
+    scope.setdefault("state", {})[STATE_KEY] = budget
+    if not budget.allowed:
+        raise refusal(budget, limit, "Rate limit exceeded")

@@ -8,12 +8,19 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import Scope
 
 if TYPE_CHECKING:
+    from runplane.artifacts import ArtifactManager
     from runplane.experiments import ExperimentManager
+    from runplane.live.hub import EventHub
+    from runplane.logstore import LogStore
     from runplane.ratelimit import RateLimiter
+    from runplane.results import ResultsManager
     from runplane.settings import Settings
+    from runplane.snapshots import SnapshotManager
     from runplane.store.database import Database
     from runplane.store.keys import KeyStore
     from runplane.tasks import TaskManager
+    from runplane.uploads import WorkerUploads
+    from runplane.workers import WorkerManager
 
 SCOPE_KEY = "runplane.services"
 
@@ -26,8 +33,15 @@ class Services:
     tasks: TaskManager
     experiments: ExperimentManager
     limiter: RateLimiter
+    workers: WorkerManager
+    snapshots: SnapshotManager
+    artifacts: ArtifactManager
+    logs: LogStore
+    results: ResultsManager
+    uploads: WorkerUploads
     spec: dict[str, Any]
     operation_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    hub: EventHub | None = None  # the live-event hub (runplane.live), set by create_app
 
 
 def services_of(scope: Scope) -> Services:

@@ -25,14 +25,63 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="Shared rate-limit storage for several hosts.")
     admin_key: SecretStr | None = Field(None, description="A key that always works as admin (for scripts).")
     rate_limit: str = Field("600/minute", description="Per-key request budget, `limits` notation.")
+    worker_rate_limit: str = Field("6000/minute", description="Per-key budget of worker keys (they poll).")
     auth_failure_limit: str = Field("30/minute", description="Failed key attempts per client address.")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest JSON request body accepted.")
+    metrics_require_key: bool = Field(
+        False,
+        description="Whether Prometheus `/metrics` needs an API key (default: open, like health probes).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     db_pool_size: int = Field(10, ge=1, le=200)
     aging_rate: float = Field(0.1, ge=0, le=100, description="Priority points a queued task gains a minute.")
     aging_max_boost: float = Field(5.0, ge=0, le=100, description="The most aging can add to a priority.")
+    lease_seconds: float = Field(
+        30.0, gt=0, le=3600, description="A worker is lost this long after its last heartbeat."
+    )
+    heartbeat_seconds: float = Field(5.0, gt=0, le=600, description="How often workers renew their lease.")
+    reaper_seconds: float = Field(
+        1.0, ge=0, le=60, description="How often each API process recovers lost workers' tasks (0: never)."
+    )
+    max_upload_bytes: int = Field(
+        10 * 1024**3, ge=1024, description="Largest snapshot or artifact upload accepted."
+    )
+    # Live events (runplane.live): the event log's retention, the readers' pace and the limits per client.
+    event_retention_hours: float = Field(
+        72.0, ge=0, le=24 * 366, description="Events older than this are pruned (0: kept forever)."
+    )
+    event_poll_seconds: float = Field(
+        0.2,
+        gt=0,
+        le=10,
+        description="How often each process reads new events (PostgreSQL NOTIFY wakes it sooner).",
+    )
+    sse_keepalive_seconds: float = Field(
+        15.0, gt=0, le=3600, description="Idle SSE streams get a `: keep-alive` comment this often."
+    )
+    sse_max_seconds: float = Field(
+        900.0,
+        gt=0,
+        le=86400,
+        description="An SSE stream ends after this long; clients resume with Last-Event-ID.",
+    )
+    ws_max_connections: int = Field(
+        1000, ge=1, le=1_000_000, description="Open WebSockets per server process."
+    )
+    ws_queue_size: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="Messages queued per live client (WebSocket or SSE) before it is dropped.",
+    )
+    ws_auth_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="How long /ws waits for a first `auth` message without an X-API-Key header.",
+    )
 
-    @field_validator("rate_limit", "auth_failure_limit")
+    @field_validator("rate_limit", "worker_rate_limit", "auth_failure_limit")
     @classmethod
     def _valid_limit(cls, value: str) -> str:
         parse_limit(value)  # raises ValueError with a clear message on bad notation

@@ -23,6 +23,7 @@ from runplane.store.tasks import ACTIVE, TERMINAL, IdempotencyClash, TaskStore
 if TYPE_CHECKING:
     from generated.models import TaskCreate
     from runplane.experiments import ExperimentManager
+    from runplane.snapshots import SnapshotManager
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,12 @@ def request_fingerprint(payload: dict[str, Any]) -> str:
 
 
 class TaskManager:
-    def __init__(self, store: TaskStore, experiments: ExperimentManager, aging: AgingPolicy) -> None:
+    def __init__(
+        self, store: TaskStore, experiments: ExperimentManager, snapshots: SnapshotManager, aging: AgingPolicy
+    ) -> None:
         self.store = store
         self.experiments = experiments
+        self.snapshots = snapshots
         self.aging = aging
 
     def priority_aged(self, row: TaskRow, now: datetime | None = None) -> float:
@@ -115,6 +119,12 @@ class TaskManager:
                 await self.experiments.visible(principal, request.experiment_id.root)
             except NotFound as exc:
                 raise Unprocessable("Unknown experiment", details={"field": "experiment_id"}) from exc
+        if request.snapshot_id is not None:
+            # Only the snapshot's owner (or an admin) may run it: ids of others' code must not be usable.
+            try:
+                await self.snapshots.visible(principal, request.snapshot_id.root)
+            except NotFound as exc:
+                raise Unprocessable("Unknown snapshot", details={"field": "snapshot_id"}) from exc
 
     def _new_row(self, principal: Principal, request: TaskCreate) -> TaskRow:
         now = utcnow()
@@ -191,16 +201,24 @@ class TaskManager:
         filters = {"status": status, "user_id": user_id, "experiment_id": experiment_id, "model_id": model_id}
         return await self.store.page(filters=filters, limit=limit, offset=offset)
 
-    async def cancel(self, principal: Principal, task_id: str) -> None:
-        row = await self.visible(principal, task_id)
-        if row.status in TERMINAL:
-            raise Conflict(f"Task already {row.status}", details={"status": row.status})
-        if row.status == "queued" and await self.store.cancel_if_queued(task_id, principal.user_id):
-            return
+    async def cancel(self, principal: Principal, task_id: str) -> bool:
+        """Cancels a task: False when it is cancelled at once (it was queued), True when its worker was
+        asked to stop it (it ends `cancelled` when the worker reports so). Repeating a cancel of a task
+        that is stopping answers True again."""
+        for _ in range(3):
+            row = await self.visible(principal, task_id)
+            if row.status in TERMINAL:
+                raise Conflict(f"Task already {row.status}", details={"status": row.status})
+            if row.status == "queued":
+                if await self.store.cancel_if_queued(task_id, principal.user_id):
+                    return False
+            elif row.cancel_requested or await self.store.request_cancel_if_active(
+                task_id, principal.user_id
+            ):
+                return True
+            # The task moved on between the read and the update (claimed, requeued, ended): look again.
         current = await self.visible(principal, task_id)
-        if current.status in TERMINAL:
-            raise Conflict(f"Task already {current.status}", details={"status": current.status})
-        raise Conflict("Task is running and cannot be cancelled yet", details={"status": current.status})
+        raise Conflict("Task is changing state; try again", details={"status": current.status})
 
     async def set_priority(self, principal: Principal, task_id: str, priority: int) -> TaskRow:
         row = await self.visible(principal, task_id)

@@ -106,6 +106,9 @@ def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, An
         "database_url": database_url,
         "rate_limit": "100000/minute",
         "auth_failure_limit": "100000/minute",
+        # No background reaper in process: tests that need it run WorkerManager.reap() themselves (or
+        # override reaper_seconds), so a reaper pass never changes a task between two asserts.
+        "reaper_seconds": 0,
         **settings_overrides,
     }
     (tmp_path / "data").mkdir(exist_ok=True)

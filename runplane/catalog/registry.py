@@ -78,7 +78,10 @@ def data_seed(seed: int, model_id: str, inputs: Mapping[str, object]) -> int:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    # math.isfinite() on an int too large for a float raises OverflowError; ints are always finite.
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 def chosen(inputs: Mapping[str, object], name: str, grid: tuple[ParamValue, ...]) -> ParamValue | None:

@@ -5,7 +5,8 @@ The order is written down once, here, and `runplane.app` builds the chain from i
 1. `trace.TraceMiddleware`          gives every request a trace id (header, log lines, error bodies).
 2. `errors.ErrorMiddleware`         turns anything that escapes the layers below into the uniform 500.
 3. `access.AccessLogMiddleware`     one structured log line per request, with status and duration.
-4. `ratelimit.RateLimitMiddleware`  per-key budgets and per-address failed-key budgets (429).
-5. `body_limit.BodyLimitMiddleware` refuses bodies over the configured size (413) before anyone reads them.
-6. connexion: routing → security (X-API-Key, roles) → request validation → the handler.
+4. `metrics.MetricsMiddleware`      counts requests and their latency by operationId and status (Prometheus).
+5. `ratelimit.RateLimitMiddleware`  per-key budgets and per-address failed-key budgets (429).
+6. `body_limit.BodyLimitMiddleware` refuses bodies over the configured size (413) before anyone reads them.
+7. connexion: routing → security (X-API-Key, roles) → request validation → the handler.
 """

@@ -1,40 +1,40 @@
-"""Per-key request budgets and per-address budgets for failed key attempts.
+"""Rate limits around the request: the per-address budget for failed keys, and the budget headers.
 
-A request that presents a key spends one unit of that key's budget (the bucket is a hash of the key, so
-no database lookup is needed and unknown keys are limited too). Every 401 answer spends one unit of the
-client address's failed-attempt budget; an address that has spent it gets 429 before its key is checked.
-The budgets live in shared storage (Redis, or a SQLite file in the embedded default), so they hold
-across every server process.
+Two budgets protect the service, both in shared storage (Redis, or a SQLite file in the embedded
+default) so they hold across every server process:
+
+- Every 401 answer spends one unit of the client address's failed-attempt budget, and an address that
+  has spent it gets 429 here, before its key is even looked at.
+- Each key's request budget depends on its role (workers poll, so they get more), so it is spent where
+  the key has been resolved: `runplane.security.resolve_api_key`, still before validation and the
+  handler. It leaves its result in the request state, and this middleware turns it into the
+  `RateLimit-*` headers of the answer.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
+from typing import Any
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runplane.errors import RateLimited, describe
 from runplane.middleware.responses import send_error
 from runplane.ratelimit import RateLimiter, RateLimitResult
 
-API_KEY_HEADER = "x-api-key"
+STATE_KEY = "ratelimit"
 
 logger = logging.getLogger("runplane.ratelimit")
 
 
-def _key_bucket(api_key: str) -> str:
-    return "key:" + hashlib.sha256(api_key.encode()).hexdigest()[:32]
-
-
-def _address_bucket(scope: Scope) -> str:
+def address_bucket(scope: Scope) -> str:
     client = scope.get("client")
     return "authfail:" + (client[0] if client else "unknown")
 
 
-def _headers(result: RateLimitResult) -> dict[str, str]:
+def budget_headers(result: RateLimitResult) -> dict[str, str]:
     return {
         "RateLimit-Limit": str(result.limit),
         "RateLimit-Remaining": str(max(result.remaining, 0)),
@@ -42,52 +42,44 @@ def _headers(result: RateLimitResult) -> dict[str, str]:
     }
 
 
+def refusal(result: RateLimitResult, limit: str, why: str) -> RateLimited:
+    return RateLimited(
+        why,
+        details={"limit": limit, "retry_after_seconds": result.retry_after},
+        headers={"Retry-After": str(result.retry_after), **budget_headers(result)},
+    )
+
+
 class RateLimitMiddleware:
-    def __init__(
-        self, app: ASGIApp, *, limiter: RateLimiter, key_limit: str, auth_failure_limit: str
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, auth_failure_limit: str) -> None:
         self.app = app
         self.limiter = limiter
-        self.key_limit = key_limit
         self.auth_failure_limit = auth_failure_limit
-
-    def _refusal(self, result: RateLimitResult, limit: str, why: str) -> RateLimited:
-        return RateLimited(
-            why,
-            details={"limit": limit, "retry_after_seconds": result.retry_after},
-            headers={"Retry-After": str(result.retry_after), **_headers(result)},
-        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        api_key = Headers(scope=scope).get(API_KEY_HEADER)
-        address = _address_bucket(scope)
-        budget: RateLimitResult | None = None
+        address = address_bucket(scope)
         try:
             failures = await self.limiter.peek(address, self.auth_failure_limit)
-            if api_key is not None and failures.allowed:
-                budget = await self.limiter.hit(_key_bucket(api_key), self.key_limit)
         except Exception:
             # The limit storage is down: serve rather than fail every request (health reports it).
             logger.warning("rate-limit storage unavailable; request not limited", exc_info=True)
-            await self.app(scope, receive, send)
-            return
-        if not failures.allowed and scope["type"] == "http":
-            error = self._refusal(failures, self.auth_failure_limit, "Too many failed API key attempts")
+            failures = None
+        if failures is not None and not failures.allowed and scope["type"] == "http":
+            error = refusal(failures, self.auth_failure_limit, "Too many failed API key attempts")
             await send_error(send, describe(error))
             return
-        if budget is not None and not budget.allowed and scope["type"] == "http":
-            await send_error(send, describe(self._refusal(budget, self.key_limit, "Rate limit exceeded")))
-            return
+        state: dict[str, Any] = scope.setdefault("state", {})
 
         async def send_with_budget(message: Message) -> None:
             if message["type"] == "http.response.start":
+                budget: RateLimitResult | None = state.get(STATE_KEY)
                 if budget is not None:
                     headers = MutableHeaders(scope=message)
-                    for name, value in _headers(budget).items():
-                        headers[name] = value
+                    for name, value in budget_headers(budget).items():
+                        headers.setdefault(name, value)
                 if message["status"] == 401:
                     try:
                         await self.limiter.hit(address, self.auth_failure_limit)

@@ -57,7 +57,11 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
 
 
 class ApiKeyRow(Base):
@@ -150,4 +154,66 @@ class IdempotencyRow(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     task_id: Mapped[str] = mapped_column(String(32), ForeignKey("tasks.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+
+
+class WorkerRow(Base):
+    __tablename__ = "workers"
+    __table_args__ = (Index(None, "status", "lease_expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # The worker key's user that registered this worker: only it may act as this worker.
+    user_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    hostname: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    cpu_cores: Mapped[int] = mapped_column(Integer)
+    memory_gb: Mapped[float] = mapped_column(Float)
+    gpus: Mapped[list[Any]]
+    slots: Mapped[int] = mapped_column(Integer)
+    connected_at: Mapped[datetime]
+    last_heartbeat: Mapped[datetime]
+    lease_expires_at: Mapped[datetime]
+    drain_requested_at: Mapped[datetime | None]
+    offline_at: Mapped[datetime | None]
+
+
+class SnapshotRow(Base):
+    __tablename__ = "snapshots"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class ArtifactRow(Base):
+    __tablename__ = "artifacts"
+
+    task_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
+class EventRow(Base):
+    """An append-only log of what happened, read by every API process (live streams, metrics)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index(None, "task_id", "id"), Index(None, "created_at"))
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    topic: Mapped[str] = mapped_column(String(32))
+    task_id: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    worker_id: Mapped[str | None] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from runplane import events
 from runplane.store.database import Database
 from runplane.store.tables import IdempotencyRow, TaskRow, utcnow
 
@@ -29,6 +30,7 @@ class TaskStore:
         try:
             async with self.db.session() as session:
                 session.add(row)
+                await events.task_changed(session, row, previous=None)
                 if idempotency is not None:
                     await session.flush()
                     key, request_hash = idempotency
@@ -85,8 +87,40 @@ class TaskStore:
                     updated_at=now,
                     message="Cancelled",
                 )
+                .returning(TaskRow)
+                .execution_options(synchronize_session=False, populate_existing=True)
             )
-        return bool(getattr(result, "rowcount", 0))
+            row = result.scalars().first()
+            if row is not None:
+                await events.task_changed(session, row, previous="queued")
+        return row is not None
+
+    async def request_cancel_if_active(self, task_id: str, cancelled_by: str) -> bool:
+        """Asks the worker running the task to stop it (it reports `cancelled` once stopped).
+
+        One conditional UPDATE: only an active task whose cancellation was not asked for yet.
+        """
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(TaskRow)
+                .where(
+                    TaskRow.id == task_id,
+                    TaskRow.status.in_(ACTIVE),
+                    TaskRow.cancel_requested.is_(False),
+                )
+                .values(
+                    cancel_requested=True,
+                    cancelled_by=cancelled_by,
+                    message="Cancellation requested",
+                    updated_at=utcnow(),
+                )
+                .returning(TaskRow)
+                .execution_options(synchronize_session=False, populate_existing=True)
+            )
+            row = result.scalars().first()
+            if row is not None:
+                await events.task_progress(session, row)
+        return row is not None
 
     async def set_priority_if_queued(self, task_id: str, priority: int) -> bool:
         async with self.db.session() as session:

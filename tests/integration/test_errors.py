@@ -152,3 +152,10 @@ async def test_a_crash_is_500_without_internal_detail(app, client, user_key, mon
     assert "hunter2" not in response.text
     logged = [record for record in caplog.records if record.name == "runplane.app"]
     assert logged and logged[0].exc_info is not None
+
+
+@pytest.mark.parametrize("path", ["/v1/tasks/a%0Ab", "/v1/tasks/a%0Ab/status", "/v1/nothing%0A"])
+async def test_paths_no_route_can_match_get_the_uniform_404(client, user_key, path):
+    # A newline defeats the outer app's mount pattern: its own 404 must still be the uniform body.
+    response = await client.get(path, headers=auth(user_key))
+    assert_error(response, 404, "NOT_FOUND", "Resource not found")

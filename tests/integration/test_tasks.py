@@ -201,3 +201,31 @@ async def test_worker_keys_cannot_use_user_operations(client, worker_key):
     assert_error(
         response, 403, "FORBIDDEN", "This operation needs the admin or user role", {"role": "worker"}
     )
+
+
+def _snapshot_bytes() -> bytes:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        data = b"print('hi')\n"
+        info = tarfile.TarInfo("train.py")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+async def test_only_the_owner_may_run_a_snapshot(client, user_key, other_user_key):
+    uploaded = await client.post(
+        "/v1/snapshots",
+        headers={**auth(other_user_key), "content-type": "application/gzip"},
+        content=_snapshot_bytes(),
+    )
+    assert uploaded.status_code == 201
+    theirs = uploaded.json()["id"]
+    refused = await client.post("/v1/tasks", headers=auth(user_key), json=simple_task(snapshot_id=theirs))
+    assert_error(refused, 422, "VALIDATION_ERROR", "Unknown snapshot", {"field": "snapshot_id"})
+    accepted = await client.post("/v1/tasks", headers=auth(other_user_key), json=simple_task(snapshot_id=theirs))
+    assert accepted.status_code == 201
+    assert accepted.json()["snapshot_id"] == theirs

@@ -147,3 +147,10 @@ def test_clean_rounds_and_drops_negative_zero() -> None:
     assert clean(1.23456789) == 1.234568
     assert clean(2.5, 0) == 2.0
     assert str(clean(-0.0000001)) == "0.0"
+
+
+def test_a_huge_integer_is_rejected_not_crashed() -> None:
+    from runplane.catalog import validate_inputs
+
+    problems = validate_inputs("linear_reg", {"alpha": 10**400})
+    assert set(problems) == {"alpha"}

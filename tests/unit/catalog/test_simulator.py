@@ -4,7 +4,7 @@ from runplane.catalog import CATALOG
 from runplane.catalog.registry import ModelResult
 from runplane.catalog.simulator import DEFAULT_TRIALS, HISTOGRAM_BINS, PERIODS, run
 
-ROW_KEYS = {"period", "invested", "mean", "std", "p5", "p50", "p95", "prob_loss"}
+ROW_KEYS = {"period", "invested", "mean", "std", "p5", "p50", "p95", "prob_loss", "max_drawdown_p50"}
 
 
 class Recorder:
@@ -33,6 +33,7 @@ def test_rows_are_per_period_statistics() -> None:
         assert float(row["p5"]) <= float(row["p50"]) <= float(row["p95"])
         assert float(row["std"]) > 0
         assert 0 <= float(row["prob_loss"]) <= 1
+        assert 0 <= float(row["max_drawdown_p50"]) < 1
 
 
 def test_summary() -> None:
@@ -43,6 +44,7 @@ def test_summary() -> None:
     assert float(summary["p5"]) <= float(summary["p50"]) <= float(summary["p95"])
     # Expected shortfall averages losses beyond the 5th percentile, so it is at least the VaR.
     assert float(summary["expected_shortfall_95"]) >= float(summary["value_at_risk_95"])
+    assert float(summary["max_drawdown_p50"]) <= float(summary["max_drawdown_p95"]) < 1
 
 
 def test_histogram_counts_every_trial() -> None:

@@ -1,0 +1,62 @@
+"""Operations of the Results tag: a task's log, artifacts, results and run identity."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any
+
+from connexion import request
+from starlette.responses import Response, StreamingResponse
+
+from handlers import presenters
+from handlers.context import principal, services
+from runplane.downloads import DOWNLOAD_HEADERS, file_response
+from runplane.results import identity_document
+
+Answer = tuple[dict[str, Any], int]
+
+LOG_MEDIA_TYPE = "text/plain; charset=utf-8"
+# A followed log is a long-lived answer: proxies must pass it through as it comes.
+FOLLOW_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+async def get_task_logs(
+    task_id: str, token_info: dict[str, Any], tail: int | None = None, follow: bool = False
+) -> Response:
+    svc = services()
+    row = await svc.tasks.visible(principal(token_info), task_id)
+    body = svc.results.log(row, tail=tail, follow=follow)
+    return StreamingResponse(body, media_type=LOG_MEDIA_TYPE, headers=FOLLOW_HEADERS if follow else None)
+
+
+async def list_task_artifacts(task_id: str, token_info: dict[str, Any]) -> Answer:
+    svc = services()
+    row = await svc.tasks.visible(principal(token_info), task_id)
+    rows = await svc.artifacts.list(row.id)
+    return presenters.dump(presenters.artifact_list(row.id, rows)), 200
+
+
+async def download_task_artifact(task_id: str, artifact_path: str, token_info: dict[str, Any]) -> Response:
+    svc = services()
+    row = await svc.tasks.visible(principal(token_info), task_id)
+    found = await svc.artifacts.locate(row.id, artifact_path)
+    return file_response(
+        found.path,
+        found.stat,
+        media_type=found.row.content_type,
+        filename=PurePosixPath(found.row.path).name,
+        request_headers=request.headers,
+        headers=DOWNLOAD_HEADERS,
+    )
+
+
+async def get_task_results(task_id: str, token_info: dict[str, Any]) -> Answer:
+    svc = services()
+    row = await svc.tasks.visible(principal(token_info), task_id)
+    return presenters.dump(await svc.results.results(row)), 200
+
+
+async def get_task_run(task_id: str, token_info: dict[str, Any]) -> Answer:
+    svc = services()
+    row = await svc.tasks.visible(principal(token_info), task_id)
+    return identity_document(await svc.results.run_identity(row)), 200

@@ -1,0 +1,39 @@
+"""Operations of the Workers tag: what worker agents call (worker keys only, declared in the contract)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from generated import models
+from handlers import presenters
+from handlers.context import principal, services
+
+Answer = tuple[dict[str, Any], int]
+
+
+async def register_worker(body: dict[str, Any], token_info: dict[str, Any]) -> Answer:
+    found = services()
+    row = await found.workers.register(principal(token_info), models.WorkerRegistration.model_validate(body))
+    lease = presenters.worker_lease(row, found.settings.lease_seconds, found.settings.heartbeat_seconds)
+    return presenters.dump(lease), 201
+
+
+async def heartbeat_worker(worker_id: str, body: dict[str, Any], token_info: dict[str, Any]) -> Answer:
+    heartbeat = models.Heartbeat.model_validate(body)
+    held = [task_id.root for task_id in heartbeat.running_task_ids]
+    answer = await services().workers.heartbeat(principal(token_info), worker_id, held)
+    return presenters.dump(presenters.heartbeat_reply(answer)), 200
+
+
+async def claim_task(worker_id: str, body: dict[str, Any], token_info: dict[str, Any]) -> Answer:
+    request = models.ClaimRequest.model_validate(body)
+    row = await services().workers.claim(principal(token_info), worker_id, request)
+    return presenters.dump(presenters.claim_result(row)), 200
+
+
+async def report_task(
+    worker_id: str, task_id: str, body: dict[str, Any], token_info: dict[str, Any]
+) -> Answer:
+    report = models.TaskReport.model_validate(body)
+    row = await services().workers.report(principal(token_info), worker_id, task_id, report)
+    return presenters.dump(presenters.task_report_reply(row)), 200

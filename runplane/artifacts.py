@@ -1,0 +1,150 @@
+"""A task's artifacts: the files it wrote into its output directory (uploaded by its worker), and run.json.
+
+Each artifact is a file under ``artifacts/<task_id>/`` and a row (path, size, sha256, content type). The row
+is what makes a path downloadable: a download names a path, the path must be safe (see
+:mod:`runplane.storage`), it must be a registered artifact of the task, and the file it resolves to must
+still be inside the task's directory and a regular file. Anything else is 400 or 404, never bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import AsyncIterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio.to_thread
+
+from runplane.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from runplane.storage import (
+    Storage,
+    UnsafePathError,
+    UploadTooLarge,
+    clean_relative_path,
+    commit,
+    discard,
+    receive,
+    write_atomic,
+)
+from runplane.store.artifacts import ArtifactStore
+from runplane.store.tables import ArtifactRow, utcnow
+from runplane.worker.outputs import content_type_for
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    """A registered artifact and the file that holds it, checked and ready to serve."""
+
+    row: ArtifactRow
+    path: Path
+    stat: os.stat_result
+
+
+def _unsafe(exc: UnsafePathError, field: str, location: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"Unsafe artifact path: it {exc.why}", details={"field": field, "in": location, "reason": exc.why}
+    )
+
+
+class ArtifactManager:
+    def __init__(self, store: ArtifactStore, storage: Storage, *, max_upload_bytes: int) -> None:
+        self.store = store
+        self.storage = storage
+        self.max_upload_bytes = max_upload_bytes
+
+    async def list(self, task_id: str) -> Sequence[ArtifactRow]:
+        return await self.store.for_task(task_id)
+
+    async def locate(self, task_id: str, raw_path: str) -> ArtifactFile:
+        """The artifact a download names. 400 for an unsafe path, 404 for anything not served."""
+        try:
+            path = clean_relative_path(raw_path)
+        except UnsafePathError as exc:
+            raise _unsafe(exc, "artifactPath", "path") from None
+        row = await self.store.get(task_id, path)
+        if row is None:
+            raise NotFound("Artifact not found", details={"task_id": task_id, "path": path})
+        try:
+            file = self.storage.artifact_file(task_id, path)
+        except UnsafePathError as exc:
+            raise _unsafe(exc, "artifactPath", "path") from None
+        try:
+            info = await anyio.to_thread.run_sync(os.stat, file)
+        except OSError:
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
+            raise NotFound("Artifact not found", details={"task_id": task_id, "path": path})
+        return ArtifactFile(row=row, path=file, stat=info)
+
+    async def read_bytes(self, task_id: str, path: str, *, max_bytes: int) -> bytes | None:
+        """The content of a registered artifact (None if it has none); ValueError when over ``max_bytes``."""
+        try:
+            found = await self.locate(task_id, path)
+        except NotFound:
+            return None
+        if found.stat.st_size > max_bytes:
+            raise ValueError(f"{path} is {found.stat.st_size} bytes, more than {max_bytes}")
+        return await anyio.to_thread.run_sync(found.path.read_bytes)
+
+    async def upload(
+        self, task_id: str, raw_path: str, expected_sha256: str, chunks: AsyncIterable[bytes]
+    ) -> ArtifactRow:
+        """Store one uploaded file: safe path, sha256 checked, moved into place atomically, row upserted."""
+        try:
+            path = clean_relative_path(raw_path)
+            final = self.storage.artifact_file(task_id, path)
+        except UnsafePathError as exc:
+            raise _unsafe(exc, "path", "query") from None
+        try:
+            received = await receive(final.parent, chunks, max_bytes=self.max_upload_bytes)
+        except (NotADirectoryError, FileExistsError):
+            raise self._collision(path) from None
+        except UploadTooLarge as exc:
+            raise PayloadTooLarge(
+                f"Request body exceeds {exc.limit} bytes", details={"limit_bytes": exc.limit}
+            ) from None
+        if received.sha256 != expected_sha256:
+            await discard(received.temp)
+            raise ValidationFailed(
+                "The uploaded bytes do not match the given sha256",
+                details={
+                    "field": "sha256",
+                    "in": "query",
+                    "expected": expected_sha256,
+                    "actual": received.sha256,
+                },
+            )
+        try:
+            await commit(received.temp, final)
+        except (IsADirectoryError, NotADirectoryError, FileExistsError, PermissionError):
+            await discard(received.temp)
+            raise self._collision(path) from None
+        return await self.store.upsert(
+            task_id=task_id,
+            path=path,
+            size=received.size,
+            sha256=received.sha256,
+            content_type=content_type_for(path),
+            created_at=utcnow(),
+        )
+
+    async def put_bytes(self, task_id: str, path: str, data: bytes) -> ArtifactRow:
+        """Write an artifact the server produces itself (run.json), atomically, and register it."""
+        final = self.storage.artifact_file(task_id, clean_relative_path(path))
+        sha256 = await write_atomic(final, data)
+        return await self.store.upsert(
+            task_id=task_id,
+            path=path,
+            size=len(data),
+            sha256=sha256,
+            content_type=content_type_for(path),
+            created_at=utcnow(),
+        )
+
+    @staticmethod
+    def _collision(path: str) -> Conflict:
+        return Conflict(
+            "The artifact path collides with another artifact (a file where a folder is needed, or the reverse)",
+            details={"path": path},
+        )

@@ -1,0 +1,504 @@
+"""One `EventHub` per server process: reads the durable event log once and fans events out to its clients.
+
+The events table (`EventRow`, written by `runplane.events.record` in the transaction of each change) is the
+truth. A single background reader per process selects the rows after the last id it has handled, every
+`event_poll_seconds` or sooner when woken (PostgreSQL LISTEN/NOTIFY, or a commit in this process), and
+hands each event to every subscriber that wants it. Every process and host does the same, so a client sees
+the same events whichever process it is connected to.
+
+Ordering and the id seam. Ids are handed out in insertion order, but on PostgreSQL transactions commit
+in any order: id 11 can be visible while id 10 is still in flight. The reader therefore never passes a
+missing id until it knows the id will not appear: when every transaction that was running when the gap
+was seen has ended (`pg_snapshot_xmin` has passed the horizon taken then) or, failing that, after
+`GAP_MAX_WAIT` seconds. On SQLite a writer holds the database lock from its insert to its commit, so ids
+become visible in order and a gap only means a deleted row. `cursor` is thus a safe resume point: every
+event with an id at or below it has been handed out (or will never exist), and none above it has.
+
+Subscribers. `subscribe()` registers a `Subscription` and records the cursor at that instant
+(`Subscription.after`): the subscriber receives exactly the events with ids above it. A stream that
+resumes from an older id replays `(last_id, after]` from the table (`replay()`), then takes the live
+queue, dropping anything at or below the last id it sent; no event is lost or repeated at the seam.
+Each subscriber has a bounded queue; the hub never waits for one. A subscriber whose queue is full is
+dropped (`reason` set, `closed` fired) and its connection is closed by its owner with that reason.
+
+Tenancy: admins receive every event; `worker_status` and `queue_stats` go to everyone; any other event
+only to the user it belongs to (`EventRow.user_id`).
+
+Retention: at most every `PRUNE_INTERVAL` seconds the reader deletes events older than
+`event_retention_hours` with one DELETE (never the newest row, so SQLite never reuses an id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from sqlalchemy import Row, delete, func, or_, select, text
+from sqlalchemy.engine import make_url
+
+from runplane import events, metrics
+from runplane.live import notify
+from runplane.store.tables import EventRow, utcnow
+
+if TYPE_CHECKING:
+    from runplane.security import Principal
+    from runplane.settings import Settings
+    from runplane.store.database import Database
+
+logger = logging.getLogger("runplane.live")
+
+ALL_TOPICS: Final = frozenset(events.TOPICS)
+PUBLIC_TOPICS: Final = frozenset({events.WORKER_STATUS, events.QUEUE_STATS})
+
+BATCH: Final = 500
+"""Rows read per poll; a full batch is followed by another poll at once."""
+YIELD_EVERY: Final = 32
+"""Most events handed out between two yields to the event loop, so clients' writers drain their queues
+(fewer with small queues: a quarter of the queue size)."""
+GAP_MAX_WAIT: Final = 10.0
+"""Seconds an id gap may hold delivery back when it cannot be proven permanent sooner."""
+PRUNE_INTERVAL: Final = 300.0
+MIN_POLL_GAP: Final = 0.005
+"""Least time between two polls, so a burst of wake-ups costs one query, not hundreds."""
+
+ConnectionKind = Literal["websocket", "sse"]
+
+_COLUMNS: Final = (
+    EventRow.id,
+    EventRow.topic,
+    EventRow.task_id,
+    EventRow.user_id,
+    EventRow.data,
+    EventRow.created_at,
+)
+
+
+class HubNotReady(Exception):
+    """The hub has not read the event log yet (database unreachable since start)."""
+
+
+class Dropped(Exception):
+    """The subscription was closed by the hub; `reason` says why, `code` is the WebSocket close code."""
+
+    def __init__(self, reason: str, code: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEvent:
+    """One event of the log, with its `StreamEvent` JSON rendered once for every client."""
+
+    id: int
+    topic: str
+    task_id: str | None
+    user_id: str | None
+    created_at: datetime
+    data: dict[str, Any]
+    message: str
+    """The StreamEvent (`{"type", "id", "ts", "data"}`) as JSON: one WebSocket message, one SSE data line."""
+
+    @classmethod
+    def of(cls, row: Row[Any] | EventRow) -> LiveEvent:
+        message = json.dumps(
+            {"type": row.topic, "id": row.id, "ts": timestamp(row.created_at), "data": row.data},
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        return cls(row.id, row.topic, row.task_id, row.user_id, row.created_at, row.data, message)
+
+    def sse(self) -> str:
+        return f"id: {self.id}\nevent: {self.topic}\ndata: {self.message}\n\n"
+
+
+def visible(principal: Principal, topic: str, user_id: str | None) -> bool:
+    """Tenancy: may `principal` receive an event of `topic` that belongs to `user_id`?"""
+    return (
+        principal.is_admin or topic in PUBLIC_TOPICS or (user_id is not None and user_id == principal.user_id)
+    )
+
+
+_CLOSED: Final = object()
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One client's interest: which topics (None: all), which task (None: any), and its bounded queue.
+
+    The queue holds `LiveEvent`s from the hub and, for WebSocket clients, the replies their owner
+    `offer()`s; it is read with `next()`.
+    """
+
+    principal: Principal
+    kind: ConnectionKind
+    maxsize: int
+    after: int
+    topics: frozenset[str] | None = None
+    task_id: str | None = None
+    reason: str | None = None
+    code: int = 1000
+    queue: asyncio.Queue[object] = field(init=False)
+    closed: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.queue = asyncio.Queue(self.maxsize + 1)  # +1: room for the closing marker
+
+    def wants(self, event: LiveEvent) -> bool:
+        if self.topics is not None and event.topic not in self.topics:
+            return False
+        if self.task_id is not None and event.task_id != self.task_id:
+            return False
+        return visible(self.principal, event.topic, event.user_id)
+
+    def _put(self, item: object) -> bool:
+        if self.reason is not None:
+            return True  # already closed: nothing more is queued, nothing more to drop
+        if self.queue.qsize() >= self.maxsize:
+            return False
+        self.queue.put_nowait(item)
+        return True
+
+    def _close(self, reason: str, code: int) -> int:
+        """Marks the subscription closed and empties its queue; returns how many events were discarded."""
+        if self.reason is not None:
+            return 0
+        self.reason, self.code = reason, code
+        discarded = 0
+        while not self.queue.empty():
+            if isinstance(self.queue.get_nowait(), LiveEvent):
+                discarded += 1
+        self.queue.put_nowait(_CLOSED)
+        self.closed.set()
+        return discarded
+
+    async def next(self) -> object:
+        """The next queued item; raises `Dropped` once the hub closed the subscription."""
+        item = await self.queue.get()
+        if item is _CLOSED:
+            self.queue.put_nowait(_CLOSED)  # every later call raises too
+            raise Dropped(self.reason or "closed", self.code)
+        return item
+
+    def pending(self) -> list[object]:
+        """Everything queued now, without waiting (stops before the closing marker)."""
+        items: list[object] = []
+        while not self.queue.empty():
+            item = self.queue.get_nowait()
+            if item is _CLOSED:
+                self.queue.put_nowait(_CLOSED)
+                break
+            items.append(item)
+        return items
+
+
+@dataclass
+class HubStats:
+    """This process's live-event figures (the Prometheus ones are kept by `runplane.metrics`)."""
+
+    events_published: int = 0
+    """Events this process read from the log and handed to its subscribers."""
+    events_dropped: int = 0
+    """Events discarded from the queues of subscribers dropped as too slow."""
+    subscribers_dropped: int = 0
+    connections: dict[str, int] = field(default_factory=lambda: {"websocket": 0, "sse": 0})
+
+
+@dataclass
+class _Gap:
+    start: int
+    seen: float
+    horizon: int | None
+
+
+class EventHub:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.poll_interval = settings.event_poll_seconds
+        self.retention = timedelta(hours=settings.event_retention_hours)
+        self.queue_size = settings.ws_queue_size
+        self._yield_every = max(1, min(YIELD_EVERY, self.queue_size // 4))
+        self.cursor: int | None = None
+        self.stats = HubStats()
+        self._postgres = db.backend == "postgresql"
+        self._subs: dict[Subscription, None] = {}  # insertion-ordered set
+        self._gap: _Gap | None = None
+        self._next_prune = 0.0
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.sockets = 0
+        """Open WebSockets of this process, authenticated or not (what `ws_max_connections` limits)."""
+
+    # --- life cycle ---------------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self.cursor is not None
+
+    async def start(self) -> None:
+        """Reads the current end of the log (live streams start there) and starts the reader."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        try:
+            await self._init_cursor()
+        except Exception:
+            logger.warning("event log unreadable at start; the live reader will retry", exc_info=True)
+        notify.add_listener(self._woken)
+        self._tasks.append(asyncio.create_task(self._run(), name="runplane-live-reader"))
+        if self._postgres:
+            self._tasks.append(asyncio.create_task(self._listen(), name="runplane-live-listen"))
+
+    async def stop(self) -> None:
+        notify.remove_listener(self._woken)
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for sub in list(self._subs):
+            self._drop(sub, "server shutting down", 1012)
+
+    def wake(self) -> None:
+        """Poll now (a hint that new events were committed)."""
+        self._wake.set()
+
+    def _woken(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    # --- subscribers --------------------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        principal: Principal,
+        kind: ConnectionKind,
+        *,
+        topics: frozenset[str] | None = None,
+        task_id: str | None = None,
+    ) -> Subscription:
+        """A new subscription receiving every wanted event with an id above the current cursor."""
+        if self.cursor is None:
+            raise HubNotReady("the event log has not been read yet")
+        sub = Subscription(principal, kind, self.queue_size, self.cursor, topics=topics, task_id=task_id)
+        self._subs[sub] = None
+        self.stats.connections[kind] += 1
+        metrics.connection_opened(kind)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        if self._subs.pop(sub, "absent") is None:
+            self.stats.connections[sub.kind] -= 1
+            metrics.connection_closed(sub.kind)
+        sub._close("unsubscribed", 1000)
+
+    @contextlib.contextmanager
+    def subscription(
+        self,
+        principal: Principal,
+        kind: ConnectionKind,
+        *,
+        topics: frozenset[str] | None = None,
+        task_id: str | None = None,
+    ) -> Iterator[Subscription]:
+        sub = self.subscribe(principal, kind, topics=topics, task_id=task_id)
+        try:
+            yield sub
+        finally:
+            self.unsubscribe(sub)
+
+    def offer(self, sub: Subscription, item: object) -> bool:
+        """Queues a reply for `sub` beside its events; a full queue drops the subscriber (False)."""
+        if sub._put(item):
+            return True
+        self._drop(sub, "too slow: message queue full", 1013)
+        return False
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
+
+    def _drop(self, sub: Subscription, reason: str, code: int) -> None:
+        if self._subs.pop(sub, "absent") is None:
+            self.stats.connections[sub.kind] -= 1
+            metrics.connection_closed(sub.kind)
+        discarded = sub._close(reason, code)
+        if code == 1013:
+            self.stats.subscribers_dropped += 1
+            self.stats.events_dropped += discarded + 1
+            metrics.events_dropped(sub.kind, discarded + 1)
+            logger.warning(
+                "live client dropped: %s",
+                reason,
+                extra={"user_id": sub.principal.user_id, "kind": sub.kind, "discarded": discarded + 1},
+            )
+
+    def _publish(self, event: LiveEvent) -> None:
+        self.cursor = event.id
+        self.stats.events_published += 1
+        for sub in tuple(self._subs):
+            if sub.wants(event) and not sub._put(event):
+                self._drop(sub, "too slow: event queue full", 1013)
+
+    # --- replay ---------------------------------------------------------------------------------------
+
+    async def replay(
+        self,
+        principal: Principal,
+        *,
+        after: int,
+        upto: int | None,
+        task_id: str | None = None,
+        page: int = BATCH,
+    ) -> AsyncIterator[LiveEvent]:
+        """The stored events with `after < id <= upto` (no upper bound: None) that `principal` may see."""
+        cursor = after
+        while upto is None or cursor < upto:
+            query = select(*_COLUMNS).where(EventRow.id > cursor).order_by(EventRow.id).limit(page)
+            if upto is not None:
+                query = query.where(EventRow.id <= upto)
+            if task_id is not None:
+                query = query.where(EventRow.task_id == task_id)
+            if not principal.is_admin:
+                query = query.where(
+                    or_(EventRow.user_id == principal.user_id, EventRow.topic.in_(PUBLIC_TOPICS))
+                )
+            async with self.db.reader() as session:
+                rows = (await session.execute(query)).all()
+            for row in rows:
+                yield LiveEvent.of(row)
+            if len(rows) < page:
+                return
+            cursor = rows[-1].id
+
+    # --- the reader -----------------------------------------------------------------------------------
+
+    async def _init_cursor(self) -> None:
+        async with self.db.reader() as session:
+            newest = (await session.execute(select(func.max(EventRow.id)))).scalar_one()
+        self.cursor = int(newest or 0)
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:  # until stop() cancels it
+            more = False
+            try:
+                if self.cursor is None:
+                    await self._init_cursor()
+                more = await self._poll()
+                await self._maybe_prune()
+                failures = 0
+            except Exception:
+                failures += 1
+                logger.warning("reading the event log failed (attempt %d)", failures, exc_info=True)
+                await asyncio.sleep(min(0.5 * failures, 5.0))
+            if not more:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_interval):
+                        await self._wake.wait()
+                await asyncio.sleep(MIN_POLL_GAP)
+
+    async def _poll(self) -> bool:
+        """Hands out the next events in id order; True when more may be waiting already."""
+        assert self.cursor is not None
+        self._wake.clear()
+        xmin: int | None = None
+        async with self.db.reader() as session:
+            if self._postgres and self._gap is not None:
+                # Taken before the read: transactions that ended before this point are visible to it.
+                xmin = await self._snapshot_bound(session, "xmin")
+            query = select(*_COLUMNS).where(EventRow.id > self.cursor).order_by(EventRow.id).limit(BATCH)
+            rows = (await session.execute(query)).all()
+            ready, gap_at = self._in_order(rows, xmin)
+            if gap_at is None:
+                self._gap = None
+            elif self._gap is None or self._gap.start != gap_at:
+                horizon = await self._snapshot_bound(session, "xmax") if self._postgres else None
+                self._gap = _Gap(gap_at, time.monotonic(), horizon)
+        for index, row in enumerate(ready):
+            self._publish(LiveEvent.of(row))
+            if index % self._yield_every == self._yield_every - 1:
+                await asyncio.sleep(0)
+        return gap_at is None and len(rows) == BATCH
+
+    def _in_order(self, rows: Sequence[Row[Any]], xmin: int | None) -> tuple[list[Row[Any]], int | None]:
+        """The rows that may be handed out now, and the first missing id that holds the rest back."""
+        assert self.cursor is not None
+        expected = self.cursor + 1
+        ready: list[Row[Any]] = []
+        for row in rows:
+            if row.id != expected and not self._gap_closed(expected, xmin):
+                return ready, expected
+            ready.append(row)
+            expected = row.id + 1
+        return ready, None
+
+    def _gap_closed(self, start: int, xmin: int | None) -> bool:
+        """May the reader pass the missing ids from `start` on (they will never be committed)?"""
+        if not self._postgres:
+            return True  # SQLite: ids become visible in order; a gap is a deleted row
+        gap = self._gap
+        if gap is None or gap.start != start:
+            return False  # first seen now: wait for the transactions in flight
+        if xmin is not None and gap.horizon is not None and xmin >= gap.horizon:
+            self._gap = None
+            return True
+        if time.monotonic() - gap.seen > GAP_MAX_WAIT:
+            logger.warning("event id %d still missing after %.0f s; passing it", start, GAP_MAX_WAIT)
+            self._gap = None
+            return True
+        return False
+
+    @staticmethod
+    async def _snapshot_bound(session: Any, which: Literal["xmin", "xmax"]) -> int:
+        statement = text(f"SELECT pg_snapshot_{which}(pg_current_snapshot())::text")
+        return int((await session.execute(statement)).scalar_one())
+
+    async def _maybe_prune(self) -> None:
+        now = time.monotonic()
+        if now < self._next_prune or self.retention <= timedelta(0):
+            return
+        self._next_prune = now + PRUNE_INTERVAL
+        cutoff = utcnow() - self.retention
+        newest = select(func.max(EventRow.id)).scalar_subquery()
+        async with self.db.session() as session:
+            result = await session.execute(
+                delete(EventRow).where(EventRow.created_at < cutoff, EventRow.id < newest)
+            )
+        removed = int(getattr(result, "rowcount", 0) or 0)
+        if removed:
+            logger.info("pruned %d events older than %s", removed, cutoff.isoformat())
+
+    async def _listen(self) -> None:
+        """PostgreSQL: LISTEN for the commit notifications and wake the reader (reconnects on failure)."""
+        import psycopg
+
+        dsn = make_url(self.db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        failures = 0
+        while True:  # until stop() cancels it
+            try:
+                async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as connection:
+                    await connection.execute(f"LISTEN {notify.CHANNEL}")
+                    failures = 0
+                    self._wake.set()  # whatever was committed while not listening
+                    async for _ in connection.notifies():
+                        self._wake.set()
+            except Exception:
+                failures += 1
+                logger.warning(
+                    "LISTEN connection failed (attempt %d); polling meanwhile", failures, exc_info=True
+                )
+                await asyncio.sleep(min(2.0 * failures, 30.0))

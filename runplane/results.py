@@ -1,0 +1,177 @@
+"""What a task produced: its results (``results.json``) and its run identity (``/run`` and ``run.json``).
+
+Configuration is what was asked (the task as submitted, ``GET /v1/tasks/{id}``); the run identity is what
+ran: ids, experiment and trial, attempt, seed, label, user, worker, times, and the command line with
+secret-looking values redacted. :meth:`ResultsManager.run_identity` is the only place that builds it:
+``GET /v1/tasks/{id}/run`` serves it and :meth:`ResultsManager.task_finished` writes exactly its JSON
+dump as ``run.json`` among the task's artifacts, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio.to_thread
+from pydantic import ValidationError
+from sqlalchemy import and_, func, or_, select
+
+from generated import models
+from runplane.artifacts import ArtifactManager
+from runplane.errors import Conflict, NotFound
+from runplane.logstore import LogStore
+from runplane.redaction import redact_args
+from runplane.store.database import Database
+from runplane.store.tables import TaskRow
+from runplane.store.tasks import TERMINAL
+
+logger = logging.getLogger("runplane.results")
+
+RESULTS_FILE = "results.json"
+RUN_FILE = "run.json"
+MAX_RESULTS_BYTES = 64 * 1024 * 1024
+MAX_COMMAND_WORDS = 512
+
+
+def command_line(row: TaskRow) -> list[str]:
+    """The argv that ran, secret-looking values redacted (a model run is ``python -m runplane.catalog``)."""
+    if row.model_id is not None:
+        return ["python", "-m", "runplane.catalog", row.model_id]
+    entrypoint = row.entrypoint or ""
+    try:
+        argv = shlex.split(entrypoint)
+    except ValueError:  # unbalanced quotes: the words as written
+        argv = entrypoint.split()
+    command = redact_args([*argv, *(str(arg) for arg in row.args or [])])
+    if len(command) > MAX_COMMAND_WORDS:  # the contract's bound; only a pathological entrypoint gets here
+        dropped = len(command) - MAX_COMMAND_WORDS + 1
+        command = [*command[: MAX_COMMAND_WORDS - 1], f"<{dropped} more words>"]
+    return command
+
+
+def identity_document(identity: models.RunIdentity) -> dict[str, Any]:
+    """The JSON document of a run identity: what ``/run`` answers and what run.json holds."""
+    document: dict[str, Any] = identity.model_dump(mode="json")
+    return document
+
+
+def run_json(identity: models.RunIdentity) -> bytes:
+    """The bytes of run.json: :func:`identity_document`, indented."""
+    return (json.dumps(identity_document(identity), indent=2) + "\n").encode()
+
+
+def _results_payload(task_id: str, data: bytes) -> models.TaskResults:
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _invalid(f"not JSON ({exc.__class__.__name__})") from None
+    if not isinstance(document, dict):
+        raise _invalid("not a JSON object")
+    missing = [key for key in ("summary", "rows") if key not in document]
+    if missing:
+        raise _invalid(f"missing {' and '.join(repr(key) for key in missing)}")
+    try:
+        return models.TaskResults.model_validate(
+            {"task_id": task_id, "summary": document["summary"], "rows": document["rows"]}
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise _invalid(f"{where}: {first['msg']}") from None
+
+
+def _invalid(reason: str) -> Conflict:
+    return Conflict(
+        f"This task's results.json is not valid: {reason}",
+        details={"artifact": RESULTS_FILE, "reason": reason},
+    )
+
+
+class ResultsManager:
+    def __init__(self, db: Database, artifacts: ArtifactManager, logs: LogStore) -> None:
+        self.db = db
+        self.artifacts = artifacts
+        self.logs = logs
+
+    def log(self, row: TaskRow, *, tail: int | None, follow: bool) -> AsyncIterator[bytes]:
+        """The task's log (its last ``tail`` lines); with ``follow``, then new text until the task ends."""
+        if not follow:
+            return self.logs.read(row.id, tail=tail)
+
+        async def finished() -> bool:
+            async with self.db.reader() as session:
+                status = await session.scalar(select(TaskRow.status).where(TaskRow.id == row.id))
+            return status is None or status in TERMINAL
+
+        return self.logs.follow(row.id, tail=tail, finished=finished)
+
+    async def trial(self, row: TaskRow) -> int | None:
+        """1-based position of the task among its experiment's tasks by submission (ties by id)."""
+        if row.experiment_id is None:
+            return None
+        async with self.db.reader() as session:
+            earlier = await session.scalar(
+                select(func.count())
+                .select_from(TaskRow)
+                .where(
+                    TaskRow.experiment_id == row.experiment_id,
+                    or_(
+                        TaskRow.created_at < row.created_at,
+                        and_(TaskRow.created_at == row.created_at, TaskRow.id < row.id),
+                    ),
+                )
+            )
+        return int(earlier or 0) + 1
+
+    async def run_identity(self, row: TaskRow) -> models.RunIdentity:
+        """The one builder of a task's run identity (served at /run, written as run.json)."""
+        fields: dict[str, Any] = {
+            "task_id": row.id,
+            "job_name": row.job_name,
+            "user_id": row.user_id,
+            "experiment_id": row.experiment_id,
+            "trial": await self.trial(row),
+            "attempt": row.retry_count + 1,
+            "random_seed": row.random_seed,
+            "run_label": row.run_label,
+            "model_id": row.model_id,
+            "status": row.status,
+            "worker_id": row.worker_id,
+            "command": command_line(row),
+            "submitted_at": row.created_at,
+            "started_at": row.started_at,
+            "ended_at": row.ended_at,
+        }
+        return models.RunIdentity.model_validate(fields)
+
+    async def task_finished(self, row: TaskRow) -> None:
+        """Write run.json into the task's artifacts; call once the task has reached a terminal state.
+
+        The row is read again from the database first, so run.json holds exactly what ``/run`` will serve.
+        A failure to write (disk full) is logged, not raised: the task's end is already recorded.
+        """
+        async with self.db.reader() as session:
+            current = await session.get(TaskRow, row.id)
+        identity = await self.run_identity(current or row)
+        try:
+            await self.artifacts.put_bytes(row.id, RUN_FILE, run_json(identity))
+        except OSError:
+            logger.exception("could not write run.json for task %s", row.id)
+
+    async def results(self, row: TaskRow) -> models.TaskResults:
+        """The task's results.json; 409 before the task has completed, 404 when it wrote none."""
+        if row.status != "completed":
+            raise Conflict(
+                "Results are available once the task has completed",
+                details={"task_id": row.id, "status": row.status},
+            )
+        try:
+            data = await self.artifacts.read_bytes(row.id, RESULTS_FILE, max_bytes=MAX_RESULTS_BYTES)
+        except ValueError:
+            raise _invalid(f"larger than {MAX_RESULTS_BYTES} bytes") from None
+        if data is None:
+            raise NotFound("This task wrote no results.json", details={"task_id": row.id})
+        return await anyio.to_thread.run_sync(_results_payload, row.id, data)

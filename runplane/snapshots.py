@@ -1,0 +1,124 @@
+"""Code snapshots: gzip-compressed tar archives users upload and workers extract into a task's workdir.
+
+An upload is streamed to a temporary file, checked member by member with the same rules the worker applies
+when it extracts (:func:`runplane.worker.snapshot.validate_snapshot_archive`), and only then moved into
+place and recorded. An archive with one unsafe member stores nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import uuid
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio.to_thread
+
+from runplane.errors import BadRequest, NotFound, PayloadTooLarge, ValidationFailed
+from runplane.security import Principal
+from runplane.storage import Storage, UploadTooLarge, commit, discard, receive
+from runplane.store.snapshots import SnapshotStore
+from runplane.store.tables import SnapshotRow, utcnow
+from runplane.worker.snapshot import InvalidArchiveError, UnsafeArchiveError, validate_snapshot_archive
+
+# What one snapshot may unpack to: a small gzip can expand enormously.
+MAX_MEMBERS = 100_000
+UNPACKED_FACTOR = 4
+_MAX_NAME_IN_MESSAGE = 200
+
+
+@dataclass(frozen=True)
+class SnapshotFile:
+    row: SnapshotRow
+    path: Path
+    stat: os.stat_result
+
+
+def _shorten(name: str) -> str:
+    return name if len(name) <= _MAX_NAME_IN_MESSAGE else name[: _MAX_NAME_IN_MESSAGE - 1] + "…"
+
+
+class SnapshotManager:
+    def __init__(self, store: SnapshotStore, storage: Storage, *, max_upload_bytes: int) -> None:
+        self.store = store
+        self.storage = storage
+        self.max_upload_bytes = max_upload_bytes
+
+    async def upload(self, principal: Principal, chunks: AsyncIterable[bytes]) -> SnapshotRow:
+        snapshot_id = uuid.uuid4().hex
+        final = self.storage.snapshot_file(snapshot_id)
+        try:
+            received = await receive(final.parent, chunks, max_bytes=self.max_upload_bytes)
+        except UploadTooLarge as exc:
+            raise PayloadTooLarge(
+                f"Request body exceeds {exc.limit} bytes", details={"limit_bytes": exc.limit}
+            ) from None
+        try:
+            await anyio.to_thread.run_sync(self._validate, received.temp)
+            row = SnapshotRow(
+                id=snapshot_id,
+                user_id=principal.user_id,
+                size=received.size,
+                sha256=received.sha256,
+                created_at=utcnow(),
+            )
+            await commit(received.temp, final)
+        except BaseException:
+            await discard(received.temp)
+            raise
+        try:
+            await self.store.insert(row)
+        except BaseException:
+            await discard(final)
+            raise
+        return row
+
+    def _validate(self, archive: Path) -> None:
+        try:
+            validate_snapshot_archive(
+                archive,
+                max_members=MAX_MEMBERS,
+                max_total_bytes=self.max_upload_bytes * UNPACKED_FACTOR,
+            )
+        except InvalidArchiveError:
+            raise BadRequest(
+                "The snapshot is not a valid gzip-compressed tar archive", details={"field": "body"}
+            ) from None
+        except UnsafeArchiveError as exc:
+            if exc.member == archive.name:  # a limit on the archive as a whole, not one member
+                raise ValidationFailed(
+                    f"The snapshot archive is refused: {exc.why}",
+                    details={"field": "body", "reason": exc.why},
+                ) from None
+            member = _shorten(exc.member)
+            raise ValidationFailed(
+                f"Unsafe archive member {member!r}: {exc.why}",
+                details={"field": "body", "member": member, "reason": exc.why},
+            ) from None
+
+    async def visible(self, principal: Principal, snapshot_id: str) -> SnapshotRow:
+        """The snapshot, for its owner and admins; 404 for everyone else."""
+        row = await self.store.get(snapshot_id)
+        if row is None or (not principal.is_admin and row.user_id != principal.user_id):
+            raise NotFound("Snapshot not found", details={"snapshot_id": snapshot_id})
+        return row
+
+    async def content(self, principal: Principal, snapshot_id: str) -> SnapshotFile:
+        """The snapshot and its file, for its owner, admins, and the workers of a worker key while one of
+        them runs (prepares) a task from it; 404 for everyone else."""
+        if principal.role == "worker":
+            row = await self.store.get(snapshot_id)
+            if row is None or not await self.store.needed_by_workers_of(snapshot_id, principal.user_id):
+                raise NotFound("Snapshot not found", details={"snapshot_id": snapshot_id})
+        else:
+            row = await self.visible(principal, snapshot_id)
+        file = self.storage.snapshot_file(row.id)
+        try:
+            info = await anyio.to_thread.run_sync(os.stat, file)
+        except OSError:
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
+            raise NotFound("Snapshot not found", details={"snapshot_id": snapshot_id})
+        return SnapshotFile(row=row, path=file, stat=info)

@@ -1,0 +1,52 @@
+"""Queries on task artifacts: one row per (task, path), replaced when the same path is uploaded again."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from runplane.store.database import Database
+from runplane.store.tables import ArtifactRow
+
+
+class ArtifactStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def upsert(
+        self, *, task_id: str, path: str, size: int, sha256: str, content_type: str, created_at: datetime
+    ) -> ArtifactRow:
+        """Insert the artifact, or replace the one at the same path, in one statement on either backend."""
+        values = {
+            "task_id": task_id,
+            "path": path,
+            "size": size,
+            "sha256": sha256,
+            "content_type": content_type,
+            "created_at": created_at,
+        }
+        insert = postgresql.insert if self.db.backend == "postgresql" else sqlite.insert
+        statement = insert(ArtifactRow).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[ArtifactRow.task_id, ArtifactRow.path],
+            set_={
+                name: statement.excluded[name] for name in ("size", "sha256", "content_type", "created_at")
+            },
+        )
+        async with self.db.session() as session:
+            await session.execute(statement)
+        return ArtifactRow(**values)
+
+    async def get(self, task_id: str, path: str) -> ArtifactRow | None:
+        async with self.db.reader() as session:
+            return await session.get(ArtifactRow, (task_id, path))
+
+    async def for_task(self, task_id: str) -> Sequence[ArtifactRow]:
+        async with self.db.reader() as session:
+            rows = await session.scalars(
+                select(ArtifactRow).where(ArtifactRow.task_id == task_id).order_by(ArtifactRow.path)
+            )
+            return rows.all()

@@ -1,0 +1,39 @@
+"""Queries on code snapshots."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, exists, select
+
+from runplane.store.database import Database
+from runplane.store.tables import SnapshotRow, TaskRow, WorkerRow
+from runplane.store.tasks import ACTIVE
+
+
+class SnapshotStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def insert(self, row: SnapshotRow) -> None:
+        async with self.db.session() as session:
+            session.add(row)
+
+    async def get(self, snapshot_id: str) -> SnapshotRow | None:
+        async with self.db.reader() as session:
+            return await session.get(SnapshotRow, snapshot_id)
+
+    async def delete(self, snapshot_id: str) -> None:
+        async with self.db.session() as session:
+            await session.execute(delete(SnapshotRow).where(SnapshotRow.id == snapshot_id))
+
+    async def needed_by_workers_of(self, snapshot_id: str, user_id: str) -> bool:
+        """Whether a worker registered by this (worker key's) user runs an active task from the snapshot."""
+        query = select(
+            exists().where(
+                TaskRow.snapshot_id == snapshot_id,
+                TaskRow.status.in_(ACTIVE),
+                TaskRow.worker_id == WorkerRow.id,
+                WorkerRow.user_id == user_id,
+            )
+        )
+        async with self.db.reader() as session:
+            return bool(await session.scalar(query))

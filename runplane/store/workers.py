@@ -1,0 +1,372 @@
+"""Queries on workers, and the task transitions workers cause (claim, report, requeue).
+
+Every state change is a conditional UPDATE (the WHERE names the state it changes from), so concurrent
+claims, reports, heartbeats, cancels and the reapers of several API processes never overwrite each
+other: a change whose precondition no longer holds changes nothing and says so. Each change records its
+event (`runplane.events`) in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import aliased
+
+from runplane import events
+from runplane.scheduler import WAITING_PREFIX, ClaimSpec, Demand, claim_statement, greatest
+from runplane.store.database import Database
+from runplane.store.tables import TaskRow, WorkerRow
+from runplane.store.tasks import ACTIVE
+
+# Applied to every ORM UPDATE ... RETURNING: the returned rows replace any loaded copy.
+_RETURNING = {"synchronize_session": False, "populate_existing": True}
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """An active task whose worker is gone, as seen before it is requeued or ended."""
+
+    task: TaskRow
+    worker_name: str
+
+
+class WorkerStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @property
+    def dialect(self) -> str:
+        return self.db.backend
+
+    # --- workers ------------------------------------------------------------------------------------
+
+    async def insert(self, row: WorkerRow) -> None:
+        async with self.db.session() as session:
+            session.add(row)
+            await events.worker_changed(session, row, change="registered")
+
+    async def get(self, worker_id: str) -> WorkerRow | None:
+        async with self.db.reader() as session:
+            return await session.get(WorkerRow, worker_id)
+
+    async def renew(self, worker_id: str, *, now: datetime, lease_expires_at: datetime) -> WorkerRow | None:
+        """Renews a live lease; None when the worker is offline or its lease has already ended."""
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(WorkerRow)
+                .where(
+                    WorkerRow.id == worker_id,
+                    WorkerRow.status.in_(("active", "draining")),
+                    WorkerRow.lease_expires_at >= now,
+                )
+                .values(last_heartbeat=now, lease_expires_at=lease_expires_at)
+                .returning(WorkerRow)
+                .execution_options(**_RETURNING)
+            )
+            return result.scalars().first()
+
+    async def drain(self, worker_id: str, *, now: datetime) -> WorkerRow | None:
+        """active → draining; None when the worker was not active."""
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(WorkerRow)
+                .where(WorkerRow.id == worker_id, WorkerRow.status == "active")
+                .values(status="draining", drain_requested_at=now)
+                .returning(WorkerRow)
+                .execution_options(**_RETURNING)
+            )
+            row = result.scalars().first()
+            if row is not None:
+                await events.worker_changed(session, row, change="draining")
+            return row
+
+    async def mark_lost(self, *, now: datetime) -> Sequence[WorkerRow]:
+        """Every live worker whose lease has ended → offline (each row is returned to one caller only)."""
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(WorkerRow)
+                .where(WorkerRow.status.in_(("active", "draining")), WorkerRow.lease_expires_at < now)
+                .values(status="offline", offline_at=now)
+                .returning(WorkerRow)
+                .execution_options(**_RETURNING)
+            )
+            rows = result.scalars().all()
+            for row in rows:
+                await events.worker_changed(session, row, change="lost")
+            return rows
+
+    async def finish_drains(self, *, now: datetime, worker_id: str | None = None) -> Sequence[WorkerRow]:
+        """Draining workers with no active task → offline."""
+        busy = select(TaskRow.id).where(TaskRow.worker_id == WorkerRow.id, TaskRow.status.in_(ACTIVE))
+        conditions = [WorkerRow.status == "draining", ~busy.exists()]
+        if worker_id is not None:
+            conditions.append(WorkerRow.id == worker_id)
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(WorkerRow)
+                .where(*conditions)
+                .values(status="offline", offline_at=now)
+                .returning(WorkerRow)
+                .execution_options(**_RETURNING)
+            )
+            rows = result.scalars().all()
+            for row in rows:
+                await events.worker_changed(session, row, change="offline")
+            return rows
+
+    async def page(self, *, status: str | None, limit: int, offset: int) -> tuple[Sequence[WorkerRow], int]:
+        conditions = [WorkerRow.status == status] if status is not None else []
+        async with self.db.reader() as session:
+            total = await session.scalar(select(func.count()).select_from(WorkerRow).where(*conditions)) or 0
+            rows = await session.scalars(
+                select(WorkerRow)
+                .where(*conditions)
+                .order_by(WorkerRow.connected_at.desc(), WorkerRow.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return rows.all(), total
+
+    async def by_status(self, status: str) -> Sequence[WorkerRow]:
+        async with self.db.reader() as session:
+            rows = await session.scalars(select(WorkerRow).where(WorkerRow.status == status))
+            return rows.all()
+
+    async def counts_by_status(self) -> dict[str, int]:
+        async with self.db.reader() as session:
+            result = await session.execute(select(WorkerRow.status, func.count()).group_by(WorkerRow.status))
+            return {str(status): int(count) for status, count in result.all()}
+
+    async def active_tasks(self, worker_ids: Sequence[str]) -> dict[str, list[str]]:
+        """worker id → ids of its tasks in preparing, running or collecting (oldest claim first)."""
+        if not worker_ids:
+            return {}
+        async with self.db.reader() as session:
+            result = await session.execute(
+                select(TaskRow.worker_id, TaskRow.id)
+                .where(TaskRow.status.in_(ACTIVE), TaskRow.worker_id.in_(worker_ids))
+                .order_by(TaskRow.updated_at, TaskRow.id)
+            )
+            found: dict[str, list[str]] = {worker_id: [] for worker_id in worker_ids}
+            for worker_id, task_id in result.all():
+                found[str(worker_id)].append(str(task_id))
+            return found
+
+    # --- tasks, as workers see them -----------------------------------------------------------------
+
+    async def task(self, task_id: str) -> TaskRow | None:
+        async with self.db.reader() as session:
+            return await session.get(TaskRow, task_id, populate_existing=True)
+
+    async def tasks_to_stop(self, worker_id: str, held: Sequence[str]) -> list[str]:
+        """Of the tasks a worker holds or is assigned: those it must stop (cancelled, or not its own)."""
+        async with self.db.reader() as session:
+            assigned = await session.execute(
+                select(TaskRow.id).where(
+                    TaskRow.worker_id == worker_id,
+                    TaskRow.status.in_(ACTIVE),
+                    TaskRow.cancel_requested.is_(True),
+                )
+            )
+            stop = {str(task_id) for (task_id,) in assigned.all()}
+            if held:
+                mine = await session.execute(
+                    select(TaskRow.id).where(
+                        TaskRow.id.in_(held), TaskRow.worker_id == worker_id, TaskRow.status.in_(ACTIVE)
+                    )
+                )
+                still_mine = {str(task_id) for (task_id,) in mine.all()}
+                stop.update(task_id for task_id in held if task_id not in still_mine)
+            return sorted(stop)
+
+    async def forgotten(
+        self, worker_id: str, held: Sequence[str], *, claimed_before: datetime
+    ) -> Sequence[TaskRow]:
+        """Tasks claimed for this worker long ago, still preparing, that the worker says it does not hold."""
+        conditions = [
+            TaskRow.worker_id == worker_id,
+            TaskRow.status == "preparing",
+            TaskRow.updated_at < claimed_before,
+        ]
+        if held:
+            conditions.append(TaskRow.id.not_in(held))
+        async with self.db.reader() as session:
+            rows = await session.scalars(select(TaskRow).where(*conditions))
+            return rows.all()
+
+    async def claim(self, spec: ClaimSpec) -> TaskRow | None:
+        async with self.db.session() as session:
+            result = await session.execute(claim_statement(self.dialect, spec))
+            row = result.scalars().first()
+            if row is not None:
+                await events.task_changed(session, row, previous="queued")
+            return row
+
+    async def update_task(
+        self,
+        task_id: str,
+        *,
+        worker_id: str,
+        from_status: str | Sequence[str],
+        values: dict[str, Any],
+        progress: float | None = None,
+        require_cancel: bool = False,
+        previous: str | None = None,
+    ) -> TaskRow | None:
+        """One conditional transition of a task held by `worker_id`; None when its state moved on.
+
+        `progress` raises the stored progress to at least that value (never lowers it). With `previous`,
+        the change is a status change and records `task_update` (and `task_complete` at the end);
+        without, it records `task_progress`.
+        """
+        states = (from_status,) if isinstance(from_status, str) else tuple(from_status)
+        conditions = [TaskRow.id == task_id, TaskRow.worker_id == worker_id, TaskRow.status.in_(states)]
+        if require_cancel:
+            conditions.append(TaskRow.cancel_requested.is_(True))
+        changes = dict(values)
+        if progress is not None and "progress" not in changes:
+            changes["progress"] = greatest(self.dialect, TaskRow.progress, progress)
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(TaskRow)
+                .where(*conditions)
+                .values(**changes)
+                .returning(TaskRow)
+                .execution_options(**_RETURNING)
+            )
+            row = result.scalars().first()
+            if row is not None:
+                if previous is not None:
+                    await events.task_changed(session, row, previous=previous)
+                else:
+                    await events.task_progress(session, row)
+            return row
+
+    # --- recovery -----------------------------------------------------------------------------------
+
+    async def orphans(self) -> Sequence[Orphan]:
+        """Active tasks whose worker is offline or unknown."""
+        live = aliased(WorkerRow, name="live")
+        alive = select(live.id).where(live.id == TaskRow.worker_id, live.status != "offline")
+        async with self.db.reader() as session:
+            result = await session.execute(
+                select(TaskRow, WorkerRow.name)
+                .outerjoin(WorkerRow, WorkerRow.id == TaskRow.worker_id)
+                .where(TaskRow.status.in_(ACTIVE), ~alive.exists())
+                .execution_options(populate_existing=True)
+            )
+            return [Orphan(task, name or str(task.worker_id)) for task, name in result.all()]
+
+    async def recover(
+        self, seen: TaskRow, *, message: str, lost_message: str, now: datetime
+    ) -> TaskRow | None:
+        """Takes a task back from its worker as `seen`: cancelled if asked, else requeued or failed.
+
+        Conditional on the task still being exactly as `seen` shows it (same status, worker and
+        updated_at), so a task is recovered once however many reapers and heartbeats find it, and not
+        at all when its worker reported on it in the meantime.
+        """
+        if seen.cancel_requested:
+            values: dict[str, Any] = {
+                "status": "cancelled",
+                "failure_reason": "cancelled",
+                "failure_message": f"Cancelled by {seen.cancelled_by or 'its owner'}",
+                "ended_at": now,
+                "message": "Cancelled",
+            }
+        elif seen.retry_count < seen.max_retries:
+            values = {
+                "status": "queued",
+                "worker_id": None,
+                "retry_count": TaskRow.retry_count + 1,
+                "queued_at": now,
+                "started_at": None,
+                "progress": 0.0,
+                "exit_code": None,
+                "message": message,
+            }
+        else:
+            values = {
+                "status": "failed",
+                "failure_reason": "worker_lost",
+                "failure_message": lost_message,
+                "ended_at": now,
+                "message": lost_message,
+            }
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(TaskRow)
+                .where(
+                    TaskRow.id == seen.id,
+                    TaskRow.status == seen.status,
+                    TaskRow.worker_id == seen.worker_id,
+                    TaskRow.updated_at == seen.updated_at,
+                )
+                .values(updated_at=now, **values)
+                .returning(TaskRow)
+                .execution_options(**_RETURNING)
+            )
+            row = result.scalars().first()
+            if row is not None:
+                # The event names the worker the task left, also when it went back to the queue.
+                await events.task_changed(session, row, previous=seen.status, worker_id=seen.worker_id)
+            return row
+
+    # --- waiting reasons ----------------------------------------------------------------------------
+
+    async def queued_demands(self) -> dict[Demand, set[str | None]]:
+        """What queued tasks ask for (each distinct demand once) and the messages they show now."""
+        async with self.db.reader() as session:
+            result = await session.execute(
+                select(
+                    TaskRow.cpu,
+                    TaskRow.memory_gb,
+                    TaskRow.gpu,
+                    TaskRow.gpu_type,
+                    TaskRow.node_count,
+                    TaskRow.message,
+                )
+                .where(TaskRow.status == "queued")
+                .distinct()
+            )
+            found: dict[Demand, set[str | None]] = {}
+            for cpu, memory, gpu, gpu_type, nodes, message in result.all():
+                demand = Demand(cpu=cpu, memory_gb=memory, gpu=gpu, gpu_type=gpu_type, node_count=nodes)
+                found.setdefault(demand, set()).add(message)
+            return found
+
+    async def set_waiting(self, demand: Demand, reason: str | None, *, now: datetime) -> int:
+        """Sets `reason` as the message of queued tasks with this demand (or clears an old reason)."""
+        gpu_type = (
+            TaskRow.gpu_type.is_(None) if demand.gpu_type is None else TaskRow.gpu_type == demand.gpu_type
+        )
+        conditions = [
+            TaskRow.status == "queued",
+            TaskRow.cpu == demand.cpu,
+            TaskRow.memory_gb == demand.memory_gb,
+            TaskRow.gpu == demand.gpu,
+            gpu_type,
+            TaskRow.node_count == demand.node_count,
+        ]
+        if reason is None:
+            conditions.append(TaskRow.message.like(f"{WAITING_PREFIX}%"))
+            message = "Queued"
+        else:
+            conditions.append(TaskRow.message.is_distinct_from(reason))
+            message = reason
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(TaskRow)
+                .where(*conditions)
+                .values(message=message, updated_at=now)
+                .returning(TaskRow)
+                .execution_options(**_RETURNING)
+            )
+            rows = result.scalars().all()
+            for row in rows:
+                await events.task_progress(session, row)
+            return len(rows)

@@ -1,0 +1,496 @@
+"""The worker agent: registers with the API, keeps its lease, claims work and runs it.
+
+It talks to the API over HTTP only (:mod:`runplane.worker.client`), through the contract's worker
+operations. Three kinds of coroutine run side by side, all supervised:
+
+* the heartbeat loop renews the lease every ``heartbeat_seconds`` (as the lease answer says), passes on
+  cancellations (``cancel_task_ids``) and notices draining. A 404/409 means the lease has ended: the server
+  has already requeued this worker's tasks, so they are stopped here (without a report) and the agent
+  registers again. If no heartbeat has got through for a whole lease, the agent stops its tasks itself
+  (they have been given away by then), rather than run them twice;
+* the claim loop asks for work whenever a slot is free, with what is free (slots, cores, memory, GPUs), at
+  once after an assignment and every ``poll_seconds`` while there is none;
+* one :class:`~runplane.worker.execution.TaskExecution` per assigned task.
+
+Supervision: these coroutines handle the failures they expect (the API away for a while, a task that is no
+longer ours). Anything else escaping one of them — or a 401/403, which means the key is wrong — stops the
+whole agent, tasks included, and :meth:`WorkerAgent.run` raises :class:`AgentFailed`: a worker that keeps
+claiming with a dead heartbeat loop would take work it cannot finish.
+
+Ending: when the server drains the worker, it claims nothing new, finishes what it runs and returns. On
+:meth:`WorkerAgent.request_stop` (SIGTERM/SIGINT from the CLI) it claims nothing new and gives its running
+tasks ``grace_seconds`` to finish; those still running then are stopped and left to their lease, which
+requeues them (or fails them ``worker_lost``) as for a worker that died. A second stop request skips the
+rest of the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import signal
+import socket
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from generated.models import (
+    FailureReason,
+    GpuDevice,
+    Heartbeat,
+    ReportedStatus,
+    ResourceId,
+    TaskAssignment,
+    TaskReport,
+    WorkerCapabilities,
+    WorkerRegistration,
+    WorkerStatus,
+)
+from runplane import __version__
+from runplane.worker import client as api
+from runplane.worker.capabilities import MachineCapabilities, detect_capabilities
+from runplane.worker.execution import CancelReason, ExecutionSettings, TaskExecution
+from runplane.worker.resources import InsufficientResources, LocalResources, usable_cpu_ids
+
+logger = logging.getLogger(__name__)
+
+_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
+# A heartbeat is retried only briefly: the next one is the real retry, and the lease keeps ticking.
+_HEARTBEAT_RETRY = api.RetryPolicy(
+    attempts=3, base_delay_seconds=0.1, max_delay_seconds=1.0, deadline_seconds=5.0
+)
+_CLAIM_RETRY = api.RetryPolicy(
+    attempts=3, base_delay_seconds=0.2, max_delay_seconds=2.0, deadline_seconds=10.0
+)
+_REGISTER_BACKOFF_MAX_SECONDS = 10.0
+_MIN_HEARTBEAT_SECONDS = 0.05
+# After the grace period, how long stopped tasks get to end (SIGTERM → SIGKILL, then the log tail).
+_TEARDOWN_SECONDS = 30.0
+
+
+class AgentFailed(Exception):
+    """The agent stopped because something it cannot handle happened (see ``__cause__``)."""
+
+
+async def wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait until ``event`` is set or ``seconds`` pass; whether it is set.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it can swallow a cancellation that arrives as its timeout
+    fires, which left a cancelled loop running for ever.
+    """
+    if event.is_set():
+        return True
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait([waiter], timeout=seconds)
+    finally:
+        waiter.cancel()
+    return event.is_set()
+
+
+def default_worker_name() -> str:
+    return _NAME_RE.sub("-", socket.gethostname()).strip("-.")[:64] or "worker"
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    """How a worker runs. ``None`` for cores, memory or GPUs means what the machine has."""
+
+    api_url: str
+    api_key: str
+    name: str = field(default_factory=default_worker_name)
+    slots: int | None = None
+    cores: int | None = None
+    memory_gb: float | None = None
+    gpus: int | None = None
+    work_dir: Path = Path("var/worker")
+    poll_seconds: float = 1.0
+    grace_seconds: float = 10.0
+    kill_grace_seconds: float = 5.0
+    progress_interval_seconds: float = 1.0
+    log_flush_seconds: float = 1.0
+    keep_work_dirs: bool = False
+    http_timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What this worker offers, after the options have been applied to the machine's capabilities."""
+
+    cores: int
+    memory_gb: float
+    gpus: tuple[GpuDevice, ...]
+    slots: int
+
+    @classmethod
+    def resolve(cls, options: AgentOptions, machine: MachineCapabilities) -> WorkerSpec:
+        if options.gpus is not None and options.gpus > len(machine.gpus):
+            raise ValueError(f"--gpus {options.gpus}: this machine has {len(machine.gpus)} GPU(s)")
+        if options.cores is not None and options.cores < 1:
+            raise ValueError("--cores must be at least 1")
+        if options.slots is not None and options.slots < 1:
+            raise ValueError("--slots must be at least 1")
+        if options.memory_gb is not None and options.memory_gb <= 0:
+            raise ValueError("--memory-gb must be positive")
+        gpus = machine.gpus if options.gpus is None else machine.gpus[: options.gpus]
+        cores = options.cores or machine.cpu_cores
+        return cls(
+            cores=cores,
+            memory_gb=options.memory_gb if options.memory_gb is not None else machine.memory_gb,
+            gpus=tuple(
+                GpuDevice(index=gpu.index, name=gpu.name, memory_mb=gpu.memory_mb, uuid=gpu.uuid)
+                for gpu in gpus
+            ),
+            # By default one task per core: the server fits tasks by cores anyway.
+            slots=options.slots or cores,
+        )
+
+    def registration(self, name: str) -> WorkerRegistration:
+        return WorkerRegistration(
+            name=name,
+            hostname=socket.gethostname()[:255] or "localhost",
+            version=__version__,
+            slots=self.slots,
+            capabilities=WorkerCapabilities(
+                cpu_cores=self.cores, memory_gb=self.memory_gb, gpus=list(self.gpus)
+            ),
+        )
+
+
+class WorkerAgent:
+    def __init__(
+        self,
+        options: AgentOptions,
+        *,
+        machine: MachineCapabilities | None = None,
+        client: api.WorkerClient | None = None,
+    ) -> None:
+        self.options = options
+        self.spec = WorkerSpec.resolve(options, machine or detect_capabilities())
+        self._client = client or api.WorkerClient(
+            options.api_url, options.api_key, timeout_seconds=options.http_timeout_seconds
+        )
+        self._resources = LocalResources(
+            cores=self.spec.cores,
+            cpu_ids=usable_cpu_ids(self.spec.cores),
+            memory_gb=self.spec.memory_gb,
+            gpu_indices=[gpu.index for gpu in self.spec.gpus],
+            slots=self.spec.slots,
+        )
+        work_dir = options.work_dir.expanduser().resolve()
+        self._execution = ExecutionSettings(
+            work_dir=work_dir,
+            dataset_cache_dir=work_dir / ".cache" / "datasets",
+            kill_grace_seconds=options.kill_grace_seconds,
+            progress_interval_seconds=options.progress_interval_seconds,
+            log_flush_seconds=options.log_flush_seconds,
+            keep_work_dirs=options.keep_work_dirs,
+        )
+        self.worker_id: str | None = None
+        self._heartbeat_seconds = 5.0
+        self._lease_seconds = 30.0
+        self._last_renewal = 0.0
+        self._draining = False
+        self._stopping = False
+        self._runs: dict[str, TaskExecution] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._runners: dict[str, asyncio.Task[None]] = {}
+        self._exit = asyncio.Event()
+        self._force = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._register_lock = asyncio.Lock()
+        self._failure: BaseException | None = None
+        # Dataset URLs come from task submitters: this client carries no credentials.
+        self._dataset_http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+        # A name the contract refuses fails here, before anything starts.
+        self.spec.registration(options.name)
+
+    # -- public ---------------------------------------------------------------------------------------
+
+    @property
+    def running_task_ids(self) -> list[str]:
+        return list(self._runs)
+
+    def request_stop(self) -> None:
+        """Stop claiming and end; a second call ends the grace period for running tasks at once."""
+        if self._stopping:
+            self._force.set()
+            return
+        logger.info("stopping: no new work; %d task(s) running", len(self._runs))
+        self._stopping = True
+        self._wake.set()
+        self._exit.set()
+
+    async def run(self, *, handle_signals: bool = False) -> None:
+        """Work until drained or stopped; raises :class:`AgentFailed` when the agent had to give up."""
+        loop = asyncio.get_running_loop()
+        if handle_signals:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self.request_stop)
+        heartbeat: asyncio.Task[None] | None = None
+        claim: asyncio.Task[None] | None = None
+        try:
+            try:
+                await self._register()
+            except Exception as exc:  # a wrong key (401/403), a name the server refuses: nothing to retry
+                logger.error("cannot register: %s", exc)
+                self._failure = exc
+            if self._failure is None and not self._exit.is_set():
+                heartbeat = self._spawn(self._heartbeat_loop(), "heartbeat loop")
+                claim = self._spawn(self._claim_loop(), "claim loop")
+                await self._exit.wait()
+            if self._failure is None and self._stopping:
+                if claim is not None:
+                    # A claim in flight may bring a task: let it land, so it is run rather than stranded.
+                    await asyncio.wait([claim], timeout=self.options.http_timeout_seconds)
+                await self._finish_runs()
+        finally:
+            await self._teardown([t for t in (heartbeat, claim) if t is not None])
+            await self._dataset_http.aclose()
+            await self._client.aclose()
+            if handle_signals:
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(signum)
+        if self._failure is not None:
+            raise AgentFailed(str(self._failure)) from self._failure
+        logger.info("worker %s stopped", self.worker_id)
+
+    # -- supervision ----------------------------------------------------------------------------------
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._tasks.discard(finished)
+            if finished.cancelled():
+                return
+            exc = finished.exception()
+            if exc is not None and self._failure is None:
+                logger.error("%s crashed; stopping the worker", name, exc_info=exc)
+                self._failure = exc
+                self._exit.set()
+
+        task.add_done_callback(done)
+        return task
+
+    async def _finish_runs(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.grace_seconds
+        if self._runners:
+            logger.info(
+                "waiting up to %gs for %d running task(s)", self.options.grace_seconds, len(self._runners)
+            )
+        # Until the runners are done, the grace period is over, a second stop request or a crash.
+        while self._runners and self._failure is None and not self._force.is_set():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            force = asyncio.ensure_future(self._force.wait())
+            try:
+                await asyncio.wait(
+                    [*self._runners.values(), force], timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                force.cancel()
+        if self._failure is not None:
+            return
+        for run in list(self._runs.values()):
+            run.request_cancel("shutdown")
+        if self._runners:
+            await asyncio.wait(list(self._runners.values()), timeout=_TEARDOWN_SECONDS)
+
+    async def _teardown(self, loops: list[asyncio.Task[None]]) -> None:
+        for loop_task in loops:
+            loop_task.cancel()
+        # Runners still alive here (a crash, or a teardown that timed out) are cancelled: run_process then
+        # kills their process groups before it lets the cancellation through.
+        for runner in list(self._runners.values()):
+            runner.cancel()
+        pending = [*loops, *self._runners.values()]
+        if pending:
+            await asyncio.wait(pending, timeout=_TEARDOWN_SECONDS)
+
+    # -- registration and the lease -------------------------------------------------------------------
+
+    async def _register(self) -> None:
+        registration = self.spec.registration(self.options.name)
+        delay = 0.5
+        while not self._exit.is_set():
+            try:
+                lease = await self._client.register(registration)
+            except (api.ApiUnavailable, api.ServerError, api.RateLimited) as exc:
+                logger.warning(
+                    "cannot register with %s yet (%s); retrying in %.1fs", self.options.api_url, exc, delay
+                )
+                await wait_event(self._exit, delay)
+                delay = min(delay * 2, _REGISTER_BACKOFF_MAX_SECONDS)
+                continue
+            self.worker_id = lease.worker_id.root
+            # At least three tries per lease, whatever the server's two settings say about each other.
+            interval = min(lease.heartbeat_seconds, lease.lease_seconds / 3) if lease.lease_seconds else 1.0
+            self._heartbeat_seconds = max(_MIN_HEARTBEAT_SECONDS, interval)
+            self._lease_seconds = lease.lease_seconds
+            self._last_renewal = time.monotonic()
+            self._draining = False
+            logger.info(
+                "registered as worker %s (%s): %d slot(s), %d core(s), %g GiB, %d GPU(s); heartbeat every %gs",
+                self.worker_id,
+                self.options.name,
+                self.spec.slots,
+                self.spec.cores,
+                self.spec.memory_gb,
+                len(self.spec.gpus),
+                self._heartbeat_seconds,
+            )
+            self._wake.set()
+            return
+
+    async def _lease_lost(self, worker_id: str, why: str) -> None:
+        async with self._register_lock:
+            if self.worker_id != worker_id:
+                return  # the other loop has registered again already
+            logger.warning(
+                "lease of worker %s ended (%s); stopping its tasks and registering again", worker_id, why
+            )
+            self._stop_runs("lost")
+            await self._register()
+
+    def _stop_runs(self, reason: CancelReason) -> None:
+        for run in list(self._runs.values()):
+            run.request_cancel(reason)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_seconds)
+            await self._heartbeat()
+
+    async def _heartbeat(self) -> None:
+        worker_id = self.worker_id
+        assert worker_id is not None
+        body = Heartbeat(running_task_ids=[ResourceId(task_id) for task_id in self._runs])
+        try:
+            reply = await self._client.heartbeat(worker_id, body, retry=_HEARTBEAT_RETRY)
+        except (api.Conflict, api.NotFound) as exc:
+            await self._lease_lost(worker_id, f"heartbeat answered {exc.status}")
+            return
+        except (api.ApiUnavailable, api.ServerError, api.RateLimited) as exc:
+            silent = time.monotonic() - self._last_renewal
+            logger.warning("heartbeat failed (%s); last renewal %.1fs ago", exc, silent)
+            if silent > self._lease_seconds and self._runs:
+                # The server has requeued these tasks by now; running them on would run them twice.
+                logger.error("lease presumed lost; stopping %d task(s)", len(self._runs))
+                self._stop_runs("lost")
+            return
+        self._last_renewal = time.monotonic()
+        for task_id in reply.cancel_task_ids:
+            run = self._runs.get(task_id.root)
+            if run is not None:
+                logger.info("task %s: cancel requested", task_id.root)
+                run.request_cancel("requested")
+        status = reply.status
+        # A lease that ended is a 409; "offline" in an answer is the end of a drain (the worker ran
+        # nothing, or finished): stop rather than register again.
+        if status in (WorkerStatus.draining, WorkerStatus.offline):
+            if not self._draining:
+                logger.info("draining: finishing %d task(s), taking nothing new", len(self._runs))
+            self._draining = True
+            self._check_drained()
+        elif self._draining:
+            logger.info("no longer draining")
+            self._draining = False
+            self._wake.set()
+
+    def _check_drained(self) -> None:
+        if self._draining and not self._runs and not self._exit.is_set():
+            logger.info("drained: no task left; stopping")
+            self._exit.set()
+
+    # -- claiming -------------------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            # Cleared before the checks, so a wake-up that comes after them is not lost.
+            self._wake.clear()
+            if self._draining or self._resources.free_slots == 0:
+                await self._idle(self.options.poll_seconds)
+                continue
+            worker_id = self.worker_id
+            assert worker_id is not None
+            try:
+                result = await self._client.claim(
+                    worker_id, self._resources.claim_request(), retry=_CLAIM_RETRY
+                )
+            except (api.Conflict, api.NotFound) as exc:
+                await self._lease_lost(worker_id, f"claim answered {exc.status}")
+                continue
+            except (api.ApiUnavailable, api.ServerError, api.RateLimited) as exc:
+                logger.warning("claim failed (%s)", exc)
+                await self._idle(self.options.poll_seconds)
+                continue
+            if result.assignment is None:
+                await self._idle(self.options.poll_seconds)
+            else:
+                self._start(result.assignment, worker_id)
+
+    async def _idle(self, seconds: float) -> None:
+        """Wait until woken (a slot freed, a stop, a new lease) or ``seconds`` pass."""
+        await wait_event(self._wake, seconds)
+
+    def _start(self, assignment: TaskAssignment, worker_id: str) -> None:
+        task_id = assignment.task_id.root
+        try:
+            allocation = self._resources.allocate(
+                cpu=assignment.cpu, memory_gb=assignment.memory_gb, gpu=assignment.gpu
+            )
+        except InsufficientResources as exc:
+            logger.error("task %s cannot run here: %s", task_id, exc)
+            self._spawn(self._refuse(worker_id, task_id, str(exc)), f"refusal of task {task_id}")
+            return
+        run = TaskExecution(
+            assignment,
+            worker_id=worker_id,
+            client=self._client,
+            allocation=allocation,
+            settings=self._execution,
+            dataset_http=self._dataset_http,
+        )
+        logger.info(
+            "task %s (attempt %d) assigned: cpus %s, %g GiB, GPUs %s",
+            task_id,
+            assignment.attempt,
+            list(allocation.cpu_ids),
+            allocation.memory_gb,
+            list(allocation.gpu_indices),
+        )
+        self._runs[task_id] = run
+        runner = self._spawn(run.run(), f"task {task_id}")
+        self._runners[task_id] = runner
+
+        def finished(_: asyncio.Task[None]) -> None:
+            self._runs.pop(task_id, None)
+            self._runners.pop(task_id, None)
+            self._resources.release(allocation)
+            self._wake.set()
+            self._check_drained()
+
+        runner.add_done_callback(finished)
+
+    async def _refuse(self, worker_id: str, task_id: str, why: str) -> None:
+        # Through "preparing", like any task this worker ends: the server sees one path of transitions.
+        reports = [
+            TaskReport(status=ReportedStatus.preparing, message="preparing"),
+            TaskReport(
+                status=ReportedStatus.failed, failure_reason=FailureReason.internal, message=why[:1024]
+            ),
+        ]
+        try:
+            for report in reports:
+                await self._client.report(worker_id, task_id, report)
+        except (api.ApiError, api.ApiUnavailable) as exc:
+            logger.warning("task %s: refusal not reported: %s", task_id, exc)

@@ -1,0 +1,87 @@
+"""`runplane worker`: the command that runs a worker agent.
+
+It lives beside the agent, not in ``runplane.cli``, so that ``python -m runplane.worker`` (what
+``runplane up`` starts) imports the agent and the HTTP client only: a worker never loads the server, its
+database layer or connexion, and starts in a fraction of the time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from runplane.logs import configure_logging
+from runplane.worker.agent import AgentFailed, AgentOptions, WorkerAgent, default_worker_name
+
+
+def worker_command(
+    api: Annotated[
+        str,
+        typer.Option("--api", envvar="RUNPLANE_WORKER_API", help="The API's base URL.", show_default=False),
+    ],
+    key: Annotated[
+        str,
+        typer.Option(
+            "--key",
+            envvar="RUNPLANE_WORKER_KEY",
+            help="A worker key. Prefer the environment variable: a command line is visible to `ps`.",
+            show_default=False,
+        ),
+    ],
+    name: Annotated[str | None, typer.Option(help="The worker's name (default: the host name).")] = None,
+    slots: Annotated[
+        int | None, typer.Option(min=1, max=1024, help="Tasks at once (default: cores).")
+    ] = None,
+    cores: Annotated[
+        int | None, typer.Option(min=1, max=4096, help="Cores offered (default: all usable).")
+    ] = None,
+    memory_gb: Annotated[
+        float | None, typer.Option(min=0.0625, help="Memory offered in GiB (default: all usable).")
+    ] = None,
+    gpus: Annotated[
+        int | None, typer.Option(min=0, max=64, help="GPUs offered (default: all found).")
+    ] = None,
+    work_dir: Annotated[Path, typer.Option(help="Where task work directories and caches go.")] = Path(
+        "var/worker"
+    ),
+    grace_seconds: Annotated[
+        float, typer.Option(min=0, help="On SIGTERM/SIGINT, how long running tasks get to finish.")
+    ] = 10.0,
+    keep_work_dirs: Annotated[
+        bool, typer.Option(help="Keep each task's work directory after it ends (for debugging).")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+) -> None:
+    """Run a worker agent: register with the API, claim tasks and run them (HTTP only, no database)."""
+    configure_logging(log_level)
+    # One line per HTTP request is the server's access log's job, not the worker's.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    options = AgentOptions(
+        api_url=api,
+        api_key=key,
+        name=name or default_worker_name(),
+        slots=slots,
+        cores=cores,
+        memory_gb=memory_gb,
+        gpus=gpus,
+        work_dir=work_dir,
+        grace_seconds=grace_seconds,
+        keep_work_dirs=keep_work_dirs,
+    )
+    try:
+        agent = WorkerAgent(options)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    try:
+        asyncio.run(agent.run(handle_signals=True))
+    except AgentFailed as exc:
+        typer.echo(f"worker stopped: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def main() -> None:
+    typer.run(worker_command)

@@ -1,0 +1,150 @@
+"""How an assigned task is started: its command line, its environment and its work directory layout.
+
+The command. A catalog model runs as ``<python> -m runplane.catalog <model_id>``. Any other task's
+``entrypoint`` is split like a shell would (no shell runs it) and its ``args`` are appended; a first word
+ending in ``.py`` runs with the worker's Python and one ending in ``.sh`` with ``/bin/sh``, both resolved
+against the task's ``code/`` directory (its working directory).
+
+The environment is built from nothing rather than inherited, so the worker's own settings (its API key
+above all) never reach a task. It holds a few harmless variables of the worker (``HOME``, locale, proxies,
+library paths), ``PATH`` with the worker's Python first (so ``python`` in an entrypoint is the interpreter
+the worker runs on, which has ``runplane.task`` and the ML stack; no ``PYTHONPATH`` is needed or set), then
+the task's ``env``, then its ``secrets``, then what runplane sets and the task may not override:
+``RUNPLANE_TASK_ID``, ``RUNPLANE_ATTEMPT``, ``RUNPLANE_OUTPUT_DIR``, ``RUNPLANE_RANDOM_SEED``,
+``RUNPLANE_MODEL_INPUTS`` and the GPU assignment (``CUDA_VISIBLE_DEVICES`` always, ``""`` when the task has
+no GPU).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from generated.models import TaskAssignment
+from runplane.worker.capabilities import gpu_env
+
+# Variables of the worker's environment a task inherits; everything else stays with the worker.
+INHERITED_VARIABLES = (
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "LD_LIBRARY_PATH",
+    "CUDA_HOME",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+)
+_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+class LaunchError(ValueError):
+    """The assignment cannot be turned into a command (no entrypoint, unbalanced quotes)."""
+
+
+@dataclass(frozen=True)
+class TaskDirs:
+    """``root`` = ``<work_dir>/<task_id>-<attempt>``; the task runs in ``code``, writes into ``output``."""
+
+    root: Path
+
+    @classmethod
+    def for_task(cls, work_dir: Path, task_id: str, attempt: int) -> TaskDirs:
+        return cls(work_dir / f"{task_id}-{attempt}")
+
+    @property
+    def code(self) -> Path:
+        return self.root / "code"
+
+    @property
+    def output(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def snapshot_archive(self) -> Path:
+        return self.root / "snapshot.tar.gz"
+
+    def create(self) -> None:
+        for directory in (self.code, self.output, self.tmp):
+            directory.mkdir(parents=True, exist_ok=True)
+
+
+def build_argv(assignment: TaskAssignment, code_dir: Path, *, python: str = sys.executable) -> list[str]:
+    if assignment.model_id:
+        return [python, "-m", "runplane.catalog", assignment.model_id]
+    if not assignment.entrypoint or not assignment.entrypoint.strip():
+        raise LaunchError("the task has neither an entrypoint nor a model")
+    try:
+        words = shlex.split(assignment.entrypoint)
+    except ValueError as exc:
+        raise LaunchError(f"cannot split the entrypoint: {exc}") from None
+    if not words:
+        raise LaunchError("the entrypoint is empty")
+    words += [arg.root for arg in assignment.args]
+    program, rest = words[0], words[1:]
+    if program.endswith(".py"):
+        return [python, _in_code(program, code_dir), *rest]
+    if program.endswith(".sh"):
+        return ["/bin/sh", _in_code(program, code_dir), *rest]
+    return words
+
+
+def _in_code(program: str, code_dir: Path) -> str:
+    path = Path(program)
+    return str(path if path.is_absolute() else code_dir / path)
+
+
+def base_env(worker_env: Mapping[str, str], *, python: str = sys.executable) -> dict[str, str]:
+    env = {name: worker_env[name] for name in INHERITED_VARIABLES if name in worker_env}
+    interpreter_dir = str(Path(python).parent)
+    path = worker_env.get("PATH") or _DEFAULT_PATH
+    env["PATH"] = (
+        path if path.split(os.pathsep)[0] == interpreter_dir else f"{interpreter_dir}{os.pathsep}{path}"
+    )
+    env.setdefault("LANG", "C.UTF-8")
+    # Output goes to a pipe: without this, Python block-buffers it and progress arrives all at the end.
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def build_env(
+    assignment: TaskAssignment,
+    dirs: TaskDirs,
+    gpu_indices: Sequence[int],
+    *,
+    worker_env: Mapping[str, str] | None = None,
+    python: str = sys.executable,
+) -> dict[str, str]:
+    env = base_env(os.environ if worker_env is None else worker_env, python=python)
+    env["TMPDIR"] = str(dirs.tmp)
+    env.update(assignment.env.root)
+    env.update(assignment.secrets.root)
+    env.update(
+        {
+            "RUNPLANE_TASK_ID": assignment.task_id.root,
+            "RUNPLANE_ATTEMPT": str(assignment.attempt),
+            "RUNPLANE_OUTPUT_DIR": str(dirs.output),
+        }
+    )
+    if assignment.random_seed is not None:
+        env["RUNPLANE_RANDOM_SEED"] = str(assignment.random_seed)
+    if assignment.model_id:
+        env["RUNPLANE_MODEL_INPUTS"] = json.dumps(assignment.inputs.root, separators=(",", ":"))
+    env.update(gpu_env(list(gpu_indices)))
+    return env

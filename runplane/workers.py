@@ -1,0 +1,401 @@
+"""The worker rules: registration, leases, claims, reports, drains, recovery and the views of workers.
+
+A worker is registered by a worker key and only that key's user may act as it (another key gets 404, so
+worker ids leak nothing). A worker holds a lease renewed by heartbeats; once the lease has ended the
+worker is lost: its heartbeats answer 409 (register again) and the reaper takes its tasks back — requeued
+with ``retry_count + 1`` while ``retry_count < max_retries``, else failed with reason ``worker_lost``.
+A requeued task starts a new attempt: its progress starts again from 0 (progress never decreases
+*within* an attempt) and its ``started_at`` is cleared until the new attempt runs.
+
+Reports move a task along ``preparing → running → collecting → completed``; from any active state it may
+end ``failed``, or ``cancelled`` when its owner asked for that. Repeating a report is harmless: a report
+of the state the task is already in only records its progress and message.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from runplane.errors import Conflict, NotFound, ValidationFailed
+from runplane.scheduler import WAITING_PREFIX, Capacity, ClaimSpec, capacity_of, waiting_reason
+from runplane.store.tables import TaskRow, WorkerRow, utcnow
+from runplane.store.tasks import ACTIVE, TERMINAL
+from runplane.store.workers import WorkerStore
+
+if TYPE_CHECKING:
+    from generated.models import ClaimRequest, TaskReport, WorkerRegistration
+    from runplane.security import Principal
+    from runplane.settings import Settings
+
+logger = logging.getLogger("runplane.workers")
+
+# Where a report may move a task from each active state (besides repeating the state it is in).
+NEXT_STATES: dict[str, frozenset[str]] = {
+    "preparing": frozenset({"running", "failed", "cancelled"}),
+    "running": frozenset({"collecting", "failed", "cancelled"}),
+    "collecting": frozenset({"completed", "failed", "cancelled"}),
+}
+DEFAULT_MESSAGES = {
+    "preparing": "Preparing",
+    "running": "Running",
+    "collecting": "Collecting outputs",
+    "completed": "Completed",
+}
+# A report's status change is retried this often when a concurrent change moved the task first.
+_REPORT_ATTEMPTS = 5
+
+FinishedHook = Callable[[TaskRow], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    """A worker with the ids of its active tasks (what the Worker model shows)."""
+
+    row: WorkerRow
+    active_task_ids: list[str]
+
+
+@dataclass(frozen=True)
+class HeartbeatAnswer:
+    status: str
+    lease_expires_at: datetime
+    cancel_task_ids: list[str]
+
+
+@dataclass
+class ReapReport:
+    """What one reaper pass changed (for logs and tests)."""
+
+    lost_workers: list[str] = field(default_factory=list)
+    drained_workers: list[str] = field(default_factory=list)
+    requeued: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    waiting_messages: int = 0
+
+
+def failure_message(reason: str, exit_code: int | None, timeout_seconds: int | None) -> str:
+    """The default human message for a failure the worker reported without one."""
+    if reason == "exit_code":
+        return f"exited with code {exit_code}" if exit_code is not None else "exited with an error"
+    if reason == "timeout":
+        return f"timed out after {timeout_seconds} s" if timeout_seconds else "timed out"
+    return {
+        "out_of_memory": "ran out of memory",
+        "worker_lost": "its worker was lost",
+        "snapshot_invalid": "the code snapshot could not be used",
+        "dataset_invalid": "a dataset could not be fetched or verified",
+    }.get(reason, "failed")
+
+
+class WorkerManager:
+    def __init__(
+        self,
+        store: WorkerStore,
+        settings: Settings,
+        *,
+        on_finished: FinishedHook | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        # Called after a task reached completed / failed / cancelled through a worker or the reaper
+        # (the results manager writes run.json there). Wired by runplane.app.build_services.
+        self.on_finished = on_finished
+
+    # --- the agent's operations ---------------------------------------------------------------------
+
+    async def register(self, principal: Principal, registration: WorkerRegistration) -> WorkerRow:
+        now = utcnow()
+        capabilities = registration.capabilities
+        row = WorkerRow(
+            id=uuid.uuid4().hex,
+            user_id=principal.user_id,
+            name=registration.name,
+            hostname=registration.hostname,
+            version=registration.version,
+            status="active",
+            cpu_cores=capabilities.cpu_cores,
+            memory_gb=capabilities.memory_gb,
+            gpus=[gpu.model_dump(mode="json", exclude_none=True) for gpu in capabilities.gpus],
+            slots=registration.slots,
+            connected_at=now,
+            last_heartbeat=now,
+            lease_expires_at=self._lease_end(now),
+            drain_requested_at=None,
+            offline_at=None,
+        )
+        await self.store.insert(row)
+        return row
+
+    async def owned(self, principal: Principal, worker_id: str) -> WorkerRow:
+        """The worker, when `principal` registered it; 404 otherwise."""
+        row = await self.store.get(worker_id)
+        if row is None or row.user_id != principal.user_id:
+            raise NotFound("Worker not found", details={"worker_id": worker_id})
+        return row
+
+    async def heartbeat(self, principal: Principal, worker_id: str, held: Sequence[str]) -> HeartbeatAnswer:
+        """Renews the lease; says the worker's state and which tasks it must stop.
+
+        `held` are the tasks the worker holds (from its claim to its last report). A task claimed for it
+        more than a lease ago that it does not hold (the claim's answer was lost) goes back to the queue.
+        """
+        await self.owned(principal, worker_id)
+        now = utcnow()
+        renewed = await self.store.renew(worker_id, now=now, lease_expires_at=self._lease_end(now))
+        if renewed is None:
+            current = await self.owned(principal, worker_id)
+            if current.status == "offline" and current.drain_requested_at is not None:
+                # Drained: it finished its work and went offline; it should stop, not register again.
+                stop = await self.store.tasks_to_stop(worker_id, held)
+                return HeartbeatAnswer("offline", current.lease_expires_at, stop)
+            self._live(current)  # raises: it was not renewed because it is offline or its lease ended
+            raise Conflict("The worker's lease could not be renewed", details={"worker_id": worker_id})
+        claimed_before = now - timedelta(seconds=self.settings.lease_seconds)
+        for task in await self.store.forgotten(worker_id, held, claimed_before=claimed_before):
+            await self._recover(task, renewed.name, now=now, why="no longer holds it")
+        stop = await self.store.tasks_to_stop(worker_id, held)
+        return HeartbeatAnswer(renewed.status, renewed.lease_expires_at, stop)
+
+    async def claim(self, principal: Principal, worker_id: str, request: ClaimRequest) -> TaskRow | None:
+        """The best fitting queued task, now `preparing` on this worker; None when nothing fits."""
+        worker = self._live(await self.owned(principal, worker_id))
+        if worker.status != "active" or request.free_slots < 1:
+            return None
+        names = capacity_of(worker).gpu_names
+        spec = ClaimSpec(
+            worker_id=worker.id,
+            worker_name=worker.name,
+            free=Capacity(
+                cpu=request.free_cpu,
+                memory_gb=request.free_memory_gb,
+                gpu_names=names,
+                gpus=request.free_gpus,
+                slots=request.free_slots,
+            ),
+            now=utcnow(),
+            aging_rate=self.settings.aging_rate,
+            aging_max_boost=self.settings.aging_max_boost,
+        )
+        return await self.store.claim(spec)
+
+    async def report(self, principal: Principal, worker_id: str, task_id: str, report: TaskReport) -> TaskRow:
+        worker = await self.owned(principal, worker_id)
+        target = report.status.value if report.status is not None else None
+        reason = report.failure_reason.value if report.failure_reason is not None else None
+        _check_report(target, reason)
+        self._live(worker)
+        for _ in range(_REPORT_ATTEMPTS):
+            task = await self.store.task(task_id)
+            if task is None:
+                raise NotFound("Task not found", details={"task_id": task_id})
+            if task.worker_id != worker_id:
+                raise Conflict(
+                    "The task is not assigned to this worker",
+                    details={"task_id": task_id, "worker_id": worker_id},
+                )
+            if target is None or target == task.status:
+                if task.status in TERMINAL:
+                    return task  # a repeated final report: nothing more to record
+                values: dict[str, Any] = {}
+                if report.message is not None:
+                    values["message"] = report.message
+                if report.exit_code is not None:
+                    values["exit_code"] = report.exit_code
+                if report.progress is None and not values:
+                    return task
+                values["updated_at"] = utcnow()
+                row = await self.store.update_task(
+                    task_id, worker_id=worker_id, from_status=ACTIVE, values=values, progress=report.progress
+                )
+            else:
+                row = await self._move(task, worker_id, target, reason, report)
+            if row is not None:
+                return row
+        raise Conflict("The task changed concurrently; report again", details={"task_id": task_id})
+
+    async def _move(
+        self, task: TaskRow, worker_id: str, target: str, reason: str | None, report: TaskReport
+    ) -> TaskRow | None:
+        current = task.status
+        if current in TERMINAL:
+            raise Conflict(
+                f"Task already {current}",
+                details={"task_id": task.id, "status": current, "requested": target},
+            )
+        if target not in NEXT_STATES.get(current, frozenset()):
+            raise Conflict(
+                f"A {current} task cannot become {target}",
+                details={"task_id": task.id, "status": current, "requested": target},
+            )
+        if target == "cancelled" and not task.cancel_requested:
+            raise Conflict(
+                "Nobody asked to cancel this task", details={"task_id": task.id, "status": current}
+            )
+        now = utcnow()
+        values: dict[str, Any] = {"status": target, "updated_at": now}
+        if report.exit_code is not None:
+            values["exit_code"] = report.exit_code
+        if target == "running":
+            values["started_at"] = task.started_at or now
+        if target in DEFAULT_MESSAGES:
+            values["message"] = report.message or DEFAULT_MESSAGES[target]
+        if target == "completed":
+            values.update(progress=100.0, ended_at=now)
+        elif target == "failed":
+            if reason is None:
+                reason = "exit_code" if report.exit_code not in (None, 0) else "internal"
+            text = report.message or failure_message(reason, report.exit_code, task.timeout_seconds)
+            values.update(failure_reason=reason, failure_message=text, message=text, ended_at=now)
+        elif target == "cancelled":
+            text = f"Cancelled by {task.cancelled_by or 'its owner'}"
+            values.update(failure_reason="cancelled", failure_message=text, message="Cancelled", ended_at=now)
+        row = await self.store.update_task(
+            task.id,
+            worker_id=worker_id,
+            from_status=current,
+            values=values,
+            progress=report.progress,
+            require_cancel=target == "cancelled",
+            previous=current,
+        )
+        if row is not None and row.status in TERMINAL:
+            await self._finished(row)
+        return row
+
+    # --- operators ----------------------------------------------------------------------------------
+
+    async def drain(self, worker_id: str) -> None:
+        """active → draining (no new work); offline as soon as it runs nothing. Idempotent."""
+        now = utcnow()
+        if await self.store.drain(worker_id, now=now) is None:
+            if await self.store.get(worker_id) is None:
+                raise NotFound("Worker not found", details={"worker_id": worker_id})
+            return
+        await self.store.finish_drains(now=now, worker_id=worker_id)
+
+    async def view(self, worker_id: str) -> WorkerView:
+        row = await self.store.get(worker_id)
+        if row is None:
+            raise NotFound("Worker not found", details={"worker_id": worker_id})
+        active = await self.store.active_tasks([row.id])
+        return WorkerView(row, active[row.id])
+
+    async def page(self, *, status: str | None, limit: int, offset: int) -> tuple[list[WorkerView], int]:
+        rows, total = await self.store.page(status=status, limit=limit, offset=offset)
+        active = await self.store.active_tasks([row.id for row in rows])
+        return [WorkerView(row, active[row.id]) for row in rows], total
+
+    async def status_counts(self) -> dict[str, int]:
+        counts = await self.store.counts_by_status()
+        return {name: counts.get(name, 0) for name in ("active", "draining", "offline")}
+
+    # --- recovery -----------------------------------------------------------------------------------
+
+    async def reap(self) -> ReapReport:
+        """One pass of the reaper; safe to run from any number of processes at once.
+
+        1. Workers whose lease ended go offline (lost).
+        2. Draining workers that run nothing go offline.
+        3. Active tasks whose worker is offline or unknown are taken back: requeued (retry_count + 1),
+           failed with `worker_lost` after max_retries, or cancelled when cancellation was asked for.
+           This also catches a task claimed in the instant its worker was lost.
+        4. Queued tasks that no active worker could ever run say why in their message.
+        """
+        report = ReapReport()
+        now = utcnow()
+        report.lost_workers = [row.id for row in await self.store.mark_lost(now=now)]
+        report.drained_workers = [row.id for row in await self.store.finish_drains(now=now)]
+        for orphan in await self.store.orphans():
+            row = await self._recover(orphan.task, orphan.worker_name, now=now, why="was lost")
+            if row is not None:
+                {"queued": report.requeued, "failed": report.failed, "cancelled": report.cancelled}[
+                    row.status
+                ].append(row.id)
+        report.waiting_messages = await self._explain_waiting()
+        if report.lost_workers or report.requeued or report.failed or report.cancelled:
+            logger.info(
+                "reaper: lost workers %s; requeued %s; failed %s; cancelled %s",
+                report.lost_workers,
+                report.requeued,
+                report.failed,
+                report.cancelled,
+            )
+        return report
+
+    async def _recover(self, task: TaskRow, worker_name: str, *, now: datetime, why: str) -> TaskRow | None:
+        attempts = task.retry_count + 1
+        row = await self.store.recover(
+            task,
+            message=f"Requeued after worker {worker_name} {why}",
+            lost_message=(
+                f"Worker {worker_name} {why} after {attempts} attempt(s); no retries left "
+                f"(max_retries {task.max_retries})"
+            ),
+            now=now,
+        )
+        if row is not None and row.status in TERMINAL:
+            await self._finished(row)
+        return row
+
+    async def _explain_waiting(self) -> int:
+        demands = await self.store.queued_demands()
+        if not demands:
+            return 0
+        capacities = [capacity_of(row) for row in await self.store.by_status("active")]
+        now = utcnow()
+        changed = 0
+        for demand, messages in demands.items():
+            reason = waiting_reason(demand, capacities)
+            stale = (
+                any(m != reason for m in messages)
+                if reason is not None
+                else any(m is not None and m.startswith(WAITING_PREFIX) for m in messages)
+            )
+            if stale:  # only then write: most passes change nothing and take no write lock
+                changed += await self.store.set_waiting(demand, reason, now=now)
+        return changed
+
+    async def _finished(self, row: TaskRow) -> None:
+        if self.on_finished is None:
+            return
+        try:
+            await self.on_finished(row)
+        except Exception:
+            # The task's end is committed; a failure to write its run record must not undo the report.
+            logger.exception("after-finish hook failed for task %s", row.id)
+
+    @staticmethod
+    def _live(worker: WorkerRow) -> WorkerRow:
+        """The worker, unless it is offline or its lease has ended (then 409: it must register again)."""
+        if worker.status == "offline" or worker.lease_expires_at < utcnow():
+            raise Conflict(
+                "The worker's lease has ended; register again",
+                details={
+                    "worker_id": worker.id,
+                    "status": worker.status,
+                    "lease_expires_at": worker.lease_expires_at.isoformat(),
+                },
+            )
+        return worker
+
+    def _lease_end(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.settings.lease_seconds)
+
+
+def _check_report(target: str | None, reason: str | None) -> None:
+    if reason is None:
+        return
+    if target != "failed":
+        raise ValidationFailed(
+            "'failure_reason' goes with status 'failed'", details={"field": "failure_reason"}
+        )
+    if reason == "cancelled":
+        raise ValidationFailed(
+            "A cancelled task is reported with status 'cancelled'", details={"field": "failure_reason"}
+        )

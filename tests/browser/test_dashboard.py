@@ -1,0 +1,488 @@
+"""The /dashboard in a real browser: Playwright drives Debian's Chromium against a real server and worker.
+
+A server (`runplane serve`, two processes) and a worker agent (`runplane worker`) run as processes, as users
+run them. The dashboard is used the way a person would: enter a key, watch a task's progress bar rise, submit
+a `simulator` run through the form, read its results table, download an artifact (its bytes must match the
+sha256 the API lists), and see a task labelled with markup shown as plain text with no script running.
+Live updates come over /ws; a dashboard whose /ws is unavailable falls back to polling, and one whose socket
+drops reconnects and re-reads the state.
+
+Screenshots go to test-artifacts/screenshots/ (and one mid-run to docs/screenshots/ for the docs).
+Without /usr/bin/chromium these tests skip with the reason, except under RUNPLANE_REQUIRE_SERVICES=1 (CI).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Dialog,
+    Page,
+    ViewportSize,
+    WebSocketRoute,
+    expect,
+    sync_playwright,
+)
+
+from tests.support.server import REPO_ROOT, RunningServer, running_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REQUIRE_SERVICES = os.environ.get("RUNPLANE_REQUIRE_SERVICES") == "1"
+SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
+DOCS_SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "dashboard-mid-run.png"
+WORKER_NAME = "browser-worker"
+MARKUP = "<img src=x onerror=alert(1)>"
+VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
+# Generous waits for conditions (never fixed sleeps): a CI machine may be slow.
+UI_TIMEOUT_MS = 20_000
+RUN_TIMEOUT_MS = 90_000
+
+# A task that reports progress slowly (12 steps, ~0.8 s apart), so a bar is seen between 0 and 100.
+PACED_ENTRYPOINT = (
+    'python -c "import time\n'
+    "from runplane.task import progress\n"
+    "for step in range(1, 13):\n"
+    "    progress(step * 8, f'epoch {step}/12')\n"
+    "    print(f'epoch {step} loss={1 / step:.4f}', flush=True)\n"
+    '    time.sleep(0.8)"'
+)
+
+# Records every value and status each task row's progress bar takes, as the page changes it.
+RECORD_PROGRESS = """() => {
+  window.__progress = [];
+  const body = document.getElementById("tasks-body");
+  const record = () => {
+    for (const row of body.querySelectorAll("tr[data-task-id]")) {
+      const bar = row.querySelector("progress");
+      if (!bar) continue;
+      const entry = { id: row.dataset.taskId, value: bar.value, status: row.dataset.status };
+      const last = window.__progress.findLast((e) => e.id === entry.id);
+      if (!last || last.value !== entry.value || last.status !== entry.status) window.__progress.push(entry);
+    }
+  };
+  new MutationObserver(record).observe(body, {
+    subtree: true, childList: true, attributes: true, attributeFilter: ["value", "data-status"],
+  });
+  record();
+}"""
+
+
+# ------------------------------------------------------------------------------------------------ fixtures
+
+
+@dataclass
+class Stack:
+    server: RunningServer
+    http: httpx.Client
+    user_key: str
+    worker_log: Path
+
+    def user(self) -> dict[str, str]:
+        return {"X-API-Key": self.user_key}
+
+    def submit(self, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.http.post("/v1/tasks", headers=self.user(), json=body)
+        assert response.status_code == 201, response.text
+        task: dict[str, Any] = response.json()
+        return task
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/v1/tasks/{task_id}", headers=self.user())
+        assert response.status_code == 200, response.text
+        task: dict[str, Any] = response.json()
+        return task
+
+    def diagnostics(self) -> str:
+        return (
+            f"--- server log\n{self.server.log()[-4000:]}\n"
+            f"--- worker log\n{self.worker_log.read_text(errors='replace')[-4000:]}"
+        )
+
+
+def poll(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> Path:
+    if not CHROMIUM.is_file() or not os.access(CHROMIUM, os.X_OK):
+        reason = f"{CHROMIUM} is missing: install Debian's chromium package (make install-browser)"
+        if REQUIRE_SERVICES:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("dashboard")
+    with (
+        running_server(root / "server", workers=2) as server,
+        httpx.Client(base_url=server.base_url, timeout=30) as http,
+    ):
+        admin = {"X-API-Key": server.admin_key}
+        keys = {}
+        for role in ("worker", "user"):
+            created = http.post("/v1/keys", headers=admin, json={"name": f"browser-{role}", "role": role})
+            assert created.status_code == 201, created.text
+            keys[role] = created.json()["key"]
+        worker_log = root / "worker.log"
+        command = [sys.executable, "-m", "runplane.cli", "worker", "--api", server.base_url]
+        command += ["--name", WORKER_NAME, "--slots", "2", "--work-dir", str(root / "work")]
+        with worker_log.open("wb") as log:
+            worker = subprocess.Popen(
+                command,
+                cwd=REPO_ROOT,
+                env={**os.environ, "RUNPLANE_WORKER_KEY": keys["worker"]},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        stack = Stack(server, http, keys["user"], worker_log)
+        try:
+
+            def registered() -> bool:
+                if worker.poll() is not None:
+                    pytest.fail(f"the worker exited with {worker.returncode}\n{stack.diagnostics()}")
+                listed = http.get("/v1/scheduler/workers", headers=admin).json()["workers"]
+                return any(w["name"] == WORKER_NAME and w["status"] == "active" for w in listed)
+
+            poll(registered, timeout=60, what="the worker to register")
+            yield stack
+        finally:
+            _stop(worker)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: Path) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@dataclass
+class Watch:
+    """What the page did that it must not: dialogs, uncaught errors, Content-Security-Policy violations."""
+
+    dialogs: list[str]
+    errors: list[str]
+    csp: list[str]
+
+    def assert_clean(self) -> None:
+        assert self.dialogs == [], f"a dialog opened: {self.dialogs}"
+        assert self.errors == [], f"uncaught errors in the page: {self.errors}"
+        assert self.csp == [], f"Content-Security-Policy violations: {self.csp}"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[tuple[Page, Watch]]:
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    opened = context.new_page()
+    watch = Watch([], [], [])
+
+    def on_dialog(dialog: Dialog) -> None:
+        watch.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def on_console(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            watch.csp.append(message.text)
+
+    opened.on("dialog", on_dialog)
+    opened.on("console", on_console)
+    opened.on("pageerror", lambda error: watch.errors.append(str(error)))
+    try:
+        yield opened, watch
+    finally:
+        context.close()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def sign_in(page: Page, stack: Stack) -> None:
+    page.goto(f"{stack.server.base_url}/dashboard")
+    expect(page.get_by_role("heading", name="Connect to runplane")).to_be_visible()
+    page.get_by_label("API key").fill(stack.user_key)
+    page.get_by_role("button", name="Connect").click()
+    expect(page.locator("#app")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    expect(page.locator("#workers-list")).to_contain_text(WORKER_NAME, timeout=UI_TIMEOUT_MS)
+
+
+def row(page: Page, task_id: str) -> Any:
+    return page.locator(f'#tasks-body tr[data-task-id="{task_id}"]')
+
+
+def progress_seen(page: Page, task_id: str) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = page.evaluate(
+        "(id) => window.__progress.filter((e) => e.id === id)", task_id
+    )
+    return seen
+
+
+# ------------------------------------------------------------------------------------------------ tests
+
+
+def test_landing_page_and_dashboard_shell_need_no_key(stack: Stack) -> None:
+    """`/` links the dashboard and the docs; `/dashboard` is a static shell with a strict CSP."""
+    for path in ("/", "/dashboard"):
+        response = stack.http.get(path)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("text/html")
+        csp = response.headers["content-security-policy"]
+        for directive in ("default-src 'self'", "connect-src 'self' ws: wss:", "img-src 'self' data: blob:"):
+            assert directive in csp
+        assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
+        assert "<script>" not in response.text and "style=" not in response.text
+    landing = stack.http.get("/").text
+    for link in ('href="/dashboard"', 'href="/docs"', 'href="/redoc"'):
+        assert link in landing
+    script = stack.http.get("/static/dashboard/app.js")
+    assert script.status_code == 200
+    # The page builds its DOM from text only; these would be ways for data to become markup.
+    sinks = r"\.(innerHTML|outerHTML)\s*[+]?=|insertAdjacentHTML\(|document\.write\(|\beval\(|new Function\("
+    assert re.search(sinks, script.text) is None
+
+
+def test_sign_in_refuses_a_bad_key_and_keeps_a_good_one_in_session_storage(
+    page: tuple[Page, Watch], stack: Stack
+) -> None:
+    tab, watch = page
+    tab.goto(f"{stack.server.base_url}/dashboard")
+    tab.get_by_label("API key").fill("rp_not-a-real-key")
+    tab.get_by_role("button", name="Connect").click()
+    expect(tab.locator("#login-error")).to_contain_text("The key was refused", timeout=UI_TIMEOUT_MS)
+    expect(tab.locator("#app")).to_be_hidden()
+    assert tab.evaluate("() => sessionStorage.length") == 0
+
+    sign_in(tab, stack)
+    assert tab.evaluate("() => sessionStorage.getItem('runplane.apiKey')") == stack.user_key
+    assert tab.evaluate("() => localStorage.length") == 0
+    tab.reload()  # the tab remembers the key for this session
+    expect(tab.locator("#app")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    tab.get_by_role("button", name="Forget key").click()
+    expect(tab.get_by_label("API key")).to_be_visible()
+    assert tab.evaluate("() => sessionStorage.length") == 0
+    watch.assert_clean()
+
+
+def test_dashboard_end_to_end(page: tuple[Page, Watch], stack: Stack) -> None:
+    tab, watch = page
+    tab.goto(f"{stack.server.base_url}/dashboard")
+    expect(tab.get_by_label("API key")).to_be_visible()
+    screenshot(tab, "01-sign-in")
+    sign_in(tab, stack)
+    tab.evaluate(RECORD_PROGRESS)
+
+    # 1. A simulator run submitted through the form, with a choice from its parameter grid.
+    tab.get_by_label("Model", exact=True).select_option("simulator")
+    trials = tab.get_by_label("trials")
+    assert trials.locator("option").all_text_contents() == ["model default", "100", "1000", "10000"]
+    trials.select_option("10000")
+    tab.get_by_label("Region").fill("EU")
+    tab.get_by_label("Year").fill("2025")
+    tab.get_by_label("Seed").fill("7")
+    tab.get_by_label("Job name").fill("dashboard-sim")
+    tab.get_by_label("Run label").fill("from the dashboard")
+    tab.get_by_role("button", name="Submit run").click()
+    expect(tab.locator("#submit-result")).to_contain_text("Queued dashboard-sim", timeout=UI_TIMEOUT_MS)
+    tab.wait_for_function("() => location.hash.startsWith('#task=')")
+    sim_id = tab.evaluate("() => location.hash.slice('#task='.length)")
+    submitted = stack.task(sim_id)
+    assert submitted["model_id"] == "simulator"
+    assert submitted["inputs"] == {"trials": 10000, "region": "EU", "year": 2025, "parameter_set": "baseline"}
+    assert submitted["random_seed"] == 7 and submitted["run_label"] == "from the dashboard"
+
+    expect(row(tab, sim_id)).to_have_attribute("data-status", "completed", timeout=RUN_TIMEOUT_MS)
+    expect(tab.locator("#task-status")).to_have_text("completed", timeout=UI_TIMEOUT_MS)
+    seen = progress_seen(tab, sim_id)
+    assert seen[-1] == {"id": sim_id, "value": 100, "status": "completed"}, seen
+    # The bar moved: it was seen below 100 while the run was under way, then at 100. (The simulator's
+    # 10000 trials take well under a second, less than the worker's 1 s progress interval, so the API
+    # itself has no value between 0 and 100 for it; the paced task below shows the bar rising.)
+    assert any(e["value"] < 100 and e["status"] in ("preparing", "running", "collecting") for e in seen), (
+        f"the bar was never seen below 100 while the run was under way: {seen}"
+    )
+    assert [e["value"] for e in seen] == sorted(e["value"] for e in seen), seen
+
+    # 2. Its results fill the results table, the same rows the API serves.
+    results = stack.http.get(f"/v1/tasks/{sim_id}/results", headers=stack.user()).json()
+    table_rows = tab.locator("#results-table tbody tr")
+    expect(table_rows).to_have_count(min(len(results["rows"]), 100), timeout=UI_TIMEOUT_MS)
+    header = tab.locator("#results-table thead th").all_text_contents()
+    assert header == list(results["rows"][0]), header
+    assert table_rows.first.locator("td").first.text_content() == str(results["rows"][0]["period"])
+    expect(tab.locator("#results-summary")).to_contain_text("trials")
+    expect(tab.locator("#results-summary")).to_contain_text("10,000")
+    screenshot(tab, "02-results")
+
+    # 3. An artifact downloads with the API key and has the bytes the API lists.
+    listed = stack.http.get(f"/v1/tasks/{sim_id}/artifacts", headers=stack.user()).json()["artifacts"]
+    histogram = next(a for a in listed if a["path"] == "histogram.csv")
+    item = tab.locator('#artifact-list li[data-path="histogram.csv"]')
+    with tab.expect_download() as download_info:
+        item.get_by_role("button", name="Download histogram.csv").click()
+    download = download_info.value
+    assert download.suggested_filename == "histogram.csv"
+    data = Path(download.path()).read_bytes()
+    assert len(data) == histogram["size"]
+    assert hashlib.sha256(data).hexdigest() == histogram["sha256"]
+
+    # 4. A task with a slowly rising progress bar, submitted through the API, watched in the dashboard.
+    paced = stack.submit(
+        {"job_name": "paced-eval", "entrypoint": PACED_ENTRYPOINT, "run_label": "nightly eval"}
+    )
+    expect(row(tab, paced["id"])).to_be_visible(timeout=UI_TIMEOUT_MS)
+    row(tab, paced["id"]).get_by_role("button", name="Open task paced-eval").click()
+    expect(tab.locator("#task-title")).to_have_text("paced-eval")
+    tab.wait_for_function(
+        """() => {
+            const value = document.getElementById("task-progress").value;
+            return document.getElementById("task-status").textContent === "running" && value > 15 && value < 85;
+        }""",
+        timeout=RUN_TIMEOUT_MS,
+    )
+    expect(tab.locator("#task-log")).to_contain_text("epoch 1", timeout=UI_TIMEOUT_MS)
+    midrun = screenshot(tab, "03-mid-run")
+    DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    DOCS_SCREENSHOT.write_bytes(midrun.read_bytes())
+    expect(row(tab, paced["id"])).to_have_attribute("data-status", "completed", timeout=RUN_TIMEOUT_MS)
+    values = [entry["value"] for entry in progress_seen(tab, paced["id"])]
+    assert values[-1] == 100, values
+    assert values == sorted(values), f"progress went down: {values}"
+    rising = [(a, b) for a, b in itertools.pairwise(values) if a < b < 100]
+    assert rising, f"the progress bar never rose before reaching 100: {values}"
+
+    # 5. Markup in a task's fields is shown as text, and nothing runs.
+    marked = stack.submit(
+        {
+            "job_name": "markup-label",
+            "model_id": "simulator",
+            "inputs": {"trials": 100},
+            "run_label": MARKUP,
+            "metadata": {"note": MARKUP},
+        }
+    )
+    label = row(tab, marked["id"]).locator(".task-label")
+    expect(label).to_have_text(MARKUP, timeout=UI_TIMEOUT_MS)
+    row(tab, marked["id"]).get_by_role("button", name="Open task markup-label").click()
+    expect(tab.locator("#task-facts")).to_contain_text(f"note={MARKUP}", timeout=UI_TIMEOUT_MS)
+    expect(tab.locator("#task-facts")).to_contain_text(MARKUP)
+    expect(row(tab, marked["id"])).to_have_attribute("data-status", "completed", timeout=RUN_TIMEOUT_MS)
+    assert tab.locator("img").count() == 0, "markup from task data became an element"
+    screenshot(tab, "04-markup-as-text")
+    watch.assert_clean()
+
+
+def test_dashboard_polls_when_websocket_is_unavailable(page: tuple[Page, Watch], stack: Stack) -> None:
+    """With /ws refused, the dashboard says it is polling and still follows a task to its end."""
+    tab, watch = page
+    tab.route_web_socket(re.compile(r".*/ws$"), lambda ws: ws.close(code=1011, reason="unavailable"))
+    sign_in(tab, stack)
+    expect(tab.locator("#connection")).to_contain_text("Polling", timeout=UI_TIMEOUT_MS)
+    task = stack.submit({"job_name": "polled-run", "model_id": "simulator", "inputs": {"trials": 100}})
+    expect(row(tab, task["id"])).to_have_attribute("data-status", "completed", timeout=RUN_TIMEOUT_MS)
+    expect(row(tab, task["id"]).locator(".progress-label")).to_have_text("100%")
+    screenshot(tab, "05-polling-fallback")
+    watch.assert_clean()
+
+
+def test_dashboard_is_live_over_websocket_and_resumes_after_a_drop(
+    page: tuple[Page, Watch], stack: Stack
+) -> None:
+    """Events arrive over /ws; when the socket drops the dashboard reconnects and re-reads the state."""
+    tab, watch = page
+    sockets: list[WebSocketRoute] = []
+    received: list[dict[str, Any]] = []
+    refuse = {"now": False}
+
+    def route(ws: WebSocketRoute) -> None:
+        if refuse["now"]:
+            ws.close(code=1012, reason="restarting")
+            return
+        server = ws.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            if isinstance(message, str):
+                received.append(json.loads(message))
+            ws.send(message)
+
+        server.on_message(from_server)
+        sockets.append(ws)
+
+    tab.route_web_socket(re.compile(r".*/ws$"), route)
+    sign_in(tab, stack)
+    expect(tab.locator("#connection")).to_have_text("Live", timeout=UI_TIMEOUT_MS)
+    assert any(m.get("type") == "subscribed" for m in received), received
+
+    task = stack.submit({"job_name": "live-run", "model_id": "simulator", "inputs": {"trials": 100}})
+    expect(row(tab, task["id"])).to_have_attribute("data-status", "completed", timeout=RUN_TIMEOUT_MS)
+    events = [
+        m for m in received if isinstance(m.get("data"), dict) and m["data"].get("task_id") == task["id"]
+    ]
+    assert {m["type"] for m in events} & {"task_update", "task_complete"}, received
+
+    # The socket drops and reconnecting is refused for a while; a task finishes meanwhile.
+    refuse["now"] = True
+    sockets[-1].close(code=1012, reason="restarting")
+    expect(tab.locator("#connection")).not_to_have_text("Live", timeout=UI_TIMEOUT_MS)
+    missed = stack.submit({"job_name": "missed-run", "model_id": "simulator", "inputs": {"trials": 100}})
+    poll(lambda: stack.task(missed["id"])["status"] == "completed", timeout=90, what="missed-run to end")
+    refuse["now"] = False
+    expect(tab.locator("#connection")).to_have_text("Live", timeout=45_000)
+    assert len(sockets) >= 2
+    expect(row(tab, missed["id"])).to_have_attribute("data-status", "completed", timeout=UI_TIMEOUT_MS)
+    watch.assert_clean()

@@ -1,0 +1,177 @@
+"""The event hub in process, on SQLite and PostgreSQL: id order across concurrent transactions, the
+replay/live seam, tenancy, dropping a subscriber whose queue is full, and pruning."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from runplane import events
+from runplane.live.hub import Dropped, EventHub, LiveEvent, Subscription
+from runplane.security import Principal
+from runplane.settings import Settings
+from runplane.store.database import Database
+from runplane.store.tables import EventRow, utcnow
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+ALICE = Principal(user_id="alice", role="user", key_id="k1")
+BOB = Principal(user_id="bob", role="user", key_id="k2")
+ADMIN = Principal(user_id="root", role="admin", key_id="k3")
+DEADLINE = 10.0
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"ws_queue_size": 8, "event_retention_hours": 1}
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings.sqlalchemy_url)
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def hub(db: Database, settings: Settings) -> AsyncIterator[EventHub]:
+    event_hub = EventHub(db, settings)
+    await event_hub.start()
+    yield event_hub
+    await event_hub.stop()
+
+
+async def record(db: Database, user: str, index: int, *, topic: str = events.TASK_PROGRESS) -> None:
+    async with db.session() as session:
+        await events.record(session, topic=topic, task_id=f"t-{user}", user_id=user, data={"index": index})
+
+
+async def take(sub: Subscription, count: int) -> list[LiveEvent]:
+    got: list[LiveEvent] = []
+    async with asyncio.timeout(DEADLINE):
+        while len(got) < count:
+            item = await sub.next()
+            assert isinstance(item, LiveEvent)
+            got.append(item)
+    return got
+
+
+async def eventually(condition: Callable[[], bool]) -> None:
+    """Waits until `condition()` holds (checked every 10 ms), failing past the deadline."""
+    async with asyncio.timeout(DEADLINE):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+
+
+async def drain(sub: Subscription) -> None:
+    """Reads `sub` until the hub closes it (`Dropped`), failing past the deadline."""
+    async with asyncio.timeout(DEADLINE):
+        while True:
+            await sub.next()
+
+
+async def rolled_back_event(db: Database) -> None:
+    async with db.session() as doomed:
+        await events.record(doomed, topic=events.TASK_PROGRESS, user_id="a", data={"index": "x"})
+        await doomed.flush()  # its id is taken
+        raise RuntimeError("rolled back")
+
+
+async def test_events_arrive_in_id_order_with_tenancy(hub: EventHub, db: Database):
+    with (
+        hub.subscription(ALICE, "websocket") as alice,
+        hub.subscription(ADMIN, "websocket") as admin,
+        hub.subscription(BOB, "sse", topics=frozenset({events.WORKER_STATUS})) as bob,
+    ):
+        for index in range(3):
+            await record(db, "alice", index)
+            await record(db, "bob", index)
+        await record(db, "bob", 9, topic=events.WORKER_STATUS)
+        to_admin = await take(admin, 7)
+        to_alice = await take(alice, 4)
+        to_bob = await take(bob, 1)
+    assert [e.id for e in to_admin] == sorted(e.id for e in to_admin)
+    assert [(e.user_id, e.data["index"]) for e in to_alice] == [
+        ("alice", 0),
+        ("alice", 1),
+        ("alice", 2),
+        ("bob", 9),
+    ]
+    assert [e.topic for e in to_bob] == [events.WORKER_STATUS]
+    assert hub.stats.events_published >= 7
+
+
+async def test_replay_then_live_has_no_gap_and_no_duplicate(hub: EventHub, db: Database):
+    for index in range(5):
+        await record(db, "alice", index)
+    await eventually(lambda: hub.stats.events_published >= 5)
+    with hub.subscription(ALICE, "sse") as sub:
+        await record(db, "alice", 5)  # may reach the hub while the replay runs
+        replayed = [e async for e in hub.replay(ALICE, after=2, upto=sub.after)]
+        live = await take(sub, 1)
+    ids = [e.id for e in replayed + live]
+    assert [e.data["index"] for e in replayed + live] == [2, 3, 4, 5]
+    assert ids == sorted(set(ids))
+
+
+async def test_a_full_queue_drops_only_that_subscriber(hub: EventHub, db: Database):
+    with hub.subscription(ALICE, "websocket") as slow, hub.subscription(ALICE, "websocket") as fast:
+        got: list[LiveEvent] = []
+
+        async def consume() -> None:
+            got.extend(await take(fast, 20))
+
+        consumer = asyncio.create_task(consume())
+        for index in range(20):  # the queue holds 8; `slow` never reads
+            await record(db, "alice", index)
+        await consumer
+        with pytest.raises(Dropped) as dropped:
+            await drain(slow)
+        assert dropped.value.code == 1013 and "too slow" in dropped.value.reason
+        assert slow.closed.is_set() and not fast.closed.is_set()
+    assert [e.data["index"] for e in got] == list(range(20))
+    assert hub.stats.subscribers_dropped == 1
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_an_id_committed_late_is_not_skipped(hub: EventHub, db: Database):
+    """PostgreSQL hands out ids at insert but commits in any order: the hub holds later ids back until
+    the earlier transaction has ended, so a subscriber still sees every event, in id order."""
+    with hub.subscription(ADMIN, "websocket") as sub:
+        async with db.session() as slow:
+            await events.record(slow, topic=events.TASK_PROGRESS, user_id="alice", data={"index": "slow"})
+            await slow.flush()  # id allocated, not committed
+            await record(db, "alice", 1)  # a later id, committed first
+            await eventually(lambda: hub._gap is not None)  # it has read the later id and holds it back
+            assert sub.queue.empty()
+        ordered = await take(sub, 2)
+        assert [e.data["index"] for e in ordered] == ["slow", 1]
+        assert ordered[0].id < ordered[1].id
+
+        # A transaction that rolls back leaves a gap for good: the hub passes it once that is certain.
+        with pytest.raises(RuntimeError, match="rolled back"):
+            await rolled_back_event(db)
+        await record(db, "alice", 2)
+        [after_gap] = await take(sub, 1)
+        assert after_gap.data["index"] == 2
+
+
+async def test_old_events_are_pruned_but_never_the_newest(hub: EventHub, db: Database):
+    for index in range(3):
+        await record(db, "alice", index)
+    async with db.session() as session:
+        await session.execute(update(EventRow).values(created_at=utcnow() - timedelta(hours=2)))
+    hub._next_prune = 0.0
+    await hub._maybe_prune()
+    async with db.reader() as session:
+        remaining = (await session.execute(select(func.count()).select_from(EventRow))).scalar_one()
+    assert remaining == 1  # the newest stays, so SQLite never hands its id out again

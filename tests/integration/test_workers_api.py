@@ -1,0 +1,484 @@
+"""The worker operations: register, heartbeat, claim and report, with their rules and whole answers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from runplane.app import build_services
+from runplane.settings import Settings
+from runplane.store.database import Database
+from runplane.store.tables import EventRow, TaskRow
+from runplane.workers import WorkerManager
+from tests.conftest import _new_key, auth
+from tests.support.errors import assert_error
+from tests.support.workers import (
+    Recent,
+    claim,
+    claimed_id,
+    end_lease,
+    heartbeat,
+    register,
+    registration,
+    report,
+    submit,
+    task_of,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    # The reaper runs when the tests say so (manager.reap()), not on its own clock.
+    return {"reaper_seconds": 0}
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings.sqlalchemy_url)
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def manager(settings: Settings) -> AsyncIterator[WorkerManager]:
+    """The worker manager as the app wires it, for running reaper passes by hand."""
+    services = build_services(settings)
+    yield services.workers
+    await services.limiter.close()
+    await services.db.close()
+
+
+@pytest.fixture
+async def other_worker_key(settings: Settings) -> str:
+    return await _new_key(settings, "worker", "worker-2")
+
+
+async def test_register_returns_a_lease_and_the_worker_is_listed(client, worker_key, admin_key, user_key):
+    gpu = {"index": 0, "name": "NVIDIA H100 80GB HBM3", "memory_mb": 81559, "uuid": "GPU-abc"}
+    response = await client.post(
+        "/v1/workers", headers=auth(worker_key), json=registration("gpu-1", cpu=16, memory_gb=64, gpus=[gpu])
+    )
+    assert response.status_code == 201, response.text
+    lease = response.json()
+    worker_id = lease["worker_id"]
+    assert lease == {
+        "worker_id": worker_id,
+        "lease_seconds": 30.0,
+        "heartbeat_seconds": 5.0,
+        "lease_expires_at": Recent(offset=30, tolerance=5),
+    }
+    expected = {
+        "id": worker_id,
+        "name": "gpu-1",
+        "hostname": "gpu-1.example",
+        "status": "active",
+        "version": "1.2.3",
+        "capabilities": {"cpu_cores": 16, "memory_gb": 64.0, "gpus": [gpu]},
+        "gpu_count": 1,
+        "gpu_type": "NVIDIA H100 80GB HBM3",
+        "slots": {"total": 2, "available": 2},
+        "active_tasks": [],
+        "connected_at": Recent(),
+        "last_heartbeat": Recent(),
+        "lease_expires_at": lease["lease_expires_at"],
+    }
+    for key in (admin_key, user_key):
+        fetched = await client.get(f"/v1/scheduler/workers/{worker_id}", headers=auth(key))
+        assert fetched.status_code == 200
+        assert fetched.json() == expected
+    listed = await client.get("/v1/scheduler/workers", headers=auth(admin_key))
+    assert listed.json() == {"workers": [expected], "total": 1, "limit": 50, "offset": 0}
+    none_offline = await client.get("/v1/scheduler/workers?status=offline", headers=auth(admin_key))
+    assert none_offline.json() == {"workers": [], "total": 0, "limit": 50, "offset": 0}
+    status = await client.get("/v1/scheduler/status", headers=auth(user_key))
+    assert status.json() == {
+        "workers_total": 1,
+        "workers_active": 1,
+        "workers_draining": 0,
+        "workers_offline": 0,
+        "batch_queue_depth": 0,
+        "tasks_running": 0,
+        "tasks_completed_24h": 0,
+        "tasks_failed_24h": 0,
+        "timestamp": Recent(),
+    }
+    queue = await client.get("/v1/queue", headers=auth(user_key))
+    assert queue.json()["workers"] == 1
+
+
+async def test_a_whole_run_through_the_worker_operations(client, worker_key, user_key, admin_key, db):
+    worker_id = await register(client, worker_key, "w1")
+    task_id = await submit(
+        client,
+        user_key,
+        "train",
+        args=["--epochs", "3"],
+        env={"MODE": "fast"},
+        secrets={"WANDB_API_KEY": "wandb-888"},
+        random_seed=7,
+        timeout_seconds=600,
+        cpu=2,
+        memory_gb=4,
+    )
+    claimed = await client.post(
+        f"/v1/workers/{worker_id}/claim",
+        headers=auth(worker_key),
+        json={"free_slots": 2, "free_cpu": 8, "free_memory_gb": 32, "free_gpus": 0},
+    )
+    assert claimed.status_code == 200
+    assert claimed.json() == {
+        "assignment": {
+            "task_id": task_id,
+            "attempt": 1,
+            "job_name": "train",
+            "entrypoint": "python train.py",
+            "args": ["--epochs", "3"],
+            "model_id": None,
+            "inputs": {},
+            "snapshot_id": None,
+            "dataset_specs": [],
+            "cpu": 2,
+            "memory_gb": 4.0,
+            "gpu": 0,
+            "gpu_type": None,
+            "timeout_seconds": 600,
+            "env": {"MODE": "fast"},
+            "secrets": {"WANDB_API_KEY": "wandb-888"},
+            "random_seed": 7,
+        }
+    }
+    task = await task_of(client, user_key, task_id)
+    assert (task["status"], task["worker_id"], task["message"]) == (
+        "preparing",
+        worker_id,
+        "Preparing on worker w1",
+    )
+    worker = (await client.get(f"/v1/scheduler/workers/{worker_id}", headers=auth(admin_key))).json()
+    assert (worker["active_tasks"], worker["slots"]) == ([task_id], {"total": 2, "available": 1})
+    # Nothing else is queued.
+    assert await claim(client, worker_key, worker_id) is None
+
+    beat = await heartbeat(client, worker_key, worker_id, [task_id])
+    assert beat.status_code == 200
+    assert beat.json() == {
+        "status": "active",
+        "lease_expires_at": Recent(offset=30, tolerance=5),
+        "cancel_task_ids": [],
+    }
+
+    running = await report(client, worker_key, worker_id, task_id, status="running")
+    assert running.status_code == 200
+    assert running.json() == {"status": "running", "progress": 0.0, "cancel_requested": False}
+    progressed = await report(client, worker_key, worker_id, task_id, progress=40, message="epoch 2/3")
+    assert progressed.json() == {"status": "running", "progress": 40.0, "cancel_requested": False}
+    # Progress never goes down; a repeated state only records progress and message.
+    lower = await report(client, worker_key, worker_id, task_id, status="running", progress=10)
+    assert lower.json() == {"status": "running", "progress": 40.0, "cancel_requested": False}
+    status = (await client.get(f"/v1/tasks/{task_id}/status", headers=auth(user_key))).json()
+    assert status == {
+        "task_id": task_id,
+        "status": "running",
+        "progress": 40.0,
+        "message": "epoch 2/3",
+        "failure": None,
+        "started_at": Recent(),
+        "updated_at": Recent(),
+        "ended_at": None,
+    }
+
+    collecting = await report(client, worker_key, worker_id, task_id, status="collecting", progress=90)
+    assert collecting.json() == {"status": "collecting", "progress": 90.0, "cancel_requested": False}
+    completed = await report(client, worker_key, worker_id, task_id, status="completed", exit_code=0)
+    assert completed.json() == {"status": "completed", "progress": 100.0, "cancel_requested": False}
+    # The agent may repeat its final report (its answer was lost): same answer.
+    again = await report(client, worker_key, worker_id, task_id, status="completed")
+    assert again.json() == {"status": "completed", "progress": 100.0, "cancel_requested": False}
+    status = (await client.get(f"/v1/tasks/{task_id}/status", headers=auth(user_key))).json()
+    assert status == {
+        "task_id": task_id,
+        "status": "completed",
+        "progress": 100.0,
+        "message": "Completed",
+        "failure": None,
+        "started_at": Recent(),
+        "updated_at": Recent(),
+        "ended_at": Recent(),
+    }
+    late = await report(client, worker_key, worker_id, task_id, status="running")
+    assert_error(
+        late,
+        409,
+        "CONFLICT",
+        "Task already completed",
+        {"task_id": task_id, "status": "completed", "requested": "running"},
+    )
+    worker = (await client.get(f"/v1/scheduler/workers/{worker_id}", headers=auth(admin_key))).json()
+    assert (worker["active_tasks"], worker["slots"]) == ([], {"total": 2, "available": 2})
+    scheduler = (await client.get("/v1/scheduler/status", headers=auth(admin_key))).json()
+    assert (scheduler["tasks_completed_24h"], scheduler["tasks_running"]) == (1, 0)
+
+    async with db.reader() as session:
+        rows = (
+            await session.scalars(select(EventRow).where(EventRow.task_id == task_id).order_by(EventRow.id))
+        ).all()
+    assert [(row.topic, row.data.get("status"), row.data.get("progress")) for row in rows] == [
+        ("task_update", "queued", None),
+        ("task_update", "preparing", None),
+        ("task_update", "running", None),
+        ("task_progress", None, 40.0),
+        ("task_progress", None, 40.0),
+        ("task_update", "collecting", None),
+        ("task_update", "completed", None),
+        ("task_complete", "completed", None),
+    ]
+    assert rows[1].data == {
+        "task_id": task_id,
+        "status": "preparing",
+        "previous_status": "queued",
+        "worker_id": worker_id,
+        "failure": None,
+    }
+    assert rows[-1].data["duration_seconds"] >= 0
+    assert {row.user_id for row in rows} == {"alice"}
+
+
+async def test_a_failed_run_records_its_reason(client, worker_key, user_key):
+    worker_id = await register(client, worker_key)
+    task_id = await submit(client, user_key)
+    await claim(client, worker_key, worker_id)
+    await report(client, worker_key, worker_id, task_id, status="running")
+    failed = await report(client, worker_key, worker_id, task_id, status="failed", exit_code=3, progress=55)
+    assert failed.json() == {"status": "failed", "progress": 55.0, "cancel_requested": False}
+    task = await task_of(client, user_key, task_id)
+    assert task["failure"] == {
+        "reason": "exit_code",
+        "message": "exited with code 3",
+        "exit_code": 3,
+        "cancelled_by": None,
+    }
+    assert (task["status"], task["message"], task["ended_at"] is not None) == (
+        "failed",
+        "exited with code 3",
+        True,
+    )
+
+    other = await submit(client, user_key)
+    await claim(client, worker_key, worker_id)
+    timed_out = await report(
+        client,
+        worker_key,
+        worker_id,
+        other,
+        status="failed",
+        failure_reason="timeout",
+        message="took too long",
+    )
+    assert timed_out.status_code == 200
+    assert (await task_of(client, user_key, other))["failure"] == {
+        "reason": "timeout",
+        "message": "took too long",
+        "exit_code": None,
+        "cancelled_by": None,
+    }
+
+
+async def test_reports_that_break_the_rules(client, worker_key, user_key):
+    worker_id = await register(client, worker_key)
+    task_id = await submit(client, user_key)
+    await claim(client, worker_key, worker_id)
+    skipped = await report(client, worker_key, worker_id, task_id, status="completed")
+    assert_error(
+        skipped,
+        409,
+        "CONFLICT",
+        "A preparing task cannot become completed",
+        {"task_id": task_id, "status": "preparing", "requested": "completed"},
+    )
+    unasked = await report(client, worker_key, worker_id, task_id, status="cancelled")
+    assert_error(
+        unasked,
+        409,
+        "CONFLICT",
+        "Nobody asked to cancel this task",
+        {"task_id": task_id, "status": "preparing"},
+    )
+    misplaced = await report(
+        client, worker_key, worker_id, task_id, status="running", failure_reason="timeout"
+    )
+    assert_error(
+        misplaced,
+        400,
+        "VALIDATION_ERROR",
+        "'failure_reason' goes with status 'failed'",
+        {"field": "failure_reason"},
+    )
+    cancel_as_failure = await report(
+        client, worker_key, worker_id, task_id, status="failed", failure_reason="cancelled"
+    )
+    assert_error(
+        cancel_as_failure,
+        400,
+        "VALIDATION_ERROR",
+        "A cancelled task is reported with status 'cancelled'",
+        {"field": "failure_reason"},
+    )
+    empty = await report(client, worker_key, worker_id, task_id)
+    assert empty.status_code == 400
+    assert empty.json()["code"] == "VALIDATION_ERROR"
+    assert (await task_of(client, user_key, task_id))["status"] == "preparing"
+
+
+async def test_a_worker_acts_only_as_itself(client, worker_key, other_worker_key, user_key, admin_key):
+    worker_id = await register(client, worker_key)
+    task_id = await submit(client, user_key)
+    assert await claimed_id(client, worker_key, worker_id) == task_id
+    for response in (
+        await heartbeat(client, other_worker_key, worker_id),
+        await client.post(
+            f"/v1/workers/{worker_id}/claim",
+            headers=auth(other_worker_key),
+            json={"free_slots": 1, "free_cpu": 1, "free_memory_gb": 1, "free_gpus": 0},
+        ),
+        await report(client, other_worker_key, worker_id, task_id, status="running"),
+    ):
+        assert_error(response, 404, "NOT_FOUND", "Worker not found", {"worker_id": worker_id})
+
+    # Another worker (of another key) may not report on this worker's task.
+    other_id = await register(client, other_worker_key, "w2")
+    stolen = await report(client, other_worker_key, other_id, task_id, status="running")
+    assert_error(
+        stolen,
+        409,
+        "CONFLICT",
+        "The task is not assigned to this worker",
+        {"task_id": task_id, "worker_id": other_id},
+    )
+    unknown = await report(client, worker_key, worker_id, "nope", status="running")
+    assert_error(unknown, 404, "NOT_FOUND", "Task not found", {"task_id": "nope"})
+    unknown_worker = await heartbeat(client, worker_key, "nope")
+    assert_error(unknown_worker, 404, "NOT_FOUND", "Worker not found", {"worker_id": "nope"})
+
+    # Only worker keys may call worker operations; only admins drain.
+    for key in (user_key, admin_key):
+        denied = await client.post("/v1/workers", headers=auth(key), json=registration())
+        assert denied.status_code == 403
+        assert denied.json()["code"] == "FORBIDDEN"
+    for key in (user_key, worker_key):
+        denied = await client.delete(f"/v1/scheduler/workers/{worker_id}", headers=auth(key))
+        assert denied.status_code == 403
+    missing = await client.get("/v1/scheduler/workers/nope", headers=auth(admin_key))
+    assert_error(missing, 404, "NOT_FOUND", "Worker not found", {"worker_id": "nope"})
+    missing_drain = await client.delete("/v1/scheduler/workers/nope", headers=auth(admin_key))
+    assert_error(missing_drain, 404, "NOT_FOUND", "Worker not found", {"worker_id": "nope"})
+
+
+async def test_a_heartbeat_after_the_lease_ended_is_409(client, worker_key, user_key, db, manager):
+    worker_id = await register(client, worker_key)
+    await end_lease(db, worker_id)
+    for response in (
+        await heartbeat(client, worker_key, worker_id),
+        await client.post(
+            f"/v1/workers/{worker_id}/claim",
+            headers=auth(worker_key),
+            json={"free_slots": 1, "free_cpu": 1, "free_memory_gb": 1, "free_gpus": 0},
+        ),
+    ):
+        assert response.status_code == 409, response.text
+        body = response.json()
+        assert body["error"] == "The worker's lease has ended; register again"
+        assert body["details"] == {
+            "worker_id": worker_id,
+            "status": "active",
+            "lease_expires_at": body["details"]["lease_expires_at"],
+        }
+    await manager.reap()
+    gone = await heartbeat(client, worker_key, worker_id)
+    assert gone.status_code == 409
+    assert gone.json()["details"]["status"] == "offline"
+    # Registering again gives a fresh worker that works.
+    again = await register(client, worker_key)
+    assert again != worker_id
+    assert (await heartbeat(client, worker_key, again)).status_code == 200
+
+
+async def test_cancel_a_running_task(client, worker_key, user_key, other_user_key):
+    worker_id = await register(client, worker_key)
+    task_id = await submit(client, user_key)
+    await claim(client, worker_key, worker_id)
+    await report(client, worker_key, worker_id, task_id, status="running")
+
+    theirs = await client.delete(f"/v1/tasks/{task_id}", headers=auth(other_user_key))
+    assert theirs.status_code == 404
+    cancel = await client.delete(f"/v1/tasks/{task_id}", headers=auth(user_key))
+    assert cancel.status_code == 202
+    assert cancel.content == b""
+    assert (await client.delete(f"/v1/tasks/{task_id}", headers=auth(user_key))).status_code == 202
+    task = await task_of(client, user_key, task_id)
+    assert (task["status"], task["message"], task["failure"]) == ("running", "Cancellation requested", None)
+
+    beat = await heartbeat(client, worker_key, worker_id, [task_id])
+    assert beat.json()["cancel_task_ids"] == [task_id]
+    progress = await report(client, worker_key, worker_id, task_id, progress=20)
+    assert progress.json() == {"status": "running", "progress": 20.0, "cancel_requested": True}
+    cancelled = await report(client, worker_key, worker_id, task_id, status="cancelled", exit_code=-15)
+    assert cancelled.json() == {"status": "cancelled", "progress": 20.0, "cancel_requested": True}
+    task = await task_of(client, user_key, task_id)
+    assert task["status"] == "cancelled"
+    assert task["failure"] == {
+        "reason": "cancelled",
+        "message": "Cancelled by alice",
+        "exit_code": -15,
+        "cancelled_by": "alice",
+    }
+    assert task["ended_at"] is not None
+    after = await client.delete(f"/v1/tasks/{task_id}", headers=auth(user_key))
+    assert_error(after, 409, "CONFLICT", "Task already cancelled", {"status": "cancelled"})
+    assert (await heartbeat(client, worker_key, worker_id, [task_id])).json()["cancel_task_ids"] == [task_id]
+
+
+async def test_a_queued_task_is_still_cancelled_at_once(client, user_key):
+    task_id = await submit(client, user_key)
+    response = await client.delete(f"/v1/tasks/{task_id}", headers=auth(user_key))
+    assert response.status_code == 204
+    assert (await task_of(client, user_key, task_id))["status"] == "cancelled"
+
+
+async def test_heartbeat_names_tasks_that_are_no_longer_the_workers(client, worker_key, user_key, db):
+    worker_id = await register(client, worker_key)
+    mine = await submit(client, user_key)
+    await claim(client, worker_key, worker_id)
+    finished = await submit(client, user_key)
+    await claim(client, worker_key, worker_id)
+    await report(client, worker_key, worker_id, finished, status="failed", exit_code=1)
+    beat = await heartbeat(client, worker_key, worker_id, [mine, finished, "ghost"])
+    assert beat.json()["cancel_task_ids"] == sorted([finished, "ghost"])
+
+
+async def test_a_claim_the_worker_never_heard_of_goes_back_to_the_queue(client, worker_key, user_key, db):
+    worker_id = await register(client, worker_key)
+    task_id = await submit(client, user_key, max_retries=2)
+    await claim(client, worker_key, worker_id)  # say its answer was lost on the way
+    # Within a lease of the claim, a heartbeat that does not hold the task leaves it alone...
+    await heartbeat(client, worker_key, worker_id, [])
+    assert (await task_of(client, user_key, task_id))["status"] == "preparing"
+    # ...after that it is taken back.
+    async with db.session() as session:
+        await session.execute(
+            update(TaskRow)
+            .where(TaskRow.id == task_id)
+            .values(updated_at=datetime.now(UTC) - timedelta(seconds=60))
+        )
+    beat = await heartbeat(client, worker_key, worker_id, [])
+    assert beat.json()["cancel_task_ids"] == []
+    task = await task_of(client, user_key, task_id)
+    assert (task["status"], task["worker_id"], task["retry_count"], task["message"]) == (
+        "queued",
+        None,
+        1,
+        "Requeued after worker w1 no longer holds it",
+    )

@@ -1,0 +1,91 @@
+"""Driving a task through its life with the worker API, as a worker agent would, over the in-process client."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from runplane.keys import create_key
+from runplane.settings import Settings
+from runplane.store.database import Database
+from runplane.store.keys import KeyStore
+from tests.conftest import auth
+
+CAPABILITIES = {"cpu_cores": 8, "memory_gb": 32, "gpus": []}
+FREE = {"free_slots": 1, "free_cpu": 8, "free_memory_gb": 32, "free_gpus": 0}
+
+
+async def new_worker_key(settings: Settings, name: str) -> str:
+    """Another worker key (its own user id), beside the `worker_key` fixture's."""
+    db = Database(settings.sqlalchemy_url)
+    try:
+        _, secret = await create_key(KeyStore(db), name=name, role="worker")
+        return secret
+    finally:
+        await db.close()
+
+
+@dataclass
+class FakeWorker:
+    client: httpx.AsyncClient
+    key: str
+    worker_id: str = ""
+
+    @property
+    def base(self) -> str:
+        return f"/v1/workers/{self.worker_id}"
+
+    async def register(self, name: str = "w1") -> FakeWorker:
+        body = {
+            "name": name,
+            "hostname": "host-1",
+            "version": "test",
+            "slots": 1,
+            "capabilities": CAPABILITIES,
+        }
+        response = await self.client.post("/v1/workers", headers=auth(self.key), json=body)
+        assert response.status_code == 201, response.text
+        self.worker_id = response.json()["worker_id"]
+        return self
+
+    async def claim(self, task_id: str) -> dict[str, Any]:
+        response = await self.client.post(f"{self.base}/claim", headers=auth(self.key), json=FREE)
+        assert response.status_code == 200, response.text
+        assignment = response.json()["assignment"]
+        assert assignment is not None and assignment["task_id"] == task_id, assignment
+        return dict(assignment)
+
+    async def report(self, task_id: str, **body: Any) -> dict[str, Any]:
+        response = await self.client.post(
+            f"{self.base}/tasks/{task_id}/report", headers=auth(self.key), json=body
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def log(self, task_id: str, *texts: str, stream: str = "stdout") -> httpx.Response:
+        lines = [{"stream": stream, "text": text} for text in texts]
+        return await self.client.post(
+            f"{self.base}/tasks/{task_id}/logs", headers=auth(self.key), json={"lines": lines}
+        )
+
+    async def upload(
+        self, task_id: str, path: str, data: bytes, *, sha256: str | None = None
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"{self.base}/tasks/{task_id}/artifacts",
+            headers={**auth(self.key), "Content-Type": "application/octet-stream"},
+            params={"path": path, "sha256": sha256 or hashlib.sha256(data).hexdigest()},
+            content=data,
+        )
+
+    async def start(self, task_id: str) -> None:
+        """Claimed (preparing), then running."""
+        await self.claim(task_id)
+        await self.report(task_id, status="running")
+
+    async def finish(self, task_id: str, status: str = "completed", **extra: Any) -> None:
+        await self.report(task_id, status="collecting")
+        await self.report(task_id, status=status, **extra)

@@ -1,0 +1,445 @@
+"""The worker agent against an in-process fake of the API's worker operations, running real processes.
+
+The fake answers only with bodies the contract allows, and every exchange is checked against
+``openapi.yaml``; the end-to-end tests against a real server are in tests/integration/test_execution.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import os
+import tarfile
+import textwrap
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from runplane.worker import client as api
+from runplane.worker.agent import AgentFailed, AgentOptions, WorkerAgent
+from runplane.worker.capabilities import MachineCapabilities
+from tests.support.openapi import validate_exchange
+
+pytestmark = [pytest.mark.unit, pytest.mark.anyio]
+
+FAR = "2030-01-01T00:00:00Z"
+
+
+def error(status: int, code: str, message: str) -> httpx.Response:
+    return httpx.Response(status, json={"error": message, "code": code, "trace_id": "t" * 8})
+
+
+def snapshot_bytes(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = textwrap.dedent(text).encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o755
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def task(task_id: str, **overrides: Any) -> dict[str, Any]:
+    return {
+        "task_id": task_id,
+        "attempt": 1,
+        "job_name": "job",
+        "entrypoint": "train.py",
+        "args": [],
+        "model_id": None,
+        "inputs": {},
+        "snapshot_id": None,
+        "dataset_specs": [],
+        "cpu": 1,
+        "memory_gb": 1,
+        "gpu": 0,
+        "gpu_type": None,
+        "timeout_seconds": None,
+        "env": {},
+        "secrets": {},
+        "random_seed": None,
+        **overrides,
+    }
+
+
+@dataclass
+class FakeApi:
+    """The worker operations, in memory. Tests steer it through its attributes."""
+
+    queue: list[dict[str, Any]] = field(default_factory=list)
+    snapshots: dict[str, bytes] = field(default_factory=dict)
+    registrations: list[dict[str, Any]] = field(default_factory=list)
+    claims: list[dict[str, Any]] = field(default_factory=list)
+    reports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    logs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    artifacts: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    heartbeats: list[list[str]] = field(default_factory=list)
+    status: str = "active"
+    cancel: set[str] = field(default_factory=set)
+    heartbeat_error: httpx.Response | None = None
+    lease_seconds: float = 30.0
+    worker_ids: list[str] = field(default_factory=list)
+
+    def statuses(self, task_id: str) -> list[str]:
+        return [report["status"] for report in self.reports.get(task_id, []) if "status" in report]
+
+    def final(self, task_id: str) -> dict[str, Any] | None:
+        done = [
+            r
+            for r in self.reports.get(task_id, [])
+            if r.get("status") in ("completed", "failed", "cancelled")
+        ]
+        return done[-1] if done else None
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        response = self._route(request)
+        response.request = request
+        await response.aread()
+        validate_exchange(response)
+        return response
+
+    def _route(self, request: httpx.Request) -> httpx.Response:
+        parts = request.url.path.strip("/").split("/")
+        body = request.content
+        if parts == ["v1", "workers"]:
+            self.registrations.append(json.loads(body))
+            worker_id = f"w{len(self.registrations)}"
+            self.worker_ids.append(worker_id)
+            return httpx.Response(
+                201,
+                json={
+                    "worker_id": worker_id,
+                    "lease_seconds": self.lease_seconds,
+                    "heartbeat_seconds": 0.1,
+                    "lease_expires_at": FAR,
+                },
+            )
+        if parts[:2] == ["v1", "snapshots"]:
+            data = self.snapshots.get(parts[2])
+            if data is None:
+                return error(404, "NOT_FOUND", "Snapshot not found")
+            return httpx.Response(200, content=data, headers={"Content-Type": "application/gzip"})
+        json_body: dict[str, Any] = (
+            json.loads(body) if request.headers.get("content-type") == "application/json" else {}
+        )
+        worker_id = parts[2]
+        if worker_id != self.worker_ids[-1]:
+            return error(409, "CONFLICT", "This worker's lease has ended")
+        if parts[3] == "heartbeat":
+            self.heartbeats.append(json_body["running_task_ids"])
+            if self.heartbeat_error is not None:
+                return self.heartbeat_error
+            cancel = sorted(self.cancel & set(json_body["running_task_ids"]))
+            return httpx.Response(
+                200, json={"status": self.status, "lease_expires_at": FAR, "cancel_task_ids": cancel}
+            )
+        if parts[3] == "claim":
+            self.claims.append(json_body)
+            fits = [
+                t for t in self.queue if t["cpu"] <= json_body["free_cpu"] and json_body["free_slots"] > 0
+            ]
+            if self.status != "active" or not fits:
+                return httpx.Response(200, json={"assignment": None})
+            self.queue.remove(fits[0])
+            return httpx.Response(200, json={"assignment": fits[0]})
+        task_id, what = parts[4], parts[5]
+        if what == "report":
+            self.reports.setdefault(task_id, []).append(json_body)
+            status = json_body.get("status") or "running"
+            progress = max([r.get("progress", 0) for r in self.reports[task_id]])
+            return httpx.Response(
+                200, json={"status": status, "progress": progress, "cancel_requested": task_id in self.cancel}
+            )
+        if what == "logs":
+            self.logs.setdefault(task_id, []).extend(
+                (line["stream"], line["text"]) for line in json_body["lines"]
+            )
+            return httpx.Response(204)
+        if what == "artifacts":
+            path, sha = request.url.params["path"], request.url.params["sha256"]
+            if hashlib.sha256(body).hexdigest() != sha:
+                return error(400, "BAD_REQUEST", "sha256 mismatch")
+            self.artifacts.setdefault(task_id, {})[path] = body
+            return httpx.Response(
+                201,
+                json={
+                    "path": path,
+                    "size": len(body),
+                    "sha256": sha,
+                    "content_type": "application/octet-stream",
+                    "created_at": FAR,
+                },
+            )
+        return error(404, "NOT_FOUND", "no such route")
+
+
+@dataclass
+class Running:
+    agent: WorkerAgent
+    job: asyncio.Task[None]
+    work_dir: Path
+
+
+@pytest.fixture
+def fake() -> FakeApi:
+    return FakeApi()
+
+
+@pytest.fixture
+async def start(fake: FakeApi, tmp_path: Path) -> AsyncIterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def launch(**options: Any) -> Running:
+        client = api.WorkerClient(
+            "http://fake", "rp_worker", transport=httpx.MockTransport(fake.handle), timeout_seconds=5
+        )
+        values: dict[str, Any] = {
+            "api_url": "http://fake",
+            "api_key": "rp_worker",
+            "name": "w-test",
+            "work_dir": tmp_path / "work",
+            "poll_seconds": 0.05,
+            "progress_interval_seconds": 0.05,
+            "log_flush_seconds": 0.05,
+            "kill_grace_seconds": 1.0,
+            "grace_seconds": 5.0,
+            **options,
+        }
+        agent = WorkerAgent(
+            AgentOptions(**values),
+            machine=MachineCapabilities(cpu_cores=2, memory_gb=4, gpus=[]),
+            client=client,
+        )
+        running = Running(agent, asyncio.ensure_future(agent.run()), values["work_dir"])
+        started.append(running)
+        return running
+
+    yield launch
+    for running in started:
+        if not running.job.done():
+            running.agent.request_stop()
+            running.agent.request_stop()
+        await asyncio.wait([running.job], timeout=20)
+        if not running.job.cancelled() and running.job.exception() is None:
+            running.job.result()
+
+
+async def until(condition: Callable[[], Any], within: float = 15.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = condition()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+TRAIN = """
+    import os, pathlib, time
+    from runplane.task import progress
+    out = pathlib.Path(os.environ["RUNPLANE_OUTPUT_DIR"])
+    print("token is", os.environ["TOKEN"], flush=True)
+    for step in range(1, 5):
+        progress(step * 25, f"step {step}")
+        time.sleep(0.05)
+    (out / "plots").mkdir()
+    (out / "plots" / "loss.txt").write_text("0.5\\n0.25\\n")
+    (out / "results.json").write_text('{"summary": {"loss": 0.25}, "rows": [{"step": 1}]}')
+    import sys; print("to stderr", file=sys.stderr)
+"""
+
+
+async def test_a_task_runs_from_snapshot_to_completed(fake: FakeApi, start: Callable[..., Running]) -> None:
+    fake.snapshots["s1"] = snapshot_bytes({"train.py": TRAIN})
+    fake.queue.append(task("t1", snapshot_id="s1", secrets={"TOKEN": "hunter2-xyz"}, env={"MODE": "x"}))
+    running = start()
+    await until(lambda: fake.final("t1"))
+    assert fake.statuses("t1") == ["preparing", "running", "collecting", "completed"]
+    assert fake.final("t1") == {"status": "completed", "progress": 100.0, "message": "step 4"}
+    progress = [r["progress"] for r in fake.reports["t1"] if "progress" in r]
+    assert progress == sorted(progress) and progress[-1] == 100.0 and len(progress) >= 2
+    logs = fake.logs["t1"]
+    assert ("stdout", "token is ***") in logs
+    assert ("stderr", "to stderr") in logs
+    assert ("stdout", "::progress 100 step 4") in logs
+    assert not any("hunter2" in text for _, text in logs)
+    assert fake.artifacts["t1"]["plots/loss.txt"] == b"0.5\n0.25\n"
+    assert set(fake.artifacts["t1"]) == {"plots/loss.txt", "results.json"}
+    # Registered with the machine's capabilities, asked with what is free.
+    assert fake.registrations[0]["capabilities"] == {"cpu_cores": 2, "memory_gb": 4.0, "gpus": []}
+    assert fake.claims[0] == {"free_slots": 2, "free_cpu": 2, "free_memory_gb": 4.0, "free_gpus": 0}
+    await until(lambda: not (running.work_dir / "t1-1").exists())
+
+
+async def test_failures_carry_their_reasons(fake: FakeApi, start: Callable[..., Running]) -> None:
+    fake.snapshots["bad"] = b"not a tarball"
+    fake.queue += [
+        task("exit", entrypoint="/bin/sh -c 'echo out; exit 3'"),
+        task("timeout", entrypoint="sleep 30", timeout_seconds=1),
+        task("nosnap", snapshot_id="missing"),
+        task("badsnap", snapshot_id="bad"),
+        task("dataset", dataset_specs=[{"name": "d", "source": "/nonexistent/file", "sha256": "0" * 64}]),
+        task(
+            "oom",
+            entrypoint="python -c 'b = bytearray(400 * 2**20); import time; time.sleep(10)'",
+            memory_gb=0.0625,
+        ),
+    ]
+    start()
+    ids = ("exit", "timeout", "nosnap", "badsnap", "dataset", "oom")
+    await until(lambda: all(fake.final(task_id) for task_id in ids), within=30)
+    assert fake.final("exit") == {
+        "status": "failed",
+        "progress": 0.0,
+        "failure_reason": "exit_code",
+        "exit_code": 3,
+        "message": "exited with code 3",
+    }
+    assert fake.statuses("exit") == ["preparing", "running", "collecting", "failed"]
+    assert fake.final("timeout")["failure_reason"] == "timeout"  # type: ignore[index]
+    assert fake.final("oom")["failure_reason"] == "out_of_memory"  # type: ignore[index]
+    for task_id in ("nosnap", "badsnap"):
+        assert fake.final(task_id)["failure_reason"] == "snapshot_invalid"  # type: ignore[index]
+        assert fake.statuses(task_id) == ["preparing", "failed"]
+    assert fake.final("dataset")["failure_reason"] == "dataset_invalid"  # type: ignore[index]
+
+
+PID_WRITER = """
+    import os, pathlib, sys, time
+    pathlib.Path(sys.argv[1]).write_text(f"{os.getpid()} {os.getpgid(0)}")
+    print("started", flush=True)
+    time.sleep(60)
+"""
+
+
+def group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+async def test_cancel_from_a_heartbeat_kills_the_group_and_reports_cancelled(
+    fake: FakeApi, start: Callable[..., Running], tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "pid"
+    fake.snapshots["s"] = snapshot_bytes({"sleep.py": PID_WRITER})
+    fake.queue.append(task("c1", snapshot_id="s", entrypoint="sleep.py", args=[str(pid_file)]))
+    start()
+    await until(lambda: pid_file.exists() and pid_file.read_text())
+    pgid = int(pid_file.read_text().split()[1])
+    assert not group_gone(pgid)
+    fake.cancel.add("c1")
+    await until(lambda: fake.final("c1"))
+    assert fake.final("c1") == {"status": "cancelled", "message": "cancelled"}
+    assert group_gone(pgid)
+    # No artifacts for a cancelled task.
+    assert "c1" not in fake.artifacts
+
+
+async def test_drain_finishes_running_work_takes_nothing_new_and_exits(
+    fake: FakeApi, start: Callable[..., Running]
+) -> None:
+    fake.queue.append(task("d1", entrypoint="/bin/sh -c 'sleep 0.6; echo done'"))
+    running = start()
+    await until(lambda: fake.statuses("d1")[-1:] == ["running"])
+    fake.status = "draining"
+    fake.queue.append(task("d2", entrypoint="true"))
+    await asyncio.wait_for(running.job, 15)
+    assert fake.final("d1")["status"] == "completed"  # type: ignore[index]
+    assert "d2" not in fake.reports
+
+
+async def test_an_ended_lease_stops_tasks_silently_and_registers_again(
+    fake: FakeApi, start: Callable[..., Running], tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "pid"
+    fake.snapshots["s"] = snapshot_bytes({"sleep.py": PID_WRITER})
+    fake.queue.append(task("l1", snapshot_id="s", entrypoint="sleep.py", args=[str(pid_file)]))
+    start()
+    await until(lambda: pid_file.exists() and pid_file.read_text())
+    pgid = int(pid_file.read_text().split()[1])
+    fake.heartbeat_error = error(409, "CONFLICT", "This worker's lease has ended")
+    await until(lambda: len(fake.registrations) == 2)
+    fake.heartbeat_error = None
+    await until(lambda: group_gone(pgid))
+    assert fake.final("l1") is None  # the server gave the task away: nothing is reported
+    fake.queue.append(task("l2", entrypoint="true"))
+    await until(lambda: fake.final("l2"))
+    assert fake.final("l2")["status"] == "completed"  # type: ignore[index]
+
+
+async def test_stop_gives_running_tasks_their_grace_then_leaves_them_to_the_lease(
+    fake: FakeApi, start: Callable[..., Running], tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "pid"
+    fake.snapshots["s"] = snapshot_bytes({"sleep.py": PID_WRITER})
+    fake.queue += [task("g1", snapshot_id="s", entrypoint="sleep.py", args=[str(pid_file)])]
+    running = start(grace_seconds=0.3)
+    await until(lambda: pid_file.exists() and pid_file.read_text())
+    pgid = int(pid_file.read_text().split()[1])
+    running.agent.request_stop()
+    await asyncio.wait_for(running.job, 15)
+    assert group_gone(pgid)
+    assert fake.final("g1") is None
+
+
+async def test_a_revoked_key_stops_the_agent_and_its_tasks(
+    fake: FakeApi, start: Callable[..., Running], tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "pid"
+    fake.snapshots["s"] = snapshot_bytes({"sleep.py": PID_WRITER})
+    fake.queue.append(task("r1", snapshot_id="s", entrypoint="sleep.py", args=[str(pid_file)]))
+    running = start()
+    await until(lambda: pid_file.exists() and pid_file.read_text())
+    pgid = int(pid_file.read_text().split()[1])
+    fake.heartbeat_error = error(401, "UNAUTHORIZED", "Invalid or missing API key")
+    with pytest.raises(AgentFailed, match="401"):
+        await asyncio.wait_for(running.job, 15)
+    assert group_gone(pgid)
+
+
+async def test_slots_bound_what_runs_at_once(fake: FakeApi, start: Callable[..., Running]) -> None:
+    fake.queue += [task(f"s{i}", entrypoint="/bin/sh -c 'sleep 0.3'") for i in range(3)]
+    start(slots=1)
+    await until(lambda: all(fake.final(f"s{i}") for i in range(3)), within=20)
+    assert all(claim["free_slots"] == 1 for claim in fake.claims)
+    # Never two running at once: each started after the previous one ended.
+    assert max(len(ids) for ids in fake.heartbeats) <= 1
+
+
+async def test_a_task_needing_gpus_this_worker_lacks_fails_at_once(
+    fake: FakeApi, start: Callable[..., Running]
+) -> None:
+    fake.queue.append(task("gpu", gpu=1))
+    start()
+    await until(lambda: fake.final("gpu"))
+    assert fake.statuses("gpu") == ["preparing", "failed"]
+    assert fake.final("gpu")["failure_reason"] == "internal"  # type: ignore[index]
+
+
+async def test_without_heartbeats_for_a_whole_lease_the_worker_stops_its_tasks(
+    fake: FakeApi, start: Callable[..., Running], tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "pid"
+    fake.lease_seconds = 1.0
+    fake.snapshots["s"] = snapshot_bytes({"sleep.py": PID_WRITER})
+    fake.queue.append(task("f1", snapshot_id="s", entrypoint="sleep.py", args=[str(pid_file)]))
+    start()
+    await until(lambda: pid_file.exists() and pid_file.read_text())
+    pgid = int(pid_file.read_text().split()[1])
+    # The API answers, but not the heartbeats: by the end of the lease the server has given the task away.
+    fake.heartbeat_error = error(503, "SERVICE_UNAVAILABLE", "Database unavailable")
+    await until(lambda: group_gone(pgid), within=10)
+    assert fake.final("f1") is None
