@@ -7,7 +7,7 @@ SQLite file, WAL mode and pragmas), the body validated by the generated `TaskCre
 `TaskRow` or one SELECT by id (with the same owner check), and the answer built with the generated `Task`
 model. What it leaves out is what the ratio measures: connexion (routing, security, JSON-schema
 validation, parameter handling), runplane's middleware chain (trace id, error rendering, access log,
-rate limiter, body limit), idempotency fingerprints, redaction and aging.
+metrics, rate limiter, body limit), idempotency fingerprints, redaction and aging.
 
 Served by api_load.py with runplane's own gunicorn command line (`runplane.cli.gunicorn_command`), the
 app target swapped for `bare_app:app`; it reads the database location from the same RUNPLANE_* settings.

@@ -32,7 +32,7 @@ async def stream_scheduler_status(token_info: dict[str, Any]) -> sse.EventStream
         principal(token_info),
         last_event_id=sse.parse_last_event_id(header("Last-Event-ID")),
         keepalive=found.settings.sse_keepalive_seconds,
-        lifetime=found.settings.sse_max_seconds,
+        lifetime=found.settings.stream_max_seconds,
         watch=watch,
     )
     return sse.EventStreamResponse(stream, watch)
@@ -54,7 +54,7 @@ async def stream_job(job_id: str, token_info: dict[str, Any]) -> sse.EventStream
         row.id,
         last_event_id=sse.parse_last_event_id(header("Last-Event-ID")),
         keepalive=found.settings.sse_keepalive_seconds,
-        lifetime=found.settings.sse_max_seconds,
+        lifetime=found.settings.stream_max_seconds,
         finished=row.status in TERMINAL,
         is_finished=is_finished,
         watch=watch,

@@ -40,6 +40,7 @@ from runplane.logs import configure_logging
 from runplane.logstore import LogStore
 from runplane.middleware.access import AccessLogMiddleware
 from runplane.middleware.body_limit import BodyLimitMiddleware
+from runplane.middleware.content_type import ContentTypeMiddleware
 from runplane.middleware.errors import ErrorMiddleware
 from runplane.middleware.metrics import MetricsMiddleware
 from runplane.middleware.ratelimit import RateLimitMiddleware
@@ -130,7 +131,7 @@ def build_services(settings: Settings) -> Services:
     spec = load_spec()
     storage = Storage(settings.resolved_data_dir)
     artifacts = ArtifactManager(ArtifactStore(db), storage, max_upload_bytes=settings.max_upload_bytes)
-    logs = LogStore(storage)
+    logs = LogStore(storage, follow_limit_seconds=settings.stream_max_seconds)
     snapshots = SnapshotManager(SnapshotStore(db), storage, max_upload_bytes=settings.max_upload_bytes)
     services = Services(
         settings=settings,
@@ -276,6 +277,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 upload_max_bytes=settings.max_upload_bytes,
                 upload_routes=operation_routes(services.spec, UPLOAD_OPERATIONS),
             ),
+            Middleware(ContentTypeMiddleware),
             Middleware(AttachServices, services=services),
         ],
         exception_handlers={HTTPException: _starlette_error_handler(render_error)},

@@ -138,7 +138,8 @@ class LogStore:
         """The log (or its last ``tail`` lines), then new text as it arrives, until ``finished()`` says so.
 
         ``finished`` is asked before each look at the file, so whatever was appended before the task ended
-        is still sent. Following stops after ``follow_limit_seconds`` in any case.
+        is still sent. Following stops after ``follow_limit_seconds`` in any case (the server's
+        `stream_max_seconds`): the client asks again with `tail`, as it would after any dropped connection.
         """
         offset = await self.start_offset(task_id, tail)
         deadline = time.monotonic() + self.follow_limit_seconds

@@ -59,11 +59,11 @@ class Settings(BaseSettings):
     sse_keepalive_seconds: float = Field(
         15.0, gt=0, le=3600, description="Idle SSE streams get a `: keep-alive` comment this often."
     )
-    sse_max_seconds: float = Field(
+    stream_max_seconds: float = Field(
         900.0,
         gt=0,
         le=86400,
-        description="An SSE stream ends after this long; clients resume with Last-Event-ID.",
+        description="Long-lived answers (SSE, a followed log) end after this long; clients resume.",
     )
     ws_max_connections: int = Field(
         1000, ge=1, le=1_000_000, description="Open WebSockets per server process."

@@ -159,3 +159,19 @@ async def test_paths_no_route_can_match_get_the_uniform_404(client, user_key, pa
     # A newline defeats the outer app's mount pattern: its own 404 must still be the uniform body.
     response = await client.get(path, headers=auth(user_key))
     assert_error(response, 404, "NOT_FOUND", "Resource not found")
+
+
+@pytest.mark.parametrize("path", ["/v1/tasks", "/v1/experiments", "/api/runs"])
+async def test_a_body_without_content_type_is_415(client, user_key, path):
+    response = await client.post(
+        path,
+        headers={**auth(user_key), "content-length": "36"},
+        content=b'{"job_name":"x","entrypoint":"true"}',
+    )
+    assert_error(
+        response,
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+        "A request body needs a Content-Type header",
+        {"field": "Content-Type"},
+    )

@@ -226,6 +226,8 @@ async def test_only_the_owner_may_run_a_snapshot(client, user_key, other_user_ke
     theirs = uploaded.json()["id"]
     refused = await client.post("/v1/tasks", headers=auth(user_key), json=simple_task(snapshot_id=theirs))
     assert_error(refused, 422, "VALIDATION_ERROR", "Unknown snapshot", {"field": "snapshot_id"})
-    accepted = await client.post("/v1/tasks", headers=auth(other_user_key), json=simple_task(snapshot_id=theirs))
+    accepted = await client.post(
+        "/v1/tasks", headers=auth(other_user_key), json=simple_task(snapshot_id=theirs)
+    )
     assert accepted.status_code == 201
     assert accepted.json()["snapshot_id"] == theirs

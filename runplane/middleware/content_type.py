@@ -1,0 +1,36 @@
+"""Refuses a request body that does not say what it is (no Content-Type) with 415.
+
+connexion validates such a body as if it were JSON but hands the handler its raw bytes, so a body
+without a Content-Type would pass validation and then reach a handler in the wrong shape.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from runplane.errors import UnsupportedMediaType, describe
+from runplane.middleware.responses import send_error
+
+
+def _has_body(headers: Headers) -> bool:
+    length = headers.get("content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return "transfer-encoding" in headers
+
+
+class ContentTypeMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = Headers(scope=scope)
+            if "content-type" not in headers and _has_body(headers):
+                error = UnsupportedMediaType(
+                    "A request body needs a Content-Type header", details={"field": "Content-Type"}
+                )
+                await send_error(send, describe(error))
+                return
+        await self.app(scope, receive, send)
