@@ -1028,6 +1028,8 @@
           if (data.status === "completed") task.progress = 100;
         }, true);
         scheduleRefresh("queue", 1000);
+        // A claim or an end changes a worker's busy slots: its card is refreshed with the queue.
+        scheduleRefresh("workers", 1000);
         break;
       case "task_complete":
         onTaskEvent(data.task_id, (task) => {
