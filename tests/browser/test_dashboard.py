@@ -18,11 +18,9 @@ import itertools
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +38,9 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from tests.support.processes import stop_process_group
 from tests.support.server import REPO_ROOT, RunningServer, running_server
+from tests.support.waiting import poll
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -127,28 +127,6 @@ class Stack:
         )
 
 
-def poll(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 @pytest.fixture(scope="module")
 def chromium_path() -> Path:
     if not CHROMIUM.is_file() or not os.access(CHROMIUM, os.X_OK):
@@ -196,7 +174,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             poll(registered, timeout=60, what="the worker to register")
             yield stack
         finally:
-            _stop(worker)
+            stop_process_group(worker)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import sys
 import tarfile
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +36,9 @@ from sqlalchemy import select
 from runplane.store.database import Database
 from runplane.store.tables import EventRow
 from tests.support.live import module_database
-from tests.support.openapi import validate_exchange
+from tests.support.openapi import validate_read
 from tests.support.server import REPO_ROOT, RunningServer, free_port, running_server
+from tests.support.waiting import poll
 
 pytestmark = pytest.mark.integration
 
@@ -51,23 +52,6 @@ SERVER_ENV = {
     "RUNPLANE_RATE_LIMIT": "100000/minute",
 }
 TERMINAL = {"completed", "failed", "cancelled"}
-
-
-def poll(check: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.05) -> Any:
-    """Calls ``check`` until it returns something truthy; fails after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-def _validate(response: httpx.Response) -> None:
-    response.read()
-    validate_exchange(response)
 
 
 def snapshot(files: dict[str, str]) -> bytes:
@@ -229,7 +213,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     with (
         module_database(request, root) as database_url,
         running_server(root / "server", env={**SERVER_ENV, "RUNPLANE_DATABASE_URL": database_url}) as server,
-        httpx.Client(base_url=server.base_url, timeout=30, event_hooks={"response": [_validate]}) as http,
+        httpx.Client(base_url=server.base_url, timeout=30, event_hooks={"response": [validate_read]}) as http,
     ):
         admin = {"X-API-Key": server.admin_key}
         keys = {}

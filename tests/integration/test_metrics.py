@@ -13,9 +13,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
@@ -32,6 +31,7 @@ from runplane.store.database import Database
 from tests.conftest import auth
 from tests.support.errors import assert_error
 from tests.support.server import REPO_ROOT, running_server
+from tests.support.waiting import poll
 from tests.support.workers import claim, register, report, submit
 
 pytestmark = [pytest.mark.integration]
@@ -310,23 +310,14 @@ def test_two_workers_give_one_truth(tmp_path):
         # A worker dies and gunicorn replaces it: its counts stay, its share of the live gauges goes.
         dead = next(iter(by_process))
         os.kill(int(dead), signal.SIGKILL)
-        _poll(lambda: not (metrics_dir / f"gauge_livesum_{dead}.db").exists(), timeout=30, what="child_exit")
-        _poll(lambda: len(list(metrics_dir.glob("gauge_livesum_*.db"))) == 2, timeout=60, what="a new worker")
+        poll(lambda: not (metrics_dir / f"gauge_livesum_{dead}.db").exists(), timeout=30, what="child_exit")
+        poll(lambda: len(list(metrics_dir.glob("gauge_livesum_*.db"))) == 2, timeout=60, what="a new worker")
         after = Scrape(httpx.get(f"{base}/metrics", timeout=30).text)
         assert (after.requests() - first.requests())[("get_liveness", 200)] == 60
         assert after.labelled("runplane_live_connections", "kind") == {"websocket": 0, "sse": 0}
 
 
 # --- real tasks run by a real worker agent -----------------------------------------------------------
-
-
-def _poll(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
-    return found
 
 
 @contextmanager
@@ -386,7 +377,7 @@ def test_tasks_run_by_a_worker_agent_are_counted(tmp_path):
                     tasks if all(t["status"] in ("completed", "failed", "cancelled") for t in tasks) else None
                 )
 
-            tasks = _poll(ended, timeout=120, what="the tasks to end")
+            tasks = poll(ended, timeout=120, what="the tasks to end")
             prom = Scrape(http.get("/metrics").text)
             snapshot = http.get("/v1/metrics", headers=admin).json()
 

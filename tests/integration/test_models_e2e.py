@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.openapi import validate_exchange
+from tests.support.openapi import validate_read
+from tests.support.processes import stop_process_group
 from tests.support.server import REPO_ROOT, RunningServer, running_server
+from tests.support.waiting import poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,23 +36,6 @@ INPUTS: dict[str, dict[str, Any]] = {
 RUN_DEADLINE = 120.0
 SCRIPT = Path(__file__).with_name("model_runner_e2e.sh")
 TERMINAL = {"completed", "failed", "cancelled"}
-
-
-def poll(check: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.1) -> Any:
-    """Calls ``check`` until it returns something truthy; fails after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-def _validate(response: httpx.Response) -> None:
-    response.read()
-    validate_exchange(response)
 
 
 @dataclass
@@ -91,23 +74,12 @@ def _start_worker(base_url: str, key: str, work_dir: Path, log_path: Path) -> su
         )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("models-e2e")
     with (
         running_server(root / "server") as server,
-        httpx.Client(base_url=server.base_url, timeout=30, event_hooks={"response": [_validate]}) as http,
+        httpx.Client(base_url=server.base_url, timeout=30, event_hooks={"response": [validate_read]}) as http,
     ):
         admin = {"X-API-Key": server.admin_key}
         keys = {}
@@ -129,7 +101,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             poll(registered, timeout=60, what="the worker to register")
             yield stack
         finally:
-            _stop(worker)
+            stop_process_group(worker)
 
 
 def wait_for_task(stack: Stack, task_id: str) -> list[dict[str, Any]]:

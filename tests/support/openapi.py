@@ -98,3 +98,9 @@ def validate_exchange(response: httpx.Response) -> None:
     except MissingData:
         # openapi-core reads an empty body as no body; an empty text answer (an empty log) is a string.
         assert response.content == b"" and response.headers["content-type"].startswith("text/plain"), response
+
+
+def validate_read(response: httpx.Response) -> None:
+    """An httpx (sync client) response hook: read the body, then validate the exchange."""
+    response.read()
+    validate_exchange(response)
