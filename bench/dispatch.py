@@ -393,6 +393,7 @@ class Phase:
     queued_to_claimed: dict[str, float]
     claimed_to_running: dict[str, float]
     slot_occupancy: float
+    first_claim_ms: float
     cpu: dict[str, float] = field(default_factory=dict)
     operations: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -442,6 +443,10 @@ def phase_figures(
         queued_to_claimed=spread(gaps(created, claimed)),
         claimed_to_running=spread(gaps(claimed, started)),
         slot_occupancy=round(held / (span * slots), 3) if span > 0 else 0.0,
+        # From the first submission to the first claim: the workers were idle, so this is their poll wait.
+        first_claim_ms=round((min(claims.values()) - first_created) * 1e3, 1)
+        if claims and first_created is not None
+        else float("nan"),
     )
 
 
@@ -449,12 +454,19 @@ def cpu_figures(before: CpuMark, after: CpuMark, tasks: int, cores: int) -> dict
     wall = after.at - before.at
     per_task = 1e3 / tasks if tasks else float("nan")
     total = after.total_s - before.total_s
+    ours = (
+        (after.server_s - before.server_s)
+        + (after.workers_s - before.workers_s)
+        + (after.client_s - before.client_s)
+    )
     return {
         "wall_s": round(wall, 2),
         "server_ms_per_task": round((after.server_s - before.server_s) * per_task, 1),
         "workers_ms_per_task": round((after.workers_s - before.workers_s) * per_task, 1),
         "client_ms_per_task": round((after.client_s - before.client_s) * per_task, 1),
         "machine_busy": round((after.busy_s - before.busy_s) / total, 3) if total > 0 else 0.0,
+        # Busy time of anything but this server, its workers (and their tasks) and this client.
+        "other_busy": round(max(0.0, after.busy_s - before.busy_s - ours) / total, 3) if total > 0 else 0.0,
         "cores": cores,
     }
 
@@ -629,8 +641,21 @@ def report(runs: list[Run]) -> None:
         )
     print(table(header, rows))
 
-    print("\nburst: where the time went (CPU ms per task; busy = share of all cores during the phase)")
-    header = ["layout", "db", "slot occupancy", "server CPU", "workers CPU", "client CPU", "busy"]
+    print(
+        "\nburst: where the time went (CPU ms per task; busy = share of all cores used during the phase, "
+        "other = the part of it not used by this run's processes)"
+    )
+    header = [
+        "layout",
+        "db",
+        "first claim ms",
+        "slot occupancy",
+        "server CPU",
+        "workers CPU",
+        "client CPU",
+        "busy",
+        "other",
+    ]
     header += ["claims/task", "claim ms", "reports/task", "report ms"]
     rows = []
     for run in runs:
@@ -641,11 +666,13 @@ def report(runs: list[Run]) -> None:
             [
                 run.layout,
                 run.database,
+                f"{phase.first_claim_ms:.0f}",
                 f"{phase.slot_occupancy * 100:.0f}%",
                 f"{phase.cpu['server_ms_per_task']:.0f}",
                 f"{phase.cpu['workers_ms_per_task']:.0f}",
                 f"{phase.cpu['client_ms_per_task']:.0f}",
                 f"{phase.cpu['machine_busy'] * 100:.0f}%",
+                f"{phase.cpu['other_busy'] * 100:.0f}%",
                 f"{claim.get('per_task', 0):.2f}",
                 f"{claim.get('mean_ms', float('nan')):.1f}",
                 f"{reports.get('per_task', 0):.2f}",
@@ -681,6 +708,15 @@ def report(runs: list[Run]) -> None:
         for phase in run.phases:
             for problem in [*phase.submit_errors, *phase.failures]:
                 print(f"  {run.layout} {run.database} {phase.name}: {problem}")
+
+
+def _printable(value: Any) -> Any:
+    """A setting as it may be written out: paths as text, no password of a database URL."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, str):
+        return re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", value)
+    return value
 
 
 def parse_layout(value: str) -> str:
@@ -766,9 +802,7 @@ def main() -> int:
     report(runs)
     result = {
         "machine": info,
-        "settings": {
-            key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()
-        },
+        "settings": {key: _printable(value) for key, value in vars(args).items()},
         "layouts": layouts,
         "runs": [asdict(run) for run in runs],
     }

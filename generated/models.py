@@ -991,6 +991,26 @@ class EventTopic(StrEnum):
     worker_status = "worker_status"
 
 
+class ServerSentEvent(BaseModel):
+    """
+    One event of an SSE stream, as framed on the wire: an `id:` line, an `event:` line (the topic) and a
+    `data:` line holding the StreamEvent as JSON. Streams also carry `retry:` advice and `:` comments
+    (keep-alives), which are not events.
+
+    """
+
+    id: Annotated[
+        str,
+        Field(
+            description="The StreamEvent's id; send it back as Last-Event-ID to resume after it.",
+            max_length=20,
+            pattern="^[0-9]+$",
+        ),
+    ]
+    event: EventTopic
+    data: Annotated[str, Field(description="A StreamEvent, as JSON.", max_length=1048576)]
+
+
 class TaskUpdateData(BaseModel):
     """
     Payload of `task_update`, a status change.
