@@ -12,6 +12,10 @@ NODE_STAMP  := node_modules/.installed
 HOST        ?= 127.0.0.1
 PORT        ?= 9101
 PYTEST_ARGS ?=
+# Two test processes (the machines have 2 cores); whole files go to one process, so a module's real
+# server starts once. `make test PYTEST_WORKERS=0` runs everything in one process.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 SDK_DIR     ?= clients/python
 # mypy checks the packages that exist (handlers/ may not be there yet).
 MYPY_PATHS  := $(wildcard runplane handlers tests)
@@ -106,8 +110,8 @@ lint: $(PY_STAMP) $(NODE_STAMP)
 .PHONY: test  ## Run the test suite (starts PostgreSQL/Redis when possible); pass options with PYTEST_ARGS="..."
 test: install install-browser check-generated
 	@service_env=$$(bash scripts/services.sh --env); eval "$$service_env"; \
-	echo "+ $(PY) -m pytest $(PYTEST_ARGS)"; \
-	$(PY) -m pytest $(PYTEST_ARGS)
+	echo "+ $(PY) -m pytest $(PYTEST_PARALLEL) --durations=15 $(PYTEST_ARGS)"; \
+	$(PY) -m pytest $(PYTEST_PARALLEL) --durations=15 $(PYTEST_ARGS)
 
 .PHONY: all  ## What CI runs: lint + test
 all: lint test
