@@ -26,13 +26,15 @@ Two phases per layout, once the workers have registered:
   report and the work directory), start→end p50 (the shim, `true`, `collecting`, `completed`) and failures
   (must be 0). Each task's own event stream (`/v1/scheduler/jobs/{id}/stream`, replayed once it has ended)
   splits submit→start into queued→claimed (the claim's `preparing` event) and claimed→running, and gives
-  the slots' occupancy (time tasks held a slot / (slots x the run's span)). The CPU time of the server, of
-  the workers (with their shims and tasks), of this client, and how busy all cores were, are recorded too,
-  and from the server's own `/metrics` how many requests of each worker operation the phase took and
-  their mean server-side time.
+  the slots' occupancy (time tasks held a slot / (slots x the run's span)) and the first claim's delay
+  (first submission to first claim: the workers were idle until then, so it is their claim poll's wait).
+  Also recorded: the CPU time of the server, of the workers (with their shims and tasks), of the
+  PostgreSQL backends serving the run's database, of this client, and how busy all cores were (what
+  else ran on the machine is the `other` share); from the server's own `/metrics`, how many requests of
+  each worker operation the phase took and their mean server-side time.
 * `idle`: `--idle-tasks` tasks one at a time, each submitted a random 0.1 to 1.1 s after the previous one
-  ended, so the workers sit idle in their claim loop: the submit→start latency of a single task on an
-  idle system (what a user waits for before their task runs), which the burst's backlog hides.
+  was seen to end, so the workers sit idle in their claim loop: the submit→start latency of one task on
+  an idle system (what a user waits for before their task runs), which the burst's backlog hides.
 
 Bounded: every wait has a deadline, a server or worker not ready within 60 s fails the run, and the exit
 status is 1 when a task failed, did not finish in time, or a request failed. Loopback only. The figures
@@ -214,6 +216,13 @@ def wait_registered(server: Server, workers: list[Worker]) -> None:
         time.sleep(0.1)
 
 
+def database_name(url: str | None) -> str | None:
+    """The PostgreSQL database a URL names (None for SQLite: its work is done inside the server)."""
+    if not url or not url.startswith("postgres"):
+        return None
+    return url.rpartition("/")[2].split("?", 1)[0] or None
+
+
 @contextlib.contextmanager
 def fresh_postgres(admin_url: str) -> Iterator[str]:
     """A new, empty PostgreSQL database for one run (dropped after); its URL."""
@@ -241,11 +250,12 @@ class CpuMark:
     server_s: float
     workers_s: float
     client_s: float
+    database_s: float
     busy_s: float
     total_s: float
 
     @classmethod
-    def take(cls, server: Server, workers: list[Worker]) -> CpuMark:
+    def take(cls, server: Server, workers: list[Worker], database: str | None) -> CpuMark:
         machine_times = psutil.cpu_times()
         total = sum(machine_times)
         idle = machine_times.idle + getattr(machine_times, "iowait", 0.0)
@@ -254,9 +264,28 @@ class CpuMark:
             server_s=server_cpu_seconds(server),
             workers_s=sum(worker.cpu_seconds() for worker in workers),
             client_s=time.process_time(),
+            database_s=database_cpu_seconds(database),
             busy_s=total - idle,
             total_s=total,
         )
+
+
+def database_cpu_seconds(database: str | None) -> float:
+    """CPU of the PostgreSQL backends serving `database` (none for SQLite, which runs in the server).
+
+    A backend's command line names its database; one that ended between two marks is not counted, and one
+    that started between them counts its whole life, but the server's pool keeps its connections open.
+    """
+    if not database:
+        return 0.0
+    total = 0.0
+    for process in psutil.process_iter(["name", "cmdline"]):
+        name = process.info["name"] or ""
+        if name.startswith("postgres") and database in " ".join(process.info["cmdline"] or []).split():
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+    return total
 
 
 def operation_times(server: Server) -> dict[str, tuple[int, float]]:
@@ -314,14 +343,31 @@ async def count_ended(http: httpx.AsyncClient, key: str) -> int:
     return total
 
 
-async def wait_ended(http: httpx.AsyncClient, key: str, expected: int, deadline: float) -> bool:
-    """Polls the task counts until `expected` tasks have ended; False when the deadline passed first."""
+async def wait_ended(
+    http: httpx.AsyncClient, key: str, expected: int, deadline: float, *, every: float
+) -> bool:
+    """Polls the task counts until `expected` tasks have ended; False when the deadline passed first.
+
+    Three small GETs per poll: a few requests a second, next to the workers' ~5 per task.
+    """
     while True:
         if await count_ended(http, key) >= expected:
             return True
         if time.monotonic() > deadline:
             return False
-        await asyncio.sleep(0.25)
+        await asyncio.sleep(every)
+
+
+async def wait_task_ended(http: httpx.AsyncClient, key: str, task_id: str, deadline: float) -> bool:
+    """Polls one task's status (a light GET, 5 a second) until it has ended; False at the deadline."""
+    while True:
+        answer = await http.get(f"/v1/tasks/{task_id}/status", headers={"X-API-Key": key})
+        answer.raise_for_status()
+        if answer.json()["status"] in TERMINAL:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.2)
 
 
 async def all_tasks(http: httpx.AsyncClient, key: str) -> list[dict[str, Any]]:
@@ -458,14 +504,16 @@ def cpu_figures(before: CpuMark, after: CpuMark, tasks: int, cores: int) -> dict
         (after.server_s - before.server_s)
         + (after.workers_s - before.workers_s)
         + (after.client_s - before.client_s)
+        + (after.database_s - before.database_s)
     )
     return {
         "wall_s": round(wall, 2),
         "server_ms_per_task": round((after.server_s - before.server_s) * per_task, 1),
         "workers_ms_per_task": round((after.workers_s - before.workers_s) * per_task, 1),
         "client_ms_per_task": round((after.client_s - before.client_s) * per_task, 1),
+        "database_ms_per_task": round((after.database_s - before.database_s) * per_task, 1),
         "machine_busy": round((after.busy_s - before.busy_s) / total, 3) if total > 0 else 0.0,
-        # Busy time of anything but this server, its workers (and their tasks) and this client.
+        # Busy time of anything but this server, its workers (and their tasks), its database and this client.
         "other_busy": round(max(0.0, after.busy_s - before.busy_s - ours) / total, 3) if total > 0 else 0.0,
         "cores": cores,
     }
@@ -487,56 +535,71 @@ def operation_figures(
     return figures
 
 
-async def burst(
-    server: Server, workers: list[Worker], key: str, args: argparse.Namespace, slots: int
-) -> Phase:
+@dataclass
+class Rig:
+    """What one layout runs on: the API, its worker agents, the PostgreSQL database's name (if any)."""
+
+    server: Server
+    workers: list[Worker]
+    database: str | None
+    slots_per_worker: int
+
+    @property
+    def slots(self) -> int:
+        return self.slots_per_worker * len(self.workers)
+
+    def mark(self) -> CpuMark:
+        return CpuMark.take(self.server, self.workers, self.database)
+
+
+async def burst(rig: Rig, key: str, args: argparse.Namespace) -> Phase:
+    server = rig.server
     cores = psutil.cpu_count() or 1
     ops_before = await asyncio.to_thread(operation_times, server)
     limits = httpx.Limits(max_connections=args.submitters + 4)
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30, limits=limits) as http:
-        mark = CpuMark.take(server, workers)
+        mark = rig.mark()
         names = [f"noop-{index}" for index in range(args.tasks)]
         ids, errors, submit_s = await submit_all(http, key, names, args.submitters)
-        finished = await wait_ended(http, key, len(ids), time.monotonic() + args.timeout)
-        after = CpuMark.take(server, workers)
+        finished = await wait_ended(http, key, len(ids), time.monotonic() + args.timeout, every=0.5)
+        after = rig.mark()
         if not finished:
             print(f"  burst: not every task ended within {args.timeout:g}s", flush=True)
         rows = await all_tasks(http, key)
         claims = await claimed_at(http, key, [row["id"] for row in rows if row["status"] in TERMINAL])
     ops_after = await asyncio.to_thread(operation_times, server)
     phase = phase_figures(
-        "burst", args.tasks, rows, claims, slots=slots, submit_errors=errors, submit_s=submit_s
+        "burst", args.tasks, rows, claims, slots=rig.slots, submit_errors=errors, submit_s=submit_s
     )
     phase.cpu = cpu_figures(mark, after, args.tasks, cores)
     phase.operations = operation_figures(ops_before, ops_after, args.tasks)
     return phase
 
 
-async def idle(
-    server: Server, workers: list[Worker], key: str, args: argparse.Namespace, slots: int
-) -> Phase:
+async def idle(rig: Rig, key: str, args: argparse.Namespace) -> Phase:
+    server = rig.server
     cores = psutil.cpu_count() or 1
     chance = random.Random(args.seed)
     ops_before = await asyncio.to_thread(operation_times, server)
     errors: list[str] = []
     ids: list[str] = []
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
-        mark = CpuMark.take(server, workers)
+        mark = rig.mark()
         deadline = time.monotonic() + args.timeout
         for index in range(args.idle_tasks):
             await asyncio.sleep(chance.uniform(0.1, 1.1))
             new, failed, _ = await submit_all(http, key, [f"idle-{index}"], 1)
             ids += new
             errors += failed
-            if not await wait_ended(http, key, len(ids), deadline):
+            if new and not await wait_task_ended(http, key, new[0], deadline):
                 print(f"  idle: not every task ended within {args.timeout:g}s", flush=True)
                 break
-        after = CpuMark.take(server, workers)
+        after = rig.mark()
         rows = [row for row in await all_tasks(http, key) if row["id"] in set(ids)]
         claims = await claimed_at(http, key, [row["id"] for row in rows if row["status"] in TERMINAL])
     ops_after = await asyncio.to_thread(operation_times, server)
     phase = phase_figures(
-        "idle", args.idle_tasks, rows, claims, slots=slots, submit_errors=errors, submit_s=0.0
+        "idle", args.idle_tasks, rows, claims, slots=rig.slots, submit_errors=errors, submit_s=0.0
     )
     phase.cpu = cpu_figures(mark, after, args.idle_tasks, cores)
     phase.operations = operation_figures(ops_before, ops_after, args.idle_tasks)
@@ -578,11 +641,12 @@ def run_layout(
         startup = time.monotonic() - started
         # Let every agent's claim loop reach its steady idle state (an empty claim, then its poll wait).
         time.sleep(1.5)
-        phases = [asyncio.run(burst(server, workers, user_key, args, count * slots))]
+        rig = Rig(server, workers, database_name(database_url), slots_per_worker=slots)
+        phases = [asyncio.run(burst(rig, user_key, args))]
         print(f"  {label}: burst done ({phases[0].completed}/{args.tasks} completed)", flush=True)
         if args.idle_tasks:
             idle_key = create_key(server, f"dispatch-{suffix}-idle", "user")
-            phases.append(asyncio.run(idle(server, workers, idle_key, args, count * slots)))
+            phases.append(asyncio.run(idle(rig, idle_key, args)))
         for worker in workers:
             if worker.process.poll() is not None:
                 raise RuntimeError(f"worker {worker.name} died during the run:\n{worker.log_tail()}")
@@ -652,6 +716,7 @@ def report(runs: list[Run]) -> None:
         "slot occupancy",
         "server CPU",
         "workers CPU",
+        "db CPU",
         "client CPU",
         "busy",
         "other",
@@ -670,6 +735,7 @@ def report(runs: list[Run]) -> None:
                 f"{phase.slot_occupancy * 100:.0f}%",
                 f"{phase.cpu['server_ms_per_task']:.0f}",
                 f"{phase.cpu['workers_ms_per_task']:.0f}",
+                f"{phase.cpu['database_ms_per_task']:.0f}",
                 f"{phase.cpu['client_ms_per_task']:.0f}",
                 f"{phase.cpu['machine_busy'] * 100:.0f}%",
                 f"{phase.cpu['other_busy'] * 100:.0f}%",
@@ -767,7 +833,10 @@ def main() -> int:
     if not 0 < args.timeout <= 600:
         parser.error("--timeout must be in (0, 600]")
     if args.workers is not None or args.slots is not None:
-        layouts = [parse_layout(f"{args.workers or 1}x{args.slots or 4}")]
+        try:
+            layouts = [parse_layout(f"{args.workers or 1}x{args.slots or 4}")]
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"--workers/--slots: {exc}")
     else:
         layouts = args.layout or list(DEFAULT_LAYOUTS)
 

@@ -112,6 +112,17 @@ class DatabaseBackend(StrEnum):
     postgresql = "postgresql"
 
 
+class LogLevel(StrEnum):
+    """
+    Log level of the structured JSON logs.
+    """
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
 class ServerConfig(BaseModel):
     """
     The server's settings, with passwords, keys and secrets removed.
@@ -141,6 +152,59 @@ class ServerConfig(BaseModel):
     max_body_bytes: Annotated[int, Field(ge=0, le=10737418240)]
     admin_key_configured: Annotated[
         bool, Field(description="Whether `RUNPLANE_ADMIN_KEY` is set (its value is never shown).")
+    ]
+    log_level: Annotated[LogLevel, Field(description="Log level of the structured JSON logs.")]
+    db_pool_size: Annotated[
+        int, Field(description="Database connections per server process (PostgreSQL).", ge=1, le=200)
+    ]
+    worker_rate_limit: Annotated[
+        str, Field(description="Per-key request budget of worker keys.", max_length=64)
+    ]
+    max_upload_bytes: Annotated[
+        int, Field(description="Largest snapshot or artifact upload.", ge=0, le=1099511627776)
+    ]
+    metrics_require_key: Annotated[bool, Field(description="Whether `/metrics` needs an API key.")]
+    aging_rate: Annotated[
+        float,
+        Field(description="Priority points a queued task gains per minute of waiting.", ge=0.0, le=100.0),
+    ]
+    aging_max_boost: Annotated[
+        float, Field(description="The most aging can add to a priority.", ge=0.0, le=100.0)
+    ]
+    lease_seconds: Annotated[
+        float, Field(description="A worker is lost this long after its last heartbeat.", ge=0.0, le=3600.0)
+    ]
+    heartbeat_seconds: Annotated[
+        float, Field(description="How often workers renew their lease.", ge=0.0, le=600.0)
+    ]
+    reaper_seconds: Annotated[
+        float,
+        Field(
+            description="How often each server process recovers lost workers' tasks (0 means never).",
+            ge=0.0,
+            le=3600.0,
+        ),
+    ]
+    event_retention_hours: Annotated[
+        float, Field(description="Events older than this are pruned (0 keeps them).", ge=0.0, le=100000.0)
+    ]
+    event_poll_seconds: Annotated[
+        float, Field(description="How often each process reads new events.", ge=0.0, le=60.0)
+    ]
+    sse_keepalive_seconds: Annotated[
+        float, Field(description="Idle SSE streams get a keep-alive comment this often.", ge=0.0, le=3600.0)
+    ]
+    stream_max_seconds: Annotated[
+        float, Field(description="SSE streams and followed logs end after this long.", ge=0.0, le=86400.0)
+    ]
+    ws_max_connections: Annotated[
+        int, Field(description="Open WebSockets per server process.", ge=1, le=1000000)
+    ]
+    ws_queue_size: Annotated[
+        int, Field(description="Messages queued per live client before it is dropped.", ge=1, le=1000000)
+    ]
+    ws_auth_timeout_seconds: Annotated[
+        float, Field(description="How long /ws waits for a first auth message.", ge=0.0, le=600.0)
     ]
 
 

@@ -108,15 +108,14 @@ class Settings(BaseSettings):
         return "postgresql" if self.sqlalchemy_url.startswith("postgresql") else "sqlite"
 
     def public_view(self) -> dict[str, object]:
-        """What GET /v1/config shows: every secret and password removed."""
-        return {
-            "version": __version__,
-            "database_url": redact_url(self.sqlalchemy_url),
-            "database_backend": self.database_backend,
-            "data_dir": str(self.resolved_data_dir),
-            "redis_url": redact_url(self.redis_url) if self.redis_url else None,
-            "rate_limit": self.rate_limit,
-            "auth_failure_limit": self.auth_failure_limit,
-            "max_body_bytes": self.max_body_bytes,
-            "admin_key_configured": self.admin_key is not None,
-        }
+        """What GET /v1/config shows: every setting, with secrets removed and URLs' passwords redacted."""
+        view: dict[str, object] = self.model_dump(mode="json", exclude={"admin_key", "data_dir"})
+        view.update(
+            version=__version__,
+            database_url=redact_url(self.sqlalchemy_url),
+            database_backend=self.database_backend,
+            data_dir=str(self.resolved_data_dir),
+            redis_url=redact_url(self.redis_url) if self.redis_url else None,
+            admin_key_configured=self.admin_key is not None,
+        )
+        return view

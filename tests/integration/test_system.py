@@ -35,6 +35,11 @@ async def test_config_has_no_secret(client, user_key, settings):
     assert config["admin_key_configured"] is True
     assert config["redis_url"] == "redis://:<redacted>@127.0.0.1:1/0"
     assert config["rate_limit"] == settings.rate_limit
+    assert config["lease_seconds"] == settings.lease_seconds
+    assert config["worker_rate_limit"] == settings.worker_rate_limit
+    # Every setting is shown except the secret itself, which becomes a yes/no.
+    shown = set(type(settings).model_fields) - {"admin_key"}
+    assert shown <= set(config) and "admin_key" not in config
     assert (await client.get("/v1/config", headers=auth(user_key))).status_code == 403
 
 
