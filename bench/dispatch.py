@@ -830,11 +830,12 @@ def main() -> int:
     args = parser.parse_args()
     if not 1 <= args.tasks <= 100_000 or not 1 <= args.submitters <= 256 or not 0 <= args.idle_tasks <= 1000:
         parser.error("--tasks must be in [1, 100000], --submitters in [1, 256], --idle-tasks in [0, 1000]")
-    if not 0 < args.timeout <= 600:
-        parser.error("--timeout must be in (0, 600]")
+    if not 0 < args.timeout <= 600 or not 1 <= args.server_workers <= 64:
+        parser.error("--timeout must be in (0, 600] and --server-workers in [1, 64]")
     if args.workers is not None or args.slots is not None:
         try:
-            layouts = [parse_layout(f"{args.workers or 1}x{args.slots or 4}")]
+            workers = 1 if args.workers is None else args.workers
+            layouts = [parse_layout(f"{workers}x{4 if args.slots is None else args.slots}")]
         except argparse.ArgumentTypeError as exc:
             parser.error(f"--workers/--slots: {exc}")
     else:

@@ -48,6 +48,14 @@ def worker_command(
     work_dir: Annotated[Path, typer.Option(help="Where task work directories and caches go.")] = Path(
         "var/worker"
     ),
+    poll_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0.05,
+            max=60,
+            help="How often an idle worker asks for work: lower starts tasks sooner, costs empty claims.",
+        ),
+    ] = 1.0,
     grace_seconds: Annotated[
         float, typer.Option(min=0, help="On SIGTERM/SIGINT, how long running tasks get to finish.")
     ] = 10.0,
@@ -69,6 +77,7 @@ def worker_command(
         memory_gb=memory_gb,
         gpus=gpus,
         work_dir=work_dir,
+        poll_seconds=poll_seconds,
         grace_seconds=grace_seconds,
         keep_work_dirs=keep_work_dirs,
     )
