@@ -104,6 +104,18 @@ def runplane_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "runplane.cli"]
 
 
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process's group (it runs in its own session), SIGKILL if it lingers."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=STOP_TIMEOUT_S)
+
+
 @dataclass
 class Server:
     label: str
@@ -143,14 +155,7 @@ class Server:
 
     def stop(self) -> None:
         # The server runs in its own session (process group): gunicorn's master and workers go together.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=STOP_TIMEOUT_S)
+        stop_group(self.process)
 
 
 def _spawn(label: str, command: list[str], env: dict[str, str], data_dir: Path, port: int) -> Server:

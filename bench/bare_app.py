@@ -16,7 +16,6 @@ app target swapped for `bare_app:app`; it reads the database location from the s
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,7 +31,8 @@ from generated.models import Task, TaskCreate
 from runplane.security import hash_key
 from runplane.settings import Settings
 from runplane.store.database import Database
-from runplane.store.tables import ApiKeyRow, TaskRow, utcnow
+from runplane.store.tables import ApiKeyRow, TaskRow
+from runplane.tasks import new_task_row
 
 settings = Settings()
 db = Database(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
@@ -53,58 +53,6 @@ async def _user_of(request: Request) -> str | None:
             select(ApiKeyRow).where(ApiKeyRow.key_hash == hash_key(key), ApiKeyRow.revoked_at.is_(None))
         )
     return row.user_id if row is not None else None
-
-
-def _new_row(user_id: str, request: TaskCreate) -> TaskRow:
-    now = utcnow()
-    return TaskRow(
-        id=uuid.uuid4().hex,
-        job_name=request.job_name,
-        user_id=user_id,
-        status="queued",
-        priority=request.priority,
-        entrypoint=request.entrypoint,
-        args=[arg.root for arg in request.args or []],
-        model_id=request.model_id.root if request.model_id else None,
-        inputs=request.inputs.root if request.inputs else {},
-        snapshot_id=request.snapshot_id.root if request.snapshot_id else None,
-        datasets=[name.root for name in request.datasets or []],
-        dataset_specs=[
-            spec.model_dump(mode="json", exclude_none=True) for spec in request.dataset_specs or []
-        ],
-        cpu=request.cpu,
-        memory_gb=request.memory_gb,
-        gpu=request.gpu,
-        gpu_type=request.gpu_type,
-        node_count=request.node_count,
-        reservation_id=request.reservation_id.root if request.reservation_id else None,
-        plugin_configs={
-            name: config.model_dump(mode="json", exclude_none=True)
-            for name, config in (request.plugin_configs or {}).items()
-        },
-        max_retries=request.max_retries,
-        retry_count=0,
-        timeout_seconds=request.timeout_seconds,
-        env=request.env.model_dump(mode="json") if request.env else {},
-        secrets=dict(request.secrets or {}),
-        metadata_=request.metadata.model_dump(mode="json") if request.metadata else {},
-        experiment_id=request.experiment_id.root if request.experiment_id else None,
-        run_label=request.run_label,
-        random_seed=request.random_seed,
-        progress=0.0,
-        message="Queued",
-        failure_reason=None,
-        failure_message=None,
-        exit_code=None,
-        cancelled_by=None,
-        cancel_requested=False,
-        worker_id=None,
-        created_at=now,
-        updated_at=now,
-        queued_at=now,
-        started_at=None,
-        ended_at=None,
-    )
 
 
 # Task fields that are a TaskRow attribute of the same name; the others are set in _task_json.
@@ -167,7 +115,7 @@ async def create_task(request: Request) -> Response:
         return _error(400, "VALIDATION_ERROR", str(exc.errors(include_url=False)[0]["msg"]))
     if (body.entrypoint is None) == (body.model_id is None):
         return _error(422, "UNPROCESSABLE", "Give exactly one of 'entrypoint' or 'model_id'")
-    row = _new_row(user_id, body)
+    row = new_task_row(user_id, body)
     async with db.session() as session:
         session.add(row)
     return Response(_task_json(row), status_code=201, media_type="application/json")

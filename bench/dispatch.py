@@ -47,12 +47,10 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import random
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -70,13 +68,13 @@ from api_load import (
     RATE_LIMIT,
     READY_TIMEOUT_S,
     RESULTS_DIR,
-    STOP_TIMEOUT_S,
     Server,
     _spawn,
     clean_env,
     free_port,
     machine,
     runplane_command,
+    stop_group,
     table,
 )
 from loadgen import percentile
@@ -120,14 +118,7 @@ class Worker:
         return self.log_path.read_text(errors="replace")[-4000:]
 
     def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=STOP_TIMEOUT_S)
+        stop_group(self.process)
 
 
 def server_cpu_seconds(server: Server) -> float:

@@ -42,6 +42,59 @@ def request_fingerprint(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def new_task_row(user_id: str, request: TaskCreate) -> TaskRow:
+    """A queued task as submitted: the one place a TaskCreate becomes a stored row."""
+    now = utcnow()
+    return TaskRow(
+        id=uuid.uuid4().hex,
+        job_name=request.job_name,
+        user_id=user_id,
+        status="queued",
+        priority=request.priority,
+        entrypoint=request.entrypoint,
+        args=[arg.root for arg in request.args or []],
+        model_id=request.model_id.root if request.model_id else None,
+        inputs=request.inputs.root if request.inputs else {},
+        snapshot_id=request.snapshot_id.root if request.snapshot_id else None,
+        datasets=[name.root for name in request.datasets or []],
+        dataset_specs=[
+            spec.model_dump(mode="json", exclude_none=True) for spec in request.dataset_specs or []
+        ],
+        cpu=request.cpu,
+        memory_gb=request.memory_gb,
+        gpu=request.gpu,
+        gpu_type=request.gpu_type,
+        node_count=request.node_count,
+        reservation_id=request.reservation_id.root if request.reservation_id else None,
+        plugin_configs={
+            name: config.model_dump(mode="json", exclude_none=True)
+            for name, config in (request.plugin_configs or {}).items()
+        },
+        max_retries=request.max_retries,
+        retry_count=0,
+        timeout_seconds=request.timeout_seconds,
+        env=request.env.model_dump(mode="json") if request.env else {},
+        secrets=dict(request.secrets or {}),
+        metadata_=request.metadata.model_dump(mode="json") if request.metadata else {},
+        experiment_id=request.experiment_id.root if request.experiment_id else None,
+        run_label=request.run_label,
+        random_seed=request.random_seed,
+        progress=0.0,
+        message="Queued",
+        failure_reason=None,
+        failure_message=None,
+        exit_code=None,
+        cancelled_by=None,
+        cancel_requested=False,
+        worker_id=None,
+        created_at=now,
+        updated_at=now,
+        queued_at=now,
+        started_at=None,
+        ended_at=None,
+    )
+
+
 class TaskManager:
     def __init__(
         self, store: TaskStore, experiments: ExperimentManager, snapshots: SnapshotManager, aging: AgingPolicy
@@ -127,55 +180,7 @@ class TaskManager:
                 raise Unprocessable("Unknown snapshot", details={"field": "snapshot_id"}) from exc
 
     def _new_row(self, principal: Principal, request: TaskCreate) -> TaskRow:
-        now = utcnow()
-        return TaskRow(
-            id=uuid.uuid4().hex,
-            job_name=request.job_name,
-            user_id=principal.user_id,
-            status="queued",
-            priority=request.priority,
-            entrypoint=request.entrypoint,
-            args=[arg.root for arg in request.args or []],
-            model_id=request.model_id.root if request.model_id else None,
-            inputs=request.inputs.root if request.inputs else {},
-            snapshot_id=request.snapshot_id.root if request.snapshot_id else None,
-            datasets=[name.root for name in request.datasets or []],
-            dataset_specs=[
-                spec.model_dump(mode="json", exclude_none=True) for spec in request.dataset_specs or []
-            ],
-            cpu=request.cpu,
-            memory_gb=request.memory_gb,
-            gpu=request.gpu,
-            gpu_type=request.gpu_type,
-            node_count=request.node_count,
-            reservation_id=request.reservation_id.root if request.reservation_id else None,
-            plugin_configs={
-                name: config.model_dump(mode="json", exclude_none=True)
-                for name, config in (request.plugin_configs or {}).items()
-            },
-            max_retries=request.max_retries,
-            retry_count=0,
-            timeout_seconds=request.timeout_seconds,
-            env=request.env.model_dump(mode="json") if request.env else {},
-            secrets=dict(request.secrets or {}),
-            metadata_=request.metadata.model_dump(mode="json") if request.metadata else {},
-            experiment_id=request.experiment_id.root if request.experiment_id else None,
-            run_label=request.run_label,
-            random_seed=request.random_seed,
-            progress=0.0,
-            message="Queued",
-            failure_reason=None,
-            failure_message=None,
-            exit_code=None,
-            cancelled_by=None,
-            cancel_requested=False,
-            worker_id=None,
-            created_at=now,
-            updated_at=now,
-            queued_at=now,
-            started_at=None,
-            ended_at=None,
-        )
+        return new_task_row(principal.user_id, request)
 
     async def visible(self, principal: Principal, task_id: str) -> TaskRow:
         row = await self.store.get(task_id)
