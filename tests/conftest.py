@@ -19,11 +19,12 @@ import pytest
 from asgi_lifespan import LifespanManager
 from psycopg import sql
 
-from runplane.app import create_app
+from runplane.app import build_services, create_app
 from runplane.keys import create_key
 from runplane.settings import Settings
 from runplane.store.database import Database, migrate
 from runplane.store.keys import KeyStore
+from runplane.workers import WorkerManager
 from tests.support.openapi import validate_exchange
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -168,3 +169,20 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 def auth(key: str) -> dict[str, str]:
     return {"X-API-Key": key}
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    """A database handle on the test's database, for looking behind the API."""
+    database = Database(settings.sqlalchemy_url)
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def manager(settings: Settings) -> AsyncIterator[WorkerManager]:
+    """The worker manager as the app wires it, for running reaper passes by hand."""
+    services = build_services(settings)
+    yield services.workers
+    await services.limiter.close()
+    await services.db.close()

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 import os
 import signal
 import subprocess
 import sys
-import tarfile
-import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +35,7 @@ from runplane.store.tables import EventRow
 from tests.support.live import module_database
 from tests.support.openapi import validate_read
 from tests.support.server import REPO_ROOT, RunningServer, free_port, running_server
+from tests.support.snapshots import snapshot_archive
 from tests.support.waiting import poll
 
 pytestmark = pytest.mark.integration
@@ -52,18 +50,6 @@ SERVER_ENV = {
     "RUNPLANE_RATE_LIMIT": "100000/minute",
 }
 TERMINAL = {"completed", "failed", "cancelled"}
-
-
-def snapshot(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = textwrap.dedent(text).encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 @dataclass
@@ -108,7 +94,7 @@ class Stack:
         response = self.http.post(
             "/v1/snapshots",
             headers={**self.user, "Content-Type": "application/gzip"},
-            content=snapshot(files),
+            content=snapshot_archive(files),
         )
         assert response.status_code == 201, response.text
         snapshot_id: str = response.json()["id"]

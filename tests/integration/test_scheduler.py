@@ -5,17 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
-from runplane.app import build_services
-from runplane.settings import Settings
-from runplane.store.database import Database
 from runplane.store.tables import EventRow, TaskRow, WorkerRow
-from runplane.workers import WorkerManager
 from tests.conftest import auth
 from tests.support.errors import assert_error
 from tests.support.workers import (
@@ -40,22 +35,6 @@ MANUAL_REAPER: dict[str, Any] = {"reaper_seconds": 0}
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     return dict(MANUAL_REAPER)
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Database]:
-    database = Database(settings.sqlalchemy_url)
-    yield database
-    await database.close()
-
-
-@pytest.fixture
-async def manager(settings: Settings) -> AsyncIterator[WorkerManager]:
-    """The worker manager as the app wires it, for running reaper passes by hand."""
-    services = build_services(settings)
-    yield services.workers
-    await services.limiter.close()
-    await services.db.close()
 
 
 async def test_concurrent_claims_take_each_task_exactly_once(client, worker_key, user_key, db):

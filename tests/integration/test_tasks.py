@@ -6,6 +6,7 @@ import pytest
 
 from tests.conftest import auth
 from tests.support.errors import assert_error
+from tests.support.snapshots import snapshot_archive
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -203,24 +204,11 @@ async def test_worker_keys_cannot_use_user_operations(client, worker_key):
     )
 
 
-def _snapshot_bytes() -> bytes:
-    import io
-    import tarfile
-
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        data = b"print('hi')\n"
-        info = tarfile.TarInfo("train.py")
-        info.size = len(data)
-        archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 async def test_only_the_owner_may_run_a_snapshot(client, user_key, other_user_key):
     uploaded = await client.post(
         "/v1/snapshots",
         headers={**auth(other_user_key), "content-type": "application/gzip"},
-        content=_snapshot_bytes(),
+        content=snapshot_archive({"train.py": "print('hi')\n"}),
     )
     assert uploaded.status_code == 201
     theirs = uploaded.json()["id"]

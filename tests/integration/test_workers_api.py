@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
 
-from runplane.app import build_services
 from runplane.settings import Settings
-from runplane.store.database import Database
 from runplane.store.tables import EventRow, TaskRow
-from runplane.workers import WorkerManager
 from tests.conftest import _new_key, auth
 from tests.support.errors import assert_error
 from tests.support.workers import (
@@ -35,22 +31,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 def settings_overrides() -> dict[str, object]:
     # The reaper runs when the tests say so (manager.reap()), not on its own clock.
     return {"reaper_seconds": 0}
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Database]:
-    database = Database(settings.sqlalchemy_url)
-    yield database
-    await database.close()
-
-
-@pytest.fixture
-async def manager(settings: Settings) -> AsyncIterator[WorkerManager]:
-    """The worker manager as the app wires it, for running reaper passes by hand."""
-    services = build_services(settings)
-    yield services.workers
-    await services.limiter.close()
-    await services.db.close()
 
 
 @pytest.fixture

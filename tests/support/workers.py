@@ -131,3 +131,27 @@ async def end_lease(db: Database, worker_id: str) -> None:
             .where(WorkerRow.id == worker_id)
             .values(lease_expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
+
+
+def assignment_body(task_id: str = "t1", **overrides: Any) -> dict[str, Any]:
+    """A TaskAssignment as a claim answers it: an entrypoint task with default resources."""
+    return {
+        "task_id": task_id,
+        "attempt": 1,
+        "job_name": "job",
+        "entrypoint": "train.py",
+        "args": [],
+        "model_id": None,
+        "inputs": {},
+        "snapshot_id": None,
+        "dataset_specs": [],
+        "cpu": 1,
+        "memory_gb": 1,
+        "gpu": 0,
+        "gpu_type": None,
+        "timeout_seconds": None,
+        "env": {},
+        "secrets": {},
+        "random_seed": None,
+        **overrides,
+    }

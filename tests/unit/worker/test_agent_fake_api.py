@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 import os
-import tarfile
-import textwrap
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +22,8 @@ from runplane.worker import client as api
 from runplane.worker.agent import AgentFailed, AgentOptions, WorkerAgent
 from runplane.worker.capabilities import MachineCapabilities
 from tests.support.openapi import validate_exchange
+from tests.support.snapshots import snapshot_archive
+from tests.support.workers import assignment_body
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 
@@ -33,41 +32,6 @@ FAR = "2030-01-01T00:00:00Z"
 
 def error(status: int, code: str, message: str) -> httpx.Response:
     return httpx.Response(status, json={"error": message, "code": code, "trace_id": "t" * 8})
-
-
-def snapshot_bytes(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = textwrap.dedent(text).encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o755
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def task(task_id: str, **overrides: Any) -> dict[str, Any]:
-    return {
-        "task_id": task_id,
-        "attempt": 1,
-        "job_name": "job",
-        "entrypoint": "train.py",
-        "args": [],
-        "model_id": None,
-        "inputs": {},
-        "snapshot_id": None,
-        "dataset_specs": [],
-        "cpu": 1,
-        "memory_gb": 1,
-        "gpu": 0,
-        "gpu_type": None,
-        "timeout_seconds": None,
-        "env": {},
-        "secrets": {},
-        "random_seed": None,
-        **overrides,
-    }
 
 
 @dataclass
@@ -260,8 +224,10 @@ TRAIN = """
 
 
 async def test_a_task_runs_from_snapshot_to_completed(fake: FakeApi, start: Callable[..., Running]) -> None:
-    fake.snapshots["s1"] = snapshot_bytes({"train.py": TRAIN})
-    fake.queue.append(task("t1", snapshot_id="s1", secrets={"TOKEN": "hunter2-xyz"}, env={"MODE": "x"}))
+    fake.snapshots["s1"] = snapshot_archive({"train.py": TRAIN}, mode=0o755)
+    fake.queue.append(
+        assignment_body("t1", snapshot_id="s1", secrets={"TOKEN": "hunter2-xyz"}, env={"MODE": "x"})
+    )
     running = start()
     await until(lambda: fake.final("t1"))
     assert fake.statuses("t1") == ["preparing", "running", "collecting", "completed"]
@@ -284,12 +250,14 @@ async def test_a_task_runs_from_snapshot_to_completed(fake: FakeApi, start: Call
 async def test_failures_carry_their_reasons(fake: FakeApi, start: Callable[..., Running]) -> None:
     fake.snapshots["bad"] = b"not a tarball"
     fake.queue += [
-        task("exit", entrypoint="/bin/sh -c 'echo out; exit 3'"),
-        task("timeout", entrypoint="sleep 30", timeout_seconds=1),
-        task("nosnap", snapshot_id="missing"),
-        task("badsnap", snapshot_id="bad"),
-        task("dataset", dataset_specs=[{"name": "d", "source": "/nonexistent/file", "sha256": "0" * 64}]),
-        task(
+        assignment_body("exit", entrypoint="/bin/sh -c 'echo out; exit 3'"),
+        assignment_body("timeout", entrypoint="sleep 30", timeout_seconds=1),
+        assignment_body("nosnap", snapshot_id="missing"),
+        assignment_body("badsnap", snapshot_id="bad"),
+        assignment_body(
+            "dataset", dataset_specs=[{"name": "d", "source": "/nonexistent/file", "sha256": "0" * 64}]
+        ),
+        assignment_body(
             "oom",
             entrypoint="python -c 'b = bytearray(400 * 2**20); import time; time.sleep(10)'",
             memory_gb=0.0625,
@@ -334,8 +302,8 @@ async def test_cancel_from_a_heartbeat_kills_the_group_and_reports_cancelled(
     fake: FakeApi, start: Callable[..., Running], tmp_path: Path
 ) -> None:
     pid_file = tmp_path / "pid"
-    fake.snapshots["s"] = snapshot_bytes({"sleep.py": PID_WRITER})
-    fake.queue.append(task("c1", snapshot_id="s", entrypoint="sleep.py", args=[str(pid_file)]))
+    fake.snapshots["s"] = snapshot_archive({"sleep.py": PID_WRITER}, mode=0o755)
+    fake.queue.append(assignment_body("c1", snapshot_id="s", entrypoint="sleep.py", args=[str(pid_file)]))
     start()
     await until(lambda: pid_file.exists() and pid_file.read_text())
     pgid = int(pid_file.read_text().split()[1])
@@ -351,11 +319,11 @@ async def test_cancel_from_a_heartbeat_kills_the_group_and_reports_cancelled(
 async def test_drain_finishes_running_work_takes_nothing_new_and_exits(
     fake: FakeApi, start: Callable[..., Running]
 ) -> None:
-    fake.queue.append(task("d1", entrypoint="/bin/sh -c 'sleep 0.6; echo done'"))
+    fake.queue.append(assignment_body("d1", entrypoint="/bin/sh -c 'sleep 0.6; echo done'"))
     running = start()
     await until(lambda: fake.statuses("d1")[-1:] == ["running"])
     fake.status = "draining"
-    fake.queue.append(task("d2", entrypoint="true"))
+    fake.queue.append(assignment_body("d2", entrypoint="true"))
     await asyncio.wait_for(running.job, 15)
     assert fake.final("d1")["status"] == "completed"  # type: ignore[index]
     assert "d2" not in fake.reports
@@ -365,8 +333,8 @@ async def test_an_ended_lease_stops_tasks_silently_and_registers_again(
     fake: FakeApi, start: Callable[..., Running], tmp_path: Path
 ) -> None:
     pid_file = tmp_path / "pid"
-    fake.snapshots["s"] = snapshot_bytes({"sleep.py": PID_WRITER})
-    fake.queue.append(task("l1", snapshot_id="s", entrypoint="sleep.py", args=[str(pid_file)]))
+    fake.snapshots["s"] = snapshot_archive({"sleep.py": PID_WRITER}, mode=0o755)
+    fake.queue.append(assignment_body("l1", snapshot_id="s", entrypoint="sleep.py", args=[str(pid_file)]))
     start()
     await until(lambda: pid_file.exists() and pid_file.read_text())
     pgid = int(pid_file.read_text().split()[1])
@@ -375,7 +343,7 @@ async def test_an_ended_lease_stops_tasks_silently_and_registers_again(
     fake.heartbeat_error = None
     await until(lambda: group_gone(pgid))
     assert fake.final("l1") is None  # the server gave the task away: nothing is reported
-    fake.queue.append(task("l2", entrypoint="true"))
+    fake.queue.append(assignment_body("l2", entrypoint="true"))
     await until(lambda: fake.final("l2"))
     assert fake.final("l2")["status"] == "completed"  # type: ignore[index]
 
@@ -384,8 +352,8 @@ async def test_stop_gives_running_tasks_their_grace_then_leaves_them_to_the_leas
     fake: FakeApi, start: Callable[..., Running], tmp_path: Path
 ) -> None:
     pid_file = tmp_path / "pid"
-    fake.snapshots["s"] = snapshot_bytes({"sleep.py": PID_WRITER})
-    fake.queue += [task("g1", snapshot_id="s", entrypoint="sleep.py", args=[str(pid_file)])]
+    fake.snapshots["s"] = snapshot_archive({"sleep.py": PID_WRITER}, mode=0o755)
+    fake.queue += [assignment_body("g1", snapshot_id="s", entrypoint="sleep.py", args=[str(pid_file)])]
     running = start(grace_seconds=0.3)
     await until(lambda: pid_file.exists() and pid_file.read_text())
     pgid = int(pid_file.read_text().split()[1])
@@ -399,8 +367,8 @@ async def test_a_revoked_key_stops_the_agent_and_its_tasks(
     fake: FakeApi, start: Callable[..., Running], tmp_path: Path
 ) -> None:
     pid_file = tmp_path / "pid"
-    fake.snapshots["s"] = snapshot_bytes({"sleep.py": PID_WRITER})
-    fake.queue.append(task("r1", snapshot_id="s", entrypoint="sleep.py", args=[str(pid_file)]))
+    fake.snapshots["s"] = snapshot_archive({"sleep.py": PID_WRITER}, mode=0o755)
+    fake.queue.append(assignment_body("r1", snapshot_id="s", entrypoint="sleep.py", args=[str(pid_file)]))
     running = start()
     await until(lambda: pid_file.exists() and pid_file.read_text())
     pgid = int(pid_file.read_text().split()[1])
@@ -411,7 +379,7 @@ async def test_a_revoked_key_stops_the_agent_and_its_tasks(
 
 
 async def test_slots_bound_what_runs_at_once(fake: FakeApi, start: Callable[..., Running]) -> None:
-    fake.queue += [task(f"s{i}", entrypoint="/bin/sh -c 'sleep 0.3'") for i in range(3)]
+    fake.queue += [assignment_body(f"s{i}", entrypoint="/bin/sh -c 'sleep 0.3'") for i in range(3)]
     start(slots=1)
     await until(lambda: all(fake.final(f"s{i}") for i in range(3)), within=20)
     assert all(claim["free_slots"] == 1 for claim in fake.claims)
@@ -422,7 +390,7 @@ async def test_slots_bound_what_runs_at_once(fake: FakeApi, start: Callable[...,
 async def test_a_task_needing_gpus_this_worker_lacks_fails_at_once(
     fake: FakeApi, start: Callable[..., Running]
 ) -> None:
-    fake.queue.append(task("gpu", gpu=1))
+    fake.queue.append(assignment_body("gpu", gpu=1))
     start()
     await until(lambda: fake.final("gpu"))
     assert fake.statuses("gpu") == ["preparing", "failed"]
@@ -434,8 +402,8 @@ async def test_without_heartbeats_for_a_whole_lease_the_worker_stops_its_tasks(
 ) -> None:
     pid_file = tmp_path / "pid"
     fake.lease_seconds = 1.0
-    fake.snapshots["s"] = snapshot_bytes({"sleep.py": PID_WRITER})
-    fake.queue.append(task("f1", snapshot_id="s", entrypoint="sleep.py", args=[str(pid_file)]))
+    fake.snapshots["s"] = snapshot_archive({"sleep.py": PID_WRITER}, mode=0o755)
+    fake.queue.append(assignment_body("f1", snapshot_id="s", entrypoint="sleep.py", args=[str(pid_file)]))
     start()
     await until(lambda: pid_file.exists() and pid_file.read_text())
     pgid = int(pid_file.read_text().split()[1])

@@ -18,6 +18,7 @@ from runplane.worker.capabilities import GpuInfo, MachineCapabilities
 from runplane.worker.launch import LaunchError, TaskDirs, base_env, build_argv, build_env
 from runplane.worker.logship import LogBatcher, LogShipper, encoded_size
 from runplane.worker.resources import InsufficientResources, LocalResources
+from tests.support.workers import assignment_body
 
 pytestmark = pytest.mark.unit
 
@@ -26,27 +27,7 @@ CODE = Path("/w/t1-1/code")
 
 
 def assignment(**overrides: Any) -> TaskAssignment:
-    body: dict[str, Any] = {
-        "task_id": "t1",
-        "attempt": 1,
-        "job_name": "job",
-        "entrypoint": "train.py",
-        "args": [],
-        "model_id": None,
-        "inputs": {},
-        "snapshot_id": None,
-        "dataset_specs": [],
-        "cpu": 1,
-        "memory_gb": 1,
-        "gpu": 0,
-        "gpu_type": None,
-        "timeout_seconds": None,
-        "env": {},
-        "secrets": {},
-        "random_seed": None,
-        **overrides,
-    }
-    return TaskAssignment.model_validate(body)
+    return TaskAssignment.model_validate(assignment_body(**overrides))
 
 
 class FakeClock:
