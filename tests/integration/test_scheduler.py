@@ -242,7 +242,7 @@ async def test_a_task_claimed_for_an_offline_worker_is_recovered(client, worker_
 
 
 @pytest.mark.parametrize(
-    "settings_overrides", [{"lease_seconds": 0.5, "reaper_seconds": 0.05}], ids=["short-lease"]
+    "settings_overrides", [{"lease_seconds": 2.0, "reaper_seconds": 0.05}], ids=["short-lease"]
 )
 async def test_the_background_reaper_requeues_without_help(client, worker_key, user_key):
     worker_id = await register(client, worker_key)
