@@ -375,8 +375,10 @@ def test_dashboard_end_to_end(page: tuple[Page, Watch], stack: Stack) -> None:
     )
     expect(tab.locator("#task-log")).to_contain_text("epoch 1", timeout=UI_TIMEOUT_MS)
     midrun = screenshot(tab, "03-mid-run")
-    DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    DOCS_SCREENSHOT.write_bytes(midrun.read_bytes())
+    if os.environ.get("RUNPLANE_UPDATE_SCREENSHOTS") == "1":
+        # The README's picture is refreshed on request only: a test run leaves tracked files alone.
+        DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        DOCS_SCREENSHOT.write_bytes(midrun.read_bytes())
     expect(row(tab, paced["id"])).to_have_attribute("data-status", "completed", timeout=RUN_TIMEOUT_MS)
     values = [entry["value"] for entry in progress_seen(tab, paced["id"])]
     assert values[-1] == 100, values
