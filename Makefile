@@ -39,6 +39,7 @@ GENERATED_INIT := """Generated from openapi.yaml by `make generate`: do not edit
 # with the ruff on PATH (the venv's), using the [tool.ruff] it writes into the SDK's own pyproject.toml.
 SDK_CONFIG  := clients/openapi-python-client.yaml
 OPENAPI_PYTHON_CLIENT = $(VENV)/bin/openapi-python-client generate --path openapi.yaml --config $(SDK_CONFIG) \
+	--custom-template-path clients/templates \
 	--meta setup --overwrite --fail-on-warning
 
 # --- install -------------------------------------------------------------------------------------------

@@ -7,12 +7,12 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error_response import ErrorResponse
 from ...models.snapshot import Snapshot
-from ...types import UNSET, File, Response
+from ...types import File, Response
 
 
 def _get_kwargs(
     *,
-    body: File | File | Unset = UNSET,
+    body: File | File,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
 
@@ -100,7 +100,7 @@ def _build_response(
 def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
-    body: File | File | Unset = UNSET,
+    body: File | File,
 ) -> Response[ErrorResponse | Snapshot]:
     """Upload a code snapshot
 
@@ -134,7 +134,7 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient | Client,
-    body: File | File | Unset = UNSET,
+    body: File | File,
 ) -> ErrorResponse | Snapshot | None:
     """Upload a code snapshot
 
@@ -163,7 +163,7 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
-    body: File | File | Unset = UNSET,
+    body: File | File,
 ) -> Response[ErrorResponse | Snapshot]:
     """Upload a code snapshot
 
@@ -195,7 +195,7 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient | Client,
-    body: File | File | Unset = UNSET,
+    body: File | File,
 ) -> ErrorResponse | Snapshot | None:
     """Upload a code snapshot
 
