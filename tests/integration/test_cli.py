@@ -77,6 +77,8 @@ for epoch in range(1, epochs + 1):
 SLEEPER = """\
 import time
 print("started", flush=True)
+time.sleep(2.5)
+print("still here", flush=True)
 time.sleep(300)
 """
 FAIL = "raise SystemExit('no luck')\n"
@@ -127,7 +129,13 @@ def one_line_error(result: subprocess.CompletedProcess[str], code: str) -> str:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("cli")
-    env = {"RUNPLANE_HEARTBEAT_SECONDS": "0.5", "RUNPLANE_RATE_LIMIT": "100000/minute"}
+    env = {
+        "RUNPLANE_HEARTBEAT_SECONDS": "0.5",
+        "RUNPLANE_RATE_LIMIT": "100000/minute",
+        # Long-lived answers (the SSE stream, a followed log) end after a second: `watch` and `logs -f`
+        # must resume them without losing or repeating anything.
+        "RUNPLANE_STREAM_MAX_SECONDS": "1",
+    }
     with (
         running_server(root / "server", env=env) as server,
         AuthenticatedClient(
@@ -242,11 +250,14 @@ def test_logs_follow_cancel_and_watch_outcomes(stack: Stack) -> None:
         try:
             assert follower.stdout is not None and follower.stderr is not None
             assert follower.stdout.readline().strip() == "started"  # a line as the task prints it
+            # Printed after the first followed answer ended: the resumed one skips what was shown.
+            assert follower.stdout.readline().strip() == "still here"
             cancelled = stack.cli("cancel", task_id)
             assert cancelled.returncode == 0, cancelled.stderr
             assert "cancel" in cancelled.stdout
-            # The followed log ends with the task.
+            # The followed log ends with the task, and repeats nothing.
             assert follower.wait(timeout=120) == 0, follower.stderr.read()
+            assert "started" not in follower.stdout.read()
         finally:
             if follower.poll() is None:
                 follower.kill()
