@@ -302,3 +302,21 @@ def test_login_writes_a_private_profile_that_later_commands_use(stack: Stack) ->
     assert json.loads(queue.stdout)["workers"] == 1
     refused = stack.cli("login", key="rp_wrong")
     one_line_error(refused, "UNAUTHORIZED")
+
+
+def test_keys_over_the_api_and_json_reads_for_admins(stack: Stack) -> None:
+    admin = stack.server.admin_key
+    made = stack.cli("keys", "create", "--name", "short-lived", key=admin)
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    listed = json.loads(stack.cli("keys", "list", "--json", key=admin).stdout)
+    row = next(k for k in listed if k["name"] == "short-lived")
+    assert (row["role"], row["revoked_at"]) == ("user", None) and secret not in json.dumps(listed)
+    assert stack.cli("queue", key=secret).returncode == 0
+    revoked = stack.cli("keys", "revoke", row["id"], key=admin)
+    assert revoked.returncode == 0, revoked.stderr
+    one_line_error(stack.cli("queue", key=secret), "UNAUTHORIZED")
+    workers = json.loads(stack.cli("workers", "--json", key=admin).stdout)["workers"]
+    assert [w["name"] for w in workers] == ["cli-w"]
+    models = json.loads(stack.cli("models", "--json").stdout)["models"]
+    assert "simulator" in {m["id"] for m in models}
