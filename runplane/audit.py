@@ -115,8 +115,9 @@ def format_timestamp(moment: datetime) -> str:
 
 
 def _clean_text(text: str, limit: int | None = None) -> str:
-    # A lone surrogate (valid in a Python str, from JSON "\ud800") cannot be encoded as UTF-8.
-    cleaned = text.encode("utf-8", "replace").decode("utf-8")
+    # A lone surrogate (valid in a Python str, from JSON "\ud800") cannot be encoded as UTF-8, and
+    # PostgreSQL text cannot hold NUL (a request path may carry %00): both become U+FFFD.
+    cleaned = text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
     return cleaned if limit is None else cleaned[:limit]
 
 

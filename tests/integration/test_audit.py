@@ -139,10 +139,13 @@ async def test_refused_keys_are_audited_with_the_address_never_the_key(client, d
     wrong = "rp_" + "x" * 43
     assert (await client.get("/v1/tasks", headers=auth(wrong))).status_code == 401
     assert (await client.get("/v1/audit/events", headers=auth(user_key))).status_code == 403
+    # A NUL in the path (which PostgreSQL text cannot hold) is recorded, replaced, not a 500.
+    assert (await client.get("/v1/tasks/a%00b", headers=auth(wrong))).status_code == 401
     attempts = await _all_events(client, admin_key, event_type="auth_attempt")
     assert [(e["user_id"], e["ip_address"], e["success"], e["resource"]) for e in attempts] == [
         (None, "127.0.0.1", False, "GET /v1/tasks"),
         ("alice", "127.0.0.1", False, "GET /v1/audit/events"),
+        (None, "127.0.0.1", False, "GET /v1/tasks/a\ufffdb"),
     ]
     assert attempts[1]["metadata"]["operation"] == "list_audit_events"
     stored = await _raw_rows(db)
