@@ -1212,6 +1212,162 @@ class DurationSummary(BaseModel):
     sum: Annotated[float, Field(ge=0.0)]
 
 
+class AuditEventType(StrEnum):
+    """
+    What an audit event records. `job_*` follow a task's status (queued, requeued after its worker was
+    lost, assigned to a worker, started, and its end); `auth_attempt` is a refused API key or role;
+    `file_access` a download of an artifact or snapshot; `plugin_configured` and `jupyter_*` are
+    reserved for the plugin and Jupyter services.
+
+    """
+
+    job_queued = "job_queued"
+    job_requeued = "job_requeued"
+    job_assigned = "job_assigned"
+    job_started = "job_started"
+    job_completed = "job_completed"
+    job_failed = "job_failed"
+    job_cancelled = "job_cancelled"
+    auth_attempt = "auth_attempt"
+    file_access = "file_access"
+    scheduler_drain = "scheduler_drain"
+    key_created = "key_created"
+    key_revoked = "key_revoked"
+    audit_verified = "audit_verified"
+    plugin_configured = "plugin_configured"
+    jupyter_started = "jupyter_started"
+    jupyter_stopped = "jupyter_stopped"
+
+
+class Sha256Hex(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            description="A SHA-256 digest as 64 lowercase hexadecimal digits.",
+            max_length=64,
+            min_length=64,
+            pattern="^[0-9a-f]{64}$",
+        ),
+    ]
+
+
+class AuditEvent(BaseModel):
+    """
+    One link of the audit chain. `event_hash` is SHA-256 over `prev_hash` followed by the canonical JSON
+    of this object without `prev_hash` and `event_hash` (docs/audit.md).
+
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    sequence_num: Annotated[
+        int, Field(description="Position in the chain; 1, 2, 3, … without gaps.", ge=1, le=9007199254740991)
+    ]
+    timestamp: Annotated[
+        AwareDatetime,
+        Field(description="When it was recorded, UTC with microseconds (`2026-11-29T23:55:00.123456Z`)."),
+    ]
+    event_type: AuditEventType
+    user_id: Annotated[
+        str | None,
+        Field(
+            description="Who caused it (`system` for the server's own work; null for an unknown key).",
+            max_length=64,
+        ),
+    ]
+    resource: Annotated[
+        str | None,
+        Field(
+            description="What it acted on, e.g. `task/<id>`, `snapshot/<id>`, `key/<id>`.", max_length=1200
+        ),
+    ]
+    action: Annotated[
+        str, Field(description="What was done, e.g. `submit`, `download`, `authenticate`.", max_length=64)
+    ]
+    success: bool
+    ip_address: Annotated[
+        str | None,
+        Field(description="The client address of the request that caused it, when one did.", max_length=64),
+    ]
+    error: Annotated[
+        str | None, Field(description="Why it failed, when it did (secrets redacted).", max_length=1024)
+    ]
+    metadata: Annotated[
+        dict[str, Any], Field(description="Context of the event; never a secret.", max_length=64)
+    ]
+    prev_hash: Sha256Hex
+    event_hash: Sha256Hex
+
+
+class AuditEventList(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    events: Annotated[list[AuditEvent], Field(max_length=1000)]
+    total: Annotated[int, Field(ge=0)]
+    limit: Annotated[int, Field(ge=1, le=1000)]
+    offset: Annotated[int, Field(ge=0)]
+
+
+class ReasonEnum(StrEnum):
+    """
+    `hash`: the event's content or stored hash was changed; `link`: its `prev_hash` is not the hash
+    of the event before; `missing`: no event has this number (deleted); `head`: the stored chain
+    head does not match the last event.
+
+    """
+
+    hash = "hash"
+    link = "link"
+    missing = "missing"
+    head = "head"
+
+
+class Reason(RootModel[ReasonEnum | None]):
+    root: Annotated[
+        ReasonEnum | None,
+        Field(
+            description="`hash`: the event's content or stored hash was changed; `link`: its `prev_hash` is not the hash\nof the event before; `missing`: no event has this number (deleted); `head`: the stored chain\nhead does not match the last event.\n"
+        ),
+    ] = None
+
+
+class AuditVerification(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    valid: bool
+    total_events: Annotated[int, Field(description="Events the stored chain head counts.", ge=0)]
+    first_tampered: Annotated[
+        int | None,
+        Field(
+            description="The first sequence number that does not check out; null when the chain is valid.",
+            ge=1,
+        ),
+    ]
+    reason: Annotated[
+        Reason | None,
+        Field(
+            description="`hash`: the event's content or stored hash was changed; `link`: its `prev_hash` is not the hash\nof the event before; `missing`: no event has this number (deleted); `head`: the stored chain\nhead does not match the last event.\n"
+        ),
+    ]
+    chain_root_hash: Sha256Hex
+    verified_at: Timestamp
+
+
+class AuditChainRoot(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    root_hash: Sha256Hex
+    timestamp: Annotated[
+        AwareDatetime | None,
+        Field(description="When the newest event was recorded; null while the log is empty."),
+    ]
+    total_events: Annotated[int, Field(ge=0)]
+
+
 class ErrorResponse(BaseModel):
     """
     The one error body of every non-2xx answer.

@@ -32,6 +32,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runplane.artifacts import ArtifactManager
+from runplane.audit import AuditLog
 from runplane.errors import describe
 from runplane.experiments import ExperimentManager
 from runplane.live.hub import EventHub
@@ -54,6 +55,7 @@ from runplane.settings import Settings
 from runplane.snapshots import SnapshotManager
 from runplane.storage import Storage
 from runplane.store.artifacts import ArtifactStore
+from runplane.store.audit import AuditStore
 from runplane.store.database import Database
 from runplane.store.experiments import ExperimentStore
 from runplane.store.keys import KeyStore
@@ -148,6 +150,7 @@ def build_services(settings: Settings) -> Services:
         logs=logs,
         results=ResultsManager(db, artifacts, logs),
         uploads=WorkerUploads(db, logs, artifacts),
+        audit=AuditLog(AuditStore(db)),
         spec=spec,
         operation_roles=operation_roles(spec),
     )

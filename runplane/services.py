@@ -9,6 +9,7 @@ from starlette.types import Scope
 
 if TYPE_CHECKING:
     from runplane.artifacts import ArtifactManager
+    from runplane.audit import AuditLog
     from runplane.experiments import ExperimentManager
     from runplane.live.hub import EventHub
     from runplane.logstore import LogStore
@@ -39,6 +40,7 @@ class Services:
     logs: LogStore
     results: ResultsManager
     uploads: WorkerUploads
+    audit: AuditLog
     spec: dict[str, Any]
     operation_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
     hub: EventHub | None = None  # the live-event hub (runplane.live), set by create_app

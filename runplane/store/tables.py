@@ -217,3 +217,44 @@ class EventRow(Base):
     worker_id: Mapped[str | None] = mapped_column(String(32))
     data: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+
+
+class AuditEventRow(Base):
+    """One link of the tamper-evident audit chain (runplane.audit); rows are only ever appended."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index(None, "created_at"),
+        Index(None, "event_type", "seq"),
+        Index(None, "user_id", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    created_at: Mapped[datetime]
+    event_type: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    resource: Mapped[str | None] = mapped_column(String(1200))
+    action: Mapped[str] = mapped_column(String(64))
+    success: Mapped[bool] = mapped_column(Boolean)
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(String(1024))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    event_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The audit chain's head: one row (id 1) with the last sequence number and hash.
+
+    Every append updates it first, in the appending transaction: the row lock (PostgreSQL) or the write
+    lock (SQLite) it takes is what serialises appenders, so sequence numbers have no gaps or duplicates.
+    """
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    event_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime | None]

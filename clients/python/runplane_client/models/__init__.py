@@ -6,6 +6,15 @@ from .api_key_created import ApiKeyCreated
 from .api_key_list import ApiKeyList
 from .artifact import Artifact
 from .artifact_list import ArtifactList
+from .audit_chain_root import AuditChainRoot
+from .audit_event import AuditEvent
+from .audit_event_list import AuditEventList
+from .audit_event_metadata import AuditEventMetadata
+from .audit_event_type import AuditEventType
+from .audit_verification import AuditVerification
+from .audit_verification_reason_type_1 import AuditVerificationReasonType1
+from .audit_verification_reason_type_2_type_1 import AuditVerificationReasonType2Type1
+from .audit_verification_reason_type_3_type_1 import AuditVerificationReasonType3Type1
 from .claim_request import ClaimRequest
 from .claim_result import ClaimResult
 from .dataset_spec import DatasetSpec
@@ -104,6 +113,15 @@ __all__ = (
     "ApiKeyList",
     "Artifact",
     "ArtifactList",
+    "AuditChainRoot",
+    "AuditEvent",
+    "AuditEventList",
+    "AuditEventMetadata",
+    "AuditEventType",
+    "AuditVerification",
+    "AuditVerificationReasonType1",
+    "AuditVerificationReasonType2Type1",
+    "AuditVerificationReasonType3Type1",
     "ClaimRequest",
     "ClaimResult",
     "DatasetSpec",
