@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runplane import events
@@ -71,17 +71,40 @@ class SweepStore:
             }
             for task in tasks
         ]
+        # Bind values are converted (JSON, UTC timestamps, booleans) before the transaction begins, so that
+        # on SQLite the write lock is held only while the rows are written.
+        task_insert = self._prepared(TASKS, tasks)
+        event_insert = self._prepared(EVENTS, event_rows)
         try:
             async with self.db.session() as session:
                 session.add(sweep)
                 await session.flush()
-                await session.execute(insert(TASKS), list(tasks))
-                await session.execute(insert(EVENTS), event_rows)
+                connection = await session.connection()
+                for statement, parameters in (task_insert, event_insert):
+                    if parameters:
+                        await connection.exec_driver_sql(statement, parameters)
                 notify.mark(session)
         except IntegrityError as exc:
             if sweep.idempotency_key is not None:
                 raise SweepClash from exc
             raise
+
+    def _prepared(self, table: Table, rows: Sequence[dict[str, Any]]) -> tuple[str, Any]:
+        """A Core INSERT of ``rows`` into ``table`` as the driver takes it: the SQL this dialect compiles and
+        the rows' values through each column type's own bind processor (what Core's executemany does per
+        row, done here once and outside the transaction). Every row has the same keys."""
+        dialect = self.db.engine.dialect
+        keys = list(rows[0]) if rows else [column.key for column in table.columns]
+        compiled = insert(table).compile(dialect=dialect, column_keys=keys)
+        processors = [(key, table.c[key].type.dialect_impl(dialect).bind_processor(dialect)) for key in keys]
+
+        def converted(row: dict[str, Any]) -> dict[str, Any]:
+            return {key: row[key] if process is None else process(row[key]) for key, process in processors}
+
+        if compiled.positiontup is None:  # named parameters (psycopg)
+            return compiled.string, [converted(row) for row in rows]
+        order = compiled.positiontup
+        return compiled.string, [tuple(values[key] for key in order) for values in map(converted, rows)]
 
     async def get(self, sweep_id: str) -> SweepRow | None:
         async with self.db.reader() as session:
