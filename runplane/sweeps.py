@@ -497,9 +497,21 @@ class SweepManager:
 
 
 def task_columns(row: TaskRow) -> dict[str, Any]:
-    """A task row as the column name → value mapping a Core insert into ``tasks`` takes."""
-    mapper = TaskRow.__mapper__
-    return {attr.columns[0].name: getattr(row, attr.key) for attr in mapper.column_attrs}
+    """A task row as the column name → value mapping a Core insert into ``tasks`` takes.
+
+    An unset attribute gets its column's Python-side default, as an ORM flush would give it, and is left out
+    when the database supplies the default, so a column added to ``tasks`` later needs nothing here.
+    """
+    columns: dict[str, Any] = {}
+    for attr in TaskRow.__mapper__.column_attrs:
+        column = attr.columns[0]
+        value = getattr(row, attr.key)
+        if value is None and column.default is not None and column.default.is_scalar:
+            value = column.default.arg
+        if value is None and column.server_default is not None:
+            continue
+        columns[column.name] = value
+    return columns
 
 
 async def record_summary(

@@ -8,7 +8,7 @@ import pytest
 
 from generated.models import TaskCreate
 from runplane.errors import Unprocessable
-from runplane.store.sweeps import SweepTaskView
+from runplane.store.sweeps import TASKS, SweepTaskView
 from runplane.sweeps import (
     MAX_TASKS,
     CommandTemplate,
@@ -20,8 +20,10 @@ from runplane.sweeps import (
     progress_of,
     render,
     summary_metrics,
+    task_columns,
     variation_label,
 )
+from runplane.tasks import new_task_row
 
 TASK = {"job_name": "t", "entrypoint": "run", "args": ["{a}", "{b}"]}
 
@@ -115,3 +117,10 @@ def test_progress_counts_finished_whole_and_active_by_their_progress() -> None:
     assert progress.progress == 37.5 and not progress.finished
     assert progress.counts["failed"] == 0
     assert progress_of(2, {"cancelled": 1, "failed": 1}, 0.0).finished
+
+
+def test_task_columns_name_every_column_of_tasks_by_its_database_name() -> None:
+    columns = task_columns(new_task_row("alice", TaskCreate.model_validate(TASK)))
+    assert set(columns) == {column.name for column in TASKS.columns}
+    assert columns["metadata"] == {} and columns["cancel_requested"] is False
+    assert columns["args"] == ["{a}", "{b}"] and columns["sweep_id"] is None
