@@ -275,6 +275,163 @@ class ApiKeyList(BaseModel):
     offset: Annotated[int, Field(ge=0)]
 
 
+class SweepParameterName(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            description="A swept parameter's name (a catalog model's input, or a `{name}` placeholder of a command).",
+            max_length=64,
+            min_length=1,
+            pattern="^[A-Za-z_][A-Za-z0-9_]*$",
+        ),
+    ]
+
+
+class SweepMetricName(RootModel[str]):
+    root: Annotated[
+        str, Field(description="A key of a task's results `summary`.", max_length=128, min_length=1)
+    ]
+
+
+class SweepGoal(StrEnum):
+    """
+    `min` when lower values of the metric are better, `max` when higher are.
+    """
+
+    min = "min"
+    max = "max"
+
+
+class SweepValue1(RootModel[int]):
+    root: Annotated[
+        int, Field(description="One value of a swept parameter.", ge=-9007199254740991, le=9007199254740991)
+    ]
+
+
+class SweepValue2(RootModel[float]):
+    root: Annotated[float, Field(description="One value of a swept parameter.", ge=-1e300, le=1e300)]
+
+
+class SweepValue3(RootModel[str]):
+    root: Annotated[str, Field(description="One value of a swept parameter.", max_length=1024)]
+
+
+class SweepValue(RootModel[SweepValue1 | SweepValue2 | SweepValue3 | bool]):
+    root: Annotated[
+        SweepValue1 | SweepValue2 | SweepValue3 | bool, Field(description="One value of a swept parameter.")
+    ]
+
+
+class SweepVariation(RootModel[dict[str, SweepValue]]):
+    """
+    Parameter names to the values one variation runs with.
+    """
+
+    root: Annotated[dict[str, SweepValue], Field(max_length=16)]
+
+
+SweepGridAdditionalProperty = TypeAliasType(
+    "SweepGridAdditionalProperty", Annotated[list[SweepValue], Field(max_length=10000, min_length=1)]
+)
+
+
+class SweepGrid(RootModel[dict[str, SweepGridAdditionalProperty]]):
+    """
+    Parameter names to the values to try; the sweep runs every combination.
+    """
+
+    root: Annotated[dict[str, SweepGridAdditionalProperty], Field(max_length=16, min_length=1)]
+
+
+class SweepStatusCounts(BaseModel):
+    """
+    The sweep's tasks by status.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    queued: Annotated[int, Field(ge=0, le=10000)]
+    preparing: Annotated[int, Field(ge=0, le=10000)]
+    running: Annotated[int, Field(ge=0, le=10000)]
+    collecting: Annotated[int, Field(ge=0, le=10000)]
+    completed: Annotated[int, Field(ge=0, le=10000)]
+    failed: Annotated[int, Field(ge=0, le=10000)]
+    cancelled: Annotated[int, Field(ge=0, le=10000)]
+
+
+class SweepTrial(BaseModel):
+    """
+    The best trial for the requested metric; null without `metric` or before any has it.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    task_id: ResourceId
+    metric: SweepMetricName
+    goal: SweepGoal
+    value: float
+    variation_index: Annotated[int, Field(ge=0, le=9999)]
+    trial: Annotated[int, Field(ge=1, le=1000)]
+    variation: SweepVariation
+
+
+class Sweep(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    id: ResourceId
+    name: Annotated[str, Field(max_length=128)]
+    user_id: UserId
+    job_name: Annotated[str, Field(max_length=64)]
+    model_id: Annotated[str | None, Field(max_length=64)]
+    parameters: Annotated[
+        list[SweepParameterName],
+        Field(description="The swept parameters' names, in the order given.", max_length=16),
+    ]
+    variation_count: Annotated[int, Field(ge=1, le=10000)]
+    repeats: Annotated[int, Field(ge=1, le=1000)]
+    random_seed: Annotated[int, Field(ge=0, le=4294967295)]
+    task_count: Annotated[int, Field(ge=1, le=10000)]
+    counts: SweepStatusCounts
+    progress: Annotated[
+        float,
+        Field(
+            description="Percent of the sweep's work done (finished tasks count whole, running ones by their progress).",
+            ge=0.0,
+            le=100.0,
+        ),
+    ]
+    finished: Annotated[
+        bool, Field(description="True once every task has completed, failed or been cancelled.")
+    ]
+    created_at: Timestamp
+    cancelled_at: Annotated[AwareDatetime | None, Field(...)]
+    best: SweepTrial | None
+
+
+class SweepList(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    sweeps: Annotated[list[Sweep], Field(max_length=1000)]
+    total: Annotated[int, Field(ge=0)]
+    limit: Annotated[int, Field(ge=1, le=1000)]
+    offset: Annotated[int, Field(ge=0)]
+
+
+class SweepCancellation(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    sweep_id: ResourceId
+    cancelled: Annotated[int, Field(description="Queued tasks cancelled at once.", ge=0, le=10000)]
+    stopping: Annotated[
+        int, Field(description="Started tasks whose workers were asked to stop them.", ge=0, le=10000)
+    ]
+
+
 class TaskStatus(StrEnum):
     """
     queued → preparing → running → collecting → completed | failed | cancelled.
@@ -689,11 +846,26 @@ class RunIdentity(BaseModel):
     job_name: Annotated[str, Field(max_length=64)]
     user_id: UserId
     experiment_id: Annotated[str | None, Field(max_length=64)]
+    sweep_id: Annotated[str | None, Field(description="The sweep the task belongs to.", max_length=64)]
     trial: Annotated[
         int | None,
         Field(
-            description="The task's position among its experiment's tasks (1 for the first submitted).", ge=1
+            description="In a sweep, the repeat of its variation (1 to `repeats`); otherwise the task's position among its\nexperiment's tasks (1 for the first submitted).\n",
+            ge=1,
         ),
+    ]
+    variation_index: Annotated[
+        int | None, Field(description="In a sweep, the variation's position (0-based).", ge=0, le=9999)
+    ]
+    variation_label: Annotated[
+        str | None,
+        Field(
+            description="In a sweep, the variation as `name=value` pairs joined by commas.", max_length=4096
+        ),
+    ]
+    variation_values: Annotated[
+        dict[str, SweepValue] | None,
+        Field(description="In a sweep, the variation's parameter values.", max_length=16),
     ]
     attempt: Annotated[
         int,
@@ -1383,6 +1555,69 @@ class ErrorResponse(BaseModel):
         dict[str, Any] | None,
         Field(description="Machine-readable context, such as the offending field.", max_length=32),
     ] = None
+
+
+class SweepCreate(BaseModel):
+    """
+    A task template and the variations to run it with: give exactly one of `grid` or `variations`.
+    The sweep has (number of variations) × `repeats` tasks, at most 10,000.
+
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    task: TaskCreate
+    name: Annotated[
+        str | None,
+        Field(
+            description="A name for the sweep (default the task's `job_name`).", max_length=128, min_length=1
+        ),
+    ] = None
+    grid: SweepGrid | None = None
+    variations: Annotated[list[SweepVariation] | None, Field(max_length=10000, min_length=1)] = None
+    repeats: Annotated[
+        int,
+        Field(
+            description="How often each variation runs, each time with its own derived seed (the run's `trial`).",
+            ge=1,
+            le=1000,
+        ),
+    ] = 1
+    random_seed: Annotated[
+        int | None,
+        Field(
+            description="The seed every task's seed is derived from (default the task's `random_seed`, else a random one,\nshown on the sweep).\n",
+            ge=0,
+            le=4294967295,
+        ),
+    ] = None
+
+
+class SweepResultRow(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    task_id: ResourceId
+    status: TaskStatus
+    variation_index: Annotated[int, Field(ge=0, le=9999)]
+    trial: Annotated[int, Field(ge=1, le=1000)]
+    random_seed: Annotated[int, Field(ge=0, le=4294967295)]
+    variation: SweepVariation
+    summary: ResultSummary
+
+
+class SweepResults(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    sweep_id: ResourceId
+    parameters: Annotated[list[SweepParameterName], Field(max_length=16)]
+    metrics: Annotated[
+        list[SweepMetricName],
+        Field(description="Every key that appears in the rows' `summary`, sorted.", max_length=256),
+    ]
+    rows: Annotated[list[SweepResultRow], Field(max_length=10000)]
 
 
 class StreamEvent(BaseModel):

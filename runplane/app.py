@@ -60,8 +60,10 @@ from runplane.store.database import Database
 from runplane.store.experiments import ExperimentStore
 from runplane.store.keys import KeyStore
 from runplane.store.snapshots import SnapshotStore
+from runplane.store.sweeps import SweepStore
 from runplane.store.tasks import TaskStore
 from runplane.store.workers import WorkerStore
+from runplane.sweeps import SweepManager
 from runplane.tasks import AgingPolicy, TaskManager
 from runplane.tracing import current_trace_id
 from runplane.uploads import WorkerUploads
@@ -135,11 +137,12 @@ def build_services(settings: Settings) -> Services:
     artifacts = ArtifactManager(ArtifactStore(db), storage, max_upload_bytes=settings.max_upload_bytes)
     logs = LogStore(storage, follow_limit_seconds=settings.stream_max_seconds)
     snapshots = SnapshotManager(SnapshotStore(db), storage, max_upload_bytes=settings.max_upload_bytes)
+    tasks = TaskManager(TaskStore(db), experiments, snapshots, aging)
     services = Services(
         settings=settings,
         db=db,
         keys=KeyStore(db),
-        tasks=TaskManager(TaskStore(db), experiments, snapshots, aging),
+        tasks=tasks,
         experiments=experiments,
         limiter=RateLimiter(
             storage_uri_for(settings.redis_url, settings.resolved_data_dir), settings.rate_limit
@@ -149,6 +152,7 @@ def build_services(settings: Settings) -> Services:
         artifacts=artifacts,
         logs=logs,
         results=ResultsManager(db, artifacts, logs),
+        sweeps=SweepManager(SweepStore(db), tasks),
         uploads=WorkerUploads(db, logs, artifacts),
         audit=AuditLog(AuditStore(db)),
         spec=spec,

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from runplane.snapshots import SnapshotManager
     from runplane.store.database import Database
     from runplane.store.keys import KeyStore
+    from runplane.sweeps import SweepManager
     from runplane.tasks import TaskManager
     from runplane.uploads import WorkerUploads
     from runplane.workers import WorkerManager
@@ -39,6 +40,7 @@ class Services:
     artifacts: ArtifactManager
     logs: LogStore
     results: ResultsManager
+    sweeps: SweepManager
     uploads: WorkerUploads
     audit: AuditLog
     spec: dict[str, Any]

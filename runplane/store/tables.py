@@ -99,6 +99,7 @@ class TaskRow(Base):
         Index(None, "status", "priority", "queued_at"),
         Index(None, "user_id", "created_at"),
         Index(None, "experiment_id"),
+        Index(None, "sweep_id", "variation_index", "trial"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -145,6 +146,39 @@ class TaskRow(Base):
     queued_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    # A sweep's task: its sweep, repeat (1-based), variation (0-based) and that variation's values; the
+    # numbers of its results' summary are kept once it completes (runplane.sweeps).
+    sweep_id: Mapped[str | None] = mapped_column(String(32))
+    trial: Mapped[int | None] = mapped_column(Integer)
+    variation_index: Mapped[int | None] = mapped_column(Integer)
+    variation: Mapped[dict[str, Any] | None]
+    result_summary: Mapped[dict[str, Any] | None]
+
+
+class SweepRow(Base):
+    """A parameter sweep: one task template run once per variation and repeat (runplane.sweeps)."""
+
+    __tablename__ = "sweeps"
+    __table_args__ = (
+        Index(None, "user_id", "created_at"),
+        Index(None, "user_id", "idempotency_key", unique=True),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(128))
+    job_name: Mapped[str] = mapped_column(String(64))
+    model_id: Mapped[str | None] = mapped_column(String(64))
+    parameters: Mapped[list[Any]]
+    variation_count: Mapped[int] = mapped_column(Integer)
+    repeats: Mapped[int] = mapped_column(Integer)
+    random_seed: Mapped[int] = mapped_column(BigInteger)
+    task_count: Mapped[int] = mapped_column(Integer)
+    # Set when the sweep was submitted with an Idempotency-Key: the key and the request's fingerprint.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    cancelled_at: Mapped[datetime | None]
 
 
 class IdempotencyRow(Base):

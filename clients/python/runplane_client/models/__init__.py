@@ -63,6 +63,7 @@ from .role import Role
 from .run_create import RunCreate
 from .run_created import RunCreated
 from .run_identity import RunIdentity
+from .run_identity_variation_values_type_0 import RunIdentityVariationValuesType0
 from .run_results import RunResults
 from .run_state import RunState
 from .run_status import RunStatus
@@ -76,6 +77,17 @@ from .server_sent_event import ServerSentEvent
 from .snapshot import Snapshot
 from .stream_event import StreamEvent
 from .string_map import StringMap
+from .sweep import Sweep
+from .sweep_cancellation import SweepCancellation
+from .sweep_create import SweepCreate
+from .sweep_goal import SweepGoal
+from .sweep_grid import SweepGrid
+from .sweep_list import SweepList
+from .sweep_result_row import SweepResultRow
+from .sweep_results import SweepResults
+from .sweep_status_counts import SweepStatusCounts
+from .sweep_trial_type_0 import SweepTrialType0
+from .sweep_variation import SweepVariation
 from .task import Task
 from .task_assignment_type_0 import TaskAssignmentType0
 from .task_complete_data import TaskCompleteData
@@ -170,6 +182,7 @@ __all__ = (
     "RunCreate",
     "RunCreated",
     "RunIdentity",
+    "RunIdentityVariationValuesType0",
     "RunnerModel",
     "RunnerModelList",
     "RunResults",
@@ -183,6 +196,17 @@ __all__ = (
     "Snapshot",
     "StreamEvent",
     "StringMap",
+    "Sweep",
+    "SweepCancellation",
+    "SweepCreate",
+    "SweepGoal",
+    "SweepGrid",
+    "SweepList",
+    "SweepResultRow",
+    "SweepResults",
+    "SweepStatusCounts",
+    "SweepTrialType0",
+    "SweepVariation",
     "Task",
     "TaskAssignmentType0",
     "TaskCompleteData",

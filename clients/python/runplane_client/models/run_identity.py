@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 
 from ..models.task_status import TaskStatus
+
+if TYPE_CHECKING:
+    from ..models.run_identity_variation_values_type_0 import RunIdentityVariationValuesType0
+
 
 T = TypeVar("T", bound="RunIdentity")
 
@@ -21,7 +25,13 @@ class RunIdentity:
             job_name (str):
             user_id (str): The user a key acts for.
             experiment_id (None | str):
-            trial (int | None): The task's position among its experiment's tasks (1 for the first submitted).
+            sweep_id (None | str): The sweep the task belongs to.
+            trial (int | None): In a sweep, the repeat of its variation (1 to `repeats`); otherwise the task's position
+                among its
+                experiment's tasks (1 for the first submitted).
+            variation_index (int | None): In a sweep, the variation's position (0-based).
+            variation_label (None | str): In a sweep, the variation as `name=value` pairs joined by commas.
+            variation_values (None | RunIdentityVariationValuesType0): In a sweep, the variation's parameter values.
             attempt (int): 1 for the first run, one more for each retry after a lost worker.
             random_seed (int | None):
             run_label (None | str):
@@ -38,7 +48,11 @@ class RunIdentity:
     job_name: str
     user_id: str
     experiment_id: None | str
+    sweep_id: None | str
     trial: int | None
+    variation_index: int | None
+    variation_label: None | str
+    variation_values: None | RunIdentityVariationValuesType0
     attempt: int
     random_seed: int | None
     run_label: None | str
@@ -51,6 +65,8 @@ class RunIdentity:
     ended_at: datetime.datetime | None
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.run_identity_variation_values_type_0 import RunIdentityVariationValuesType0  # noqa: PLC0415
+
         task_id = self.task_id
 
         job_name = self.job_name
@@ -60,8 +76,23 @@ class RunIdentity:
         experiment_id: None | str
         experiment_id = self.experiment_id
 
+        sweep_id: None | str
+        sweep_id = self.sweep_id
+
         trial: int | None
         trial = self.trial
+
+        variation_index: int | None
+        variation_index = self.variation_index
+
+        variation_label: None | str
+        variation_label = self.variation_label
+
+        variation_values: dict[str, Any] | None
+        if isinstance(self.variation_values, RunIdentityVariationValuesType0):
+            variation_values = self.variation_values.to_dict()
+        else:
+            variation_values = self.variation_values
 
         attempt = self.attempt
 
@@ -103,7 +134,11 @@ class RunIdentity:
                 "job_name": job_name,
                 "user_id": user_id,
                 "experiment_id": experiment_id,
+                "sweep_id": sweep_id,
                 "trial": trial,
+                "variation_index": variation_index,
+                "variation_label": variation_label,
+                "variation_values": variation_values,
                 "attempt": attempt,
                 "random_seed": random_seed,
                 "run_label": run_label,
@@ -121,6 +156,8 @@ class RunIdentity:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.run_identity_variation_values_type_0 import RunIdentityVariationValuesType0  # noqa: PLC0415
+
         d = dict(src_dict)
         task_id = d.pop("task_id")
 
@@ -135,12 +172,48 @@ class RunIdentity:
 
         experiment_id = _parse_experiment_id(d.pop("experiment_id"))
 
+        def _parse_sweep_id(data: object) -> None | str:
+            if data is None:
+                return data
+            return cast(None | str, data)
+
+        sweep_id = _parse_sweep_id(d.pop("sweep_id"))
+
         def _parse_trial(data: object) -> int | None:
             if data is None:
                 return data
             return cast(int | None, data)
 
         trial = _parse_trial(d.pop("trial"))
+
+        def _parse_variation_index(data: object) -> int | None:
+            if data is None:
+                return data
+            return cast(int | None, data)
+
+        variation_index = _parse_variation_index(d.pop("variation_index"))
+
+        def _parse_variation_label(data: object) -> None | str:
+            if data is None:
+                return data
+            return cast(None | str, data)
+
+        variation_label = _parse_variation_label(d.pop("variation_label"))
+
+        def _parse_variation_values(data: object) -> None | RunIdentityVariationValuesType0:
+            if data is None:
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                variation_values_type_0 = RunIdentityVariationValuesType0.from_dict(data)
+
+                return variation_values_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | RunIdentityVariationValuesType0, data)
+
+        variation_values = _parse_variation_values(d.pop("variation_values"))
 
         attempt = d.pop("attempt")
 
@@ -213,7 +286,11 @@ class RunIdentity:
             job_name=job_name,
             user_id=user_id,
             experiment_id=experiment_id,
+            sweep_id=sweep_id,
             trial=trial,
+            variation_index=variation_index,
+            variation_label=variation_label,
+            variation_values=variation_values,
             attempt=attempt,
             random_seed=random_seed,
             run_label=run_label,

@@ -17,6 +17,7 @@ def _get_kwargs(
     user_id: str | Unset = UNSET,
     experiment_id: str | Unset = UNSET,
     model_id: str | Unset = UNSET,
+    sweep_id: str | Unset = UNSET,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
 ) -> dict[str, Any]:
@@ -34,6 +35,8 @@ def _get_kwargs(
     params["experiment_id"] = experiment_id
 
     params["model_id"] = model_id
+
+    params["sweep_id"] = sweep_id
 
     params["limit"] = limit
 
@@ -112,6 +115,7 @@ def sync_detailed(
     user_id: str | Unset = UNSET,
     experiment_id: str | Unset = UNSET,
     model_id: str | Unset = UNSET,
+    sweep_id: str | Unset = UNSET,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
 ) -> Response[ErrorResponse | TaskList]:
@@ -125,6 +129,7 @@ def sync_detailed(
         user_id (str | Unset): The user a key acts for.
         experiment_id (str | Unset): An opaque identifier.
         model_id (str | Unset): The id of a catalog model.
+        sweep_id (str | Unset): An opaque identifier.
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
 
@@ -141,6 +146,7 @@ def sync_detailed(
         user_id=user_id,
         experiment_id=experiment_id,
         model_id=model_id,
+        sweep_id=sweep_id,
         limit=limit,
         offset=offset,
     )
@@ -159,6 +165,7 @@ def sync(
     user_id: str | Unset = UNSET,
     experiment_id: str | Unset = UNSET,
     model_id: str | Unset = UNSET,
+    sweep_id: str | Unset = UNSET,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
 ) -> ErrorResponse | TaskList | None:
@@ -172,6 +179,7 @@ def sync(
         user_id (str | Unset): The user a key acts for.
         experiment_id (str | Unset): An opaque identifier.
         model_id (str | Unset): The id of a catalog model.
+        sweep_id (str | Unset): An opaque identifier.
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
 
@@ -189,6 +197,7 @@ def sync(
         user_id=user_id,
         experiment_id=experiment_id,
         model_id=model_id,
+        sweep_id=sweep_id,
         limit=limit,
         offset=offset,
     ).parsed
@@ -201,6 +210,7 @@ async def asyncio_detailed(
     user_id: str | Unset = UNSET,
     experiment_id: str | Unset = UNSET,
     model_id: str | Unset = UNSET,
+    sweep_id: str | Unset = UNSET,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
 ) -> Response[ErrorResponse | TaskList]:
@@ -214,6 +224,7 @@ async def asyncio_detailed(
         user_id (str | Unset): The user a key acts for.
         experiment_id (str | Unset): An opaque identifier.
         model_id (str | Unset): The id of a catalog model.
+        sweep_id (str | Unset): An opaque identifier.
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
 
@@ -230,6 +241,7 @@ async def asyncio_detailed(
         user_id=user_id,
         experiment_id=experiment_id,
         model_id=model_id,
+        sweep_id=sweep_id,
         limit=limit,
         offset=offset,
     )
@@ -246,6 +258,7 @@ async def asyncio(
     user_id: str | Unset = UNSET,
     experiment_id: str | Unset = UNSET,
     model_id: str | Unset = UNSET,
+    sweep_id: str | Unset = UNSET,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
 ) -> ErrorResponse | TaskList | None:
@@ -259,6 +272,7 @@ async def asyncio(
         user_id (str | Unset): The user a key acts for.
         experiment_id (str | Unset): An opaque identifier.
         model_id (str | Unset): The id of a catalog model.
+        sweep_id (str | Unset): An opaque identifier.
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
 
@@ -277,6 +291,7 @@ async def asyncio(
             user_id=user_id,
             experiment_id=experiment_id,
             model_id=model_id,
+            sweep_id=sweep_id,
             limit=limit,
             offset=offset,
         )
