@@ -207,7 +207,7 @@ def _starlette_error_handler(render: Any) -> Any:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, settings.log_file)
     services = build_services(settings)
     services.hub = hub = EventHub(services.db, settings)
 

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
         description="Whether Prometheus `/metrics` needs an API key (default: open, like health probes).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = Field(
+        "json",
+        description="`json`: one object a line, access lines included; `console`: short lines for a "
+        "person, access lines only at DEBUG (what `runplane up` uses).",
+    )
+    log_file: Path | None = Field(None, description="Also append JSON log lines (access lines too) here.")
     db_pool_size: int = Field(10, ge=1, le=200)
     aging_rate: float = Field(0.1, ge=0, le=100, description="Priority points a queued task gains a minute.")
     aging_max_boost: float = Field(5.0, ge=0, le=100, description="The most aging can add to a priority.")
