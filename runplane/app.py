@@ -41,6 +41,7 @@ from runplane.logstore import LogStore
 from runplane.middleware.access import AccessLogMiddleware
 from runplane.middleware.body_limit import BodyLimitMiddleware
 from runplane.middleware.content_type import ContentTypeMiddleware
+from runplane.middleware.cors import ApiCorsMiddleware
 from runplane.middleware.errors import ErrorMiddleware
 from runplane.middleware.metrics import MetricsMiddleware
 from runplane.middleware.ratelimit import RateLimitMiddleware
@@ -263,6 +264,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(TraceMiddleware),
+            Middleware(ApiCorsMiddleware, origins=settings.cors_origins),
             Middleware(ErrorMiddleware),
             Middleware(AccessLogMiddleware),
             Middleware(MetricsMiddleware),

@@ -7,8 +7,8 @@ Two formats (``RUNPLANE_LOG_FORMAT`` / ``--log-format``):
   collector reads; the default of ``runplane serve``.
 - ``console``: ``HH:MM:SS LEVEL message`` for a person at a terminal, the default of ``runplane up``. It
   leaves out what scrolls a terminal away without telling anyone anything: the per-request access lines
-  (a dashboard or a polling client makes one a second) and the servers' own lifecycle chatter. Both come
-  back at ``DEBUG``.
+  (a dashboard or a polling client makes one a second) and the libraries' INFO lines (server start-up,
+  migrations). Both come back at ``DEBUG``.
 
 ``RUNPLANE_LOG_FILE`` / ``--log-file`` adds JSON lines appended to a file, whatever the console shows.
 """
@@ -38,9 +38,6 @@ class LogFormatName(enum.StrEnum):
 
 LOG_FORMATS: tuple[LogFormat, ...] = ("console", "json")
 ACCESS_LOGGER = "runplane.access"
-# uvicorn's per-process start/stop lines ("Started server process", "Waiting for application startup"):
-# one set per gunicorn worker, nothing a person acts on.
-_LIFECYCLE_LOGGERS = ("uvicorn.error", "gunicorn.error")
 
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
@@ -79,12 +76,17 @@ class ConsoleFormatter(logging.Formatter):
 
 
 class QuietConsoleFilter(logging.Filter):
-    """Drops access lines and the servers' lifecycle lines below WARNING (the console at INFO)."""
+    """The console at INFO: runplane's own lines (task transitions, errors), and others' warnings.
+
+    Drops the per-request access lines and the libraries' INFO chatter (uvicorn's "Started server
+    process", connexion's "Adding spec", alembic's "Context impl"), one set per server process.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name == ACCESS_LOGGER:
             return False
-        return not (record.name in _LIFECYCLE_LOGGERS and record.levelno < logging.WARNING)
+        ours = record.name == "runplane" or record.name.startswith("runplane.")
+        return ours or record.levelno >= logging.WARNING
 
 
 def configure_logging(

@@ -80,7 +80,7 @@ async def claim(
 ) -> dict[str, Any] | None:
     response = await client.post(f"/v1/workers/{worker_id}/claim", headers=auth(key), json=free(**resources))
     assert response.status_code == 200, response.text
-    assignment: dict[str, Any] | None = response.json()["assignment"]
+    assignment: dict[str, Any] | None = response.json().get("assignment")  # absent: nothing fits
     return assignment
 
 
