@@ -114,7 +114,8 @@ class Settings(BaseSettings):
             if origin == "*":
                 continue
             parts = urlsplit(origin)
-            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+            extra = parts.path not in ("", "/") or parts.query or parts.fragment
+            if parts.scheme not in ("http", "https") or not parts.hostname or extra:
                 raise ValueError(f"{origin!r} is not an origin: scheme://host[:port], no path")
         return [origin.rstrip("/") for origin in origins]
 
