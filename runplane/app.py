@@ -8,11 +8,12 @@ connexion owns routing, security and validation of every operation in openapi.ya
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,19 @@ def operation_routes(
                 pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
                 routes.append((method.upper(), re.compile(f"^{pattern}$")))
     return routes
+
+
+def own_url(request: Request) -> str:
+    """This server's base URL as the request reached it (scheme, host, port and any root path)."""
+    return str(request.base_url).rstrip("/")
+
+
+@lru_cache(maxsize=16)
+def served_spec(server_url: str) -> bytes:
+    """The contract as /openapi.json serves it: `servers` is this server's own URL, so Swagger UI's Servers
+    menu and generated clients point at the server that served it (cached per URL: a few hosts at most)."""
+    spec = {**load_spec(), "servers": [{"url": server_url, "description": "This server"}]}
+    return json.dumps(spec, separators=(",", ":"), default=str).encode()
 
 
 def build_services(settings: Settings) -> Services:
@@ -242,6 +256,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await services.limiter.close()
             await services.db.close()
 
+    async def openapi_json(request: Request) -> Response:
+        return Response(served_spec(own_url(request)), media_type="application/json")
+
     async def redoc(_request: Any) -> FileResponse:
         return FileResponse(STATIC_DIR / "redoc" / "index.html", media_type="text/html")
 
@@ -255,6 +272,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=[
+            # Before the connexion mount, which would serve the spec with an empty `servers` URL.
+            Route("/openapi.json", openapi_json, methods=["GET"]),
             Route("/redoc", redoc),
             Route("/", landing),
             Route("/dashboard", dashboard),
