@@ -8,10 +8,11 @@ caller's own commit, so recording is cheap.
 Topics and their `data`:
 
 - ``task_update``: a task changed status: ``task_id``, ``status``, ``previous_status``, ``worker_id``,
-  ``failure`` (null, or ``reason``/``message``/``exit_code``/``cancelled_by``).
+  ``failure`` (absent, or ``reason``/``message``/``exit_code``/``cancelled_by``); fields without a value
+  are left out of every event (see `without_none`).
 - ``task_progress``: a task reported progress or a message: ``task_id``, ``progress``, ``message``.
 - ``task_complete``: a task reached completed/failed/cancelled: ``task_id``, ``status``, ``failure``,
-  ``duration_seconds`` (from start to end; null when it never started).
+  ``duration_seconds`` (from start to end; absent when it never started).
 - ``worker_status``: ``worker_id``, ``name``, ``status`` (active/draining/offline) and ``change``
   (registered, draining, offline, lost).
 - ``queue_stats``: counts of the queue (optional; not written by the scheduler today).
@@ -43,6 +44,19 @@ transitions_logger = logging.getLogger("runplane.tasks")
 _TRANSITION_LINES: Final = "runplane.events.transition_lines"
 
 
+def without_none(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with its None values left out, nested objects included.
+
+    Events keep the shape of every API answer (`handlers.presenters.dump`): a field without a value is
+    absent, never null.
+    """
+    return {
+        key: without_none(value) if isinstance(value, dict) else value
+        for key, value in data.items()
+        if value is not None
+    }
+
+
 async def record(
     session: AsyncSession,
     *,
@@ -56,7 +70,12 @@ async def record(
     assert topic in TOPICS, topic
     session.add(
         EventRow(
-            topic=topic, task_id=task_id, user_id=user_id, worker_id=worker_id, data=data, created_at=utcnow()
+            topic=topic,
+            task_id=task_id,
+            user_id=user_id,
+            worker_id=worker_id,
+            data=without_none(data),
+            created_at=utcnow(),
         )
     )
     notify.mark(session)  # wakes the live readers when this transaction commits

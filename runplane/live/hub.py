@@ -97,15 +97,6 @@ def timestamp(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def without_none(data: dict[str, Any]) -> dict[str, Any]:
-    """`data` with its None values left out, nested objects included (events are written with them)."""
-    return {
-        key: without_none(value) if isinstance(value, dict) else value
-        for key, value in data.items()
-        if value is not None
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class LiveEvent:
     """One event of the log, with its `StreamEvent` JSON rendered once for every client."""
@@ -121,8 +112,8 @@ class LiveEvent:
 
     @classmethod
     def of(cls, row: Row[Any] | EventRow) -> LiveEvent:
-        # Fields without a value are omitted, as in every API answer (handlers.presenters.dump).
-        data = without_none(row.data)
+        # Events are recorded without None values; this also drops them from events an older version wrote.
+        data = events.without_none(row.data)
         message = json.dumps(
             {"type": row.topic, "id": row.id, "ts": timestamp(row.created_at), "data": data},
             separators=(",", ":"),

@@ -215,7 +215,6 @@ async def test_a_whole_run_through_the_worker_operations(client, worker_key, use
         "status": "preparing",
         "previous_status": "queued",
         "worker_id": worker_id,
-        "failure": None,
     }
     assert rows[-1].data["duration_seconds"] >= 0
     assert {row.user_id for row in rows} == {"alice"}
