@@ -114,13 +114,26 @@ class DatabaseBackend(StrEnum):
 
 class LogLevel(StrEnum):
     """
-    Log level of the structured JSON logs.
+    Log level; the console format shows every request only at DEBUG.
     """
 
     DEBUG = "DEBUG"
     INFO = "INFO"
     WARNING = "WARNING"
     ERROR = "ERROR"
+
+
+class LogFormat(StrEnum):
+    """
+    `json`: one object a line, every request included; `console`: short lines for a person.
+    """
+
+    json = "json"
+    console = "console"
+
+
+class CorsOrigin(RootModel[str]):
+    root: Annotated[str, Field(max_length=2048)]
 
 
 class ServerConfig(BaseModel):
@@ -141,7 +154,7 @@ class ServerConfig(BaseModel):
     redis_url: Annotated[
         str | None,
         Field(description="The Redis URL with any password replaced by `<redacted>`.", max_length=2048),
-    ]
+    ] = None
     rate_limit: Annotated[
         str,
         Field(description="Per-key request budget in `limits` notation, e.g. `600/minute`.", max_length=64),
@@ -153,7 +166,23 @@ class ServerConfig(BaseModel):
     admin_key_configured: Annotated[
         bool, Field(description="Whether `RUNPLANE_ADMIN_KEY` is set (its value is never shown).")
     ]
-    log_level: Annotated[LogLevel, Field(description="Log level of the structured JSON logs.")]
+    log_level: Annotated[
+        LogLevel, Field(description="Log level; the console format shows every request only at DEBUG.")
+    ]
+    log_format: Annotated[
+        LogFormat,
+        Field(
+            description="`json`: one object a line, every request included; `console`: short lines for a person."
+        ),
+    ]
+    log_file: Annotated[
+        str | None,
+        Field(description="Where JSON log lines are also appended; absent when not set.", max_length=4096),
+    ] = None
+    cors_origins: Annotated[
+        list[CorsOrigin],
+        Field(description="Browser origins whose pages may call the API (CORS); `*` is any.", max_length=256),
+    ]
     db_pool_size: Annotated[
         int, Field(description="Database connections per server process (PostgreSQL).", ge=1, le=200)
     ]
@@ -241,8 +270,8 @@ class ApiKey(BaseModel):
         ),
     ]
     created_at: Timestamp
-    revoked_at: Annotated[AwareDatetime | None, Field(...)]
-    last_used_at: Annotated[AwareDatetime | None, Field(...)]
+    revoked_at: AwareDatetime | None = None
+    last_used_at: AwareDatetime | None = None
 
 
 class ApiKeyCreated(BaseModel):
@@ -385,7 +414,12 @@ class Sweep(BaseModel):
     name: Annotated[str, Field(max_length=128)]
     user_id: UserId
     job_name: Annotated[str, Field(max_length=64)]
-    model_id: Annotated[str | None, Field(max_length=64)]
+    model_id: Annotated[
+        str | None,
+        Field(
+            description="The catalog model every task runs; absent for a sweep of a command.", max_length=64
+        ),
+    ] = None
     parameters: Annotated[
         list[SweepParameterName],
         Field(description="The swept parameters' names, in the order given.", max_length=16),
@@ -407,8 +441,13 @@ class Sweep(BaseModel):
         bool, Field(description="True once every task has completed, failed or been cancelled.")
     ]
     created_at: Timestamp
-    cancelled_at: Annotated[AwareDatetime | None, Field(...)]
-    best: SweepTrial | None
+    cancelled_at: Annotated[
+        AwareDatetime | None, Field(description="When the sweep was cancelled; absent until then.")
+    ] = None
+    best: Annotated[
+        SweepTrial | None,
+        Field(description="The best trial by the chosen metric; absent until a completed task reports it."),
+    ] = None
 
 
 class SweepList(BaseModel):
@@ -464,7 +503,7 @@ class FailureReason(StrEnum):
 
 class TaskFailure(BaseModel):
     """
-    Why a task did not complete; null while it has not failed.
+    Why a task did not complete; absent while it has not failed.
     """
 
     model_config = ConfigDict(
@@ -533,16 +572,35 @@ class Metadata(RootModel[dict[str, MetadataAdditionalProperty]]):
 
 class ModelInputs(RootModel[dict[str, Any]]):
     """
-    Free-form inputs of a model run (e.g. `region`, `year`, `parameter_set`); an input named after a model
-    parameter must be one of that parameter's values.
+    Inputs of a model run: the model's parameters (one of each one's values), `parameter_set` (a named
+    preset of them; `baseline` is the defaults), `region` and `year` (they select the generated data).
+    Each model lists what it reads, and what each input does, in its `inputs`; any other input is a 422.
 
     """
 
     root: Annotated[dict[str, Any], Field(max_length=64)]
 
 
-class Arg(RootModel[str]):
+class ArgumentString(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            description="Arguments in one string, split as a POSIX shell would (fetch_ml's clients send this).",
+            max_length=65536,
+        ),
+    ]
+
+
+class ArgumentListItem(RootModel[str]):
     root: Annotated[str, Field(max_length=4096)]
+
+
+class ArgumentList(RootModel[list[ArgumentListItem]]):
+    """
+    Arguments, one item each.
+    """
+
+    root: Annotated[list[ArgumentListItem], Field(description="Arguments, one item each.", max_length=256)]
 
 
 class Dataset(RootModel[str]):
@@ -574,7 +632,10 @@ class TaskCreate(BaseModel):
         ),
     ] = None
     args: Annotated[
-        list[Arg] | None, Field(description="Arguments appended to the entrypoint.", max_length=256)
+        ArgumentString | ArgumentList | None,
+        Field(
+            description='Arguments appended to the entrypoint: an array, or one string split as a POSIX shell would\n(`--epochs 10 --name "my run"` becomes `["--epochs", "10", "--name", "my run"]`; no shell runs\nit). The task shows the resulting array; a string that does not split (an unclosed quote), more\nthan 256 arguments or one over 4096 characters is a 422.\n'
+        ),
     ] = None
     model_id: ModelId | None = None
     inputs: ModelInputs | None = None
@@ -622,6 +683,10 @@ class TaskCreate(BaseModel):
     random_seed: Annotated[int | None, Field(ge=0, le=4294967295)] = None
 
 
+class Arg(RootModel[str]):
+    root: Annotated[str, Field(max_length=4096)]
+
+
 class SecretName(RootModel[str]):
     root: Annotated[str, Field(max_length=256)]
 
@@ -640,42 +705,42 @@ class Task(BaseModel):
     user_id: UserId
     entrypoint: Annotated[
         str | None, Field(description="The command, with secret-looking values redacted.", max_length=4096)
-    ]
+    ] = None
     args: Annotated[
         list[Arg], Field(description="The arguments, with secret-looking values redacted.", max_length=256)
     ]
-    model_id: Annotated[str | None, Field(max_length=64)]
+    model_id: Annotated[str | None, Field(max_length=64)] = None
     inputs: ModelInputs
-    snapshot_id: Annotated[str | None, Field(max_length=64)]
+    snapshot_id: Annotated[str | None, Field(max_length=64)] = None
     datasets: Annotated[list[Dataset], Field(max_length=64)]
     dataset_specs: Annotated[list[DatasetSpec], Field(max_length=64)]
     cpu: Annotated[int, Field(ge=1, le=1024)]
     memory_gb: Annotated[float, Field(ge=0.0625, le=4096.0)]
     gpu: Annotated[int, Field(ge=0, le=64)]
-    gpu_type: Annotated[str | None, Field(max_length=64)]
+    gpu_type: Annotated[str | None, Field(max_length=64)] = None
     node_count: Annotated[int, Field(ge=1, le=256)]
-    reservation_id: Annotated[str | None, Field(max_length=64)]
+    reservation_id: Annotated[str | None, Field(max_length=64)] = None
     plugin_configs: Annotated[dict[str, PluginConfig], Field(max_length=16)]
     max_retries: Annotated[int, Field(ge=0, le=20)]
     retry_count: Annotated[int, Field(ge=0, le=1000)]
-    timeout_seconds: Annotated[int | None, Field(ge=1, le=2592000)]
+    timeout_seconds: Annotated[int | None, Field(ge=1, le=2592000)] = None
     env: StringMap
     secret_names: Annotated[
         list[SecretName],
         Field(description="The names of the task's secrets; their values are never returned.", max_length=64),
     ]
     metadata: Metadata
-    experiment_id: Annotated[str | None, Field(max_length=64)]
-    run_label: Annotated[str | None, Field(max_length=128)]
-    random_seed: Annotated[int | None, Field(ge=0, le=4294967295)]
+    experiment_id: Annotated[str | None, Field(max_length=64)] = None
+    run_label: Annotated[str | None, Field(max_length=128)] = None
+    random_seed: Annotated[int | None, Field(ge=0, le=4294967295)] = None
     progress: Annotated[float, Field(ge=0.0, le=100.0)]
-    message: Annotated[str | None, Field(max_length=1024)]
-    failure: TaskFailure | None
-    worker_id: Annotated[str | None, Field(max_length=64)]
+    message: Annotated[str | None, Field(max_length=1024)] = None
+    failure: TaskFailure | None = None
+    worker_id: Annotated[str | None, Field(max_length=64)] = None
     created_at: Timestamp
     updated_at: Timestamp
-    started_at: Annotated[AwareDatetime | None, Field(...)]
-    ended_at: Annotated[AwareDatetime | None, Field(...)]
+    started_at: AwareDatetime | None = None
+    ended_at: AwareDatetime | None = None
 
 
 class TaskList(BaseModel):
@@ -695,11 +760,11 @@ class TaskStatusReport(BaseModel):
     task_id: ResourceId
     status: TaskStatus
     progress: Annotated[float, Field(ge=0.0, le=100.0)]
-    message: Annotated[str | None, Field(max_length=1024)]
-    failure: TaskFailure | None
-    started_at: Annotated[AwareDatetime | None, Field(...)]
+    message: Annotated[str | None, Field(max_length=1024)] = None
+    failure: TaskFailure | None = None
+    started_at: AwareDatetime | None = None
     updated_at: Timestamp
-    ended_at: Annotated[AwareDatetime | None, Field(...)]
+    ended_at: AwareDatetime | None = None
 
 
 class PriorityUpdate(BaseModel):
@@ -763,8 +828,8 @@ class Experiment(BaseModel):
     )
     id: ResourceId
     name: Annotated[str, Field(max_length=128)]
-    description: Annotated[str | None, Field(max_length=4096)]
-    commit_id: Annotated[str | None, Field(max_length=64)]
+    description: Annotated[str | None, Field(max_length=4096)] = None
+    commit_id: Annotated[str | None, Field(max_length=64)] = None
     status: ExperimentStatus
     user_id: UserId
     metadata: Metadata
@@ -845,44 +910,44 @@ class RunIdentity(BaseModel):
     task_id: ResourceId
     job_name: Annotated[str, Field(max_length=64)]
     user_id: UserId
-    experiment_id: Annotated[str | None, Field(max_length=64)]
-    sweep_id: Annotated[str | None, Field(description="The sweep the task belongs to.", max_length=64)]
+    experiment_id: Annotated[str | None, Field(max_length=64)] = None
+    sweep_id: Annotated[str | None, Field(description="The sweep the task belongs to.", max_length=64)] = None
     trial: Annotated[
         int | None,
         Field(
             description="In a sweep, the repeat of its variation (1 to `repeats`); otherwise the task's position among its\nexperiment's tasks (1 for the first submitted).\n",
             ge=1,
         ),
-    ]
+    ] = None
     variation_index: Annotated[
         int | None, Field(description="In a sweep, the variation's position (0-based).", ge=0, le=9999)
-    ]
+    ] = None
     variation_label: Annotated[
         str | None,
         Field(
             description="In a sweep, the variation as `name=value` pairs joined by commas.", max_length=4096
         ),
-    ]
+    ] = None
     variation_values: Annotated[
         dict[str, SweepValue] | None,
         Field(description="In a sweep, the variation's parameter values.", max_length=16),
-    ]
+    ] = None
     attempt: Annotated[
         int,
         Field(description="1 for the first run, one more for each retry after a lost worker.", ge=1, le=1001),
     ]
-    random_seed: Annotated[int | None, Field(ge=0, le=4294967295)]
-    run_label: Annotated[str | None, Field(max_length=128)]
-    model_id: Annotated[str | None, Field(max_length=64)]
+    random_seed: Annotated[int | None, Field(ge=0, le=4294967295)] = None
+    run_label: Annotated[str | None, Field(max_length=128)] = None
+    model_id: Annotated[str | None, Field(max_length=64)] = None
     status: TaskStatus
-    worker_id: Annotated[str | None, Field(max_length=64)]
+    worker_id: Annotated[str | None, Field(max_length=64)] = None
     command: Annotated[
         list[CommandItem],
         Field(description="The command line that ran, secret-looking values redacted.", max_length=512),
     ]
     submitted_at: Timestamp
-    started_at: Annotated[AwareDatetime | None, Field(...)]
-    ended_at: Annotated[AwareDatetime | None, Field(...)]
+    started_at: AwareDatetime | None = None
+    ended_at: AwareDatetime | None = None
 
 
 class Snapshot(BaseModel):
@@ -944,7 +1009,7 @@ class Worker(BaseModel):
     version: Annotated[str, Field(max_length=64)]
     capabilities: WorkerCapabilities
     gpu_count: Annotated[int, Field(ge=0, le=64)]
-    gpu_type: Annotated[str | None, Field(max_length=128)]
+    gpu_type: Annotated[str | None, Field(max_length=128)] = None
     slots: WorkerSlots
     active_tasks: Annotated[
         list[ActiveTask], Field(description="Ids of the tasks the worker is running.", max_length=1024)
@@ -1038,7 +1103,7 @@ class ClaimRequest(BaseModel):
 
 class TaskAssignment(BaseModel):
     """
-    Everything a worker needs to run a task, secrets included (only workers ever see this); null in a
+    Everything a worker needs to run a task, secrets included (only workers ever see this); absent from a
     claim answer when nothing fits.
 
     """
@@ -1049,27 +1114,31 @@ class TaskAssignment(BaseModel):
     task_id: ResourceId
     attempt: Annotated[int, Field(ge=1, le=1001)]
     job_name: Annotated[str, Field(max_length=64)]
-    entrypoint: Annotated[str | None, Field(max_length=4096)]
+    entrypoint: Annotated[str | None, Field(max_length=4096)] = None
     args: Annotated[list[Arg], Field(max_length=256)]
-    model_id: Annotated[str | None, Field(max_length=64)]
+    model_id: Annotated[str | None, Field(max_length=64)] = None
     inputs: ModelInputs
-    snapshot_id: Annotated[str | None, Field(max_length=64)]
+    snapshot_id: Annotated[str | None, Field(max_length=64)] = None
     dataset_specs: Annotated[list[DatasetSpec], Field(max_length=64)]
     cpu: Annotated[int, Field(ge=1, le=1024)]
     memory_gb: Annotated[float, Field(ge=0.0625, le=4096.0)]
     gpu: Annotated[int, Field(ge=0, le=64)]
-    gpu_type: Annotated[str | None, Field(max_length=64)]
-    timeout_seconds: Annotated[int | None, Field(ge=1, le=2592000)]
+    gpu_type: Annotated[str | None, Field(max_length=64)] = None
+    timeout_seconds: Annotated[int | None, Field(ge=1, le=2592000)] = None
     env: StringMap
     secrets: StringMap
-    random_seed: Annotated[int | None, Field(ge=0, le=4294967295)]
+    random_seed: Annotated[int | None, Field(ge=0, le=4294967295)] = None
 
 
 class ClaimResult(BaseModel):
+    """
+    A claim's answer; `assignment` is absent when nothing fits.
+    """
+
     model_config = ConfigDict(
         extra="forbid",
     )
-    assignment: TaskAssignment | None
+    assignment: TaskAssignment | None = None
 
 
 class ReportedStatus(StrEnum):
@@ -1122,49 +1191,22 @@ class LogBatch(BaseModel):
 
 
 ParameterGridAdditionalProperty = TypeAliasType(
-    "ParameterGridAdditionalProperty", Annotated[list[float], Field(max_length=64)]
+    "ParameterGridAdditionalProperty", Annotated[list[int | float], Field(max_length=64)]
 )
 
 
 class ParameterGrid(RootModel[dict[str, ParameterGridAdditionalProperty]]):
     """
-    Each parameter's allowed values.
+    Each parameter's allowed values, with their own types (`max_depth` 3, `alpha` 1.0).
     """
 
     root: Annotated[dict[str, ParameterGridAdditionalProperty], Field(max_length=32)]
 
 
-class Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    id: ModelId
-    name: Annotated[str, Field(max_length=128)]
-    description: Annotated[str, Field(max_length=2048)]
-    params: ParameterGrid
-
-
-class ModelList(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    models: Annotated[list[Model], Field(max_length=1000)]
-
-
-class RunnerModel(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    id: ModelId
-    name: Annotated[str, Field(max_length=128)]
-    params: ParameterGrid
-
-
-class RunnerModelList(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    models: Annotated[list[RunnerModel], Field(max_length=1000)]
+class PresetName(RootModel[str]):
+    root: Annotated[
+        str, Field(description="The name of a model's preset of parameters (`parameter_set`).", max_length=64)
+    ]
 
 
 class RunCreate(BaseModel):
@@ -1201,8 +1243,8 @@ class RunStatus(BaseModel):
     run_id: ResourceId
     status: RunState
     progress: Annotated[int, Field(ge=0, le=100)]
-    message: Annotated[str | None, Field(max_length=1024)]
-    started_at: Annotated[AwareDatetime | None, Field(...)]
+    message: Annotated[str | None, Field(max_length=1024)] = None
+    started_at: AwareDatetime | None = None
     updated_at: Timestamp
 
 
@@ -1255,7 +1297,7 @@ class TaskUpdateData(BaseModel):
     task_id: ResourceId
     job_name: Annotated[str | None, Field(max_length=64)] = None
     status: TaskStatus
-    previous_status: Annotated[str | None, Field(max_length=16)]
+    previous_status: Annotated[str | None, Field(max_length=16)] = None
     worker_id: Annotated[str | None, Field(max_length=64)] = None
 
 
@@ -1620,6 +1662,15 @@ class SweepResults(BaseModel):
     rows: Annotated[list[SweepResultRow], Field(max_length=10000)]
 
 
+class ModelInputValue(RootModel[int | float | PresetName]):
+    root: Annotated[
+        int | float | PresetName,
+        Field(
+            description="A value an input takes (a parameter's grid value keeps its type; a preset's name)."
+        ),
+    ]
+
+
 class StreamEvent(BaseModel):
     """
     One live event. On SSE: `id:` is `id`, `event:` is `type`, `data:` is this object as JSON. On the
@@ -1665,3 +1716,68 @@ class MetricsSnapshot(BaseModel):
     events: Events
     connections: Connections
     timestamp: Timestamp
+
+
+class ModelInput(BaseModel):
+    """
+    One input a model reads, and what it does with it.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    name: Annotated[str, Field(max_length=64)]
+    description: Annotated[str, Field(max_length=2048)]
+    values: Annotated[
+        list[ModelInputValue] | None,
+        Field(description="The values it takes; absent when the description says which.", max_length=64),
+    ] = None
+
+
+class ModelInputList(RootModel[list[ModelInput]]):
+    """
+    Every input the model reads; a run with any other input is refused (422).
+    """
+
+    root: Annotated[
+        list[ModelInput],
+        Field(
+            description="Every input the model reads; a run with any other input is refused (422).",
+            max_length=64,
+        ),
+    ]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    id: ModelId
+    name: Annotated[str, Field(max_length=128)]
+    description: Annotated[str, Field(max_length=2048)]
+    params: ParameterGrid
+    inputs: ModelInputList
+
+
+class ModelList(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    models: Annotated[list[Model], Field(max_length=1000)]
+
+
+class RunnerModel(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    id: ModelId
+    name: Annotated[str, Field(max_length=128)]
+    params: ParameterGrid
+    inputs: ModelInputList
+
+
+class RunnerModelList(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    models: Annotated[list[RunnerModel], Field(max_length=1000)]

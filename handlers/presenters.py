@@ -12,11 +12,35 @@ from runplane.store.tables import ApiKeyRow, ArtifactRow, ExperimentRow, Snapsho
 from runplane.tasks import TaskManager
 from runplane.workers import HeartbeatAnswer, WorkerView
 
+# `number` fields that clients written against fetch_ml's contract parse as integers (it types memory as
+# whole GiB): a whole value is written as one (`4`, not `4.0`); a fraction stays a fraction.
+INTEGRAL_WHEN_WHOLE = frozenset({"memory_gb"})
+
+
+def _whole_numbers(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: int(item)
+            if key in INTEGRAL_WHEN_WHOLE and isinstance(item, float) and item.is_integer()
+            else _whole_numbers(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_whole_numbers(item) for item in value]
+    return value
+
 
 def dump(model: Any) -> dict[str, Any]:
-    # Presenters set every field the contract requires (null included); optional fields left unset,
-    # such as a plugin config's `mode`, are omitted rather than sent as a null the contract forbids.
-    result: dict[str, Any] = model.model_dump(mode="json", exclude_unset=True)
+    """The JSON body of a response model: optional fields without a value are omitted, never `null`.
+
+    One shape for every answer, the live events and run.json (aiperf's `exclude_none` rule, which
+    fetch_ml's clients rely on: its contract types such fields as plain strings). Optional fields left
+    unset, such as a plugin config's `mode`, are omitted too. Whole values of `INTEGRAL_WHEN_WHOLE`
+    fields are written as integers.
+    """
+    result: dict[str, Any] = _whole_numbers(
+        model.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+    )
     return result
 
 

@@ -20,7 +20,14 @@ Answer = tuple[dict[str, Any], int]
 
 async def runner_list_models(token_info: dict[str, Any]) -> Answer:
     models = [
-        RunnerModel.model_validate({"id": spec.id, "name": spec.name, "params": spec.params})
+        RunnerModel.model_validate(
+            {
+                "id": spec.id,
+                "name": spec.name,
+                "params": spec.params,
+                "inputs": runner_compat.run_inputs(spec),
+            }
+        )
         for spec in CATALOG.values()
     ]
     return presenters.dump(RunnerModelList(models=models)), 200

@@ -8,11 +8,12 @@ connexion owns routing, security and validation of every operation in openapi.ya
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from runplane.logstore import LogStore
 from runplane.middleware.access import AccessLogMiddleware
 from runplane.middleware.body_limit import BodyLimitMiddleware
 from runplane.middleware.content_type import ContentTypeMiddleware
+from runplane.middleware.cors import ApiCorsMiddleware
 from runplane.middleware.errors import ErrorMiddleware
 from runplane.middleware.metrics import MetricsMiddleware
 from runplane.middleware.ratelimit import RateLimitMiddleware
@@ -126,6 +128,19 @@ def operation_routes(
                 pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
                 routes.append((method.upper(), re.compile(f"^{pattern}$")))
     return routes
+
+
+def own_url(request: Request) -> str:
+    """This server's base URL as the request reached it (scheme, host, port and any root path)."""
+    return str(request.base_url).rstrip("/")
+
+
+@lru_cache(maxsize=16)
+def served_spec(server_url: str) -> bytes:
+    """The contract as /openapi.json serves it: `servers` is this server's own URL, so Swagger UI's Servers
+    menu and generated clients point at the server that served it (cached per URL: a few hosts at most)."""
+    spec = {**load_spec(), "servers": [{"url": server_url, "description": "This server"}]}
+    return json.dumps(spec, separators=(",", ":"), default=str).encode()
 
 
 def build_services(settings: Settings) -> Services:
@@ -214,7 +229,7 @@ def _starlette_error_handler(render: Any) -> Any:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, settings.log_file)
     services = build_services(settings)
     services.hub = hub = EventHub(services.db, settings)
 
@@ -248,6 +263,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await services.limiter.close()
             await services.db.close()
 
+    async def openapi_json(request: Request) -> Response:
+        return Response(served_spec(own_url(request)), media_type="application/json")
+
     async def redoc(_request: Any) -> FileResponse:
         return FileResponse(STATIC_DIR / "redoc" / "index.html", media_type="text/html")
 
@@ -261,6 +279,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=[
+            # Before the connexion mount, which would serve the spec with an empty `servers` URL.
+            Route("/openapi.json", openapi_json, methods=["GET"]),
             Route("/redoc", redoc),
             Route("/", landing),
             Route("/dashboard", dashboard),
@@ -270,6 +290,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(TraceMiddleware),
+            Middleware(ApiCorsMiddleware, origins=settings.cors_origins),
             Middleware(ErrorMiddleware),
             Middleware(AccessLogMiddleware),
             Middleware(MetricsMiddleware),

@@ -11,14 +11,16 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
 
 from runplane import cli_admin, cli_tasks
 from runplane.keys import create_key, revoke_key
+from runplane.logs import LogFormatName
 from runplane.settings import Settings
 from runplane.store.database import Database, migrate
 from runplane.store.keys import KeyStore
@@ -35,6 +37,41 @@ cli_admin.register(app)
 Host = Annotated[str, typer.Option(help="Address to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)]
 Workers = Annotated[int, typer.Option(help="API server processes.", min=1, max=64)]
+LogLevel = Annotated[
+    str,
+    typer.Option(
+        envvar="RUNPLANE_LOG_LEVEL",
+        help="DEBUG, INFO, WARNING or ERROR. The console shows every request only at DEBUG.",
+    ),
+]
+LogFile = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="RUNPLANE_LOG_FILE",
+        help="Also append JSON log lines here, every request's access line included.",
+        show_default=False,
+    ),
+]
+
+
+def log_format_option(default: str) -> Any:
+    return typer.Option(
+        envvar="RUNPLANE_LOG_FORMAT",
+        help="console: short lines for a person (task transitions, errors); json: one object a line, "
+        "every request's access line included.",
+        show_default=default,
+    )
+
+
+def logging_environment(level: str, log_format: LogFormatName, log_file: Path | None) -> dict[str, str]:
+    """The RUNPLANE_LOG_* variables that hand `serve`'s and `up`'s log options to the server processes."""
+    level = level.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise typer.BadParameter("must be DEBUG, INFO, WARNING or ERROR", param_hint="--log-level")
+    env = {"RUNPLANE_LOG_LEVEL": level, "RUNPLANE_LOG_FORMAT": log_format.value}
+    if log_file is not None:
+        env["RUNPLANE_LOG_FILE"] = str(log_file.expanduser().resolve())
+    return env
 
 
 def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
@@ -69,8 +106,16 @@ def metrics_environment(settings: Settings) -> dict[str, str]:
 
 
 @app.command()
-def serve(host: Host = "127.0.0.1", port: Port = 9101, workers: Workers = 2) -> None:
+def serve(
+    host: Host = "127.0.0.1",
+    port: Port = 9101,
+    workers: Workers = 2,
+    log_level: LogLevel = "INFO",
+    log_format: Annotated[LogFormatName, log_format_option("json")] = LogFormatName.json,
+    log_file: LogFile = None,
+) -> None:
     """Migrate the database, then serve the API with gunicorn and uvicorn workers."""
+    os.environ.update(logging_environment(log_level, log_format, log_file))
     settings = Settings()
     migrate(settings.sqlalchemy_url)
     os.environ.update(metrics_environment(settings))
@@ -174,24 +219,72 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop()
 
 
+def _keys_command() -> str:
+    """How to call this `runplane` from the current directory (`.venv/bin/runplane` under `make run`)."""
+    script = Path(sys.executable).parent / "runplane"
+    if not script.exists():
+        return "runplane"
+    with contextlib.suppress(ValueError):
+        return str(script.relative_to(Path.cwd()))
+    return str(script)
+
+
+def banner(url: str, settings: Settings, admin_secret: str | None, log_file: Path | None) -> str:
+    """What `up` prints once the API is ready: where everything is, and the admin key on a first start."""
+    runplane = _keys_command()
+    lines = [
+        "",
+        f"runplane is ready at {url}",
+        f"  dashboard   {url}/dashboard",
+        f"  API docs    {url}/docs  (ReDoc {url}/redoc, contract {url}/openapi.json)",
+        f"  data        {settings.resolved_data_dir}  (database, snapshots, artifacts, task logs)",
+    ]
+    if log_file is not None:
+        lines.append(f"  JSON log    {log_file}  (every request)")
+    if admin_secret is not None:
+        lines += [
+            "",
+            "  No API key existed, so an admin key was created. It is shown this once; keep it:",
+            "",
+            f"      {admin_secret}",
+            "",
+            f"      curl -H 'X-API-Key: {admin_secret}' {url}/v1/queue",
+        ]
+    elif settings.admin_key is not None:
+        lines.append("  admin key   the one in RUNPLANE_ADMIN_KEY")
+    lines += [
+        "",
+        f"  Lost the admin key? Make another (in this directory): {runplane} keys create --role admin "
+        "--name admin-2",
+        "  Below: one line per task transition, and errors (--log-level DEBUG shows every request).",
+        "  Ctrl-C stops the local worker, then the server.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 @app.command()
-def up(host: Host = "127.0.0.1", port: Port = 9101, workers: Workers = 2) -> None:
+def up(
+    host: Host = "127.0.0.1",
+    port: Port = 9101,
+    workers: Workers = 2,
+    log_level: LogLevel = "INFO",
+    log_format: Annotated[LogFormatName, log_format_option("console")] = LogFormatName.console,
+    log_file: LogFile = None,
+) -> None:
     """The embedded default on one machine: SQLite under ./var, local artifacts, the API and one worker.
 
     The local worker gets a fresh worker key (through its environment, never its command line) and starts
-    once the API is ready. Ctrl-C or SIGTERM stops the worker first, then the server.
+    once the API is ready. Ctrl-C or SIGTERM stops the worker first, then the server. The console shows a
+    banner, then one line per task transition and errors; every request's line is at DEBUG, in
+    `--log-format json` and in `--log-file`.
     """
+    log_env = logging_environment(log_level, log_format, log_file)
+    os.environ.update(log_env)
     settings = Settings()
     settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings.sqlalchemy_url)
     secret = asyncio.run(_bootstrap_admin_key(settings))
-    if secret is not None:
-        typer.echo(
-            "\nNo API key existed, so an admin key was created. It is shown this once; keep it:\n\n"
-            f"    {secret}\n\n"
-            f"    curl -H 'X-API-Key: {secret}' http://{host}:{port}/v1/queue\n",
-            err=True,
-        )
     worker_key = asyncio.run(_local_worker_key(settings))
     url = f"http://{_client_host(host)}:{port}"
     # Ctrl-C and SIGTERM reach only `up` (the children lead their own sessions), so `up` decides the order.
@@ -208,17 +301,20 @@ def up(host: Host = "127.0.0.1", port: Port = 9101, workers: Workers = 2) -> Non
     try:
         if not _wait_ready(url, server):
             raise _NotReady()
-        typer.echo(f"runplane serving on http://{host}:{port}  (docs: /docs, /redoc)", err=True)
+        typer.echo(banner(url, settings, secret, settings.log_file), err=True)
         command = [sys.executable, "-m", "runplane.worker", "--name", LOCAL_WORKER_NAME]
         command += ["--work-dir", str(settings.resolved_data_dir / "worker")]
         command += ["--grace-seconds", str(_LOCAL_WORKER_GRACE_SECONDS)]
+        # The server logs every task transition; the local worker adds its warnings and errors (all of
+        # its lines at DEBUG).
+        worker_level = "INFO" if log_env["RUNPLANE_LOG_LEVEL"] == "DEBUG" else "WARNING"
+        command += ["--log-format", log_format.value, "--log-level", worker_level]
         # The server's settings (an admin key, the database URL) are none of the worker's business.
         worker_env = {name: value for name, value in os.environ.items() if not name.startswith("RUNPLANE_")}
         worker_env.update(RUNPLANE_WORKER_API=url, RUNPLANE_WORKER_KEY=worker_key)
         worker = subprocess.Popen(
             command, env=worker_env, start_new_session=True, preexec_fn=_die_with_parent
         )
-        typer.echo(f"local worker started (pid {worker.pid})", err=True)
         warned = False
         while server.poll() is None:
             if worker.poll() is not None and not warned:
@@ -230,6 +326,8 @@ def up(host: Host = "127.0.0.1", port: Port = 9101, workers: Workers = 2) -> Non
         code = server.returncode or 0
     except _NotReady:
         typer.echo(f"the API did not become ready at {url}; stopping", err=True)
+        if secret is not None:
+            typer.echo(f"(the admin key created for this installation, shown this once: {secret})", err=True)
         code = 1
     except _Stop:
         typer.echo("stopping: the worker first, then the server", err=True)

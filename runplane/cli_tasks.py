@@ -36,6 +36,7 @@ from runplane_client.models import (
     Task,
     TaskCreate,
     TaskCreateSecrets,
+    TaskFailure,
     TaskList,
     TaskResults,
     TaskStatus,
@@ -93,7 +94,7 @@ def exit_code_of(status: TaskStatus) -> int:
 
 def _failure_text(report: TaskStatusReport | Task) -> str:
     failure = report.failure
-    return f": {failure.reason} ({failure.message})" if failure is not None else ""
+    return f": {failure.reason} ({failure.message})" if isinstance(failure, TaskFailure) else ""
 
 
 def _secret_value(name: str) -> str:

@@ -8,10 +8,11 @@ caller's own commit, so recording is cheap.
 Topics and their `data`:
 
 - ``task_update``: a task changed status: ``task_id``, ``status``, ``previous_status``, ``worker_id``,
-  ``failure`` (null, or ``reason``/``message``/``exit_code``/``cancelled_by``).
+  ``failure`` (absent, or ``reason``/``message``/``exit_code``/``cancelled_by``); fields without a value
+  are left out of every event (see `without_none`).
 - ``task_progress``: a task reported progress or a message: ``task_id``, ``progress``, ``message``.
 - ``task_complete``: a task reached completed/failed/cancelled: ``task_id``, ``status``, ``failure``,
-  ``duration_seconds`` (from start to end; null when it never started).
+  ``duration_seconds`` (from start to end; absent when it never started).
 - ``worker_status``: ``worker_id``, ``name``, ``status`` (active/draining/offline) and ``change``
   (registered, draining, offline, lost).
 - ``queue_stats``: counts of the queue (optional; not written by the scheduler today).
@@ -19,9 +20,12 @@ Topics and their `data`:
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from runplane import audit, metrics
 from runplane.live import notify
@@ -34,6 +38,24 @@ TASK_COMPLETE: Final = "task_complete"
 WORKER_STATUS: Final = "worker_status"
 QUEUE_STATS: Final = "queue_stats"
 TOPICS: Final = (TASK_UPDATE, TASK_PROGRESS, TASK_COMPLETE, WORKER_STATUS, QUEUE_STATS)
+
+# One log line per task transition, written once the transaction that made it commits (a rolled-back
+# change logs nothing): the console of `runplane up` is these lines and errors.
+transitions_logger = logging.getLogger("runplane.tasks")
+_TRANSITION_LINES: Final = "runplane.events.transition_lines"
+
+
+def without_none(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with its None values left out, nested objects included.
+
+    Events keep the shape of every API answer (`handlers.presenters.dump`): a field without a value is
+    absent, never null.
+    """
+    return {
+        key: without_none(value) if isinstance(value, dict) else value
+        for key, value in data.items()
+        if value is not None
+    }
 
 
 async def record(
@@ -49,7 +71,12 @@ async def record(
     assert topic in TOPICS, topic
     session.add(
         EventRow(
-            topic=topic, task_id=task_id, user_id=user_id, worker_id=worker_id, data=data, created_at=utcnow()
+            topic=topic,
+            task_id=task_id,
+            user_id=user_id,
+            worker_id=worker_id,
+            data=without_none(data),
+            created_at=utcnow(),
         )
     )
     notify.mark(session)  # wakes the live readers when this transaction commits
@@ -74,6 +101,7 @@ async def task_changed(
     `worker_id` names the worker involved when the row no longer does (a task taken back to the queue).
     """
     worker_id = worker_id or row.worker_id
+    session.info.setdefault(_TRANSITION_LINES, []).append(_transition_line(row, previous, worker_id))
     await record(
         session,
         topic=TASK_UPDATE,
@@ -112,6 +140,42 @@ async def task_changed(
                 "duration_seconds": duration,
             },
         )
+
+
+def _transition_line(
+    row: TaskRow, previous: str | None, worker_id: str | None
+) -> tuple[int, str, dict[str, Any]]:
+    """The level, text and structured fields of a task transition's log line."""
+    text = f"task {row.id} ({row.job_name}): "
+    text += row.status if previous is None else f"{previous} → {row.status}"
+    if worker_id and row.status in ("preparing", "running"):
+        text += f" on worker {worker_id}"
+    if row.status in ("completed", "failed", "cancelled") and row.started_at and row.ended_at:
+        text += f" after {(row.ended_at - row.started_at).total_seconds():.1f}s"
+    if row.failure_reason is not None and row.status in ("failed", "cancelled"):
+        text += f": {row.failure_message or row.failure_reason}"
+        if row.exit_code is not None:
+            text += f" (exit code {row.exit_code})"
+    level = logging.WARNING if row.status == "failed" else logging.INFO
+    fields = {
+        "task_id": row.id,
+        "status": row.status,
+        "previous_status": previous,
+        "worker_id": worker_id,
+        "failure_reason": row.failure_reason,
+    }
+    return level, text, fields
+
+
+@event.listens_for(Session, "after_commit")
+def _log_transitions(session: Session) -> None:
+    for level, text, fields in session.info.pop(_TRANSITION_LINES, ()):
+        transitions_logger.log(level, "%s", text, extra=fields)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_transitions(session: Session) -> None:
+    session.info.pop(_TRANSITION_LINES, None)
 
 
 async def task_progress(session: AsyncSession, row: TaskRow) -> None:

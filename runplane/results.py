@@ -56,7 +56,8 @@ def command_line(row: TaskRow) -> list[str]:
 
 def identity_document(identity: models.RunIdentity) -> dict[str, Any]:
     """The JSON document of a run identity: what ``/run`` answers and what run.json holds."""
-    document: dict[str, Any] = identity.model_dump(mode="json")
+    # Fields without a value are omitted, as in every API answer (handlers.presenters.dump).
+    document: dict[str, Any] = identity.model_dump(mode="json", exclude_none=True)
     return document
 
 

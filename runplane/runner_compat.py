@@ -3,10 +3,11 @@
 A Model Runner run *is* a task that runs a catalog model; its `run_id` is the task id. These are the few rules
 that translate between the two vocabularies, kept here so handlers stay thin and tests can check them alone.
 
-Seeds: the seed API has no seed field, so a run takes its random seed from `inputs.seed` when that is an
-integer in the task's `random_seed` range, and otherwise uses `DEFAULT_RUN_SEED`. Either way the seed is fixed
-at submission, so the same inputs always give the same rows (the catalog derives its data from the seed, the
-model and the scenario inputs `region` / `year`).
+Seeds: the seed API has no seed field, so a run takes its random seed from the input `seed` (an integer in
+the task's `random_seed` range; anything else is a 422, never silently replaced) and uses `DEFAULT_RUN_SEED`
+without one. The task gets it as its `random_seed`, and its other inputs as they were given. Either way the
+seed is fixed at submission, so the same inputs always give the same rows (the catalog derives its data
+from the seed, the model and the scenario inputs `region` / `year`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from generated.models import RunState, TaskCreate
-from runplane.errors import Conflict, NotFound
+from runplane.catalog import ModelSpec
+from runplane.errors import Conflict, NotFound, Unprocessable
 from runplane.security import Principal
 from runplane.store.tables import TaskRow
 from runplane.tasks import TaskManager
@@ -62,18 +64,43 @@ def run_message(row: TaskRow) -> str | None:
     return message
 
 
+SEED_DOC: Final = {
+    "name": SEED_INPUT,
+    "description": (
+        f"The run's random seed, 0..{MAX_SEED} (default {DEFAULT_RUN_SEED}): with the model and `region` / "
+        "`year` it fixes the generated data and the model's randomness, so the same inputs give the same "
+        "rows. The run's task has it as its `random_seed`."
+    ),
+}
+
+
 def run_seed(inputs: Mapping[str, Any]) -> int:
-    value = inputs.get(SEED_INPUT)
+    """The run's seed: `inputs.seed`, or DEFAULT_RUN_SEED without one; Unprocessable for any other value."""
+    if SEED_INPUT not in inputs:
+        return DEFAULT_RUN_SEED
+    value = inputs[SEED_INPUT]
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SEED:
         return value
-    return DEFAULT_RUN_SEED
+    raise Unprocessable(
+        f"Invalid input 'seed': must be an integer 0..{MAX_SEED}",
+        details={"field": f"inputs.{SEED_INPUT}"},
+    )
+
+
+def run_inputs(spec: ModelSpec) -> list[dict[str, object]]:
+    """What /api/models says a run reads: the model's inputs and the run's `seed`."""
+    return [*spec.inputs(), dict(SEED_DOC)]
 
 
 def run_task(model_id: str, inputs: Mapping[str, Any]) -> TaskCreate:
-    """The task a Model Runner run submits: the catalog model with the inputs as given and a fixed seed."""
+    """The task a Model Runner run submits: the catalog model, the inputs but `seed`, and the run's seed.
+
+    Raises Unprocessable for a `seed` that is not a valid seed.
+    """
     job_name = model_id[: MAX_JOB_NAME - len(JOB_NAME_SUFFIX)] + JOB_NAME_SUFFIX
+    model_inputs = {name: value for name, value in inputs.items() if name != SEED_INPUT}
     return TaskCreate.model_validate(
-        {"job_name": job_name, "model_id": model_id, "inputs": dict(inputs), "random_seed": run_seed(inputs)}
+        {"job_name": job_name, "model_id": model_id, "inputs": model_inputs, "random_seed": run_seed(inputs)}
     )
 
 

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from limits import parse as parse_limit
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from runplane import __version__
 from runplane.redaction import redact_url
+
+# The usual ports of local front-end dev servers (Create React App / Next.js, Vite, webpack / Vue CLI),
+# as localhost and as 127.0.0.1 (browsers treat them as different origins).
+DEFAULT_CORS_ORIGINS: tuple[str, ...] = tuple(
+    f"http://{host}:{port}" for port in (3000, 5173, 8080) for host in ("localhost", "127.0.0.1")
+)
 
 
 class Settings(BaseSettings):
@@ -33,6 +40,12 @@ class Settings(BaseSettings):
         description="Whether Prometheus `/metrics` needs an API key (default: open, like health probes).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = Field(
+        "json",
+        description="`json`: one object a line, access lines included; `console`: short lines for a "
+        "person, access lines only at DEBUG (what `runplane up` uses).",
+    )
+    log_file: Path | None = Field(None, description="Also append JSON log lines (access lines too) here.")
     db_pool_size: int = Field(10, ge=1, le=200)
     aging_rate: float = Field(0.1, ge=0, le=100, description="Priority points a queued task gains a minute.")
     aging_max_boost: float = Field(5.0, ge=0, le=100, description="The most aging can add to a priority.")
@@ -80,6 +93,31 @@ class Settings(BaseSettings):
         le=300,
         description="How long /ws waits for a first `auth` message without an X-API-Key header.",
     )
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        list(DEFAULT_CORS_ORIGINS),
+        description="Browser origins (scheme://host[:port]) whose pages may call the API (CORS); "
+        "comma-separated in RUNPLANE_CORS_ORIGINS, empty for none, `*` for any.",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _valid_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if origin == "*":
+                continue
+            parts = urlsplit(origin)
+            extra = parts.path not in ("", "/") or parts.query or parts.fragment
+            if parts.scheme not in ("http", "https") or not parts.hostname or extra:
+                raise ValueError(f"{origin!r} is not an origin: scheme://host[:port], no path")
+        return [origin.rstrip("/") for origin in origins]
 
     @field_validator("rate_limit", "worker_rate_limit", "auth_failure_limit")
     @classmethod

@@ -47,7 +47,7 @@ from runplane.security import Principal
 from runplane.store.sweeps import SweepClash, SweepStore, SweepTaskView
 from runplane.store.tables import SweepRow, TaskRow
 from runplane.store.tasks import ACTIVE, TERMINAL
-from runplane.tasks import new_task_row, request_fingerprint
+from runplane.tasks import new_task_row, request_fingerprint, task_args
 
 if TYPE_CHECKING:
     from runplane.artifacts import ArtifactManager
@@ -242,7 +242,7 @@ class CommandTemplate:
     @classmethod
     def of(cls, task: TaskCreate, expansion: Expansion) -> CommandTemplate:
         """The template of ``task``; 422 for a placeholder naming no parameter or an unused parameter."""
-        args = [arg.root for arg in task.args or []]
+        args = task_args(task)
         env = task.env.model_dump(mode="json") if task.env else {}
         used: set[str] = set()
         for field, text in [

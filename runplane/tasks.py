@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,6 +43,41 @@ def request_fingerprint(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+MAX_ARGS = 256
+MAX_ARG_CHARS = 4096
+
+
+def task_args(request: TaskCreate) -> list[str]:
+    """The task's argument list: `args` as given, or its string split as a POSIX shell would (shlex).
+
+    fetch_ml's clients send `args` as one string; the contract accepts both forms and the task shows the
+    list. Raises Unprocessable (field `args`) for a string shlex cannot split (an unclosed quote or a
+    trailing escape), more than MAX_ARGS arguments or one longer than MAX_ARG_CHARS.
+    """
+    if request.args is None:
+        return []
+    if isinstance(request.args.root, str):
+        try:
+            args = shlex.split(request.args.root, comments=False, posix=True)
+        except ValueError as exc:  # shlex: "No closing quotation", "No escaped character"
+            raise Unprocessable(
+                f"'args' does not split as a shell would: {exc}", details={"field": "args"}
+            ) from None
+    else:
+        args = [arg.root for arg in request.args.root]
+    if len(args) > MAX_ARGS:
+        raise Unprocessable(
+            f"'args' has {len(args)} arguments; at most {MAX_ARGS} are allowed", details={"field": "args"}
+        )
+    for index, arg in enumerate(args):
+        if len(arg) > MAX_ARG_CHARS:
+            raise Unprocessable(
+                f"argument {index} of 'args' is longer than {MAX_ARG_CHARS} characters",
+                details={"field": "args"},
+            )
+    return args
+
+
 def new_task_row(user_id: str, request: TaskCreate) -> TaskRow:
     """A queued task as submitted: the one place a TaskCreate becomes a stored row."""
     now = utcnow()
@@ -52,7 +88,7 @@ def new_task_row(user_id: str, request: TaskCreate) -> TaskRow:
         status="queued",
         priority=request.priority,
         entrypoint=request.entrypoint,
-        args=[arg.root for arg in request.args or []],
+        args=task_args(request),
         model_id=request.model_id.root if request.model_id else None,
         inputs=request.inputs.root if request.inputs else {},
         snapshot_id=request.snapshot_id.root if request.snapshot_id else None,
@@ -147,8 +183,9 @@ class TaskManager:
         return row
 
     async def check_references(self, principal: Principal, request: TaskCreate) -> None:
-        """422 unless the request names exactly one of entrypoint/model, valid model inputs, and an
+        """422 unless the request names exactly one of entrypoint/model, valid args and model inputs, and an
         experiment and snapshot the principal may use (sweeps check their task template with this too)."""
+        task_args(request)
         if (request.entrypoint is None) == (request.model_id is None):
             raise Unprocessable(
                 "Give exactly one of 'entrypoint' or 'model_id'",

@@ -21,6 +21,11 @@ Progress: TypeAlias = Callable[[float, str], None]
 
 # The inputs that describe the scenario a run is about; they select the generated data set.
 CONTEXT_KEYS: Final = ("region", "year")
+PRESET_KEY: Final = "parameter_set"
+BASELINE: Final = "baseline"
+"""The preset every model has: its defaults (what a run without parameters does)."""
+MAX_REGION_CHARS: Final = 64
+YEARS: Final = (1900, 2100)
 
 ALPHA_GRID: Final[tuple[float, ...]] = (0.1, 1.0, 10.0)
 MAX_DEPTH_GRID: Final[tuple[int, ...]] = (3, 5, 7)
@@ -45,11 +50,19 @@ Runner: TypeAlias = Callable[[Mapping[str, object], int, Progress], ModelResult]
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A runnable model: its parameter grids, the named presets of them, and what each input does.
+
+    ``presets`` maps a `parameter_set` name to parameter values; ``baseline`` (the defaults) is always
+    one and sets nothing. ``param_docs`` says what each parameter does and its default.
+    """
+
     id: str
     name: str
     description: str
     params: dict[str, list[ParamValue]]
     run: Runner = field(repr=False, compare=False)
+    param_docs: dict[str, str] = field(default_factory=dict)
+    presets: dict[str, dict[str, ParamValue]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         """The public, JSON-safe description of the model (a fresh copy: callers may mutate it)."""
@@ -58,7 +71,75 @@ class ModelSpec:
             "name": self.name,
             "description": self.description,
             "params": {name: list(grid) for name, grid in self.params.items()},
+            "inputs": self.inputs(),
         }
+
+    def preset_names(self) -> list[str]:
+        return [BASELINE, *(name for name in self.presets if name != BASELINE)]
+
+    def inputs(self) -> list[dict[str, object]]:
+        """Every input this model reads, what it does and the values it takes (any other is refused)."""
+        described: list[dict[str, object]] = [
+            {
+                "name": name,
+                "description": self.param_docs.get(name, f"The model's {name}."),
+                "values": list(grid),
+            }
+            for name, grid in self.params.items()
+        ]
+        presets = "; ".join(
+            f"{name}: "
+            + (
+                ", ".join(f"{key}={value!r}" for key, value in self.presets[name].items())
+                if self.presets.get(name)
+                else "the defaults"
+            )
+            for name in self.preset_names()
+        )
+        described += [
+            {
+                "name": PRESET_KEY,
+                "description": (
+                    "A named preset of this model's parameters (" + presets + "). A parameter given "
+                    "as an input too overrides the preset's value."
+                ),
+                "values": self.preset_names(),
+            },
+            {
+                "name": "region",
+                "description": (
+                    "The scenario's region, any name up to 64 characters (e.g. NA, EU, APAC): with `year` "
+                    "and the run's seed it selects the generated data set, so another region is other data "
+                    "and the same region and year give the same data again."
+                ),
+            },
+            {
+                "name": "year",
+                "description": (
+                    f"The scenario's year, {YEARS[0]}..{YEARS[1]} (a number or its digits as a string): "
+                    "with `region` and the run's seed it selects the generated data set."
+                ),
+            },
+        ]
+        return described
+
+    def parameters(self, inputs: Mapping[str, object]) -> dict[str, ParamValue]:
+        """The parameter values a run uses: the `parameter_set` preset's, then the inputs' own values.
+
+        A parameter absent from both keeps the model's default. Raises ValueError for an input value
+        that is not a grid value or an unknown preset (``validate_inputs`` reports both first).
+        """
+        preset = inputs.get(PRESET_KEY)
+        values: dict[str, ParamValue] = {}
+        if preset is not None:
+            if not isinstance(preset, str) or preset not in self.preset_names():
+                raise ValueError(f"{PRESET_KEY}={preset!r} is not one of {self.preset_names()}")
+            values.update(self.presets.get(preset, {}))
+        for name, grid in self.params.items():
+            value = chosen(inputs, name, tuple(grid))
+            if value is not None:
+                values[name] = value
+        return values
 
 
 def clean(value: SupportsFloat, digits: int = 6) -> float:
@@ -95,26 +176,34 @@ def chosen(inputs: Mapping[str, object], name: str, grid: tuple[ParamValue, ...]
     raise ValueError(f"{name}={value!r} is not in the grid {list(grid)}")
 
 
+# Loading the libraries is a visible part of a run (seconds for scikit-learn or xgboost on a busy
+# machine): each runner reports it before the import, so progress moves from the start, not 0 then 100.
+LOADING_PERCENT: Final = 1.0
+
+
 def _run_linear_reg(inputs: Mapping[str, object], seed: int, report: Progress) -> ModelResult:
+    report(LOADING_PERCENT, "loading numpy and scikit-learn")
     from runplane.catalog import linear_reg
 
-    alpha = chosen(inputs, "alpha", ALPHA_GRID)
+    alpha = CATALOG["linear_reg"].parameters(inputs).get("alpha")
     alphas = [float(alpha)] if alpha is not None else [float(a) for a in ALPHA_GRID]
     return linear_reg.run(alphas, data_seed(seed, "linear_reg", inputs), report)
 
 
 def _run_xgb_forecast(inputs: Mapping[str, object], seed: int, report: Progress) -> ModelResult:
+    report(LOADING_PERCENT, "loading numpy and xgboost")
     from runplane.catalog import xgb_forecast
 
-    depth = chosen(inputs, "max_depth", MAX_DEPTH_GRID)
+    depth = CATALOG["xgb_forecast"].parameters(inputs).get("max_depth")
     max_depth = int(depth) if depth is not None else xgb_forecast.DEFAULT_MAX_DEPTH
     return xgb_forecast.run(max_depth, data_seed(seed, "xgb_forecast", inputs), report)
 
 
 def _run_simulator(inputs: Mapping[str, object], seed: int, report: Progress) -> ModelResult:
+    report(LOADING_PERCENT, "loading numpy")
     from runplane.catalog import simulator
 
-    count = chosen(inputs, "trials", TRIALS_GRID)
+    count = CATALOG["simulator"].parameters(inputs).get("trials")
     trials = int(count) if count is not None else simulator.DEFAULT_TRIALS
     return simulator.run(trials, data_seed(seed, "simulator", inputs), report)
 
@@ -131,6 +220,11 @@ CATALOG: Final[dict[str, ModelSpec]] = {
             ),
             params={"alpha": list(ALPHA_GRID)},
             run=_run_linear_reg,
+            param_docs={
+                "alpha": "The ridge penalty to cross-validate (default: every alpha of the grid, the best "
+                "one refit)."
+            },
+            presets={"light_penalty": {"alpha": 0.1}, "heavy_penalty": {"alpha": 10.0}},
         ),
         ModelSpec(
             id="xgb_forecast",
@@ -141,6 +235,8 @@ CATALOG: Final[dict[str, ModelSpec]] = {
             ),
             params={"max_depth": list(MAX_DEPTH_GRID)},
             run=_run_xgb_forecast,
+            param_docs={"max_depth": "The depth of each boosted tree (default 5)."},
+            presets={"shallow": {"max_depth": 3}, "deep": {"max_depth": 7}},
         ),
         ModelSpec(
             id="simulator",
@@ -151,6 +247,8 @@ CATALOG: Final[dict[str, ModelSpec]] = {
             ),
             params={"trials": list(TRIALS_GRID)},
             run=_run_simulator,
+            param_docs={"trials": "How many simulated portfolios (default 1000)."},
+            presets={"quick": {"trials": 100}, "thorough": {"trials": 10000}},
         ),
     )
 }
@@ -160,22 +258,48 @@ def get_model(model_id: str) -> ModelSpec | None:
     return CATALOG.get(model_id)
 
 
+def _shown(value: object) -> str:
+    shown = json.dumps(value, default=str)
+    return shown[: MAX_SHOWN - 3] + "..." if len(shown) > MAX_SHOWN else shown
+
+
+def _year_problem(value: object) -> str | None:
+    year: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        year = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 4:
+        year = int(value)
+    if year is None or not YEARS[0] <= year <= YEARS[1]:
+        return f"must be a year {YEARS[0]}..{YEARS[1]}; got {_shown(value)}"
+    return None
+
+
 def validate_inputs(model_id: str, inputs: Mapping[str, object]) -> dict[str, str]:
     """Problems with ``inputs`` for ``model_id``, as field -> message; empty when the inputs are fine.
 
-    Inputs are free-form; only a key that names one of the model's parameters must hold a grid value.
+    A model reads its parameters (a grid value each), `parameter_set` (one of its presets), `region` and
+    `year` (see ``ModelSpec.inputs``); any other input is a problem, never silently ignored.
     """
     spec = get_model(model_id)
     if spec is None:
         return {"model_id": f"unknown model {model_id!r}; known: {', '.join(CATALOG)}"}
     problems: dict[str, str] = {}
+    known = [*spec.params, PRESET_KEY, *CONTEXT_KEYS]
+    for name in inputs:
+        if name not in known:
+            problems[name] = f"is not an input of {model_id}; it reads {', '.join(known)}"
     for name, grid in spec.params.items():
         if name not in inputs:
             continue
         value = inputs[name]
         if not (_is_number(value) and any(value == candidate for candidate in grid)):
-            shown = json.dumps(value, default=str)
-            if len(shown) > MAX_SHOWN:
-                shown = shown[: MAX_SHOWN - 3] + "..."
-            problems[name] = f"must be one of {json.dumps(grid)}; got {shown}"
+            problems[name] = f"must be one of {json.dumps(grid)}; got {_shown(value)}"
+    preset = inputs.get(PRESET_KEY)
+    if PRESET_KEY in inputs and preset not in spec.preset_names():
+        problems[PRESET_KEY] = f"must be one of {json.dumps(spec.preset_names())}; got {_shown(preset)}"
+    region = inputs.get("region")
+    if "region" in inputs and not (isinstance(region, str) and 0 < len(region) <= MAX_REGION_CHARS):
+        problems["region"] = f"must be a name of 1..{MAX_REGION_CHARS} characters; got {_shown(region)}"
+    if "year" in inputs and (problem := _year_problem(inputs["year"])) is not None:
+        problems["year"] = problem
     return problems

@@ -112,12 +112,14 @@ class LiveEvent:
 
     @classmethod
     def of(cls, row: Row[Any] | EventRow) -> LiveEvent:
+        # Events are recorded without None values; this also drops them from events an older version wrote.
+        data = events.without_none(row.data)
         message = json.dumps(
-            {"type": row.topic, "id": row.id, "ts": timestamp(row.created_at), "data": row.data},
+            {"type": row.topic, "id": row.id, "ts": timestamp(row.created_at), "data": data},
             separators=(",", ":"),
             ensure_ascii=False,
         )
-        return cls(row.id, row.topic, row.task_id, row.user_id, row.created_at, row.data, message)
+        return cls(row.id, row.topic, row.task_id, row.user_id, row.created_at, data, message)
 
     def sse(self) -> str:
         return f"id: {self.id}\nevent: {self.topic}\ndata: {self.message}\n\n"

@@ -3,12 +3,14 @@
 The order is written down once, here, and `runplane.app` builds the chain from it (outermost first):
 
 1. `trace.TraceMiddleware`          gives every request a trace id (header, log lines, error bodies).
-2. `errors.ErrorMiddleware`         turns anything that escapes the layers below into the uniform 500.
-3. `access.AccessLogMiddleware`     one structured log line per request, with status and duration.
-4. `metrics.MetricsMiddleware`      counts requests and their latency by operationId and status (Prometheus).
-5. `ratelimit.RateLimitMiddleware`  per-address failed-key budgets (429) and the RateLimit-* headers of
+2. `cors.ApiCorsMiddleware`         answers CORS preflights of configured origins (before any key check)
+                                    and marks every answer to them readable, error answers included.
+3. `errors.ErrorMiddleware`         turns anything that escapes the layers below into the uniform 500.
+4. `access.AccessLogMiddleware`     one structured log line per request, with status and duration.
+5. `metrics.MetricsMiddleware`      counts requests and their latency by operationId and status (Prometheus).
+6. `ratelimit.RateLimitMiddleware`  per-address failed-key budgets (429) and the RateLimit-* headers of
                                     the per-key budget, which is spent once the key is resolved (security).
-6. `body_limit.BodyLimitMiddleware` refuses bodies over the configured size (413) before anyone reads them.
-7. `content_type.ContentTypeMiddleware` refuses a body without a Content-Type (415).
-8. connexion: routing → security (X-API-Key, role, key budget) → request validation → the handler.
+7. `body_limit.BodyLimitMiddleware` refuses bodies over the configured size (413) before anyone reads them.
+8. `content_type.ContentTypeMiddleware` refuses a body without a Content-Type (415).
+9. connexion: routing → security (X-API-Key, role, key budget) → request validation → the handler.
 """

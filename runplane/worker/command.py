@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from runplane.logs import configure_logging
+from runplane.logs import LogFormatName, configure_logging
 from runplane.worker.agent import AgentFailed, AgentOptions, WorkerAgent, default_worker_name
 
 
@@ -63,9 +63,12 @@ def worker_command(
         bool, typer.Option(help="Keep each task's work directory after it ends (for debugging).")
     ] = False,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    log_format: Annotated[
+        LogFormatName, typer.Option(help="json (one object a line) or console (short lines for a person).")
+    ] = LogFormatName.json,
 ) -> None:
     """Run a worker agent: register with the API, claim tasks and run them (HTTP only, no database)."""
-    configure_logging(log_level)
+    configure_logging(log_level, log_format.value)
     # One line per HTTP request is the server's access log's job, not the worker's.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     options = AgentOptions(

@@ -17,11 +17,11 @@ VENV = REPO_ROOT / ".venv"
 
 
 def _check_generated(workdir: Path) -> subprocess.CompletedProcess[str]:
-    # The project's venv is reused (VENV=...), and its install stamp is taken as up to date (-o), so
+    # The project's venv is reused (VENV=...), and its install stamps are taken as up to date (-o), so
     # only the generator and the comparison run here.
-    stamp = VENV / ".installed"
+    stamps = [arg for name in (".installed", ".installed-dev") for arg in ("-o", str(VENV / name))]
     return subprocess.run(
-        ["make", "-s", f"VENV={VENV}", "-o", str(stamp), "check-generated"],
+        ["make", "-s", f"VENV={VENV}", *stamps, "check-generated"],
         cwd=workdir,
         capture_output=True,
         text=True,
@@ -32,7 +32,7 @@ def _check_generated(workdir: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Path:
-    for name in ("Makefile", "openapi.yaml", "pyproject.toml", "requirements.lock"):
+    for name in ("Makefile", "openapi.yaml", "pyproject.toml", "requirements.lock", "requirements-dev.lock"):
         shutil.copy2(REPO_ROOT / name, tmp_path / name)
     shutil.copytree(REPO_ROOT / "generated", tmp_path / "generated")
     shutil.copytree(

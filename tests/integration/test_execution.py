@@ -584,6 +584,16 @@ def test_up_serves_the_api_and_a_local_worker_and_stops_both(tmp_path: Path) -> 
         up.send_signal(signal.SIGTERM)
         code = up.wait(timeout=90)
     assert code == 0, log_path.read_text()
+    # The console is for a person: the banner, then one line per task transition, no per-request lines
+    # (the worker polled and heartbeated, the test polled the status, all through access-logged requests).
+    console = log_path.read_text()
+    assert f"runplane is ready at {base}" in console and f"{base}/dashboard" in console, console
+    assert "the one in RUNPLANE_ADMIN_KEY" in console and admin_key not in console
+    assert "keys create --role admin" in console
+    assert f"task {task_id} (model): queued\n" in console, console
+    assert f"task {task_id} (model): collecting → completed after " in console, console
+    for noise in ("GET /v1/", "POST /v1/workers", '"level":', "Adding spec", "Context impl"):
+        assert noise not in console, (noise, console)
     # Both the worker and the server are gone.
     poll(
         lambda: not any(Path(f"/proc/{pid}").exists() for pid in children),

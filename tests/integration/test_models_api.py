@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.conftest import auth
@@ -9,7 +11,7 @@ from tests.support.errors import assert_error
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
-GRIDS = {
+GRIDS: dict[str, tuple[str, dict[str, list[Any]]]] = {
     "linear_reg": ("Linear Regression", {"alpha": [0.1, 1.0, 10.0]}),
     "xgb_forecast": ("XGBoost Forecast", {"max_depth": [3, 5, 7]}),
     "simulator": ("Monte Carlo Simulator", {"trials": [100, 1000, 10000]}),
@@ -25,7 +27,8 @@ async def test_the_catalog_lists_the_three_models_with_their_grids(client, user_
         name, params = GRIDS[model["id"]]
         assert model["name"] == name
         assert model["params"] == params
-        assert set(model) == {"id", "name", "description", "params"}
+        assert set(model) == {"id", "name", "description", "params", "inputs"}
+        assert {item["name"] for item in model["inputs"]} == {*params, "parameter_set", "region", "year"}
         assert model["description"]
 
 

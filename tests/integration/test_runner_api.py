@@ -48,13 +48,23 @@ async def create_run(client, key: str, model_id: str = "linear_reg", inputs: dic
 async def test_models_in_the_seeds_shape(client, user_key):
     response = await client.get("/api/models", headers=auth(user_key))
     assert response.status_code == 200
-    assert response.json() == {
-        "models": [
-            {"id": "linear_reg", "name": "Linear Regression", "params": {"alpha": [0.1, 1.0, 10.0]}},
-            {"id": "xgb_forecast", "name": "XGBoost Forecast", "params": {"max_depth": [3, 5, 7]}},
-            {"id": "simulator", "name": "Monte Carlo Simulator", "params": {"trials": [100, 1000, 10000]}},
-        ]
-    }
+    models = response.json()["models"]
+    assert [{key: model[key] for key in ("id", "name", "params")} for model in models] == [
+        {"id": "linear_reg", "name": "Linear Regression", "params": {"alpha": [0.1, 1.0, 10.0]}},
+        {"id": "xgb_forecast", "name": "XGBoost Forecast", "params": {"max_depth": [3, 5, 7]}},
+        {"id": "simulator", "name": "Monte Carlo Simulator", "params": {"trials": [100, 1000, 10000]}},
+    ]
+    # Grid values keep their own types on the wire: `3`, not `3.0`; `1.0` stays a float.
+    assert [type(value) for value in models[1]["params"]["max_depth"]] == [int, int, int]
+    assert [type(value) for value in models[0]["params"]["alpha"]] == [float, float, float]
+    # Each model lists every input it reads, with what it does; the seed's own inputs are among them.
+    for model in models:
+        inputs = {item["name"]: item for item in model["inputs"]}
+        assert set(inputs) == {*model["params"], "parameter_set", "region", "year", "seed"}
+        assert all(item["description"] for item in model["inputs"])
+        assert inputs["parameter_set"]["values"][0] == "baseline"
+        for name, grid in model["params"].items():
+            assert inputs[name]["values"] == grid
 
 
 async def test_a_run_is_a_queued_model_task(client, user_key):
@@ -65,27 +75,45 @@ async def test_a_run_is_a_queued_model_task(client, user_key):
     assert task["inputs"] == SEED_INPUTS
     assert task["random_seed"] == DEFAULT_RUN_SEED
     assert task["user_id"] == "alice"
-    assert task["entrypoint"] is None
+    assert "entrypoint" not in task
 
 
-@pytest.mark.parametrize(
-    ("seed", "expected"),
-    [
-        (7, 7),
-        (0, 0),
-        (4294967295, 4294967295),
-        (4294967296, DEFAULT_RUN_SEED),
-        (-1, DEFAULT_RUN_SEED),
-        ("7", DEFAULT_RUN_SEED),
-        (7.0, DEFAULT_RUN_SEED),
-        (True, DEFAULT_RUN_SEED),
-    ],
-)
-async def test_the_seed_comes_from_inputs_when_it_is_a_valid_seed(client, user_key, seed, expected):
+@pytest.mark.parametrize(("seed", "expected"), [(7, 7), (0, 0), (4294967295, 4294967295)])
+async def test_the_seed_comes_from_inputs(client, user_key, seed, expected):
     run_id = await create_run(client, user_key, "simulator", {"trials": 100, "seed": seed})
     task = (await client.get(f"/v1/tasks/{run_id}", headers=auth(user_key))).json()
     assert task["random_seed"] == expected
-    assert task["inputs"] == {"trials": 100, "seed": seed}
+    assert task["inputs"] == {"trials": 100}
+
+
+@pytest.mark.parametrize("seed", [4294967296, -1, "7", 7.5, True, None])
+async def test_a_seed_that_is_not_a_seed_is_422_not_replaced(client, user_key, seed):
+    response = await client.post(
+        "/api/runs", headers=auth(user_key), json={"model_id": "simulator", "inputs": {"seed": seed}}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["details"] == {"field": "inputs.seed"}
+
+
+@pytest.mark.parametrize(
+    ("inputs", "field"),
+    [
+        ({"region": "NA", "colour": "red"}, "colour"),
+        ({"parameter_set": "aggressive"}, "parameter_set"),
+        ({"year": 20240}, "year"),
+        ({"year": "last"}, "year"),
+        ({"region": ""}, "region"),
+        ({"region": 7}, "region"),
+    ],
+)
+async def test_an_input_the_model_does_not_read_is_422(client, user_key, inputs, field):
+    response = await client.post(
+        "/api/runs", headers=auth(user_key), json={"model_id": "linear_reg", "inputs": inputs}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["details"]["field"] == f"inputs.{field}"
+    listed = await client.get("/v1/tasks", headers=auth(user_key))
+    assert listed.json()["total"] == 0
 
 
 async def test_an_unknown_model_is_404(client, user_key):
@@ -140,7 +168,6 @@ async def test_a_queued_run_status(client, user_key):
         "status": "queued",
         "progress": 0,
         "message": "Queued",
-        "started_at": None,
         "updated_at": task["updated_at"],
     }
 

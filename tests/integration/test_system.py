@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from runplane.app import load_spec
 from tests.conftest import auth
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -37,9 +38,13 @@ async def test_config_has_no_secret(client, user_key, settings):
     assert config["rate_limit"] == settings.rate_limit
     assert config["lease_seconds"] == settings.lease_seconds
     assert config["worker_rate_limit"] == settings.worker_rate_limit
-    # Every setting is shown except the secret itself, which becomes a yes/no.
-    shown = set(type(settings).model_fields) - {"admin_key"}
+    # Every setting is shown except the secret itself, which becomes a yes/no; one without a value (no log
+    # file) is omitted, as in every answer.
+    unset = {name for name, value in settings.model_dump().items() if value is None}
+    shown = set(type(settings).model_fields) - {"admin_key"} - unset
     assert shown <= set(config) and "admin_key" not in config
+    assert "log_file" in unset and "log_file" not in config
+    assert config["log_format"] == "json" and config["cors_origins"] == settings.cors_origins
     assert (await client.get("/v1/config", headers=auth(user_key))).status_code == 403
 
 
@@ -49,6 +54,14 @@ async def test_docs_are_served_without_a_cdn(client, path):
     assert response.status_code == 200
     for cdn in ("cdn.", "unpkg.com", "jsdelivr", "googleapis"):
         assert cdn not in response.text
+
+
+async def test_the_served_contract_names_this_server(client):
+    served = (await client.get("/openapi.json")).json()
+    assert served["servers"] == [{"url": "http://testserver", "description": "This server"}]
+    assert served["paths"].keys() == load_spec()["paths"].keys()
+    other = await client.get("/openapi.json", headers={"Host": "runplane.internal:9200"})
+    assert other.json()["servers"][0]["url"] == "http://runplane.internal:9200"
 
 
 async def test_docs_assets_are_local(client):

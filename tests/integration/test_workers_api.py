@@ -118,14 +118,11 @@ async def test_a_whole_run_through_the_worker_operations(client, worker_key, use
             "job_name": "train",
             "entrypoint": "python train.py",
             "args": ["--epochs", "3"],
-            "model_id": None,
             "inputs": {},
-            "snapshot_id": None,
             "dataset_specs": [],
             "cpu": 2,
             "memory_gb": 4.0,
             "gpu": 0,
-            "gpu_type": None,
             "timeout_seconds": 600,
             "env": {"MODE": "fast"},
             "secrets": {"WANDB_API_KEY": "wandb-888"},
@@ -165,10 +162,8 @@ async def test_a_whole_run_through_the_worker_operations(client, worker_key, use
         "status": "running",
         "progress": 40.0,
         "message": "epoch 2/3",
-        "failure": None,
         "started_at": Recent(),
         "updated_at": Recent(),
-        "ended_at": None,
     }
 
     collecting = await report(client, worker_key, worker_id, task_id, status="collecting", progress=90)
@@ -184,7 +179,6 @@ async def test_a_whole_run_through_the_worker_operations(client, worker_key, use
         "status": "completed",
         "progress": 100.0,
         "message": "Completed",
-        "failure": None,
         "started_at": Recent(),
         "updated_at": Recent(),
         "ended_at": Recent(),
@@ -221,7 +215,6 @@ async def test_a_whole_run_through_the_worker_operations(client, worker_key, use
         "status": "preparing",
         "previous_status": "queued",
         "worker_id": worker_id,
-        "failure": None,
     }
     assert rows[-1].data["duration_seconds"] >= 0
     assert {row.user_id for row in rows} == {"alice"}
@@ -239,7 +232,6 @@ async def test_a_failed_run_records_its_reason(client, worker_key, user_key):
         "reason": "exit_code",
         "message": "exited with code 3",
         "exit_code": 3,
-        "cancelled_by": None,
     }
     assert (task["status"], task["message"], task["ended_at"] is not None) == (
         "failed",
@@ -262,8 +254,6 @@ async def test_a_failed_run_records_its_reason(client, worker_key, user_key):
     assert (await task_of(client, user_key, other))["failure"] == {
         "reason": "timeout",
         "message": "took too long",
-        "exit_code": None,
-        "cancelled_by": None,
     }
 
 
@@ -399,7 +389,11 @@ async def test_cancel_a_running_task(client, worker_key, user_key, other_user_ke
     assert cancel.content == b""
     assert (await client.delete(f"/v1/tasks/{task_id}", headers=auth(user_key))).status_code == 202
     task = await task_of(client, user_key, task_id)
-    assert (task["status"], task["message"], task["failure"]) == ("running", "Cancellation requested", None)
+    assert (task["status"], task["message"], "failure" in task) == (
+        "running",
+        "Cancellation requested",
+        False,
+    )
 
     beat = await heartbeat(client, worker_key, worker_id, [task_id])
     assert beat.json()["cancel_task_ids"] == [task_id]
@@ -456,7 +450,8 @@ async def test_a_claim_the_worker_never_heard_of_goes_back_to_the_queue(client, 
     beat = await heartbeat(client, worker_key, worker_id, [])
     assert beat.json()["cancel_task_ids"] == []
     task = await task_of(client, user_key, task_id)
-    assert (task["status"], task["worker_id"], task["retry_count"], task["message"]) == (
+    assert "worker_id" not in task
+    assert (task["status"], task.get("worker_id"), task["retry_count"], task["message"]) == (
         "queued",
         None,
         1,

@@ -179,7 +179,7 @@ class TaskDriver:
             f"/v1/workers/{worker_id}/claim", headers=auth(self.live.worker), json=free(slots=1)
         )
         assert response.status_code == 200, response.text
-        assignment = response.json()["assignment"]
+        assignment = response.json().get("assignment")
         assert assignment is not None and assignment["task_id"] == task_id, assignment
 
     async def report(self, task_id: str, **body: Any) -> None:

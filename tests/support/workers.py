@@ -80,7 +80,7 @@ async def claim(
 ) -> dict[str, Any] | None:
     response = await client.post(f"/v1/workers/{worker_id}/claim", headers=auth(key), json=free(**resources))
     assert response.status_code == 200, response.text
-    assignment: dict[str, Any] | None = response.json()["assignment"]
+    assignment: dict[str, Any] | None = response.json().get("assignment")  # absent: nothing fits
     return assignment
 
 
@@ -134,24 +134,23 @@ async def end_lease(db: Database, worker_id: str) -> None:
 
 
 def assignment_body(task_id: str = "t1", **overrides: Any) -> dict[str, Any]:
-    """A TaskAssignment as a claim answers it: an entrypoint task with default resources."""
-    return {
+    """A TaskAssignment as a claim answers it: an entrypoint task with default resources.
+
+    Fields without a value are left out, as the server leaves them out (an override of None removes one).
+    """
+    body = {
         "task_id": task_id,
         "attempt": 1,
         "job_name": "job",
         "entrypoint": "train.py",
         "args": [],
-        "model_id": None,
         "inputs": {},
-        "snapshot_id": None,
         "dataset_specs": [],
         "cpu": 1,
         "memory_gb": 1,
         "gpu": 0,
-        "gpu_type": None,
-        "timeout_seconds": None,
         "env": {},
         "secrets": {},
-        "random_seed": None,
         **overrides,
     }
+    return {name: value for name, value in body.items() if value is not None}

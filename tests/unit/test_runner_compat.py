@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from generated.models import RunState, TaskStatus
+from runplane.errors import Unprocessable
 from runplane.runner_compat import (
     DEFAULT_RUN_SEED,
     MAX_MESSAGE,
@@ -72,16 +73,17 @@ def test_messages_say_why_a_run_ended():
         ({}, DEFAULT_RUN_SEED),
         ({"seed": 0}, 0),
         ({"seed": MAX_SEED}, MAX_SEED),
-        ({"seed": MAX_SEED + 1}, DEFAULT_RUN_SEED),
-        ({"seed": -5}, DEFAULT_RUN_SEED),
-        ({"seed": True}, DEFAULT_RUN_SEED),
-        ({"seed": 3.0}, DEFAULT_RUN_SEED),
-        ({"seed": "3"}, DEFAULT_RUN_SEED),
-        ({"seed": None}, DEFAULT_RUN_SEED),
     ],
 )
 def test_the_run_seed(inputs, seed):
     assert run_seed(inputs) == seed
+
+
+@pytest.mark.parametrize("seed", [MAX_SEED + 1, -5, True, 3.0, "3", None])
+def test_a_seed_that_is_not_a_seed_is_refused_not_replaced(seed):
+    with pytest.raises(Unprocessable) as refused:
+        run_seed({"seed": seed})
+    assert refused.value.details == {"field": "inputs.seed"}
 
 
 def test_a_run_is_a_model_task_with_a_fixed_seed():
@@ -91,6 +93,9 @@ def test_a_run_is_a_model_task_with_a_fixed_seed():
     assert task.inputs is not None and task.inputs.root == {"region": "NA", "trials": 100}
     assert task.random_seed == DEFAULT_RUN_SEED
     assert task.entrypoint is None
+    seeded = run_task("simulator", {"trials": 100, "seed": 9})
+    assert seeded.random_seed == 9
+    assert seeded.inputs is not None and seeded.inputs.root == {"trials": 100}
 
 
 def test_a_long_model_id_still_makes_a_valid_job_name():

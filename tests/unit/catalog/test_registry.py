@@ -30,7 +30,9 @@ def test_as_dict_is_a_json_safe_copy() -> None:
         "name": "Linear Regression",
         "description": spec.description,
         "params": {"alpha": [0.1, 1.0, 10.0]},
+        "inputs": spec.inputs(),
     }
+    assert [item["name"] for item in spec.inputs()] == ["alpha", "parameter_set", "region", "year"]
     public["params"]["alpha"].append(99.0)  # type: ignore[index]
     assert spec.params["alpha"] == [0.1, 1.0, 10.0]
 
@@ -44,14 +46,59 @@ def test_as_dict_is_a_json_safe_copy() -> None:
             "linear_reg",
             {"alpha": 1},
         ),  # an int equal to a grid float is the same JSON number
-        ("linear_reg", {"alpha": 0.1, "anything": {"nested": [1, 2]}}),
+        ("linear_reg", {"alpha": 0.1, "parameter_set": "heavy_penalty", "year": "2024"}),
         ("xgb_forecast", {"max_depth": 7}),
-        ("xgb_forecast", {"max_depth": 5.0}),
-        ("simulator", {"trials": 10000, "alpha": "not a simulator parameter"}),
+        ("xgb_forecast", {"max_depth": 5.0, "parameter_set": "deep"}),
+        ("simulator", {"trials": 10000, "region": "APAC", "year": 1900}),
     ],
 )
 def test_valid_inputs(model_id: str, inputs: dict[str, object]) -> None:
     assert validate_inputs(model_id, inputs) == {}
+
+
+@pytest.mark.parametrize(
+    ("model_id", "inputs", "field", "message"),
+    [
+        (
+            "linear_reg",
+            {"anything": {"nested": [1, 2]}},
+            "anything",
+            "is not an input of linear_reg; it reads alpha, parameter_set, region, year",
+        ),
+        (
+            "simulator",
+            {"alpha": 1.0},
+            "alpha",
+            "is not an input of simulator; it reads trials, parameter_set, region, year",
+        ),
+        (
+            "xgb_forecast",
+            {"parameter_set": "heavy_penalty"},
+            "parameter_set",
+            'must be one of ["baseline", "shallow", "deep"]; got "heavy_penalty"',
+        ),
+        ("linear_reg", {"year": 2024.5}, "year", "must be a year 1900..2100; got 2024.5"),
+        ("linear_reg", {"year": True}, "year", "must be a year 1900..2100; got true"),
+        ("linear_reg", {"region": None}, "region", "must be a name of 1..64 characters; got null"),
+    ],
+)
+def test_inputs_a_model_does_not_read_are_problems(
+    model_id: str, inputs: dict[str, object], field: str, message: str
+) -> None:
+    assert validate_inputs(model_id, inputs) == {field: message}
+
+
+def test_parameter_set_names_a_preset_and_an_explicit_parameter_wins() -> None:
+    spec = CATALOG["xgb_forecast"]
+    assert spec.parameters({}) == {}
+    assert spec.parameters({"parameter_set": "baseline"}) == {}
+    assert spec.parameters({"parameter_set": "deep"}) == {"max_depth": 7}
+    assert spec.parameters({"parameter_set": "deep", "max_depth": 3.0}) == {"max_depth": 3}
+    assert all(
+        set(preset) <= set(spec.params) for spec in CATALOG.values() for preset in spec.presets.values()
+    )
+    with pytest.raises(ValueError, match="parameter_set"):
+        spec.parameters({"parameter_set": "nope"})
 
 
 @pytest.mark.parametrize(
@@ -154,3 +201,13 @@ def test_a_huge_integer_is_rejected_not_crashed() -> None:
 
     problems = validate_inputs("linear_reg", {"alpha": 10**400})
     assert set(problems) == {"alpha"}
+
+
+@pytest.mark.parametrize("model_id", ["linear_reg", "simulator"])
+def test_a_run_reports_progress_from_its_start(model_id: str) -> None:
+    """Loading the libraries (seconds on a busy machine) is reported, so progress never sits at 0."""
+    reports: list[tuple[float, str]] = []
+    CATALOG[model_id].run({"region": "NA"}, 1, lambda percent, message: reports.append((percent, message)))
+    assert reports[0][0] == 1.0 and reports[0][1].startswith("loading")
+    percents = [percent for percent, _ in reports]
+    assert percents == sorted(percents) and len(set(percents)) >= 5

@@ -112,7 +112,7 @@ class FakeApi:
                 t for t in self.queue if t["cpu"] <= json_body["free_cpu"] and json_body["free_slots"] > 0
             ]
             if self.status != "active" or not fits:
-                return httpx.Response(200, json={"assignment": None})
+                return httpx.Response(200, json={})  # nothing fits: no assignment
             self.queue.remove(fits[0])
             return httpx.Response(200, json={"assignment": fits[0]})
         task_id, what = parts[4], parts[5]

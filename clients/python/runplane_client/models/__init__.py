@@ -47,6 +47,7 @@ from .metrics_snapshot_http_requests_item import MetricsSnapshotHttpRequestsItem
 from .metrics_snapshot_tasks import MetricsSnapshotTasks
 from .metrics_snapshot_workers import MetricsSnapshotWorkers
 from .model import Model
+from .model_input import ModelInput
 from .model_inputs import ModelInputs
 from .model_list import ModelList
 from .parameter_grid import ParameterGrid
@@ -63,7 +64,7 @@ from .role import Role
 from .run_create import RunCreate
 from .run_created import RunCreated
 from .run_identity import RunIdentity
-from .run_identity_variation_values_type_0 import RunIdentityVariationValuesType0
+from .run_identity_variation_values import RunIdentityVariationValues
 from .run_results import RunResults
 from .run_state import RunState
 from .run_status import RunStatus
@@ -72,6 +73,7 @@ from .runner_model_list import RunnerModelList
 from .scheduler_status import SchedulerStatus
 from .server_config import ServerConfig
 from .server_config_database_backend import ServerConfigDatabaseBackend
+from .server_config_log_format import ServerConfigLogFormat
 from .server_config_log_level import ServerConfigLogLevel
 from .server_sent_event import ServerSentEvent
 from .snapshot import Snapshot
@@ -89,12 +91,12 @@ from .sweep_status_counts import SweepStatusCounts
 from .sweep_trial_type_0 import SweepTrialType0
 from .sweep_variation import SweepVariation
 from .task import Task
-from .task_assignment_type_0 import TaskAssignmentType0
+from .task_assignment import TaskAssignment
 from .task_complete_data import TaskCompleteData
 from .task_create import TaskCreate
 from .task_create_plugin_configs import TaskCreatePluginConfigs
 from .task_create_secrets import TaskCreateSecrets
-from .task_failure_type_0 import TaskFailureType0
+from .task_failure import TaskFailure
 from .task_list import TaskList
 from .task_plugin_configs import TaskPluginConfigs
 from .task_progress_data import TaskProgressData
@@ -166,6 +168,7 @@ __all__ = (
     "MetricsSnapshotTasks",
     "MetricsSnapshotWorkers",
     "Model",
+    "ModelInput",
     "ModelInputs",
     "ModelList",
     "ParameterGrid",
@@ -182,7 +185,7 @@ __all__ = (
     "RunCreate",
     "RunCreated",
     "RunIdentity",
-    "RunIdentityVariationValuesType0",
+    "RunIdentityVariationValues",
     "RunnerModel",
     "RunnerModelList",
     "RunResults",
@@ -191,6 +194,7 @@ __all__ = (
     "SchedulerStatus",
     "ServerConfig",
     "ServerConfigDatabaseBackend",
+    "ServerConfigLogFormat",
     "ServerConfigLogLevel",
     "ServerSentEvent",
     "Snapshot",
@@ -208,12 +212,12 @@ __all__ = (
     "SweepTrialType0",
     "SweepVariation",
     "Task",
-    "TaskAssignmentType0",
+    "TaskAssignment",
     "TaskCompleteData",
     "TaskCreate",
     "TaskCreatePluginConfigs",
     "TaskCreateSecrets",
-    "TaskFailureType0",
+    "TaskFailure",
     "TaskList",
     "TaskPluginConfigs",
     "TaskProgressData",

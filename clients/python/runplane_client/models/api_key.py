@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 
 from ..models.role import Role
+from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="ApiKey")
 
@@ -21,8 +22,8 @@ class ApiKey:
         user_id (str): The user a key acts for.
         prefix (str): The first characters of the key, to recognise it; not enough to use it.
         created_at (datetime.datetime):
-        revoked_at (datetime.datetime | None):
-        last_used_at (datetime.datetime | None):
+        revoked_at (datetime.datetime | Unset):
+        last_used_at (datetime.datetime | Unset):
     """
 
     id: str
@@ -31,8 +32,8 @@ class ApiKey:
     user_id: str
     prefix: str
     created_at: datetime.datetime
-    revoked_at: datetime.datetime | None
-    last_used_at: datetime.datetime | None
+    revoked_at: datetime.datetime | Unset = UNSET
+    last_used_at: datetime.datetime | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         id = self.id
@@ -47,17 +48,13 @@ class ApiKey:
 
         created_at = self.created_at.isoformat()
 
-        revoked_at: None | str
-        if isinstance(self.revoked_at, datetime.datetime):
+        revoked_at: str | Unset = UNSET
+        if not isinstance(self.revoked_at, Unset):
             revoked_at = self.revoked_at.isoformat()
-        else:
-            revoked_at = self.revoked_at
 
-        last_used_at: None | str
-        if isinstance(self.last_used_at, datetime.datetime):
+        last_used_at: str | Unset = UNSET
+        if not isinstance(self.last_used_at, Unset):
             last_used_at = self.last_used_at.isoformat()
-        else:
-            last_used_at = self.last_used_at
 
         field_dict: dict[str, Any] = {}
 
@@ -69,10 +66,12 @@ class ApiKey:
                 "user_id": user_id,
                 "prefix": prefix,
                 "created_at": created_at,
-                "revoked_at": revoked_at,
-                "last_used_at": last_used_at,
             }
         )
+        if revoked_at is not UNSET:
+            field_dict["revoked_at"] = revoked_at
+        if last_used_at is not UNSET:
+            field_dict["last_used_at"] = last_used_at
 
         return field_dict
 
@@ -91,35 +90,19 @@ class ApiKey:
 
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
-        def _parse_revoked_at(data: object) -> datetime.datetime | None:
-            if data is None:
-                return data
-            try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                revoked_at_type_0 = datetime.datetime.fromisoformat(data)
+        _revoked_at = d.pop("revoked_at", UNSET)
+        revoked_at: datetime.datetime | Unset
+        if isinstance(_revoked_at, Unset):
+            revoked_at = UNSET
+        else:
+            revoked_at = datetime.datetime.fromisoformat(_revoked_at)
 
-                return revoked_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None, data)
-
-        revoked_at = _parse_revoked_at(d.pop("revoked_at"))
-
-        def _parse_last_used_at(data: object) -> datetime.datetime | None:
-            if data is None:
-                return data
-            try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                last_used_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return last_used_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None, data)
-
-        last_used_at = _parse_last_used_at(d.pop("last_used_at"))
+        _last_used_at = d.pop("last_used_at", UNSET)
+        last_used_at: datetime.datetime | Unset
+        if isinstance(_last_used_at, Unset):
+            last_used_at = UNSET
+        else:
+            last_used_at = datetime.datetime.fromisoformat(_last_used_at)
 
         api_key = cls(
             id=id,

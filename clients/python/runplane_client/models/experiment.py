@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define as _attrs_define
 
 from ..models.experiment_status import ExperimentStatus
+from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.metadata import Metadata
@@ -21,37 +22,31 @@ class Experiment:
     Attributes:
         id (str): An opaque identifier.
         name (str):
-        description (None | str):
-        commit_id (None | str):
         status (ExperimentStatus):
         user_id (str): The user a key acts for.
         metadata (Metadata): Free-form labels.
         task_count (int):
         created_at (datetime.datetime):
         updated_at (datetime.datetime):
+        description (str | Unset):
+        commit_id (str | Unset):
     """
 
     id: str
     name: str
-    description: None | str
-    commit_id: None | str
     status: ExperimentStatus
     user_id: str
     metadata: Metadata
     task_count: int
     created_at: datetime.datetime
     updated_at: datetime.datetime
+    description: str | Unset = UNSET
+    commit_id: str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         id = self.id
 
         name = self.name
-
-        description: None | str
-        description = self.description
-
-        commit_id: None | str
-        commit_id = self.commit_id
 
         status = self.status.value
 
@@ -65,14 +60,16 @@ class Experiment:
 
         updated_at = self.updated_at.isoformat()
 
+        description = self.description
+
+        commit_id = self.commit_id
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
             {
                 "id": id,
                 "name": name,
-                "description": description,
-                "commit_id": commit_id,
                 "status": status,
                 "user_id": user_id,
                 "metadata": metadata,
@@ -81,6 +78,10 @@ class Experiment:
                 "updated_at": updated_at,
             }
         )
+        if description is not UNSET:
+            field_dict["description"] = description
+        if commit_id is not UNSET:
+            field_dict["commit_id"] = commit_id
 
         return field_dict
 
@@ -92,20 +93,6 @@ class Experiment:
         id = d.pop("id")
 
         name = d.pop("name")
-
-        def _parse_description(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        description = _parse_description(d.pop("description"))
-
-        def _parse_commit_id(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        commit_id = _parse_commit_id(d.pop("commit_id"))
 
         status = ExperimentStatus(d.pop("status"))
 
@@ -119,17 +106,21 @@ class Experiment:
 
         updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
+        description = d.pop("description", UNSET)
+
+        commit_id = d.pop("commit_id", UNSET)
+
         experiment = cls(
             id=id,
             name=name,
-            description=description,
-            commit_id=commit_id,
             status=status,
             user_id=user_id,
             metadata=metadata,
             task_count=task_count,
             created_at=created_at,
             updated_at=updated_at,
+            description=description,
+            commit_id=commit_id,
         )
 
         return experiment

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from attrs import define as _attrs_define
 
 if TYPE_CHECKING:
+    from ..models.model_input import ModelInput
     from ..models.parameter_grid import ParameterGrid
 
 
@@ -19,13 +20,15 @@ class Model:
         id (str): The id of a catalog model.
         name (str):
         description (str):
-        params (ParameterGrid): Each parameter's allowed values.
+        params (ParameterGrid): Each parameter's allowed values, with their own types (`max_depth` 3, `alpha` 1.0).
+        inputs (list[ModelInput]): Every input the model reads; a run with any other input is refused (422).
     """
 
     id: str
     name: str
     description: str
     params: ParameterGrid
+    inputs: list[ModelInput]
 
     def to_dict(self) -> dict[str, Any]:
         id = self.id
@@ -36,6 +39,11 @@ class Model:
 
         params = self.params.to_dict()
 
+        inputs = []
+        for componentsschemas_model_input_list_item_data in self.inputs:
+            componentsschemas_model_input_list_item = componentsschemas_model_input_list_item_data.to_dict()
+            inputs.append(componentsschemas_model_input_list_item)
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -44,6 +52,7 @@ class Model:
                 "name": name,
                 "description": description,
                 "params": params,
+                "inputs": inputs,
             }
         )
 
@@ -51,6 +60,7 @@ class Model:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.model_input import ModelInput  # noqa: PLC0415
         from ..models.parameter_grid import ParameterGrid  # noqa: PLC0415
 
         d = dict(src_dict)
@@ -62,11 +72,19 @@ class Model:
 
         params = ParameterGrid.from_dict(d.pop("params"))
 
+        inputs = []
+        _inputs = d.pop("inputs")
+        for componentsschemas_model_input_list_item_data in _inputs:
+            componentsschemas_model_input_list_item = ModelInput.from_dict(componentsschemas_model_input_list_item_data)
+
+            inputs.append(componentsschemas_model_input_list_item)
+
         model = cls(
             id=id,
             name=name,
             description=description,
             params=params,
+            inputs=inputs,
         )
 
         return model

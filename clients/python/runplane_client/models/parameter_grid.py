@@ -11,15 +11,19 @@ T = TypeVar("T", bound="ParameterGrid")
 
 @_attrs_define
 class ParameterGrid:
-    """Each parameter's allowed values."""
+    """Each parameter's allowed values, with their own types (`max_depth` 3, `alpha` 1.0)."""
 
-    additional_properties: dict[str, list[float]] = _attrs_field(init=False, factory=dict)
+    additional_properties: dict[str, list[float | int]] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
 
         field_dict: dict[str, Any] = {}
         for prop_name, prop in self.additional_properties.items():
-            field_dict[prop_name] = prop
+            field_dict[prop_name] = []
+            for additional_property_item_data in prop:
+                additional_property_item: float | int
+                additional_property_item = additional_property_item_data
+                field_dict[prop_name].append(additional_property_item)
 
         return field_dict
 
@@ -30,7 +34,16 @@ class ParameterGrid:
 
         additional_properties = {}
         for prop_name, prop_dict in d.items():
-            additional_property = cast(list[float], prop_dict)
+            additional_property = []
+            _additional_property = prop_dict
+            for additional_property_item_data in _additional_property:
+
+                def _parse_additional_property_item(data: object) -> float | int:
+                    return cast(float | int, data)
+
+                additional_property_item = _parse_additional_property_item(additional_property_item_data)
+
+                additional_property.append(additional_property_item)
 
             additional_properties[prop_name] = additional_property
 
@@ -41,10 +54,10 @@ class ParameterGrid:
     def additional_keys(self) -> list[str]:
         return list(self.additional_properties.keys())
 
-    def __getitem__(self, key: str) -> list[float]:
+    def __getitem__(self, key: str) -> list[float | int]:
         return self.additional_properties[key]
 
-    def __setitem__(self, key: str, value: list[float]) -> None:
+    def __setitem__(self, key: str, value: list[float | int]) -> None:
         self.additional_properties[key] = value
 
     def __delitem__(self, key: str) -> None:

@@ -17,9 +17,10 @@ class RunCreate:
     """
     Attributes:
         model_id (str): The id of a catalog model.
-        inputs (ModelInputs): Free-form inputs of a model run (e.g. `region`, `year`, `parameter_set`); an input named
-            after a model
-            parameter must be one of that parameter's values.
+        inputs (ModelInputs): Inputs of a model run: the model's parameters (one of each one's values), `parameter_set`
+            (a named
+            preset of them; `baseline` is the defaults), `region` and `year` (they select the generated data).
+            Each model lists what it reads, and what each input does, in its `inputs`; any other input is a 422.
     """
 
     model_id: str

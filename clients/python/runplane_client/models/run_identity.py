@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from attrs import define as _attrs_define
 
 from ..models.task_status import TaskStatus
+from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
-    from ..models.run_identity_variation_values_type_0 import RunIdentityVariationValuesType0
+    from ..models.run_identity_variation_values import RunIdentityVariationValues
 
 
 T = TypeVar("T", bound="RunIdentity")
@@ -24,107 +25,90 @@ class RunIdentity:
             task_id (str): An opaque identifier.
             job_name (str):
             user_id (str): The user a key acts for.
-            experiment_id (None | str):
-            sweep_id (None | str): The sweep the task belongs to.
-            trial (int | None): In a sweep, the repeat of its variation (1 to `repeats`); otherwise the task's position
-                among its
-                experiment's tasks (1 for the first submitted).
-            variation_index (int | None): In a sweep, the variation's position (0-based).
-            variation_label (None | str): In a sweep, the variation as `name=value` pairs joined by commas.
-            variation_values (None | RunIdentityVariationValuesType0): In a sweep, the variation's parameter values.
             attempt (int): 1 for the first run, one more for each retry after a lost worker.
-            random_seed (int | None):
-            run_label (None | str):
-            model_id (None | str):
             status (TaskStatus): queued → preparing → running → collecting → completed | failed | cancelled.
-            worker_id (None | str):
             command (list[str]): The command line that ran, secret-looking values redacted.
             submitted_at (datetime.datetime):
-            started_at (datetime.datetime | None):
-            ended_at (datetime.datetime | None):
+            experiment_id (str | Unset):
+            sweep_id (str | Unset): The sweep the task belongs to.
+            trial (int | Unset): In a sweep, the repeat of its variation (1 to `repeats`); otherwise the task's position
+                among its
+                experiment's tasks (1 for the first submitted).
+            variation_index (int | Unset): In a sweep, the variation's position (0-based).
+            variation_label (str | Unset): In a sweep, the variation as `name=value` pairs joined by commas.
+            variation_values (RunIdentityVariationValues | Unset): In a sweep, the variation's parameter values.
+            random_seed (int | Unset):
+            run_label (str | Unset):
+            model_id (str | Unset):
+            worker_id (str | Unset):
+            started_at (datetime.datetime | Unset):
+            ended_at (datetime.datetime | Unset):
     """
 
     task_id: str
     job_name: str
     user_id: str
-    experiment_id: None | str
-    sweep_id: None | str
-    trial: int | None
-    variation_index: int | None
-    variation_label: None | str
-    variation_values: None | RunIdentityVariationValuesType0
     attempt: int
-    random_seed: int | None
-    run_label: None | str
-    model_id: None | str
     status: TaskStatus
-    worker_id: None | str
     command: list[str]
     submitted_at: datetime.datetime
-    started_at: datetime.datetime | None
-    ended_at: datetime.datetime | None
+    experiment_id: str | Unset = UNSET
+    sweep_id: str | Unset = UNSET
+    trial: int | Unset = UNSET
+    variation_index: int | Unset = UNSET
+    variation_label: str | Unset = UNSET
+    variation_values: RunIdentityVariationValues | Unset = UNSET
+    random_seed: int | Unset = UNSET
+    run_label: str | Unset = UNSET
+    model_id: str | Unset = UNSET
+    worker_id: str | Unset = UNSET
+    started_at: datetime.datetime | Unset = UNSET
+    ended_at: datetime.datetime | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.run_identity_variation_values_type_0 import RunIdentityVariationValuesType0  # noqa: PLC0415
-
         task_id = self.task_id
 
         job_name = self.job_name
 
         user_id = self.user_id
 
-        experiment_id: None | str
-        experiment_id = self.experiment_id
-
-        sweep_id: None | str
-        sweep_id = self.sweep_id
-
-        trial: int | None
-        trial = self.trial
-
-        variation_index: int | None
-        variation_index = self.variation_index
-
-        variation_label: None | str
-        variation_label = self.variation_label
-
-        variation_values: dict[str, Any] | None
-        if isinstance(self.variation_values, RunIdentityVariationValuesType0):
-            variation_values = self.variation_values.to_dict()
-        else:
-            variation_values = self.variation_values
-
         attempt = self.attempt
 
-        random_seed: int | None
-        random_seed = self.random_seed
-
-        run_label: None | str
-        run_label = self.run_label
-
-        model_id: None | str
-        model_id = self.model_id
-
         status = self.status.value
-
-        worker_id: None | str
-        worker_id = self.worker_id
 
         command = self.command
 
         submitted_at = self.submitted_at.isoformat()
 
-        started_at: None | str
-        if isinstance(self.started_at, datetime.datetime):
-            started_at = self.started_at.isoformat()
-        else:
-            started_at = self.started_at
+        experiment_id = self.experiment_id
 
-        ended_at: None | str
-        if isinstance(self.ended_at, datetime.datetime):
+        sweep_id = self.sweep_id
+
+        trial = self.trial
+
+        variation_index = self.variation_index
+
+        variation_label = self.variation_label
+
+        variation_values: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.variation_values, Unset):
+            variation_values = self.variation_values.to_dict()
+
+        random_seed = self.random_seed
+
+        run_label = self.run_label
+
+        model_id = self.model_id
+
+        worker_id = self.worker_id
+
+        started_at: str | Unset = UNSET
+        if not isinstance(self.started_at, Unset):
+            started_at = self.started_at.isoformat()
+
+        ended_at: str | Unset = UNSET
+        if not isinstance(self.ended_at, Unset):
             ended_at = self.ended_at.isoformat()
-        else:
-            ended_at = self.ended_at
 
         field_dict: dict[str, Any] = {}
 
@@ -133,30 +117,42 @@ class RunIdentity:
                 "task_id": task_id,
                 "job_name": job_name,
                 "user_id": user_id,
-                "experiment_id": experiment_id,
-                "sweep_id": sweep_id,
-                "trial": trial,
-                "variation_index": variation_index,
-                "variation_label": variation_label,
-                "variation_values": variation_values,
                 "attempt": attempt,
-                "random_seed": random_seed,
-                "run_label": run_label,
-                "model_id": model_id,
                 "status": status,
-                "worker_id": worker_id,
                 "command": command,
                 "submitted_at": submitted_at,
-                "started_at": started_at,
-                "ended_at": ended_at,
             }
         )
+        if experiment_id is not UNSET:
+            field_dict["experiment_id"] = experiment_id
+        if sweep_id is not UNSET:
+            field_dict["sweep_id"] = sweep_id
+        if trial is not UNSET:
+            field_dict["trial"] = trial
+        if variation_index is not UNSET:
+            field_dict["variation_index"] = variation_index
+        if variation_label is not UNSET:
+            field_dict["variation_label"] = variation_label
+        if variation_values is not UNSET:
+            field_dict["variation_values"] = variation_values
+        if random_seed is not UNSET:
+            field_dict["random_seed"] = random_seed
+        if run_label is not UNSET:
+            field_dict["run_label"] = run_label
+        if model_id is not UNSET:
+            field_dict["model_id"] = model_id
+        if worker_id is not UNSET:
+            field_dict["worker_id"] = worker_id
+        if started_at is not UNSET:
+            field_dict["started_at"] = started_at
+        if ended_at is not UNSET:
+            field_dict["ended_at"] = ended_at
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
-        from ..models.run_identity_variation_values_type_0 import RunIdentityVariationValuesType0  # noqa: PLC0415
+        from ..models.run_identity_variation_values import RunIdentityVariationValues  # noqa: PLC0415
 
         d = dict(src_dict)
         task_id = d.pop("task_id")
@@ -165,140 +161,71 @@ class RunIdentity:
 
         user_id = d.pop("user_id")
 
-        def _parse_experiment_id(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        experiment_id = _parse_experiment_id(d.pop("experiment_id"))
-
-        def _parse_sweep_id(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        sweep_id = _parse_sweep_id(d.pop("sweep_id"))
-
-        def _parse_trial(data: object) -> int | None:
-            if data is None:
-                return data
-            return cast(int | None, data)
-
-        trial = _parse_trial(d.pop("trial"))
-
-        def _parse_variation_index(data: object) -> int | None:
-            if data is None:
-                return data
-            return cast(int | None, data)
-
-        variation_index = _parse_variation_index(d.pop("variation_index"))
-
-        def _parse_variation_label(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        variation_label = _parse_variation_label(d.pop("variation_label"))
-
-        def _parse_variation_values(data: object) -> None | RunIdentityVariationValuesType0:
-            if data is None:
-                return data
-            try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                variation_values_type_0 = RunIdentityVariationValuesType0.from_dict(data)
-
-                return variation_values_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(None | RunIdentityVariationValuesType0, data)
-
-        variation_values = _parse_variation_values(d.pop("variation_values"))
-
         attempt = d.pop("attempt")
 
-        def _parse_random_seed(data: object) -> int | None:
-            if data is None:
-                return data
-            return cast(int | None, data)
-
-        random_seed = _parse_random_seed(d.pop("random_seed"))
-
-        def _parse_run_label(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        run_label = _parse_run_label(d.pop("run_label"))
-
-        def _parse_model_id(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        model_id = _parse_model_id(d.pop("model_id"))
-
         status = TaskStatus(d.pop("status"))
-
-        def _parse_worker_id(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        worker_id = _parse_worker_id(d.pop("worker_id"))
 
         command = cast(list[str], d.pop("command"))
 
         submitted_at = datetime.datetime.fromisoformat(d.pop("submitted_at"))
 
-        def _parse_started_at(data: object) -> datetime.datetime | None:
-            if data is None:
-                return data
-            try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                started_at_type_0 = datetime.datetime.fromisoformat(data)
+        experiment_id = d.pop("experiment_id", UNSET)
 
-                return started_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None, data)
+        sweep_id = d.pop("sweep_id", UNSET)
 
-        started_at = _parse_started_at(d.pop("started_at"))
+        trial = d.pop("trial", UNSET)
 
-        def _parse_ended_at(data: object) -> datetime.datetime | None:
-            if data is None:
-                return data
-            try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                ended_at_type_0 = datetime.datetime.fromisoformat(data)
+        variation_index = d.pop("variation_index", UNSET)
 
-                return ended_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None, data)
+        variation_label = d.pop("variation_label", UNSET)
 
-        ended_at = _parse_ended_at(d.pop("ended_at"))
+        _variation_values = d.pop("variation_values", UNSET)
+        variation_values: RunIdentityVariationValues | Unset
+        if isinstance(_variation_values, Unset):
+            variation_values = UNSET
+        else:
+            variation_values = RunIdentityVariationValues.from_dict(_variation_values)
+
+        random_seed = d.pop("random_seed", UNSET)
+
+        run_label = d.pop("run_label", UNSET)
+
+        model_id = d.pop("model_id", UNSET)
+
+        worker_id = d.pop("worker_id", UNSET)
+
+        _started_at = d.pop("started_at", UNSET)
+        started_at: datetime.datetime | Unset
+        if isinstance(_started_at, Unset):
+            started_at = UNSET
+        else:
+            started_at = datetime.datetime.fromisoformat(_started_at)
+
+        _ended_at = d.pop("ended_at", UNSET)
+        ended_at: datetime.datetime | Unset
+        if isinstance(_ended_at, Unset):
+            ended_at = UNSET
+        else:
+            ended_at = datetime.datetime.fromisoformat(_ended_at)
 
         run_identity = cls(
             task_id=task_id,
             job_name=job_name,
             user_id=user_id,
+            attempt=attempt,
+            status=status,
+            command=command,
+            submitted_at=submitted_at,
             experiment_id=experiment_id,
             sweep_id=sweep_id,
             trial=trial,
             variation_index=variation_index,
             variation_label=variation_label,
             variation_values=variation_values,
-            attempt=attempt,
             random_seed=random_seed,
             run_label=run_label,
             model_id=model_id,
-            status=status,
             worker_id=worker_id,
-            command=command,
-            submitted_at=submitted_at,
             started_at=started_at,
             ended_at=ended_at,
         )

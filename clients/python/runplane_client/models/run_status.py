@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 
 from ..models.run_state import RunState
+from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="RunStatus")
 
@@ -18,17 +19,17 @@ class RunStatus:
         run_id (str): An opaque identifier.
         status (RunState): The Model Runner's status words (a cancelled run reads `failed`).
         progress (int):
-        message (None | str):
-        started_at (datetime.datetime | None):
         updated_at (datetime.datetime):
+        message (str | Unset):
+        started_at (datetime.datetime | Unset):
     """
 
     run_id: str
     status: RunState
     progress: int
-    message: None | str
-    started_at: datetime.datetime | None
     updated_at: datetime.datetime
+    message: str | Unset = UNSET
+    started_at: datetime.datetime | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         run_id = self.run_id
@@ -37,16 +38,13 @@ class RunStatus:
 
         progress = self.progress
 
-        message: None | str
+        updated_at = self.updated_at.isoformat()
+
         message = self.message
 
-        started_at: None | str
-        if isinstance(self.started_at, datetime.datetime):
+        started_at: str | Unset = UNSET
+        if not isinstance(self.started_at, Unset):
             started_at = self.started_at.isoformat()
-        else:
-            started_at = self.started_at
-
-        updated_at = self.updated_at.isoformat()
 
         field_dict: dict[str, Any] = {}
 
@@ -55,11 +53,13 @@ class RunStatus:
                 "run_id": run_id,
                 "status": status,
                 "progress": progress,
-                "message": message,
-                "started_at": started_at,
                 "updated_at": updated_at,
             }
         )
+        if message is not UNSET:
+            field_dict["message"] = message
+        if started_at is not UNSET:
+            field_dict["started_at"] = started_at
 
         return field_dict
 
@@ -72,37 +72,24 @@ class RunStatus:
 
         progress = d.pop("progress")
 
-        def _parse_message(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        message = _parse_message(d.pop("message"))
-
-        def _parse_started_at(data: object) -> datetime.datetime | None:
-            if data is None:
-                return data
-            try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                started_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return started_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None, data)
-
-        started_at = _parse_started_at(d.pop("started_at"))
-
         updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+
+        message = d.pop("message", UNSET)
+
+        _started_at = d.pop("started_at", UNSET)
+        started_at: datetime.datetime | Unset
+        if isinstance(_started_at, Unset):
+            started_at = UNSET
+        else:
+            started_at = datetime.datetime.fromisoformat(_started_at)
 
         run_status = cls(
             run_id=run_id,
             status=status,
             progress=progress,
+            updated_at=updated_at,
             message=message,
             started_at=started_at,
-            updated_at=updated_at,
         )
 
         return run_status

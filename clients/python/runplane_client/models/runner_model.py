@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from attrs import define as _attrs_define
 
 if TYPE_CHECKING:
+    from ..models.model_input import ModelInput
     from ..models.parameter_grid import ParameterGrid
 
 
@@ -18,12 +19,14 @@ class RunnerModel:
     Attributes:
         id (str): The id of a catalog model.
         name (str):
-        params (ParameterGrid): Each parameter's allowed values.
+        params (ParameterGrid): Each parameter's allowed values, with their own types (`max_depth` 3, `alpha` 1.0).
+        inputs (list[ModelInput]): Every input the model reads; a run with any other input is refused (422).
     """
 
     id: str
     name: str
     params: ParameterGrid
+    inputs: list[ModelInput]
 
     def to_dict(self) -> dict[str, Any]:
         id = self.id
@@ -32,6 +35,11 @@ class RunnerModel:
 
         params = self.params.to_dict()
 
+        inputs = []
+        for componentsschemas_model_input_list_item_data in self.inputs:
+            componentsschemas_model_input_list_item = componentsschemas_model_input_list_item_data.to_dict()
+            inputs.append(componentsschemas_model_input_list_item)
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -39,6 +47,7 @@ class RunnerModel:
                 "id": id,
                 "name": name,
                 "params": params,
+                "inputs": inputs,
             }
         )
 
@@ -46,6 +55,7 @@ class RunnerModel:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.model_input import ModelInput  # noqa: PLC0415
         from ..models.parameter_grid import ParameterGrid  # noqa: PLC0415
 
         d = dict(src_dict)
@@ -55,10 +65,18 @@ class RunnerModel:
 
         params = ParameterGrid.from_dict(d.pop("params"))
 
+        inputs = []
+        _inputs = d.pop("inputs")
+        for componentsschemas_model_input_list_item_data in _inputs:
+            componentsschemas_model_input_list_item = ModelInput.from_dict(componentsschemas_model_input_list_item_data)
+
+            inputs.append(componentsschemas_model_input_list_item)
+
         runner_model = cls(
             id=id,
             name=name,
             params=params,
+            inputs=inputs,
         )
 
         return runner_model

@@ -6,7 +6,9 @@ from typing import Any, TypeVar, cast
 from attrs import define as _attrs_define
 
 from ..models.server_config_database_backend import ServerConfigDatabaseBackend
+from ..models.server_config_log_format import ServerConfigLogFormat
 from ..models.server_config_log_level import ServerConfigLogLevel
+from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="ServerConfig")
 
@@ -20,12 +22,14 @@ class ServerConfig:
         database_url (str): The database URL with any password replaced by `<redacted>`.
         database_backend (ServerConfigDatabaseBackend):
         data_dir (str):
-        redis_url (None | str): The Redis URL with any password replaced by `<redacted>`.
         rate_limit (str): Per-key request budget in `limits` notation, e.g. `600/minute`.
         auth_failure_limit (str): Failed key attempts allowed per client address.
         max_body_bytes (int):
         admin_key_configured (bool): Whether `RUNPLANE_ADMIN_KEY` is set (its value is never shown).
-        log_level (ServerConfigLogLevel): Log level of the structured JSON logs.
+        log_level (ServerConfigLogLevel): Log level; the console format shows every request only at DEBUG.
+        log_format (ServerConfigLogFormat): `json`: one object a line, every request included; `console`: short lines
+            for a person.
+        cors_origins (list[str]): Browser origins whose pages may call the API (CORS); `*` is any.
         db_pool_size (int): Database connections per server process (PostgreSQL).
         worker_rate_limit (str): Per-key request budget of worker keys.
         max_upload_bytes (int): Largest snapshot or artifact upload.
@@ -42,18 +46,21 @@ class ServerConfig:
         ws_max_connections (int): Open WebSockets per server process.
         ws_queue_size (int): Messages queued per live client before it is dropped.
         ws_auth_timeout_seconds (float): How long /ws waits for a first auth message.
+        redis_url (str | Unset): The Redis URL with any password replaced by `<redacted>`.
+        log_file (str | Unset): Where JSON log lines are also appended; absent when not set.
     """
 
     version: str
     database_url: str
     database_backend: ServerConfigDatabaseBackend
     data_dir: str
-    redis_url: None | str
     rate_limit: str
     auth_failure_limit: str
     max_body_bytes: int
     admin_key_configured: bool
     log_level: ServerConfigLogLevel
+    log_format: ServerConfigLogFormat
+    cors_origins: list[str]
     db_pool_size: int
     worker_rate_limit: str
     max_upload_bytes: int
@@ -70,6 +77,8 @@ class ServerConfig:
     ws_max_connections: int
     ws_queue_size: int
     ws_auth_timeout_seconds: float
+    redis_url: str | Unset = UNSET
+    log_file: str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         version = self.version
@@ -80,9 +89,6 @@ class ServerConfig:
 
         data_dir = self.data_dir
 
-        redis_url: None | str
-        redis_url = self.redis_url
-
         rate_limit = self.rate_limit
 
         auth_failure_limit = self.auth_failure_limit
@@ -92,6 +98,10 @@ class ServerConfig:
         admin_key_configured = self.admin_key_configured
 
         log_level = self.log_level.value
+
+        log_format = self.log_format.value
+
+        cors_origins = self.cors_origins
 
         db_pool_size = self.db_pool_size
 
@@ -125,6 +135,10 @@ class ServerConfig:
 
         ws_auth_timeout_seconds = self.ws_auth_timeout_seconds
 
+        redis_url = self.redis_url
+
+        log_file = self.log_file
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -133,12 +147,13 @@ class ServerConfig:
                 "database_url": database_url,
                 "database_backend": database_backend,
                 "data_dir": data_dir,
-                "redis_url": redis_url,
                 "rate_limit": rate_limit,
                 "auth_failure_limit": auth_failure_limit,
                 "max_body_bytes": max_body_bytes,
                 "admin_key_configured": admin_key_configured,
                 "log_level": log_level,
+                "log_format": log_format,
+                "cors_origins": cors_origins,
                 "db_pool_size": db_pool_size,
                 "worker_rate_limit": worker_rate_limit,
                 "max_upload_bytes": max_upload_bytes,
@@ -157,6 +172,10 @@ class ServerConfig:
                 "ws_auth_timeout_seconds": ws_auth_timeout_seconds,
             }
         )
+        if redis_url is not UNSET:
+            field_dict["redis_url"] = redis_url
+        if log_file is not UNSET:
+            field_dict["log_file"] = log_file
 
         return field_dict
 
@@ -171,13 +190,6 @@ class ServerConfig:
 
         data_dir = d.pop("data_dir")
 
-        def _parse_redis_url(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        redis_url = _parse_redis_url(d.pop("redis_url"))
-
         rate_limit = d.pop("rate_limit")
 
         auth_failure_limit = d.pop("auth_failure_limit")
@@ -187,6 +199,10 @@ class ServerConfig:
         admin_key_configured = d.pop("admin_key_configured")
 
         log_level = ServerConfigLogLevel(d.pop("log_level"))
+
+        log_format = ServerConfigLogFormat(d.pop("log_format"))
+
+        cors_origins = cast(list[str], d.pop("cors_origins"))
 
         db_pool_size = d.pop("db_pool_size")
 
@@ -220,17 +236,22 @@ class ServerConfig:
 
         ws_auth_timeout_seconds = d.pop("ws_auth_timeout_seconds")
 
+        redis_url = d.pop("redis_url", UNSET)
+
+        log_file = d.pop("log_file", UNSET)
+
         server_config = cls(
             version=version,
             database_url=database_url,
             database_backend=database_backend,
             data_dir=data_dir,
-            redis_url=redis_url,
             rate_limit=rate_limit,
             auth_failure_limit=auth_failure_limit,
             max_body_bytes=max_body_bytes,
             admin_key_configured=admin_key_configured,
             log_level=log_level,
+            log_format=log_format,
+            cors_origins=cors_origins,
             db_pool_size=db_pool_size,
             worker_rate_limit=worker_rate_limit,
             max_upload_bytes=max_upload_bytes,
@@ -247,6 +268,8 @@ class ServerConfig:
             ws_max_connections=ws_max_connections,
             ws_queue_size=ws_queue_size,
             ws_auth_timeout_seconds=ws_auth_timeout_seconds,
+            redis_url=redis_url,
+            log_file=log_file,
         )
 
         return server_config

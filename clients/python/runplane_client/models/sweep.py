@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 
+from ..types import UNSET, Unset
+
 if TYPE_CHECKING:
     from ..models.sweep_status_counts import SweepStatusCounts
     from ..models.sweep_trial_type_0 import SweepTrialType0
@@ -22,7 +24,6 @@ class Sweep:
         name (str):
         user_id (str): The user a key acts for.
         job_name (str):
-        model_id (None | str):
         parameters (list[str]): The swept parameters' names, in the order given.
         variation_count (int):
         repeats (int):
@@ -32,16 +33,16 @@ class Sweep:
         progress (float): Percent of the sweep's work done (finished tasks count whole, running ones by their progress).
         finished (bool): True once every task has completed, failed or been cancelled.
         created_at (datetime.datetime):
-        cancelled_at (datetime.datetime | None):
-        best (None | SweepTrialType0): The best trial for the requested metric; null without `metric` or before any has
-            it.
+        model_id (str | Unset): The catalog model every task runs; absent for a sweep of a command.
+        cancelled_at (datetime.datetime | Unset): When the sweep was cancelled; absent until then.
+        best (None | SweepTrialType0 | Unset): The best trial for the requested metric; null without `metric` or before
+            any has it.
     """
 
     id: str
     name: str
     user_id: str
     job_name: str
-    model_id: None | str
     parameters: list[str]
     variation_count: int
     repeats: int
@@ -51,8 +52,9 @@ class Sweep:
     progress: float
     finished: bool
     created_at: datetime.datetime
-    cancelled_at: datetime.datetime | None
-    best: None | SweepTrialType0
+    model_id: str | Unset = UNSET
+    cancelled_at: datetime.datetime | Unset = UNSET
+    best: None | SweepTrialType0 | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.sweep_trial_type_0 import SweepTrialType0  # noqa: PLC0415
@@ -64,9 +66,6 @@ class Sweep:
         user_id = self.user_id
 
         job_name = self.job_name
-
-        model_id: None | str
-        model_id = self.model_id
 
         parameters = self.parameters
 
@@ -86,14 +85,16 @@ class Sweep:
 
         created_at = self.created_at.isoformat()
 
-        cancelled_at: None | str
-        if isinstance(self.cancelled_at, datetime.datetime):
-            cancelled_at = self.cancelled_at.isoformat()
-        else:
-            cancelled_at = self.cancelled_at
+        model_id = self.model_id
 
-        best: dict[str, Any] | None
-        if isinstance(self.best, SweepTrialType0):
+        cancelled_at: str | Unset = UNSET
+        if not isinstance(self.cancelled_at, Unset):
+            cancelled_at = self.cancelled_at.isoformat()
+
+        best: dict[str, Any] | None | Unset
+        if isinstance(self.best, Unset):
+            best = UNSET
+        elif isinstance(self.best, SweepTrialType0):
             best = self.best.to_dict()
         else:
             best = self.best
@@ -106,7 +107,6 @@ class Sweep:
                 "name": name,
                 "user_id": user_id,
                 "job_name": job_name,
-                "model_id": model_id,
                 "parameters": parameters,
                 "variation_count": variation_count,
                 "repeats": repeats,
@@ -116,10 +116,14 @@ class Sweep:
                 "progress": progress,
                 "finished": finished,
                 "created_at": created_at,
-                "cancelled_at": cancelled_at,
-                "best": best,
             }
         )
+        if model_id is not UNSET:
+            field_dict["model_id"] = model_id
+        if cancelled_at is not UNSET:
+            field_dict["cancelled_at"] = cancelled_at
+        if best is not UNSET:
+            field_dict["best"] = best
 
         return field_dict
 
@@ -136,13 +140,6 @@ class Sweep:
         user_id = d.pop("user_id")
 
         job_name = d.pop("job_name")
-
-        def _parse_model_id(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        model_id = _parse_model_id(d.pop("model_id"))
 
         parameters = cast(list[str], d.pop("parameters"))
 
@@ -162,23 +159,19 @@ class Sweep:
 
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
-        def _parse_cancelled_at(data: object) -> datetime.datetime | None:
+        model_id = d.pop("model_id", UNSET)
+
+        _cancelled_at = d.pop("cancelled_at", UNSET)
+        cancelled_at: datetime.datetime | Unset
+        if isinstance(_cancelled_at, Unset):
+            cancelled_at = UNSET
+        else:
+            cancelled_at = datetime.datetime.fromisoformat(_cancelled_at)
+
+        def _parse_best(data: object) -> None | SweepTrialType0 | Unset:
             if data is None:
                 return data
-            try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                cancelled_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return cancelled_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None, data)
-
-        cancelled_at = _parse_cancelled_at(d.pop("cancelled_at"))
-
-        def _parse_best(data: object) -> None | SweepTrialType0:
-            if data is None:
+            if isinstance(data, Unset):
                 return data
             try:
                 if not isinstance(data, dict):
@@ -188,16 +181,15 @@ class Sweep:
                 return componentsschemas_sweep_trial_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(None | SweepTrialType0, data)
+            return cast(None | SweepTrialType0 | Unset, data)
 
-        best = _parse_best(d.pop("best"))
+        best = _parse_best(d.pop("best", UNSET))
 
         sweep = cls(
             id=id,
             name=name,
             user_id=user_id,
             job_name=job_name,
-            model_id=model_id,
             parameters=parameters,
             variation_count=variation_count,
             repeats=repeats,
@@ -207,6 +199,7 @@ class Sweep:
             progress=progress,
             finished=finished,
             created_at=created_at,
+            model_id=model_id,
             cancelled_at=cancelled_at,
             best=best,
         )

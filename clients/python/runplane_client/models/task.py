@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from attrs import define as _attrs_define
 
 from ..models.task_status import TaskStatus
+from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.dataset_spec import DatasetSpec
     from ..models.metadata import Metadata
     from ..models.model_inputs import ModelInputs
     from ..models.string_map import StringMap
-    from ..models.task_failure_type_0 import TaskFailureType0
+    from ..models.task_failure import TaskFailure
     from ..models.task_plugin_configs import TaskPluginConfigs
 
 
@@ -30,39 +31,40 @@ class Task:
         priority (int):
         priority_aged (float): Effective priority with aging applied.
         user_id (str): The user a key acts for.
-        entrypoint (None | str): The command, with secret-looking values redacted.
         args (list[str]): The arguments, with secret-looking values redacted.
-        model_id (None | str):
-        inputs (ModelInputs): Free-form inputs of a model run (e.g. `region`, `year`, `parameter_set`); an input named
-            after a model
-            parameter must be one of that parameter's values.
-        snapshot_id (None | str):
+        inputs (ModelInputs): Inputs of a model run: the model's parameters (one of each one's values), `parameter_set`
+            (a named
+            preset of them; `baseline` is the defaults), `region` and `year` (they select the generated data).
+            Each model lists what it reads, and what each input does, in its `inputs`; any other input is a 422.
         datasets (list[str]):
         dataset_specs (list[DatasetSpec]):
         cpu (int):
         memory_gb (float):
         gpu (int):
-        gpu_type (None | str):
         node_count (int):
-        reservation_id (None | str):
         plugin_configs (TaskPluginConfigs):
         max_retries (int):
         retry_count (int):
-        timeout_seconds (int | None):
         env (StringMap): Names to string values.
         secret_names (list[str]): The names of the task's secrets; their values are never returned.
         metadata (Metadata): Free-form labels.
-        experiment_id (None | str):
-        run_label (None | str):
-        random_seed (int | None):
         progress (float):
-        message (None | str):
-        failure (None | TaskFailureType0): Why a task did not complete; null while it has not failed.
-        worker_id (None | str):
         created_at (datetime.datetime):
         updated_at (datetime.datetime):
-        started_at (datetime.datetime | None):
-        ended_at (datetime.datetime | None):
+        entrypoint (str | Unset): The command, with secret-looking values redacted.
+        model_id (str | Unset):
+        snapshot_id (str | Unset):
+        gpu_type (str | Unset):
+        reservation_id (str | Unset):
+        timeout_seconds (int | Unset):
+        experiment_id (str | Unset):
+        run_label (str | Unset):
+        random_seed (int | Unset):
+        message (str | Unset):
+        failure (TaskFailure | Unset): Why a task did not complete; absent while it has not failed.
+        worker_id (str | Unset):
+        started_at (datetime.datetime | Unset):
+        ended_at (datetime.datetime | Unset):
     """
 
     id: str
@@ -71,41 +73,39 @@ class Task:
     priority: int
     priority_aged: float
     user_id: str
-    entrypoint: None | str
     args: list[str]
-    model_id: None | str
     inputs: ModelInputs
-    snapshot_id: None | str
     datasets: list[str]
     dataset_specs: list[DatasetSpec]
     cpu: int
     memory_gb: float
     gpu: int
-    gpu_type: None | str
     node_count: int
-    reservation_id: None | str
     plugin_configs: TaskPluginConfigs
     max_retries: int
     retry_count: int
-    timeout_seconds: int | None
     env: StringMap
     secret_names: list[str]
     metadata: Metadata
-    experiment_id: None | str
-    run_label: None | str
-    random_seed: int | None
     progress: float
-    message: None | str
-    failure: None | TaskFailureType0
-    worker_id: None | str
     created_at: datetime.datetime
     updated_at: datetime.datetime
-    started_at: datetime.datetime | None
-    ended_at: datetime.datetime | None
+    entrypoint: str | Unset = UNSET
+    model_id: str | Unset = UNSET
+    snapshot_id: str | Unset = UNSET
+    gpu_type: str | Unset = UNSET
+    reservation_id: str | Unset = UNSET
+    timeout_seconds: int | Unset = UNSET
+    experiment_id: str | Unset = UNSET
+    run_label: str | Unset = UNSET
+    random_seed: int | Unset = UNSET
+    message: str | Unset = UNSET
+    failure: TaskFailure | Unset = UNSET
+    worker_id: str | Unset = UNSET
+    started_at: datetime.datetime | Unset = UNSET
+    ended_at: datetime.datetime | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.task_failure_type_0 import TaskFailureType0  # noqa: PLC0415
-
         id = self.id
 
         job_name = self.job_name
@@ -118,18 +118,9 @@ class Task:
 
         user_id = self.user_id
 
-        entrypoint: None | str
-        entrypoint = self.entrypoint
-
         args = self.args
 
-        model_id: None | str
-        model_id = self.model_id
-
         inputs = self.inputs.to_dict()
-
-        snapshot_id: None | str
-        snapshot_id = self.snapshot_id
 
         datasets = self.datasets
 
@@ -144,13 +135,7 @@ class Task:
 
         gpu = self.gpu
 
-        gpu_type: None | str
-        gpu_type = self.gpu_type
-
         node_count = self.node_count
-
-        reservation_id: None | str
-        reservation_id = self.reservation_id
 
         plugin_configs = self.plugin_configs.to_dict()
 
@@ -158,53 +143,51 @@ class Task:
 
         retry_count = self.retry_count
 
-        timeout_seconds: int | None
-        timeout_seconds = self.timeout_seconds
-
         env = self.env.to_dict()
 
         secret_names = self.secret_names
 
         metadata = self.metadata.to_dict()
 
-        experiment_id: None | str
-        experiment_id = self.experiment_id
-
-        run_label: None | str
-        run_label = self.run_label
-
-        random_seed: int | None
-        random_seed = self.random_seed
-
         progress = self.progress
-
-        message: None | str
-        message = self.message
-
-        failure: dict[str, Any] | None
-        if isinstance(self.failure, TaskFailureType0):
-            failure = self.failure.to_dict()
-        else:
-            failure = self.failure
-
-        worker_id: None | str
-        worker_id = self.worker_id
 
         created_at = self.created_at.isoformat()
 
         updated_at = self.updated_at.isoformat()
 
-        started_at: None | str
-        if isinstance(self.started_at, datetime.datetime):
-            started_at = self.started_at.isoformat()
-        else:
-            started_at = self.started_at
+        entrypoint = self.entrypoint
 
-        ended_at: None | str
-        if isinstance(self.ended_at, datetime.datetime):
+        model_id = self.model_id
+
+        snapshot_id = self.snapshot_id
+
+        gpu_type = self.gpu_type
+
+        reservation_id = self.reservation_id
+
+        timeout_seconds = self.timeout_seconds
+
+        experiment_id = self.experiment_id
+
+        run_label = self.run_label
+
+        random_seed = self.random_seed
+
+        message = self.message
+
+        failure: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.failure, Unset):
+            failure = self.failure.to_dict()
+
+        worker_id = self.worker_id
+
+        started_at: str | Unset = UNSET
+        if not isinstance(self.started_at, Unset):
+            started_at = self.started_at.isoformat()
+
+        ended_at: str | Unset = UNSET
+        if not isinstance(self.ended_at, Unset):
             ended_at = self.ended_at.isoformat()
-        else:
-            ended_at = self.ended_at
 
         field_dict: dict[str, Any] = {}
 
@@ -216,39 +199,53 @@ class Task:
                 "priority": priority,
                 "priority_aged": priority_aged,
                 "user_id": user_id,
-                "entrypoint": entrypoint,
                 "args": args,
-                "model_id": model_id,
                 "inputs": inputs,
-                "snapshot_id": snapshot_id,
                 "datasets": datasets,
                 "dataset_specs": dataset_specs,
                 "cpu": cpu,
                 "memory_gb": memory_gb,
                 "gpu": gpu,
-                "gpu_type": gpu_type,
                 "node_count": node_count,
-                "reservation_id": reservation_id,
                 "plugin_configs": plugin_configs,
                 "max_retries": max_retries,
                 "retry_count": retry_count,
-                "timeout_seconds": timeout_seconds,
                 "env": env,
                 "secret_names": secret_names,
                 "metadata": metadata,
-                "experiment_id": experiment_id,
-                "run_label": run_label,
-                "random_seed": random_seed,
                 "progress": progress,
-                "message": message,
-                "failure": failure,
-                "worker_id": worker_id,
                 "created_at": created_at,
                 "updated_at": updated_at,
-                "started_at": started_at,
-                "ended_at": ended_at,
             }
         )
+        if entrypoint is not UNSET:
+            field_dict["entrypoint"] = entrypoint
+        if model_id is not UNSET:
+            field_dict["model_id"] = model_id
+        if snapshot_id is not UNSET:
+            field_dict["snapshot_id"] = snapshot_id
+        if gpu_type is not UNSET:
+            field_dict["gpu_type"] = gpu_type
+        if reservation_id is not UNSET:
+            field_dict["reservation_id"] = reservation_id
+        if timeout_seconds is not UNSET:
+            field_dict["timeout_seconds"] = timeout_seconds
+        if experiment_id is not UNSET:
+            field_dict["experiment_id"] = experiment_id
+        if run_label is not UNSET:
+            field_dict["run_label"] = run_label
+        if random_seed is not UNSET:
+            field_dict["random_seed"] = random_seed
+        if message is not UNSET:
+            field_dict["message"] = message
+        if failure is not UNSET:
+            field_dict["failure"] = failure
+        if worker_id is not UNSET:
+            field_dict["worker_id"] = worker_id
+        if started_at is not UNSET:
+            field_dict["started_at"] = started_at
+        if ended_at is not UNSET:
+            field_dict["ended_at"] = ended_at
 
         return field_dict
 
@@ -258,7 +255,7 @@ class Task:
         from ..models.metadata import Metadata  # noqa: PLC0415
         from ..models.model_inputs import ModelInputs  # noqa: PLC0415
         from ..models.string_map import StringMap  # noqa: PLC0415
-        from ..models.task_failure_type_0 import TaskFailureType0  # noqa: PLC0415
+        from ..models.task_failure import TaskFailure  # noqa: PLC0415
         from ..models.task_plugin_configs import TaskPluginConfigs  # noqa: PLC0415
 
         d = dict(src_dict)
@@ -274,30 +271,9 @@ class Task:
 
         user_id = d.pop("user_id")
 
-        def _parse_entrypoint(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        entrypoint = _parse_entrypoint(d.pop("entrypoint"))
-
         args = cast(list[str], d.pop("args"))
 
-        def _parse_model_id(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        model_id = _parse_model_id(d.pop("model_id"))
-
         inputs = ModelInputs.from_dict(d.pop("inputs"))
-
-        def _parse_snapshot_id(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        snapshot_id = _parse_snapshot_id(d.pop("snapshot_id"))
 
         datasets = cast(list[str], d.pop("datasets"))
 
@@ -314,21 +290,7 @@ class Task:
 
         gpu = d.pop("gpu")
 
-        def _parse_gpu_type(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        gpu_type = _parse_gpu_type(d.pop("gpu_type"))
-
         node_count = d.pop("node_count")
-
-        def _parse_reservation_id(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        reservation_id = _parse_reservation_id(d.pop("reservation_id"))
 
         plugin_configs = TaskPluginConfigs.from_dict(d.pop("plugin_configs"))
 
@@ -336,104 +298,60 @@ class Task:
 
         retry_count = d.pop("retry_count")
 
-        def _parse_timeout_seconds(data: object) -> int | None:
-            if data is None:
-                return data
-            return cast(int | None, data)
-
-        timeout_seconds = _parse_timeout_seconds(d.pop("timeout_seconds"))
-
         env = StringMap.from_dict(d.pop("env"))
 
         secret_names = cast(list[str], d.pop("secret_names"))
 
         metadata = Metadata.from_dict(d.pop("metadata"))
 
-        def _parse_experiment_id(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        experiment_id = _parse_experiment_id(d.pop("experiment_id"))
-
-        def _parse_run_label(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        run_label = _parse_run_label(d.pop("run_label"))
-
-        def _parse_random_seed(data: object) -> int | None:
-            if data is None:
-                return data
-            return cast(int | None, data)
-
-        random_seed = _parse_random_seed(d.pop("random_seed"))
-
         progress = d.pop("progress")
-
-        def _parse_message(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        message = _parse_message(d.pop("message"))
-
-        def _parse_failure(data: object) -> None | TaskFailureType0:
-            if data is None:
-                return data
-            try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                componentsschemas_task_failure_type_0 = TaskFailureType0.from_dict(data)
-
-                return componentsschemas_task_failure_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(None | TaskFailureType0, data)
-
-        failure = _parse_failure(d.pop("failure"))
-
-        def _parse_worker_id(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        worker_id = _parse_worker_id(d.pop("worker_id"))
 
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
         updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
-        def _parse_started_at(data: object) -> datetime.datetime | None:
-            if data is None:
-                return data
-            try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                started_at_type_0 = datetime.datetime.fromisoformat(data)
+        entrypoint = d.pop("entrypoint", UNSET)
 
-                return started_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None, data)
+        model_id = d.pop("model_id", UNSET)
 
-        started_at = _parse_started_at(d.pop("started_at"))
+        snapshot_id = d.pop("snapshot_id", UNSET)
 
-        def _parse_ended_at(data: object) -> datetime.datetime | None:
-            if data is None:
-                return data
-            try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                ended_at_type_0 = datetime.datetime.fromisoformat(data)
+        gpu_type = d.pop("gpu_type", UNSET)
 
-                return ended_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None, data)
+        reservation_id = d.pop("reservation_id", UNSET)
 
-        ended_at = _parse_ended_at(d.pop("ended_at"))
+        timeout_seconds = d.pop("timeout_seconds", UNSET)
+
+        experiment_id = d.pop("experiment_id", UNSET)
+
+        run_label = d.pop("run_label", UNSET)
+
+        random_seed = d.pop("random_seed", UNSET)
+
+        message = d.pop("message", UNSET)
+
+        _failure = d.pop("failure", UNSET)
+        failure: TaskFailure | Unset
+        if isinstance(_failure, Unset):
+            failure = UNSET
+        else:
+            failure = TaskFailure.from_dict(_failure)
+
+        worker_id = d.pop("worker_id", UNSET)
+
+        _started_at = d.pop("started_at", UNSET)
+        started_at: datetime.datetime | Unset
+        if isinstance(_started_at, Unset):
+            started_at = UNSET
+        else:
+            started_at = datetime.datetime.fromisoformat(_started_at)
+
+        _ended_at = d.pop("ended_at", UNSET)
+        ended_at: datetime.datetime | Unset
+        if isinstance(_ended_at, Unset):
+            ended_at = UNSET
+        else:
+            ended_at = datetime.datetime.fromisoformat(_ended_at)
 
         task = cls(
             id=id,
@@ -442,35 +360,35 @@ class Task:
             priority=priority,
             priority_aged=priority_aged,
             user_id=user_id,
-            entrypoint=entrypoint,
             args=args,
-            model_id=model_id,
             inputs=inputs,
-            snapshot_id=snapshot_id,
             datasets=datasets,
             dataset_specs=dataset_specs,
             cpu=cpu,
             memory_gb=memory_gb,
             gpu=gpu,
-            gpu_type=gpu_type,
             node_count=node_count,
-            reservation_id=reservation_id,
             plugin_configs=plugin_configs,
             max_retries=max_retries,
             retry_count=retry_count,
-            timeout_seconds=timeout_seconds,
             env=env,
             secret_names=secret_names,
             metadata=metadata,
+            progress=progress,
+            created_at=created_at,
+            updated_at=updated_at,
+            entrypoint=entrypoint,
+            model_id=model_id,
+            snapshot_id=snapshot_id,
+            gpu_type=gpu_type,
+            reservation_id=reservation_id,
+            timeout_seconds=timeout_seconds,
             experiment_id=experiment_id,
             run_label=run_label,
             random_seed=random_seed,
-            progress=progress,
             message=message,
             failure=failure,
             worker_id=worker_id,
-            created_at=created_at,
-            updated_at=updated_at,
             started_at=started_at,
             ended_at=ended_at,
         )

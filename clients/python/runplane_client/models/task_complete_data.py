@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -10,7 +10,7 @@ from ..models.task_status import TaskStatus
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
-    from ..models.task_failure_type_0 import TaskFailureType0
+    from ..models.task_failure import TaskFailure
 
 
 T = TypeVar("T", bound="TaskCompleteData")
@@ -23,36 +23,26 @@ class TaskCompleteData:
     Attributes:
         task_id (str): An opaque identifier.
         status (TaskStatus): queued → preparing → running → collecting → completed | failed | cancelled.
-        failure (None | TaskFailureType0 | Unset): Why a task did not complete; null while it has not failed.
-        duration_seconds (float | None | Unset):
+        failure (TaskFailure | Unset): Why a task did not complete; absent while it has not failed.
+        duration_seconds (float | Unset):
     """
 
     task_id: str
     status: TaskStatus
-    failure: None | TaskFailureType0 | Unset = UNSET
-    duration_seconds: float | None | Unset = UNSET
+    failure: TaskFailure | Unset = UNSET
+    duration_seconds: float | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.task_failure_type_0 import TaskFailureType0  # noqa: PLC0415
-
         task_id = self.task_id
 
         status = self.status.value
 
-        failure: dict[str, Any] | None | Unset
-        if isinstance(self.failure, Unset):
-            failure = UNSET
-        elif isinstance(self.failure, TaskFailureType0):
+        failure: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.failure, Unset):
             failure = self.failure.to_dict()
-        else:
-            failure = self.failure
 
-        duration_seconds: float | None | Unset
-        if isinstance(self.duration_seconds, Unset):
-            duration_seconds = UNSET
-        else:
-            duration_seconds = self.duration_seconds
+        duration_seconds = self.duration_seconds
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -71,38 +61,21 @@ class TaskCompleteData:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
-        from ..models.task_failure_type_0 import TaskFailureType0  # noqa: PLC0415
+        from ..models.task_failure import TaskFailure  # noqa: PLC0415
 
         d = dict(src_dict)
         task_id = d.pop("task_id")
 
         status = TaskStatus(d.pop("status"))
 
-        def _parse_failure(data: object) -> None | TaskFailureType0 | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                componentsschemas_task_failure_type_0 = TaskFailureType0.from_dict(data)
+        _failure = d.pop("failure", UNSET)
+        failure: TaskFailure | Unset
+        if isinstance(_failure, Unset):
+            failure = UNSET
+        else:
+            failure = TaskFailure.from_dict(_failure)
 
-                return componentsschemas_task_failure_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(None | TaskFailureType0 | Unset, data)
-
-        failure = _parse_failure(d.pop("failure", UNSET))
-
-        def _parse_duration_seconds(data: object) -> float | None | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(float | None | Unset, data)
-
-        duration_seconds = _parse_duration_seconds(d.pop("duration_seconds", UNSET))
+        duration_seconds = d.pop("duration_seconds", UNSET)
 
         task_complete_data = cls(
             task_id=task_id,

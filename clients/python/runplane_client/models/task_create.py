@@ -29,11 +29,16 @@ class TaskCreate:
         entrypoint (str | Unset): The command, split like a shell would (no shell runs it): `python train.py`,
             `train.py`,
             `/bin/bash -c "echo hello"`. A `.py` or `.sh` file runs with python or sh.
-        args (list[str] | Unset): Arguments appended to the entrypoint.
+        args (list[str] | str | Unset): Arguments appended to the entrypoint: an array, or one string split as a POSIX
+            shell would
+            (`--epochs 10 --name "my run"` becomes `["--epochs", "10", "--name", "my run"]`; no shell runs
+            it). The task shows the resulting array; a string that does not split (an unclosed quote), more
+            than 256 arguments or one over 4096 characters is a 422.
         model_id (str | Unset): The id of a catalog model.
-        inputs (ModelInputs | Unset): Free-form inputs of a model run (e.g. `region`, `year`, `parameter_set`); an input
-            named after a model
-            parameter must be one of that parameter's values.
+        inputs (ModelInputs | Unset): Inputs of a model run: the model's parameters (one of each one's values),
+            `parameter_set` (a named
+            preset of them; `baseline` is the defaults), `region` and `year` (they select the generated data).
+            Each model lists what it reads, and what each input does, in its `inputs`; any other input is a 422.
         snapshot_id (str | Unset): An opaque identifier.
         datasets (list[str] | Unset): Names of datasets the task uses.
         dataset_specs (list[DatasetSpec] | Unset):
@@ -58,7 +63,7 @@ class TaskCreate:
     job_name: str
     priority: int | Unset = 5
     entrypoint: str | Unset = UNSET
-    args: list[str] | Unset = UNSET
+    args: list[str] | str | Unset = UNSET
     model_id: str | Unset = UNSET
     inputs: ModelInputs | Unset = UNSET
     snapshot_id: str | Unset = UNSET
@@ -87,8 +92,13 @@ class TaskCreate:
 
         entrypoint = self.entrypoint
 
-        args: list[str] | Unset = UNSET
-        if not isinstance(self.args, Unset):
+        args: list[str] | str | Unset
+        if isinstance(self.args, Unset):
+            args = UNSET
+        elif isinstance(self.args, list):
+            args = self.args
+
+        else:
             args = self.args
 
         model_id = self.model_id
@@ -220,7 +230,20 @@ class TaskCreate:
 
         entrypoint = d.pop("entrypoint", UNSET)
 
-        args = cast(list[str], d.pop("args", UNSET))
+        def _parse_args(data: object) -> list[str] | str | Unset:
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                args_type_1 = cast(list[str], data)
+
+                return args_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[str] | str | Unset, data)
+
+        args = _parse_args(d.pop("args", UNSET))
 
         model_id = d.pop("model_id", UNSET)
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -18,12 +18,12 @@ class TaskProgressData:
     Attributes:
         task_id (str): An opaque identifier.
         progress (float):
-        message (None | str | Unset):
+        message (str | Unset):
     """
 
     task_id: str
     progress: float
-    message: None | str | Unset = UNSET
+    message: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -31,11 +31,7 @@ class TaskProgressData:
 
         progress = self.progress
 
-        message: None | str | Unset
-        if isinstance(self.message, Unset):
-            message = UNSET
-        else:
-            message = self.message
+        message = self.message
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -57,14 +53,7 @@ class TaskProgressData:
 
         progress = d.pop("progress")
 
-        def _parse_message(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
-
-        message = _parse_message(d.pop("message", UNSET))
+        message = d.pop("message", UNSET)
 
         task_progress_data = cls(
             task_id=task_id,

@@ -2,14 +2,15 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define as _attrs_define
 
 from ..models.task_status import TaskStatus
+from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
-    from ..models.task_failure_type_0 import TaskFailureType0
+    from ..models.task_failure import TaskFailure
 
 
 T = TypeVar("T", bound="TaskStatusReport")
@@ -22,53 +23,44 @@ class TaskStatusReport:
         task_id (str): An opaque identifier.
         status (TaskStatus): queued → preparing → running → collecting → completed | failed | cancelled.
         progress (float):
-        message (None | str):
-        failure (None | TaskFailureType0): Why a task did not complete; null while it has not failed.
-        started_at (datetime.datetime | None):
         updated_at (datetime.datetime):
-        ended_at (datetime.datetime | None):
+        message (str | Unset):
+        failure (TaskFailure | Unset): Why a task did not complete; absent while it has not failed.
+        started_at (datetime.datetime | Unset):
+        ended_at (datetime.datetime | Unset):
     """
 
     task_id: str
     status: TaskStatus
     progress: float
-    message: None | str
-    failure: None | TaskFailureType0
-    started_at: datetime.datetime | None
     updated_at: datetime.datetime
-    ended_at: datetime.datetime | None
+    message: str | Unset = UNSET
+    failure: TaskFailure | Unset = UNSET
+    started_at: datetime.datetime | Unset = UNSET
+    ended_at: datetime.datetime | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.task_failure_type_0 import TaskFailureType0  # noqa: PLC0415
-
         task_id = self.task_id
 
         status = self.status.value
 
         progress = self.progress
 
-        message: None | str
-        message = self.message
-
-        failure: dict[str, Any] | None
-        if isinstance(self.failure, TaskFailureType0):
-            failure = self.failure.to_dict()
-        else:
-            failure = self.failure
-
-        started_at: None | str
-        if isinstance(self.started_at, datetime.datetime):
-            started_at = self.started_at.isoformat()
-        else:
-            started_at = self.started_at
-
         updated_at = self.updated_at.isoformat()
 
-        ended_at: None | str
-        if isinstance(self.ended_at, datetime.datetime):
+        message = self.message
+
+        failure: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.failure, Unset):
+            failure = self.failure.to_dict()
+
+        started_at: str | Unset = UNSET
+        if not isinstance(self.started_at, Unset):
+            started_at = self.started_at.isoformat()
+
+        ended_at: str | Unset = UNSET
+        if not isinstance(self.ended_at, Unset):
             ended_at = self.ended_at.isoformat()
-        else:
-            ended_at = self.ended_at
 
         field_dict: dict[str, Any] = {}
 
@@ -77,19 +69,23 @@ class TaskStatusReport:
                 "task_id": task_id,
                 "status": status,
                 "progress": progress,
-                "message": message,
-                "failure": failure,
-                "started_at": started_at,
                 "updated_at": updated_at,
-                "ended_at": ended_at,
             }
         )
+        if message is not UNSET:
+            field_dict["message"] = message
+        if failure is not UNSET:
+            field_dict["failure"] = failure
+        if started_at is not UNSET:
+            field_dict["started_at"] = started_at
+        if ended_at is not UNSET:
+            field_dict["ended_at"] = ended_at
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
-        from ..models.task_failure_type_0 import TaskFailureType0  # noqa: PLC0415
+        from ..models.task_failure import TaskFailure  # noqa: PLC0415
 
         d = dict(src_dict)
         task_id = d.pop("task_id")
@@ -98,68 +94,39 @@ class TaskStatusReport:
 
         progress = d.pop("progress")
 
-        def _parse_message(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        message = _parse_message(d.pop("message"))
-
-        def _parse_failure(data: object) -> None | TaskFailureType0:
-            if data is None:
-                return data
-            try:
-                if not isinstance(data, dict):
-                    raise TypeError()
-                componentsschemas_task_failure_type_0 = TaskFailureType0.from_dict(data)
-
-                return componentsschemas_task_failure_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(None | TaskFailureType0, data)
-
-        failure = _parse_failure(d.pop("failure"))
-
-        def _parse_started_at(data: object) -> datetime.datetime | None:
-            if data is None:
-                return data
-            try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                started_at_type_0 = datetime.datetime.fromisoformat(data)
-
-                return started_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None, data)
-
-        started_at = _parse_started_at(d.pop("started_at"))
-
         updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
 
-        def _parse_ended_at(data: object) -> datetime.datetime | None:
-            if data is None:
-                return data
-            try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                ended_at_type_0 = datetime.datetime.fromisoformat(data)
+        message = d.pop("message", UNSET)
 
-                return ended_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None, data)
+        _failure = d.pop("failure", UNSET)
+        failure: TaskFailure | Unset
+        if isinstance(_failure, Unset):
+            failure = UNSET
+        else:
+            failure = TaskFailure.from_dict(_failure)
 
-        ended_at = _parse_ended_at(d.pop("ended_at"))
+        _started_at = d.pop("started_at", UNSET)
+        started_at: datetime.datetime | Unset
+        if isinstance(_started_at, Unset):
+            started_at = UNSET
+        else:
+            started_at = datetime.datetime.fromisoformat(_started_at)
+
+        _ended_at = d.pop("ended_at", UNSET)
+        ended_at: datetime.datetime | Unset
+        if isinstance(_ended_at, Unset):
+            ended_at = UNSET
+        else:
+            ended_at = datetime.datetime.fromisoformat(_ended_at)
 
         task_status_report = cls(
             task_id=task_id,
             status=status,
             progress=progress,
+            updated_at=updated_at,
             message=message,
             failure=failure,
             started_at=started_at,
-            updated_at=updated_at,
             ended_at=ended_at,
         )
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -19,16 +19,16 @@ class TaskUpdateData:
     Attributes:
         task_id (str): An opaque identifier.
         status (TaskStatus): queued → preparing → running → collecting → completed | failed | cancelled.
-        previous_status (None | str):
         job_name (str | Unset):
-        worker_id (None | str | Unset):
+        previous_status (str | Unset):
+        worker_id (str | Unset):
     """
 
     task_id: str
     status: TaskStatus
-    previous_status: None | str
     job_name: str | Unset = UNSET
-    worker_id: None | str | Unset = UNSET
+    previous_status: str | Unset = UNSET
+    worker_id: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -36,16 +36,11 @@ class TaskUpdateData:
 
         status = self.status.value
 
-        previous_status: None | str
-        previous_status = self.previous_status
-
         job_name = self.job_name
 
-        worker_id: None | str | Unset
-        if isinstance(self.worker_id, Unset):
-            worker_id = UNSET
-        else:
-            worker_id = self.worker_id
+        previous_status = self.previous_status
+
+        worker_id = self.worker_id
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -53,11 +48,12 @@ class TaskUpdateData:
             {
                 "task_id": task_id,
                 "status": status,
-                "previous_status": previous_status,
             }
         )
         if job_name is not UNSET:
             field_dict["job_name"] = job_name
+        if previous_status is not UNSET:
+            field_dict["previous_status"] = previous_status
         if worker_id is not UNSET:
             field_dict["worker_id"] = worker_id
 
@@ -70,29 +66,17 @@ class TaskUpdateData:
 
         status = TaskStatus(d.pop("status"))
 
-        def _parse_previous_status(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        previous_status = _parse_previous_status(d.pop("previous_status"))
-
         job_name = d.pop("job_name", UNSET)
 
-        def _parse_worker_id(data: object) -> None | str | Unset:
-            if data is None:
-                return data
-            if isinstance(data, Unset):
-                return data
-            return cast(None | str | Unset, data)
+        previous_status = d.pop("previous_status", UNSET)
 
-        worker_id = _parse_worker_id(d.pop("worker_id", UNSET))
+        worker_id = d.pop("worker_id", UNSET)
 
         task_update_data = cls(
             task_id=task_id,
             status=status,
-            previous_status=previous_status,
             job_name=job_name,
+            previous_status=previous_status,
             worker_id=worker_id,
         )
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from attrs import define as _attrs_define
 
 from ..models.worker_status import WorkerStatus
+from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.worker_capabilities import WorkerCapabilities
@@ -27,12 +28,12 @@ class Worker:
         version (str):
         capabilities (WorkerCapabilities):
         gpu_count (int):
-        gpu_type (None | str):
         slots (WorkerSlots):
         active_tasks (list[str]): Ids of the tasks the worker is running.
         connected_at (datetime.datetime):
         last_heartbeat (datetime.datetime):
         lease_expires_at (datetime.datetime):
+        gpu_type (str | Unset):
     """
 
     id: str
@@ -42,12 +43,12 @@ class Worker:
     version: str
     capabilities: WorkerCapabilities
     gpu_count: int
-    gpu_type: None | str
     slots: WorkerSlots
     active_tasks: list[str]
     connected_at: datetime.datetime
     last_heartbeat: datetime.datetime
     lease_expires_at: datetime.datetime
+    gpu_type: str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         id = self.id
@@ -64,9 +65,6 @@ class Worker:
 
         gpu_count = self.gpu_count
 
-        gpu_type: None | str
-        gpu_type = self.gpu_type
-
         slots = self.slots.to_dict()
 
         active_tasks = self.active_tasks
@@ -76,6 +74,8 @@ class Worker:
         last_heartbeat = self.last_heartbeat.isoformat()
 
         lease_expires_at = self.lease_expires_at.isoformat()
+
+        gpu_type = self.gpu_type
 
         field_dict: dict[str, Any] = {}
 
@@ -88,7 +88,6 @@ class Worker:
                 "version": version,
                 "capabilities": capabilities,
                 "gpu_count": gpu_count,
-                "gpu_type": gpu_type,
                 "slots": slots,
                 "active_tasks": active_tasks,
                 "connected_at": connected_at,
@@ -96,6 +95,8 @@ class Worker:
                 "lease_expires_at": lease_expires_at,
             }
         )
+        if gpu_type is not UNSET:
+            field_dict["gpu_type"] = gpu_type
 
         return field_dict
 
@@ -119,13 +120,6 @@ class Worker:
 
         gpu_count = d.pop("gpu_count")
 
-        def _parse_gpu_type(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        gpu_type = _parse_gpu_type(d.pop("gpu_type"))
-
         slots = WorkerSlots.from_dict(d.pop("slots"))
 
         active_tasks = cast(list[str], d.pop("active_tasks"))
@@ -136,6 +130,8 @@ class Worker:
 
         lease_expires_at = datetime.datetime.fromisoformat(d.pop("lease_expires_at"))
 
+        gpu_type = d.pop("gpu_type", UNSET)
+
         worker = cls(
             id=id,
             name=name,
@@ -144,12 +140,12 @@ class Worker:
             version=version,
             capabilities=capabilities,
             gpu_count=gpu_count,
-            gpu_type=gpu_type,
             slots=slots,
             active_tasks=active_tasks,
             connected_at=connected_at,
             last_heartbeat=last_heartbeat,
             lease_expires_at=lease_expires_at,
+            gpu_type=gpu_type,
         )
 
         return worker

@@ -5,59 +5,62 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 
+from ..types import UNSET, Unset
+
 if TYPE_CHECKING:
     from ..models.dataset_spec import DatasetSpec
     from ..models.model_inputs import ModelInputs
     from ..models.string_map import StringMap
 
 
-T = TypeVar("T", bound="TaskAssignmentType0")
+T = TypeVar("T", bound="TaskAssignment")
 
 
 @_attrs_define
-class TaskAssignmentType0:
-    """Everything a worker needs to run a task, secrets included (only workers ever see this); null in a
+class TaskAssignment:
+    """Everything a worker needs to run a task, secrets included (only workers ever see this); absent from a
     claim answer when nothing fits.
 
         Attributes:
             task_id (str): An opaque identifier.
             attempt (int):
             job_name (str):
-            entrypoint (None | str):
             args (list[str]):
-            model_id (None | str):
-            inputs (ModelInputs): Free-form inputs of a model run (e.g. `region`, `year`, `parameter_set`); an input named
-                after a model
-                parameter must be one of that parameter's values.
-            snapshot_id (None | str):
+            inputs (ModelInputs): Inputs of a model run: the model's parameters (one of each one's values), `parameter_set`
+                (a named
+                preset of them; `baseline` is the defaults), `region` and `year` (they select the generated data).
+                Each model lists what it reads, and what each input does, in its `inputs`; any other input is a 422.
             dataset_specs (list[DatasetSpec]):
             cpu (int):
             memory_gb (float):
             gpu (int):
-            gpu_type (None | str):
-            timeout_seconds (int | None):
             env (StringMap): Names to string values.
             secrets (StringMap): Names to string values.
-            random_seed (int | None):
+            entrypoint (str | Unset):
+            model_id (str | Unset):
+            snapshot_id (str | Unset):
+            gpu_type (str | Unset):
+            timeout_seconds (int | Unset):
+            random_seed (int | Unset):
     """
 
     task_id: str
     attempt: int
     job_name: str
-    entrypoint: None | str
     args: list[str]
-    model_id: None | str
     inputs: ModelInputs
-    snapshot_id: None | str
     dataset_specs: list[DatasetSpec]
     cpu: int
     memory_gb: float
     gpu: int
-    gpu_type: None | str
-    timeout_seconds: int | None
     env: StringMap
     secrets: StringMap
-    random_seed: int | None
+    entrypoint: str | Unset = UNSET
+    model_id: str | Unset = UNSET
+    snapshot_id: str | Unset = UNSET
+    gpu_type: str | Unset = UNSET
+    timeout_seconds: int | Unset = UNSET
+    random_seed: int | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         task_id = self.task_id
@@ -66,18 +69,9 @@ class TaskAssignmentType0:
 
         job_name = self.job_name
 
-        entrypoint: None | str
-        entrypoint = self.entrypoint
-
         args = self.args
 
-        model_id: None | str
-        model_id = self.model_id
-
         inputs = self.inputs.to_dict()
-
-        snapshot_id: None | str
-        snapshot_id = self.snapshot_id
 
         dataset_specs = []
         for dataset_specs_item_data in self.dataset_specs:
@@ -90,17 +84,20 @@ class TaskAssignmentType0:
 
         gpu = self.gpu
 
-        gpu_type: None | str
-        gpu_type = self.gpu_type
-
-        timeout_seconds: int | None
-        timeout_seconds = self.timeout_seconds
-
         env = self.env.to_dict()
 
         secrets = self.secrets.to_dict()
 
-        random_seed: int | None
+        entrypoint = self.entrypoint
+
+        model_id = self.model_id
+
+        snapshot_id = self.snapshot_id
+
+        gpu_type = self.gpu_type
+
+        timeout_seconds = self.timeout_seconds
+
         random_seed = self.random_seed
 
         field_dict: dict[str, Any] = {}
@@ -110,22 +107,28 @@ class TaskAssignmentType0:
                 "task_id": task_id,
                 "attempt": attempt,
                 "job_name": job_name,
-                "entrypoint": entrypoint,
                 "args": args,
-                "model_id": model_id,
                 "inputs": inputs,
-                "snapshot_id": snapshot_id,
                 "dataset_specs": dataset_specs,
                 "cpu": cpu,
                 "memory_gb": memory_gb,
                 "gpu": gpu,
-                "gpu_type": gpu_type,
-                "timeout_seconds": timeout_seconds,
                 "env": env,
                 "secrets": secrets,
-                "random_seed": random_seed,
             }
         )
+        if entrypoint is not UNSET:
+            field_dict["entrypoint"] = entrypoint
+        if model_id is not UNSET:
+            field_dict["model_id"] = model_id
+        if snapshot_id is not UNSET:
+            field_dict["snapshot_id"] = snapshot_id
+        if gpu_type is not UNSET:
+            field_dict["gpu_type"] = gpu_type
+        if timeout_seconds is not UNSET:
+            field_dict["timeout_seconds"] = timeout_seconds
+        if random_seed is not UNSET:
+            field_dict["random_seed"] = random_seed
 
         return field_dict
 
@@ -142,30 +145,9 @@ class TaskAssignmentType0:
 
         job_name = d.pop("job_name")
 
-        def _parse_entrypoint(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        entrypoint = _parse_entrypoint(d.pop("entrypoint"))
-
         args = cast(list[str], d.pop("args"))
 
-        def _parse_model_id(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        model_id = _parse_model_id(d.pop("model_id"))
-
         inputs = ModelInputs.from_dict(d.pop("inputs"))
-
-        def _parse_snapshot_id(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        snapshot_id = _parse_snapshot_id(d.pop("snapshot_id"))
 
         dataset_specs = []
         _dataset_specs = d.pop("dataset_specs")
@@ -180,49 +162,40 @@ class TaskAssignmentType0:
 
         gpu = d.pop("gpu")
 
-        def _parse_gpu_type(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        gpu_type = _parse_gpu_type(d.pop("gpu_type"))
-
-        def _parse_timeout_seconds(data: object) -> int | None:
-            if data is None:
-                return data
-            return cast(int | None, data)
-
-        timeout_seconds = _parse_timeout_seconds(d.pop("timeout_seconds"))
-
         env = StringMap.from_dict(d.pop("env"))
 
         secrets = StringMap.from_dict(d.pop("secrets"))
 
-        def _parse_random_seed(data: object) -> int | None:
-            if data is None:
-                return data
-            return cast(int | None, data)
+        entrypoint = d.pop("entrypoint", UNSET)
 
-        random_seed = _parse_random_seed(d.pop("random_seed"))
+        model_id = d.pop("model_id", UNSET)
 
-        task_assignment_type_0 = cls(
+        snapshot_id = d.pop("snapshot_id", UNSET)
+
+        gpu_type = d.pop("gpu_type", UNSET)
+
+        timeout_seconds = d.pop("timeout_seconds", UNSET)
+
+        random_seed = d.pop("random_seed", UNSET)
+
+        task_assignment = cls(
             task_id=task_id,
             attempt=attempt,
             job_name=job_name,
-            entrypoint=entrypoint,
             args=args,
-            model_id=model_id,
             inputs=inputs,
-            snapshot_id=snapshot_id,
             dataset_specs=dataset_specs,
             cpu=cpu,
             memory_gb=memory_gb,
             gpu=gpu,
-            gpu_type=gpu_type,
-            timeout_seconds=timeout_seconds,
             env=env,
             secrets=secrets,
+            entrypoint=entrypoint,
+            model_id=model_id,
+            snapshot_id=snapshot_id,
+            gpu_type=gpu_type,
+            timeout_seconds=timeout_seconds,
             random_seed=random_seed,
         )
 
-        return task_assignment_type_0
+        return task_assignment

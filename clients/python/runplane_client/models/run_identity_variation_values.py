@@ -6,11 +6,11 @@ from typing import Any, TypeVar, cast
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-T = TypeVar("T", bound="RunIdentityVariationValuesType0")
+T = TypeVar("T", bound="RunIdentityVariationValues")
 
 
 @_attrs_define
-class RunIdentityVariationValuesType0:
+class RunIdentityVariationValues:
     """In a sweep, the variation's parameter values."""
 
     additional_properties: dict[str, bool | float | int | str] = _attrs_field(init=False, factory=dict)
@@ -26,7 +26,7 @@ class RunIdentityVariationValuesType0:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         d = dict(src_dict)
-        run_identity_variation_values_type_0 = cls()
+        run_identity_variation_values = cls()
 
         additional_properties = {}
         for prop_name, prop_dict in d.items():
@@ -38,8 +38,8 @@ class RunIdentityVariationValuesType0:
 
             additional_properties[prop_name] = additional_property
 
-        run_identity_variation_values_type_0.additional_properties = additional_properties
-        return run_identity_variation_values_type_0
+        run_identity_variation_values.additional_properties = additional_properties
+        return run_identity_variation_values
 
     @property
     def additional_keys(self) -> list[str]:
