@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from functools import partial
 
 import psutil
 import pytest
@@ -84,7 +85,7 @@ def test_workers_killed_and_restarted_lose_no_task_leave_no_process_and_keep_eve
     for kill in range(KILLS):
         submit(per_phase)
         name = sorted(agents)[kill % 2]
-        poll(lambda name=name: holds_a_task(system, name), timeout=120, what=f"{name} to hold a task")
+        poll(partial(holds_a_task, system, name), timeout=120, what=f"{name} to hold a task")
         agents[name].kill()
         agents[name] = system.start_agent(name, *options)
     submit(TASKS - len(tasks))
