@@ -585,3 +585,32 @@ async def test_a_claim_the_worker_never_heard_of_goes_back_to_the_queue(client, 
         1,
         "Requeued after worker w1 no longer holds it",
     )
+
+
+async def test_a_log_batch_sent_again_is_stored_once_and_a_gap_is_marked(client, worker_key, user_key):
+    worker_id = await register(client, worker_key)
+    task_id = await submit(client, user_key)
+    await claim(client, worker_key, worker_id)
+
+    async def send(first_line: int, *texts: str) -> None:
+        response = await client.post(
+            f"/v1/workers/{worker_id}/tasks/{task_id}/logs",
+            headers=auth(worker_key),
+            json={
+                "attempt": 1,
+                "first_line": first_line,
+                "lines": [{"stream": "stdout", "text": text} for text in texts],
+            },
+        )
+        assert response.status_code == 204, response.text
+
+    await send(0, "one", "two")
+    await send(0, "one", "two")  # its answer was lost: sent again
+    await send(1, "two", "three")  # overlaps what is stored
+    await send(5, "six")  # lines 4 and 5 never arrived
+    logs = await client.get(f"/v1/tasks/{task_id}/logs", headers=auth(user_key))
+    assert logs.text == (
+        "one\ntwo\nthree\n"
+        "[runplane] 2 line(s) of output (lines 4-5 of this attempt) were not delivered by the worker\n"
+        "six\n"
+    )
