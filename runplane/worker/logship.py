@@ -89,7 +89,13 @@ class LogBatcher:
         return len(self._lines)
 
     def add(self, stream: str, text: str) -> bool:
-        """Buffer one line; ``True`` when a full batch is ready to send now."""
+        """Buffer one line; ``True`` when a full batch is ready to send now.
+
+        A NUL becomes U+FFFD, as bytes that are not UTF-8 already have (the process reader decodes with
+        ``errors="replace"``): text fields refuse NUL (PostgreSQL cannot store it), and a batch refused for
+        one character would lose every line in it.
+        """
+        text = text.replace("\x00", "\ufffd")
         if len(text) > MAX_LINE_CHARS:
             text = text[:MAX_LINE_CHARS]
         size = encoded_size(text)

@@ -157,3 +157,10 @@ async def test_a_task_that_is_no_longer_ours_stops_shipping() -> None:
     await shipper.add("stdout", "y")
     await shipper.close()
     assert calls == 1 and shipper.stopped
+
+
+def test_a_nul_in_output_is_replaced_so_the_batch_is_not_refused() -> None:
+    batcher = LogBatcher()
+    batcher.add("stdout", "a\x00b")
+    batch = batcher.take()
+    assert batch is not None and batch.lines[0].text == "a\ufffdb"
