@@ -86,8 +86,8 @@ class System:
         assert listed.status_code == 200, listed.text
         return {w["id"] for w in listed.json()["workers"] if w["name"] == name and w["status"] == "active"}
 
-    def start_agent(self, name: str, *options: str) -> Agent:
-        """Starts `runplane worker --name NAME OPTIONS...` and waits until it has registered."""
+    def start_agent(self, name: str, *options: str, wait: bool = True) -> Agent:
+        """Starts `runplane worker --name NAME OPTIONS...`; with `wait`, returns once it has registered."""
         # A restarted agent registers anew, while its predecessor may still be listed until its lease ends.
         before = self._worker_ids(name)
         log_path = self.root / f"{name}-{len(self.agents)}.log"
@@ -106,7 +106,8 @@ class System:
                 pytest.fail(f"worker {name} exited with {process.returncode}:\n{agent.log()[-4000:]}")
             return bool(self._worker_ids(name) - before)
 
-        poll(registered, timeout=60, what=f"worker {name} to register")
+        if wait:
+            poll(registered, timeout=60, what=f"worker {name} to register")
         return agent
 
     def submit(self, **body: Any) -> str:
