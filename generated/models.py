@@ -1154,6 +1154,14 @@ class TaskReport(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
+    attempt: Annotated[
+        int | None,
+        Field(
+            description="The attempt reported on (the assignment's `attempt`). When given, a report for an attempt that is\nno longer the task's current one is 409. A report for the current attempt is accepted even after\nthe worker's lease ran out, as long as no other worker has taken the task since.\n",
+            ge=1,
+            le=1001,
+        ),
+    ] = None
     status: ReportedStatus | None = None
     progress: Annotated[float | None, Field(ge=0.0, le=100.0)] = None
     message: Annotated[str | None, Field(max_length=1024)] = None
@@ -1187,6 +1195,18 @@ class LogBatch(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
+    attempt: Annotated[
+        int,
+        Field(description="The attempt whose output this is (the assignment's `attempt`).", ge=1, le=1001),
+    ]
+    first_line: Annotated[
+        int,
+        Field(
+            description="Index (from 0) of the batch's first line within this attempt's output. The server skips lines\nit already stored, which makes sending a batch again safe.\n",
+            ge=0,
+            le=1000000000,
+        ),
+    ]
     lines: Annotated[list[LogLine], Field(max_length=2000, min_length=1)]
 
 

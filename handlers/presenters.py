@@ -212,7 +212,7 @@ def worker(view: WorkerView) -> models.Worker:
             "capabilities": {"cpu_cores": row.cpu_cores, "memory_gb": row.memory_gb, "gpus": row.gpus},
             "gpu_count": len(row.gpus),
             "gpu_type": gpu_type,
-            "slots": {"total": row.slots, "available": max(row.slots - len(view.active_task_ids), 0)},
+            "slots": {"total": row.slots, "available": max(row.slots - view.busy_slots, 0)},
             "active_tasks": view.active_task_ids,
             "connected_at": row.connected_at,
             "last_heartbeat": row.last_heartbeat,

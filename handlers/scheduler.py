@@ -37,12 +37,14 @@ async def get_scheduler_status(token_info: dict[str, Any]) -> Answer:
 async def list_workers(
     token_info: dict[str, Any], limit: int = 50, offset: int = 0, status: str | None = None
 ) -> Answer:
-    views, total = await services().workers.page(status=status, limit=limit, offset=offset)
+    views, total = await services().workers.page(
+        principal(token_info), status=status, limit=limit, offset=offset
+    )
     return presenters.dump(presenters.worker_list(views, total, limit, offset)), 200
 
 
 async def get_worker(worker_id: str, token_info: dict[str, Any]) -> Answer:
-    view = await services().workers.view(worker_id)
+    view = await services().workers.view(principal(token_info), worker_id)
     return presenters.dump(presenters.worker(view)), 200
 
 

@@ -18,7 +18,12 @@ async def append_task_logs(
 ) -> tuple[None, int]:
     batch = LogBatch.model_validate(body)
     await services().uploads.append_logs(
-        principal(token_info), worker_id, task_id, [line.text for line in batch.lines]
+        principal(token_info),
+        worker_id,
+        task_id,
+        [line.text for line in batch.lines],
+        attempt=batch.attempt,
+        first_line=batch.first_line,
     )
     return None, 204
 

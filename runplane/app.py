@@ -174,6 +174,7 @@ def build_services(settings: Settings) -> Services:
         operation_roles=operation_roles(spec),
     )
     services.workers.on_finished = services.results.task_finished
+    services.uploads.renew_lease = services.workers.touch
     return services
 
 

@@ -4,13 +4,27 @@ Workers send the lines a task printed (already masked on their side); the server
 task's own secret values, so a worker that forgot cannot leak them. Readers get the whole log, its last N
 lines (found by reading backwards from the end, never the whole file), or follow it: new text as it is
 appended, until the task has ended.
+
+Appending is idempotent. Each batch names its attempt and the index of its first line within that attempt's
+output; beside ``<task>.log`` a small ``<task>.log.idx`` records, for the latest attempt, how many lines and
+how many bytes of the log are stored. A batch sent again (the worker never saw the answer) skips the lines
+already stored; a batch that starts past the stored count (the worker gave up on some lines) gets a marker
+line first, so a gap is visible in the log and never silent. Appends hold an exclusive ``flock`` on the log
+file, so batches from several server processes are stored whole and counted exactly; the index is replaced
+atomically (write, then rename) after the append, and bytes past the recorded size (an append that a crash
+cut off before the index was written) are cut away before the next append, so a retried batch is neither
+lost nor stored twice.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 import anyio
@@ -30,17 +44,87 @@ def _as_line(text: str) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def _append(path: os.PathLike[str], data: bytes) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    # O_APPEND: each batch lands whole at the end, even with several server processes writing.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+def gap_marker(first_missing: int, count: int) -> str:
+    """The line stored in place of ``count`` lines (from index ``first_missing``) that never arrived."""
+    return (
+        f"[runplane] {count} line(s) of output (lines {first_missing + 1}-{first_missing + count} of this "
+        "attempt) were not delivered by the worker\n"
+    )
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What one batch changed: lines written (the gap marker not counted), lines skipped as already
+    stored, lines missing before the batch (a gap), and bytes written."""
+
+    written: int
+    skipped: int
+    missing: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class _Index:
+    attempt: int
+    lines: int
+    bytes: int
+
+
+def _index_path(path: Path) -> Path:
+    return path.with_name(path.name + ".idx")
+
+
+def _read_index(path: Path) -> _Index | None:
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        data = json.loads(_index_path(path).read_text())
+        return _Index(int(data["attempt"]), int(data["lines"]), int(data["bytes"]))
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_index(path: Path, index: _Index) -> None:
+    target = _index_path(path)
+    temporary = target.with_name(target.name + f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps({"attempt": index.attempt, "lines": index.lines, "bytes": index.bytes}))
+    os.replace(temporary, target)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _append_batch(
+    path: Path, *, attempt: int, first_line: int, lines: Sequence[bytes], gap: Callable[[int, int], bytes]
+) -> AppendResult:
+    """Append the lines of ``lines`` not stored yet, under an exclusive lock on the log file."""
+    os.makedirs(path.parent, exist_ok=True)
+    # O_APPEND: each batch lands whole at the end, even with several server processes writing.
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        index = _read_index(path)
+        if index is not None and size > index.bytes:
+            # An append that a crash cut off before its index was written: it is sent again.
+            os.ftruncate(fd, index.bytes)
+            size = index.bytes
+        stored = index.lines if index is not None and index.attempt == attempt else 0
+        if index is not None and index.attempt > attempt:
+            # A late batch of an earlier attempt (the caller checks the attempt too): never mix it in.
+            return AppendResult(written=0, skipped=len(lines), missing=0, bytes=0)
+        skip = min(len(lines), max(0, stored - first_line))
+        missing = max(0, first_line - stored)
+        data = (gap(stored, missing) if missing else b"") + b"".join(lines[skip:])
+        if data:
+            _write_all(fd, data)
+        end = max(stored, first_line + len(lines))
+        _write_index(path, _Index(attempt, end, size + len(data)))
+        return AppendResult(written=len(lines) - skip, skipped=skip, missing=missing, bytes=len(data))
     finally:
-        os.close(fd)
+        os.close(fd)  # releases the lock
 
 
 def _size(path: os.PathLike[str]) -> int:
@@ -99,13 +183,30 @@ class LogStore:
         self.poll_interval = poll_interval
         self.follow_limit_seconds = follow_limit_seconds
 
-    async def append(self, row: TaskRow, texts: Sequence[str]) -> int:
-        """Append lines to the task's log, masked with its secret values; returns the bytes written."""
+    async def append(
+        self, row: TaskRow, texts: Sequence[str], *, attempt: int, first_line: int
+    ) -> AppendResult:
+        """Append a batch of lines to the task's log, masked with its secret values.
+
+        ``attempt`` is the attempt the lines belong to and ``first_line`` the index (from 0) of the first
+        of them in that attempt's output: lines already stored are skipped (so a batch sent twice is
+        stored once), and lines missing before the batch are replaced by a marker line.
+        """
         masker = SecretMasker(str(value) for value in (row.secrets or {}).values())
-        data = "".join(masker.mask(_as_line(text)) for text in texts).encode("utf-8", "replace")
-        if data:
-            await anyio.to_thread.run_sync(_append, self.storage.log_file(row.id), data)
-        return len(data)
+        encoded = [masker.mask(_as_line(text)).encode("utf-8", "replace") for text in texts]
+
+        def gap(start: int, count: int) -> bytes:
+            return gap_marker(start, count).encode()
+
+        return await anyio.to_thread.run_sync(
+            lambda: _append_batch(
+                Path(self.storage.log_file(row.id)),
+                attempt=attempt,
+                first_line=first_line,
+                lines=encoded,
+                gap=gap,
+            )
+        )
 
     async def size(self, task_id: str) -> int:
         return await anyio.to_thread.run_sync(_size, self.storage.log_file(task_id))

@@ -2,20 +2,22 @@
 
 Only the worker key that registered the worker may act as it, and only for a task assigned to that worker
 that is still active (preparing, running or collecting). Another key's worker, or an unknown one, is 404;
-a task that is not this worker's, or has already ended, is 409.
+a task that is not this worker's, on another attempt, or already ended, is 409. Each of these requests
+renews the worker's lease (``renew_lease``, wired to :meth:`runplane.workers.WorkerManager.touch`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 
 from runplane.artifacts import ArtifactManager
 from runplane.errors import Conflict, NotFound
-from runplane.logstore import LogStore
+from runplane.logstore import AppendResult, LogStore
 from runplane.security import Principal
 from runplane.store.database import Database
 from runplane.store.tables import ArtifactRow, TaskRow, WorkerRow
 from runplane.store.tasks import ACTIVE
+from runplane.workers import check_assigned
 
 
 class WorkerUploads:
@@ -23,20 +25,22 @@ class WorkerUploads:
         self.db = db
         self.logs = logs
         self.artifacts = artifacts
+        # Renews the worker's lease on each request (wired by runplane.app.build_services).
+        self.renew_lease: Callable[[WorkerRow], Awaitable[WorkerRow]] | None = None
 
-    async def assigned_task(self, principal: Principal, worker_id: str, task_id: str) -> TaskRow:
+    async def assigned_task(
+        self, principal: Principal, worker_id: str, task_id: str, *, attempt: int | None = None
+    ) -> TaskRow:
         async with self.db.reader() as session:
             worker = await session.get(WorkerRow, worker_id)
             task = await session.get(TaskRow, task_id)
         if worker is None or worker.user_id != principal.user_id:
             raise NotFound("Worker not found", details={"worker_id": worker_id})
+        if self.renew_lease is not None:
+            await self.renew_lease(worker)
         if task is None:
             raise NotFound("Task not found", details={"task_id": task_id})
-        if task.worker_id != worker_id:
-            raise Conflict(
-                "This task is not assigned to this worker",
-                details={"task_id": task_id, "worker_id": worker_id},
-            )
+        check_assigned(task, worker_id, attempt)
         if task.status not in ACTIVE:
             raise Conflict(
                 f"This task is {task.status}, not running",
@@ -45,10 +49,18 @@ class WorkerUploads:
         return task
 
     async def append_logs(
-        self, principal: Principal, worker_id: str, task_id: str, texts: Sequence[str]
-    ) -> None:
-        task = await self.assigned_task(principal, worker_id, task_id)
-        await self.logs.append(task, texts)
+        self,
+        principal: Principal,
+        worker_id: str,
+        task_id: str,
+        texts: Sequence[str],
+        *,
+        attempt: int,
+        first_line: int,
+    ) -> AppendResult:
+        """Stores a batch of the attempt's output from index `first_line` on, each line once."""
+        task = await self.assigned_task(principal, worker_id, task_id, attempt=attempt)
+        return await self.logs.append(task, texts, attempt=attempt, first_line=first_line)
 
     async def upload_artifact(
         self,

@@ -1,11 +1,18 @@
 """The worker rules: registration, leases, claims, reports, drains, recovery and the views of workers.
 
 A worker is registered by a worker key and only that key's user may act as it (another key gets 404, so
-worker ids leak nothing). A worker holds a lease renewed by heartbeats; once the lease has ended the
-worker is lost: its heartbeats answer 409 (register again) and the reaper takes its tasks back — requeued
-with ``retry_count + 1`` while ``retry_count < max_retries``, else failed with reason ``worker_lost``.
-A requeued task starts a new attempt: its progress starts again from 0 (progress never decreases
-*within* an attempt) and its ``started_at`` is cleared until the new attempt runs.
+worker ids leak nothing). A worker holds a lease, renewed by its heartbeats and by every other request it
+makes (claims, reports, log batches, uploads), so a worker busy talking to the server never loses it. A
+lease that has run out is not yet a lost worker: only the reaper declares it lost (``offline``), and until
+then a late heartbeat or request still renews it, so the server's own latency does not cost leases. Once
+lost, the worker's heartbeats and claims answer 409 (register again) and the reaper takes its tasks back —
+requeued with ``retry_count + 1`` while ``retry_count < max_retries``, else failed with ``worker_lost``.
+A requeued task starts a new attempt (``retry_count + 1``): its progress starts again from 0 (progress never
+decreases *within* an attempt) and its ``started_at`` is cleared until the new attempt runs.
+
+A report is accepted for as long as its attempt is the task's current one and the task is still this
+worker's, even when the worker's lease has run out or it was declared lost before the reaper took the task
+back: a finished attempt's report is not thrown away only to run the work again (issue 7, item 4).
 
 Reports move a task along ``preparing → running → collecting → completed``; from any active state it may
 end ``failed``, or ``cancelled`` when its owner asked for that. Repeating a report is harmless: a report
@@ -54,10 +61,15 @@ FinishedHook = Callable[[TaskRow], Awaitable[None]]
 
 @dataclass(frozen=True)
 class WorkerView:
-    """A worker with the ids of its active tasks (what the Worker model shows)."""
+    """A worker with its active tasks (what the Worker model shows).
+
+    ``active_task_ids`` are the ids the viewer may see (an admin: all; a user: its own tasks only);
+    ``busy_slots`` counts all of them, whoever owns them.
+    """
 
     row: WorkerRow
     active_task_ids: list[str]
+    busy_slots: int
 
 
 @dataclass(frozen=True)
@@ -144,6 +156,8 @@ class WorkerManager:
 
         `held` are the tasks the worker holds (from its claim to its last report). A task claimed for it
         more than a lease ago that it does not hold (the claim's answer was lost) goes back to the queue.
+        A drained worker (offline after a drain) is answered 200 with status `offline`: it should stop. A
+        lost worker (offline because its lease ended) is answered 409: it must register again.
         """
         await self.owned(principal, worker_id)
         now = utcnow()
@@ -154,8 +168,7 @@ class WorkerManager:
                 # Drained: it finished its work and went offline; it should stop, not register again.
                 stop = await self.store.tasks_to_stop(worker_id, held)
                 return HeartbeatAnswer("offline", current.lease_expires_at, stop)
-            self._live(current)  # raises: it was not renewed because it is offline or its lease ended
-            raise Conflict("The worker's lease could not be renewed", details={"worker_id": worker_id})
+            raise self._gone(current)
         claimed_before = now - timedelta(seconds=self.settings.lease_seconds)
         for task in await self.store.forgotten(worker_id, held, claimed_before=claimed_before):
             await self._recover(task, renewed.name, now=now, why="no longer holds it")
@@ -163,8 +176,13 @@ class WorkerManager:
         return HeartbeatAnswer(renewed.status, renewed.lease_expires_at, stop)
 
     async def claim(self, principal: Principal, worker_id: str, request: ClaimRequest) -> TaskRow | None:
-        """The best fitting queued task, now `preparing` on this worker; None when nothing fits."""
-        worker = self._live(await self.owned(principal, worker_id))
+        """The best fitting queued task, now `preparing` on this worker; None when nothing fits.
+
+        An offline worker (drained or lost) gets 409; a live one has its lease renewed.
+        """
+        worker = await self.touch(await self.owned(principal, worker_id))
+        if worker.status == "offline":
+            raise self._gone(worker)
         if worker.status != "active" or request.free_slots < 1:
             return None
         names = capacity_of(worker).gpu_names
@@ -185,20 +203,23 @@ class WorkerManager:
         return await self.store.claim(spec)
 
     async def report(self, principal: Principal, worker_id: str, task_id: str, report: TaskReport) -> TaskRow:
+        """Records a worker's report on its task; renews the worker's lease.
+
+        Accepted while the task is assigned to this worker and (when the report names it) on the same
+        attempt, whatever the worker's lease says: only a task taken back or given to another worker (409)
+        makes a report too late. Raises 404 (unknown task or worker), 409 (not this worker's, another
+        attempt, an impossible transition) and 400 (a failure reason without status `failed`).
+        """
         worker = await self.owned(principal, worker_id)
         target = report.status.value if report.status is not None else None
         reason = report.failure_reason.value if report.failure_reason is not None else None
         _check_report(target, reason)
-        self._live(worker)
+        await self.touch(worker)
         for _ in range(_REPORT_ATTEMPTS):
             task = await self.store.task(task_id)
             if task is None:
                 raise NotFound("Task not found", details={"task_id": task_id})
-            if task.worker_id != worker_id:
-                raise Conflict(
-                    "The task is not assigned to this worker",
-                    details={"task_id": task_id, "worker_id": worker_id},
-                )
+            check_assigned(task, worker_id, report.attempt)
             if target is None or target == task.status:
                 if task.status in TERMINAL:
                     return task  # a repeated final report: nothing more to record
@@ -246,12 +267,16 @@ class WorkerManager:
         if target in DEFAULT_MESSAGES:
             values["message"] = report.message or DEFAULT_MESSAGES[target]
         if target == "completed":
-            values.update(progress=100.0, ended_at=now)
+            # The message says how the task ended, not what it last printed as progress.
+            message = "Completed" + (f": {report.message}" if report.message else "")
+            values.update(progress=100.0, ended_at=now, message=message[:1024])
         elif target == "failed":
             if reason is None:
                 reason = "exit_code" if report.exit_code not in (None, 0) else "internal"
             text = report.message or failure_message(reason, report.exit_code, task.timeout_seconds)
-            values.update(failure_reason=reason, failure_message=text, message=text, ended_at=now)
+            values.update(
+                failure_reason=reason, failure_message=text, message=f"Failed: {text}"[:1024], ended_at=now
+            )
         elif target == "cancelled":
             text = f"Cancelled by {task.cancelled_by or 'its owner'}"
             values.update(failure_reason="cancelled", failure_message=text, message="Cancelled", ended_at=now)
@@ -279,17 +304,28 @@ class WorkerManager:
             return
         await self.store.finish_drains(now=now, worker_id=worker_id)
 
-    async def view(self, worker_id: str) -> WorkerView:
+    async def view(self, viewer: Principal, worker_id: str) -> WorkerView:
+        """The worker as `viewer` may see it: a user sees only its own tasks among the active ones."""
         row = await self.store.get(worker_id)
         if row is None:
             raise NotFound("Worker not found", details={"worker_id": worker_id})
-        active = await self.store.active_tasks([row.id])
-        return WorkerView(row, active[row.id])
+        return (await self._views(viewer, [row]))[0]
 
-    async def page(self, *, status: str | None, limit: int, offset: int) -> tuple[list[WorkerView], int]:
+    async def page(
+        self, viewer: Principal, *, status: str | None, limit: int, offset: int
+    ) -> tuple[list[WorkerView], int]:
         rows, total = await self.store.page(status=status, limit=limit, offset=offset)
+        return await self._views(viewer, rows), total
+
+    async def _views(self, viewer: Principal, rows: Sequence[WorkerRow]) -> list[WorkerView]:
         active = await self.store.active_tasks([row.id for row in rows])
-        return [WorkerView(row, active[row.id]) for row in rows], total
+        views = []
+        for row in rows:
+            tasks = active[row.id]
+            # Another user's task ids are not this user's to see (they would be 404 to it anyway).
+            shown = [task_id for task_id, owner in tasks if viewer.is_admin or owner == viewer.user_id]
+            views.append(WorkerView(row, shown, len(tasks)))
+        return views
 
     async def status_counts(self) -> dict[str, int]:
         counts = await self.store.counts_by_status()
@@ -370,22 +406,52 @@ class WorkerManager:
             # The task's end is committed; a failure to write its run record must not undo the report.
             logger.exception("after-finish hook failed for task %s", row.id)
 
+    async def touch(self, worker: WorkerRow) -> WorkerRow:
+        """Renews a live worker's lease on any of its requests; the worker as it is now.
+
+        To keep busy workers from writing their row on every log batch, a lease is renewed only once a
+        third of it has passed since the last renewal (heartbeats renew it always). An offline worker is
+        returned unchanged: the caller decides what it may still do.
+        """
+        if worker.status == "offline":
+            return worker
+        now = utcnow()
+        if worker.lease_expires_at - now > timedelta(seconds=self.settings.lease_seconds * 2 / 3):
+            return worker
+        renewed = await self.store.renew(worker.id, now=now, lease_expires_at=self._lease_end(now))
+        return renewed if renewed is not None else (await self.store.get(worker.id) or worker)
+
     @staticmethod
-    def _live(worker: WorkerRow) -> WorkerRow:
-        """The worker, unless it is offline or its lease has ended (then 409: it must register again)."""
-        if worker.status == "offline" or worker.lease_expires_at < utcnow():
-            raise Conflict(
-                "The worker's lease has ended; register again",
-                details={
-                    "worker_id": worker.id,
-                    "status": worker.status,
-                    "lease_expires_at": worker.lease_expires_at.isoformat(),
-                },
-            )
-        return worker
+    def _gone(worker: WorkerRow) -> Conflict:
+        """The 409 for a worker that is offline: drained (stop) or lost (register again)."""
+        details = {
+            "worker_id": worker.id,
+            "status": worker.status,
+            "lease_expires_at": worker.lease_expires_at.isoformat(),
+        }
+        if worker.drain_requested_at is not None:
+            return Conflict("The worker was drained and is offline; it takes no more work", details=details)
+        return Conflict("The worker was declared lost (its lease ran out); register again", details=details)
 
     def _lease_end(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.settings.lease_seconds)
+
+
+def check_assigned(task: TaskRow, worker_id: str, attempt: int | None) -> None:
+    """409 unless `task` is assigned to `worker_id` and (when given) on attempt `attempt`.
+
+    A task's current attempt is ``retry_count + 1`` (what the claim's assignment said).
+    """
+    if task.worker_id != worker_id:
+        raise Conflict(
+            "This task is not assigned to this worker", details={"task_id": task.id, "worker_id": worker_id}
+        )
+    current = task.retry_count + 1
+    if attempt is not None and attempt != current:
+        raise Conflict(
+            f"Attempt {attempt} is over: the task is on attempt {current}",
+            details={"task_id": task.id, "attempt": attempt, "current_attempt": current},
+        )
 
 
 def _check_report(target: str | None, reason: str | None) -> None:

@@ -54,15 +54,15 @@ class WorkerStore:
             return await session.get(WorkerRow, worker_id)
 
     async def renew(self, worker_id: str, *, now: datetime, lease_expires_at: datetime) -> WorkerRow | None:
-        """Renews a live lease; None when the worker is offline or its lease has already ended."""
+        """Renews the lease of a worker that is not offline; None when it is offline (drained or lost).
+
+        A lease that ran out a moment ago is renewed too: the worker is lost only once the reaper says so
+        (`mark_lost`, conditional as well), so a request the server was slow to serve does not lose it.
+        """
         async with self.db.session() as session:
             result = await session.execute(
                 update(WorkerRow)
-                .where(
-                    WorkerRow.id == worker_id,
-                    WorkerRow.status.in_(("active", "draining")),
-                    WorkerRow.lease_expires_at >= now,
-                )
+                .where(WorkerRow.id == worker_id, WorkerRow.status.in_(("active", "draining")))
                 .values(last_heartbeat=now, lease_expires_at=lease_expires_at)
                 .returning(WorkerRow)
                 .execution_options(**_RETURNING)
@@ -141,19 +141,20 @@ class WorkerStore:
             result = await session.execute(select(WorkerRow.status, func.count()).group_by(WorkerRow.status))
             return {str(status): int(count) for status, count in result.all()}
 
-    async def active_tasks(self, worker_ids: Sequence[str]) -> dict[str, list[str]]:
-        """worker id → ids of its tasks in preparing, running or collecting (oldest claim first)."""
+    async def active_tasks(self, worker_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """worker id → (task id, owner's user id) of its tasks in preparing, running or collecting
+        (oldest claim first)."""
         if not worker_ids:
             return {}
         async with self.db.reader() as session:
             result = await session.execute(
-                select(TaskRow.worker_id, TaskRow.id)
+                select(TaskRow.worker_id, TaskRow.id, TaskRow.user_id)
                 .where(TaskRow.status.in_(ACTIVE), TaskRow.worker_id.in_(worker_ids))
                 .order_by(TaskRow.updated_at, TaskRow.id)
             )
-            found: dict[str, list[str]] = {worker_id: [] for worker_id in worker_ids}
-            for worker_id, task_id in result.all():
-                found[str(worker_id)].append(str(task_id))
+            found: dict[str, list[tuple[str, str]]] = {worker_id: [] for worker_id in worker_ids}
+            for worker_id, task_id, user_id in result.all():
+                found[str(worker_id)].append((str(task_id), str(user_id)))
             return found
 
     # --- tasks, as workers see them -----------------------------------------------------------------

@@ -450,7 +450,9 @@ class WorkerAgent:
             )
         except InsufficientResources as exc:
             logger.error("task %s cannot run here: %s", task_id, exc)
-            self._spawn(self._refuse(worker_id, task_id, str(exc)), f"refusal of task {task_id}")
+            self._spawn(
+                self._refuse(worker_id, task_id, assignment.attempt, str(exc)), f"refusal of task {task_id}"
+            )
             return
         run = TaskExecution(
             assignment,
@@ -481,12 +483,15 @@ class WorkerAgent:
 
         runner.add_done_callback(finished)
 
-    async def _refuse(self, worker_id: str, task_id: str, why: str) -> None:
+    async def _refuse(self, worker_id: str, task_id: str, attempt: int, why: str) -> None:
         # Through "preparing", like any task this worker ends: the server sees one path of transitions.
         reports = [
-            TaskReport(status=ReportedStatus.preparing, message="preparing"),
+            TaskReport(attempt=attempt, status=ReportedStatus.preparing, message="preparing"),
             TaskReport(
-                status=ReportedStatus.failed, failure_reason=FailureReason.internal, message=why[:1024]
+                attempt=attempt,
+                status=ReportedStatus.failed,
+                failure_reason=FailureReason.internal,
+                message=why[:1024],
             ),
         ]
         try:

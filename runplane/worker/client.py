@@ -6,8 +6,8 @@ drift between the spec and what the worker sends or expects fails loudly here ra
 Retries. A request is retried with exponential backoff (and jitter) when the server could not take it:
 connection failures, 502/503/504, and 429 (waiting at least ``Retry-After``). A request that may have
 reached the server but whose answer was lost (a read timeout, a dropped connection) is retried only for
-operations that are safe to repeat: claiming twice could take a second task the worker never hears of, and
-appending logs twice would duplicate lines. Everything else is an exception the caller can act on:
+operations that are safe to repeat: claiming twice could take a second task the worker never hears of.
+(Log batches are safe: each names its first line, and the server stores a line once.) Everything else is an exception the caller can act on:
 :class:`Unauthorized` / :class:`Forbidden` (the key is wrong: stop), :class:`NotFound` /
 :class:`Conflict` (the worker or the task is no longer ours: re-register, or drop the task), and
 :class:`ApiUnavailable` when the retries ran out.
@@ -252,11 +252,12 @@ class WorkerClient:
         return _parse(TaskReportReply, response)
 
     async def append_logs(self, worker_id: str, task_id: str, batch: LogBatch) -> None:
+        # A batch names its attempt and first line: the server skips lines it has, so repeating is safe.
         await self._call(
             "POST",
             f"/v1/workers/{_seg(worker_id)}/tasks/{_seg(task_id)}/logs",
             json=_dump(batch),
-            idempotent=False,
+            idempotent=True,
         )
 
     async def upload_artifact(

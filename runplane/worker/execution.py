@@ -48,7 +48,7 @@ from generated.models import (
 from runplane.worker import client as api
 from runplane.worker.datasets import DatasetError, DatasetSpec, fetch_dataset
 from runplane.worker.launch import LaunchError, TaskDirs, build_argv, build_env
-from runplane.worker.logship import LogBatcher, LogShipper
+from runplane.worker.logship import BatchRefused, LogBatcher, LogShipper, ShippingStopped
 from runplane.worker.masking import SecretMasker
 from runplane.worker.outputs import collect_outputs
 from runplane.worker.process import ProcessOutcome, ResourceLimits, run_process
@@ -125,6 +125,10 @@ class TaskExecution:
         self._tracker = ProgressTracker(min_interval_seconds=settings.progress_interval_seconds)
         self._progress_now: tuple[float, str | None] | None = None
         self._progress_wake = asyncio.Event()
+        # Held while a progress report is in flight: the reporter is stopped only between reports, never
+        # in the middle of a request (which would reach the server cut short).
+        self._progress_lock = asyncio.Lock()
+        self._undelivered_lines = 0
 
     def request_cancel(self, reason: CancelReason) -> None:
         # The first cause wins: a task the owner cancelled stays "requested" even if the lease then ends.
@@ -191,10 +195,14 @@ class TaskExecution:
 
     async def _end(self, outcome: ProcessOutcome, upload_error: str | None) -> None:
         if outcome.reason is None and upload_error is None:
-            percent, message = self._tracker.complete()
-            await self._report(
-                status=ReportedStatus.completed, progress=percent, message=message or "completed"
+            percent, _ = self._tracker.complete()
+            # No message: the server says "Completed" (the last progress text is not how the task ended).
+            note = (
+                f"{self._undelivered_lines} log line(s) could not be delivered"
+                if self._undelivered_lines
+                else None
             )
+            await self._report(status=ReportedStatus.completed, progress=percent, message=note)
             return
         percent, _ = self._tracker.current
         if outcome.reason is None:
@@ -276,7 +284,11 @@ class TaskExecution:
     # -- running --------------------------------------------------------------------------------------
 
     async def _execute(self, argv: list[str], env: dict[str, str]) -> ProcessOutcome:
-        shipper = LogShipper(self._send_logs, LogBatcher(max_delay_seconds=self._settings.log_flush_seconds))
+        shipper = LogShipper(
+            self._send_logs,
+            LogBatcher(max_delay_seconds=self._settings.log_flush_seconds, attempt=self.assignment.attempt),
+            label=f"task {self.task_id}",
+        )
 
         async def on_output(stream: str, line: str) -> None:
             masked = self._masker.mask(line)
@@ -305,10 +317,12 @@ class TaskExecution:
                 kill_grace_seconds=self._settings.kill_grace_seconds,
             )
         finally:
-            reporter.cancel()
-            await asyncio.gather(reporter, return_exceptions=True)
-            # The tail goes out before the end is reported (or the task dropped).
+            async with self._progress_lock:
+                reporter.cancel()
+                await asyncio.gather(reporter, return_exceptions=True)
+            # Every line goes out (or is marked as lost) before the end is reported.
             await shipper.close()
+            self._undelivered_lines = shipper.dropped_lines
 
     def _on_progress(self, percent: float, message: str | None) -> None:
         if self._tracker.update(percent, message):
@@ -322,13 +336,15 @@ class TaskExecution:
             self._progress_wake.clear()
             if self._progress_now is not None:
                 value, self._progress_now = self._progress_now, None
-                await self._send_progress(value)
+                async with self._progress_lock:
+                    await self._send_progress(value)
             delay = self._tracker.seconds_until_due()
             if delay is not None:
                 await asyncio.sleep(delay)
                 pending = self._tracker.flush()
                 if pending is not None:
-                    await self._send_progress(pending)
+                    async with self._progress_lock:
+                        await self._send_progress(pending)
 
     async def _send_progress(self, value: tuple[float, str | None]) -> None:
         percent, message = value
@@ -342,8 +358,11 @@ class TaskExecution:
     async def _send_logs(self, batch: LogBatch) -> None:
         try:
             await self._client.append_logs(self.worker_id, self.task_id, batch)
-        except (api.Conflict, api.NotFound):
+        except (api.Conflict, api.NotFound) as exc:
             self.request_cancel("lost")
+            raise ShippingStopped(str(exc)) from exc
+        except (api.BadRequest, api.Unauthorized, api.Forbidden) as exc:
+            raise BatchRefused(str(exc)) from exc
 
     # -- collecting -----------------------------------------------------------------------------------
 
@@ -381,6 +400,7 @@ class TaskExecution:
         exit_code: int | None = None,
     ) -> TaskReportReply:
         report = TaskReport(
+            attempt=self.assignment.attempt,
             status=status,
             progress=progress,
             message=_truncate(message) if message is not None else None,

@@ -319,7 +319,7 @@ async def test_an_idle_worker_goes_offline_as_soon_as_it_is_drained(client, work
         claim_,
         409,
         "CONFLICT",
-        "The worker's lease has ended; register again",
+        "The worker was drained and is offline; it takes no more work",
         {
             "worker_id": worker_id,
             "status": "offline",

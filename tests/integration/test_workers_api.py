@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
 
 from runplane.settings import Settings
-from runplane.store.tables import EventRow, TaskRow
+from runplane.store.tables import EventRow, TaskRow, WorkerRow
 from tests.conftest import _new_key, auth
 from tests.support.errors import assert_error
 from tests.support.workers import (
@@ -233,9 +234,10 @@ async def test_a_failed_run_records_its_reason(client, worker_key, user_key):
         "message": "exited with code 3",
         "exit_code": 3,
     }
+    # The status message says how it ended, not the last progress text.
     assert (task["status"], task["message"], task["ended_at"] is not None) == (
         "failed",
-        "exited with code 3",
+        "Failed: exited with code 3",
         True,
     )
 
@@ -325,7 +327,7 @@ async def test_a_worker_acts_only_as_itself(client, worker_key, other_worker_key
         stolen,
         409,
         "CONFLICT",
-        "The task is not assigned to this worker",
+        "This task is not assigned to this worker",
         {"task_id": task_id, "worker_id": other_id},
     )
     unknown = await report(client, worker_key, worker_id, "nope", status="running")
@@ -347,9 +349,19 @@ async def test_a_worker_acts_only_as_itself(client, worker_key, other_worker_key
     assert_error(missing_drain, 404, "NOT_FOUND", "Worker not found", {"worker_id": "nope"})
 
 
-async def test_a_heartbeat_after_the_lease_ended_is_409(client, worker_key, user_key, db, manager):
+async def test_a_late_heartbeat_renews_until_the_reaper_declares_the_worker_lost(
+    client, worker_key, user_key, db, manager
+):
     worker_id = await register(client, worker_key)
     await end_lease(db, worker_id)
+    # The lease ran out, but the worker is not lost until the reaper says so: a heartbeat (or a claim)
+    # the server was slow to serve still renews it.
+    late = await heartbeat(client, worker_key, worker_id)
+    assert late.status_code == 200, late.text
+    assert late.json()["status"] == "active"
+    assert datetime.fromisoformat(late.json()["lease_expires_at"]) > datetime.now(UTC)
+    await end_lease(db, worker_id)
+    await manager.reap()
     for response in (
         await heartbeat(client, worker_key, worker_id),
         await client.post(
@@ -360,20 +372,131 @@ async def test_a_heartbeat_after_the_lease_ended_is_409(client, worker_key, user
     ):
         assert response.status_code == 409, response.text
         body = response.json()
-        assert body["error"] == "The worker's lease has ended; register again"
+        assert body["error"] == "The worker was declared lost (its lease ran out); register again"
         assert body["details"] == {
             "worker_id": worker_id,
-            "status": "active",
+            "status": "offline",
             "lease_expires_at": body["details"]["lease_expires_at"],
         }
-    await manager.reap()
-    gone = await heartbeat(client, worker_key, worker_id)
-    assert gone.status_code == 409
-    assert gone.json()["details"]["status"] == "offline"
     # Registering again gives a fresh worker that works.
     again = await register(client, worker_key)
     assert again != worker_id
     assert (await heartbeat(client, worker_key, again)).status_code == 200
+
+
+async def test_any_request_of_the_worker_renews_its_lease(client, worker_key, user_key, db, manager):
+    worker_id = await register(client, worker_key)
+    task_id = await submit(client, user_key)
+    await claim(client, worker_key, worker_id)
+    calls = [
+        lambda: report(client, worker_key, worker_id, task_id, status="running"),
+        lambda: client.post(
+            f"/v1/workers/{worker_id}/tasks/{task_id}/logs",
+            headers=auth(worker_key),
+            json={"attempt": 1, "first_line": 0, "lines": [{"stream": "stdout", "text": "hi"}]},
+        ),
+        lambda: client.post(
+            f"/v1/workers/{worker_id}/tasks/{task_id}/artifacts",
+            headers={**auth(worker_key), "Content-Type": "application/octet-stream"},
+            params={"path": "a.txt", "sha256": hashlib.sha256(b"a").hexdigest()},
+            content=b"a",
+        ),
+        lambda: client.post(
+            f"/v1/workers/{worker_id}/claim",
+            headers=auth(worker_key),
+            json={"free_slots": 1, "free_cpu": 1, "free_memory_gb": 1, "free_gpus": 0},
+        ),
+    ]
+    for call in calls:
+        await end_lease(db, worker_id)
+        response = await call()
+        assert response.status_code < 300, response.text
+        async with db.reader() as session:
+            row = await session.get(WorkerRow, worker_id, populate_existing=True)
+        assert row is not None and row.lease_expires_at > datetime.now(UTC), response.request.url
+    # Renewed, so the reaper finds nothing to take back.
+    assert (await manager.reap()).lost_workers == []
+
+
+async def test_a_report_of_the_current_attempt_counts_after_the_lease_ran_out(
+    client, worker_key, user_key, db, manager
+):
+    worker_id = await register(client, worker_key)
+    task_id = await submit(client, user_key)
+    await claim(client, worker_key, worker_id)
+    await report(client, worker_key, worker_id, task_id, status="running", attempt=1)
+    # The worker is declared lost, but the reaper has not taken the task back yet (same pass, later step).
+    await end_lease(db, worker_id)
+    lost = await manager.store.mark_lost(now=datetime.now(UTC))
+    assert [row.id for row in lost] == [worker_id]
+    await report(client, worker_key, worker_id, task_id, status="collecting", attempt=1)
+    done = await report(client, worker_key, worker_id, task_id, status="completed", attempt=1)
+    assert done.status_code == 200, done.text
+    task = await task_of(client, user_key, task_id)
+    assert (task["status"], task["retry_count"], task["message"]) == ("completed", 0, "Completed")
+    # Nothing left to take back: the finished work does not run again.
+    assert (await manager.reap()).requeued == []
+
+
+async def test_a_report_of_an_attempt_that_is_over_is_409(client, worker_key, user_key, db, manager):
+    worker_id = await register(client, worker_key)
+    task_id = await submit(client, user_key, max_retries=2)
+    await claim(client, worker_key, worker_id)
+    await end_lease(db, worker_id)
+    assert (await manager.reap()).requeued == [task_id]
+    again = await register(client, worker_key, "w2")
+    assignment = await claim(client, worker_key, again)
+    assert assignment is not None and assignment["attempt"] == 2
+    old = await report(client, worker_key, again, task_id, status="running", attempt=1)
+    assert_error(
+        old,
+        409,
+        "CONFLICT",
+        "Attempt 1 is over: the task is on attempt 2",
+        {"task_id": task_id, "attempt": 1, "current_attempt": 2},
+    )
+    stale_logs = await client.post(
+        f"/v1/workers/{again}/tasks/{task_id}/logs",
+        headers=auth(worker_key),
+        json={"attempt": 1, "first_line": 0, "lines": [{"stream": "stdout", "text": "old"}]},
+    )
+    assert stale_logs.status_code == 409, stale_logs.text
+    assert (await report(client, worker_key, again, task_id, status="running", attempt=2)).status_code == 200
+
+
+async def test_a_completed_task_says_completed_not_its_last_progress_text(client, worker_key, user_key):
+    worker_id = await register(client, worker_key)
+    task_id = await submit(client, user_key)
+    await claim(client, worker_key, worker_id)
+    await report(client, worker_key, worker_id, task_id, status="running")
+    await report(client, worker_key, worker_id, task_id, progress=90, message="C=10.0 acc=0.96")
+    assert (await task_of(client, user_key, task_id))["message"] == "C=10.0 acc=0.96"
+    await report(client, worker_key, worker_id, task_id, status="collecting")
+    await report(client, worker_key, worker_id, task_id, status="completed")
+    assert (await task_of(client, user_key, task_id))["message"] == "Completed"
+
+
+async def test_a_user_sees_only_its_own_task_ids_on_a_worker(
+    client, worker_key, user_key, other_user_key, admin_key
+):
+    worker_id = await register(client, worker_key)
+    mine = await submit(client, user_key)
+    theirs = await submit(client, other_user_key)
+    await claim(client, worker_key, worker_id)
+    await claim(client, worker_key, worker_id)
+
+    def active(body: dict) -> list[str]:
+        return sorted(body["active_tasks"])
+
+    as_admin = (await client.get(f"/v1/scheduler/workers/{worker_id}", headers=auth(admin_key))).json()
+    assert active(as_admin) == sorted([mine, theirs])
+    for key, own in ((user_key, mine), (other_user_key, theirs)):
+        one = (await client.get(f"/v1/scheduler/workers/{worker_id}", headers=auth(key))).json()
+        listed = (await client.get("/v1/scheduler/workers", headers=auth(key))).json()["workers"]
+        assert active(one) == [own]
+        assert [active(w) for w in listed if w["id"] == worker_id] == [[own]]
+        # Both slots are busy, whoever's tasks fill them.
+        assert one["slots"] == {"total": 2, "available": 0}
 
 
 async def test_cancel_a_running_task(client, worker_key, user_key, other_user_key):
@@ -456,4 +579,33 @@ async def test_a_claim_the_worker_never_heard_of_goes_back_to_the_queue(client, 
         None,
         1,
         "Requeued after worker w1 no longer holds it",
+    )
+
+
+async def test_a_log_batch_sent_again_is_stored_once_and_a_gap_is_marked(client, worker_key, user_key):
+    worker_id = await register(client, worker_key)
+    task_id = await submit(client, user_key)
+    await claim(client, worker_key, worker_id)
+
+    async def send(first_line: int, *texts: str) -> None:
+        response = await client.post(
+            f"/v1/workers/{worker_id}/tasks/{task_id}/logs",
+            headers=auth(worker_key),
+            json={
+                "attempt": 1,
+                "first_line": first_line,
+                "lines": [{"stream": "stdout", "text": text} for text in texts],
+            },
+        )
+        assert response.status_code == 204, response.text
+
+    await send(0, "one", "two")
+    await send(0, "one", "two")  # its answer was lost: sent again
+    await send(1, "two", "three")  # overlaps what is stored
+    await send(5, "six")  # lines 4 and 5 never arrived
+    logs = await client.get(f"/v1/tasks/{task_id}/logs", headers=auth(user_key))
+    assert logs.text == (
+        "one\ntwo\nthree\n"
+        "[runplane] 2 line(s) of output (lines 4-5 of this attempt) were not delivered by the worker\n"
+        "six\n"
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -33,6 +33,9 @@ class FakeWorker:
     client: httpx.AsyncClient
     key: str
     worker_id: str = ""
+    # Per task: the attempt it was claimed on and the index of the next log line to send.
+    attempts: dict[str, int] = field(default_factory=dict)
+    next_line: dict[str, int] = field(default_factory=dict)
 
     @property
     def base(self) -> str:
@@ -56,6 +59,8 @@ class FakeWorker:
         assert response.status_code == 200, response.text
         assignment = response.json().get("assignment")
         assert assignment is not None and assignment["task_id"] == task_id, assignment
+        self.attempts[task_id] = int(assignment["attempt"])
+        self.next_line[task_id] = 0
         return dict(assignment)
 
     async def report(self, task_id: str, **body: Any) -> dict[str, Any]:
@@ -65,11 +70,19 @@ class FakeWorker:
         assert response.status_code == 200, response.text
         return dict(response.json())
 
-    async def log(self, task_id: str, *texts: str, stream: str = "stdout") -> httpx.Response:
+    async def log(
+        self, task_id: str, *texts: str, stream: str = "stdout", first_line: int | None = None
+    ) -> httpx.Response:
+        """Sends one log batch; by default it follows the last one sent (``first_line`` overrides)."""
         lines = [{"stream": stream, "text": text} for text in texts]
-        return await self.client.post(
-            f"{self.base}/tasks/{task_id}/logs", headers=auth(self.key), json={"lines": lines}
+        start = self.next_line.get(task_id, 0) if first_line is None else first_line
+        body = {"attempt": self.attempts.get(task_id, 1), "first_line": start, "lines": lines}
+        response = await self.client.post(
+            f"{self.base}/tasks/{task_id}/logs", headers=auth(self.key), json=body
         )
+        if response.status_code == 204:
+            self.next_line[task_id] = max(self.next_line.get(task_id, 0), start + len(texts))
+        return response
 
     async def upload(
         self, task_id: str, path: str, data: bytes, *, sha256: str | None = None

@@ -228,7 +228,7 @@ async def test_log_append_masks_and_reads_back(tmp_path: Path):
     logs = LogStore(Storage(tmp_path))
     task = _task(secrets={"TOKEN": "hunter2", "EMPTY": ""})
     assert await _collect(logs.read("t1")) == b""
-    await logs.append(task, ["login with hunter2", "line\r\n", "done\n"])
+    await logs.append(task, ["login with hunter2", "line\r\n", "done\n"], attempt=1, first_line=0)
     assert await _collect(logs.read("t1")) == b"login with ***\nline\ndone\n"
     assert await _collect(logs.read("t1", tail=1)) == b"done\n"
     assert await logs.size("t1") == len(b"login with ***\nline\ndone\n")
@@ -238,7 +238,7 @@ async def test_log_append_masks_and_reads_back(tmp_path: Path):
 async def test_follow_yields_new_text_until_finished(tmp_path: Path):
     logs = LogStore(Storage(tmp_path), poll_interval=0.01)
     task = _task()
-    await logs.append(task, ["first"])
+    await logs.append(task, ["first"], attempt=1, first_line=0)
     finished = False
 
     async def is_finished() -> bool:
@@ -247,9 +247,9 @@ async def test_follow_yields_new_text_until_finished(tmp_path: Path):
     follow = logs.follow("t1", tail=None, finished=is_finished)
     with anyio.fail_after(10):
         assert await anext(follow) == b"first\n"
-        await logs.append(task, ["second"])
+        await logs.append(task, ["second"], attempt=1, first_line=1)
         assert await anext(follow) == b"second\n"
-        await logs.append(task, ["third"])
+        await logs.append(task, ["third"], attempt=1, first_line=2)
         finished = True  # appended before the end: still delivered, then the stream stops
         assert [chunk async for chunk in follow] == [b"third\n"]
 
@@ -257,7 +257,7 @@ async def test_follow_yields_new_text_until_finished(tmp_path: Path):
 @pytest.mark.anyio
 async def test_follow_is_bounded_in_time_and_chunk_size(tmp_path: Path):
     logs = LogStore(Storage(tmp_path), poll_interval=0.01, follow_limit_seconds=0)
-    await logs.append(_task(), ["x" * 200_000])
+    await logs.append(_task(), ["x" * 200_000], attempt=1, first_line=0)
 
     async def never() -> bool:
         return False

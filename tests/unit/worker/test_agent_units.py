@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from generated.models import ClaimRequest, Heartbeat, TaskAssignment, TaskReport
 from runplane.worker import client as api
 from runplane.worker.capabilities import GpuInfo, MachineCapabilities
 from runplane.worker.launch import LaunchError, TaskDirs, base_env, build_argv, build_env
-from runplane.worker.logship import LogBatcher, LogShipper, encoded_size
+from runplane.worker.logship import LogBatcher, encoded_size
 from runplane.worker.resources import InsufficientResources, LocalResources
 from tests.support.workers import assignment_body
 
@@ -205,47 +204,6 @@ def test_batcher_is_due_after_the_delay_of_its_oldest_line() -> None:
     assert batcher.seconds_until_due() == 0.0
     assert batcher.take() is not None
     assert batcher.seconds_until_due() is None
-
-
-@pytest.mark.anyio
-async def test_shipper_sends_on_time_and_never_loses_the_tail() -> None:
-    sent: list[list[str]] = []
-
-    async def send(batch: Any) -> None:
-        sent.append([line.text for line in batch.lines])
-
-    shipper = LogShipper(send, LogBatcher(max_lines=2, max_delay_seconds=0.05))
-    shipper.start()
-    await shipper.add("stdout", "1")
-    await shipper.add("stdout", "2")  # full: sent at once
-    assert sent == [["1", "2"]]
-    await shipper.add("stdout", "3")
-    for _ in range(100):
-        if len(sent) == 2:
-            break
-        await asyncio.sleep(0.01)
-    assert sent == [["1", "2"], ["3"]]  # sent by the timer
-    await shipper.add("stdout", "4")
-    await shipper.close()  # the tail, at once
-    assert sent == [["1", "2"], ["3"], ["4"]]
-    assert shipper.sent_lines == 4
-
-
-@pytest.mark.anyio
-async def test_shipper_drops_a_refused_batch_and_goes_on() -> None:
-    calls = 0
-
-    async def send(batch: Any) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise api.ApiUnavailable("down")
-
-    shipper = LogShipper(send, LogBatcher(max_lines=1))
-    await shipper.add("stdout", "lost")
-    await shipper.add("stdout", "kept")
-    await shipper.close()
-    assert (shipper.dropped_lines, shipper.sent_lines) == (1, 1)
 
 
 # -- local resources ----------------------------------------------------------------------------------

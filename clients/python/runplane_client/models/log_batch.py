@@ -16,12 +16,21 @@ T = TypeVar("T", bound="LogBatch")
 class LogBatch:
     """
     Attributes:
+        attempt (int): The attempt whose output this is (the assignment's `attempt`).
+        first_line (int): Index (from 0) of the batch's first line within this attempt's output. The server skips lines
+            it already stored, which makes sending a batch again safe.
         lines (list[LogLine]):
     """
 
+    attempt: int
+    first_line: int
     lines: list[LogLine]
 
     def to_dict(self) -> dict[str, Any]:
+        attempt = self.attempt
+
+        first_line = self.first_line
+
         lines = []
         for lines_item_data in self.lines:
             lines_item = lines_item_data.to_dict()
@@ -31,6 +40,8 @@ class LogBatch:
 
         field_dict.update(
             {
+                "attempt": attempt,
+                "first_line": first_line,
                 "lines": lines,
             }
         )
@@ -42,6 +53,10 @@ class LogBatch:
         from ..models.log_line import LogLine  # noqa: PLC0415
 
         d = dict(src_dict)
+        attempt = d.pop("attempt")
+
+        first_line = d.pop("first_line")
+
         lines = []
         _lines = d.pop("lines")
         for lines_item_data in _lines:
@@ -50,6 +65,8 @@ class LogBatch:
             lines.append(lines_item)
 
         log_batch = cls(
+            attempt=attempt,
+            first_line=first_line,
             lines=lines,
         )
 

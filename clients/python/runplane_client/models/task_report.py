@@ -16,6 +16,10 @@ T = TypeVar("T", bound="TaskReport")
 class TaskReport:
     """
     Attributes:
+        attempt (int | Unset): The attempt reported on (the assignment's `attempt`). When given, a report for an attempt
+            that is
+            no longer the task's current one is 409. A report for the current attempt is accepted even after
+            the worker's lease ran out, as long as no other worker has taken the task since.
         status (ReportedStatus | Unset):
         progress (float | Unset):
         message (str | Unset):
@@ -23,6 +27,7 @@ class TaskReport:
         exit_code (int | Unset):
     """
 
+    attempt: int | Unset = UNSET
     status: ReportedStatus | Unset = UNSET
     progress: float | Unset = UNSET
     message: str | Unset = UNSET
@@ -30,6 +35,8 @@ class TaskReport:
     exit_code: int | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
+        attempt = self.attempt
+
         status: str | Unset = UNSET
         if not isinstance(self.status, Unset):
             status = self.status.value
@@ -47,6 +54,8 @@ class TaskReport:
         field_dict: dict[str, Any] = {}
 
         field_dict.update({})
+        if attempt is not UNSET:
+            field_dict["attempt"] = attempt
         if status is not UNSET:
             field_dict["status"] = status
         if progress is not UNSET:
@@ -63,6 +72,8 @@ class TaskReport:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         d = dict(src_dict)
+        attempt = d.pop("attempt", UNSET)
+
         _status = d.pop("status", UNSET)
         status: ReportedStatus | Unset
         if isinstance(_status, Unset):
@@ -84,6 +95,7 @@ class TaskReport:
         exit_code = d.pop("exit_code", UNSET)
 
         task_report = cls(
+            attempt=attempt,
             status=status,
             progress=progress,
             message=message,

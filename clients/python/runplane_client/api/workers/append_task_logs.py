@@ -114,7 +114,11 @@ def sync_detailed(
 ) -> Response[Any | ErrorResponse]:
     """Append log lines
 
-     Lines the task printed, already masked by the worker; the server masks again before storing.
+     Lines the task printed, already masked by the worker; the server masks again before storing. Each
+    batch names the attempt it belongs to and the index of its first line within that attempt's output
+    (`first_line`), so a batch sent again (its answer was lost) is stored once: lines the server already
+    has are skipped. A gap (lines the worker could not deliver) is marked in the stored log. A batch for
+    an attempt that is no longer the task's current one is 409.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -151,7 +155,11 @@ def sync(
 ) -> Any | ErrorResponse | None:
     """Append log lines
 
-     Lines the task printed, already masked by the worker; the server masks again before storing.
+     Lines the task printed, already masked by the worker; the server masks again before storing. Each
+    batch names the attempt it belongs to and the index of its first line within that attempt's output
+    (`first_line`), so a batch sent again (its answer was lost) is stored once: lines the server already
+    has are skipped. A gap (lines the worker could not deliver) is marked in the stored log. A batch for
+    an attempt that is no longer the task's current one is 409.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -183,7 +191,11 @@ async def asyncio_detailed(
 ) -> Response[Any | ErrorResponse]:
     """Append log lines
 
-     Lines the task printed, already masked by the worker; the server masks again before storing.
+     Lines the task printed, already masked by the worker; the server masks again before storing. Each
+    batch names the attempt it belongs to and the index of its first line within that attempt's output
+    (`first_line`), so a batch sent again (its answer was lost) is stored once: lines the server already
+    has are skipped. A gap (lines the worker could not deliver) is marked in the stored log. A batch for
+    an attempt that is no longer the task's current one is 409.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -218,7 +230,11 @@ async def asyncio(
 ) -> Any | ErrorResponse | None:
     """Append log lines
 
-     Lines the task printed, already masked by the worker; the server masks again before storing.
+     Lines the task printed, already masked by the worker; the server masks again before storing. Each
+    batch names the attempt it belongs to and the index of its first line within that attempt's output
+    (`first_line`), so a batch sent again (its answer was lost) is stored once: lines the server already
+    has are skipped. A gap (lines the worker could not deliver) is marked in the stored log. A batch for
+    an attempt that is no longer the task's current one is 409.
 
     Args:
         worker_id (str): An opaque identifier.

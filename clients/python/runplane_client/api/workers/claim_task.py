@@ -118,7 +118,8 @@ def sync_detailed(
     """Claim the next task
 
      Atomically assigns the queued task with the highest effective priority that fits the resources the
-    worker has free (FIFO within a priority), or answers with no assignment.
+    worker has free (FIFO within a priority), or answers with no assignment. An offline worker (drained,
+    or declared lost) gets 409, its message saying which.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -153,7 +154,8 @@ def sync(
     """Claim the next task
 
      Atomically assigns the queued task with the highest effective priority that fits the resources the
-    worker has free (FIFO within a priority), or answers with no assignment.
+    worker has free (FIFO within a priority), or answers with no assignment. An offline worker (drained,
+    or declared lost) gets 409, its message saying which.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -183,7 +185,8 @@ async def asyncio_detailed(
     """Claim the next task
 
      Atomically assigns the queued task with the highest effective priority that fits the resources the
-    worker has free (FIFO within a priority), or answers with no assignment.
+    worker has free (FIFO within a priority), or answers with no assignment. An offline worker (drained,
+    or declared lost) gets 409, its message saying which.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -216,7 +219,8 @@ async def asyncio(
     """Claim the next task
 
      Atomically assigns the queued task with the highest effective priority that fits the resources the
-    worker has free (FIFO within a priority), or answers with no assignment.
+    worker has free (FIFO within a priority), or answers with no assignment. An offline worker (drained,
+    or declared lost) gets 409, its message saying which.
 
     Args:
         worker_id (str): An opaque identifier.

@@ -118,7 +118,11 @@ def sync_detailed(
     """Renew a worker's lease
 
      Renews the lease and tells the worker what to do: its state (a draining worker takes nothing new)
-    and which of its tasks to cancel. A worker whose lease has ended gets 409 and must register again.
+    and which of its tasks to cancel. Every other request of the worker renews the lease too. A lease
+    that ran out is renewed as long as the server has not declared the worker lost. A drained worker
+    (offline once its tasks ended) gets 200 with status `offline`: it should stop. A worker declared
+    lost (offline because its lease ran out; its tasks were taken back) gets 409 and must register
+    again.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -153,7 +157,11 @@ def sync(
     """Renew a worker's lease
 
      Renews the lease and tells the worker what to do: its state (a draining worker takes nothing new)
-    and which of its tasks to cancel. A worker whose lease has ended gets 409 and must register again.
+    and which of its tasks to cancel. Every other request of the worker renews the lease too. A lease
+    that ran out is renewed as long as the server has not declared the worker lost. A drained worker
+    (offline once its tasks ended) gets 200 with status `offline`: it should stop. A worker declared
+    lost (offline because its lease ran out; its tasks were taken back) gets 409 and must register
+    again.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -183,7 +191,11 @@ async def asyncio_detailed(
     """Renew a worker's lease
 
      Renews the lease and tells the worker what to do: its state (a draining worker takes nothing new)
-    and which of its tasks to cancel. A worker whose lease has ended gets 409 and must register again.
+    and which of its tasks to cancel. Every other request of the worker renews the lease too. A lease
+    that ran out is renewed as long as the server has not declared the worker lost. A drained worker
+    (offline once its tasks ended) gets 200 with status `offline`: it should stop. A worker declared
+    lost (offline because its lease ran out; its tasks were taken back) gets 409 and must register
+    again.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -216,7 +228,11 @@ async def asyncio(
     """Renew a worker's lease
 
      Renews the lease and tells the worker what to do: its state (a draining worker takes nothing new)
-    and which of its tasks to cancel. A worker whose lease has ended gets 409 and must register again.
+    and which of its tasks to cancel. Every other request of the worker renews the lease too. A lease
+    that ran out is renewed as long as the server has not declared the worker lost. A drained worker
+    (offline once its tasks ended) gets 200 with status `offline`: it should stop. A worker declared
+    lost (offline because its lease ran out; its tasks were taken back) gets 409 and must register
+    again.
 
     Args:
         worker_id (str): An opaque identifier.

@@ -121,7 +121,11 @@ def sync_detailed(
     """Report a task's transition or progress
 
      Moves an assigned task forward (preparing → running → collecting → completed | failed | cancelled)
-    and records progress and message. Progress never goes down. A task that is not this worker's is 409.
+    and records progress and message. Progress never goes down. A task that is not this worker's, or a
+    report naming an attempt that is over, is 409. A report on the current attempt is accepted even when
+    the worker's lease has run out, as long as the task was not taken back. A finished task's message
+    says how it ended: `Completed` (`Completed: <message>` when the report has one), `Failed: <why>`,
+    `Cancelled`.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -159,7 +163,11 @@ def sync(
     """Report a task's transition or progress
 
      Moves an assigned task forward (preparing → running → collecting → completed | failed | cancelled)
-    and records progress and message. Progress never goes down. A task that is not this worker's is 409.
+    and records progress and message. Progress never goes down. A task that is not this worker's, or a
+    report naming an attempt that is over, is 409. A report on the current attempt is accepted even when
+    the worker's lease has run out, as long as the task was not taken back. A finished task's message
+    says how it ended: `Completed` (`Completed: <message>` when the report has one), `Failed: <why>`,
+    `Cancelled`.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -192,7 +200,11 @@ async def asyncio_detailed(
     """Report a task's transition or progress
 
      Moves an assigned task forward (preparing → running → collecting → completed | failed | cancelled)
-    and records progress and message. Progress never goes down. A task that is not this worker's is 409.
+    and records progress and message. Progress never goes down. A task that is not this worker's, or a
+    report naming an attempt that is over, is 409. A report on the current attempt is accepted even when
+    the worker's lease has run out, as long as the task was not taken back. A finished task's message
+    says how it ended: `Completed` (`Completed: <message>` when the report has one), `Failed: <why>`,
+    `Cancelled`.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -228,7 +240,11 @@ async def asyncio(
     """Report a task's transition or progress
 
      Moves an assigned task forward (preparing → running → collecting → completed | failed | cancelled)
-    and records progress and message. Progress never goes down. A task that is not this worker's is 409.
+    and records progress and message. Progress never goes down. A task that is not this worker's, or a
+    report naming an attempt that is over, is 409. A report on the current attempt is accepted even when
+    the worker's lease has run out, as long as the task was not taken back. A finished task's message
+    says how it ended: `Completed` (`Completed: <message>` when the report has one), `Failed: <why>`,
+    `Cancelled`.
 
     Args:
         worker_id (str): An opaque identifier.
