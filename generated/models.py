@@ -27,6 +27,8 @@ class ErrorCode(StrEnum):
     RANGE_NOT_SATISFIABLE = "RANGE_NOT_SATISFIABLE"
     UPGRADE_REQUIRED = "UPGRADE_REQUIRED"
     RATE_LIMITED = "RATE_LIMITED"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+    CLIENT_CLOSED_REQUEST = "CLIENT_CLOSED_REQUEST"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
@@ -163,6 +165,14 @@ class ServerConfig(BaseModel):
     max_upload_bytes: Annotated[
         int, Field(description="Largest snapshot or artifact upload.", ge=0, le=1099511627776)
     ]
+    body_timeout_seconds: Annotated[
+        float,
+        Field(
+            description="How long a JSON request body may take to arrive, and the longest pause within an upload;\npast it the request ends with 408.\n",
+            ge=0.0,
+            le=3600.0,
+        ),
+    ]
     metrics_require_key: Annotated[bool, Field(description="Whether `/metrics` needs an API key.")]
     aging_rate: Annotated[
         float,
@@ -292,7 +302,10 @@ class TaskStatus(StrEnum):
 
 class FailureReason(StrEnum):
     """
-    Why a task failed or was cancelled.
+    Why a task failed or was cancelled. `entrypoint_not_found`: the script the entrypoint runs (its
+    first word ending in `.py`/`.sh`, or the first argument of `python`/`sh`/`bash`) is not in the
+    task's code.
+
     """
 
     exit_code = "exit_code"
@@ -300,6 +313,7 @@ class FailureReason(StrEnum):
     out_of_memory = "out_of_memory"
     worker_lost = "worker_lost"
     snapshot_invalid = "snapshot_invalid"
+    entrypoint_not_found = "entrypoint_not_found"
     dataset_invalid = "dataset_invalid"
     cancelled = "cancelled"
     internal = "internal"
@@ -377,22 +391,40 @@ class Metadata(RootModel[dict[str, MetadataAdditionalProperty]]):
 class ModelInputs(RootModel[dict[str, Any]]):
     """
     Free-form inputs of a model run (e.g. `region`, `year`, `parameter_set`); an input named after a model
-    parameter must be one of that parameter's values.
+    parameter must be one of that parameter's values. Server limit: nested at most 32 levels deep within
+    the request body (see "Request bodies" above).
 
     """
 
     root: Annotated[dict[str, Any], Field(max_length=64)]
 
 
+EnvironmentAdditionalProperty = TypeAliasType(
+    "EnvironmentAdditionalProperty", Annotated[str, Field(max_length=4096, pattern="^[^\\x00]*$")]
+)
+
+
+class Environment(RootModel[dict[str, EnvironmentAdditionalProperty]]):
+    """
+    Environment variables of a task. Names must be POSIX names (`[A-Za-z_][A-Za-z0-9_]*`: a name such
+    as `A=B`, `1X` or an empty one is refused with 400, naming it); values are strings without NUL.
+
+    """
+
+    root: Annotated[dict[str, EnvironmentAdditionalProperty], Field(max_length=64)]
+
+
 class Arg(RootModel[str]):
-    root: Annotated[str, Field(max_length=4096)]
+    root: Annotated[str, Field(max_length=4096, pattern="^[^\\x00]*$")]
 
 
 class Dataset(RootModel[str]):
     root: Annotated[str, Field(max_length=128)]
 
 
-SecretsAdditionalProperty = TypeAliasType("SecretsAdditionalProperty", Annotated[str, Field(max_length=4096)])
+SecretsAdditionalProperty = TypeAliasType(
+    "SecretsAdditionalProperty", Annotated[str, Field(max_length=4096, pattern="^[^\\x00]*$")]
+)
 
 
 class TaskCreate(BaseModel):
@@ -414,6 +446,7 @@ class TaskCreate(BaseModel):
             description='The command, split like a shell would (no shell runs it): `python train.py`, `train.py`,\n`/bin/bash -c "echo hello"`. A `.py` or `.sh` file runs with python or sh.\n',
             max_length=4096,
             min_length=1,
+            pattern="^[^\\x00]*$",
         ),
     ] = None
     args: Annotated[
@@ -423,7 +456,11 @@ class TaskCreate(BaseModel):
     inputs: ModelInputs | None = None
     snapshot_id: ResourceId | None = None
     datasets: Annotated[
-        list[Dataset] | None, Field(description="Names of datasets the task uses.", max_length=64)
+        list[Dataset] | None,
+        Field(
+            description="Reserved for datasets known to the server by name, which this server does not have yet: a\nnon-empty list is refused with 422. Describe each dataset the task needs in `dataset_specs`\n(source and sha256; the worker fetches, verifies and mounts it).\n",
+            max_length=64,
+        ),
     ] = None
     dataset_specs: Annotated[list[DatasetSpec] | None, Field(max_length=64)] = None
     cpu: Annotated[int, Field(description="CPU cores requested.", ge=1, le=1024)] = 1
@@ -451,11 +488,11 @@ class TaskCreate(BaseModel):
             description="Wall-clock limit; the task fails with reason `timeout` past it.", ge=1, le=2592000
         ),
     ] = None
-    env: StringMap | None = None
+    env: Environment | None = None
     secrets: Annotated[
         dict[str, SecretsAdditionalProperty] | None,
         Field(
-            description="Environment variables for the task whose values are never returned, logged or stored in artifacts.",
+            description="Environment variables for the task whose values are never returned, logged or stored in\nartifacts. Names follow the rules of `env`.\n",
             max_length=64,
         ),
     ] = None
@@ -463,6 +500,10 @@ class TaskCreate(BaseModel):
     experiment_id: ResourceId | None = None
     run_label: Annotated[str | None, Field(max_length=128)] = None
     random_seed: Annotated[int | None, Field(ge=0, le=4294967295)] = None
+
+
+class Arg1(RootModel[str]):
+    root: Annotated[str, Field(max_length=4096)]
 
 
 class SecretName(RootModel[str]):
@@ -485,7 +526,7 @@ class Task(BaseModel):
         str | None, Field(description="The command, with secret-looking values redacted.", max_length=4096)
     ]
     args: Annotated[
-        list[Arg], Field(description="The arguments, with secret-looking values redacted.", max_length=256)
+        list[Arg1], Field(description="The arguments, with secret-looking values redacted.", max_length=256)
     ]
     model_id: Annotated[str | None, Field(max_length=64)]
     inputs: ModelInputs
@@ -878,7 +919,7 @@ class TaskAssignment(BaseModel):
     attempt: Annotated[int, Field(ge=1, le=1001)]
     job_name: Annotated[str, Field(max_length=64)]
     entrypoint: Annotated[str | None, Field(max_length=4096)]
-    args: Annotated[list[Arg], Field(max_length=256)]
+    args: Annotated[list[Arg1], Field(max_length=256)]
     model_id: Annotated[str | None, Field(max_length=64)]
     inputs: ModelInputs
     snapshot_id: Annotated[str | None, Field(max_length=64)]

@@ -32,7 +32,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runplane.artifacts import ArtifactManager
-from runplane.errors import describe
+from runplane.errors import describe, log_error
 from runplane.experiments import ExperimentManager
 from runplane.live.hub import EventHub
 from runplane.live.websocket import websocket_endpoint
@@ -43,7 +43,9 @@ from runplane.middleware.body_limit import BodyLimitMiddleware
 from runplane.middleware.content_type import ContentTypeMiddleware
 from runplane.middleware.errors import ErrorMiddleware
 from runplane.middleware.metrics import MetricsMiddleware
+from runplane.middleware.no_content import NoContentMiddleware
 from runplane.middleware.ratelimit import RateLimitMiddleware
+from runplane.middleware.request_body import RequestBodyMiddleware
 from runplane.middleware.trace import TraceMiddleware
 from runplane.ratelimit import RateLimiter, storage_uri_for
 from runplane.results import ResultsManager
@@ -83,6 +85,8 @@ PAGE_HEADERS = {
 }
 # Operations whose bodies are files: they get settings.max_upload_bytes instead of the JSON limit.
 UPLOAD_OPERATIONS = ("upload_snapshot", "upload_task_artifact")
+# Operations whose JSON strings may hold NUL: a task's output is stored as the task wrote it.
+NUL_ALLOWED_OPERATIONS = ("append_task_logs",)
 
 logger = logging.getLogger("runplane.app")
 
@@ -170,8 +174,7 @@ class AttachServices:
 def _error_renderer(allow_table: list[tuple[re.Pattern[str], str]]) -> Any:
     async def render(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
         error = describe(exc)
-        if error.status >= 500:
-            logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        log_error(logger, error, exc, request.method, request.url.path)
         headers = dict(error.headers)
         if error.status == 405:
             # connexion registers one route per method, so the router's own Allow header is wrong.
@@ -278,6 +281,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 upload_routes=operation_routes(services.spec, UPLOAD_OPERATIONS),
             ),
             Middleware(ContentTypeMiddleware),
+            Middleware(
+                RequestBodyMiddleware,
+                timeout_seconds=settings.body_timeout_seconds,
+                raw_routes=operation_routes(services.spec, UPLOAD_OPERATIONS),
+                allow_nul_routes=operation_routes(services.spec, NUL_ALLOWED_OPERATIONS),
+            ),
+            Middleware(NoContentMiddleware),
             Middleware(AttachServices, services=services),
         ],
         exception_handlers={HTTPException: _starlette_error_handler(render_error)},

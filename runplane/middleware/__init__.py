@@ -3,12 +3,16 @@
 The order is written down once, here, and `runplane.app` builds the chain from it (outermost first):
 
 1. `trace.TraceMiddleware`          gives every request a trace id (header, log lines, error bodies).
-2. `errors.ErrorMiddleware`         turns anything that escapes the layers below into the uniform 500.
+2. `errors.ErrorMiddleware`         turns anything that escapes the layers below into the uniform error
+                                    body (500 for our faults; a client that hung up is logged as 499).
 3. `access.AccessLogMiddleware`     one structured log line per request, with status and duration.
 4. `metrics.MetricsMiddleware`      counts requests and their latency by operationId and status (Prometheus).
 5. `ratelimit.RateLimitMiddleware`  per-address failed-key budgets (429) and the RateLimit-* headers of
                                     the per-key budget, which is spent once the key is resolved (security).
 6. `body_limit.BodyLimitMiddleware` refuses bodies over the configured size (413) before anyone reads them.
 7. `content_type.ContentTypeMiddleware` refuses a body without a Content-Type (415).
-8. connexion: routing → security (X-API-Key, role, key budget) → request validation → the handler.
+8. `request_body.RequestBodyMiddleware` lower-cases the media type, reads bodies in bounded time (408) and
+                                    checks every JSON body against the server limits (400 naming the field).
+9. `no_content.NoContentMiddleware` drops Content-Type from answers without a body (204, bodiless 202).
+10. connexion: routing → security (X-API-Key, role, key budget) → request validation → the handler.
 """

@@ -7,6 +7,9 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runplane.errors import CLIENT_CLOSED_REQUEST, describe
+from runplane.middleware.request_body import DISCONNECTED_STATE_KEY
+
 logger = logging.getLogger("runplane.access")
 
 
@@ -20,16 +23,24 @@ class AccessLogMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        responded = False
 
         async def recording_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
                 status = message["status"]
+                responded = True
             await send(message)
 
         try:
             await self.app(scope, receive, recording_send)
+        except Exception as exc:
+            if not responded:
+                status = describe(exc).status  # what ErrorMiddleware will answer
+            raise
         finally:
+            if not responded and scope.get("state", {}).get(DISCONNECTED_STATE_KEY):
+                status = CLIENT_CLOSED_REQUEST
             client = scope.get("client")
             logger.info(
                 "%s %s %s",

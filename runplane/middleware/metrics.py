@@ -13,7 +13,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runplane.errors import CLIENT_CLOSED_REQUEST, describe
 from runplane.metrics import record_request
+from runplane.middleware.request_body import DISCONNECTED_STATE_KEY
 
 
 def _operation(extensions: dict[str, Any]) -> str | None:
@@ -33,14 +35,22 @@ class MetricsMiddleware:
         started = time.perf_counter()
         extensions: dict[str, Any] = scope.setdefault("extensions", {})
         status = 500
+        responded = False
 
         async def recording_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
                 status = message["status"]
+                responded = True
             await send(message)
 
         try:
             await self.app(scope, receive, recording_send)
+        except Exception as exc:
+            if not responded:
+                status = describe(exc).status  # what ErrorMiddleware will answer
+            raise
         finally:
+            if not responded and scope.get("state", {}).get(DISCONNECTED_STATE_KEY):
+                status = CLIENT_CLOSED_REQUEST
             record_request(_operation(extensions), scope["method"], status, time.perf_counter() - started)
