@@ -9,6 +9,7 @@ arrays and maps), so an operation or field added later is covered without touchi
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,10 +19,13 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from runplane.app import HTTP_METHODS, NUL_ALLOWED_OPERATIONS, load_spec
 from runplane.validation import MAX_INTEGER_DIGITS, MAX_JSON_DEPTH
 from tests.conftest import auth
+from tests.support.errors import assert_error
+from tests.support.worker_flow import FakeWorker
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -176,3 +180,209 @@ async def test_no_malformed_field_is_ever_a_500(client: httpx.AsyncClient, admin
         assert payload["details"] == {"field": _expected_field(path, kind)}, (operation_id, payload)
 
     await anyio.to_thread.run_sync(check)
+
+
+# --- the inputs of issue 7, one by one ---------------------------------------------------------------
+
+
+async def post_raw(client: httpx.AsyncClient, key: str, body: bytes, content_type: str = "application/json"):
+    return await client.post("/v1/tasks", headers={**auth(key), "content-type": content_type}, content=body)
+
+
+@pytest.mark.parametrize(
+    "content_type", ["Application/JSON", "APPLICATION/JSON; charset=UTF-8", " application/Json"]
+)
+async def test_media_types_are_case_insensitive(client, user_key, content_type):
+    response = await post_raw(client, user_key, b'{"job_name": "a", "entrypoint": "true"}', content_type)
+    assert response.status_code == 201, response.text
+    assert response.json()["entrypoint"] == "true"
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "field"),
+    [
+        (
+            b'{"job_name": "a", "entrypoint": "true", "run_label": "x\\ud800"}',
+            "'run_label' contains an unpaired surrogate (\\ud800)",
+            "run_label",
+        ),
+        (
+            b'{"job_name": "a", "entrypoint": "true", "metadata": {"k": "\\udfff"}}',
+            "'metadata.k' contains an unpaired surrogate (\\udfff)",
+            "metadata.k",
+        ),
+        (
+            b'{"job_name": "a", "entrypoint": "true", "priority": ' + b"7" * 5000 + b"}",
+            "'priority': integer has more than 64 digits",
+            "priority",
+        ),
+        (
+            b'{"job_name": "a", "entrypoint": "true", "random_seed": -' + b"1" * 100 + b"}",
+            "'random_seed': integer has more than 64 digits",
+            "random_seed",
+        ),
+        (
+            b'{"job_name": "a", "model_id": "linear_reg", "inputs": {"grid": '
+            + b"[" * 5000
+            + b"]" * 5000
+            + b"}}",
+            "Nested deeper than 32 levels",
+            "inputs.grid",
+        ),
+        (
+            b'{"job_name": "a", "entrypoint": "true", "metadata": ' + b'{"a":' * 3000 + b"1" + b"}" * 3001,
+            "Nested deeper than 32 levels",
+            "metadata.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a",
+        ),
+        (
+            b'{"job_name": "a\\u0000", "entrypoint": "true"}',
+            "'job_name' contains a NUL character (\\u0000)",
+            "job_name",
+        ),
+        (
+            b'{"job_name": "a", "entrypoint": "true", "metadata": {"note": "\\u0000"}}',
+            "'metadata.note' contains a NUL character (\\u0000)",
+            "metadata.note",
+        ),
+        (
+            b'{"job_name": "a", "entrypoint": "true", "memory_gb": NaN}',
+            "'memory_gb': NaN is not a JSON number",
+            "memory_gb",
+        ),
+        (
+            b'{"job_name": "a", "entrypoint": "true", "memory_gb": 1e999}',
+            "'memory_gb': number is out of range",
+            "memory_gb",
+        ),
+    ],
+)
+async def test_values_no_database_can_hold_are_400_naming_the_field(client, user_key, body, message, field):
+    response = await post_raw(client, user_key, body)
+    assert_error(response, 400, "VALIDATION_ERROR", message, {"field": field})
+    assert (await client.get("/v1/tasks", headers=auth(user_key))).json()["total"] == 0
+
+
+async def test_task_log_lines_may_carry_nul_but_not_lone_surrogates(client, user_key, worker_key):
+    task = (
+        await client.post("/v1/tasks", headers=auth(user_key), json={"job_name": "a", "entrypoint": "true"})
+    ).json()
+    worker = await FakeWorker(client, worker_key).register()
+    await worker.claim(task["id"])
+    accepted = await worker.log(task["id"], "before\x00after")
+    assert accepted.status_code == 204, accepted.text
+    log = await client.get(f"/v1/tasks/{task['id']}/logs", headers=auth(user_key))
+    assert "before\x00after" in log.text
+    refused = await client.post(
+        f"{worker.base}/tasks/{task['id']}/logs",
+        headers={**auth(worker_key), "content-type": "application/json"},
+        content=b'{"lines": [{"stream": "stdout", "text": "\\ud800"}]}',
+    )
+    assert_error(
+        refused,
+        400,
+        "VALIDATION_ERROR",
+        "'lines.0.text' contains an unpaired surrogate (\\ud800)",
+        {"field": "lines.0.text"},
+    )
+
+
+# --- bodies that never finish arriving, and clients that hang up -------------------------------------
+
+
+async def call_raw(
+    app: Any, path: str, headers: dict[str, str], chunks: list[bytes], *, then: str
+) -> list[dict[str, Any]]:
+    """One request straight through the ASGI app: `chunks` of the body arrive, then the client either
+    hangs (`then="hang"`, sending nothing more) or disconnects (`then="disconnect"`)."""
+    incoming = [{"type": "http.request", "body": chunk, "more_body": True} for chunk in chunks]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if incoming:
+            return incoming.pop(0)
+        if then == "hang":
+            await anyio.sleep_forever()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
+        "client": ("127.0.0.1", 50001),
+        "server": ("testserver", 80),
+    }
+    with anyio.fail_after(60):
+        await app(scope, receive, send)
+    return sent
+
+
+def request_counts(text: str, operation: str) -> dict[str, float]:
+    """runplane_http_requests_total of one operation label, by status."""
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "runplane_http_requests_total" and sample.labels["operation"] == operation:
+                counts[sample.labels["status"]] = counts.get(sample.labels["status"], 0) + sample.value
+    return counts
+
+
+class TestSlowAndAbandonedBodies:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"body_timeout_seconds": 1.0}
+
+    @pytest.mark.parametrize(
+        ("path", "content_type"),
+        [("/v1/tasks", "application/json"), ("/v1/snapshots", "application/gzip")],
+    )
+    async def test_a_body_that_never_finishes_is_408(self, app, user_key, path, content_type):
+        headers = {"x-api-key": user_key, "content-type": content_type, "content-length": "1000"}
+        sent = await call_raw(app, path, headers, [b'{"job'], then="hang")
+        start, body = sent[0], sent[-1]
+        assert start["status"] == 408
+        assert dict(start["headers"])[b"content-type"] == b"application/json"
+        payload = json.loads(body["body"])
+        assert payload == {
+            "error": "The request body did not arrive within 1 seconds",
+            "code": "REQUEST_TIMEOUT",
+            "trace_id": dict(start["headers"])[b"x-trace-id"].decode(),
+            "details": {"timeout_seconds": 1.0},
+        }
+
+    @pytest.mark.parametrize(
+        ("path", "content_type", "operation"),
+        [
+            ("/v1/tasks", "application/json", "unrouted"),
+            ("/v1/snapshots", "application/gzip", "upload_snapshot"),
+        ],
+    )
+    async def test_a_client_that_hangs_up_is_a_499_warning_not_a_500(
+        self, app, client, user_key, caplog, path, content_type, operation
+    ):
+        before = request_counts((await client.get("/metrics")).text, operation)
+        headers = {"x-api-key": user_key, "content-type": content_type, "content-length": "1000"}
+        with caplog.at_level(logging.INFO):
+            await call_raw(app, path, headers, [b"\x1f\x8b\x08\x00"], then="disconnect")
+        after = request_counts((await client.get("/metrics")).text, operation)
+        assert after.get("499", 0) == before.get("499", 0) + 1
+        assert after.get("500", 0) == before.get("500", 0)
+        errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
+        assert errors == []
+        warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+        assert any(message.startswith("client disconnected") and path in message for message in warnings)
+        access = [
+            record
+            for record in caplog.records
+            if record.name == "runplane.access" and path in record.getMessage()
+        ]
+        assert [record.status for record in access] == [499]  # type: ignore[attr-defined]
