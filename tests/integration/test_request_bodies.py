@@ -385,4 +385,4 @@ class TestSlowAndAbandonedBodies:
             for record in caplog.records
             if record.name == "runplane.access" and path in record.getMessage()
         ]
-        assert [record.status for record in access] == [499]  # type: ignore[attr-defined]
+        assert [record.status for record in access] == [499]
