@@ -1151,12 +1151,22 @@ class TaskCompleteData(BaseModel):
 
 class QueueStatsData(BaseModel):
     """
-    Payload of `queue_stats`.
+    Payload of `queue_stats`: the queue's figures, sent after they changed (at most about once a second
+    per server process), counted as `/v1/queue` counts them.
+
     """
 
     queued: Annotated[int, Field(ge=0)]
-    running: Annotated[int, Field(ge=0)]
-    workers: Annotated[int, Field(ge=0)]
+    preparing: Annotated[int | None, Field(ge=0)] = None
+    running: Annotated[
+        int,
+        Field(
+            description="Tasks running their entrypoint (`preparing` and `collecting` are counted apart).",
+            ge=0,
+        ),
+    ]
+    collecting: Annotated[int | None, Field(ge=0)] = None
+    workers: Annotated[int, Field(description="Active workers.", ge=0)]
 
 
 class Change(StrEnum):
