@@ -18,10 +18,12 @@ from typing import Any
 
 import yaml
 from connexion import AsyncApp, ConnexionMiddleware
+from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.options import SwaggerUIOptions
+from connexion.validators import FormDataValidator, MultiPartFormDataValidator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -65,7 +67,7 @@ from runplane.store.workers import WorkerStore
 from runplane.tasks import AgingPolicy, TaskManager
 from runplane.tracing import current_trace_id
 from runplane.uploads import WorkerUploads
-from runplane.validation import NamingParameterValidator
+from runplane.validation import NamingParameterValidator, ServerLimitsJSONBodyValidator
 from runplane.workers import WorkerManager
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
@@ -224,7 +226,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         copy.deepcopy(load_spec()),  # connexion resolves references in the dict it is given
         strict_validation=True,
         validate_responses=False,
-        validator_map={"parameter": NamingParameterValidator},
+        validator_map={
+            "parameter": NamingParameterValidator,
+            "body": MediaTypeDict(
+                {
+                    "*/*json": ServerLimitsJSONBodyValidator,
+                    "application/x-www-form-urlencoded": FormDataValidator,
+                    "multipart/form-data": MultiPartFormDataValidator,
+                }
+            ),
+        },
     )
     render_error = _error_renderer(path_methods(services.spec))
     for exc_type in (ProblemException, HTTPException, Exception):

@@ -2,7 +2,8 @@
 
 - `NamingParameterValidator`: connexion's parameter validation, made to name the parameter it rejects.
 - `check_json_body`: the server limits on every JSON request body (no NUL, no lone surrogates, bounded
-  integers, bounded nesting), applied by `runplane.middleware.request_body` before connexion parses it.
+  integers, bounded nesting), applied by `ServerLimitsJSONBodyValidator`, connexion's body validator for
+  every JSON body of every operation.
 - `parse_request`: a generated request model from a validated body; a mismatch is a 400 naming the field.
 - `invalid_environment_names`: environment variable names a process could never be given.
 
@@ -16,12 +17,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from typing import Any, TypeVar
 
 from connexion.exceptions import BadRequestProblem
+from connexion.validators.json import JSONRequestBodyValidator
 from connexion.validators.parameter import ParameterValidator
 from pydantic import BaseModel, ValidationError
+from starlette.types import Scope
 
 
 class ParameterProblem(BadRequestProblem):
@@ -53,7 +56,8 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 # operating system refuses it in a command line or an environment, Python refuses to convert integers of
 # more than 4300 digits, and its parser overflows the stack on nesting a few hundred levels deep. The
 # contract cannot say most of this, so these are server limits, documented in openapi.yaml's description
-# and checked here, once, for every JSON body of every operation, before the contract's own validation.
+# and checked here, once, for every JSON body of every operation, before the contract's own validation
+# (by `ServerLimitsJSONBodyValidator`, which replaces connexion's parser).
 
 MAX_JSON_DEPTH = 32
 """Deepest nesting of objects and arrays accepted in a JSON body (the body itself is level 1)."""
@@ -166,8 +170,8 @@ def _deep_spot(text: str) -> str | None:
     return ".".join(key for key in keys if key is not None) or None
 
 
-def check_json_body(data: bytes, *, allow_nul: bool = False) -> None:
-    """Refuses a JSON request body that the service cannot hold (see the server limits above).
+def check_json_body(data: bytes, *, allow_nul: bool = False) -> Any:
+    """The parsed JSON request body, unless the service cannot hold it (see the server limits above).
 
     Raises `JsonBodyProblem`: code BAD_REQUEST when the bytes are not UTF-8 or not JSON (with the
     parser's `position`), VALIDATION_ERROR naming the field (a dotted path, list indices as numbers) for
@@ -189,6 +193,26 @@ def check_json_body(data: bytes, *, allow_nul: bool = False) -> None:
     except RecursionError:
         raise JsonBodyProblem(f"Nested deeper than {MAX_JSON_DEPTH} levels", field=_deep_spot(text)) from None
     _walk(document, allow_nul=allow_nul)
+    return document
+
+
+ALLOW_NUL_SCOPE_KEY = "runplane.json_allow_nul"
+"""True in the ASGI scope of the operations whose JSON strings may hold NUL (task log lines)."""
+
+
+class ServerLimitsJSONBodyValidator(JSONRequestBodyValidator):
+    """connexion's validator of JSON request bodies, parsing with `check_json_body`.
+
+    connexion runs it for every operation with a JSON body, after the key is checked (an unauthenticated
+    body is never parsed) and before the schema is: so every JSON body of every operation is held to the
+    server limits in this one place, and what passes is parsed once.
+    """
+
+    async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
+        data = b"".join([chunk async for chunk in stream])
+        if not data:
+            return None
+        return check_json_body(data, allow_nul=bool(scope.get(ALLOW_NUL_SCOPE_KEY)))
 
 
 def parse_request(model: type[ModelT], body: Any) -> ModelT:

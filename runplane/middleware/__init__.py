@@ -11,8 +11,9 @@ The order is written down once, here, and `runplane.app` builds the chain from i
                                     the per-key budget, which is spent once the key is resolved (security).
 6. `body_limit.BodyLimitMiddleware` refuses bodies over the configured size (413) before anyone reads them.
 7. `content_type.ContentTypeMiddleware` refuses a body without a Content-Type (415).
-8. `request_body.RequestBodyMiddleware` lower-cases the media type, reads bodies in bounded time (408) and
-                                    checks every JSON body against the server limits (400 naming the field).
+8. `request_body.RequestBodyMiddleware` lower-cases the media type and bounds body reading in time (408);
+                                    a hang-up while reading is a 499 (connexion's JSON body validator then
+                                    holds every JSON body to the server limits, runplane.validation).
 9. `no_content.NoContentMiddleware` drops Content-Type from answers without a body (204, bodiless 202).
 10. connexion: routing → security (X-API-Key, role, key budget) → request validation → the handler.
 """

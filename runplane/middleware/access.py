@@ -7,8 +7,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runplane.errors import CLIENT_CLOSED_REQUEST, describe
-from runplane.middleware.request_body import DISCONNECTED_STATE_KEY
+from runplane.errors import describe
 
 logger = logging.getLogger("runplane.access")
 
@@ -39,8 +38,6 @@ class AccessLogMiddleware:
                 status = describe(exc).status  # what ErrorMiddleware will answer
             raise
         finally:
-            if not responded and scope.get("state", {}).get(DISCONNECTED_STATE_KEY):
-                status = CLIENT_CLOSED_REQUEST
             client = scope.get("client")
             logger.info(
                 "%s %s %s",

@@ -13,9 +13,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runplane.errors import CLIENT_CLOSED_REQUEST, describe
+from runplane.errors import describe
 from runplane.metrics import record_request
-from runplane.middleware.request_body import DISCONNECTED_STATE_KEY
 
 
 def _operation(extensions: dict[str, Any]) -> str | None:
@@ -51,6 +50,4 @@ class MetricsMiddleware:
                 status = describe(exc).status  # what ErrorMiddleware will answer
             raise
         finally:
-            if not responded and scope.get("state", {}).get(DISCONNECTED_STATE_KEY):
-                status = CLIENT_CLOSED_REQUEST
             record_request(_operation(extensions), scope["method"], status, time.perf_counter() - started)

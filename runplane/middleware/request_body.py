@@ -1,48 +1,36 @@
-"""Reads request bodies in bounded time and checks every JSON body once against the server limits.
+"""Request bodies: a case-insensitive media type, reading bounded in time, and hang-ups told apart.
 
 - The media type of `Content-Type` is case-insensitive (RFC 9110, 8.3.1): it is lower-cased here, so
   `Application/JSON` reaches connexion as `application/json` (its parameters are kept as sent).
-- A JSON body (``application/json`` or ``+json``) is read whole, within ``timeout_seconds`` from its first
-  byte awaited to its last, then checked by `runplane.validation.check_json_body` (no NUL, no lone
-  surrogate, bounded integers and nesting) and handed on unchanged. A refused body is answered 400 here,
-  naming the field; one that does not arrive in time 408. Task log batches (``allow_nul_routes``) may
-  carry NUL: a task's output is stored as written.
-- Any other body (file uploads, by ``raw_routes`` or by media type) streams through; it may pause no
-  longer than ``timeout_seconds`` between two chunks, or the request ends with 408.
-- A client that hangs up while sending is logged as such (a warning) and recorded as status 499, never as
-  a server error.
+- Whoever reads the body (connexion's validation, once the key is known; an upload's handler) reads it
+  through a bounded `receive`: a JSON body must arrive whole within ``timeout_seconds`` of the first
+  read, and an upload (``raw_routes``) may pause no longer than that between two chunks. Past it the
+  reader gets `RequestTimeout`, which the error table answers 408. A body nobody reads (a request
+  refused before, e.g. 401) costs nothing.
+- A client that hangs up while its body is being read raises `ClientDisconnect` in the reader: logged as
+  a warning and recorded as status 499, never as a server error (`runplane.errors`).
+- The JSON itself is checked against the server limits by connexion's body validator
+  (`runplane.validation.ServerLimitsJSONBodyValidator`); this layer marks the operations whose strings
+  may hold NUL (``allow_nul_routes``: task log lines, stored as the task wrote them).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from collections.abc import Sequence
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runplane.errors import CLIENT_CLOSED_REQUEST, ApiError, RequestTimeout, describe
-from runplane.middleware.responses import send_error
-from runplane.validation import JsonBodyProblem, check_json_body
-
-logger = logging.getLogger("runplane.errors")
-
-DISCONNECTED_STATE_KEY = "client_disconnected"
-"""Set (True) in ``scope["state"]`` when the client hung up before the request body arrived."""
+from runplane.errors import RequestTimeout
+from runplane.validation import ALLOW_NUL_SCOPE_KEY
 
 
 def normalized_content_type(value: bytes) -> bytes:
     """`value` with its media type (the part before any ``;``) lower-cased and trimmed."""
     media_type, separator, parameters = value.partition(b";")
     return media_type.strip().lower() + separator + parameters
-
-
-def is_json(content_type: bytes) -> bool:
-    media_type = content_type.partition(b";")[0]
-    return media_type == b"application/json" or (
-        media_type.startswith(b"application/") and media_type.endswith(b"+json")
-    )
 
 
 def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -52,10 +40,6 @@ def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
         if name == b"transfer-encoding":
             return True
     return False
-
-
-class _Disconnected(Exception):
-    pass
 
 
 class RequestBodyMiddleware:
@@ -76,91 +60,48 @@ class RequestBodyMiddleware:
     def _matches(routes: Sequence[tuple[str, re.Pattern[str]]], scope: Scope) -> bool:
         return any(scope["method"] == method and pattern.match(scope["path"]) for method, pattern in routes)
 
-    def _timed_out(self) -> RequestTimeout:
-        return RequestTimeout(
-            f"The request body did not arrive within {self.timeout_seconds:g} seconds",
-            details={"timeout_seconds": self.timeout_seconds},
-        )
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not _has_body(scope["headers"]):
             await self.app(scope, receive, send)
             return
-        content_type = b""
-        headers = []
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                value = content_type = normalized_content_type(value)
-            headers.append((name, value))
-        scope = {**scope, "headers": headers}
-        if is_json(content_type) and not self._matches(self.raw_routes, scope):
-            await self._json(scope, receive, send)
-        else:
-            await self.app(scope, self._paced(scope, receive), send)
+        headers = [
+            (name, normalized_content_type(value) if name == b"content-type" else value)
+            for name, value in scope["headers"]
+        ]
+        # A new scope of this request's own (``state`` may be shared: ASGI lifespan state is copied shallowly).
+        scope = {
+            **scope,
+            "headers": headers,
+            ALLOW_NUL_SCOPE_KEY: self._matches(self.allow_nul_routes, scope),
+        }
+        await self.app(scope, self._bounded(receive, idle=self._matches(self.raw_routes, scope)), send)
 
-    async def _json(self, scope: Scope, receive: Receive, send: Send) -> None:
-        chunks: list[bytes] = []
-        try:
-            async with asyncio.timeout(self.timeout_seconds):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        raise _Disconnected()
-                    chunks.append(message.get("body", b""))
-                    if not message.get("more_body", False):
-                        break
-        except TimeoutError:
-            await send_error(send, describe(self._timed_out()))
-            return
-        except _Disconnected:
-            self._disconnected(scope)
-            return
-        except ApiError as exc:  # the size limit, raised by the body-limit layer's receive
-            await send_error(send, describe(exc))
-            return
-        body = b"".join(chunks)
-        try:
-            check_json_body(body, allow_nul=self._matches(self.allow_nul_routes, scope))
-        except JsonBodyProblem as problem:
-            await send_error(send, describe(problem))
-            return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # after the body: the disconnect, for streaming answers
-
-        await self.app(scope, replay, send)
-
-    def _paced(self, scope: Scope, receive: Receive) -> Receive:
+    def _bounded(self, receive: Receive, *, idle: bool) -> Receive:
+        """`receive` with the time limit: from the first read to the last (JSON) or between reads (idle)."""
+        deadline: float | None = None
         done = False
 
-        async def paced_receive() -> Message:
-            nonlocal done
-            if done:
+        async def bounded_receive() -> Message:
+            nonlocal deadline, done
+            if done:  # after the body: the disconnect, awaited by streaming answers for as long as they run
                 return await receive()
+            loop = asyncio.get_running_loop()
+            if idle or deadline is None:
+                deadline = loop.time() + self.timeout_seconds
             try:
-                async with asyncio.timeout(self.timeout_seconds):
+                async with asyncio.timeout_at(deadline):
                     message = await receive()
             except TimeoutError:
-                raise self._timed_out() from None
+                done = True
+                raise RequestTimeout(
+                    f"The request body did not arrive within {self.timeout_seconds:g} seconds",
+                    details={"timeout_seconds": self.timeout_seconds},
+                ) from None
             if message["type"] == "http.disconnect":
-                scope.setdefault("state", {})[DISCONNECTED_STATE_KEY] = True
-            if message["type"] != "http.request" or not message.get("more_body", False):
+                done = True
+                raise ClientDisconnect()
+            if not message.get("more_body", False):
                 done = True
             return message
 
-        return paced_receive
-
-    @staticmethod
-    def _disconnected(scope: Scope) -> None:
-        scope.setdefault("state", {})[DISCONNECTED_STATE_KEY] = True
-        logger.warning(
-            "client disconnected while sending %s %s (recorded as %s)",
-            scope["method"],
-            scope["path"],
-            CLIENT_CLOSED_REQUEST,
-        )
+        return bounded_receive

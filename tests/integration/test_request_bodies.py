@@ -362,7 +362,7 @@ class TestSlowAndAbandonedBodies:
     @pytest.mark.parametrize(
         ("path", "content_type", "operation"),
         [
-            ("/v1/tasks", "application/json", "unrouted"),
+            ("/v1/tasks", "application/json", "create_task"),
             ("/v1/snapshots", "application/gzip", "upload_snapshot"),
         ],
     )
