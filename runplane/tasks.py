@@ -146,7 +146,6 @@ class TaskManager:
             replay = await self._replay(principal, idempotency_key, fingerprint)
             if replay is not None:
                 return replay
-        check_runnable(request)
         await self._check_references(principal, request)
         row = self._new_row(principal, request)
         try:
@@ -177,6 +176,7 @@ class TaskManager:
         return row
 
     async def _check_references(self, principal: Principal, request: TaskCreate) -> None:
+        check_runnable(request)
         if (request.entrypoint is None) == (request.model_id is None):
             raise Unprocessable(
                 "Give exactly one of 'entrypoint' or 'model_id'",
