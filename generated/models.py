@@ -27,6 +27,8 @@ class ErrorCode(StrEnum):
     RANGE_NOT_SATISFIABLE = "RANGE_NOT_SATISFIABLE"
     UPGRADE_REQUIRED = "UPGRADE_REQUIRED"
     RATE_LIMITED = "RATE_LIMITED"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+    CLIENT_CLOSED_REQUEST = "CLIENT_CLOSED_REQUEST"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
@@ -191,6 +193,14 @@ class ServerConfig(BaseModel):
     ]
     max_upload_bytes: Annotated[
         int, Field(description="Largest snapshot or artifact upload.", ge=0, le=1099511627776)
+    ]
+    body_timeout_seconds: Annotated[
+        float,
+        Field(
+            description="How long a JSON request body may take to arrive, and the longest pause within an upload;\npast it the request ends with 408.\n",
+            ge=0.0,
+            le=3600.0,
+        ),
     ]
     metrics_require_key: Annotated[bool, Field(description="Whether `/metrics` needs an API key.")]
     aging_rate: Annotated[
@@ -488,7 +498,10 @@ class TaskStatus(StrEnum):
 
 class FailureReason(StrEnum):
     """
-    Why a task failed or was cancelled.
+    Why a task failed or was cancelled. `entrypoint_not_found`: the script the entrypoint runs (its
+    first word ending in `.py`/`.sh`, or the first argument of `python`/`sh`/`bash`) is not in the
+    task's code.
+
     """
 
     exit_code = "exit_code"
@@ -496,6 +509,7 @@ class FailureReason(StrEnum):
     out_of_memory = "out_of_memory"
     worker_lost = "worker_lost"
     snapshot_invalid = "snapshot_invalid"
+    entrypoint_not_found = "entrypoint_not_found"
     dataset_invalid = "dataset_invalid"
     cancelled = "cancelled"
     internal = "internal"
@@ -575,6 +589,7 @@ class ModelInputs(RootModel[dict[str, Any]]):
     Inputs of a model run: the model's parameters (one of each one's values), `parameter_set` (a named
     preset of them; `baseline` is the defaults), `region` and `year` (they select the generated data).
     Each model lists what it reads, and what each input does, in its `inputs`; any other input is a 422.
+    Server limit: nested at most 32 levels deep within the request body (see "Request bodies" above).
 
     """
 
@@ -587,12 +602,13 @@ class ArgumentString(RootModel[str]):
         Field(
             description="Arguments in one string, split as a POSIX shell would (fetch_ml's clients send this).",
             max_length=65536,
+            pattern="^[^\\x00]*$",
         ),
     ]
 
 
 class ArgumentListItem(RootModel[str]):
-    root: Annotated[str, Field(max_length=4096)]
+    root: Annotated[str, Field(max_length=4096, pattern="^[^\\x00]*$")]
 
 
 class ArgumentList(RootModel[list[ArgumentListItem]]):
@@ -603,11 +619,28 @@ class ArgumentList(RootModel[list[ArgumentListItem]]):
     root: Annotated[list[ArgumentListItem], Field(description="Arguments, one item each.", max_length=256)]
 
 
+EnvironmentAdditionalProperty = TypeAliasType(
+    "EnvironmentAdditionalProperty", Annotated[str, Field(max_length=4096, pattern="^[^\\x00]*$")]
+)
+
+
+class Environment(RootModel[dict[str, EnvironmentAdditionalProperty]]):
+    """
+    Environment variables of a task. Names must be POSIX names (`[A-Za-z_][A-Za-z0-9_]*`: a name such
+    as `A=B`, `1X` or an empty one is refused with 400, naming it); values are strings without NUL.
+
+    """
+
+    root: Annotated[dict[str, EnvironmentAdditionalProperty], Field(max_length=64)]
+
+
 class Dataset(RootModel[str]):
     root: Annotated[str, Field(max_length=128)]
 
 
-SecretsAdditionalProperty = TypeAliasType("SecretsAdditionalProperty", Annotated[str, Field(max_length=4096)])
+SecretsAdditionalProperty = TypeAliasType(
+    "SecretsAdditionalProperty", Annotated[str, Field(max_length=4096, pattern="^[^\\x00]*$")]
+)
 
 
 class TaskCreate(BaseModel):
@@ -629,6 +662,7 @@ class TaskCreate(BaseModel):
             description='The command, split like a shell would (no shell runs it): `python train.py`, `train.py`,\n`/bin/bash -c "echo hello"`. A `.py` or `.sh` file runs with python or sh.\n',
             max_length=4096,
             min_length=1,
+            pattern="^[^\\x00]*$",
         ),
     ] = None
     args: Annotated[
@@ -641,7 +675,11 @@ class TaskCreate(BaseModel):
     inputs: ModelInputs | None = None
     snapshot_id: ResourceId | None = None
     datasets: Annotated[
-        list[Dataset] | None, Field(description="Names of datasets the task uses.", max_length=64)
+        list[Dataset] | None,
+        Field(
+            description="Reserved for datasets known to the server by name, which this server does not have yet: a\nnon-empty list is refused with 422. Describe each dataset the task needs in `dataset_specs`\n(source and sha256; the worker fetches, verifies and mounts it).\n",
+            max_length=64,
+        ),
     ] = None
     dataset_specs: Annotated[list[DatasetSpec] | None, Field(max_length=64)] = None
     cpu: Annotated[int, Field(description="CPU cores requested.", ge=1, le=1024)] = 1
@@ -669,11 +707,11 @@ class TaskCreate(BaseModel):
             description="Wall-clock limit; the task fails with reason `timeout` past it.", ge=1, le=2592000
         ),
     ] = None
-    env: StringMap | None = None
+    env: Environment | None = None
     secrets: Annotated[
         dict[str, SecretsAdditionalProperty] | None,
         Field(
-            description="Environment variables for the task whose values are never returned, logged or stored in artifacts.",
+            description="Environment variables for the task whose values are never returned, logged or stored in\nartifacts. Names follow the rules of `env`.\n",
             max_length=64,
         ),
     ] = None
@@ -1344,12 +1382,22 @@ class TaskCompleteData(BaseModel):
 
 class QueueStatsData(BaseModel):
     """
-    Payload of `queue_stats`.
+    Payload of `queue_stats`: the queue's figures, sent after they changed (at most about once a second
+    per server process), counted as `/v1/queue` counts them.
+
     """
 
     queued: Annotated[int, Field(ge=0)]
-    running: Annotated[int, Field(ge=0)]
-    workers: Annotated[int, Field(ge=0)]
+    preparing: Annotated[int | None, Field(ge=0)] = None
+    running: Annotated[
+        int,
+        Field(
+            description="Tasks running their entrypoint (`preparing` and `collecting` are counted apart).",
+            ge=0,
+        ),
+    ]
+    collecting: Annotated[int | None, Field(ge=0)] = None
+    workers: Annotated[int, Field(description="Active workers.", ge=0)]
 
 
 class Change(StrEnum):

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from generated import models
-from runplane.redaction import redact_args, redact_command, redact_env
+from runplane.redaction import SecretValues
 from runplane.store.tables import ApiKeyRow, ArtifactRow, ExperimentRow, SnapshotRow, TaskRow, WorkerRow
 from runplane.tasks import TaskManager
 from runplane.workers import HeartbeatAnswer, WorkerView
@@ -49,13 +49,23 @@ def failure(row: TaskRow) -> models.TaskFailure | None:
         return None
     return models.TaskFailure(
         reason=models.FailureReason(row.failure_reason),
-        message=row.failure_message or row.failure_reason,
+        message=_secret_values(row).redact(row.failure_message or row.failure_reason),
         exit_code=row.exit_code,
         cancelled_by=row.cancelled_by,
     )
 
 
+def _secret_values(row: TaskRow) -> SecretValues:
+    return SecretValues(str(value) for value in (row.secrets or {}).values())
+
+
+def _message(row: TaskRow, hidden: SecretValues | None = None) -> str | None:
+    # Progress messages come from what the task printed: its secrets are hidden there as in its log.
+    return (hidden or _secret_values(row)).redact(row.message) if row.message else row.message
+
+
 def task(row: TaskRow, manager: TaskManager) -> models.Task:
+    hidden = _secret_values(row)
     return models.Task.model_validate(
         {
             "id": row.id,
@@ -64,8 +74,8 @@ def task(row: TaskRow, manager: TaskManager) -> models.Task:
             "priority": row.priority,
             "priority_aged": manager.priority_aged(row),
             "user_id": row.user_id,
-            "entrypoint": redact_command(row.entrypoint) if row.entrypoint is not None else None,
-            "args": redact_args(row.args),
+            "entrypoint": hidden.command(row.entrypoint) if row.entrypoint is not None else None,
+            "args": hidden.args(row.args),
             "model_id": row.model_id,
             "inputs": row.inputs,
             "snapshot_id": row.snapshot_id,
@@ -81,14 +91,14 @@ def task(row: TaskRow, manager: TaskManager) -> models.Task:
             "max_retries": row.max_retries,
             "retry_count": row.retry_count,
             "timeout_seconds": row.timeout_seconds,
-            "env": redact_env(row.env),
+            "env": hidden.env(row.env),
             "secret_names": sorted(row.secrets),
             "metadata": row.metadata_,
             "experiment_id": row.experiment_id,
             "run_label": row.run_label,
             "random_seed": row.random_seed,
             "progress": row.progress,
-            "message": row.message,
+            "message": _message(row, hidden),
             "failure": failure(row),
             "worker_id": row.worker_id,
             "created_at": row.created_at,
@@ -113,7 +123,7 @@ def task_status(row: TaskRow) -> models.TaskStatusReport:
             "task_id": row.id,
             "status": row.status,
             "progress": row.progress,
-            "message": row.message,
+            "message": _message(row),
             "failure": failure(row),
             "started_at": row.started_at,
             "updated_at": row.updated_at,

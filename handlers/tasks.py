@@ -7,6 +7,7 @@ from typing import Any
 from generated.models import TaskCreate
 from handlers import presenters
 from handlers.context import header, principal, services
+from runplane.validation import parse_request
 
 Answer = tuple[dict[str, Any], int]
 
@@ -14,7 +15,7 @@ Answer = tuple[dict[str, Any], int]
 async def create_task(body: dict[str, Any], token_info: dict[str, Any]) -> Answer:
     manager = services().tasks
     row = await manager.submit(
-        principal(token_info), TaskCreate.model_validate(body), idempotency_key=header("Idempotency-Key")
+        principal(token_info), parse_request(TaskCreate, body), idempotency_key=header("Idempotency-Key")
     )
     return presenters.dump(presenters.task(row, manager)), 201
 

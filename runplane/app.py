@@ -19,10 +19,12 @@ from typing import Any
 
 import yaml
 from connexion import AsyncApp, ConnexionMiddleware
+from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.options import SwaggerUIOptions
+from connexion.validators import FormDataValidator, MultiPartFormDataValidator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -34,7 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runplane.artifacts import ArtifactManager
 from runplane.audit import AuditLog
-from runplane.errors import describe
+from runplane.errors import describe, log_error
 from runplane.experiments import ExperimentManager
 from runplane.live.hub import EventHub
 from runplane.live.websocket import websocket_endpoint
@@ -46,7 +48,9 @@ from runplane.middleware.content_type import ContentTypeMiddleware
 from runplane.middleware.cors import ApiCorsMiddleware
 from runplane.middleware.errors import ErrorMiddleware
 from runplane.middleware.metrics import MetricsMiddleware
+from runplane.middleware.no_content import NoContentMiddleware
 from runplane.middleware.ratelimit import RateLimitMiddleware
+from runplane.middleware.request_body import RequestBodyMiddleware
 from runplane.middleware.trace import TraceMiddleware
 from runplane.ratelimit import RateLimiter, storage_uri_for
 from runplane.results import ResultsManager
@@ -69,7 +73,7 @@ from runplane.sweeps import SweepManager
 from runplane.tasks import AgingPolicy, TaskManager
 from runplane.tracing import current_trace_id
 from runplane.uploads import WorkerUploads
-from runplane.validation import NamingParameterValidator
+from runplane.validation import NamingParameterValidator, ServerLimitsJSONBodyValidator
 from runplane.workers import WorkerManager
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
@@ -89,6 +93,8 @@ PAGE_HEADERS = {
 }
 # Operations whose bodies are files: they get settings.max_upload_bytes instead of the JSON limit.
 UPLOAD_OPERATIONS = ("upload_snapshot", "upload_task_artifact")
+# Operations whose JSON strings may hold NUL: a task's output is stored as the task wrote it.
+NUL_ALLOWED_OPERATIONS = ("append_task_logs",)
 
 logger = logging.getLogger("runplane.app")
 
@@ -193,8 +199,7 @@ class AttachServices:
 def _error_renderer(allow_table: list[tuple[re.Pattern[str], str]]) -> Any:
     async def render(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
         error = describe(exc)
-        if error.status >= 500:
-            logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        log_error(logger, error, exc, request.method, request.url.path)
         headers = dict(error.headers)
         if error.status == 405:
             # connexion registers one route per method, so the router's own Allow header is wrong.
@@ -244,7 +249,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         copy.deepcopy(load_spec()),  # connexion resolves references in the dict it is given
         strict_validation=True,
         validate_responses=False,
-        validator_map={"parameter": NamingParameterValidator},
+        validator_map={
+            "parameter": NamingParameterValidator,
+            "body": MediaTypeDict(
+                {
+                    "*/*json": ServerLimitsJSONBodyValidator,
+                    "application/x-www-form-urlencoded": FormDataValidator,
+                    "multipart/form-data": MultiPartFormDataValidator,
+                }
+            ),
+        },
     )
     render_error = _error_renderer(path_methods(services.spec))
     for exc_type in (ProblemException, HTTPException, Exception):
@@ -307,6 +321,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 upload_routes=operation_routes(services.spec, UPLOAD_OPERATIONS),
             ),
             Middleware(ContentTypeMiddleware),
+            Middleware(
+                RequestBodyMiddleware,
+                timeout_seconds=settings.body_timeout_seconds,
+                raw_routes=operation_routes(services.spec, UPLOAD_OPERATIONS),
+                allow_nul_routes=operation_routes(services.spec, NUL_ALLOWED_OPERATIONS),
+            ),
+            Middleware(NoContentMiddleware),
             Middleware(AttachServices, services=services),
         ],
         exception_handlers={HTTPException: _starlette_error_handler(render_error)},

@@ -31,8 +31,8 @@ from runplane_client.api.tasks import cancel_task, create_task, get_task, get_ta
 from runplane_client.models import (
     Artifact,
     ArtifactList,
+    Environment,
     ModelInputs,
-    StringMap,
     Task,
     TaskCreate,
     TaskCreateSecrets,
@@ -172,7 +172,7 @@ def submit(
         if value is not None:
             setattr(body, field, value)
     if env:
-        body.env = StringMap.from_dict(parse_pairs(env, "--env"))
+        body.env = Environment.from_dict(parse_pairs(env, "--env"))
     if secrets:
         body.secrets = TaskCreateSecrets.from_dict(secrets)
     with connect(api, key, profile) as client:

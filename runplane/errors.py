@@ -8,15 +8,19 @@ code or an error code.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, ClassVar
 
 import connexion.exceptions as cx
+from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
-from runplane.validation import ParameterProblem
+from runplane.validation import JsonBodyProblem, ParameterProblem, request_problem
 
 
 class ApiError(Exception):
@@ -75,6 +79,10 @@ class PayloadTooLarge(ApiError):
     status, code, default_message = 413, "PAYLOAD_TOO_LARGE", "Request body too large"
 
 
+class RequestTimeout(ApiError):
+    status, code, default_message = 408, "REQUEST_TIMEOUT", "The request body did not arrive in time"
+
+
 class UnsupportedMediaType(ApiError):
     status, code, default_message = 415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported content type"
 
@@ -93,6 +101,11 @@ class RateLimited(ApiError):
 
 class ServiceUnavailable(ApiError):
     status, code, default_message = 503, "SERVICE_UNAVAILABLE", "Service unavailable"
+
+
+CLIENT_CLOSED_REQUEST = 499
+"""The status recorded (logs, metrics) for a request whose client went away before the answer: nginx's
+499. No client ever reads it; it keeps a hang-up apart from a server error (500)."""
 
 
 @dataclass(frozen=True)
@@ -120,12 +133,14 @@ STATUS_CODES: dict[int, tuple[str, str]] = {
     403: ("FORBIDDEN", "Insufficient permissions"),
     404: ("NOT_FOUND", "Resource not found"),
     405: ("METHOD_NOT_ALLOWED", "Method not allowed"),
+    408: ("REQUEST_TIMEOUT", "The request body did not arrive in time"),
     409: ("CONFLICT", "Conflict with the current state"),
     413: ("PAYLOAD_TOO_LARGE", "Request body too large"),
     415: ("UNSUPPORTED_MEDIA_TYPE", "Unsupported content type"),
     416: ("RANGE_NOT_SATISFIABLE", "Range not satisfiable"),
     422: ("VALIDATION_ERROR", "The request cannot be processed"),
     429: ("RATE_LIMITED", "Rate limit exceeded"),
+    CLIENT_CLOSED_REQUEST: ("CLIENT_CLOSED_REQUEST", "The client closed the request"),
     500: ("INTERNAL_ERROR", "Internal server error"),
     503: ("SERVICE_UNAVAILABLE", "Service unavailable"),
 }
@@ -190,6 +205,28 @@ def _from_json_error(exc: Exception) -> ErrorBody:
     return ErrorBody(400, "BAD_REQUEST", "Request body is not valid JSON", {"position": exc.pos})
 
 
+def _from_json_body_problem(exc: Exception) -> ErrorBody:
+    assert isinstance(exc, JsonBodyProblem)
+    details: dict[str, Any] = {}
+    if exc.field is not None:
+        details["field"] = exc.field
+    if exc.position is not None:
+        details["position"] = exc.position
+    return ErrorBody(400, exc.code, _short(exc.message), details or None)
+
+
+def _from_validation_error(exc: Exception) -> ErrorBody:
+    # A request model's mismatch (the handler parsed the body) is the client's; a response model's is ours.
+    assert isinstance(exc, ValidationError)
+    if exc.title in request_model_names():
+        return _from_json_body_problem(request_problem(exc))
+    return _internal(exc)
+
+
+def _from_client_disconnect(exc: Exception) -> ErrorBody:
+    return ErrorBody(CLIENT_CLOSED_REQUEST, "CLIENT_CLOSED_REQUEST", "The client closed the request")
+
+
 def _from_database_error(exc: Exception) -> ErrorBody:
     return ErrorBody(503, "SERVICE_UNAVAILABLE", "Database unavailable", headers={"Retry-After": "5"})
 
@@ -207,12 +244,41 @@ ERROR_TABLE: list[tuple[type[BaseException], Callable[[Exception], ErrorBody]]] 
     (cx.ProblemException, _from_problem),
     (cx.Forbidden, lambda exc: ErrorBody(403, "FORBIDDEN", "Insufficient permissions")),
     (HTTPException, _from_http_exception),
+    (JsonBodyProblem, _from_json_body_problem),
+    (ValidationError, _from_validation_error),
+    (ClientDisconnect, _from_client_disconnect),
     (UnicodeDecodeError, _from_unicode_error),
     (json.JSONDecodeError, _from_json_error),
     (OperationalError, _from_database_error),
     (DBAPIError, lambda exc: _from_database_error(exc) if exc.connection_invalidated else _internal(exc)),  # type: ignore[attr-defined]
     (Exception, _internal),
 ]
+
+
+@cache
+def request_model_names() -> frozenset[str]:
+    """The names of the contract's schemas that are request bodies (the generated models' titles)."""
+    from runplane.app import load_spec  # the contract is parsed once per process, there
+
+    names = set()
+    for item in load_spec().get("paths", {}).values():
+        for operation in item.values():
+            content = (
+                operation.get("requestBody", {}).get("content", {}) if isinstance(operation, dict) else {}
+            )
+            for media in content.values():
+                reference = media.get("schema", {}).get("$ref", "")
+                if reference.startswith("#/components/schemas/"):
+                    names.add(reference.rsplit("/", 1)[1])
+    return frozenset(names)
+
+
+def log_level(error: ErrorBody) -> int:
+    """How loud a log line an error deserves: a server fault (500) is an error with its traceback; a
+    dependency outage (503) is a warning, and so is a client that hung up (499); the rest is the client's."""
+    if error.status in (CLIENT_CLOSED_REQUEST, 503):
+        return logging.WARNING
+    return logging.ERROR if error.status >= 500 else logging.DEBUG
 
 
 def describe(exc: BaseException) -> ErrorBody:
@@ -255,3 +321,16 @@ def trim_validation_message(detail: str) -> tuple[str, dict[str, Any] | None]:
                 break
     details = {"field": field_name} if field_name else None
     return _short(first), details
+
+
+def log_error(logger: logging.Logger, error: ErrorBody, exc: BaseException, method: Any, path: Any) -> None:
+    """One log line for an error answer, as loud as `log_level` says: a traceback only for our faults."""
+    level = log_level(error)
+    if level >= logging.ERROR:
+        logger.error("unhandled error on %s %s", method, path, exc_info=exc)
+    elif error.status == CLIENT_CLOSED_REQUEST:
+        logger.warning("client disconnected during %s %s", method, path)
+    elif level >= logging.WARNING:
+        logger.warning(
+            "%s on %s %s: %s (%s)", error.status, method, path, error.message, exc.__class__.__name__
+        )

@@ -15,7 +15,9 @@ Topics and their `data`:
   ``duration_seconds`` (from start to end; absent when it never started).
 - ``worker_status``: ``worker_id``, ``name``, ``status`` (active/draining/offline) and ``change``
   (registered, draining, offline, lost).
-- ``queue_stats``: counts of the queue (optional; not written by the scheduler today).
+- ``queue_stats``: the queue's figures (``queued``, ``preparing``, ``running``, ``collecting``,
+  ``workers``), appended by every process's hub after changes (`runplane.live.queue_stats`), not in the
+  transaction of a change.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 from urllib.parse import unquote_plus
 
@@ -65,6 +65,7 @@ __all__ = [
     "KEY_DATA_WORDS",
     "REDACTED",
     "SECRET_WORDS",
+    "SecretValues",
     "is_secret_name",
     "redact_args",
     "redact_command",
@@ -661,3 +662,47 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
         name: (_redact_credential(value) if value and is_secret_name(name) else redact_text(value))
         for name, value in headers.items()
     }
+
+
+# A multi-line secret (a PEM key, a JSON credential) never appears whole in a line of text, so each of its
+# lines is redacted on its own too; shorter lines ("}", "") would hide innocent text everywhere. The same
+# rule as the task log's mask (runplane.worker.masking), so what the log hides, every other view hides.
+_MIN_SECRET_LINE_CHARS = 4
+
+
+class SecretValues:
+    """A task's secret values, redacted by value wherever they appear, whatever the name around them.
+
+    Redacting by name (the rest of this module) misses a secret passed where its name says nothing
+    (``--config-b64 <value>``, a positional argument); the task's own `secrets` are known exactly, so every
+    occurrence of one of them is replaced by :data:`REDACTED`: every non-empty value, longer values first
+    (a secret containing another is redacted whole), and each line of a multi-line value.
+    """
+
+    def __init__(self, values: Iterable[str]) -> None:
+        found: set[str] = set()
+        for value in values:
+            if not value:
+                continue
+            found.add(value)
+            lines = value.splitlines()
+            if len(lines) > 1:
+                found.update(line.strip() for line in lines if len(line.strip()) >= _MIN_SECRET_LINE_CHARS)
+        ordered = sorted(found, key=lambda value: (-len(value), value))
+        self._pattern = re.compile("|".join(re.escape(value) for value in ordered)) if ordered else None
+
+    def redact(self, text: str) -> str:
+        """`text` with every occurrence of a secret value replaced by :data:`REDACTED`."""
+        return text if self._pattern is None else self._pattern.sub(REDACTED, text)
+
+    def command(self, command: str) -> str:
+        """:func:`redact_command` of `command`, its secret values redacted first."""
+        return redact_command(self.redact(command))
+
+    def args(self, args: Sequence[str]) -> list[str]:
+        """:func:`redact_args` of `args`, their secret values redacted first."""
+        return redact_args([self.redact(arg) for arg in args])
+
+    def env(self, env: Mapping[str, str]) -> dict[str, str]:
+        """:func:`redact_env` of `env`, its secret values redacted first."""
+        return redact_env({name: self.redact(value) for name, value in env.items()})

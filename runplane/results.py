@@ -23,7 +23,7 @@ from generated import models
 from runplane.artifacts import ArtifactManager
 from runplane.errors import Conflict, NotFound
 from runplane.logstore import LogStore
-from runplane.redaction import redact_args
+from runplane.redaction import SecretValues
 from runplane.store.database import Database
 from runplane.store.sweeps import SweepStore
 from runplane.store.tables import TaskRow
@@ -39,7 +39,8 @@ MAX_COMMAND_WORDS = 512
 
 
 def command_line(row: TaskRow) -> list[str]:
-    """The argv that ran, secret-looking values redacted (a model run is ``python -m runplane.catalog``)."""
+    """The argv that ran, the task's secret values and secret-looking values redacted (a model run is
+    ``python -m runplane.catalog``)."""
     if row.model_id is not None:
         return ["python", "-m", "runplane.catalog", row.model_id]
     entrypoint = row.entrypoint or ""
@@ -47,7 +48,8 @@ def command_line(row: TaskRow) -> list[str]:
         argv = shlex.split(entrypoint)
     except ValueError:  # unbalanced quotes: the words as written
         argv = entrypoint.split()
-    command = redact_args([*argv, *(str(arg) for arg in row.args or [])])
+    hidden = SecretValues(str(value) for value in (row.secrets or {}).values())
+    command = hidden.args([*argv, *(str(arg) for arg in row.args or [])])
     if len(command) > MAX_COMMAND_WORDS:  # the contract's bound; only a pathological entrypoint gets here
         dropped = len(command) - MAX_COMMAND_WORDS + 1
         command = [*command[: MAX_COMMAND_WORDS - 1], f"<{dropped} more words>"]

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         10 * 1024**3, ge=1024, description="Largest snapshot or artifact upload accepted."
     )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="How long a JSON request body may take to arrive, and the longest pause in an upload (408).",
+    )
     # Live events (runplane.live): the event log's retention, the readers' pace and the limits per client.
     event_retention_hours: float = Field(
         72.0, ge=0, le=24 * 366, description="Events older than this are pruned (0: kept forever)."

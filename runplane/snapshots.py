@@ -7,8 +7,11 @@ place and recorded. An archive with one unsafe member stores nothing.
 
 from __future__ import annotations
 
+import json
 import os
+import posixpath
 import stat
+import tarfile
 import uuid
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
@@ -36,6 +39,25 @@ class SnapshotFile:
     stat: os.stat_result
 
 
+def _file_list_path(archive: Path) -> Path:
+    """Where the list of a snapshot's file names is kept: beside its archive."""
+    return archive.with_name(archive.name.removesuffix(".tar.gz") + ".files.json")
+
+
+def _file_names(archive: Path) -> list[str]:
+    # Runs after validation: the archive opens and every member is safe.
+    with tarfile.open(archive, mode="r:gz") as tar:
+        return sorted(
+            posixpath.normpath(member.name)
+            for member in tar
+            if member.isfile() or member.issym() or member.islnk()
+        )
+
+
+def _write_file_list(path: Path, names: list[str]) -> None:
+    path.write_text(json.dumps(names))
+
+
 def _shorten(name: str) -> str:
     return name if len(name) <= _MAX_NAME_IN_MESSAGE else name[: _MAX_NAME_IN_MESSAGE - 1] + "…"
 
@@ -57,6 +79,7 @@ class SnapshotManager:
             ) from None
         try:
             await anyio.to_thread.run_sync(self._validate, received.temp)
+            files = await anyio.to_thread.run_sync(_file_names, received.temp)
             row = SnapshotRow(
                 id=snapshot_id,
                 user_id=principal.user_id,
@@ -64,16 +87,29 @@ class SnapshotManager:
                 sha256=received.sha256,
                 created_at=utcnow(),
             )
+            await anyio.to_thread.run_sync(_write_file_list, _file_list_path(final), files)
             await commit(received.temp, final)
         except BaseException:
             await discard(received.temp)
+            await discard(_file_list_path(final))
             raise
         try:
             await self.store.insert(row)
         except BaseException:
             await discard(final)
+            await discard(_file_list_path(final))
             raise
         return row
+
+    async def file_names(self, snapshot_id: str) -> frozenset[str] | None:
+        """The paths of the files (and links) in the snapshot, normalized (no ``./``); None when unknown
+        (a snapshot stored before file lists were kept, or an unreadable list)."""
+        path = _file_list_path(self.storage.snapshot_file(snapshot_id))
+        try:
+            names = json.loads(await anyio.to_thread.run_sync(path.read_bytes))
+        except (OSError, ValueError):
+            return None
+        return frozenset(names) if isinstance(names, list) else None
 
     def _validate(self, archive: Path) -> None:
         try:

@@ -16,10 +16,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from runplane.catalog import get_model, validate_inputs
-from runplane.errors import Conflict, Forbidden, NotFound, Unprocessable
+from runplane.entrypoints import entrypoint_script
+from runplane.errors import Conflict, Forbidden, NotFound, Unprocessable, ValidationFailed
 from runplane.security import Principal
 from runplane.store.tables import TaskRow, utcnow
 from runplane.store.tasks import ACTIVE, TERMINAL, IdempotencyClash, TaskStore
+from runplane.validation import invalid_environment_names
 
 if TYPE_CHECKING:
     from generated.models import TaskCreate
@@ -131,6 +133,33 @@ def new_task_row(user_id: str, request: TaskCreate) -> TaskRow:
     )
 
 
+def check_runnable(request: TaskCreate) -> None:
+    """Refuses at submit what no worker could ever start, rather than failing it later as `internal`.
+
+    NUL characters in any string are refused for every request body before this (runplane.validation);
+    here: environment names (`env` and `secrets`) must be POSIX names, since `A=B` or an empty name cannot
+    be put into a process environment (a 400 naming the variable); and `datasets`, names of datasets the
+    server would know, which it does not have, so a non-empty list is a 422 rather than silently ignored.
+    """
+    for field, names in (
+        ("env", request.env.root if request.env else {}),
+        ("secrets", request.secrets or {}),
+    ):
+        invalid = invalid_environment_names(names)
+        if invalid:
+            raise ValidationFailed(
+                f"'{field}' has a name that is not a valid environment variable name: {invalid[0]!r} "
+                "(use letters, digits and '_', not starting with a digit)",
+                details={"field": field, "name": invalid[0]},
+            )
+    if request.datasets:
+        raise Unprocessable(
+            "Named datasets are not supported by this server; describe each dataset in 'dataset_specs' "
+            "(source and sha256)",
+            details={"field": "datasets"},
+        )
+
+
 class TaskManager:
     def __init__(
         self, store: TaskStore, experiments: ExperimentManager, snapshots: SnapshotManager, aging: AgingPolicy
@@ -185,6 +214,7 @@ class TaskManager:
     async def check_references(self, principal: Principal, request: TaskCreate) -> None:
         """422 unless the request names exactly one of entrypoint/model, valid args and model inputs, and an
         experiment and snapshot the principal may use (sweeps check their task template with this too)."""
+        check_runnable(request)
         task_args(request)
         if (request.entrypoint is None) == (request.model_id is None):
             raise Unprocessable(
@@ -217,6 +247,20 @@ class TaskManager:
                 await self.snapshots.visible(principal, request.snapshot_id.root)
             except NotFound as exc:
                 raise Unprocessable("Unknown snapshot", details={"field": "snapshot_id"}) from exc
+            await self._check_script_in_snapshot(request.entrypoint, request.snapshot_id.root)
+
+    async def _check_script_in_snapshot(self, entrypoint: str | None, snapshot_id: str) -> None:
+        """A script the entrypoint runs from its code must be in the snapshot, when its file list is known
+        (snapshots stored before the lists were kept are checked by the worker: `entrypoint_not_found`)."""
+        script = entrypoint_script(entrypoint)
+        if script is None:
+            return
+        files = await self.snapshots.file_names(snapshot_id)
+        if files is not None and script not in files:
+            raise Unprocessable(
+                f"The entrypoint runs '{script}', which is not in snapshot {snapshot_id}",
+                details={"field": "entrypoint", "script": script, "snapshot_id": snapshot_id},
+            )
 
     def _new_row(self, principal: Principal, request: TaskCreate) -> TaskRow:
         return new_task_row(principal.user_id, request)

@@ -1,4 +1,11 @@
-"""connexion's parameter validation, made to name the parameter it rejects.
+"""Input rules the contract cannot state, checked in one place.
+
+- `NamingParameterValidator`: connexion's parameter validation, made to name the parameter it rejects.
+- `check_json_body`: the server limits on every JSON request body (no NUL, no lone surrogates, bounded
+  integers, bounded nesting), applied by `ServerLimitsJSONBodyValidator`, connexion's body validator for
+  every JSON body of every operation.
+- `parse_request`: a generated request model from a validated body; a mismatch is a 400 naming the field.
+- `invalid_environment_names`: environment variable names a process could never be given.
 
 connexion reports a bad parameter value with the jsonschema message alone ("0 is less than the minimum
 of 1"), which leaves a client guessing which parameter was meant; this validator raises a problem that
@@ -7,10 +14,17 @@ carries the parameter's name and location, which the error table puts into `deta
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import math
+import re
+from collections.abc import AsyncGenerator, Iterable, Sequence
+from typing import Any, TypeVar
 
 from connexion.exceptions import BadRequestProblem
+from connexion.validators.json import JSONRequestBodyValidator
 from connexion.validators.parameter import ParameterValidator
+from pydantic import BaseModel, ValidationError
+from starlette.types import Scope
 
 
 class ParameterProblem(BadRequestProblem):
@@ -30,3 +44,203 @@ class NamingParameterValidator(ParameterValidator):
             message = error.split("\n\nFailed validating")[0].split("\n")[0]
             raise ParameterProblem(message, field=param["name"], location=parameter_type)
         return None
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+# --- JSON request bodies -------------------------------------------------------------------------------
+#
+# JSON (RFC 8259) allows things no part of this service can hold: a lone surrogate escape ("\ud800") is no
+# Unicode character and cannot be encoded as UTF-8, PostgreSQL refuses NUL in text and JSON columns and an
+# operating system refuses it in a command line or an environment, Python refuses to convert integers of
+# more than 4300 digits, and its parser overflows the stack on nesting a few hundred levels deep. The
+# contract cannot say most of this, so these are server limits, documented in openapi.yaml's description
+# and checked here, once, for every JSON body of every operation, before the contract's own validation
+# (by `ServerLimitsJSONBodyValidator`, which replaces connexion's parser).
+
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of objects and arrays accepted in a JSON body (the body itself is level 1)."""
+MAX_INTEGER_DIGITS = 64
+"""Longest integer literal accepted in a JSON body, in digits; every integer field is far smaller."""
+
+_FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Strings and the brackets outside them, for locating an overly deep spot without recursion.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"\s*:?|[\[\]{}]')
+
+
+class JsonBodyProblem(Exception):
+    """A JSON request body the service refuses; `code` is the error code, `field` the dotted path."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "VALIDATION_ERROR",
+        field: str | None = None,
+        position: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.field = field
+        self.position = position
+
+
+class _Refused:
+    """A number the parser met that the service refuses (kept as a marker so its path can be named)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _parse_int(literal: str) -> int | _Refused:
+    if len(literal.lstrip("-")) > MAX_INTEGER_DIGITS:
+        return _Refused(f"integer has more than {MAX_INTEGER_DIGITS} digits")
+    return int(literal)
+
+
+def _parse_float(literal: str) -> float | _Refused:
+    value = float(literal)
+    return value if math.isfinite(value) else _Refused("number is out of range")
+
+
+def _parse_constant(literal: str) -> _Refused:
+    return _Refused(f"{literal} is not a JSON number")
+
+
+def _dotted(path: Sequence[str | int]) -> str | None:
+    return ".".join(str(part) for part in path) if path else None
+
+
+def _character_problem(text: str, forbidden: re.Pattern[str]) -> str | None:
+    found = forbidden.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "contains a NUL character (\\u0000)"
+    return f"contains an unpaired surrogate (\\u{ord(found.group()):04x})"
+
+
+def _walk(document: Any, *, allow_nul: bool) -> None:
+    """Depth-first over the parsed body without recursion; raises on the first refused value."""
+    forbidden = _SURROGATE if allow_nul else _FORBIDDEN
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(document, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) >= MAX_JSON_DEPTH and isinstance(value, (dict, list)):
+            raise JsonBodyProblem(
+                f"Nested deeper than {MAX_JSON_DEPTH} levels",
+                field=_dotted([part for part in path if isinstance(part, str)]),
+            )
+        if isinstance(value, str):
+            problem = _character_problem(value, forbidden)
+            if problem:
+                raise JsonBodyProblem(f"'{_dotted(path) or 'body'}' {problem}", field=_dotted(path))
+        elif isinstance(value, _Refused):
+            raise JsonBodyProblem(f"'{_dotted(path) or 'body'}': {value.reason}", field=_dotted(path))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                problem = _character_problem(key, forbidden)
+                if problem:
+                    where = _dotted(path)
+                    raise JsonBodyProblem(f"A property name in '{where or 'body'}' {problem}", field=where)
+                stack.append((item, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, index)) for index, item in enumerate(value))
+
+
+def _deep_spot(text: str) -> str | None:
+    """The dotted path (property names only) at which `text` first nests deeper than MAX_JSON_DEPTH."""
+    keys: list[str | None] = []
+    pending: str | None = None
+    for token in _JSON_TOKEN.finditer(text):
+        lexeme = token.group()
+        if lexeme in ("{", "["):
+            keys.append(pending)
+            pending = None
+            if len(keys) > MAX_JSON_DEPTH:
+                break
+        elif lexeme in ("}", "]"):
+            if keys:
+                keys.pop()
+        elif lexeme.endswith(":"):
+            pending = lexeme.rstrip(":").strip()[1:-1]
+    return ".".join(key for key in keys if key is not None) or None
+
+
+def check_json_body(data: bytes, *, allow_nul: bool = False) -> Any:
+    """The parsed JSON request body, unless the service cannot hold it (see the server limits above).
+
+    Raises `JsonBodyProblem`: code BAD_REQUEST when the bytes are not UTF-8 or not JSON (with the
+    parser's `position`), VALIDATION_ERROR naming the field (a dotted path, list indices as numbers) for
+    a lone surrogate, a NUL (unless `allow_nul`: task log text is stored as written), an integer of more
+    than MAX_INTEGER_DIGITS digits, NaN or an infinite number, or nesting deeper than MAX_JSON_DEPTH.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise JsonBodyProblem("Request body is not valid UTF-8", code="BAD_REQUEST") from None
+    try:
+        document = json.loads(
+            text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
+        )
+    except json.JSONDecodeError as exc:
+        raise JsonBodyProblem(
+            "Request body is not valid JSON", code="BAD_REQUEST", position=exc.pos
+        ) from None
+    except RecursionError:
+        raise JsonBodyProblem(f"Nested deeper than {MAX_JSON_DEPTH} levels", field=_deep_spot(text)) from None
+    _walk(document, allow_nul=allow_nul)
+    return document
+
+
+ALLOW_NUL_SCOPE_KEY = "runplane.json_allow_nul"
+"""True in the ASGI scope of the operations whose JSON strings may hold NUL (task log lines)."""
+
+
+class ServerLimitsJSONBodyValidator(JSONRequestBodyValidator):
+    """connexion's validator of JSON request bodies, parsing with `check_json_body`.
+
+    connexion runs it for every operation with a JSON body, after the key is checked (an unauthenticated
+    body is never parsed) and before the schema is: so every JSON body of every operation is held to the
+    server limits in this one place, and what passes is parsed once.
+    """
+
+    async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
+        data = b"".join([chunk async for chunk in stream])
+        if not data:
+            return None
+        return check_json_body(data, allow_nul=bool(scope.get(ALLOW_NUL_SCOPE_KEY)))
+
+
+def parse_request(model: type[ModelT], body: Any) -> ModelT:
+    """`model` (a generated request model) from a request body; a mismatch is a 400 naming the field.
+
+    connexion has validated the body against the same schema already; this is the seam where the two
+    validators could disagree (pydantic is stricter about strings and numbers than jsonschema).
+    """
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise request_problem(exc) from None
+
+
+def request_problem(exc: ValidationError) -> JsonBodyProblem:
+    """The first error of a request model's ValidationError, as a 400 naming the field."""
+    first = exc.errors(include_url=False)[0]
+    where = _dotted([part for part in first["loc"] if isinstance(part, (str, int))])
+    message = f"'{where}': {first['msg']}" if where else str(first["msg"])
+    return JsonBodyProblem(message, field=where)
+
+
+# --- Environment variable names --------------------------------------------------------------------------
+
+POSIX_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+"""A portable environment variable name (POSIX.1-2017, 8.1: letters, digits and `_`, not a digit first)."""
+
+
+def invalid_environment_names(names: Iterable[str]) -> list[str]:
+    """The names among `names` that are not portable environment variable names, in the order given."""
+    return [name for name in names if POSIX_NAME.fullmatch(name) is None]

@@ -21,6 +21,9 @@ queue, dropping anything at or below the last id it sent; no event is lost or re
 Each subscriber has a bounded queue; the hub never waits for one. A subscriber whose queue is full is
 dropped (`reason` set, `closed` fired) and its connection is closed by its owner with that reason.
 
+Queue figures: after status and worker changes the hub appends `queue_stats` events (see
+`runplane.live.queue_stats`).
+
 Tenancy: admins receive every event; `worker_status` and `queue_stats` go to everyone; any other event
 only to the user it belongs to (`EventRow.user_id`).
 
@@ -44,7 +47,7 @@ from sqlalchemy import Row, delete, func, or_, select, text
 from sqlalchemy.engine import make_url
 
 from runplane import events, metrics
-from runplane.live import notify
+from runplane.live import notify, queue_stats
 from runplane.store.tables import EventRow, utcnow
 
 if TYPE_CHECKING:
@@ -240,6 +243,7 @@ class EventHub:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._queue_changed = asyncio.Event()
         self.sockets = 0
         """Open WebSockets of this process, authenticated or not (what `ws_max_connections` limits)."""
 
@@ -258,7 +262,9 @@ class EventHub:
         except Exception:
             logger.warning("event log unreadable at start; the live reader will retry", exc_info=True)
         notify.add_listener(self._woken)
+        self._queue_changed = asyncio.Event()
         self._tasks.append(asyncio.create_task(self._run(), name="runplane-live-reader"))
+        self._tasks.append(asyncio.create_task(self._queue_stats(), name="runplane-queue-stats"))
         if self._postgres:
             self._tasks.append(asyncio.create_task(self._listen(), name="runplane-live-listen"))
 
@@ -351,6 +357,8 @@ class EventHub:
     def _publish(self, event: LiveEvent) -> None:
         self.cursor = event.id
         self.stats.events_published += 1
+        if event.topic in queue_stats.TRIGGERS:
+            self._queue_changed.set()
         for sub in tuple(self._subs):
             if sub.wants(event) and not sub._put(event):
                 self._drop(sub, "too slow: event queue full", 1013)
@@ -412,6 +420,18 @@ class EventHub:
                     async with asyncio.timeout(self.poll_interval):
                         await self._wake.wait()
                 await asyncio.sleep(MIN_POLL_GAP)
+
+    async def _queue_stats(self) -> None:
+        """Recounts the queue after changes, at most once per interval (see `runplane.live.queue_stats`)."""
+        while True:  # until stop() cancels it
+            await self._queue_changed.wait()
+            self._queue_changed.clear()
+            try:
+                await queue_stats.publish_if_changed(self.db)
+            except Exception:
+                logger.warning("could not publish the queue's figures; trying again", exc_info=True)
+                self._queue_changed.set()
+            await asyncio.sleep(queue_stats.MIN_INTERVAL_SECONDS)
 
     async def _poll(self) -> bool:
         """Hands out the next events in id order; True when more may be waiting already."""

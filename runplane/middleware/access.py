@@ -7,6 +7,8 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runplane.errors import describe
+
 logger = logging.getLogger("runplane.access")
 
 
@@ -20,15 +22,21 @@ class AccessLogMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        responded = False
 
         async def recording_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
                 status = message["status"]
+                responded = True
             await send(message)
 
         try:
             await self.app(scope, receive, recording_send)
+        except Exception as exc:
+            if not responded:
+                status = describe(exc).status  # what ErrorMiddleware will answer
+            raise
         finally:
             client = scope.get("client")
             logger.info(

@@ -6,7 +6,7 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from runplane.errors import describe
+from runplane.errors import describe, log_error
 from runplane.middleware.responses import send_error
 
 logger = logging.getLogger("runplane.errors")
@@ -32,8 +32,7 @@ class ErrorMiddleware:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
             error = describe(exc)
-            if error.status >= 500:
-                logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            log_error(logger, error, exc, scope.get("method"), scope.get("path"))
             if started:
                 # Headers are already on the wire; nothing valid can follow. Let the server close it.
                 raise

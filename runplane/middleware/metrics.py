@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runplane.errors import describe
 from runplane.metrics import record_request
 
 
@@ -33,14 +34,20 @@ class MetricsMiddleware:
         started = time.perf_counter()
         extensions: dict[str, Any] = scope.setdefault("extensions", {})
         status = 500
+        responded = False
 
         async def recording_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
                 status = message["status"]
+                responded = True
             await send(message)
 
         try:
             await self.app(scope, receive, recording_send)
+        except Exception as exc:
+            if not responded:
+                status = describe(exc).status  # what ErrorMiddleware will answer
+            raise
         finally:
             record_request(_operation(extensions), scope["method"], status, time.perf_counter() - started)

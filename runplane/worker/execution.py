@@ -45,6 +45,7 @@ from generated.models import (
     TaskReport,
     TaskReportReply,
 )
+from runplane.entrypoints import entrypoint_script
 from runplane.worker import client as api
 from runplane.worker.datasets import DatasetError, DatasetSpec, fetch_dataset
 from runplane.worker.launch import LaunchError, TaskDirs, build_argv, build_env
@@ -176,6 +177,14 @@ class TaskExecution:
         except LaunchError as exc:
             await self._report(
                 status=ReportedStatus.failed, failure_reason=FailureReason.internal, message=str(exc)
+            )
+            return
+        script = None if self.assignment.model_id else entrypoint_script(self.assignment.entrypoint)
+        if script is not None and not (self._dirs.code / script).exists():
+            await self._report(
+                status=ReportedStatus.failed,
+                failure_reason=FailureReason.entrypoint_not_found,
+                message=f"the entrypoint script {script!r} is not in the task's code",
             )
             return
         env = build_env(self.assignment, self._dirs, self.allocation.gpu_indices)

@@ -37,7 +37,7 @@ from runplane_client.models import (
     ExperimentList,
     Role,
     Snapshot,
-    StringMap,
+    Environment,
     Task,
     TaskCreate,
     TaskList,
@@ -146,7 +146,7 @@ def test_a_snapshot_task_runs_and_its_logs_results_and_artifacts_come_back(
         assert ok(get_snapshot.sync_detailed(snapshot.id, client=user)).sha256 == snapshot.sha256
         assert ok(download_snapshot.sync_detailed(snapshot.id, client=user)).payload.read() == archive
 
-        env = StringMap()
+        env = Environment()
         env["MODE"] = "sdk"
         body = TaskCreate(
             job_name="sdk-train",

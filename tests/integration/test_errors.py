@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from runplane.app import create_app
@@ -123,13 +125,14 @@ async def test_trace_id_from_the_caller_is_kept(client, user_key):
     assert response.json()["trace_id"] == "caller-trace-0001"
 
 
-async def test_database_down_is_503(tmp_path, user_key, settings):
+async def test_database_down_is_503(tmp_path, user_key, settings, caplog):
     # A server whose database has gone: the same app, pointed at a PostgreSQL port nobody listens on.
     broken = Settings(**{**settings.model_dump(), "database_url": "postgresql://nobody@127.0.0.1:1/none"})
     import httpx
     from asgi_lifespan import LifespanManager
 
     application = create_app(broken)
+    logging.getLogger().addHandler(caplog.handler)  # create_app set the root logger's handlers anew
     async with LifespanManager(application) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
@@ -138,6 +141,13 @@ async def test_database_down_is_503(tmp_path, user_key, settings):
     assert_error(response, 503, "SERVICE_UNAVAILABLE", "Database unavailable")
     assert response.headers["retry-after"] == "5"
     assert ready.status_code == 503
+    # A handled outage is a warning line, not an "unhandled error" with a traceback.
+    assert [record for record in caplog.records if record.levelno >= logging.ERROR] == []
+    warned = [record for record in caplog.records if record.name == "runplane.app"]
+    assert [record.getMessage() for record in warned] == [
+        "503 on GET /v1/tasks: Database unavailable (OperationalError)"
+    ]
+    assert warned[0].levelno == logging.WARNING and warned[0].exc_info is None
 
 
 async def test_a_crash_is_500_without_internal_detail(app, client, user_key, monkeypatch, caplog):

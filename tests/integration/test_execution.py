@@ -391,6 +391,21 @@ def test_cancel_timeout_and_memory_limit_end_tasks_with_their_reasons(stack: Sta
         assert failed["failure"]["reason"] == "exit_code" and failed["failure"]["exit_code"] == 3
 
 
+@pytest.mark.slow
+def test_a_script_missing_from_the_code_fails_as_entrypoint_not_found(stack: Stack) -> None:
+    stack.sqlite_only()
+    snapshot_id = stack.upload({"train.py": "print('hi')\n"})
+    with stack.workers("w-missing"):
+        # Without a snapshot the server cannot know at submit; the worker tells it apart from a crash.
+        missing = stack.submit(entrypoint="python missing.py")
+        failed = stack.wait_status(missing, TERMINAL)
+        assert failed["status"] == "failed"
+        assert failed["failure"]["reason"] == "entrypoint_not_found"
+        assert failed["failure"]["message"] == "the entrypoint script 'missing.py' is not in the task's code"
+        present = stack.submit(entrypoint="python train.py", snapshot_id=snapshot_id)
+        assert stack.wait_status(present, TERMINAL)["status"] == "completed"
+
+
 # -- a worker that dies -------------------------------------------------------------------------------
 
 DIE_ON_FIRST_ATTEMPT = """

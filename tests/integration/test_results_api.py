@@ -274,6 +274,41 @@ async def test_tail_reads_lines_longer_than_a_block(client, user_key, worker):
     assert response.text == f"{long_line}\n{long_line}y\nlast\n"
 
 
+async def test_secret_values_are_redacted_by_value_wherever_the_log_masks_them(client, user_key, worker):
+    # Passed where no name gives them away: a positional argument, a neutral option, the entrypoint, env.
+    task_id = await running_task(
+        client,
+        user_key,
+        worker,
+        entrypoint=f"python train.py {SECRET}",
+        args=["--config-b64", "pw-42", f"prefix-{SECRET}"],
+        env={"MODE": f"x{SECRET}x"},
+        secrets={"A": SECRET, "B": "pw-42"},
+    )
+    await worker.report(task_id, progress=50, message=f"step with {SECRET}")
+    await worker.report(
+        task_id, status="failed", failure_reason="exit_code", exit_code=1, message=f"bad {SECRET}"
+    )
+    run = (await client.get(f"/v1/tasks/{task_id}/run", headers=auth(user_key))).json()
+    assert run["command"] == [
+        "python",
+        "train.py",
+        "<redacted>",
+        "--config-b64",
+        "<redacted>",
+        "prefix-<redacted>",
+    ]
+    stored = await client.get(f"/v1/tasks/{task_id}/artifacts/run.json", headers=auth(user_key))
+    assert json.loads(stored.content) == run
+    task = await client.get(f"/v1/tasks/{task_id}", headers=auth(user_key))
+    status = await client.get(f"/v1/tasks/{task_id}/status", headers=auth(user_key))
+    for answer in (stored.text, task.text, status.text):
+        assert SECRET not in answer and "pw-42" not in answer
+    assert task.json()["entrypoint"] == "python train.py <redacted>"
+    assert task.json()["env"] == {"MODE": "x<redacted>x"}
+    assert task.json()["failure"]["message"] == "bad <redacted>"
+
+
 async def test_secret_values_are_masked_in_logs(client, user_key, worker):
     task_id = await running_task(client, user_key, worker, secrets={"A": SECRET, "B": "pw-42"})
     await worker.log(task_id, f"{SECRET} and pw-42 and {SECRET}{SECRET}", stream="stderr")

@@ -84,7 +84,11 @@ async def test_upload_then_metadata_and_download(client, settings, user_key, adm
     assert snapshot["user_id"] == "alice"
     assert snapshot["size"] == len(body)
     assert snapshot["sha256"] == hashlib.sha256(body).hexdigest()
-    assert stored_files(settings.resolved_data_dir) == [f"{snapshot['id']}.tar.gz"]
+    # The archive, and beside it the list of its files (what submit checks an entrypoint against).
+    assert stored_files(settings.resolved_data_dir) == [
+        f"{snapshot['id']}.files.json",
+        f"{snapshot['id']}.tar.gz",
+    ]
 
     for key in (user_key, admin_key):
         fetched = await client.get(f"/v1/snapshots/{snapshot['id']}", headers=auth(key))

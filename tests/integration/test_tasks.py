@@ -7,6 +7,7 @@ import pytest
 from tests.conftest import auth
 from tests.support.errors import assert_error
 from tests.support.snapshots import snapshot_archive
+from tests.support.worker_flow import FakeWorker
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -220,3 +221,114 @@ async def test_only_the_owner_may_run_a_snapshot(client, user_key, other_user_ke
     )
     assert accepted.status_code == 201
     assert accepted.json()["snapshot_id"] == theirs
+
+
+@pytest.mark.parametrize(
+    ("field", "body", "message", "details"),
+    [
+        (
+            "env",
+            {"env": {"A=B": "x"}},
+            "'env' has a name that is not a valid environment variable name: 'A=B' (use letters, digits "
+            "and '_', not starting with a digit)",
+            {"field": "env", "name": "A=B"},
+        ),
+        (
+            "env",
+            {"env": {"": "x"}},
+            "'env' has a name that is not a valid environment variable name: '' (use letters, digits "
+            "and '_', not starting with a digit)",
+            {"field": "env", "name": ""},
+        ),
+        (
+            "secrets",
+            {"secrets": {"1TOKEN": "x"}},
+            "'secrets' has a name that is not a valid environment variable name: '1TOKEN' (use letters, "
+            "digits and '_', not starting with a digit)",
+            {"field": "secrets", "name": "1TOKEN"},
+        ),
+        ("entrypoint", {"entrypoint": "python\u0000x.py"}, None, {"field": "entrypoint"}),
+        ("args", {"args": ["ok", "a\u0000b"]}, None, {"field": "args.1"}),
+        ("env", {"env": {"GOOD": "a\u0000b"}}, None, {"field": "env.GOOD"}),
+        ("env", {"env": {"A\u0000": "x"}}, None, {"field": "env"}),
+        ("secrets", {"secrets": {"TOKEN": "\u0000"}}, None, {"field": "secrets.TOKEN"}),
+    ],
+)
+async def test_what_can_never_run_is_refused_at_submit(client, user_key, field, body, message, details):
+    response = await client.post("/v1/tasks", headers=auth(user_key), json=simple_task(**body))
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "VALIDATION_ERROR"
+    assert response.json()["details"] == details
+    if message is not None:
+        assert_error(response, 400, "VALIDATION_ERROR", message, details)
+    listed = (await client.get("/v1/tasks", headers=auth(user_key))).json()
+    assert listed["total"] == 0
+
+
+async def test_posix_environment_names_are_accepted(client, user_key):
+    env = {"_X": "1", "CUDA_HOME": "/usr/local/cuda", "a1": "x"}
+    response = await client.post(
+        "/v1/tasks", headers=auth(user_key), json=simple_task(env=env, secrets={"HF_TOKEN": "t"})
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["env"] == env
+
+
+async def test_named_datasets_are_refused_until_the_server_has_them(client, user_key):
+    response = await client.post("/v1/tasks", headers=auth(user_key), json=simple_task(datasets=["imagenet"]))
+    assert_error(
+        response,
+        422,
+        "VALIDATION_ERROR",
+        "Named datasets are not supported by this server; describe each dataset in 'dataset_specs' "
+        "(source and sha256)",
+        {"field": "datasets"},
+    )
+    empty = await client.post("/v1/tasks", headers=auth(user_key), json=simple_task(datasets=[]))
+    assert empty.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("entrypoint", "script"),
+    [("python missing.py", "missing.py"), ("./missing.sh", "missing.sh"), ("bash sub/x.sh", "sub/x.sh")],
+)
+async def test_an_entrypoint_script_missing_from_its_snapshot_is_refused(
+    client, user_key, entrypoint, script
+):
+    uploaded = await client.post(
+        "/v1/snapshots",
+        headers={**auth(user_key), "content-type": "application/gzip"},
+        content=snapshot_archive({"train.py": "print('hi')\n", "sub/run.sh": "echo hi\n"}),
+    )
+    snapshot_id = uploaded.json()["id"]
+    refused = await client.post(
+        "/v1/tasks", headers=auth(user_key), json=simple_task(entrypoint=entrypoint, snapshot_id=snapshot_id)
+    )
+    assert_error(
+        refused,
+        422,
+        "VALIDATION_ERROR",
+        f"The entrypoint runs '{script}', which is not in snapshot {snapshot_id}",
+        {"field": "entrypoint", "script": script, "snapshot_id": snapshot_id},
+    )
+    for present in ("python ./train.py", "train.py --epochs 1", "sh sub/run.sh", "python -m http.server"):
+        accepted = await client.post(
+            "/v1/tasks", headers=auth(user_key), json=simple_task(entrypoint=present, snapshot_id=snapshot_id)
+        )
+        assert accepted.status_code == 201, (present, accepted.text)
+
+
+async def test_answers_without_a_body_carry_no_content_type(client, user_key, worker_key):
+    queued = (await client.post("/v1/tasks", headers=auth(user_key), json=simple_task())).json()
+    cancelled = await client.delete(f"/v1/tasks/{queued['id']}", headers=auth(user_key))
+    assert cancelled.status_code == 204
+    assert "content-type" not in cancelled.headers
+    assert cancelled.content == b""
+
+    running = (await client.post("/v1/tasks", headers=auth(user_key), json=simple_task())).json()
+    worker = await FakeWorker(client, worker_key).register()
+    await worker.claim(running["id"])
+    stopping = await client.delete(f"/v1/tasks/{running['id']}", headers=auth(user_key))
+    assert stopping.status_code == 202
+    assert "content-type" not in stopping.headers
+    assert stopping.content == b""

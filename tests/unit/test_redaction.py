@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from runplane.redaction import (
     REDACTED,
+    SecretValues,
     is_secret_name,
     redact_args,
     redact_command,
@@ -448,3 +449,20 @@ def test_redact_args_is_idempotent_on_any_arguments(args: list[str]) -> None:
     once = redact_args(args)
     assert len(once) == len(args)
     assert redact_args(once) == once
+
+
+def test_secret_values_are_redacted_by_value_longest_first_and_line_by_line():
+    pem = "-----BEGIN KEY-----\nAAAABBBBCCCC\n}\n-----END KEY-----"
+    hidden = SecretValues(["abc", "abcdef", "", pem])
+    assert hidden.redact("x abcdef y abc z") == "x <redacted> y <redacted> z"
+    assert hidden.redact("line AAAABBBBCCCC } end") == "line <redacted> } end"
+    assert hidden.args(["--opt", "abc", "--token", "other"]) == [
+        "--opt",
+        "<redacted>",
+        "--token",
+        "<redacted>",
+    ]
+    assert hidden.command("run.sh abcdef") == "run.sh <redacted>"
+    assert hidden.env({"MODE": "abc", "N": "1"}) == {"MODE": "<redacted>", "N": "1"}
+    assert SecretValues([]).redact("abc") == "abc"
+    assert hidden.redact(hidden.redact("abc")) == "<redacted>"

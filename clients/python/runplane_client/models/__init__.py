@@ -19,6 +19,7 @@ from .claim_request import ClaimRequest
 from .claim_result import ClaimResult
 from .dataset_spec import DatasetSpec
 from .duration_summary import DurationSummary
+from .environment import Environment
 from .error_code import ErrorCode
 from .error_response import ErrorResponse
 from .error_response_details import ErrorResponseDetails
@@ -140,6 +141,7 @@ __all__ = (
     "ClaimResult",
     "DatasetSpec",
     "DurationSummary",
+    "Environment",
     "ErrorCode",
     "ErrorResponse",
     "ErrorResponseDetails",

@@ -4,6 +4,7 @@ from enum import StrEnum
 class FailureReason(StrEnum):
     CANCELLED = "cancelled"
     DATASET_INVALID = "dataset_invalid"
+    ENTRYPOINT_NOT_FOUND = "entrypoint_not_found"
     EXIT_CODE = "exit_code"
     INTERNAL = "internal"
     OUT_OF_MEMORY = "out_of_memory"

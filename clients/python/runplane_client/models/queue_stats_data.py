@@ -6,22 +6,29 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 T = TypeVar("T", bound="QueueStatsData")
 
 
 @_attrs_define
 class QueueStatsData:
-    """Payload of `queue_stats`.
+    """Payload of `queue_stats`: the queue's figures, sent after they changed (at most about once a second
+    per server process), counted as `/v1/queue` counts them.
 
-    Attributes:
-        queued (int):
-        running (int):
-        workers (int):
+        Attributes:
+            queued (int):
+            running (int): Tasks running their entrypoint (`preparing` and `collecting` are counted apart).
+            workers (int): Active workers.
+            preparing (int | Unset):
+            collecting (int | Unset):
     """
 
     queued: int
     running: int
     workers: int
+    preparing: int | Unset = UNSET
+    collecting: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -30,6 +37,10 @@ class QueueStatsData:
         running = self.running
 
         workers = self.workers
+
+        preparing = self.preparing
+
+        collecting = self.collecting
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -40,6 +51,10 @@ class QueueStatsData:
                 "workers": workers,
             }
         )
+        if preparing is not UNSET:
+            field_dict["preparing"] = preparing
+        if collecting is not UNSET:
+            field_dict["collecting"] = collecting
 
         return field_dict
 
@@ -52,10 +67,16 @@ class QueueStatsData:
 
         workers = d.pop("workers")
 
+        preparing = d.pop("preparing", UNSET)
+
+        collecting = d.pop("collecting", UNSET)
+
         queue_stats_data = cls(
             queued=queued,
             running=running,
             workers=workers,
+            preparing=preparing,
+            collecting=collecting,
         )
 
         queue_stats_data.additional_properties = d

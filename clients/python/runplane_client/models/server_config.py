@@ -33,6 +33,9 @@ class ServerConfig:
         db_pool_size (int): Database connections per server process (PostgreSQL).
         worker_rate_limit (str): Per-key request budget of worker keys.
         max_upload_bytes (int): Largest snapshot or artifact upload.
+        body_timeout_seconds (float): How long a JSON request body may take to arrive, and the longest pause within an
+            upload;
+            past it the request ends with 408.
         metrics_require_key (bool): Whether `/metrics` needs an API key.
         aging_rate (float): Priority points a queued task gains per minute of waiting.
         aging_max_boost (float): The most aging can add to a priority.
@@ -64,6 +67,7 @@ class ServerConfig:
     db_pool_size: int
     worker_rate_limit: str
     max_upload_bytes: int
+    body_timeout_seconds: float
     metrics_require_key: bool
     aging_rate: float
     aging_max_boost: float
@@ -108,6 +112,8 @@ class ServerConfig:
         worker_rate_limit = self.worker_rate_limit
 
         max_upload_bytes = self.max_upload_bytes
+
+        body_timeout_seconds = self.body_timeout_seconds
 
         metrics_require_key = self.metrics_require_key
 
@@ -157,6 +163,7 @@ class ServerConfig:
                 "db_pool_size": db_pool_size,
                 "worker_rate_limit": worker_rate_limit,
                 "max_upload_bytes": max_upload_bytes,
+                "body_timeout_seconds": body_timeout_seconds,
                 "metrics_require_key": metrics_require_key,
                 "aging_rate": aging_rate,
                 "aging_max_boost": aging_max_boost,
@@ -210,6 +217,8 @@ class ServerConfig:
 
         max_upload_bytes = d.pop("max_upload_bytes")
 
+        body_timeout_seconds = d.pop("body_timeout_seconds")
+
         metrics_require_key = d.pop("metrics_require_key")
 
         aging_rate = d.pop("aging_rate")
@@ -255,6 +264,7 @@ class ServerConfig:
             db_pool_size=db_pool_size,
             worker_rate_limit=worker_rate_limit,
             max_upload_bytes=max_upload_bytes,
+            body_timeout_seconds=body_timeout_seconds,
             metrics_require_key=metrics_require_key,
             aging_rate=aging_rate,
             aging_max_boost=aging_max_boost,

@@ -36,6 +36,7 @@ class Task:
             (a named
             preset of them; `baseline` is the defaults), `region` and `year` (they select the generated data).
             Each model lists what it reads, and what each input does, in its `inputs`; any other input is a 422.
+            Server limit: nested at most 32 levels deep within the request body (see "Request bodies" above).
         datasets (list[str]):
         dataset_specs (list[DatasetSpec]):
         cpu (int):

@@ -9,9 +9,9 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.dataset_spec import DatasetSpec
+    from ..models.environment import Environment
     from ..models.metadata import Metadata
     from ..models.model_inputs import ModelInputs
-    from ..models.string_map import StringMap
     from ..models.task_create_plugin_configs import TaskCreatePluginConfigs
     from ..models.task_create_secrets import TaskCreateSecrets
 
@@ -39,8 +39,12 @@ class TaskCreate:
             `parameter_set` (a named
             preset of them; `baseline` is the defaults), `region` and `year` (they select the generated data).
             Each model lists what it reads, and what each input does, in its `inputs`; any other input is a 422.
+            Server limit: nested at most 32 levels deep within the request body (see "Request bodies" above).
         snapshot_id (str | Unset): An opaque identifier.
-        datasets (list[str] | Unset): Names of datasets the task uses.
+        datasets (list[str] | Unset): Reserved for datasets known to the server by name, which this server does not have
+            yet: a
+            non-empty list is refused with 422. Describe each dataset the task needs in `dataset_specs`
+            (source and sha256; the worker fetches, verifies and mounts it).
         dataset_specs (list[DatasetSpec] | Unset):
         cpu (int | Unset): CPU cores requested. Default: 1.
         memory_gb (float | Unset): Memory requested, in GiB; the task is stopped when it uses more. Default: 1.0.
@@ -51,9 +55,12 @@ class TaskCreate:
         plugin_configs (TaskCreatePluginConfigs | Unset):
         max_retries (int | Unset): How often a task whose worker was lost runs again. Default: 0.
         timeout_seconds (int | Unset): Wall-clock limit; the task fails with reason `timeout` past it.
-        env (StringMap | Unset): Names to string values.
+        env (Environment | Unset): Environment variables of a task. Names must be POSIX names (`[A-Za-z_][A-Za-z0-9_]*`:
+            a name such
+            as `A=B`, `1X` or an empty one is refused with 400, naming it); values are strings without NUL.
         secrets (TaskCreateSecrets | Unset): Environment variables for the task whose values are never returned, logged
-            or stored in artifacts.
+            or stored in
+            artifacts. Names follow the rules of `env`.
         metadata (Metadata | Unset): Free-form labels.
         experiment_id (str | Unset): An opaque identifier.
         run_label (str | Unset):
@@ -78,7 +85,7 @@ class TaskCreate:
     plugin_configs: TaskCreatePluginConfigs | Unset = UNSET
     max_retries: int | Unset = 0
     timeout_seconds: int | Unset = UNSET
-    env: StringMap | Unset = UNSET
+    env: Environment | Unset = UNSET
     secrets: TaskCreateSecrets | Unset = UNSET
     metadata: Metadata | Unset = UNSET
     experiment_id: str | Unset = UNSET
@@ -217,9 +224,9 @@ class TaskCreate:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.dataset_spec import DatasetSpec  # noqa: PLC0415
+        from ..models.environment import Environment  # noqa: PLC0415
         from ..models.metadata import Metadata  # noqa: PLC0415
         from ..models.model_inputs import ModelInputs  # noqa: PLC0415
-        from ..models.string_map import StringMap  # noqa: PLC0415
         from ..models.task_create_plugin_configs import TaskCreatePluginConfigs  # noqa: PLC0415
         from ..models.task_create_secrets import TaskCreateSecrets  # noqa: PLC0415
 
@@ -291,11 +298,11 @@ class TaskCreate:
         timeout_seconds = d.pop("timeout_seconds", UNSET)
 
         _env = d.pop("env", UNSET)
-        env: StringMap | Unset
+        env: Environment | Unset
         if isinstance(_env, Unset):
             env = UNSET
         else:
-            env = StringMap.from_dict(_env)
+            env = Environment.from_dict(_env)
 
         _secrets = d.pop("secrets", UNSET)
         secrets: TaskCreateSecrets | Unset

@@ -11,7 +11,10 @@ T = TypeVar("T", bound="TaskCreateSecrets")
 
 @_attrs_define
 class TaskCreateSecrets:
-    """Environment variables for the task whose values are never returned, logged or stored in artifacts."""
+    """Environment variables for the task whose values are never returned, logged or stored in
+    artifacts. Names follow the rules of `env`.
+
+    """
 
     additional_properties: dict[str, str] = _attrs_field(init=False, factory=dict)
 

@@ -16,7 +16,10 @@ class TaskFailure:
     """Why a task did not complete; absent while it has not failed.
 
     Attributes:
-        reason (FailureReason): Why a task failed or was cancelled.
+        reason (FailureReason): Why a task failed or was cancelled. `entrypoint_not_found`: the script the entrypoint
+            runs (its
+            first word ending in `.py`/`.sh`, or the first argument of `python`/`sh`/`bash`) is not in the
+            task's code.
         message (str):
         exit_code (int | Unset):
         cancelled_by (str | Unset): The user who cancelled the task.

@@ -23,7 +23,10 @@ class TaskReport:
         status (ReportedStatus | Unset):
         progress (float | Unset):
         message (str | Unset):
-        failure_reason (FailureReason | Unset): Why a task failed or was cancelled.
+        failure_reason (FailureReason | Unset): Why a task failed or was cancelled. `entrypoint_not_found`: the script
+            the entrypoint runs (its
+            first word ending in `.py`/`.sh`, or the first argument of `python`/`sh`/`bash`) is not in the
+            task's code.
         exit_code (int | Unset):
     """
 
