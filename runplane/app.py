@@ -46,6 +46,7 @@ from runplane.middleware.metrics import MetricsMiddleware
 from runplane.middleware.ratelimit import RateLimitMiddleware
 from runplane.middleware.trace import TraceMiddleware
 from runplane.ratelimit import RateLimiter, storage_uri_for
+from runplane.reservations import ReservationManager
 from runplane.results import ResultsManager
 from runplane.scheduler import Reaper
 from runplane.security import operation_roles
@@ -57,6 +58,7 @@ from runplane.store.artifacts import ArtifactStore
 from runplane.store.database import Database
 from runplane.store.experiments import ExperimentStore
 from runplane.store.keys import KeyStore
+from runplane.store.reservations import ReservationStore
 from runplane.store.snapshots import SnapshotStore
 from runplane.store.tasks import TaskStore
 from runplane.store.workers import WorkerStore
@@ -133,11 +135,12 @@ def build_services(settings: Settings) -> Services:
     artifacts = ArtifactManager(ArtifactStore(db), storage, max_upload_bytes=settings.max_upload_bytes)
     logs = LogStore(storage, follow_limit_seconds=settings.stream_max_seconds)
     snapshots = SnapshotManager(SnapshotStore(db), storage, max_upload_bytes=settings.max_upload_bytes)
+    reservations = ReservationManager(ReservationStore(db))
     services = Services(
         settings=settings,
         db=db,
         keys=KeyStore(db),
-        tasks=TaskManager(TaskStore(db), experiments, snapshots, aging),
+        tasks=TaskManager(TaskStore(db), experiments, snapshots, aging, reservations),
         experiments=experiments,
         limiter=RateLimiter(
             storage_uri_for(settings.redis_url, settings.resolved_data_dir), settings.rate_limit
@@ -148,6 +151,7 @@ def build_services(settings: Settings) -> Services:
         logs=logs,
         results=ResultsManager(db, artifacts, logs),
         uploads=WorkerUploads(db, logs, artifacts),
+        reservations=reservations,
         spec=spec,
         operation_roles=operation_roles(spec),
     )

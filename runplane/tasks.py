@@ -23,6 +23,7 @@ from runplane.store.tasks import ACTIVE, TERMINAL, IdempotencyClash, TaskStore
 if TYPE_CHECKING:
     from generated.models import TaskCreate
     from runplane.experiments import ExperimentManager
+    from runplane.reservations import ReservationManager
     from runplane.snapshots import SnapshotManager
 
 
@@ -97,12 +98,18 @@ def new_task_row(user_id: str, request: TaskCreate) -> TaskRow:
 
 class TaskManager:
     def __init__(
-        self, store: TaskStore, experiments: ExperimentManager, snapshots: SnapshotManager, aging: AgingPolicy
+        self,
+        store: TaskStore,
+        experiments: ExperimentManager,
+        snapshots: SnapshotManager,
+        aging: AgingPolicy,
+        reservations: ReservationManager,
     ) -> None:
         self.store = store
         self.experiments = experiments
         self.snapshots = snapshots
         self.aging = aging
+        self.reservations = reservations
 
     def priority_aged(self, row: TaskRow, now: datetime | None = None) -> float:
         if row.status != "queued":
@@ -178,6 +185,7 @@ class TaskManager:
                 await self.snapshots.visible(principal, request.snapshot_id.root)
             except NotFound as exc:
                 raise Unprocessable("Unknown snapshot", details={"field": "snapshot_id"}) from exc
+        await self.reservations.check_task(principal, request)
 
     def _new_row(self, principal: Principal, request: TaskCreate) -> TaskRow:
         return new_task_row(principal.user_id, request)

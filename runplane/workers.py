@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from runplane import reservations
 from runplane.errors import Conflict, NotFound, ValidationFailed
 from runplane.scheduler import WAITING_PREFIX, Capacity, ClaimSpec, capacity_of, waiting_reason
 from runplane.store.tables import TaskRow, WorkerRow, utcnow
@@ -317,6 +318,7 @@ class WorkerManager:
                 {"queued": report.requeued, "failed": report.failed, "cancelled": report.cancelled}[
                     row.status
                 ].append(row.id)
+        await reservations.reap(self.store.db, now)  # expiry, and why tasks in reservations wait
         report.waiting_messages = await self._explain_waiting()
         if report.lost_workers or report.requeued or report.failed or report.cancelled:
             logger.info(
