@@ -168,7 +168,8 @@ async def test_reservation_ids_a_task_may_not_use_are_422(client, worker_key, us
 
     async def submit_named(reservation_id: str, **extra: Any) -> httpx.Response:
         body = {"job_name": "j", "entrypoint": "x", "reservation_id": reservation_id, **extra}
-        return await client.post("/v1/tasks", headers=auth(user_key), json=body)
+        response: httpx.Response = await client.post("/v1/tasks", headers=auth(user_key), json=body)
+        return response
 
     unknown = {"field": "reservation_id"}
     assert_error(await submit_named("nope"), 422, "VALIDATION_ERROR", "Unknown reservation", unknown)
