@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from runplane.errors import Conflict, Forbidden, NotFound, Unprocessable
-from runplane.scheduler import WAITING_PREFIX, capacity_of, gpu_type_matches
+from runplane.scheduler import WAITING_PREFIX, Capacity, capacity_of, gpu_type_matches
 from runplane.store.reservations import Booked, ReservationStore, StoredReservation
 from runplane.store.tables import ReservationRow, WorkerRow, utcnow
 
@@ -111,9 +111,19 @@ def choose_workers(
     )
 
 
-async def reap(db: Database, now: datetime) -> list[str]:
-    """The reaper's reservation pass (see `ReservationManager.reap`), for `WorkerManager.reap`."""
-    return await ReservationManager(ReservationStore(db)).reap(now)
+async def reap(db: Database, now: datetime) -> dict[str, Capacity]:
+    """The reaper's reservation pass, for `WorkerManager.reap`: expires reservations, explains why tasks
+    in reservations wait, and answers what each worker's capacity is less what live reservations hold
+    there (worker id → what is held, per dimension; see `scheduler.unreserved`)."""
+    manager = ReservationManager(ReservationStore(db))
+    await manager.reap(now)
+    held = await manager.store.held_now(now)
+    return {
+        worker_id: Capacity(
+            cpu=hold.cpu, memory_gb=hold.memory_gb, gpu_names=(), gpus=hold.gpus, slots=hold.slots
+        )
+        for worker_id, hold in held.items()
+    }
 
 
 class ReservationManager:

@@ -165,13 +165,35 @@ def _gpus_wanted(demand: Demand) -> str:
     return f"{demand.gpu}{kind} GPU(s)"
 
 
-def waiting_reason(demand: Demand, capacities: Sequence[Capacity]) -> str | None:
-    """Why no active worker could ever run this task (by total capacity), or None when one could."""
+def unreserved(total: Capacity, held: Capacity | None) -> Capacity:
+    """A worker's total capacity less what live reservations hold there (`held`, per dimension)."""
+    if held is None:
+        return total
+    return Capacity(
+        cpu=total.cpu - held.cpu,
+        memory_gb=total.memory_gb - held.memory_gb,
+        gpu_names=total.gpu_names,
+        gpus=total.gpus - held.gpus,
+        slots=total.slots - held.slots,
+    )
+
+
+def waiting_reason(
+    demand: Demand, capacities: Sequence[Capacity], unreserved: Sequence[Capacity] | None = None
+) -> str | None:
+    """Why no active worker could ever run this task (by total capacity), or None when one could.
+
+    With `unreserved` (the same workers' capacities less what live reservations hold, see `unreserved`),
+    a task that some worker could run but for the reservations says it waits for reserved capacity.
+    Tasks that name a reservation are explained by `runplane.reservations` instead.
+    """
     if demand.node_count != 1:
         return f"{WAITING_PREFIX} multi-node tasks (node_count {demand.node_count}) are not scheduled yet"
     if not capacities:
         return f"{WAITING_PREFIX} no active worker is registered"
     if any(fits(demand, capacity) for capacity in capacities):
+        if unreserved is not None and not any(fits(demand, capacity) for capacity in unreserved):
+            return f"{WAITING_PREFIX} the capacity it needs is held by reservations until they end"
         return None
     missing = []
     if not any(c.cpu >= demand.cpu for c in capacities):

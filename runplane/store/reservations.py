@@ -128,6 +128,30 @@ class ReservationStore:
             for worker_id, cpu, memory, gpus, count in result.all()
         }
 
+    async def held_now(self, now: datetime) -> dict[str, Booked]:
+        """Per worker: the per-node amounts of the reservations live at `now` bound to it, added up."""
+        async with self.db.reader() as session:
+            result = await session.execute(
+                select(
+                    ReservationWorkerRow.worker_id,
+                    func.sum(ReservationRow.cpu),
+                    func.sum(ReservationRow.memory_gb),
+                    func.sum(ReservationRow.gpu_count),
+                    func.count(),
+                )
+                .join(ReservationRow, ReservationRow.id == ReservationWorkerRow.reservation_id)
+                .where(
+                    ReservationRow.status == "active",
+                    ReservationRow.starts_at <= now,
+                    ReservationRow.expires_at > now,
+                )
+                .group_by(ReservationWorkerRow.worker_id)
+            )
+            return {
+                str(worker_id): Booked(int(cpu), float(memory), int(gpus), int(count))
+                for worker_id, cpu, memory, gpus, count in result.all()
+            }
+
     async def get(self, reservation_id: str) -> StoredReservation | None:
         found = await self._load([ReservationRow.id == reservation_id], limit=1, offset=0)
         return found[0] if found else None

@@ -59,6 +59,10 @@ async def test_held_gpus_go_only_to_the_owners_tasks_that_name_the_reservation(
     whole = {"slots": 2, "cpu": 8, "memory_gb": 32, "gpus": 2}
     # Both GPUs are held: neither task may take one, whoever owns it.
     assert await claim(client, worker_key, gpu_worker, **whole) is None
+    await manager.reap()
+    held = "Waiting: the capacity it needs is held by reservations until they end"
+    assert (await task_of(client, other_user_key, others_gpu))["message"] == held
+    assert (await task_of(client, user_key, owners_unnamed))["message"] == held
 
     others_cpu = await submit(client, other_user_key, "others-cpu", cpu=4, memory_gb=24, priority=1)
     # What is not held (4 cores, 24 GB, one of two slots) still goes to anyone.
@@ -77,6 +81,8 @@ async def test_held_gpus_go_only_to_the_owners_tasks_that_name_the_reservation(
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "cancelled"
     assert response.json()["ended_at"] is not None
+    await manager.reap()
+    assert (await task_of(client, other_user_key, others_gpu))["message"] == "Queued"
     assert await claimed_id(client, worker_key, gpu_worker, slots=1, gpus=1) == others_gpu
     assert await claimed_id(client, worker_key, gpu_worker, slots=1, gpus=1) == owners_unnamed
     again = await client.delete(f"{PATH}/{reservation['id']}", headers=auth(user_key))
