@@ -15,7 +15,10 @@ computed in SQL (and by `runplane.tasks.AgingPolicy` for display as ``priority_a
 worker when its cpu, memory_gb and gpu fit what the worker has free, its ``gpu_type`` is null or a
 case-insensitive substring of one of the worker's GPU names ("H100" matches "NVIDIA H100 80GB HBM3"),
 it needs one node (multi-node tasks are not scheduled yet) and the worker has a free slot. Only an
-``active`` worker gets work; a draining or offline one gets no assignment.
+``active`` worker gets work; a draining or offline one gets no assignment. Live reservations
+(`runplane.reservations`) hold capacity on the workers they are bound to: a task that names none fits
+the free capacity less what they hold there; a task that names its owner's live reservation fits only on
+that reservation's workers, within what the reservation still holds unused (`usable`).
 
 The `Reaper` runs in every API process, so everything it changes is a conditional UPDATE that is safe
 when several reapers (and claims and reports) race: see `runplane.workers.WorkerManager.reap`.
