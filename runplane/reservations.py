@@ -193,7 +193,11 @@ class ReservationManager:
         """Active (or claimed) → cancelled; 409 when it has already ended."""
         found = await self.visible(principal, reservation_id)
         ended = await self.store.end(
-            status="cancelled", now=utcnow(), reservation_id=found.row.id, message="Cancelled"
+            status="cancelled",
+            now=utcnow(),
+            message="Cancelled",
+            reservation_id=found.row.id,
+            cancelled_by=principal.user_id,
         )
         if not ended:
             current = await self.visible(principal, reservation_id)

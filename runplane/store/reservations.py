@@ -203,12 +203,18 @@ class ReservationStore:
             ]
 
     async def end(
-        self, *, status: str, now: datetime, reservation_id: str | None = None, message: str
+        self,
+        *,
+        status: str,
+        now: datetime,
+        message: str,
+        reservation_id: str | None = None,
+        cancelled_by: str | None = None,
     ) -> list[str]:
         """Active → `status` (cancelled: the one named; expired: every one past `expires_at`).
 
         In the same transaction the queued tasks that name an ended reservation are cancelled with
-        `message` (they could never start). Returns the ids of the reservations it ended.
+        `message` (they could never start), by `cancelled_by`. Returns the ids of the reservations it ended.
         """
         conditions = [ReservationRow.status == "active"]
         if reservation_id is not None:
@@ -220,10 +226,10 @@ class ReservationStore:
                 update(ReservationRow)
                 .where(*conditions)
                 .values(status=status, ended_at=now)
-                .returning(ReservationRow.id, ReservationRow.user_id)
+                .returning(ReservationRow.id)
             )
-            ended = result.all()
-            for ended_id, user_id in ended:
+            ended = [str(ended_id) for (ended_id,) in result.all()]
+            for ended_id in ended:
                 text_ = f"{message}: reservation {ended_id} {status}"
                 tasks = await session.execute(
                     update(TaskRow)
@@ -232,7 +238,7 @@ class ReservationStore:
                         status="cancelled",
                         failure_reason="cancelled",
                         failure_message=text_,
-                        cancelled_by=user_id if status == "cancelled" else None,
+                        cancelled_by=cancelled_by,
                         ended_at=now,
                         updated_at=now,
                         message="Cancelled",
@@ -242,7 +248,7 @@ class ReservationStore:
                 )
                 for task in tasks.scalars().all():
                     await events.task_changed(session, task, previous="queued")
-            return [str(ended_id) for ended_id, _ in ended]
+            return ended
 
     async def queued_in_reservations(self) -> list[QueuedInReservation]:
         """Queued tasks that name a reservation, with that reservation."""
