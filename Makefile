@@ -21,7 +21,7 @@ SDK_DIR     ?= clients/python
 MYPY_PATHS  := $(wildcard runplane handlers tests)
 
 # The venv's tools come first (datamodel-codegen and openapi-python-client call `ruff` from PATH).
-export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+export PATH := $(abspath $(VENV))/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export REDOCLY_TELEMETRY := off
 export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 export NO_UPDATE_NOTIFIER := 1
@@ -34,6 +34,14 @@ DATAMODEL_CODEGEN = $(VENV)/bin/datamodel-codegen --input openapi.yaml --input-f
 	--formatters ruff-format ruff-check
 GENERATED_INIT := """Generated from openapi.yaml by `make generate`: do not edit by hand."""
 
+# The one generator command for the Python SDK (clients/python): settings in clients/openapi-python-client.yaml
+# (package runplane_client, version = the contract's info.version); any generator warning fails it. It formats
+# with the ruff on PATH (the venv's), using the [tool.ruff] it writes into the SDK's own pyproject.toml.
+SDK_CONFIG  := clients/openapi-python-client.yaml
+OPENAPI_PYTHON_CLIENT = $(VENV)/bin/openapi-python-client generate --path openapi.yaml --config $(SDK_CONFIG) \
+	--custom-template-path clients/templates \
+	--meta setup --overwrite --fail-on-warning
+
 # --- install -------------------------------------------------------------------------------------------
 
 $(PY):
@@ -43,6 +51,7 @@ $(PY):
 $(PY_STAMP): requirements.lock pyproject.toml | $(PY)
 	$(PIP) install --require-hashes --no-deps -r requirements.lock
 	$(PIP) install --no-deps --no-build-isolation -e .
+	$(PIP) install --no-deps --no-build-isolation -e $(SDK_DIR)
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -67,13 +76,14 @@ install-browser:
 
 # --- code generation -----------------------------------------------------------------------------------
 
-.PHONY: generate  ## Regenerate generated/models.py from openapi.yaml (datamodel-codegen)
+.PHONY: generate  ## Regenerate generated/models.py (datamodel-codegen) and the SDK in clients/python from openapi.yaml
 generate: $(PY_STAMP)
 	@mkdir -p generated
 	$(DATAMODEL_CODEGEN) --output generated/models.py
 	@printf '%s\n' '$(GENERATED_INIT)' > generated/__init__.py
+	$(OPENAPI_PYTHON_CLIENT) --output-path $(SDK_DIR)
 
-.PHONY: check-generated  ## Fail when generated/ is not what `make generate` produces from openapi.yaml
+.PHONY: check-generated  ## Fail when generated/ or the SDK in clients/python is not what `make generate` produces
 # The temp dir is inside the repo on purpose: datamodel-codegen runs ruff from the output's directory, so
 # ruff must find the same pyproject.toml [tool.ruff] settings as for generated/.
 check-generated: $(PY_STAMP)
@@ -86,12 +96,14 @@ check-generated: $(PY_STAMP)
 		elif ! diff -u --label "generated/$$f" --label "generated/$$f (from openapi.yaml)" \
 			"generated/$$f" "$$tmp/$$f"; then stale=1; fi; \
 	done; \
-	if [ $$stale -ne 0 ]; then echo "ERROR: generated/ is stale: run make generate" >&2; exit 1; fi; \
-	echo "generated/ is up to date with openapi.yaml"
+	$(OPENAPI_PYTHON_CLIENT) --output-path "$$tmp/sdk" >/dev/null; \
+	if ! diff -ru -x '*.egg-info' -x __pycache__ -x .ruff_cache -x build -x dist "$(SDK_DIR)" "$$tmp/sdk"; then stale=1; fi; \
+	if [ $$stale -ne 0 ]; then echo "ERROR: generated/ or $(SDK_DIR) is stale: run make generate" >&2; exit 1; fi; \
+	echo "generated/ and $(SDK_DIR) are up to date with openapi.yaml"
 
-.PHONY: sdk  ## Generate the Python SDK into clients/python (openapi-python-client)
+.PHONY: sdk  ## Regenerate only the Python SDK in clients/python (openapi-python-client)
 sdk: $(PY_STAMP)
-	$(VENV)/bin/openapi-python-client generate --path openapi.yaml --output-path $(SDK_DIR) --overwrite --meta setup
+	$(OPENAPI_PYTHON_CLIENT) --output-path $(SDK_DIR)
 
 # --- checks --------------------------------------------------------------------------------------------
 

@@ -220,7 +220,7 @@ def start_bare(data_dir: Path, *, workers: int) -> Server:
     env = clean_env(RUNPLANE_DATA_DIR=str(data_dir))
     # Same schema as runplane (its migrations) and a key made the way an operator makes one.
     run_cli(["migrate"], env)
-    key = run_cli(["keys", "create", "--role", "user", "--name", "bench"], env).strip()
+    key = run_cli(["keys", "create", "--local", "--role", "user", "--name", "bench"], env).strip()
     # runplane's exact gunicorn command line (worker class, workers, timeouts, no control socket, log
     # level); only the app target differs. bench/ is put on the path so gunicorn can import bare_app.
     port = free_port()

@@ -275,6 +275,163 @@ class ApiKeyList(BaseModel):
     offset: Annotated[int, Field(ge=0)]
 
 
+class SweepParameterName(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            description="A swept parameter's name (a catalog model's input, or a `{name}` placeholder of a command).",
+            max_length=64,
+            min_length=1,
+            pattern="^[A-Za-z_][A-Za-z0-9_]*$",
+        ),
+    ]
+
+
+class SweepMetricName(RootModel[str]):
+    root: Annotated[
+        str, Field(description="A key of a task's results `summary`.", max_length=128, min_length=1)
+    ]
+
+
+class SweepGoal(StrEnum):
+    """
+    `min` when lower values of the metric are better, `max` when higher are.
+    """
+
+    min = "min"
+    max = "max"
+
+
+class SweepValue1(RootModel[int]):
+    root: Annotated[
+        int, Field(description="One value of a swept parameter.", ge=-9007199254740991, le=9007199254740991)
+    ]
+
+
+class SweepValue2(RootModel[float]):
+    root: Annotated[float, Field(description="One value of a swept parameter.", ge=-1e300, le=1e300)]
+
+
+class SweepValue3(RootModel[str]):
+    root: Annotated[str, Field(description="One value of a swept parameter.", max_length=1024)]
+
+
+class SweepValue(RootModel[SweepValue1 | SweepValue2 | SweepValue3 | bool]):
+    root: Annotated[
+        SweepValue1 | SweepValue2 | SweepValue3 | bool, Field(description="One value of a swept parameter.")
+    ]
+
+
+class SweepVariation(RootModel[dict[str, SweepValue]]):
+    """
+    Parameter names to the values one variation runs with.
+    """
+
+    root: Annotated[dict[str, SweepValue], Field(max_length=16)]
+
+
+SweepGridAdditionalProperty = TypeAliasType(
+    "SweepGridAdditionalProperty", Annotated[list[SweepValue], Field(max_length=10000, min_length=1)]
+)
+
+
+class SweepGrid(RootModel[dict[str, SweepGridAdditionalProperty]]):
+    """
+    Parameter names to the values to try; the sweep runs every combination.
+    """
+
+    root: Annotated[dict[str, SweepGridAdditionalProperty], Field(max_length=16, min_length=1)]
+
+
+class SweepStatusCounts(BaseModel):
+    """
+    The sweep's tasks by status.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    queued: Annotated[int, Field(ge=0, le=10000)]
+    preparing: Annotated[int, Field(ge=0, le=10000)]
+    running: Annotated[int, Field(ge=0, le=10000)]
+    collecting: Annotated[int, Field(ge=0, le=10000)]
+    completed: Annotated[int, Field(ge=0, le=10000)]
+    failed: Annotated[int, Field(ge=0, le=10000)]
+    cancelled: Annotated[int, Field(ge=0, le=10000)]
+
+
+class SweepTrial(BaseModel):
+    """
+    The best trial for the requested metric; null without `metric` or before any has it.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    task_id: ResourceId
+    metric: SweepMetricName
+    goal: SweepGoal
+    value: float
+    variation_index: Annotated[int, Field(ge=0, le=9999)]
+    trial: Annotated[int, Field(ge=1, le=1000)]
+    variation: SweepVariation
+
+
+class Sweep(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    id: ResourceId
+    name: Annotated[str, Field(max_length=128)]
+    user_id: UserId
+    job_name: Annotated[str, Field(max_length=64)]
+    model_id: Annotated[str | None, Field(max_length=64)]
+    parameters: Annotated[
+        list[SweepParameterName],
+        Field(description="The swept parameters' names, in the order given.", max_length=16),
+    ]
+    variation_count: Annotated[int, Field(ge=1, le=10000)]
+    repeats: Annotated[int, Field(ge=1, le=1000)]
+    random_seed: Annotated[int, Field(ge=0, le=4294967295)]
+    task_count: Annotated[int, Field(ge=1, le=10000)]
+    counts: SweepStatusCounts
+    progress: Annotated[
+        float,
+        Field(
+            description="Percent of the sweep's work done (finished tasks count whole, running ones by their progress).",
+            ge=0.0,
+            le=100.0,
+        ),
+    ]
+    finished: Annotated[
+        bool, Field(description="True once every task has completed, failed or been cancelled.")
+    ]
+    created_at: Timestamp
+    cancelled_at: Annotated[AwareDatetime | None, Field(...)]
+    best: SweepTrial | None
+
+
+class SweepList(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    sweeps: Annotated[list[Sweep], Field(max_length=1000)]
+    total: Annotated[int, Field(ge=0)]
+    limit: Annotated[int, Field(ge=1, le=1000)]
+    offset: Annotated[int, Field(ge=0)]
+
+
+class SweepCancellation(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    sweep_id: ResourceId
+    cancelled: Annotated[int, Field(description="Queued tasks cancelled at once.", ge=0, le=10000)]
+    stopping: Annotated[
+        int, Field(description="Started tasks whose workers were asked to stop them.", ge=0, le=10000)
+    ]
+
+
 class TaskStatus(StrEnum):
     """
     queued → preparing → running → collecting → completed | failed | cancelled.
@@ -689,11 +846,26 @@ class RunIdentity(BaseModel):
     job_name: Annotated[str, Field(max_length=64)]
     user_id: UserId
     experiment_id: Annotated[str | None, Field(max_length=64)]
+    sweep_id: Annotated[str | None, Field(description="The sweep the task belongs to.", max_length=64)]
     trial: Annotated[
         int | None,
         Field(
-            description="The task's position among its experiment's tasks (1 for the first submitted).", ge=1
+            description="In a sweep, the repeat of its variation (1 to `repeats`); otherwise the task's position among its\nexperiment's tasks (1 for the first submitted).\n",
+            ge=1,
         ),
+    ]
+    variation_index: Annotated[
+        int | None, Field(description="In a sweep, the variation's position (0-based).", ge=0, le=9999)
+    ]
+    variation_label: Annotated[
+        str | None,
+        Field(
+            description="In a sweep, the variation as `name=value` pairs joined by commas.", max_length=4096
+        ),
+    ]
+    variation_values: Annotated[
+        dict[str, SweepValue] | None,
+        Field(description="In a sweep, the variation's parameter values.", max_length=16),
     ]
     attempt: Annotated[
         int,
@@ -1295,6 +1467,162 @@ class DurationSummary(BaseModel):
     sum: Annotated[float, Field(ge=0.0)]
 
 
+class AuditEventType(StrEnum):
+    """
+    What an audit event records. `job_*` follow a task's status (queued, requeued after its worker was
+    lost, assigned to a worker, started, and its end); `auth_attempt` is a refused API key or role;
+    `file_access` a download of an artifact or snapshot; `plugin_configured` and `jupyter_*` are
+    reserved for the plugin and Jupyter services.
+
+    """
+
+    job_queued = "job_queued"
+    job_requeued = "job_requeued"
+    job_assigned = "job_assigned"
+    job_started = "job_started"
+    job_completed = "job_completed"
+    job_failed = "job_failed"
+    job_cancelled = "job_cancelled"
+    auth_attempt = "auth_attempt"
+    file_access = "file_access"
+    scheduler_drain = "scheduler_drain"
+    key_created = "key_created"
+    key_revoked = "key_revoked"
+    audit_verified = "audit_verified"
+    plugin_configured = "plugin_configured"
+    jupyter_started = "jupyter_started"
+    jupyter_stopped = "jupyter_stopped"
+
+
+class Sha256Hex(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            description="A SHA-256 digest as 64 lowercase hexadecimal digits.",
+            max_length=64,
+            min_length=64,
+            pattern="^[0-9a-f]{64}$",
+        ),
+    ]
+
+
+class AuditEvent(BaseModel):
+    """
+    One link of the audit chain. `event_hash` is SHA-256 over `prev_hash` followed by the canonical JSON
+    of this object without `prev_hash` and `event_hash` (docs/audit.md).
+
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    sequence_num: Annotated[
+        int, Field(description="Position in the chain; 1, 2, 3, … without gaps.", ge=1, le=9007199254740991)
+    ]
+    timestamp: Annotated[
+        AwareDatetime,
+        Field(description="When it was recorded, UTC with microseconds (`2026-11-29T23:55:00.123456Z`)."),
+    ]
+    event_type: AuditEventType
+    user_id: Annotated[
+        str | None,
+        Field(
+            description="Who caused it (`system` for the server's own work; null for an unknown key).",
+            max_length=64,
+        ),
+    ]
+    resource: Annotated[
+        str | None,
+        Field(
+            description="What it acted on, e.g. `task/<id>`, `snapshot/<id>`, `key/<id>`.", max_length=1200
+        ),
+    ]
+    action: Annotated[
+        str, Field(description="What was done, e.g. `submit`, `download`, `authenticate`.", max_length=64)
+    ]
+    success: bool
+    ip_address: Annotated[
+        str | None,
+        Field(description="The client address of the request that caused it, when one did.", max_length=64),
+    ]
+    error: Annotated[
+        str | None, Field(description="Why it failed, when it did (secrets redacted).", max_length=1024)
+    ]
+    metadata: Annotated[
+        dict[str, Any], Field(description="Context of the event; never a secret.", max_length=64)
+    ]
+    prev_hash: Sha256Hex
+    event_hash: Sha256Hex
+
+
+class AuditEventList(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    events: Annotated[list[AuditEvent], Field(max_length=1000)]
+    total: Annotated[int, Field(ge=0)]
+    limit: Annotated[int, Field(ge=1, le=1000)]
+    offset: Annotated[int, Field(ge=0)]
+
+
+class ReasonEnum(StrEnum):
+    """
+    `hash`: the event's content or stored hash was changed; `link`: its `prev_hash` is not the hash
+    of the event before; `missing`: no event has this number (deleted); `head`: the stored chain
+    head does not match the last event.
+
+    """
+
+    hash = "hash"
+    link = "link"
+    missing = "missing"
+    head = "head"
+
+
+class Reason(RootModel[ReasonEnum | None]):
+    root: Annotated[
+        ReasonEnum | None,
+        Field(
+            description="`hash`: the event's content or stored hash was changed; `link`: its `prev_hash` is not the hash\nof the event before; `missing`: no event has this number (deleted); `head`: the stored chain\nhead does not match the last event.\n"
+        ),
+    ] = None
+
+
+class AuditVerification(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    valid: bool
+    total_events: Annotated[int, Field(description="Events the stored chain head counts.", ge=0)]
+    first_tampered: Annotated[
+        int | None,
+        Field(
+            description="The first sequence number that does not check out; null when the chain is valid.",
+            ge=1,
+        ),
+    ]
+    reason: Annotated[
+        Reason | None,
+        Field(
+            description="`hash`: the event's content or stored hash was changed; `link`: its `prev_hash` is not the hash\nof the event before; `missing`: no event has this number (deleted); `head`: the stored chain\nhead does not match the last event.\n"
+        ),
+    ]
+    chain_root_hash: Sha256Hex
+    verified_at: Timestamp
+
+
+class AuditChainRoot(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    root_hash: Sha256Hex
+    timestamp: Annotated[
+        AwareDatetime | None,
+        Field(description="When the newest event was recorded; null while the log is empty."),
+    ]
+    total_events: Annotated[int, Field(ge=0)]
+
+
 class ErrorResponse(BaseModel):
     """
     The one error body of every non-2xx answer.
@@ -1310,6 +1638,69 @@ class ErrorResponse(BaseModel):
         dict[str, Any] | None,
         Field(description="Machine-readable context, such as the offending field.", max_length=32),
     ] = None
+
+
+class SweepCreate(BaseModel):
+    """
+    A task template and the variations to run it with: give exactly one of `grid` or `variations`.
+    The sweep has (number of variations) × `repeats` tasks, at most 10,000.
+
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    task: TaskCreate
+    name: Annotated[
+        str | None,
+        Field(
+            description="A name for the sweep (default the task's `job_name`).", max_length=128, min_length=1
+        ),
+    ] = None
+    grid: SweepGrid | None = None
+    variations: Annotated[list[SweepVariation] | None, Field(max_length=10000, min_length=1)] = None
+    repeats: Annotated[
+        int,
+        Field(
+            description="How often each variation runs, each time with its own derived seed (the run's `trial`).",
+            ge=1,
+            le=1000,
+        ),
+    ] = 1
+    random_seed: Annotated[
+        int | None,
+        Field(
+            description="The seed every task's seed is derived from (default the task's `random_seed`, else a random one,\nshown on the sweep).\n",
+            ge=0,
+            le=4294967295,
+        ),
+    ] = None
+
+
+class SweepResultRow(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    task_id: ResourceId
+    status: TaskStatus
+    variation_index: Annotated[int, Field(ge=0, le=9999)]
+    trial: Annotated[int, Field(ge=1, le=1000)]
+    random_seed: Annotated[int, Field(ge=0, le=4294967295)]
+    variation: SweepVariation
+    summary: ResultSummary
+
+
+class SweepResults(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    sweep_id: ResourceId
+    parameters: Annotated[list[SweepParameterName], Field(max_length=16)]
+    metrics: Annotated[
+        list[SweepMetricName],
+        Field(description="Every key that appears in the rows' `summary`, sorted.", max_length=256),
+    ]
+    rows: Annotated[list[SweepResultRow], Field(max_length=10000)]
 
 
 class StreamEvent(BaseModel):

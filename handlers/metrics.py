@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from connexion import request
 from starlette.responses import Response
 
 from generated import models
 from handlers import presenters
 from handlers.context import header, services
-from runplane import metrics
+from runplane import audit, metrics
 from runplane.errors import Unauthorized
 from runplane.security import authenticate
 from runplane.services import Services
@@ -25,7 +26,11 @@ async def get_prometheus_metrics() -> Response:
         # The contract makes the key optional (`security: [{}, ApiKeyAuth]`), so connexion lets every
         # request through without looking at it: the setting is enforced here.
         api_key = header("X-API-Key")
-        if api_key is None or await authenticate(found, api_key) is None:
+        client = audit.client_address(request.scope)
+        if (
+            api_key is None
+            or await authenticate(found, api_key, client=client, resource="GET /metrics") is None
+        ):
             raise Unauthorized("This server's /metrics needs an API key")
     body = metrics.exposition(await _families(found))
     return Response(body, media_type=metrics.CONTENT_TYPE)

@@ -40,6 +40,17 @@ async def download_task_artifact(task_id: str, artifact_path: str, token_info: d
     svc = services()
     row = await svc.tasks.visible(principal(token_info), task_id)
     found = await svc.artifacts.locate(row.id, artifact_path)
+    await svc.audit.file_access(
+        f"task/{row.id}/artifacts/{found.row.path}",
+        metadata={
+            "task_id": row.id,
+            "owner": row.user_id,
+            "path": found.row.path,
+            "size": found.row.size,
+            "sha256": found.row.sha256,
+            "range": request.headers.get("range"),
+        },
+    )
     return file_response(
         found.path,
         found.stat,

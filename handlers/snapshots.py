@@ -26,7 +26,17 @@ async def get_snapshot(snapshot_id: str, token_info: dict[str, Any]) -> Answer:
 
 
 async def download_snapshot(snapshot_id: str, token_info: dict[str, Any]) -> Response:
-    found = await services().snapshots.content(principal(token_info), snapshot_id)
+    svc = services()
+    found = await svc.snapshots.content(principal(token_info), snapshot_id)
+    await svc.audit.file_access(
+        f"snapshot/{found.row.id}",
+        metadata={
+            "snapshot_id": found.row.id,
+            "owner": found.row.user_id,
+            "size": found.row.size,
+            "sha256": found.row.sha256,
+        },
+    )
     return file_response(
         found.path,
         found.stat,

@@ -27,6 +27,7 @@ async def list_tasks(
     user_id: str | None = None,
     experiment_id: str | None = None,
     model_id: str | None = None,
+    sweep_id: str | None = None,
 ) -> Answer:
     manager = services().tasks
     rows, total = await manager.page(
@@ -35,6 +36,7 @@ async def list_tasks(
         user_id=user_id,
         experiment_id=experiment_id,
         model_id=model_id,
+        sweep_id=sweep_id,
         limit=limit,
         offset=offset,
     )

@@ -32,6 +32,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runplane.artifacts import ArtifactManager
+from runplane.audit import AuditLog
 from runplane.errors import describe
 from runplane.experiments import ExperimentManager
 from runplane.live.hub import EventHub
@@ -55,13 +56,16 @@ from runplane.settings import Settings
 from runplane.snapshots import SnapshotManager
 from runplane.storage import Storage
 from runplane.store.artifacts import ArtifactStore
+from runplane.store.audit import AuditStore
 from runplane.store.database import Database
 from runplane.store.experiments import ExperimentStore
 from runplane.store.keys import KeyStore
 from runplane.store.reservations import ReservationStore
 from runplane.store.snapshots import SnapshotStore
+from runplane.store.sweeps import SweepStore
 from runplane.store.tasks import TaskStore
 from runplane.store.workers import WorkerStore
+from runplane.sweeps import SweepManager
 from runplane.tasks import AgingPolicy, TaskManager
 from runplane.tracing import current_trace_id
 from runplane.uploads import WorkerUploads
@@ -136,11 +140,12 @@ def build_services(settings: Settings) -> Services:
     logs = LogStore(storage, follow_limit_seconds=settings.stream_max_seconds)
     snapshots = SnapshotManager(SnapshotStore(db), storage, max_upload_bytes=settings.max_upload_bytes)
     reservations = ReservationManager(ReservationStore(db))
+    tasks = TaskManager(TaskStore(db), experiments, snapshots, aging, reservations)
     services = Services(
         settings=settings,
         db=db,
         keys=KeyStore(db),
-        tasks=TaskManager(TaskStore(db), experiments, snapshots, aging, reservations),
+        tasks=tasks,
         experiments=experiments,
         limiter=RateLimiter(
             storage_uri_for(settings.redis_url, settings.resolved_data_dir), settings.rate_limit
@@ -150,7 +155,9 @@ def build_services(settings: Settings) -> Services:
         artifacts=artifacts,
         logs=logs,
         results=ResultsManager(db, artifacts, logs),
+        sweeps=SweepManager(SweepStore(db), tasks),
         uploads=WorkerUploads(db, logs, artifacts),
+        audit=AuditLog(AuditStore(db)),
         reservations=reservations,
         spec=spec,
         operation_roles=operation_roles(spec),

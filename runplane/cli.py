@@ -1,4 +1,5 @@
-"""The `runplane` command line: serve the API, run the embedded default, run a worker, manage keys."""
+"""The `runplane` command line: serve the API, run the embedded default, run a worker; and, over the API
+through the generated SDK, submit and follow tasks and manage keys (runplane/cli_tasks.py, cli_admin.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Annotated
 import httpx
 import typer
 
+from runplane import cli_admin, cli_tasks
 from runplane.keys import create_key, revoke_key
 from runplane.settings import Settings
 from runplane.store.database import Database, migrate
@@ -23,10 +25,12 @@ from runplane.store.keys import KeyStore
 from runplane.worker.command import worker_command
 
 app = typer.Typer(
-    help="runplane: queue, schedule and run ML work.", no_args_is_help=True, add_completion=False
+    help="runplane: queue, schedule and run ML work.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
-keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
+cli_tasks.register(app)
+cli_admin.register(app)
 
 Host = Annotated[str, typer.Option(help="Address to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)]
@@ -240,62 +244,6 @@ def up(host: Host = "127.0.0.1", port: Port = 9101, workers: Workers = 2) -> Non
 
 # Defined beside the agent so that `python -m runplane.worker` (what `up` starts) never imports the server.
 app.command("worker")(worker_command)
-
-
-@keys_app.command("create")
-def keys_create(
-    name: Annotated[str, typer.Option(help="A label, unique among active keys.")],
-    role: Annotated[str, typer.Option(help="admin, user or worker.")] = "user",
-    user_id: Annotated[
-        str | None, typer.Option(help="The user the key acts for (default: the name).")
-    ] = None,
-) -> None:
-    """Create a key and print it, alone, on stdout (it is not stored anywhere in clear)."""
-    if role not in ("admin", "user", "worker"):
-        raise typer.BadParameter("role must be admin, user or worker", param_hint="--role")
-
-    async def run() -> str:
-        settings = Settings()
-        migrate(settings.sqlalchemy_url)
-        db = Database(settings.sqlalchemy_url)
-        try:
-            _, secret = await create_key(KeyStore(db), name=name, role=role, user_id=user_id)
-            return secret
-        finally:
-            await db.close()
-
-    typer.echo(asyncio.run(run()))
-
-
-@keys_app.command("list")
-def keys_list() -> None:
-    """List keys (never their secrets)."""
-
-    async def run() -> None:
-        db = Database(Settings().sqlalchemy_url)
-        try:
-            rows, _ = await KeyStore(db).page(limit=1000, offset=0)
-        finally:
-            await db.close()
-        for row in rows:
-            state = "revoked" if row.revoked_at else "active"
-            typer.echo(f"{row.id}  {row.prefix}…  {row.role:<6}  {row.name}  ({row.user_id}, {state})")
-
-    asyncio.run(run())
-
-
-@keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `keys list`).")]) -> None:
-    """Revoke a key at once."""
-
-    async def run() -> None:
-        db = Database(Settings().sqlalchemy_url)
-        try:
-            await revoke_key(KeyStore(db), key_id)
-        finally:
-            await db.close()
-
-    asyncio.run(run())
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from runplane import metrics
+from runplane import audit, metrics
 from runplane.live import notify
+from runplane.store import audit as audit_store
 from runplane.store.tables import EventRow, TaskRow, WorkerRow, utcnow
 
 TASK_UPDATE: Final = "task_update"
@@ -87,6 +88,9 @@ async def task_changed(
             "failure": failure_data(row),
         },
     )
+    entry = audit.task_entry(row, previous=previous, worker_id=worker_id)
+    if entry is not None:  # the audit chain records the same change, in the same transaction
+        await audit_store.append(session, entry)
     if previous == "queued" and row.status == "preparing":
         metrics.task_dispatched(row.queued_at)  # a worker's claim handed the task out
     if row.status in ("completed", "failed", "cancelled"):
@@ -129,3 +133,13 @@ async def worker_changed(session: AsyncSession, row: WorkerRow, *, change: str) 
         user_id=row.user_id,
         data={"worker_id": row.id, "name": row.name, "status": row.status, "change": change},
     )
+    if change == "draining":
+        await audit_store.append(
+            session,
+            audit.AuditEntry(
+                event_type=audit.SCHEDULER_DRAIN,
+                action="drain",
+                resource=f"worker/{row.id}",
+                metadata={"worker_id": row.id, "name": row.name, "owner": row.user_id},
+            ),
+        )

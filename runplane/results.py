@@ -25,8 +25,10 @@ from runplane.errors import Conflict, NotFound
 from runplane.logstore import LogStore
 from runplane.redaction import redact_args
 from runplane.store.database import Database
+from runplane.store.sweeps import SweepStore
 from runplane.store.tables import TaskRow
 from runplane.store.tasks import TERMINAL
+from runplane.sweeps import record_summary, variation_label
 
 logger = logging.getLogger("runplane.results")
 
@@ -133,7 +135,13 @@ class ResultsManager:
             "job_name": row.job_name,
             "user_id": row.user_id,
             "experiment_id": row.experiment_id,
-            "trial": await self.trial(row),
+            # A sweep's task is identified by its repeat and variation (aiperf's sweep_id / trial /
+            # variation_*); another task's trial is its place among its experiment's tasks.
+            "sweep_id": row.sweep_id,
+            "trial": row.trial if row.sweep_id is not None else await self.trial(row),
+            "variation_index": row.variation_index,
+            "variation_label": variation_label(row.variation) if row.variation is not None else None,
+            "variation_values": row.variation,
             "attempt": row.retry_count + 1,
             "random_seed": row.random_seed,
             "run_label": row.run_label,
@@ -160,6 +168,10 @@ class ResultsManager:
             await self.artifacts.put_bytes(row.id, RUN_FILE, run_json(identity))
         except OSError:
             logger.exception("could not write run.json for task %s", row.id)
+        if current is not None and current.sweep_id is not None and current.status == "completed":
+            await record_summary(
+                SweepStore(self.db), self.artifacts, current, path=RESULTS_FILE, max_bytes=MAX_RESULTS_BYTES
+            )
 
     async def results(self, row: TaskRow) -> models.TaskResults:
         """The task's results.json; 409 before the task has completed, 404 when it wrote none."""

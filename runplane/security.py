@@ -18,6 +18,7 @@ from typing import Any
 from connexion.lifecycle import ConnexionRequest
 from starlette.types import Scope
 
+from runplane import audit
 from runplane.errors import Forbidden
 from runplane.middleware.ratelimit import STATE_KEY, refusal
 from runplane.services import Services, services_of
@@ -71,12 +72,18 @@ def _operation_id(request: ConnexionRequest) -> str | None:
     return operation_id.rsplit(".", 1)[-1] if operation_id else None
 
 
-async def authenticate(services: Services, api_key: str) -> Principal | None:
+async def authenticate(
+    services: Services, api_key: str, *, client: str | None = None, resource: str | None = None
+) -> Principal | None:
+    """The principal of a key; None (recorded as a refused `auth_attempt` from `client`) for an unknown one."""
     admin_key = services.settings.admin_key
     if admin_key is not None and hmac.compare_digest(api_key.encode(), admin_key.get_secret_value().encode()):
         return Principal(user_id="admin", role="admin", key_id="env")
     row = await services.keys.find_active(hash_key(api_key))
     if row is None:
+        await services.audit.auth_refused(
+            ip_address=client, resource=resource, reason="unknown or revoked key"
+        )
         return None
     return Principal(user_id=row.user_id, role=row.role, key_id=row.id)
 
@@ -84,14 +91,25 @@ async def authenticate(services: Services, api_key: str) -> Principal | None:
 async def resolve_api_key(api_key: str, request: ConnexionRequest) -> dict[str, Any] | None:
     """connexion's `x-apikeyInfoFunc`: None means 401; a wrong role is 403."""
     services = services_of(request.scope)
-    principal = await authenticate(services, api_key)
+    client = audit.client_address(request.scope)
+    resource = f"{request.method} {request.url.path}"
+    principal = await authenticate(services, api_key, client=client, resource=resource)
     if principal is None:
         return None
     operation_id = _operation_id(request)
     allowed = services.operation_roles.get(operation_id or "", DEFAULT_ROLES)
     if principal.role not in allowed:
         needed = " or ".join(allowed)
+        await services.audit.auth_refused(
+            ip_address=client,
+            resource=resource,
+            reason=f"the {principal.role} role may not call {operation_id}",
+            user_id=principal.user_id,
+            metadata={"role": principal.role, "operation": operation_id},
+        )
         raise Forbidden(f"This operation needs the {needed} role", details={"role": principal.role})
+    # Whatever this request changes is audited as this user's doing, from this address.
+    audit.current_actor.set(audit.Actor(principal.user_id, client))
     await spend_budget(services, principal, api_key, request.scope)
     return {"sub": principal.user_id, "principal": principal}
 

@@ -9,6 +9,7 @@ from starlette.types import Scope
 
 if TYPE_CHECKING:
     from runplane.artifacts import ArtifactManager
+    from runplane.audit import AuditLog
     from runplane.experiments import ExperimentManager
     from runplane.live.hub import EventHub
     from runplane.logstore import LogStore
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from runplane.snapshots import SnapshotManager
     from runplane.store.database import Database
     from runplane.store.keys import KeyStore
+    from runplane.sweeps import SweepManager
     from runplane.tasks import TaskManager
     from runplane.uploads import WorkerUploads
     from runplane.workers import WorkerManager
@@ -39,7 +41,9 @@ class Services:
     artifacts: ArtifactManager
     logs: LogStore
     results: ResultsManager
+    sweeps: SweepManager
     uploads: WorkerUploads
+    audit: AuditLog
     reservations: ReservationManager
     spec: dict[str, Any]
     operation_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)

@@ -124,7 +124,7 @@ class TaskManager:
             replay = await self._replay(principal, idempotency_key, fingerprint)
             if replay is not None:
                 return replay
-        await self._check_references(principal, request)
+        await self.check_references(principal, request)
         row = self._new_row(principal, request)
         try:
             await self.store.insert(
@@ -153,7 +153,9 @@ class TaskManager:
             return None
         return row
 
-    async def _check_references(self, principal: Principal, request: TaskCreate) -> None:
+    async def check_references(self, principal: Principal, request: TaskCreate) -> None:
+        """422 unless the request names exactly one of entrypoint/model, valid model inputs, and an
+        experiment and snapshot the principal may use (sweeps check their task template with this too)."""
         if (request.entrypoint is None) == (request.model_id is None):
             raise Unprocessable(
                 "Give exactly one of 'entrypoint' or 'model_id'",
@@ -206,12 +208,19 @@ class TaskManager:
         model_id: str | None,
         limit: int,
         offset: int,
+        sweep_id: str | None = None,
     ) -> tuple[Sequence[TaskRow], int]:
         if not principal.is_admin:
             if user_id is not None and user_id != principal.user_id:
                 raise Forbidden("Only admins may list other users' tasks", details={"field": "user_id"})
             user_id = principal.user_id
-        filters = {"status": status, "user_id": user_id, "experiment_id": experiment_id, "model_id": model_id}
+        filters = {
+            "status": status,
+            "user_id": user_id,
+            "experiment_id": experiment_id,
+            "model_id": model_id,
+            "sweep_id": sweep_id,
+        }
         return await self.store.page(filters=filters, limit=limit, offset=offset)
 
     async def cancel(self, principal: Principal, task_id: str) -> bool:

@@ -147,7 +147,8 @@ async def _principal(websocket: WebSocket, services: Services) -> Principal | No
             )
             return None
         key = message["api_key"]
-    principal = await authenticate(services, key) if key else None
+    client = websocket.client.host if websocket.client else None
+    principal = await authenticate(services, key, client=client, resource="GET /ws") if key else None
     if principal is None:
         await _close(websocket, POLICY_VIOLATION, "invalid API key")
         return None

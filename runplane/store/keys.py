@@ -7,6 +7,8 @@ import uuid
 
 from sqlalchemy import func, select, update
 
+from runplane import audit
+from runplane.store import audit as audit_store
 from runplane.store.database import Database
 from runplane.store.tables import ApiKeyRow, utcnow
 
@@ -34,6 +36,7 @@ class KeyStore:
         )
         async with self.db.session() as session:
             session.add(row)
+            await audit_store.append(session, _key_entry(audit.KEY_CREATED, "create", row))
         return row
 
     async def name_in_use(self, name: str) -> bool:
@@ -84,6 +87,7 @@ class KeyStore:
                 return False
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
+                await audit_store.append(session, _key_entry(audit.KEY_REVOKED, "revoke", row))
             return True
 
     async def count_active(self) -> int:
@@ -94,3 +98,13 @@ class KeyStore:
                 )
                 or 0
             )
+
+
+def _key_entry(event_type: str, action: str, row: ApiKeyRow) -> audit.AuditEntry:
+    # The key's id, name, role and user: never its secret, hash or prefix.
+    return audit.AuditEntry(
+        event_type=event_type,
+        action=action,
+        resource=f"key/{row.id}",
+        metadata={"key_id": row.id, "name": row.name, "role": row.role, "key_user_id": row.user_id},
+    )

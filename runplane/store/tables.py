@@ -99,6 +99,7 @@ class TaskRow(Base):
         Index(None, "status", "priority", "queued_at"),
         Index(None, "user_id", "created_at"),
         Index(None, "experiment_id"),
+        Index(None, "sweep_id", "variation_index", "trial"),
         Index(None, "reservation_id"),
     )
 
@@ -146,6 +147,39 @@ class TaskRow(Base):
     queued_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    # A sweep's task: its sweep, repeat (1-based), variation (0-based) and that variation's values; the
+    # numbers of its results' summary are kept once it completes (runplane.sweeps).
+    sweep_id: Mapped[str | None] = mapped_column(String(32))
+    trial: Mapped[int | None] = mapped_column(Integer)
+    variation_index: Mapped[int | None] = mapped_column(Integer)
+    variation: Mapped[dict[str, Any] | None]
+    result_summary: Mapped[dict[str, Any] | None]
+
+
+class SweepRow(Base):
+    """A parameter sweep: one task template run once per variation and repeat (runplane.sweeps)."""
+
+    __tablename__ = "sweeps"
+    __table_args__ = (
+        Index(None, "user_id", "created_at"),
+        Index(None, "user_id", "idempotency_key", unique=True),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(128))
+    job_name: Mapped[str] = mapped_column(String(64))
+    model_id: Mapped[str | None] = mapped_column(String(64))
+    parameters: Mapped[list[Any]]
+    variation_count: Mapped[int] = mapped_column(Integer)
+    repeats: Mapped[int] = mapped_column(Integer)
+    random_seed: Mapped[int] = mapped_column(BigInteger)
+    task_count: Mapped[int] = mapped_column(Integer)
+    # Set when the sweep was submitted with an Idempotency-Key: the key and the request's fingerprint.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    cancelled_at: Mapped[datetime | None]
 
 
 class IdempotencyRow(Base):
@@ -251,3 +285,44 @@ class EventRow(Base):
     worker_id: Mapped[str | None] = mapped_column(String(32))
     data: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+
+
+class AuditEventRow(Base):
+    """One link of the tamper-evident audit chain (runplane.audit); rows are only ever appended."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index(None, "created_at"),
+        Index(None, "event_type", "seq"),
+        Index(None, "user_id", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    created_at: Mapped[datetime]
+    event_type: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    resource: Mapped[str | None] = mapped_column(String(1200))
+    action: Mapped[str] = mapped_column(String(64))
+    success: Mapped[bool] = mapped_column(Boolean)
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(String(1024))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    event_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The audit chain's head: one row (id 1) with the last sequence number and hash.
+
+    Every append updates it first, in the appending transaction: the row lock (PostgreSQL) or the write
+    lock (SQLite) it takes is what serialises appenders, so sequence numbers have no gaps or duplicates.
+    """
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    event_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime | None]

@@ -268,11 +268,12 @@ def test_landing_page_and_dashboard_shell_need_no_key(stack: Stack) -> None:
     landing = stack.http.get("/").text
     for link in ('href="/dashboard"', 'href="/docs"', 'href="/redoc"'):
         assert link in landing
-    script = stack.http.get("/static/dashboard/app.js")
-    assert script.status_code == 200
     # The page builds its DOM from text only; these would be ways for data to become markup.
     sinks = r"\.(innerHTML|outerHTML)\s*[+]?=|insertAdjacentHTML\(|document\.write\(|\beval\(|new Function\("
-    assert re.search(sinks, script.text) is None
+    for name in ("app.js", "sweeps.js"):
+        script = stack.http.get(f"/static/dashboard/{name}")
+        assert script.status_code == 200
+        assert re.search(sinks, script.text) is None, name
 
 
 def test_sign_in_refuses_a_bad_key_and_keeps_a_good_one_in_session_storage(
@@ -465,4 +466,46 @@ def test_dashboard_is_live_over_websocket_and_resumes_after_a_drop(
     expect(tab.locator("#connection")).to_have_text("Live", timeout=45_000)
     assert len(sockets) >= 2
     expect(row(tab, missed["id"])).to_have_attribute("data-status", "completed", timeout=UI_TIMEOUT_MS)
+    watch.assert_clean()
+
+
+def test_sweep_grid_starts_a_sweep_and_charts_its_metric(page: tuple[Page, Watch], stack: Stack) -> None:
+    """On a catalog model, "Sweep grid" starts one run per grid value (POST /v1/sweeps); the sweep card
+    follows its progress to the end and charts the chosen metric against the swept parameter as SVG."""
+    tab, watch = page
+    sign_in(tab, stack)
+    tab.get_by_label("Model", exact=True).select_option("linear_reg")
+    tab.get_by_label("Sweep repeats").fill("2")
+    tab.get_by_role("button", name="Sweep grid").click()
+    card = tab.locator("#sweep-view")
+    expect(card).to_be_visible(timeout=UI_TIMEOUT_MS)
+    expect(tab.locator("#submit-result")).to_contain_text("6 tasks", timeout=UI_TIMEOUT_MS)
+
+    listed = stack.http.get("/v1/sweeps", headers=stack.user()).json()
+    sweep = listed["sweeps"][0]
+    assert (sweep["model_id"], sweep["parameters"], sweep["task_count"]) == ("linear_reg", ["alpha"], 6)
+    expect(card).to_have_attribute("data-finished", "1", timeout=RUN_TIMEOUT_MS * 2)
+    expect(tab.locator("#sweep-progress-label")).to_have_text("100%")
+    expect(tab.locator("#sweep-counts")).to_contain_text("6 completed")
+
+    chart = tab.locator("#sweep-chart svg.chart")
+    expect(chart).to_have_attribute("aria-label", "rmse against alpha")
+    expect(chart.locator("circle.chart-point")).to_have_count(6)
+    expect(chart.locator("path.chart-line")).to_have_count(1)
+    for tick in ("0.1", "1", "10"):
+        expect(chart.locator("text.chart-tick", has_text=re.compile(rf"^{re.escape(tick)}$"))).to_have_count(
+            1
+        )
+    best = stack.http.get(
+        f"/v1/sweeps/{sweep['id']}", headers=stack.user(), params={"metric": "rmse", "goal": "min"}
+    ).json()["best"]
+    expect(tab.locator("#sweep-best")).to_contain_text("Best (min rmse): ")
+    expect(tab.locator("#sweep-best")).to_contain_text(f"alpha={best['variation']['alpha']:g}")
+
+    # Another metric redraws the chart; "highest" asks for the other end.
+    tab.get_by_label("Metric", exact=True).select_option("r2")
+    expect(chart).to_have_attribute("aria-label", "r2 against alpha", timeout=UI_TIMEOUT_MS)
+    tab.get_by_label("Best is").select_option("max")
+    expect(tab.locator("#sweep-best")).to_contain_text("Best (max r2)", timeout=UI_TIMEOUT_MS)
+    screenshot(tab, "sweep-chart")
     watch.assert_clean()

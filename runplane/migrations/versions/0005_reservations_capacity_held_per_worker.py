@@ -1,7 +1,7 @@
 """reservations: capacity held for a user on specific workers
 
-Revision ID: 0003_reservations
-Revises: 0002
+Revision ID: 0005_reservations
+Revises: 0004_sweeps
 Create Date: 2026-11-30 00:40:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import runplane.store.tables
 
-revision = "0003_reservations"
-down_revision = "0002"
+revision = "0005_reservations"
+down_revision = "0004_sweeps"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,298 @@
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.error_response import ErrorResponse
+from ...models.task_list import TaskList
+from ...models.task_status import TaskStatus
+from ...types import UNSET, Response, Unset
+
+
+def _get_kwargs(
+    *,
+    status: TaskStatus | Unset = UNSET,
+    user_id: str | Unset = UNSET,
+    experiment_id: str | Unset = UNSET,
+    model_id: str | Unset = UNSET,
+    sweep_id: str | Unset = UNSET,
+    limit: int | Unset = 50,
+    offset: int | Unset = 0,
+) -> dict[str, Any]:
+
+    params: dict[str, Any] = {}
+
+    json_status: str | Unset = UNSET
+    if not isinstance(status, Unset):
+        json_status = status.value
+
+    params["status"] = json_status
+
+    params["user_id"] = user_id
+
+    params["experiment_id"] = experiment_id
+
+    params["model_id"] = model_id
+
+    params["sweep_id"] = sweep_id
+
+    params["limit"] = limit
+
+    params["offset"] = offset
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
+
+    _kwargs: dict[str, Any] = {
+        "method": "get",
+        "url": "/v1/tasks",
+        "params": params,
+    }
+
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> ErrorResponse | TaskList | None:
+    if response.status_code == 200:
+        response_200 = TaskList.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = ErrorResponse.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = ErrorResponse.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = ErrorResponse.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 429:
+        response_429 = ErrorResponse.from_dict(response.json())
+
+        return response_429
+
+    if response.status_code == 500:
+        response_500 = ErrorResponse.from_dict(response.json())
+
+        return response_500
+
+    if response.status_code == 503:
+        response_503 = ErrorResponse.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[ErrorResponse | TaskList]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    *,
+    client: AuthenticatedClient | Client,
+    status: TaskStatus | Unset = UNSET,
+    user_id: str | Unset = UNSET,
+    experiment_id: str | Unset = UNSET,
+    model_id: str | Unset = UNSET,
+    sweep_id: str | Unset = UNSET,
+    limit: int | Unset = 50,
+    offset: int | Unset = 0,
+) -> Response[ErrorResponse | TaskList]:
+    """List tasks
+
+     Newest first. Users see their own tasks only; admins see everyone's and may filter by `user_id`.
+
+    Args:
+        status (TaskStatus | Unset): queued → preparing → running → collecting → completed |
+            failed | cancelled.
+        user_id (str | Unset): The user a key acts for.
+        experiment_id (str | Unset): An opaque identifier.
+        model_id (str | Unset): The id of a catalog model.
+        sweep_id (str | Unset): An opaque identifier.
+        limit (int | Unset):  Default: 50.
+        offset (int | Unset):  Default: 0.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorResponse | TaskList]
+    """
+
+    kwargs = _get_kwargs(
+        status=status,
+        user_id=user_id,
+        experiment_id=experiment_id,
+        model_id=model_id,
+        sweep_id=sweep_id,
+        limit=limit,
+        offset=offset,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    *,
+    client: AuthenticatedClient | Client,
+    status: TaskStatus | Unset = UNSET,
+    user_id: str | Unset = UNSET,
+    experiment_id: str | Unset = UNSET,
+    model_id: str | Unset = UNSET,
+    sweep_id: str | Unset = UNSET,
+    limit: int | Unset = 50,
+    offset: int | Unset = 0,
+) -> ErrorResponse | TaskList | None:
+    """List tasks
+
+     Newest first. Users see their own tasks only; admins see everyone's and may filter by `user_id`.
+
+    Args:
+        status (TaskStatus | Unset): queued → preparing → running → collecting → completed |
+            failed | cancelled.
+        user_id (str | Unset): The user a key acts for.
+        experiment_id (str | Unset): An opaque identifier.
+        model_id (str | Unset): The id of a catalog model.
+        sweep_id (str | Unset): An opaque identifier.
+        limit (int | Unset):  Default: 50.
+        offset (int | Unset):  Default: 0.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorResponse | TaskList
+    """
+
+    return sync_detailed(
+        client=client,
+        status=status,
+        user_id=user_id,
+        experiment_id=experiment_id,
+        model_id=model_id,
+        sweep_id=sweep_id,
+        limit=limit,
+        offset=offset,
+    ).parsed
+
+
+async def asyncio_detailed(
+    *,
+    client: AuthenticatedClient | Client,
+    status: TaskStatus | Unset = UNSET,
+    user_id: str | Unset = UNSET,
+    experiment_id: str | Unset = UNSET,
+    model_id: str | Unset = UNSET,
+    sweep_id: str | Unset = UNSET,
+    limit: int | Unset = 50,
+    offset: int | Unset = 0,
+) -> Response[ErrorResponse | TaskList]:
+    """List tasks
+
+     Newest first. Users see their own tasks only; admins see everyone's and may filter by `user_id`.
+
+    Args:
+        status (TaskStatus | Unset): queued → preparing → running → collecting → completed |
+            failed | cancelled.
+        user_id (str | Unset): The user a key acts for.
+        experiment_id (str | Unset): An opaque identifier.
+        model_id (str | Unset): The id of a catalog model.
+        sweep_id (str | Unset): An opaque identifier.
+        limit (int | Unset):  Default: 50.
+        offset (int | Unset):  Default: 0.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorResponse | TaskList]
+    """
+
+    kwargs = _get_kwargs(
+        status=status,
+        user_id=user_id,
+        experiment_id=experiment_id,
+        model_id=model_id,
+        sweep_id=sweep_id,
+        limit=limit,
+        offset=offset,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    *,
+    client: AuthenticatedClient | Client,
+    status: TaskStatus | Unset = UNSET,
+    user_id: str | Unset = UNSET,
+    experiment_id: str | Unset = UNSET,
+    model_id: str | Unset = UNSET,
+    sweep_id: str | Unset = UNSET,
+    limit: int | Unset = 50,
+    offset: int | Unset = 0,
+) -> ErrorResponse | TaskList | None:
+    """List tasks
+
+     Newest first. Users see their own tasks only; admins see everyone's and may filter by `user_id`.
+
+    Args:
+        status (TaskStatus | Unset): queued → preparing → running → collecting → completed |
+            failed | cancelled.
+        user_id (str | Unset): The user a key acts for.
+        experiment_id (str | Unset): An opaque identifier.
+        model_id (str | Unset): The id of a catalog model.
+        sweep_id (str | Unset): An opaque identifier.
+        limit (int | Unset):  Default: 50.
+        offset (int | Unset):  Default: 0.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorResponse | TaskList
+    """
+
+    return (
+        await asyncio_detailed(
+            client=client,
+            status=status,
+            user_id=user_id,
+            experiment_id=experiment_id,
+            model_id=model_id,
+            sweep_id=sweep_id,
+            limit=limit,
+            offset=offset,
+        )
+    ).parsed

@@ -1,0 +1,11 @@
+from enum import StrEnum
+
+
+class AuditVerificationReasonType1(StrEnum):
+    HASH = "hash"
+    HEAD = "head"
+    LINK = "link"
+    MISSING = "missing"
+
+    def __str__(self) -> str:
+        return str(self.value)

@@ -1,0 +1,252 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar, cast
+
+from attrs import define as _attrs_define
+
+from ..models.server_config_database_backend import ServerConfigDatabaseBackend
+from ..models.server_config_log_level import ServerConfigLogLevel
+
+T = TypeVar("T", bound="ServerConfig")
+
+
+@_attrs_define
+class ServerConfig:
+    """The server's settings, with passwords, keys and secrets removed.
+
+    Attributes:
+        version (str):
+        database_url (str): The database URL with any password replaced by `<redacted>`.
+        database_backend (ServerConfigDatabaseBackend):
+        data_dir (str):
+        redis_url (None | str): The Redis URL with any password replaced by `<redacted>`.
+        rate_limit (str): Per-key request budget in `limits` notation, e.g. `600/minute`.
+        auth_failure_limit (str): Failed key attempts allowed per client address.
+        max_body_bytes (int):
+        admin_key_configured (bool): Whether `RUNPLANE_ADMIN_KEY` is set (its value is never shown).
+        log_level (ServerConfigLogLevel): Log level of the structured JSON logs.
+        db_pool_size (int): Database connections per server process (PostgreSQL).
+        worker_rate_limit (str): Per-key request budget of worker keys.
+        max_upload_bytes (int): Largest snapshot or artifact upload.
+        metrics_require_key (bool): Whether `/metrics` needs an API key.
+        aging_rate (float): Priority points a queued task gains per minute of waiting.
+        aging_max_boost (float): The most aging can add to a priority.
+        lease_seconds (float): A worker is lost this long after its last heartbeat.
+        heartbeat_seconds (float): How often workers renew their lease.
+        reaper_seconds (float): How often each server process recovers lost workers' tasks (0 means never).
+        event_retention_hours (float): Events older than this are pruned (0 keeps them).
+        event_poll_seconds (float): How often each process reads new events.
+        sse_keepalive_seconds (float): Idle SSE streams get a keep-alive comment this often.
+        stream_max_seconds (float): SSE streams and followed logs end after this long.
+        ws_max_connections (int): Open WebSockets per server process.
+        ws_queue_size (int): Messages queued per live client before it is dropped.
+        ws_auth_timeout_seconds (float): How long /ws waits for a first auth message.
+    """
+
+    version: str
+    database_url: str
+    database_backend: ServerConfigDatabaseBackend
+    data_dir: str
+    redis_url: None | str
+    rate_limit: str
+    auth_failure_limit: str
+    max_body_bytes: int
+    admin_key_configured: bool
+    log_level: ServerConfigLogLevel
+    db_pool_size: int
+    worker_rate_limit: str
+    max_upload_bytes: int
+    metrics_require_key: bool
+    aging_rate: float
+    aging_max_boost: float
+    lease_seconds: float
+    heartbeat_seconds: float
+    reaper_seconds: float
+    event_retention_hours: float
+    event_poll_seconds: float
+    sse_keepalive_seconds: float
+    stream_max_seconds: float
+    ws_max_connections: int
+    ws_queue_size: int
+    ws_auth_timeout_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        version = self.version
+
+        database_url = self.database_url
+
+        database_backend = self.database_backend.value
+
+        data_dir = self.data_dir
+
+        redis_url: None | str
+        redis_url = self.redis_url
+
+        rate_limit = self.rate_limit
+
+        auth_failure_limit = self.auth_failure_limit
+
+        max_body_bytes = self.max_body_bytes
+
+        admin_key_configured = self.admin_key_configured
+
+        log_level = self.log_level.value
+
+        db_pool_size = self.db_pool_size
+
+        worker_rate_limit = self.worker_rate_limit
+
+        max_upload_bytes = self.max_upload_bytes
+
+        metrics_require_key = self.metrics_require_key
+
+        aging_rate = self.aging_rate
+
+        aging_max_boost = self.aging_max_boost
+
+        lease_seconds = self.lease_seconds
+
+        heartbeat_seconds = self.heartbeat_seconds
+
+        reaper_seconds = self.reaper_seconds
+
+        event_retention_hours = self.event_retention_hours
+
+        event_poll_seconds = self.event_poll_seconds
+
+        sse_keepalive_seconds = self.sse_keepalive_seconds
+
+        stream_max_seconds = self.stream_max_seconds
+
+        ws_max_connections = self.ws_max_connections
+
+        ws_queue_size = self.ws_queue_size
+
+        ws_auth_timeout_seconds = self.ws_auth_timeout_seconds
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update(
+            {
+                "version": version,
+                "database_url": database_url,
+                "database_backend": database_backend,
+                "data_dir": data_dir,
+                "redis_url": redis_url,
+                "rate_limit": rate_limit,
+                "auth_failure_limit": auth_failure_limit,
+                "max_body_bytes": max_body_bytes,
+                "admin_key_configured": admin_key_configured,
+                "log_level": log_level,
+                "db_pool_size": db_pool_size,
+                "worker_rate_limit": worker_rate_limit,
+                "max_upload_bytes": max_upload_bytes,
+                "metrics_require_key": metrics_require_key,
+                "aging_rate": aging_rate,
+                "aging_max_boost": aging_max_boost,
+                "lease_seconds": lease_seconds,
+                "heartbeat_seconds": heartbeat_seconds,
+                "reaper_seconds": reaper_seconds,
+                "event_retention_hours": event_retention_hours,
+                "event_poll_seconds": event_poll_seconds,
+                "sse_keepalive_seconds": sse_keepalive_seconds,
+                "stream_max_seconds": stream_max_seconds,
+                "ws_max_connections": ws_max_connections,
+                "ws_queue_size": ws_queue_size,
+                "ws_auth_timeout_seconds": ws_auth_timeout_seconds,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+        version = d.pop("version")
+
+        database_url = d.pop("database_url")
+
+        database_backend = ServerConfigDatabaseBackend(d.pop("database_backend"))
+
+        data_dir = d.pop("data_dir")
+
+        def _parse_redis_url(data: object) -> None | str:
+            if data is None:
+                return data
+            return cast(None | str, data)
+
+        redis_url = _parse_redis_url(d.pop("redis_url"))
+
+        rate_limit = d.pop("rate_limit")
+
+        auth_failure_limit = d.pop("auth_failure_limit")
+
+        max_body_bytes = d.pop("max_body_bytes")
+
+        admin_key_configured = d.pop("admin_key_configured")
+
+        log_level = ServerConfigLogLevel(d.pop("log_level"))
+
+        db_pool_size = d.pop("db_pool_size")
+
+        worker_rate_limit = d.pop("worker_rate_limit")
+
+        max_upload_bytes = d.pop("max_upload_bytes")
+
+        metrics_require_key = d.pop("metrics_require_key")
+
+        aging_rate = d.pop("aging_rate")
+
+        aging_max_boost = d.pop("aging_max_boost")
+
+        lease_seconds = d.pop("lease_seconds")
+
+        heartbeat_seconds = d.pop("heartbeat_seconds")
+
+        reaper_seconds = d.pop("reaper_seconds")
+
+        event_retention_hours = d.pop("event_retention_hours")
+
+        event_poll_seconds = d.pop("event_poll_seconds")
+
+        sse_keepalive_seconds = d.pop("sse_keepalive_seconds")
+
+        stream_max_seconds = d.pop("stream_max_seconds")
+
+        ws_max_connections = d.pop("ws_max_connections")
+
+        ws_queue_size = d.pop("ws_queue_size")
+
+        ws_auth_timeout_seconds = d.pop("ws_auth_timeout_seconds")
+
+        server_config = cls(
+            version=version,
+            database_url=database_url,
+            database_backend=database_backend,
+            data_dir=data_dir,
+            redis_url=redis_url,
+            rate_limit=rate_limit,
+            auth_failure_limit=auth_failure_limit,
+            max_body_bytes=max_body_bytes,
+            admin_key_configured=admin_key_configured,
+            log_level=log_level,
+            db_pool_size=db_pool_size,
+            worker_rate_limit=worker_rate_limit,
+            max_upload_bytes=max_upload_bytes,
+            metrics_require_key=metrics_require_key,
+            aging_rate=aging_rate,
+            aging_max_boost=aging_max_boost,
+            lease_seconds=lease_seconds,
+            heartbeat_seconds=heartbeat_seconds,
+            reaper_seconds=reaper_seconds,
+            event_retention_hours=event_retention_hours,
+            event_poll_seconds=event_poll_seconds,
+            sse_keepalive_seconds=sse_keepalive_seconds,
+            stream_max_seconds=stream_max_seconds,
+            ws_max_connections=ws_max_connections,
+            ws_queue_size=ws_queue_size,
+            ws_auth_timeout_seconds=ws_auth_timeout_seconds,
+        )
+
+        return server_config

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from attrs import define as _attrs_define
+
+if TYPE_CHECKING:
+    from ..models.sweep_result_row import SweepResultRow
+
+
+T = TypeVar("T", bound="SweepResults")
+
+
+@_attrs_define
+class SweepResults:
+    """
+    Attributes:
+        sweep_id (str): An opaque identifier.
+        parameters (list[str]):
+        metrics (list[str]): Every key that appears in the rows' `summary`, sorted.
+        rows (list[SweepResultRow]):
+    """
+
+    sweep_id: str
+    parameters: list[str]
+    metrics: list[str]
+    rows: list[SweepResultRow]
+
+    def to_dict(self) -> dict[str, Any]:
+        sweep_id = self.sweep_id
+
+        parameters = self.parameters
+
+        metrics = self.metrics
+
+        rows = []
+        for rows_item_data in self.rows:
+            rows_item = rows_item_data.to_dict()
+            rows.append(rows_item)
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update(
+            {
+                "sweep_id": sweep_id,
+                "parameters": parameters,
+                "metrics": metrics,
+                "rows": rows,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.sweep_result_row import SweepResultRow  # noqa: PLC0415
+
+        d = dict(src_dict)
+        sweep_id = d.pop("sweep_id")
+
+        parameters = cast(list[str], d.pop("parameters"))
+
+        metrics = cast(list[str], d.pop("metrics"))
+
+        rows = []
+        _rows = d.pop("rows")
+        for rows_item_data in _rows:
+            rows_item = SweepResultRow.from_dict(rows_item_data)
+
+            rows.append(rows_item)
+
+        sweep_results = cls(
+            sweep_id=sweep_id,
+            parameters=parameters,
+            metrics=metrics,
+            rows=rows,
+        )
+
+        return sweep_results

@@ -1,0 +1,186 @@
+"""Queries on the audit chain: appending a link under the head's lock, pages, and chunked reads for verify.
+
+Appending is serialised by the one-row chain head (`audit_head`): each append first runs
+``UPDATE audit_head SET seq = seq + 1 ... RETURNING seq, event_hash``, which on PostgreSQL locks the row
+until the appending transaction ends and on SQLite takes the database's write lock. The new event takes
+that number and links to that hash, and the head gets the new hash, all in the caller's transaction: a
+rolled-back change leaves neither its event nor a used number behind, and two appenders (in one process
+or several) can never take the same number or skip one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from runplane.audit import AuditEntry, chain_hash, format_timestamp
+from runplane.store.database import Database
+from runplane.store.tables import AuditEventRow, AuditHeadRow, utcnow
+
+HEAD_ID = 1
+
+# A chunk of verify's input: (hashed document, prev_hash, event_hash) per event, in sequence order.
+Chunk = list[tuple[dict[str, Any], str, str]]
+
+
+class MissingChainHead(RuntimeError):
+    """The audit_head row is gone: the database was not migrated by runplane, or was tampered with."""
+
+
+async def append(session: AsyncSession, entry: AuditEntry) -> AuditEventRow:
+    """Appends `entry` as the next link of the chain, in the caller's transaction (written on its commit).
+
+    Call it after the change it records, so that on PostgreSQL the head's row lock is held only from
+    here to the commit. Raises MissingChainHead when there is no head row.
+    """
+    claimed = await session.execute(
+        update(AuditHeadRow)
+        .where(AuditHeadRow.id == HEAD_ID)
+        .values(seq=AuditHeadRow.seq + 1)
+        .returning(AuditHeadRow.seq, AuditHeadRow.event_hash)
+        .execution_options(synchronize_session=False)
+    )
+    found = claimed.first()
+    if found is None:
+        raise MissingChainHead("the audit chain head (audit_head, id 1) is missing; run the migrations")
+    seq, prev_hash = int(found[0]), str(found[1])
+    # Taken after the lock, so timestamps never go backwards along the chain (on one clock).
+    now = utcnow()
+    values = entry.fields()
+    document = {"sequence_num": seq, "timestamp": format_timestamp(now), **values}
+    event_hash = chain_hash(prev_hash, document)
+    row = AuditEventRow(
+        seq=seq,
+        created_at=now,
+        event_type=values["event_type"],
+        user_id=values["user_id"],
+        resource=values["resource"],
+        action=values["action"],
+        success=values["success"],
+        ip_address=values["ip_address"],
+        error=values["error"],
+        metadata_=values["metadata"],
+        prev_hash=prev_hash,
+        event_hash=event_hash,
+    )
+    session.add(row)
+    await session.execute(
+        update(AuditHeadRow)
+        .where(AuditHeadRow.id == HEAD_ID)
+        .values(event_hash=event_hash, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return row
+
+
+_DOCUMENT_COLUMNS = (
+    AuditEventRow.seq,
+    AuditEventRow.created_at,
+    AuditEventRow.event_type,
+    AuditEventRow.user_id,
+    AuditEventRow.resource,
+    AuditEventRow.action,
+    AuditEventRow.success,
+    AuditEventRow.ip_address,
+    AuditEventRow.error,
+    AuditEventRow.metadata_,
+    AuditEventRow.prev_hash,
+    AuditEventRow.event_hash,
+)
+
+
+class AuditStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def record(self, entry: AuditEntry) -> AuditEventRow:
+        """Appends `entry` in a transaction of its own."""
+        async with self.db.session() as session:
+            return await append(session, entry)
+
+    async def head(self) -> AuditHeadRow:
+        async with self.db.reader() as session:
+            row = await session.get(AuditHeadRow, HEAD_ID, populate_existing=True)
+        if row is None:
+            raise MissingChainHead("the audit chain head (audit_head, id 1) is missing; run the migrations")
+        return row
+
+    async def page(
+        self,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        event_type: str | None,
+        user_id: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[Sequence[AuditEventRow], int]:
+        """Events in sequence order: at or after `since`, before `until`, of a type, caused by a user."""
+        conditions = []
+        if since is not None:
+            conditions.append(AuditEventRow.created_at >= since)
+        if until is not None:
+            conditions.append(AuditEventRow.created_at < until)
+        if event_type is not None:
+            conditions.append(AuditEventRow.event_type == event_type)
+        if user_id is not None:
+            conditions.append(AuditEventRow.user_id == user_id)
+        async with self.db.reader() as session:
+            total = await session.scalar(select(func.count()).select_from(AuditEventRow).where(*conditions))
+            rows = await session.scalars(
+                select(AuditEventRow)
+                .where(*conditions)
+                .order_by(AuditEventRow.seq)
+                .limit(limit)
+                .offset(offset)
+            )
+            return rows.all(), int(total or 0)
+
+    async def chunks(self, *, upto: int, size: int) -> AsyncIterator[Chunk]:
+        """Events 1..`upto` in sequence order, `size` at a time (keyset reads: memory stays constant)."""
+        after = 0
+        while after < upto:
+            async with self.db.reader() as session:
+                result = await session.execute(
+                    select(*_DOCUMENT_COLUMNS)
+                    .where(AuditEventRow.seq > after, AuditEventRow.seq <= upto)
+                    .order_by(AuditEventRow.seq)
+                    .limit(size)
+                )
+                rows = result.all()
+            if not rows:
+                return
+            chunk: Chunk = []
+            for (
+                seq,
+                created_at,
+                event_type,
+                user_id,
+                resource,
+                action,
+                success,
+                ip,
+                error,
+                meta,
+                prev,
+                own,
+            ) in rows:
+                document = {
+                    "sequence_num": seq,
+                    "timestamp": format_timestamp(created_at),
+                    "event_type": event_type,
+                    "user_id": user_id,
+                    "resource": resource,
+                    "action": action,
+                    "success": bool(success),
+                    "ip_address": ip,
+                    "error": error,
+                    "metadata": meta,
+                }
+                chunk.append((document, prev, own))
+            after = int(rows[-1][0])
+            yield chunk

@@ -1,0 +1,289 @@
+"""Queries on sweeps and their tasks: bulk creation, figures, the results table and bulk cancel.
+
+Creation and cancellation touch up to 10,000 tasks, so they use SQLAlchemy Core statements (one
+executemany insert, one UPDATE ... RETURNING) rather than ORM objects, and write the matching events in
+the same transaction as :mod:`runplane.events` does for one task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from runplane import events
+from runplane.live import notify
+from runplane.store.database import Database
+from runplane.store.tables import Base, EventRow, SweepRow, TaskRow, utcnow
+from runplane.store.tasks import ACTIVE
+
+QUEUED_CANCEL_MESSAGE = "Cancelled before it started"
+# The tables as Core sees them, for bulk inserts of plain mappings.
+TASKS: Final = Base.metadata.tables[TaskRow.__tablename__]
+EVENTS: Final = Base.metadata.tables[EventRow.__tablename__]
+
+
+class SweepClash(Exception):
+    """Another request stored a sweep under the same idempotency key first."""
+
+
+@dataclass(frozen=True)
+class SweepTaskView:
+    """What a sweep's table needs of one task."""
+
+    id: str
+    status: str
+    variation_index: int
+    trial: int
+    random_seed: int
+    variation: dict[str, Any]
+    summary: dict[str, Any]
+
+
+class SweepStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def insert(self, sweep: SweepRow, tasks: Sequence[dict[str, Any]]) -> None:
+        """The sweep, its tasks and their `task_update` events, in one transaction.
+
+        ``tasks`` are column → value mappings of the ``tasks`` table. Raises SweepClash when the sweep's
+        idempotency key is already taken (nothing is written).
+        """
+        now = utcnow()
+        event_rows = [
+            {
+                "topic": events.TASK_UPDATE,
+                "task_id": task["id"],
+                "user_id": task["user_id"],
+                "worker_id": None,
+                "data": {
+                    "task_id": task["id"],
+                    "status": "queued",
+                    "previous_status": None,
+                    "worker_id": None,
+                    "failure": None,
+                },
+                "created_at": now,
+            }
+            for task in tasks
+        ]
+        # Bind values are converted (JSON, UTC timestamps, booleans) before the transaction begins, so that
+        # on SQLite the write lock is held only while the rows are written.
+        task_insert = self._prepared(TASKS, tasks)
+        event_insert = self._prepared(EVENTS, event_rows)
+        try:
+            async with self.db.session() as session:
+                session.add(sweep)
+                await session.flush()
+                connection = await session.connection()
+                for statement, parameters in (task_insert, event_insert):
+                    if parameters:
+                        await connection.exec_driver_sql(statement, parameters)
+                notify.mark(session)
+        except IntegrityError as exc:
+            if sweep.idempotency_key is not None:
+                raise SweepClash from exc
+            raise
+
+    def _prepared(self, table: Table, rows: Sequence[dict[str, Any]]) -> tuple[str, Any]:
+        """A Core INSERT of ``rows`` into ``table`` as the driver takes it: the SQL this dialect compiles and
+        the rows' values through each column type's own bind processor (what Core's executemany does per
+        row, done here once and outside the transaction). Every row has the same keys."""
+        dialect = self.db.engine.dialect
+        keys = list(rows[0]) if rows else [column.key for column in table.columns]
+        compiled = insert(table).compile(dialect=dialect, column_keys=keys)
+        processors = [(key, table.c[key].type.dialect_impl(dialect).bind_processor(dialect)) for key in keys]
+
+        def converted(row: dict[str, Any]) -> dict[str, Any]:
+            return {key: row[key] if process is None else process(row[key]) for key, process in processors}
+
+        if compiled.positiontup is None:  # named parameters (psycopg)
+            return compiled.string, [converted(row) for row in rows]
+        order = compiled.positiontup
+        return compiled.string, [tuple(values[key] for key in order) for values in map(converted, rows)]
+
+    async def get(self, sweep_id: str) -> SweepRow | None:
+        async with self.db.reader() as session:
+            return await session.get(SweepRow, sweep_id)
+
+    async def by_idempotency_key(self, user_id: str, key: str) -> SweepRow | None:
+        async with self.db.reader() as session:
+            found: SweepRow | None = await session.scalar(
+                select(SweepRow).where(SweepRow.user_id == user_id, SweepRow.idempotency_key == key)
+            )
+            return found
+
+    async def page(self, *, user_id: str | None, limit: int, offset: int) -> tuple[list[SweepRow], int]:
+        conditions = [SweepRow.user_id == user_id] if user_id is not None else []
+        async with self.db.reader() as session:
+            total = await session.scalar(select(func.count()).select_from(SweepRow).where(*conditions)) or 0
+            rows = await session.scalars(
+                select(SweepRow)
+                .where(*conditions)
+                .order_by(SweepRow.created_at.desc(), SweepRow.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return list(rows.all()), int(total)
+
+    async def status_figures(self, sweep_ids: Sequence[str]) -> dict[str, tuple[dict[str, int], float]]:
+        """Per sweep: its tasks counted by status, and the summed progress (0..100 each) of active ones."""
+        if not sweep_ids:
+            return {}
+        async with self.db.reader() as session:
+            result = await session.execute(
+                select(TaskRow.sweep_id, TaskRow.status, func.count(), func.sum(TaskRow.progress))
+                .where(TaskRow.sweep_id.in_(sweep_ids))
+                .group_by(TaskRow.sweep_id, TaskRow.status)
+            )
+            figures: dict[str, tuple[dict[str, int], float]] = {}
+            for sweep_id, status, count, progress in result.all():
+                counts, active = figures.setdefault(str(sweep_id), ({}, 0.0))
+                counts[str(status)] = int(count)
+                if status in ACTIVE:
+                    figures[str(sweep_id)] = (counts, active + float(progress or 0.0))
+            return figures
+
+    async def tasks_of(self, sweep_id: str, *, completed_only: bool) -> list[SweepTaskView]:
+        """The sweep's tasks in variation then trial order (only completed ones with ``completed_only``)."""
+        conditions = [TaskRow.sweep_id == sweep_id]
+        if completed_only:
+            conditions.append(TaskRow.status == "completed")
+        async with self.db.reader() as session:
+            result = await session.execute(
+                select(
+                    TaskRow.id,
+                    TaskRow.status,
+                    TaskRow.variation_index,
+                    TaskRow.trial,
+                    TaskRow.random_seed,
+                    TaskRow.variation,
+                    TaskRow.result_summary,
+                )
+                .where(*conditions)
+                .order_by(TaskRow.variation_index, TaskRow.trial)
+            )
+            return [
+                SweepTaskView(
+                    id=task_id,
+                    status=status,
+                    variation_index=int(index or 0),
+                    trial=int(trial or 1),
+                    random_seed=int(seed or 0),
+                    variation=dict(variation or {}),
+                    summary=dict(summary or {}),
+                )
+                for task_id, status, index, trial, seed, variation, summary in result.all()
+            ]
+
+    async def set_summary(self, task_id: str, summary: dict[str, Any]) -> None:
+        async with self.db.session() as session:
+            await session.execute(update(TaskRow).where(TaskRow.id == task_id).values(result_summary=summary))
+
+    async def cancel_unfinished(self, sweep_id: str, *, cancelled_by: str) -> tuple[int, int]:
+        """Queued tasks → cancelled in one UPDATE; active ones get cancel requested in another (their
+        workers stop them, as for one task). One transaction; returns (cancelled, asked to stop).
+
+        The queued ones go first: a task a worker claims in between is active by the second statement.
+        """
+        now = utcnow()
+        async with self.db.session() as session:
+            cancelled = await session.execute(
+                update(TaskRow)
+                .where(TaskRow.sweep_id == sweep_id, TaskRow.status == "queued")
+                .values(
+                    status="cancelled",
+                    failure_reason="cancelled",
+                    failure_message=QUEUED_CANCEL_MESSAGE,
+                    cancelled_by=cancelled_by,
+                    ended_at=now,
+                    updated_at=now,
+                    message="Cancelled",
+                )
+                .returning(TaskRow.id, TaskRow.user_id)
+                .execution_options(synchronize_session=False)
+            )
+            cancelled_rows = cancelled.all()
+            stopping = await session.execute(
+                update(TaskRow)
+                .where(
+                    TaskRow.sweep_id == sweep_id,
+                    TaskRow.status.in_(ACTIVE),
+                    TaskRow.cancel_requested.is_(False),
+                )
+                .values(
+                    cancel_requested=True,
+                    cancelled_by=cancelled_by,
+                    message="Cancellation requested",
+                    updated_at=now,
+                )
+                .returning(TaskRow.id, TaskRow.user_id, TaskRow.worker_id, TaskRow.progress)
+                .execution_options(synchronize_session=False)
+            )
+            stopping_rows = stopping.all()
+            event_rows = _cancel_events(cancelled_rows, stopping_rows, cancelled_by, now)
+            if event_rows:
+                await session.execute(insert(EVENTS), event_rows)
+                notify.mark(session)
+            await session.execute(
+                update(SweepRow)
+                .where(SweepRow.id == sweep_id, SweepRow.cancelled_at.is_(None))
+                .values(cancelled_at=now)
+            )
+        return len(cancelled_rows), len(stopping_rows)
+
+
+def _cancel_events(
+    cancelled: Sequence[Any], stopping: Sequence[Any], cancelled_by: str, now: Any
+) -> list[dict[str, Any]]:
+    """The events :func:`runplane.events.task_changed` / ``task_progress`` write for these changes."""
+    failure = {
+        "reason": "cancelled",
+        "message": QUEUED_CANCEL_MESSAGE,
+        "exit_code": None,
+        "cancelled_by": cancelled_by,
+    }
+    rows: list[dict[str, Any]] = []
+    for task_id, user_id in cancelled:
+        common = {"task_id": task_id, "user_id": user_id, "worker_id": None, "created_at": now}
+        rows.append(
+            {
+                **common,
+                "topic": events.TASK_UPDATE,
+                "data": {
+                    "task_id": task_id,
+                    "status": "cancelled",
+                    "previous_status": "queued",
+                    "worker_id": None,
+                    "failure": failure,
+                },
+            }
+        )
+        rows.append(
+            {
+                **common,
+                "topic": events.TASK_COMPLETE,
+                "data": {
+                    "task_id": task_id,
+                    "status": "cancelled",
+                    "failure": failure,
+                    "duration_seconds": None,
+                },
+            }
+        )
+    for task_id, user_id, worker_id, progress in stopping:
+        rows.append(
+            {
+                "task_id": task_id,
+                "user_id": user_id,
+                "worker_id": worker_id,
+                "created_at": now,
+                "topic": events.TASK_PROGRESS,
+                "data": {"task_id": task_id, "progress": progress, "message": "Cancellation requested"},
+            }
+        )
+    return rows

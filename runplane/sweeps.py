@@ -1,0 +1,539 @@
+"""Parameter sweeps: one task template run once per variation and repeat, tracked as one object.
+
+A sweep's variations come from a ``grid`` (parameter name → values; the cartesian product, the first
+parameter varying slowest, as ``itertools.product`` does) or from an explicit list of ``variations``. Each
+variation runs ``repeats`` times; the repeat (1-based) is the run identity's ``trial``.
+
+Where the values go:
+
+- a catalog model run gets them in its ``inputs`` (over the template's own inputs). A parameter must be one
+  the model reads (its grid parameters and the scenario keys of :mod:`runplane.catalog.registry`), and each
+  value must pass the model's input validation;
+- a command gets them through ``{name}`` placeholders in ``args`` and in ``env`` values (``{{`` and ``}}``
+  are literal braces). A placeholder that names no parameter, and a parameter no placeholder uses, are
+  refused: a swept value that would silently not reach the run is a mistake. Values are written as JSON
+  writes them (``true``, ``0.1``), strings as they are.
+
+Seeds: each task's ``random_seed`` is derived from the sweep's seed, the variation index and the trial
+(:func:`derive_seed`), so a sweep resubmitted with the same seed reproduces every run, and no two runs of one
+sweep share a seed by construction of the inputs (a 32-bit hash; collisions are possible, not systematic).
+
+Everything is checked before anything is written; the sweep and all its tasks are then inserted in one
+transaction (SQLAlchemy Core bulk inserts), so a sweep is created whole or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import math
+import re
+import secrets
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
+
+import anyio.to_thread
+
+from generated.models import TaskCreate
+from runplane.catalog import get_model, validate_inputs
+from runplane.catalog.registry import CONTEXT_KEYS
+from runplane.errors import Conflict, NotFound, Unprocessable
+from runplane.security import Principal
+from runplane.store.sweeps import SweepClash, SweepStore, SweepTaskView
+from runplane.store.tables import SweepRow, TaskRow
+from runplane.store.tasks import ACTIVE, TERMINAL
+from runplane.tasks import new_task_row, request_fingerprint
+
+if TYPE_CHECKING:
+    from runplane.artifacts import ArtifactManager
+    from runplane.tasks import TaskManager
+
+logger = logging.getLogger("runplane.sweeps")
+
+Value: TypeAlias = int | float | str | bool
+Variation: TypeAlias = dict[str, Value]
+
+MAX_TASKS: Final = 10_000
+MAX_PARAMETERS: Final = 16
+MAX_TEXT: Final = 4096  # the contract's bound on one arg and on one env value
+MAX_METRICS: Final = 256
+STATUSES: Final = ("queued", *ACTIVE, *TERMINAL)
+GOALS: Final = ("min", "max")
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# `{{` and `}}` are escapes; `{...}` is a placeholder, whatever it holds (checked against the parameters).
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+
+
+# --- pure rules: expansion, templates, seeds ----------------------------------------------------------
+
+
+def derive_seed(base_seed: int, variation_index: int, trial: int) -> int:
+    """The seed of one run: 32 bits of sha256 over (base seed, variation index, trial), in 0..2**32-1.
+
+    sha256 rather than ``hash()`` or a seeded PRNG stream, so the value depends only on these three numbers
+    (not on the Python version, the process or how many tasks came before).
+    """
+    digest = hashlib.sha256(f"runplane-sweep:{base_seed}:{variation_index}:{trial}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def render_value(value: Value) -> str:
+    """A value as a command sees it: strings as they are, the rest as JSON writes them."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def placeholders(text: str) -> list[str]:
+    """The names of the ``{name}`` placeholders in ``text`` (escaped braces ``{{``/``}}`` excluded)."""
+    return [match.group(1) for match in _TOKEN.finditer(text) if match.group(1) is not None]
+
+
+def render(text: str, values: Mapping[str, str]) -> str:
+    """``text`` with each ``{name}`` replaced by ``values[name]`` and ``{{``/``}}`` by single braces.
+
+    KeyError when a placeholder names no key of ``values`` (callers check the names first).
+    """
+
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return match.group(0)[0]
+        return values[name]
+
+    return _TOKEN.sub(one, text)
+
+
+def variation_label(values: Mapping[str, Value]) -> str:
+    """``name=value`` pairs joined by commas, in the parameters' order (aiperf's variation label)."""
+    return ",".join(f"{name}={render_value(value)}" for name, value in values.items())
+
+
+def summary_metrics(summary: Mapping[str, Any]) -> dict[str, int | float]:
+    """The numbers of a results ``summary`` (finite ints and floats; booleans, text and nested values left
+    out): what a sweep's results table and best trial compare."""
+    metrics: dict[str, int | float] = {}
+    for name, value in summary.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            continue
+        metrics[str(name)] = value
+        if len(metrics) >= MAX_METRICS:
+            break
+    return metrics
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    """A POST /v1/sweeps body, read from the schema-checked JSON (values keep their JSON types)."""
+
+    task: TaskCreate
+    name: str | None
+    grid: dict[str, list[Value]] | None
+    variations: list[Variation] | None
+    repeats: int
+    random_seed: int | None
+    fingerprint: str
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> SweepRequest:
+        return cls(
+            task=TaskCreate.model_validate(body["task"]),
+            name=body.get("name"),
+            grid={name: list(values) for name, values in body["grid"].items()} if "grid" in body else None,
+            variations=[dict(item) for item in body["variations"]] if "variations" in body else None,
+            repeats=int(body.get("repeats", 1)),
+            random_seed=body.get("random_seed"),
+            fingerprint=request_fingerprint(dict(body)),
+        )
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """The checked plan of a sweep: its parameters (in order) and every variation's values."""
+
+    parameters: list[str]
+    variations: list[Variation]
+
+
+def expand(request: SweepRequest) -> Expansion:
+    """The variations of a request; 422 for a bad shape, a bad parameter name or more than 10,000 tasks."""
+    if (request.grid is None) == (request.variations is None):
+        raise Unprocessable(
+            "Give exactly one of 'grid' or 'variations'",
+            details={"field": "grid" if request.grid is None else "variations"},
+        )
+    if request.grid is not None:
+        parameters = list(request.grid)
+        _check_names(parameters, "grid")
+        count = math.prod(len(values) for values in request.grid.values())
+        _check_size(count, request.repeats)
+        combos = itertools.product(*(request.grid[name] for name in parameters))
+        return Expansion(parameters, [dict(zip(parameters, combo, strict=True)) for combo in combos])
+    assert request.variations is not None
+    _check_size(len(request.variations), request.repeats)
+    parameters = list(dict.fromkeys(name for variation in request.variations for name in variation))
+    _check_names(parameters, "variations")
+    return Expansion(parameters, request.variations)
+
+
+def _check_names(parameters: Sequence[str], field: str) -> None:
+    if len(parameters) > MAX_PARAMETERS:
+        raise Unprocessable(f"A sweep varies at most {MAX_PARAMETERS} parameters", details={"field": field})
+    for name in parameters:
+        if not _NAME.match(name) or len(name) > 64:
+            raise Unprocessable(
+                f"Parameter name {name[:64]!r} must be a letter or '_' followed by letters, digits or '_' "
+                "(at most 64)",
+                details={"field": f"{field}.{name[:64]}"},
+            )
+
+
+def _check_size(variations: int, repeats: int) -> None:
+    total = variations * repeats
+    if total > MAX_TASKS:
+        raise Unprocessable(
+            f"A sweep has at most {MAX_TASKS} tasks; this one would have {total} "
+            f"({variations} variations x {repeats} repeats)",
+            details={"field": "repeats", "tasks": total, "limit": MAX_TASKS},
+        )
+
+
+def check_model_parameters(model_id: str, base_inputs: Mapping[str, Any], expansion: Expansion) -> None:
+    """422 unless the model reads every swept parameter and every variation's inputs are valid for it."""
+    spec = get_model(model_id)
+    assert spec is not None, "the template's references are checked first"
+    reads = [*spec.params, *CONTEXT_KEYS]
+    for name in expansion.parameters:
+        if name not in reads:
+            raise Unprocessable(
+                f"Model '{model_id}' does not read parameter '{name}'",
+                details={"field": f"parameters.{name}", "reads": reads},
+            )
+    seen: set[tuple[str, str]] = set()
+    for index, variation in enumerate(expansion.variations):
+        for name, value in variation.items():
+            # A grid repeats each value many times; validate each (parameter, value) once.
+            key = (name, json.dumps(value))
+            if key in seen:
+                continue
+            seen.add(key)
+            problems = validate_inputs(model_id, {**base_inputs, name: value})
+            if problems:
+                field, problem = next(iter(problems.items()))
+                raise Unprocessable(
+                    f"Variation {index}: invalid input '{field}': {problem}",
+                    details={"field": f"inputs.{field}", "variation_index": index, "errors": problems},
+                )
+
+
+@dataclass(frozen=True)
+class CommandTemplate:
+    """Where a command's swept values go: the placeholders of its args and env values."""
+
+    args: list[str]
+    env: dict[str, str]
+
+    @classmethod
+    def of(cls, task: TaskCreate, expansion: Expansion) -> CommandTemplate:
+        """The template of ``task``; 422 for a placeholder naming no parameter or an unused parameter."""
+        args = [arg.root for arg in task.args or []]
+        env = task.env.model_dump(mode="json") if task.env else {}
+        used: set[str] = set()
+        for field, text in [
+            *((f"args.{i}", a) for i, a in enumerate(args)),
+            *(("env." + k, v) for k, v in env.items()),
+        ]:
+            for name in placeholders(text):
+                if name not in expansion.parameters:
+                    raise Unprocessable(
+                        f"Placeholder '{{{name[:64]}}}' in task.{field} names no swept parameter "
+                        "(write '{{' and '}}' for literal braces)",
+                        details={"field": f"task.{field}", "parameters": expansion.parameters},
+                    )
+                used.add(name)
+        unused = [name for name in expansion.parameters if name not in used]
+        if unused:
+            raise Unprocessable(
+                f"Parameter '{unused[0]}' is used by no '{{{unused[0]}}}' placeholder in task.args or task.env",
+                details={"field": f"parameters.{unused[0]}"},
+            )
+        return cls(args, env)
+
+    def apply(self, index: int, variation: Variation) -> tuple[list[str], dict[str, str]]:
+        """The args and env of one variation; 422 when a value is missing or a result is too long."""
+        values = {name: render_value(value) for name, value in variation.items()}
+        try:
+            args = [render(arg, values) for arg in self.args]
+            env = {name: render(text, values) for name, text in self.env.items()}
+        except KeyError as exc:
+            raise Unprocessable(
+                f"Variation {index} gives no value for parameter '{exc.args[0]}'",
+                details={"field": f"variations.{index}", "variation_index": index},
+            ) from None
+        if any(len(text) > MAX_TEXT for text in [*args, *env.values()]):
+            raise Unprocessable(
+                f"Variation {index} makes an argument or environment value longer than {MAX_TEXT}",
+                details={"field": f"variations.{index}", "variation_index": index},
+            )
+        return args, env
+
+
+# --- what the API answers -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A sweep's tasks by status and its overall progress (percent)."""
+
+    counts: dict[str, int]
+    progress: float
+    finished: bool
+
+
+@dataclass(frozen=True)
+class BestTrial:
+    task_id: str
+    metric: str
+    goal: str
+    value: float
+    variation_index: int
+    trial: int
+    variation: Variation
+
+
+@dataclass(frozen=True)
+class SweepView:
+    row: SweepRow
+    progress: Progress
+    best: BestTrial | None
+
+
+def best_trial(tasks: Sequence[SweepTaskView], metric: str, goal: str) -> BestTrial | None:
+    """The completed task with the lowest (``min``) or highest (``max``) ``metric`` in its summary; ties go
+    to the earlier variation, then trial. None when no completed task has that metric."""
+    best: BestTrial | None = None
+    for task in tasks:
+        if task.status != "completed" or not task.summary:
+            continue
+        value = task.summary.get(metric)
+        if value is None:
+            continue
+        better = best is None or (value < best.value if goal == "min" else value > best.value)
+        if better:
+            best = BestTrial(
+                task.id, metric, goal, float(value), task.variation_index, task.trial, task.variation
+            )
+    return best
+
+
+def progress_of(task_count: int, counts: Mapping[str, int], active_progress: float) -> Progress:
+    """Finished tasks count whole (100 %), active ones by their own progress, queued ones as 0."""
+    every = {status: int(counts.get(status, 0)) for status in STATUSES}
+    done = sum(every[status] for status in TERMINAL)
+    percent = (done * 100.0 + active_progress) / task_count if task_count else 100.0
+    return Progress(every, round(min(max(percent, 0.0), 100.0), 2), done >= task_count)
+
+
+class SweepManager:
+    """The sweep rules; tenancy as for tasks: another user's sweep is reported as not found."""
+
+    def __init__(self, store: SweepStore, tasks: TaskManager) -> None:
+        self.store = store
+        self.tasks = tasks
+
+    async def submit(
+        self, principal: Principal, request: SweepRequest, *, idempotency_key: str | None = None
+    ) -> SweepRow:
+        """Checks the whole sweep, then stores it and its tasks in one transaction.
+
+        Raises Unprocessable (422) for a sweep that cannot run as asked, Conflict (409) when the
+        Idempotency-Key was used with another body; a repeat of the same body returns the first sweep.
+        """
+        if idempotency_key is not None:
+            replay = await self._replay(principal, idempotency_key, request.fingerprint)
+            if replay is not None:
+                return replay
+        expansion = expand(request)
+        await self.tasks.check_references(principal, request.task)
+        sweep, tasks = self._plan(principal, request, expansion, idempotency_key)
+        try:
+            await self.store.insert(sweep, tasks)
+        except SweepClash:
+            assert idempotency_key is not None
+            replay = await self._replay(principal, idempotency_key, request.fingerprint)
+            if replay is None:
+                raise
+            return replay
+        return sweep
+
+    def _plan(
+        self,
+        principal: Principal,
+        request: SweepRequest,
+        expansion: Expansion,
+        idempotency_key: str | None,
+    ) -> tuple[SweepRow, list[dict[str, Any]]]:
+        task = request.task
+        template = task_columns(new_task_row(principal.user_id, task))
+        command: CommandTemplate | None = None
+        if task.model_id is not None:
+            base_inputs = dict(template["inputs"])
+            check_model_parameters(task.model_id.root, base_inputs, expansion)
+        else:
+            base_inputs = {}
+            command = CommandTemplate.of(task, expansion)
+        if request.random_seed is not None:
+            base_seed = request.random_seed
+        elif task.random_seed is not None:
+            base_seed = task.random_seed
+        else:
+            base_seed = secrets.randbelow(2**32)
+        now = template["created_at"]
+        sweep = SweepRow(
+            id=uuid.uuid4().hex,
+            user_id=principal.user_id,
+            name=request.name or task.job_name,
+            job_name=task.job_name,
+            model_id=task.model_id.root if task.model_id else None,
+            parameters=expansion.parameters,
+            variation_count=len(expansion.variations),
+            repeats=request.repeats,
+            random_seed=base_seed,
+            task_count=len(expansion.variations) * request.repeats,
+            idempotency_key=idempotency_key,
+            request_hash=request.fingerprint if idempotency_key else None,
+            created_at=now,
+            cancelled_at=None,
+        )
+        rows: list[dict[str, Any]] = []
+        for index, variation in enumerate(expansion.variations):
+            if command is not None:
+                args, env = command.apply(index, variation)
+                inputs: dict[str, Any] = {}
+            else:
+                args, env = template["args"], template["env"]
+                inputs = {**base_inputs, **variation}
+            for trial in range(1, request.repeats + 1):
+                # Microsecond steps keep the queue's order (priority, then queued_at) the sweep's order.
+                at = now + timedelta(microseconds=len(rows))
+                rows.append(
+                    {
+                        **template,
+                        "id": uuid.uuid4().hex,
+                        "args": args,
+                        "env": env,
+                        "inputs": inputs,
+                        "random_seed": derive_seed(base_seed, index, trial),
+                        "created_at": at,
+                        "updated_at": at,
+                        "queued_at": at,
+                        "sweep_id": sweep.id,
+                        "trial": trial,
+                        "variation_index": index,
+                        "variation": variation,
+                        "result_summary": None,
+                    }
+                )
+        return sweep, rows
+
+    async def _replay(self, principal: Principal, key: str, fingerprint: str) -> SweepRow | None:
+        row = await self.store.by_idempotency_key(principal.user_id, key)
+        if row is None:
+            return None
+        if row.request_hash != fingerprint:
+            raise Conflict(
+                "This Idempotency-Key was used with a different request body",
+                details={"idempotency_key": key, "sweep_id": row.id},
+            )
+        return row
+
+    async def visible(self, principal: Principal, sweep_id: str) -> SweepRow:
+        row = await self.store.get(sweep_id)
+        if row is None or (not principal.is_admin and row.user_id != principal.user_id):
+            raise NotFound("Sweep not found", details={"sweep_id": sweep_id})
+        return row
+
+    async def view(
+        self, principal: Principal, sweep_id: str, *, metric: str | None = None, goal: str = "min"
+    ) -> SweepView:
+        """The sweep with its progress, and with ``metric`` its best trial by ``goal`` (min or max)."""
+        row = await self.visible(principal, sweep_id)
+        progress = (await self._progress([row]))[row.id]
+        best = None
+        if metric is not None:
+            best = best_trial(await self.store.tasks_of(row.id, completed_only=True), metric, goal)
+        return SweepView(row, progress, best)
+
+    async def page(self, principal: Principal, *, limit: int, offset: int) -> tuple[list[SweepView], int]:
+        rows, total = await self.store.page(
+            user_id=None if principal.is_admin else principal.user_id, limit=limit, offset=offset
+        )
+        progress = await self._progress(rows)
+        return [SweepView(row, progress[row.id], None) for row in rows], total
+
+    async def _progress(self, rows: Sequence[SweepRow]) -> dict[str, Progress]:
+        figures = await self.store.status_figures([row.id for row in rows])
+        result = {}
+        for row in rows:
+            counts, active_progress = figures.get(row.id, ({}, 0.0))
+            result[row.id] = progress_of(row.task_count, counts, active_progress)
+        return result
+
+    async def results(self, principal: Principal, sweep_id: str) -> tuple[SweepRow, list[SweepTaskView]]:
+        """The sweep and one view per task, in variation then trial order."""
+        row = await self.visible(principal, sweep_id)
+        return row, await self.store.tasks_of(row.id, completed_only=False)
+
+    async def cancel(self, principal: Principal, sweep_id: str) -> tuple[int, int]:
+        """Cancels every unfinished task: (queued tasks cancelled at once, started tasks asked to stop)."""
+        row = await self.visible(principal, sweep_id)
+        return await self.store.cancel_unfinished(row.id, cancelled_by=principal.user_id)
+
+
+def task_columns(row: TaskRow) -> dict[str, Any]:
+    """A task row as the column name → value mapping a Core insert into ``tasks`` takes.
+
+    An unset attribute gets its column's Python-side default, as an ORM flush would give it, and is left out
+    when the database supplies the default, so a column added to ``tasks`` later needs nothing here.
+    """
+    columns: dict[str, Any] = {}
+    for attr in TaskRow.__mapper__.column_attrs:
+        column = attr.columns[0]
+        value = getattr(row, attr.key)
+        if value is None and column.default is not None and column.default.is_scalar:
+            value = column.default.arg
+        if value is None and column.server_default is not None:
+            continue
+        columns[column.name] = value
+    return columns
+
+
+async def record_summary(
+    store: SweepStore, artifacts: ArtifactManager, row: TaskRow, *, path: str, max_bytes: int
+) -> None:
+    """Keeps the numbers of a completed sweep task's results summary (artifact ``path``, at most
+    ``max_bytes``) on its row, for the sweep's table and best trial: read once when the task ends rather
+    than one results.json per task on every read. A task that wrote no valid results file keeps none."""
+    try:
+        data = await artifacts.read_bytes(row.id, path, max_bytes=max_bytes)
+    except ValueError:
+        return
+    if data is None:
+        return
+    document = await anyio.to_thread.run_sync(_loads, data)
+    summary = document.get("summary") if isinstance(document, dict) else None
+    if isinstance(summary, dict):
+        await store.set_summary(row.id, summary_metrics(summary))
+
+
+def _loads(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        return None
