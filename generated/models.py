@@ -999,6 +999,89 @@ class Snapshot(BaseModel):
     created_at: Timestamp
 
 
+class ReservationStatus(StrEnum):
+    """
+    `active`: holding its capacity (or waiting for `starts_at`); `claimed`: active with a task of it
+    running; `expired`: `expires_at` has passed; `cancelled`: released by its owner or an admin.
+
+    """
+
+    active = "active"
+    claimed = "claimed"
+    expired = "expired"
+    cancelled = "cancelled"
+
+
+class ReservationCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    gpu_count: Annotated[
+        int, Field(description="GPUs held on each node; 0 reserves CPU slots only.", ge=0, le=64)
+    ]
+    gpu_type: Annotated[
+        str | None,
+        Field(
+            description="A GPU model the held GPUs must be, e.g. `H100` (as a task's `gpu_type` matches).",
+            max_length=64,
+            min_length=1,
+        ),
+    ] = None
+    node_count: Annotated[
+        int, Field(description="How many workers to hold the per-node capacity on.", ge=1, le=256)
+    ] = 1
+    cpu: Annotated[int, Field(description="CPU cores held on each node.", ge=1, le=1024)] = 1
+    memory_gb: Annotated[
+        float, Field(description="Memory held on each node, in GiB.", ge=0.0625, le=4096.0)
+    ] = 1
+    starts_at: Timestamp | None = None
+    expires_at: Timestamp | None = None
+    expires_minutes: Annotated[
+        int | None,
+        Field(
+            description="The reservation's length from `starts_at`, when `expires_at` is not given (default 30).\nGive one of `expires_at` and `expires_minutes`.\n",
+            ge=1,
+            le=43200,
+        ),
+    ] = None
+
+
+class Reservation(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    id: ResourceId
+    user_id: UserId
+    status: ReservationStatus
+    gpu_count: Annotated[int, Field(ge=0, le=64)]
+    gpu_type: Annotated[str | None, Field(max_length=64)]
+    node_count: Annotated[int, Field(ge=1, le=256)]
+    cpu: Annotated[int, Field(ge=1, le=1024)]
+    memory_gb: Annotated[float, Field(ge=0.0625, le=4096.0)]
+    worker_ids: Annotated[
+        list[ResourceId],
+        Field(description="The workers the capacity is held on (one per node).", max_length=256),
+    ]
+    active_task_ids: Annotated[
+        list[ResourceId],
+        Field(description="The caller-visible tasks running in the reservation now.", max_length=1024),
+    ]
+    starts_at: Timestamp
+    expires_at: Timestamp
+    created_at: Timestamp
+    ended_at: Annotated[AwareDatetime | None, Field(description="When it was cancelled or expired.")]
+
+
+class ReservationList(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    reservations: Annotated[list[Reservation], Field(max_length=1000)]
+    total: Annotated[int, Field(ge=0)]
+    limit: Annotated[int, Field(ge=1, le=1000)]
+    offset: Annotated[int, Field(ge=0)]
+
+
 class WorkerStatus(StrEnum):
     active = "active"
     draining = "draining"

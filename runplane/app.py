@@ -53,6 +53,7 @@ from runplane.middleware.ratelimit import RateLimitMiddleware
 from runplane.middleware.request_body import RequestBodyMiddleware
 from runplane.middleware.trace import TraceMiddleware
 from runplane.ratelimit import RateLimiter, storage_uri_for
+from runplane.reservations import ReservationManager
 from runplane.results import ResultsManager
 from runplane.scheduler import Reaper
 from runplane.security import operation_roles
@@ -65,6 +66,7 @@ from runplane.store.audit import AuditStore
 from runplane.store.database import Database
 from runplane.store.experiments import ExperimentStore
 from runplane.store.keys import KeyStore
+from runplane.store.reservations import ReservationStore
 from runplane.store.snapshots import SnapshotStore
 from runplane.store.sweeps import SweepStore
 from runplane.store.tasks import TaskStore
@@ -158,7 +160,8 @@ def build_services(settings: Settings) -> Services:
     artifacts = ArtifactManager(ArtifactStore(db), storage, max_upload_bytes=settings.max_upload_bytes)
     logs = LogStore(storage, follow_limit_seconds=settings.stream_max_seconds)
     snapshots = SnapshotManager(SnapshotStore(db), storage, max_upload_bytes=settings.max_upload_bytes)
-    tasks = TaskManager(TaskStore(db), experiments, snapshots, aging)
+    reservations = ReservationManager(ReservationStore(db))
+    tasks = TaskManager(TaskStore(db), experiments, snapshots, aging, reservations)
     services = Services(
         settings=settings,
         db=db,
@@ -176,6 +179,7 @@ def build_services(settings: Settings) -> Services:
         sweeps=SweepManager(SweepStore(db), tasks),
         uploads=WorkerUploads(db, logs, artifacts),
         audit=AuditLog(AuditStore(db)),
+        reservations=reservations,
         spec=spec,
         operation_roles=operation_roles(spec),
     )

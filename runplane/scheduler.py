@@ -15,7 +15,10 @@ computed in SQL (and by `runplane.tasks.AgingPolicy` for display as ``priority_a
 worker when its cpu, memory_gb and gpu fit what the worker has free, its ``gpu_type`` is null or a
 case-insensitive substring of one of the worker's GPU names ("H100" matches "NVIDIA H100 80GB HBM3"),
 it needs one node (multi-node tasks are not scheduled yet) and the worker has a free slot. Only an
-``active`` worker gets work; a draining or offline one gets no assignment.
+``active`` worker gets work; a draining or offline one gets no assignment. Live reservations
+(`runplane.reservations`) hold capacity on the workers they are bound to: a task that names none fits
+the free capacity less what they hold there; a task that names its owner's live reservation fits only on
+that reservation's workers, within what the reservation still holds unused (`usable`).
 
 The `Reaper` runs in every API process, so everything it changes is a conditional UPDATE that is safe
 when several reapers (and claims and reports) race: see `runplane.workers.WorkerManager.reap`.
@@ -48,7 +51,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-from runplane.store.tables import TaskRow, UTCDateTime, WorkerRow
+from runplane.store.tables import (
+    ReservationRow,
+    ReservationWorkerRow,
+    TaskRow,
+    UTCDateTime,
+    WorkerRow,
+)
+from runplane.store.tasks import ACTIVE
 
 if TYPE_CHECKING:
     from runplane.workers import WorkerManager
@@ -91,8 +101,56 @@ def gpu_type_matches(gpu_type: str | None, gpu_names: Sequence[str]) -> bool:
     return any(wanted in name.lower() for name in gpu_names)
 
 
-def fits(demand: Demand, capacity: Capacity) -> bool:
-    """The same rule as the claim's SQL, in Python (used for the waiting reasons)."""
+@dataclass(frozen=True)
+class Hold:
+    """What one live reservation still holds unused on one worker.
+
+    Its per-node cpu / memory_gb / gpu_count less what its own active tasks on that worker take, never
+    below 0, and one task slot while none of its tasks runs there. A reservation is live from its
+    `starts_at` until its `expires_at` while its stored status is `active` (Slurm's reservation window).
+    """
+
+    reservation_id: str
+    user_id: str
+    cpu: int
+    memory_gb: float
+    gpus: int
+    slots: int
+
+
+def usable(
+    free: Capacity, holds: Sequence[Hold], reservation_id: str | None, user_id: str
+) -> Capacity | None:
+    """What a task may take on a worker whose `free` capacity is reduced by the reservations `holds`.
+
+    A task that names no reservation gets the free capacity less everything the live reservations hold
+    there. A task that names one gets, in every dimension but slots, at most what that reservation still
+    holds unused there (it runs within its reservation), and never what other reservations hold. None
+    when the task names a reservation that is not live on this worker for the task's own user: it may not
+    run here at all. The claim statement's SQL applies the same rule (`claim_statement`).
+    """
+    own = None
+    if reservation_id is not None:
+        own = next((h for h in holds if h.reservation_id == reservation_id and h.user_id == user_id), None)
+        if own is None:
+            return None
+    others = [hold for hold in holds if hold.reservation_id != reservation_id]
+    cpu = free.cpu - sum(hold.cpu for hold in others)
+    memory_gb = free.memory_gb - sum(hold.memory_gb for hold in others)
+    gpus = free.gpus - sum(hold.gpus for hold in others)
+    slots = free.slots - sum(hold.slots for hold in others)
+    if own is not None:
+        cpu, memory_gb, gpus = min(cpu, own.cpu), min(memory_gb, own.memory_gb), min(gpus, own.gpus)
+    return Capacity(cpu=cpu, memory_gb=memory_gb, gpu_names=free.gpu_names, gpus=gpus, slots=slots)
+
+
+def fits(demand: Demand, capacity: Capacity | None) -> bool:
+    """The same rule as the claim's SQL, in Python (used for the waiting reasons).
+
+    `capacity` is what the task may take on the worker (see `usable`); None means nothing.
+    """
+    if capacity is None:
+        return False
     return (
         demand.node_count == 1
         and capacity.slots >= 1
@@ -110,13 +168,35 @@ def _gpus_wanted(demand: Demand) -> str:
     return f"{demand.gpu}{kind} GPU(s)"
 
 
-def waiting_reason(demand: Demand, capacities: Sequence[Capacity]) -> str | None:
-    """Why no active worker could ever run this task (by total capacity), or None when one could."""
+def unreserved(total: Capacity, held: Capacity | None) -> Capacity:
+    """A worker's total capacity less what live reservations hold there (`held`, per dimension)."""
+    if held is None:
+        return total
+    return Capacity(
+        cpu=total.cpu - held.cpu,
+        memory_gb=total.memory_gb - held.memory_gb,
+        gpu_names=total.gpu_names,
+        gpus=total.gpus - held.gpus,
+        slots=total.slots - held.slots,
+    )
+
+
+def waiting_reason(
+    demand: Demand, capacities: Sequence[Capacity], unreserved: Sequence[Capacity] | None = None
+) -> str | None:
+    """Why no active worker could ever run this task (by total capacity), or None when one could.
+
+    With `unreserved` (the same workers' capacities less what live reservations hold, see `unreserved`),
+    a task that some worker could run but for the reservations says it waits for reserved capacity.
+    Tasks that name a reservation are explained by `runplane.reservations` instead.
+    """
     if demand.node_count != 1:
         return f"{WAITING_PREFIX} multi-node tasks (node_count {demand.node_count}) are not scheduled yet"
     if not capacities:
         return f"{WAITING_PREFIX} no active worker is registered"
     if any(fits(demand, capacity) for capacity in capacities):
+        if unreserved is not None and not any(fits(demand, capacity) for capacity in unreserved):
+            return f"{WAITING_PREFIX} the capacity it needs is held by reservations until they end"
         return None
     missing = []
     if not any(c.cpu >= demand.cpu for c in capacities):
@@ -195,8 +275,74 @@ class ClaimSpec:
     aging_max_boost: float
 
 
+def _reservation_sql(dialect: str, spec: ClaimSpec, candidate: Any) -> list[ColumnElement[bool]]:
+    """The reservation part of the fit rule (`usable`) in SQL, correlated to the candidate task.
+
+    For each reservation live on this worker, what it still holds unused is computed from its per-node
+    amounts less its own active tasks here; the candidate must fit the free capacity less what the
+    reservations other than its own hold, and, when it names one, within what its own holds unused.
+    """
+    res = aliased(ReservationRow, name="res")
+    link = aliased(ReservationWorkerRow, name="link")
+    running = aliased(TaskRow, name="running")
+    mine_here = (running.reservation_id == res.id, running.worker_id == spec.worker_id)
+    active = running.status.in_(ACTIVE)
+
+    def used(column: Any) -> Any:
+        return select(func.coalesce(func.sum(column), 0)).where(*mine_here, active).scalar_subquery()
+
+    unused = {
+        "cpu": greatest(dialect, res.cpu - used(running.cpu), 0),
+        "memory_gb": greatest(dialect, res.memory_gb - used(running.memory_gb), 0.0),
+        "gpus": greatest(dialect, res.gpu_count - used(running.gpu), 0),
+        "slots": greatest(dialect, 1 - used(literal(1)), 0),
+    }
+    live = and_(
+        link.reservation_id == res.id,
+        link.worker_id == spec.worker_id,
+        res.status == "active",
+        res.starts_at <= literal(spec.now, UTCDateTime()),
+        res.expires_at > literal(spec.now, UTCDateTime()),
+    )
+    not_own = or_(candidate.reservation_id.is_(None), res.id != candidate.reservation_id)
+
+    def held_by_others(name: str) -> Any:
+        return (
+            select(func.coalesce(func.sum(unused[name]), 0))
+            .select_from(res)
+            .join(link, live)
+            .where(not_own)
+            .scalar_subquery()
+        )
+
+    free = spec.free
+    own = (
+        select(res.id)
+        .select_from(res)
+        .join(link, live)
+        .where(
+            res.id == candidate.reservation_id,
+            res.user_id == candidate.user_id,
+            candidate.cpu <= unused["cpu"],
+            candidate.memory_gb <= unused["memory_gb"],
+            candidate.gpu <= unused["gpus"],
+        )
+        .exists()
+    )
+    return [
+        candidate.cpu <= free.cpu - held_by_others("cpu"),
+        candidate.memory_gb <= free.memory_gb - held_by_others("memory_gb"),
+        candidate.gpu <= free.gpus - held_by_others("gpus"),
+        free.slots - held_by_others("slots") >= 1,
+        or_(candidate.reservation_id.is_(None), own),
+    ]
+
+
 def claim_statement(dialect: str, spec: ClaimSpec) -> Update:
-    """The one statement that assigns the best fitting queued task to the worker (RETURNING the task)."""
+    """The one statement that assigns the best fitting queued task to the worker (RETURNING the task).
+
+    The fit is `fits(demand, usable(free, holds, task.reservation_id, task.user_id))`, in SQL.
+    """
     candidate = aliased(TaskRow, name="candidate")
     free = spec.free
     worker_is_active = exists().where(WorkerRow.id == spec.worker_id, WorkerRow.status == "active")
@@ -208,6 +354,7 @@ def claim_statement(dialect: str, spec: ClaimSpec) -> Update:
         candidate.gpu <= free.gpus,
         _gpu_type_sql(dialect, candidate, free.gpu_names),
         worker_is_active,
+        *_reservation_sql(dialect, spec, candidate),
     ]
     if free.slots < 1:
         conditions.append(false())

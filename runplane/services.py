@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from runplane.live.hub import EventHub
     from runplane.logstore import LogStore
     from runplane.ratelimit import RateLimiter
+    from runplane.reservations import ReservationManager
     from runplane.results import ResultsManager
     from runplane.settings import Settings
     from runplane.snapshots import SnapshotManager
@@ -43,6 +44,7 @@ class Services:
     sweeps: SweepManager
     uploads: WorkerUploads
     audit: AuditLog
+    reservations: ReservationManager
     spec: dict[str, Any]
     operation_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
     hub: EventHub | None = None  # the live-event hub (runplane.live), set by create_app

@@ -26,6 +26,7 @@ from runplane.validation import invalid_environment_names
 if TYPE_CHECKING:
     from generated.models import TaskCreate
     from runplane.experiments import ExperimentManager
+    from runplane.reservations import ReservationManager
     from runplane.snapshots import SnapshotManager
 
 
@@ -162,12 +163,18 @@ def check_runnable(request: TaskCreate) -> None:
 
 class TaskManager:
     def __init__(
-        self, store: TaskStore, experiments: ExperimentManager, snapshots: SnapshotManager, aging: AgingPolicy
+        self,
+        store: TaskStore,
+        experiments: ExperimentManager,
+        snapshots: SnapshotManager,
+        aging: AgingPolicy,
+        reservations: ReservationManager,
     ) -> None:
         self.store = store
         self.experiments = experiments
         self.snapshots = snapshots
         self.aging = aging
+        self.reservations = reservations
 
     def priority_aged(self, row: TaskRow, now: datetime | None = None) -> float:
         if row.status != "queued":
@@ -248,6 +255,7 @@ class TaskManager:
             except NotFound as exc:
                 raise Unprocessable("Unknown snapshot", details={"field": "snapshot_id"}) from exc
             await self._check_script_in_snapshot(request.entrypoint, request.snapshot_id.root)
+        await self.reservations.check_task(principal, request)
 
     async def _check_script_in_snapshot(self, entrypoint: str | None, snapshot_id: str) -> None:
         """A script the entrypoint runs from its code must be in the snapshot, when its file list is known

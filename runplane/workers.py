@@ -28,8 +28,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from runplane import reservations
 from runplane.errors import Conflict, NotFound, ValidationFailed
-from runplane.scheduler import WAITING_PREFIX, Capacity, ClaimSpec, capacity_of, waiting_reason
+from runplane.scheduler import (
+    WAITING_PREFIX,
+    Capacity,
+    ClaimSpec,
+    capacity_of,
+    unreserved,
+    waiting_reason,
+)
 from runplane.store.tables import TaskRow, WorkerRow, utcnow
 from runplane.store.tasks import ACTIVE, TERMINAL
 from runplane.store.workers import WorkerStore
@@ -353,7 +361,8 @@ class WorkerManager:
                 {"queued": report.requeued, "failed": report.failed, "cancelled": report.cancelled}[
                     row.status
                 ].append(row.id)
-        report.waiting_messages = await self._explain_waiting()
+        held = await reservations.reap(self.store.db, now)  # expiry; why tasks in reservations wait
+        report.waiting_messages = await self._explain_waiting(held)
         if report.lost_workers or report.requeued or report.failed or report.cancelled:
             logger.info(
                 "reaper: lost workers %s; requeued %s; failed %s; cancelled %s",
@@ -379,15 +388,17 @@ class WorkerManager:
             await self._finished(row)
         return row
 
-    async def _explain_waiting(self) -> int:
+    async def _explain_waiting(self, held: dict[str, Capacity]) -> int:
         demands = await self.store.queued_demands()
         if not demands:
             return 0
-        capacities = [capacity_of(row) for row in await self.store.by_status("active")]
+        rows = await self.store.by_status("active")
+        capacities = [capacity_of(row) for row in rows]
+        free_of_holds = [unreserved(capacity_of(row), held.get(row.id)) for row in rows]
         now = utcnow()
         changed = 0
         for demand, messages in demands.items():
-            reason = waiting_reason(demand, capacities)
+            reason = waiting_reason(demand, capacities, free_of_holds)
             stale = (
                 any(m != reason for m in messages)
                 if reason is not None

@@ -100,6 +100,7 @@ class TaskRow(Base):
         Index(None, "user_id", "created_at"),
         Index(None, "experiment_id"),
         Index(None, "sweep_id", "variation_index", "trial"),
+        Index(None, "reservation_id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -211,6 +212,39 @@ class WorkerRow(Base):
     lease_expires_at: Mapped[datetime]
     drain_requested_at: Mapped[datetime | None]
     offline_at: Mapped[datetime | None]
+
+
+class ReservationRow(Base):
+    """Capacity held for one user on `node_count` workers (the per-node amounts below), Slurm style."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (Index(None, "user_id", "created_at"), Index(None, "status", "expires_at"))
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    # Stored: active, expired or cancelled. `claimed` is derived (active with a task of it running).
+    status: Mapped[str] = mapped_column(String(16))
+    gpu_count: Mapped[int] = mapped_column(Integer)
+    gpu_type: Mapped[str | None] = mapped_column(String(64))
+    node_count: Mapped[int] = mapped_column(Integer)
+    cpu: Mapped[int] = mapped_column(Integer)
+    memory_gb: Mapped[float] = mapped_column(Float)
+    starts_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class ReservationWorkerRow(Base):
+    """One node of a reservation: the worker its per-node capacity is held on."""
+
+    __tablename__ = "reservation_workers"
+    __table_args__ = (Index(None, "worker_id"),)
+
+    reservation_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("reservations.id", ondelete="CASCADE"), primary_key=True
+    )
+    worker_id: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 
 class SnapshotRow(Base):

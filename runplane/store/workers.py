@@ -331,7 +331,7 @@ class WorkerStore:
                     TaskRow.node_count,
                     TaskRow.message,
                 )
-                .where(TaskRow.status == "queued")
+                .where(TaskRow.status == "queued", TaskRow.reservation_id.is_(None))
                 .distinct()
             )
             found: dict[Demand, set[str | None]] = {}
@@ -347,6 +347,7 @@ class WorkerStore:
         )
         conditions = [
             TaskRow.status == "queued",
+            TaskRow.reservation_id.is_(None),  # runplane.reservations explains those
             TaskRow.cpu == demand.cpu,
             TaskRow.memory_gb == demand.memory_gb,
             TaskRow.gpu == demand.gpu,

@@ -59,6 +59,10 @@ from .priority_update import PriorityUpdate
 from .queue_stats import QueueStats
 from .queue_stats_data import QueueStatsData
 from .reported_status import ReportedStatus
+from .reservation import Reservation
+from .reservation_create import ReservationCreate
+from .reservation_list import ReservationList
+from .reservation_status import ReservationStatus
 from .result_row import ResultRow
 from .result_summary import ResultSummary
 from .role import Role
@@ -181,6 +185,10 @@ __all__ = (
     "QueueStats",
     "QueueStatsData",
     "ReportedStatus",
+    "Reservation",
+    "ReservationCreate",
+    "ReservationList",
+    "ReservationStatus",
     "ResultRow",
     "ResultSummary",
     "Role",
