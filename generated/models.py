@@ -1220,6 +1220,22 @@ class ClaimRequest(BaseModel):
     free_cpu: Annotated[int, Field(ge=0, le=4096)]
     free_memory_gb: Annotated[float, Field(ge=0.0, le=65536.0)]
     free_gpus: Annotated[int, Field(ge=0, le=64)]
+    max_tasks: Annotated[
+        int,
+        Field(
+            description="The most tasks to assign in this claim (all must fit together in what is free).",
+            ge=1,
+            le=64,
+        ),
+    ] = 1
+    wait_seconds: Annotated[
+        float,
+        Field(
+            description="How long the server may hold the request when nothing can be assigned at once (a long poll):\nit answers as soon as a task it can assign is queued, or with no assignment when the wait ends.\n",
+            ge=0.0,
+            le=30.0,
+        ),
+    ] = 0
 
 
 class TaskAssignment(BaseModel):
@@ -1260,6 +1276,13 @@ class ClaimResult(BaseModel):
         extra="forbid",
     )
     assignment: TaskAssignment | None = None
+    assignments: Annotated[
+        list[TaskAssignment] | None,
+        Field(
+            description="Every task assigned by this claim, best first (at most the claim's `max_tasks`); `assignment` is\nits first item, absent when it is empty. Present when the claim named `max_tasks` (absent for\nagents that do not know it, so their strict parsing of this answer keeps working).\n",
+            max_length=64,
+        ),
+    ] = None
 
 
 class ReportedStatus(StrEnum):

@@ -283,8 +283,17 @@ def task_assignment(row: TaskRow) -> models.TaskAssignment:
     )
 
 
-def claim_result(row: TaskRow | None) -> models.ClaimResult:
-    return models.ClaimResult(assignment=task_assignment(row) if row is not None else None)
+def claim_result(rows: Sequence[TaskRow], *, listed: bool) -> models.ClaimResult:
+    """The claim's answer: the first assignment (absent when none), and all of them in `assignments` when `listed`.
+
+    Only claims that name `max_tasks` get the list: older agents, which never send it, parse answers
+    strictly and would refuse a field they do not know.
+    """
+    assignments = [task_assignment(row) for row in rows]
+    first = assignments[0] if assignments else None
+    if not listed:
+        return models.ClaimResult(assignment=first)
+    return models.ClaimResult(assignment=first, assignments=assignments)
 
 
 def task_report_reply(row: TaskRow) -> models.TaskReportReply:

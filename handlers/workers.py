@@ -27,8 +27,9 @@ async def heartbeat_worker(worker_id: str, body: dict[str, Any], token_info: dic
 
 async def claim_task(worker_id: str, body: dict[str, Any], token_info: dict[str, Any]) -> Answer:
     request = models.ClaimRequest.model_validate(body)
-    row = await services().workers.claim(principal(token_info), worker_id, request)
-    return presenters.dump(presenters.claim_result(row)), 200
+    rows = await services().workers.claim(principal(token_info), worker_id, request)
+    listed = "max_tasks" in request.model_fields_set
+    return presenters.dump(presenters.claim_result(rows, listed=listed)), 200
 
 
 async def report_task(

@@ -242,6 +242,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     configure_logging(settings.log_level, settings.log_format, settings.log_file)
     services = build_services(settings)
     services.hub = hub = EventHub(services.db, settings)
+    services.workers.arrivals = hub.arrivals  # long-poll claims wake on queued tasks
 
     api = AsyncApp(
         __name__,

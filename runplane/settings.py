@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         30.0, gt=0, le=3600, description="A worker is lost this long after its last heartbeat."
     )
     heartbeat_seconds: float = Field(5.0, gt=0, le=600, description="How often workers renew their lease.")
+    claim_recheck_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=600,
+        description="How often a waiting long-poll claim looks for work when no queued task woke it.",
+    )
     reaper_seconds: float = Field(
         1.0, ge=0, le=60, description="How often each API process recovers lost workers' tasks (0: never)."
     )

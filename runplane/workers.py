@@ -21,6 +21,7 @@ of the state the task is already in only records its progress and message.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -44,6 +45,7 @@ from runplane.store.workers import WorkerStore
 
 if TYPE_CHECKING:
     from generated.models import ClaimRequest, TaskReport, WorkerRegistration
+    from runplane.live.arrivals import Arrivals
     from runplane.security import Principal
     from runplane.settings import Settings
 
@@ -126,6 +128,9 @@ class WorkerManager:
         # Called after a task reached completed / failed / cancelled through a worker or the reaper
         # (the results manager writes run.json there). Wired by runplane.app.build_services.
         self.on_finished = on_finished
+        # Wakes waiting long-poll claims when a task is queued (the event hub's, set by runplane.app);
+        # without it they re-check every `claim_recheck_seconds`.
+        self.arrivals: Arrivals | None = None
 
     # --- the agent's operations ---------------------------------------------------------------------
 
@@ -183,24 +188,46 @@ class WorkerManager:
         stop = await self.store.tasks_to_stop(worker_id, held)
         return HeartbeatAnswer(renewed.status, renewed.lease_expires_at, stop)
 
-    async def claim(self, principal: Principal, worker_id: str, request: ClaimRequest) -> TaskRow | None:
-        """The best fitting queued task, now `preparing` on this worker; None when nothing fits.
+    async def claim(self, principal: Principal, worker_id: str, request: ClaimRequest) -> list[TaskRow]:
+        """The best fitting queued tasks (at most `max_tasks`), now `preparing` on this worker; [] if none fit.
 
-        An offline worker (drained or lost) gets 409; a live one has its lease renewed.
+        With `wait_seconds`, a claim that finds nothing waits (a long poll) until a task is queued in any
+        process (`arrivals`: a hint, sent by this process's event hub) or `claim_recheck_seconds` pass (the
+        truth: the claim is tried again), and returns [] when the wait ends. Each try renews the lease
+        when due (`touch`), so a long poll never lets it run out. An offline worker (drained or lost) gets
+        409; a draining one gets [] at once.
         """
-        worker = await self.touch(await self.owned(principal, worker_id))
-        if worker.status == "offline":
-            raise self._gone(worker)
-        if worker.status != "active" or request.free_slots < 1:
-            return None
-        names = capacity_of(worker).gpu_names
+        worker = await self.owned(principal, worker_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (request.wait_seconds or 0.0)
+        while True:
+            worker = await self.touch(worker)
+            if worker.status == "offline":
+                raise self._gone(worker)
+            if worker.status != "active" or request.free_slots < 1:
+                return []
+            arrivals = self.arrivals
+            seen = arrivals.generation if arrivals is not None else 0
+            rows = await self._claim_once(worker, request)
+            remaining = deadline - loop.time()
+            if rows or remaining <= 0 or (arrivals is not None and arrivals.closed):
+                return rows
+            pause = min(remaining, self.settings.claim_recheck_seconds)
+            if arrivals is None:
+                await asyncio.sleep(pause)
+            else:
+                await arrivals.wait(seen, pause)
+            # The worker may have been drained or lost while this claim waited.
+            worker = await self.owned(principal, worker_id)
+
+    async def _claim_once(self, worker: WorkerRow, request: ClaimRequest) -> list[TaskRow]:
         spec = ClaimSpec(
             worker_id=worker.id,
             worker_name=worker.name,
             free=Capacity(
                 cpu=request.free_cpu,
                 memory_gb=request.free_memory_gb,
-                gpu_names=names,
+                gpu_names=capacity_of(worker).gpu_names,
                 gpus=request.free_gpus,
                 slots=request.free_slots,
             ),
@@ -208,7 +235,7 @@ class WorkerManager:
             aging_rate=self.settings.aging_rate,
             aging_max_boost=self.settings.aging_max_boost,
         )
-        return await self.store.claim(spec)
+        return await self.store.claim(spec, max_tasks=request.max_tasks or 1)
 
     async def report(self, principal: Principal, worker_id: str, task_id: str, report: TaskReport) -> TaskRow:
         """Records a worker's report on its task; renews the worker's lease.

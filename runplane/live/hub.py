@@ -48,6 +48,7 @@ from sqlalchemy.engine import make_url
 
 from runplane import events, metrics
 from runplane.live import notify, queue_stats
+from runplane.live.arrivals import Arrivals
 from runplane.store.tables import EventRow, utcnow
 
 if TYPE_CHECKING:
@@ -244,6 +245,9 @@ class EventHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._queue_changed = asyncio.Event()
+        self.arrivals = Arrivals()
+        """Told of every task that became `queued` and every worker status change (long-poll claims wait on
+        it; see runplane.live.arrivals)."""
         self.sockets = 0
         """Open WebSockets of this process, authenticated or not (what `ws_max_connections` limits)."""
 
@@ -257,6 +261,7 @@ class EventHub:
         """Reads the current end of the log (live streams start there) and starts the reader."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self.arrivals.closed = False
         try:
             await self._init_cursor()
         except Exception:
@@ -270,6 +275,7 @@ class EventHub:
 
     async def stop(self) -> None:
         notify.remove_listener(self._woken)
+        self.arrivals.close()
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -359,6 +365,11 @@ class EventHub:
         self.stats.events_published += 1
         if event.topic in queue_stats.TRIGGERS:
             self._queue_changed.set()
+        if event.topic == events.WORKER_STATUS or (
+            event.topic == events.TASK_UPDATE and event.data.get("status") == "queued"
+        ):
+            # Work to claim, or a worker drained / lost: waiting claims look again.
+            self.arrivals.notify()
         for sub in tuple(self._subs):
             if sub.wants(event) and not sub._put(event):
                 self._drop(sub, "too slow: event queue full", 1013)

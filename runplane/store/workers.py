@@ -9,7 +9,7 @@ event (`runplane.events`) in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -199,13 +199,33 @@ class WorkerStore:
             rows = await session.scalars(select(TaskRow).where(*conditions))
             return rows.all()
 
-    async def claim(self, spec: ClaimSpec) -> TaskRow | None:
+    async def claim(self, spec: ClaimSpec, *, max_tasks: int = 1) -> list[TaskRow]:
+        """Up to `max_tasks` queued tasks, best first, that fit together in `spec.free`; now `preparing`.
+
+        One transaction: each assigned task's cores, memory, GPUs and slot are taken off what is free
+        before the next one is chosen, so the tasks fit side by side. Empty when nothing fits.
+        """
+        claimed: list[TaskRow] = []
         async with self.db.session() as session:
-            result = await session.execute(claim_statement(self.dialect, spec))
-            row = result.scalars().first()
-            if row is not None:
+            while len(claimed) < max_tasks and spec.free.slots >= 1:
+                result = await session.execute(claim_statement(self.dialect, spec))
+                row = result.scalars().first()
+                if row is None:
+                    break
                 await events.task_changed(session, row, previous="queued")
-            return row
+                claimed.append(row)
+                free = spec.free
+                spec = replace(
+                    spec,
+                    free=replace(
+                        free,
+                        cpu=free.cpu - row.cpu,
+                        memory_gb=free.memory_gb - row.memory_gb,
+                        gpus=free.gpus - row.gpu,
+                        slots=free.slots - 1,
+                    ),
+                )
+        return claimed
 
     async def update_task(
         self,

@@ -8,8 +8,11 @@ operations. Three kinds of coroutine run side by side, all supervised:
   has already requeued this worker's tasks, so they are stopped here (without a report) and the agent
   registers again. If no heartbeat has got through for a whole lease, the agent stops its tasks itself
   (they have been given away by then), rather than run them twice;
-* the claim loop asks for work whenever a slot is free, with what is free (slots, cores, memory, GPUs), at
-  once after an assignment and every ``poll_seconds`` while there is none;
+* the claim loop asks for work whenever a slot is free, with what is free (slots, cores, memory, GPUs), for
+  as many tasks as it has slots free (``max_tasks``), at once after an assignment. While it runs nothing it
+  long-polls (``wait_seconds``: the server answers as soon as a task for it is queued, so an idle worker
+  neither polls nor waits); while some of its tasks run, or after a failed claim, it asks again every
+  ``poll_seconds`` (what is free changes as they end, and a waiting claim would offer stale figures);
 * one :class:`~runplane.worker.execution.TaskExecution` per assigned task.
 
 Supervision: these coroutines handle the failures they expect (the API away for a while, a task that is no
@@ -67,6 +70,9 @@ _HEARTBEAT_RETRY = api.RetryPolicy(
 _CLAIM_RETRY = api.RetryPolicy(
     attempts=3, base_delay_seconds=0.2, max_delay_seconds=2.0, deadline_seconds=10.0
 )
+# The contract's bounds on a claim's max_tasks and wait_seconds.
+_MAX_CLAIM_TASKS = 64
+_MAX_CLAIM_WAIT = 30.0
 _REGISTER_BACKOFF_MAX_SECONDS = 10.0
 _MIN_HEARTBEAT_SECONDS = 0.05
 # After the grace period, how long stopped tasks get to end (SIGTERM → SIGKILL, then the log tail).
@@ -116,6 +122,10 @@ class AgentOptions:
     log_flush_seconds: float = 1.0
     keep_work_dirs: bool = False
     http_timeout_seconds: float = 30.0
+    claim_wait_seconds: float = 5.0
+    """How long an idle worker's claim may wait on the server for work (a long poll); 0: plain polling.
+    A stop request waits for a claim in flight (the task it brings is run, not stranded), so this bounds
+    how long an idle worker takes to stop."""
 
 
 @dataclass(frozen=True)
@@ -422,10 +432,17 @@ class WorkerAgent:
                 continue
             worker_id = self.worker_id
             assert worker_id is not None
-            try:
-                result = await self._client.claim(
-                    worker_id, self._resources.claim_request(), retry=_CLAIM_RETRY
+            request = self._resources.claim_request()
+            request.max_tasks = max(1, min(request.free_slots, _MAX_CLAIM_TASKS))
+            if not self._runs:
+                # Idle: nothing can free resources meanwhile, so the server may hold the claim until work
+                # comes; shorter than a third of the lease, though the claim renews it anyway.
+                request.wait_seconds = max(
+                    0.0, min(self.options.claim_wait_seconds, _MAX_CLAIM_WAIT, self._lease_seconds / 3)
                 )
+            asked = time.monotonic()
+            try:
+                result = await self._client.claim(worker_id, request, retry=_CLAIM_RETRY)
             except (api.Conflict, api.NotFound) as exc:
                 await self._lease_lost(worker_id, f"claim answered {exc.status}")
                 continue
@@ -433,10 +450,18 @@ class WorkerAgent:
                 logger.warning("claim failed (%s)", exc)
                 await self._idle(self.options.poll_seconds)
                 continue
-            if result.assignment is None:
-                await self._idle(self.options.poll_seconds)
-            else:
-                self._start(result.assignment, worker_id)
+            assignments = result.assignments
+            if assignments is None:  # a server older than multi-task claims
+                assignments = [result.assignment] if result.assignment is not None else []
+            if not assignments:
+                # A long poll that ended early (the worker is draining, the server stopping) is no
+                # reason to ask again at once.
+                if not request.wait_seconds or time.monotonic() - asked < request.wait_seconds:
+                    await self._idle(self.options.poll_seconds)
+                continue
+            for assignment in assignments:
+                if assignment is not None:
+                    self._start(assignment, worker_id)
 
     async def _idle(self, seconds: float) -> None:
         """Wait until woken (a slot freed, a stop, a new lease) or ``seconds`` pass."""

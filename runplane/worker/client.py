@@ -232,12 +232,14 @@ class WorkerClient:
     async def claim(
         self, worker_id: str, request: ClaimRequest, *, retry: RetryPolicy | None = None
     ) -> ClaimResult:
+        """Claims work; a long poll (`wait_seconds`) gets that much longer to answer than other calls."""
         response = await self._call(
             "POST",
             f"/v1/workers/{_seg(worker_id)}/claim",
             json=_dump(request),
             idempotent=False,
             retry=retry,
+            extra_seconds=request.wait_seconds or 0.0,
         )
         return _parse(ClaimResult, response)
 
@@ -322,8 +324,19 @@ class WorkerClient:
         headers: dict[str, str] | None = None,
         content_factory: ContentFactory | None = None,
         retry: RetryPolicy | None = None,
+        extra_seconds: float = 0.0,
     ) -> httpx.Response:
         policy = retry or self.retry
+        timeout: Any = httpx.USE_CLIENT_DEFAULT
+        if extra_seconds > 0:
+            # The server may hold this request that long before it starts to answer (a long poll).
+            default = self._http.timeout
+            timeout = httpx.Timeout(
+                connect=default.connect,
+                read=(default.read or 0.0) + extra_seconds,
+                write=default.write,
+                pool=default.pool,
+            )
         started = time.monotonic()
         attempt = 0
         while True:
@@ -336,6 +349,7 @@ class WorkerClient:
                     params=params,
                     headers=headers,
                     content=content_factory() if content_factory is not None else None,
+                    timeout=timeout,
                 )
             except httpx.TransportError as exc:
                 delay = self._retry_delay(policy, attempt, started, error=exc, idempotent=idempotent)

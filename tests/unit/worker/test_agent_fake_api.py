@@ -42,6 +42,8 @@ class FakeApi:
     snapshots: dict[str, bytes] = field(default_factory=dict)
     registrations: list[dict[str, Any]] = field(default_factory=list)
     claims: list[dict[str, Any]] = field(default_factory=list)
+    claimed: list[list[str]] = field(default_factory=list)
+    """The task ids each claim assigned, in order."""
     reports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     logs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     artifacts: dict[str, dict[str, bytes]] = field(default_factory=dict)
@@ -109,13 +111,19 @@ class FakeApi:
             )
         if parts[3] == "claim":
             self.claims.append(json_body)
-            fits = [
-                t for t in self.queue if t["cpu"] <= json_body["free_cpu"] and json_body["free_slots"] > 0
-            ]
-            if self.status != "active" or not fits:
-                return httpx.Response(200, json={})  # nothing fits: no assignment
-            self.queue.remove(fits[0])
-            return httpx.Response(200, json={"assignment": fits[0]})
+            # As the server does: up to max_tasks that fit together; the list only when max_tasks is named.
+            cpu, slots = json_body["free_cpu"], json_body["free_slots"]
+            taken: list[dict[str, Any]] = []
+            for task in list(self.queue) if self.status == "active" else []:
+                if len(taken) < json_body.get("max_tasks", 1) and task["cpu"] <= cpu and slots > 0:
+                    self.queue.remove(task)
+                    taken.append(task)
+                    cpu, slots = cpu - task["cpu"], slots - 1
+            self.claimed.append([task["task_id"] for task in taken])
+            answer: dict[str, Any] = {"assignment": taken[0]} if taken else {}  # nothing: no assignment
+            if "max_tasks" in json_body:
+                answer["assignments"] = taken
+            return httpx.Response(200, json=answer)
         task_id, what = parts[4], parts[5]
         if what == "report":
             assert json_body.get("attempt") == 1, json_body
@@ -248,7 +256,15 @@ async def test_a_task_runs_from_snapshot_to_completed(fake: FakeApi, start: Call
     assert set(fake.artifacts["t1"]) == {"plots/loss.txt", "results.json"}
     # Registered with the machine's capabilities, asked with what is free.
     assert fake.registrations[0]["capabilities"] == {"cpu_cores": 2, "memory_gb": 4.0, "gpus": []}
-    assert fake.claims[0] == {"free_slots": 2, "free_cpu": 2, "free_memory_gb": 4.0, "free_gpus": 0}
+    # Idle, it long-polls for as many tasks as it has slots.
+    assert fake.claims[0] == {
+        "free_slots": 2,
+        "free_cpu": 2,
+        "free_memory_gb": 4.0,
+        "free_gpus": 0,
+        "max_tasks": 2,
+        "wait_seconds": 5.0,
+    }
     await until(lambda: not (running.work_dir / "t1-1").exists())
 
 
@@ -390,6 +406,18 @@ async def test_slots_bound_what_runs_at_once(fake: FakeApi, start: Callable[...,
     assert all(claim["free_slots"] == 1 for claim in fake.claims)
     # Never two running at once: each started after the previous one ended.
     assert max(len(ids) for ids in fake.heartbeats) <= 1
+
+
+async def test_one_claim_takes_work_for_every_free_slot_and_starts_it_all(
+    fake: FakeApi, start: Callable[..., Running]
+) -> None:
+    fake.queue += [assignment_body(f"m{i}", entrypoint="/bin/sh -c 'sleep 0.5'") for i in range(2)]
+    start(slots=2)
+    await until(lambda: all(fake.final(f"m{i}") for i in range(2)), within=20)
+    assert fake.claimed[0] == ["m0", "m1"]
+    assert fake.claims[0]["max_tasks"] == 2
+    assert max(len(ids) for ids in fake.heartbeats) == 2  # both ran side by side
+    assert [fake.final(f"m{i}") for i in range(2)] == [{"status": "completed", "progress": 100.0}] * 2
 
 
 async def test_a_task_needing_gpus_this_worker_lacks_fails_at_once(

@@ -5,6 +5,8 @@ from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 
+from ..types import UNSET, Unset
+
 T = TypeVar("T", bound="ClaimRequest")
 
 
@@ -16,12 +18,20 @@ class ClaimRequest:
         free_cpu (int):
         free_memory_gb (float):
         free_gpus (int):
+        max_tasks (int | Unset): The most tasks to assign in this claim (all must fit together in what is free).
+            Default: 1.
+        wait_seconds (float | Unset): How long the server may hold the request when nothing can be assigned at once (a
+            long poll):
+            it answers as soon as a task it can assign is queued, or with no assignment when the wait ends.
+             Default: 0.0.
     """
 
     free_slots: int
     free_cpu: int
     free_memory_gb: float
     free_gpus: int
+    max_tasks: int | Unset = 1
+    wait_seconds: float | Unset = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         free_slots = self.free_slots
@@ -31,6 +41,10 @@ class ClaimRequest:
         free_memory_gb = self.free_memory_gb
 
         free_gpus = self.free_gpus
+
+        max_tasks = self.max_tasks
+
+        wait_seconds = self.wait_seconds
 
         field_dict: dict[str, Any] = {}
 
@@ -42,6 +56,10 @@ class ClaimRequest:
                 "free_gpus": free_gpus,
             }
         )
+        if max_tasks is not UNSET:
+            field_dict["max_tasks"] = max_tasks
+        if wait_seconds is not UNSET:
+            field_dict["wait_seconds"] = wait_seconds
 
         return field_dict
 
@@ -56,11 +74,17 @@ class ClaimRequest:
 
         free_gpus = d.pop("free_gpus")
 
+        max_tasks = d.pop("max_tasks", UNSET)
+
+        wait_seconds = d.pop("wait_seconds", UNSET)
+
         claim_request = cls(
             free_slots=free_slots,
             free_cpu=free_cpu,
             free_memory_gb=free_memory_gb,
             free_gpus=free_gpus,
+            max_tasks=max_tasks,
+            wait_seconds=wait_seconds,
         )
 
         return claim_request

@@ -22,20 +22,34 @@ class ClaimResult:
         assignment (TaskAssignment | Unset): Everything a worker needs to run a task, secrets included (only workers
             ever see this); absent from a
             claim answer when nothing fits.
+        assignments (list[TaskAssignment] | Unset): Every task assigned by this claim, best first (at most the claim's
+            `max_tasks`); `assignment` is
+            its first item, absent when it is empty. Present when the claim named `max_tasks` (absent for
+            agents that do not know it, so their strict parsing of this answer keeps working).
     """
 
     assignment: TaskAssignment | Unset = UNSET
+    assignments: list[TaskAssignment] | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         assignment: dict[str, Any] | Unset = UNSET
         if not isinstance(self.assignment, Unset):
             assignment = self.assignment.to_dict()
 
+        assignments: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.assignments, Unset):
+            assignments = []
+            for assignments_item_data in self.assignments:
+                assignments_item = assignments_item_data.to_dict()
+                assignments.append(assignments_item)
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update({})
         if assignment is not UNSET:
             field_dict["assignment"] = assignment
+        if assignments is not UNSET:
+            field_dict["assignments"] = assignments
 
         return field_dict
 
@@ -51,8 +65,18 @@ class ClaimResult:
         else:
             assignment = TaskAssignment.from_dict(_assignment)
 
+        _assignments = d.pop("assignments", UNSET)
+        assignments: list[TaskAssignment] | Unset = UNSET
+        if _assignments is not UNSET:
+            assignments = []
+            for assignments_item_data in _assignments:
+                assignments_item = TaskAssignment.from_dict(assignments_item_data)
+
+                assignments.append(assignments_item)
+
         claim_result = cls(
             assignment=assignment,
+            assignments=assignments,
         )
 
         return claim_result

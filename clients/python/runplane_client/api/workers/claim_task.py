@@ -118,8 +118,12 @@ def sync_detailed(
     """Claim the next task
 
      Atomically assigns the queued task with the highest effective priority that fits the resources the
-    worker has free (FIFO within a priority), or answers with no assignment. An offline worker (drained,
-    or declared lost) gets 409, its message saying which.
+    worker has free (FIFO within a priority), or answers with no assignment. With `max_tasks` above 1 it
+    assigns, in one transaction, as many tasks (best first) as fit together in what is free, up to
+    `max_tasks`: all of them are in `assignments`, the first also in `assignment`. With `wait_seconds`
+    above 0 and nothing to assign, the server holds the request (a long poll) until a task it can assign
+    is queued or the wait ends, then answers as without a wait; the lease is renewed meanwhile. An
+    offline worker (drained, or declared lost) gets 409, its message saying which.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -154,8 +158,12 @@ def sync(
     """Claim the next task
 
      Atomically assigns the queued task with the highest effective priority that fits the resources the
-    worker has free (FIFO within a priority), or answers with no assignment. An offline worker (drained,
-    or declared lost) gets 409, its message saying which.
+    worker has free (FIFO within a priority), or answers with no assignment. With `max_tasks` above 1 it
+    assigns, in one transaction, as many tasks (best first) as fit together in what is free, up to
+    `max_tasks`: all of them are in `assignments`, the first also in `assignment`. With `wait_seconds`
+    above 0 and nothing to assign, the server holds the request (a long poll) until a task it can assign
+    is queued or the wait ends, then answers as without a wait; the lease is renewed meanwhile. An
+    offline worker (drained, or declared lost) gets 409, its message saying which.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -185,8 +193,12 @@ async def asyncio_detailed(
     """Claim the next task
 
      Atomically assigns the queued task with the highest effective priority that fits the resources the
-    worker has free (FIFO within a priority), or answers with no assignment. An offline worker (drained,
-    or declared lost) gets 409, its message saying which.
+    worker has free (FIFO within a priority), or answers with no assignment. With `max_tasks` above 1 it
+    assigns, in one transaction, as many tasks (best first) as fit together in what is free, up to
+    `max_tasks`: all of them are in `assignments`, the first also in `assignment`. With `wait_seconds`
+    above 0 and nothing to assign, the server holds the request (a long poll) until a task it can assign
+    is queued or the wait ends, then answers as without a wait; the lease is renewed meanwhile. An
+    offline worker (drained, or declared lost) gets 409, its message saying which.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -219,8 +231,12 @@ async def asyncio(
     """Claim the next task
 
      Atomically assigns the queued task with the highest effective priority that fits the resources the
-    worker has free (FIFO within a priority), or answers with no assignment. An offline worker (drained,
-    or declared lost) gets 409, its message saying which.
+    worker has free (FIFO within a priority), or answers with no assignment. With `max_tasks` above 1 it
+    assigns, in one transaction, as many tasks (best first) as fit together in what is free, up to
+    `max_tasks`: all of them are in `assignments`, the first also in `assignment`. With `wait_seconds`
+    above 0 and nothing to assign, the server holds the request (a long poll) until a task it can assign
+    is queued or the wait ends, then answers as without a wait; the lease is renewed meanwhile. An
+    offline worker (drained, or declared lost) gets 409, its message saying which.
 
     Args:
         worker_id (str): An opaque identifier.
