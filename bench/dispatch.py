@@ -36,6 +36,10 @@ Two phases per layout, once the workers have registered:
   was seen to end, so the workers sit idle in their claim loop: the submit→start latency of one task on
   an idle system (what a user waits for before their task runs), which the burst's backlog hides.
 
+After each layout, with runplane stopped, the machine's own limit in the same run: a bare loop that
+fork-execs `true` `--tasks` times, as many at once as the layout has slots (tasks/s, and CPU ms per process
+of the loop and its children), printed beside runplane's burst figures as ratios.
+
 Bounded: every wait has a deadline, a server or worker not ready within 60 s fails the run, and the exit
 status is 1 when a task failed, did not finish in time, or a request failed. Loopback only. The figures
 are printed as tables and written as JSON to bench/results/.
@@ -49,6 +53,7 @@ import contextlib
 import json
 import random
 import re
+import resource
 import secrets
 import shutil
 import subprocess
@@ -598,6 +603,43 @@ async def idle(rig: Rig, key: str, args: argparse.Namespace) -> Phase:
 
 
 @dataclass
+class Baseline:
+    """The machine's own limit: a bare loop fork-exec'ing `true`, as many at once as the layout's slots."""
+
+    parallelism: int
+    processes: int
+    tasks_per_s: float
+    cpu_ms_per_process: float
+    """CPU of this loop and its children (user + system) per `true`."""
+
+
+def fork_exec_baseline(parallelism: int, processes: int) -> Baseline:
+    """Starts `processes` `true`s, keeping `parallelism` running at once; what that costs the machine."""
+    true = shutil.which("true") or "/bin/true"
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = time.process_time()
+    started = time.perf_counter()
+    running: list[subprocess.Popen[bytes]] = []
+    launched = 0
+    while launched < processes or running:
+        while launched < processes and len(running) < parallelism:
+            running.append(subprocess.Popen([true]))
+            launched += 1
+        running[0].wait()
+        running = [child for child in running if child.poll() is None]
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    cpu += time.process_time() - own
+    return Baseline(
+        parallelism=parallelism,
+        processes=processes,
+        tasks_per_s=round(processes / wall, 1) if wall > 0 else 0.0,
+        cpu_ms_per_process=round(cpu * 1000 / processes, 2),
+    )
+
+
+@dataclass
 class Run:
     layout: str
     workers: int
@@ -605,6 +647,7 @@ class Run:
     database: str
     phases: list[Phase]
     startup_s: float
+    baseline: Baseline | None = None
 
 
 def run_layout(
@@ -652,6 +695,8 @@ def run_layout(
         database=database,
         phases=phases,
         startup_s=round(startup, 1),
+        # Measured in the same run, with nothing of runplane's left running.
+        baseline=fork_exec_baseline(count * slots, args.tasks),
     )
 
 
@@ -692,6 +737,29 @@ def report(runs: list[Run]) -> None:
                 ms(phase.start_to_end, "p50_ms"),
                 ms(phase.queued_to_claimed, "p50_ms"),
                 ms(phase.claimed_to_running, "p50_ms"),
+            ]
+        )
+    print(table(header, rows))
+
+    print("\nburst beside the machine's limit: a bare loop fork-exec'ing `true` with the same parallelism")
+    header = ["layout", "db", "tasks/s", "runplane CPU ms/task", "fork-exec tasks/s", "fork-exec CPU ms/proc"]
+    header += ["tasks/s ratio", "CPU ratio"]
+    rows = []
+    for run in runs:
+        phase, base = run.phases[0], run.baseline
+        if base is None:
+            continue
+        cpu_ms = sum(phase.cpu[f"{part}_ms_per_task"] for part in ("server", "workers", "database"))
+        rows.append(
+            [
+                run.layout,
+                run.database,
+                f"{phase.tasks_per_s:.1f}",
+                f"{cpu_ms:.0f}",
+                f"{base.tasks_per_s:.0f}",
+                f"{base.cpu_ms_per_process:.2f}",
+                f"1/{base.tasks_per_s / phase.tasks_per_s:.0f}" if phase.tasks_per_s else "-",
+                f"{cpu_ms / base.cpu_ms_per_process:.0f}x" if base.cpu_ms_per_process else "-",
             ]
         )
     print(table(header, rows))

@@ -53,9 +53,23 @@ def worker_command(
         typer.Option(
             min=0.05,
             max=60,
-            help="How often an idle worker asks for work: lower starts tasks sooner, costs empty claims.",
+            help=(
+                "How often a worker running tasks asks for more work, and the pause after a failed claim "
+                "(an idle worker long-polls instead)."
+            ),
         ),
     ] = 1.0,
+    claim_wait_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=30,
+            help=(
+                "How long an idle worker's claim waits on the server for work (0: poll every "
+                "--poll-seconds); also how long an idle worker may take to stop."
+            ),
+        ),
+    ] = 5.0,
     grace_seconds: Annotated[
         float, typer.Option(min=0, help="On SIGTERM/SIGINT, how long running tasks get to finish.")
     ] = 10.0,
@@ -81,6 +95,7 @@ def worker_command(
         gpus=gpus,
         work_dir=work_dir,
         poll_seconds=poll_seconds,
+        claim_wait_seconds=claim_wait_seconds,
         grace_seconds=grace_seconds,
         keep_work_dirs=keep_work_dirs,
     )
