@@ -1231,7 +1231,7 @@ class ClaimRequest(BaseModel):
     wait_seconds: Annotated[
         float,
         Field(
-            description="How long the server may hold the request when nothing can be assigned at once (a long poll):\nit answers as soon as a task it can assign is queued, or with no assignment when the wait ends.\n",
+            description="How long the server may hold the request when nothing can be assigned at once (a long poll):\nit answers as soon as a task it can assign is queued, or with no assignment when the wait ends.\nA server may hold it less (its own limit, 30 s by default).\n",
             ge=0.0,
             le=30.0,
         ),

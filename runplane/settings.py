@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         le=600,
         description="How often a waiting long-poll claim looks for work when no queued task woke it.",
     )
+    claim_max_wait_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=30,
+        description="The longest a claim's `wait_seconds` may hold a request (shorter asks are kept).",
+    )
     reaper_seconds: float = Field(
         1.0, ge=0, le=60, description="How often each API process recovers lost workers' tasks (0: never)."
     )

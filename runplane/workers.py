@@ -193,13 +193,14 @@ class WorkerManager:
 
         With `wait_seconds`, a claim that finds nothing waits (a long poll) until a task is queued in any
         process (`arrivals`: a hint, sent by this process's event hub) or `claim_recheck_seconds` pass (the
-        truth: the claim is tried again), and returns [] when the wait ends. Each try renews the lease
+        truth: the claim is tried again), and returns [] when the wait ends (at most
+        `claim_max_wait_seconds`). Each try renews the lease
         when due (`touch`), so a long poll never lets it run out. An offline worker (drained or lost) gets
         409; a draining one gets [] at once.
         """
         worker = await self.owned(principal, worker_id)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + (request.wait_seconds or 0.0)
+        deadline = loop.time() + min(request.wait_seconds or 0.0, self.settings.claim_max_wait_seconds)
         while True:
             worker = await self.touch(worker)
             if worker.status == "offline":

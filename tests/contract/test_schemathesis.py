@@ -33,6 +33,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         # Long-lived answers (event streams, followed logs) end after this long and clients resume, so
         # each fuzzed stream request gets a whole answer instead of waiting for the client's timeout.
         "RUNPLANE_STREAM_MAX_SECONDS": "0.5",
+        # Likewise a long-poll claim (wait_seconds up to 30) is held at most this long.
+        "RUNPLANE_CLAIM_MAX_WAIT_SECONDS": "0.5",
     }
     with running_server(tmp_path_factory.mktemp("contract"), workers=2, env=env) as running:
         yield running

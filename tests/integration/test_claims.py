@@ -165,3 +165,12 @@ async def _wake_across_processes(base_url: str, admin_key: str) -> None:
     answers = await asyncio.wait_for(asyncio.gather(*claims), WAIT + 30)
     assert sorted(task_id for task_id, _ in answers) == sorted(ids)
     assert max(at for _, at in answers) - submitted < WAIT / 2
+
+
+@pytest.mark.parametrize("settings_overrides", [{"reaper_seconds": 0, "claim_max_wait_seconds": 0.5}])
+async def test_the_server_holds_a_claim_no_longer_than_its_limit(client, worker_key):
+    worker_id = await register(client, worker_key)
+    asked = time.monotonic()
+    answer = await _claim(client, worker_key, worker_id, wait_seconds=WAIT)
+    assert time.monotonic() - asked < WAIT / 2
+    assert answer == {"assignment": None}

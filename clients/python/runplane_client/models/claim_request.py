@@ -23,6 +23,7 @@ class ClaimRequest:
         wait_seconds (float | Unset): How long the server may hold the request when nothing can be assigned at once (a
             long poll):
             it answers as soon as a task it can assign is queued, or with no assignment when the wait ends.
+            A server may hold it less (its own limit, 30 s by default).
              Default: 0.0.
     """
 
