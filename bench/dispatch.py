@@ -809,7 +809,7 @@ def report(runs: list[Run]) -> None:
     idle_runs = [(run, run.phases[1]) for run in runs if len(run.phases) > 1]
     if idle_runs:
         print("\nidle: one task at a time on idle workers (ms)")
-        header = ["layout", "db", "tasks", "failed", "submit→start p50", "p90", "max"]
+        header = ["layout", "db", "tasks", "failed", "submit→start p50", "p90", "p99", "max"]
         header += ["queued→claimed p50", "max", "claimed→running p50", "start→end p50", "claims/task"]
         rows = []
         for run, phase in idle_runs:
@@ -819,7 +819,7 @@ def report(runs: list[Run]) -> None:
                     run.database,
                     f"{phase.completed}/{phase.tasks}",
                     str(phase.failed + phase.unfinished + len(phase.submit_errors)),
-                    *(ms(phase.submit_to_start, key) for key in ("p50_ms", "p90_ms", "max_ms")),
+                    *(ms(phase.submit_to_start, key) for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms")),
                     ms(phase.queued_to_claimed, "p50_ms"),
                     ms(phase.queued_to_claimed, "max_ms"),
                     ms(phase.claimed_to_running, "p50_ms"),
