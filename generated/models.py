@@ -6,7 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
+from pydantic import AnyUrl, AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 from typing_extensions import TypeAliasType
 
 
@@ -1238,53 +1238,6 @@ class ClaimRequest(BaseModel):
     ] = 0
 
 
-class TaskAssignment(BaseModel):
-    """
-    Everything a worker needs to run a task, secrets included (only workers ever see this); absent from a
-    claim answer when nothing fits.
-
-    """
-
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    task_id: ResourceId
-    attempt: Annotated[int, Field(ge=1, le=1001)]
-    job_name: Annotated[str, Field(max_length=64)]
-    entrypoint: Annotated[str | None, Field(max_length=4096)] = None
-    args: Annotated[list[Arg], Field(max_length=256)]
-    model_id: Annotated[str | None, Field(max_length=64)] = None
-    inputs: ModelInputs
-    snapshot_id: Annotated[str | None, Field(max_length=64)] = None
-    dataset_specs: Annotated[list[DatasetSpec], Field(max_length=64)]
-    cpu: Annotated[int, Field(ge=1, le=1024)]
-    memory_gb: Annotated[float, Field(ge=0.0625, le=4096.0)]
-    gpu: Annotated[int, Field(ge=0, le=64)]
-    gpu_type: Annotated[str | None, Field(max_length=64)] = None
-    timeout_seconds: Annotated[int | None, Field(ge=1, le=2592000)] = None
-    env: StringMap
-    secrets: StringMap
-    random_seed: Annotated[int | None, Field(ge=0, le=4294967295)] = None
-
-
-class ClaimResult(BaseModel):
-    """
-    A claim's answer; `assignment` is absent when nothing fits.
-    """
-
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    assignment: TaskAssignment | None = None
-    assignments: Annotated[
-        list[TaskAssignment] | None,
-        Field(
-            description="Every task assigned by this claim, best first (at most the claim's `max_tasks`); `assignment` is\nits first item, absent when it is empty. Present when the claim named `max_tasks` (absent for\nagents that do not know it, so their strict parsing of this answer keeps working).\n",
-            max_length=64,
-        ),
-    ] = None
-
-
 class ReportedStatus(StrEnum):
     preparing = "preparing"
     running = "running"
@@ -1311,6 +1264,15 @@ class TaskReport(BaseModel):
     message: Annotated[str | None, Field(max_length=1024)] = None
     failure_reason: FailureReason | None = None
     exit_code: Annotated[int | None, Field(ge=-255, le=255)] = None
+    service_url: Annotated[
+        str | None,
+        Field(
+            description="Where a task of kind `service` answers, once it does (`http://host:port/`).",
+            max_length=2048,
+            min_length=8,
+            pattern="^https?://",
+        ),
+    ] = None
 
 
 class TaskReportReply(BaseModel):
@@ -1352,6 +1314,123 @@ class LogBatch(BaseModel):
         ),
     ]
     lines: Annotated[list[LogLine], Field(max_length=2000, min_length=1)]
+
+
+class JupyterServiceCreate(BaseModel):
+    """
+    A Jupyter server to start. fetch_ml's `workspace` is `snapshot_id` here (the server's root directory
+    holds that snapshot's files); its `image` has no counterpart (servers run on the worker's Python,
+    not in containers) and is refused.
+
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    name: Annotated[
+        str,
+        Field(
+            description="A name for the service (also its task's `job_name`).",
+            max_length=64,
+            min_length=1,
+            pattern="^[a-zA-Z0-9_-]+$",
+        ),
+    ]
+    snapshot_id: ResourceId | None = None
+    cpu: Annotated[
+        int, Field(description="CPU cores reserved for the server and its kernels.", ge=1, le=1024)
+    ] = 1
+    memory_gb: Annotated[
+        float,
+        Field(
+            description="Memory for the server and its kernels, in GiB; the service is stopped when it uses more.",
+            ge=0.25,
+            le=4096.0,
+        ),
+    ] = 2
+    gpu: Annotated[int, Field(description="GPUs reserved for its kernels.", ge=0, le=64)] = 0
+    gpu_type: Annotated[
+        str | None,
+        Field(description="A GPU model the service needs, e.g. `H100`.", max_length=64, min_length=1),
+    ] = None
+    timeout_seconds: Annotated[
+        int | None,
+        Field(
+            description="Stop the service after this long running (default: runs until stopped).",
+            ge=60,
+            le=2592000,
+        ),
+    ] = None
+
+
+class TaskKind(StrEnum):
+    """
+    `service`: a long-running server (a Jupyter service). The worker appends `--ip=<host>` and
+    `--port=<a free port>` to its command, waits until `http://<host>:<port>/api/status` answers and
+    reports that address as the task's `service_url`.
+
+    """
+
+    task = "task"
+    service = "service"
+
+
+class JupyterServiceStatus(StrEnum):
+    """
+    From its task's status: queued or preparing, or running before the server answers, is `starting`;
+    running once it answers is `running`; a stop asked for while active is `stopping`; cancelled or
+    completed (the server shut itself down) is `stopped`; failed is `error`.
+
+    """
+
+    starting = "starting"
+    running = "running"
+    stopping = "stopping"
+    stopped = "stopped"
+    error = "error"
+
+
+class JupyterService(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    id: ResourceId
+    task_id: ResourceId
+    name: Annotated[str, Field(max_length=64)]
+    user_id: Annotated[str, Field(max_length=64)]
+    status: JupyterServiceStatus
+    url: Annotated[
+        AnyUrl | None,
+        Field(description="Where the server answers (`http://host:port/`); null until it is `running`."),
+    ]
+    token: Annotated[
+        str | None,
+        Field(
+            description="The server's token (`?token=` or `Authorization: token ...`). Only in answers to its owner or an\nadmin about this one service; null in lists.\n",
+            max_length=256,
+        ),
+    ]
+    snapshot_id: Annotated[str | None, Field(max_length=64)]
+    cpu: Annotated[int, Field(ge=1, le=1024)]
+    memory_gb: Annotated[float, Field(ge=0.0625, le=4096.0)]
+    gpu: Annotated[int, Field(ge=0, le=64)]
+    message: Annotated[
+        str | None,
+        Field(description="The latest word from its task (why it failed, for one).", max_length=1024),
+    ]
+    created_at: AwareDatetime
+    started_at: Annotated[AwareDatetime | None, Field(...)]
+    stopped_at: Annotated[AwareDatetime | None, Field(...)]
+
+
+class JupyterServiceList(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    services: Annotated[list[JupyterService], Field(max_length=1000)]
+    total: Annotated[int, Field(ge=0)]
+    limit: Annotated[int, Field(ge=1, le=1000)]
+    offset: Annotated[int, Field(ge=0)]
 
 
 ParameterGridAdditionalProperty = TypeAliasType(
@@ -1834,6 +1913,54 @@ class SweepResults(BaseModel):
         Field(description="Every key that appears in the rows' `summary`, sorted.", max_length=256),
     ]
     rows: Annotated[list[SweepResultRow], Field(max_length=10000)]
+
+
+class TaskAssignment(BaseModel):
+    """
+    Everything a worker needs to run a task, secrets included (only workers ever see this); absent from a
+    claim answer when nothing fits.
+
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    task_id: ResourceId
+    attempt: Annotated[int, Field(ge=1, le=1001)]
+    job_name: Annotated[str, Field(max_length=64)]
+    entrypoint: Annotated[str | None, Field(max_length=4096)] = None
+    args: Annotated[list[Arg], Field(max_length=256)]
+    model_id: Annotated[str | None, Field(max_length=64)] = None
+    inputs: ModelInputs
+    snapshot_id: Annotated[str | None, Field(max_length=64)] = None
+    dataset_specs: Annotated[list[DatasetSpec], Field(max_length=64)]
+    cpu: Annotated[int, Field(ge=1, le=1024)]
+    memory_gb: Annotated[float, Field(ge=0.0625, le=4096.0)]
+    gpu: Annotated[int, Field(ge=0, le=64)]
+    gpu_type: Annotated[str | None, Field(max_length=64)] = None
+    timeout_seconds: Annotated[int | None, Field(ge=1, le=2592000)] = None
+    env: StringMap
+    secrets: StringMap
+    random_seed: Annotated[int | None, Field(ge=0, le=4294967295)] = None
+    kind: TaskKind
+
+
+class ClaimResult(BaseModel):
+    """
+    A claim's answer; `assignment` is absent when nothing fits.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    assignment: TaskAssignment | None = None
+    assignments: Annotated[
+        list[TaskAssignment] | None,
+        Field(
+            description="Every task assigned by this claim, best first (at most the claim's `max_tasks`); `assignment` is\nits first item, absent when it is empty. Present when the claim named `max_tasks` (absent for\nagents that do not know it, so their strict parsing of this answer keeps working).\n",
+            max_length=64,
+        ),
+    ] = None
 
 
 class ModelInputValue(RootModel[int | float | PresetName]):

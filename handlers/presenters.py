@@ -279,6 +279,7 @@ def task_assignment(row: TaskRow) -> models.TaskAssignment:
             "env": row.env,
             "secrets": row.secrets,
             "random_seed": row.random_seed,
+            "kind": row.kind,
         }
     )
 

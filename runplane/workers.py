@@ -256,6 +256,10 @@ class WorkerManager:
             if task is None:
                 raise NotFound("Task not found", details={"task_id": task_id})
             check_assigned(task, worker_id, report.attempt)
+            if report.service_url is not None and task.kind != "service":
+                raise ValidationFailed(
+                    "Only a task of kind 'service' has a service_url", details={"field": "service_url"}
+                )
             if target is None or target == task.status:
                 if task.status in TERMINAL:
                     return task  # a repeated final report: nothing more to record
@@ -264,6 +268,8 @@ class WorkerManager:
                     values["message"] = report.message
                 if report.exit_code is not None:
                     values["exit_code"] = report.exit_code
+                if report.service_url is not None:
+                    values["service_url"] = report.service_url
                 if report.progress is None and not values:
                     return task
                 values["updated_at"] = utcnow()
@@ -298,6 +304,8 @@ class WorkerManager:
         values: dict[str, Any] = {"status": target, "updated_at": now}
         if report.exit_code is not None:
             values["exit_code"] = report.exit_code
+        if report.service_url is not None:
+            values["service_url"] = report.service_url
         if target == "running":
             values["started_at"] = task.started_at or now
         if target in DEFAULT_MESSAGES:

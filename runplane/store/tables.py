@@ -101,6 +101,7 @@ class TaskRow(Base):
         Index(None, "experiment_id"),
         Index(None, "sweep_id", "variation_index", "trial"),
         Index(None, "reservation_id"),
+        Index(None, "kind", "user_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -142,6 +143,9 @@ class TaskRow(Base):
     cancelled_by: Mapped[str | None] = mapped_column(String(64))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     worker_id: Mapped[str | None] = mapped_column(String(64))
+    # `service`: a long-running server (a Jupyter service) whose worker reports where it answers.
+    kind: Mapped[str] = mapped_column(String(16), default="task", server_default="task")
+    service_url: Mapped[str | None] = mapped_column(String(2048))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     queued_at: Mapped[datetime]

@@ -42,6 +42,7 @@ from generated.models import (
     LogBatch,
     ReportedStatus,
     TaskAssignment,
+    TaskKind,
     TaskReport,
     TaskReportReply,
 )
@@ -55,6 +56,7 @@ from runplane.worker.outputs import collect_outputs
 from runplane.worker.process import ProcessOutcome, ResourceLimits, run_process
 from runplane.worker.progress import ProgressTracker, parse_progress_line
 from runplane.worker.resources import Allocation
+from runplane.worker.service import free_port, service_url, wait_until_answers
 from runplane.worker.snapshot import UnsafeArchiveError, extract_snapshot
 
 logger = logging.getLogger(__name__)
@@ -89,6 +91,8 @@ class ExecutionSettings:
     progress_interval_seconds: float = 1.0
     log_flush_seconds: float = 1.0
     keep_work_dirs: bool = False
+    # The address a task of kind `service` listens on and is reported at.
+    service_host: str = "127.0.0.1"
 
 
 def _truncate(message: str) -> str:
@@ -188,8 +192,14 @@ class TaskExecution:
             )
             return
         env = build_env(self.assignment, self._dirs, self.allocation.gpu_indices)
+        url = None
+        if self.assignment.kind == TaskKind.service:
+            host = self._settings.service_host
+            port = await asyncio.to_thread(free_port, host)
+            argv += [f"--ip={host}", f"--port={port}"]
+            url = service_url(host, port)
         await self._report(status=ReportedStatus.running, message="running")
-        outcome = await self._execute(argv, env)
+        outcome = await self._execute(argv, env, url)
         if outcome.reason == "cancelled":
             await self._end_cancelled()
             return
@@ -292,7 +302,7 @@ class TaskExecution:
 
     # -- running --------------------------------------------------------------------------------------
 
-    async def _execute(self, argv: list[str], env: dict[str, str]) -> ProcessOutcome:
+    async def _execute(self, argv: list[str], env: dict[str, str], url: str | None = None) -> ProcessOutcome:
         shipper = LogShipper(
             self._send_logs,
             LogBatcher(max_delay_seconds=self._settings.log_flush_seconds, attempt=self.assignment.attempt),
@@ -315,6 +325,7 @@ class TaskExecution:
         )
         shipper.start()
         reporter = asyncio.ensure_future(self._report_progress())
+        announcer = asyncio.ensure_future(self._announce(url)) if url is not None else None
         try:
             return await run_process(
                 argv,
@@ -326,12 +337,26 @@ class TaskExecution:
                 kill_grace_seconds=self._settings.kill_grace_seconds,
             )
         finally:
+            if announcer is not None:
+                announcer.cancel()
+                await asyncio.gather(announcer, return_exceptions=True)
             async with self._progress_lock:
                 reporter.cancel()
                 await asyncio.gather(reporter, return_exceptions=True)
             # Every line goes out (or is marked as lost) before the end is reported.
             await shipper.close()
             self._undelivered_lines = shipper.dropped_lines
+
+    async def _announce(self, url: str) -> None:
+        """Reports a service's URL once it answers (stopped by the end of the process)."""
+        await wait_until_answers(url)
+        async with self._progress_lock:
+            try:
+                await self._report(message=f"serving at {url}", service_url=url)
+            except TaskLost:
+                self.request_cancel("lost")
+            except (api.ApiError, api.ApiUnavailable) as exc:
+                logger.warning("task %s: service address not reported: %s", self.task_id, exc)
 
     def _on_progress(self, percent: float, message: str | None) -> None:
         if self._tracker.update(percent, message):
@@ -407,6 +432,7 @@ class TaskExecution:
         message: str | None = None,
         failure_reason: FailureReason | None = None,
         exit_code: int | None = None,
+        service_url: str | None = None,
     ) -> TaskReportReply:
         report = TaskReport(
             attempt=self.assignment.attempt,
@@ -415,6 +441,7 @@ class TaskExecution:
             message=_truncate(message) if message is not None else None,
             failure_reason=failure_reason,
             exit_code=exit_code,
+            service_url=service_url,
         )
         try:
             reply = await self._client.report(self.worker_id, self.task_id, report)

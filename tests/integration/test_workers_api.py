@@ -128,6 +128,7 @@ async def test_a_whole_run_through_the_worker_operations(client, worker_key, use
             "env": {"MODE": "fast"},
             "secrets": {"WANDB_API_KEY": "wandb-888"},
             "random_seed": 7,
+            "kind": "task",
         }
     }
     task = await task_of(client, user_key, task_id)

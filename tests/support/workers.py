@@ -151,6 +151,7 @@ def assignment_body(task_id: str = "t1", **overrides: Any) -> dict[str, Any]:
         "gpu": 0,
         "env": {},
         "secrets": {},
+        "kind": "task",
         **overrides,
     }
     return {name: value for name, value in body.items() if value is not None}

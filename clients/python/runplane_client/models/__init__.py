@@ -36,6 +36,10 @@ from .health_response import HealthResponse
 from .health_status import HealthStatus
 from .heartbeat import Heartbeat
 from .heartbeat_reply import HeartbeatReply
+from .jupyter_service import JupyterService
+from .jupyter_service_create import JupyterServiceCreate
+from .jupyter_service_list import JupyterServiceList
+from .jupyter_service_status import JupyterServiceStatus
 from .log_batch import LogBatch
 from .log_line import LogLine
 from .log_line_stream import LogLineStream
@@ -102,6 +106,7 @@ from .task_create import TaskCreate
 from .task_create_plugin_configs import TaskCreatePluginConfigs
 from .task_create_secrets import TaskCreateSecrets
 from .task_failure import TaskFailure
+from .task_kind import TaskKind
 from .task_list import TaskList
 from .task_plugin_configs import TaskPluginConfigs
 from .task_progress_data import TaskProgressData
@@ -162,6 +167,10 @@ __all__ = (
     "HealthStatus",
     "Heartbeat",
     "HeartbeatReply",
+    "JupyterService",
+    "JupyterServiceCreate",
+    "JupyterServiceList",
+    "JupyterServiceStatus",
     "LogBatch",
     "LogLine",
     "LogLineStream",
@@ -228,6 +237,7 @@ __all__ = (
     "TaskCreatePluginConfigs",
     "TaskCreateSecrets",
     "TaskFailure",
+    "TaskKind",
     "TaskList",
     "TaskPluginConfigs",
     "TaskProgressData",

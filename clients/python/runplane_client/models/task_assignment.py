@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 
+from ..models.task_kind import TaskKind
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ class TaskAssignment:
             gpu (int):
             env (StringMap): Names to string values.
             secrets (StringMap): Names to string values.
+            kind (TaskKind): `service`: a long-running server (a Jupyter service). The worker appends `--ip=<host>` and
+                `--port=<a free port>` to its command, waits until `http://<host>:<port>/api/status` answers and
+                reports that address as the task's `service_url`.
             entrypoint (str | Unset):
             model_id (str | Unset):
             snapshot_id (str | Unset):
@@ -56,6 +60,7 @@ class TaskAssignment:
     gpu: int
     env: StringMap
     secrets: StringMap
+    kind: TaskKind
     entrypoint: str | Unset = UNSET
     model_id: str | Unset = UNSET
     snapshot_id: str | Unset = UNSET
@@ -89,6 +94,8 @@ class TaskAssignment:
 
         secrets = self.secrets.to_dict()
 
+        kind = self.kind.value
+
         entrypoint = self.entrypoint
 
         model_id = self.model_id
@@ -116,6 +123,7 @@ class TaskAssignment:
                 "gpu": gpu,
                 "env": env,
                 "secrets": secrets,
+                "kind": kind,
             }
         )
         if entrypoint is not UNSET:
@@ -167,6 +175,8 @@ class TaskAssignment:
 
         secrets = StringMap.from_dict(d.pop("secrets"))
 
+        kind = TaskKind(d.pop("kind"))
+
         entrypoint = d.pop("entrypoint", UNSET)
 
         model_id = d.pop("model_id", UNSET)
@@ -191,6 +201,7 @@ class TaskAssignment:
             gpu=gpu,
             env=env,
             secrets=secrets,
+            kind=kind,
             entrypoint=entrypoint,
             model_id=model_id,
             snapshot_id=snapshot_id,

@@ -28,6 +28,7 @@ class TaskReport:
             first word ending in `.py`/`.sh`, or the first argument of `python`/`sh`/`bash`) is not in the
             task's code.
         exit_code (int | Unset):
+        service_url (str | Unset): Where a task of kind `service` answers, once it does (`http://host:port/`).
     """
 
     attempt: int | Unset = UNSET
@@ -36,6 +37,7 @@ class TaskReport:
     message: str | Unset = UNSET
     failure_reason: FailureReason | Unset = UNSET
     exit_code: int | Unset = UNSET
+    service_url: str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         attempt = self.attempt
@@ -54,6 +56,8 @@ class TaskReport:
 
         exit_code = self.exit_code
 
+        service_url = self.service_url
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update({})
@@ -69,6 +73,8 @@ class TaskReport:
             field_dict["failure_reason"] = failure_reason
         if exit_code is not UNSET:
             field_dict["exit_code"] = exit_code
+        if service_url is not UNSET:
+            field_dict["service_url"] = service_url
 
         return field_dict
 
@@ -97,6 +103,8 @@ class TaskReport:
 
         exit_code = d.pop("exit_code", UNSET)
 
+        service_url = d.pop("service_url", UNSET)
+
         task_report = cls(
             attempt=attempt,
             status=status,
@@ -104,6 +112,7 @@ class TaskReport:
             message=message,
             failure_reason=failure_reason,
             exit_code=exit_code,
+            service_url=service_url,
         )
 
         return task_report
