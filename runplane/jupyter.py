@@ -39,10 +39,12 @@ TOKEN_BYTES = 32
 
 # `python` is the worker's interpreter (runplane.worker.launch puts it first on PATH), which has
 # jupyter_server. port_retries=0: a taken port must fail the start, not move the server to an address
-# nobody reports. allow_remote_access: the worker may bind an address other than localhost.
+# nobody reports. allow_remote_access: the worker may bind an address other than localhost. allow_root:
+# Jupyter refuses to start as root, but a service runs with the worker's privileges like any task's
+# entrypoint (workers in containers often run as root); the token, not the user id, guards it.
 SERVER_COMMAND = (
     "python -m jupyter_server --no-browser --ServerApp.root_dir=. --ServerApp.port_retries=0"
-    " --ServerApp.allow_remote_access=True"
+    " --ServerApp.allow_remote_access=True --ServerApp.allow_root=True"
 )
 # Jupyter's runtime files (one holds the token) stay inside the task's work directory, removed at its end.
 SERVER_ENV = {"JUPYTER_RUNTIME_DIR": ".jupyter/runtime"}
