@@ -126,6 +126,8 @@ class AgentOptions:
     """How long an idle worker's claim may wait on the server for work (a long poll); 0: plain polling.
     A stop request waits for a claim in flight (the task it brings is run, not stranded), so this bounds
     how long an idle worker takes to stop."""
+    # Where services (Jupyter servers) listen and are reported: an address users can reach this host at.
+    service_host: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,7 @@ class WorkerAgent:
             progress_interval_seconds=options.progress_interval_seconds,
             log_flush_seconds=options.log_flush_seconds,
             keep_work_dirs=options.keep_work_dirs,
+            service_host=options.service_host,
         )
         self.worker_id: str | None = None
         self._heartbeat_seconds = 5.0

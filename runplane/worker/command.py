@@ -76,6 +76,13 @@ def worker_command(
     keep_work_dirs: Annotated[
         bool, typer.Option(help="Keep each task's work directory after it ends (for debugging).")
     ] = False,
+    service_host: Annotated[
+        str,
+        typer.Option(
+            envvar="RUNPLANE_WORKER_SERVICE_HOST",
+            help="The address services (Jupyter servers) listen on and are reported at: one users can reach.",
+        ),
+    ] = "127.0.0.1",
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
     log_format: Annotated[
         LogFormatName, typer.Option(help="json (one object a line) or console (short lines for a person).")
@@ -98,6 +105,7 @@ def worker_command(
         claim_wait_seconds=claim_wait_seconds,
         grace_seconds=grace_seconds,
         keep_work_dirs=keep_work_dirs,
+        service_host=service_host,
     )
     try:
         agent = WorkerAgent(options)
