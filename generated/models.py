@@ -1378,8 +1378,9 @@ class TaskKind(StrEnum):
 class JupyterServiceStatus(StrEnum):
     """
     From its task's status: queued or preparing, or running before the server answers, is `starting`;
-    running once it answers is `running`; a stop asked for while active is `stopping`; cancelled or
-    completed (the server shut itself down) is `stopped`; failed is `error`.
+    running once it answers is `running`; a stop asked for while active is `stopping`; cancelled,
+    completed (the server shut itself down) or ended by its `timeout_seconds` is `stopped`; failed
+    otherwise is `error`.
 
     """
 

@@ -13,8 +13,8 @@ secret names, and only the service's owner or an admin reading that one service 
 
 Status, from the task's (``JupyterServiceStatus`` in the contract): queued or preparing, or running before
 the server answers, is ``starting``; running once it answers is ``running``; a stop asked for while it is
-active, or collecting its outputs after the server exited, is ``stopping``; cancelled or completed (the
-server shut itself down) is ``stopped``; failed is ``error``.
+active, or collecting its outputs after the server exited, is ``stopping``; cancelled, completed (the
+server shut itself down) or stopped by its ``timeout_seconds`` is ``stopped``; failed otherwise is ``error``.
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ def service_status(row: TaskRow) -> str:
         return "running" if row.service_url else "starting"
     if row.status == "collecting":
         return "stopping"
-    if row.status == "failed":
+    if row.status == "failed" and row.failure_reason != "timeout":
         return "error"
-    return "stopped"  # cancelled, completed
+    return "stopped"  # cancelled, completed, or its timeout_seconds ran out
 
 
 def may_see_token(principal: Principal, row: TaskRow) -> bool:

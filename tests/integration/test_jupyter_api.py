@@ -192,3 +192,17 @@ async def test_only_a_service_task_reports_a_service_url(client, user_key, worke
         "Only a task of kind 'service' has a service_url",
         {"field": "service_url"},
     )
+
+
+async def test_a_service_ended_by_its_timeout_is_stopped_not_an_error(client, user_key, worker_key):
+    service = await start(client, user_key, timeout_seconds=60)
+    worker_id = await register(client, worker_key)
+    assignment = await claim(client, worker_key, worker_id)
+    assert assignment is not None and assignment["timeout_seconds"] == 60
+    await report(client, worker_key, worker_id, service["id"], status="running")
+    ended = await report(
+        client, worker_key, worker_id, service["id"], status="failed", failure_reason="timeout", exit_code=-9
+    )
+    assert ended.status_code == 200, ended.text
+    found = (await get(client, user_key, service["id"])).json()
+    assert found["status"] == "stopped" and found["message"].startswith("Failed: timed out")

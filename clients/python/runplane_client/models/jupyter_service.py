@@ -21,8 +21,9 @@ class JupyterService:
         user_id (str):
         status (JupyterServiceStatus): From its task's status: queued or preparing, or running before the server
             answers, is `starting`;
-            running once it answers is `running`; a stop asked for while active is `stopping`; cancelled or
-            completed (the server shut itself down) is `stopped`; failed is `error`.
+            running once it answers is `running`; a stop asked for while active is `stopping`; cancelled,
+            completed (the server shut itself down) or ended by its `timeout_seconds` is `stopped`; failed
+            otherwise is `error`.
         url (None | str): Where the server answers (`http://host:port/`); null until it is `running`.
         token (None | str): The server's token (`?token=` or `Authorization: token ...`). Only in answers to its owner
             or an
