@@ -1054,7 +1054,7 @@ class Reservation(BaseModel):
     user_id: UserId
     status: ReservationStatus
     gpu_count: Annotated[int, Field(ge=0, le=64)]
-    gpu_type: Annotated[str | None, Field(max_length=64)]
+    gpu_type: Annotated[str | None, Field(max_length=64)] = None
     node_count: Annotated[int, Field(ge=1, le=256)]
     cpu: Annotated[int, Field(ge=1, le=1024)]
     memory_gb: Annotated[float, Field(ge=0.0625, le=4096.0)]
@@ -1069,7 +1069,7 @@ class Reservation(BaseModel):
     starts_at: Timestamp
     expires_at: Timestamp
     created_at: Timestamp
-    ended_at: Annotated[AwareDatetime | None, Field(description="When it was cancelled or expired.")]
+    ended_at: Annotated[AwareDatetime | None, Field(description="When it was cancelled or expired.")] = None
 
 
 class ReservationList(BaseModel):
@@ -1403,25 +1403,25 @@ class JupyterService(BaseModel):
     url: Annotated[
         AnyUrl | None,
         Field(description="Where the server answers (`http://host:port/`); null until it is `running`."),
-    ]
+    ] = None
     token: Annotated[
         str | None,
         Field(
             description="The server's token (`?token=` or `Authorization: token ...`). Only in answers to its owner or an\nadmin about this one service; null in lists.\n",
             max_length=256,
         ),
-    ]
-    snapshot_id: Annotated[str | None, Field(max_length=64)]
+    ] = None
+    snapshot_id: Annotated[str | None, Field(max_length=64)] = None
     cpu: Annotated[int, Field(ge=1, le=1024)]
     memory_gb: Annotated[float, Field(ge=0.0625, le=4096.0)]
     gpu: Annotated[int, Field(ge=0, le=64)]
     message: Annotated[
         str | None,
         Field(description="The latest word from its task (why it failed, for one).", max_length=1024),
-    ]
+    ] = None
     created_at: AwareDatetime
-    started_at: Annotated[AwareDatetime | None, Field(...)]
-    stopped_at: Annotated[AwareDatetime | None, Field(...)]
+    started_at: AwareDatetime | None = None
+    stopped_at: AwareDatetime | None = None
 
 
 class JupyterServiceList(BaseModel):

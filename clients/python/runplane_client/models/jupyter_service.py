@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 
 from ..models.jupyter_service_status import JupyterServiceStatus
+from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="JupyterService")
 
@@ -24,18 +25,18 @@ class JupyterService:
             running once it answers is `running`; a stop asked for while active is `stopping`; cancelled,
             completed (the server shut itself down) or ended by its `timeout_seconds` is `stopped`; failed
             otherwise is `error`.
-        url (None | str): Where the server answers (`http://host:port/`); null until it is `running`.
-        token (None | str): The server's token (`?token=` or `Authorization: token ...`). Only in answers to its owner
-            or an
-            admin about this one service; null in lists.
-        snapshot_id (None | str):
         cpu (int):
         memory_gb (float):
         gpu (int):
-        message (None | str): The latest word from its task (why it failed, for one).
         created_at (datetime.datetime):
-        started_at (datetime.datetime | None):
-        stopped_at (datetime.datetime | None):
+        url (str | Unset): Where the server answers (`http://host:port/`); null until it is `running`.
+        token (str | Unset): The server's token (`?token=` or `Authorization: token ...`). Only in answers to its owner
+            or an
+            admin about this one service; null in lists.
+        snapshot_id (str | Unset):
+        message (str | Unset): The latest word from its task (why it failed, for one).
+        started_at (datetime.datetime | Unset):
+        stopped_at (datetime.datetime | Unset):
     """
 
     id: str
@@ -43,16 +44,16 @@ class JupyterService:
     name: str
     user_id: str
     status: JupyterServiceStatus
-    url: None | str
-    token: None | str
-    snapshot_id: None | str
     cpu: int
     memory_gb: float
     gpu: int
-    message: None | str
     created_at: datetime.datetime
-    started_at: datetime.datetime | None
-    stopped_at: datetime.datetime | None
+    url: str | Unset = UNSET
+    token: str | Unset = UNSET
+    snapshot_id: str | Unset = UNSET
+    message: str | Unset = UNSET
+    started_at: datetime.datetime | Unset = UNSET
+    stopped_at: datetime.datetime | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         id = self.id
@@ -65,37 +66,29 @@ class JupyterService:
 
         status = self.status.value
 
-        url: None | str
-        url = self.url
-
-        token: None | str
-        token = self.token
-
-        snapshot_id: None | str
-        snapshot_id = self.snapshot_id
-
         cpu = self.cpu
 
         memory_gb = self.memory_gb
 
         gpu = self.gpu
 
-        message: None | str
-        message = self.message
-
         created_at = self.created_at.isoformat()
 
-        started_at: None | str
-        if isinstance(self.started_at, datetime.datetime):
-            started_at = self.started_at.isoformat()
-        else:
-            started_at = self.started_at
+        url = self.url
 
-        stopped_at: None | str
-        if isinstance(self.stopped_at, datetime.datetime):
+        token = self.token
+
+        snapshot_id = self.snapshot_id
+
+        message = self.message
+
+        started_at: str | Unset = UNSET
+        if not isinstance(self.started_at, Unset):
+            started_at = self.started_at.isoformat()
+
+        stopped_at: str | Unset = UNSET
+        if not isinstance(self.stopped_at, Unset):
             stopped_at = self.stopped_at.isoformat()
-        else:
-            stopped_at = self.stopped_at
 
         field_dict: dict[str, Any] = {}
 
@@ -106,18 +99,24 @@ class JupyterService:
                 "name": name,
                 "user_id": user_id,
                 "status": status,
-                "url": url,
-                "token": token,
-                "snapshot_id": snapshot_id,
                 "cpu": cpu,
                 "memory_gb": memory_gb,
                 "gpu": gpu,
-                "message": message,
                 "created_at": created_at,
-                "started_at": started_at,
-                "stopped_at": stopped_at,
             }
         )
+        if url is not UNSET:
+            field_dict["url"] = url
+        if token is not UNSET:
+            field_dict["token"] = token
+        if snapshot_id is not UNSET:
+            field_dict["snapshot_id"] = snapshot_id
+        if message is not UNSET:
+            field_dict["message"] = message
+        if started_at is not UNSET:
+            field_dict["started_at"] = started_at
+        if stopped_at is not UNSET:
+            field_dict["stopped_at"] = stopped_at
 
         return field_dict
 
@@ -134,71 +133,35 @@ class JupyterService:
 
         status = JupyterServiceStatus(d.pop("status"))
 
-        def _parse_url(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        url = _parse_url(d.pop("url"))
-
-        def _parse_token(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        token = _parse_token(d.pop("token"))
-
-        def _parse_snapshot_id(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        snapshot_id = _parse_snapshot_id(d.pop("snapshot_id"))
-
         cpu = d.pop("cpu")
 
         memory_gb = d.pop("memory_gb")
 
         gpu = d.pop("gpu")
 
-        def _parse_message(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        message = _parse_message(d.pop("message"))
-
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
-        def _parse_started_at(data: object) -> datetime.datetime | None:
-            if data is None:
-                return data
-            try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                started_at_type_0 = datetime.datetime.fromisoformat(data)
+        url = d.pop("url", UNSET)
 
-                return started_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None, data)
+        token = d.pop("token", UNSET)
 
-        started_at = _parse_started_at(d.pop("started_at"))
+        snapshot_id = d.pop("snapshot_id", UNSET)
 
-        def _parse_stopped_at(data: object) -> datetime.datetime | None:
-            if data is None:
-                return data
-            try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                stopped_at_type_0 = datetime.datetime.fromisoformat(data)
+        message = d.pop("message", UNSET)
 
-                return stopped_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None, data)
+        _started_at = d.pop("started_at", UNSET)
+        started_at: datetime.datetime | Unset
+        if isinstance(_started_at, Unset):
+            started_at = UNSET
+        else:
+            started_at = datetime.datetime.fromisoformat(_started_at)
 
-        stopped_at = _parse_stopped_at(d.pop("stopped_at"))
+        _stopped_at = d.pop("stopped_at", UNSET)
+        stopped_at: datetime.datetime | Unset
+        if isinstance(_stopped_at, Unset):
+            stopped_at = UNSET
+        else:
+            stopped_at = datetime.datetime.fromisoformat(_stopped_at)
 
         jupyter_service = cls(
             id=id,
@@ -206,14 +169,14 @@ class JupyterService:
             name=name,
             user_id=user_id,
             status=status,
-            url=url,
-            token=token,
-            snapshot_id=snapshot_id,
             cpu=cpu,
             memory_gb=memory_gb,
             gpu=gpu,
-            message=message,
             created_at=created_at,
+            url=url,
+            token=token,
+            snapshot_id=snapshot_id,
+            message=message,
             started_at=started_at,
             stopped_at=stopped_at,
         )

@@ -7,6 +7,7 @@ from typing import Any, TypeVar, cast
 from attrs import define as _attrs_define
 
 from ..models.reservation_status import ReservationStatus
+from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="Reservation")
 
@@ -21,7 +22,6 @@ class Reservation:
             a task of it
             running; `expired`: `expires_at` has passed; `cancelled`: released by its owner or an admin.
         gpu_count (int):
-        gpu_type (None | str):
         node_count (int):
         cpu (int):
         memory_gb (float):
@@ -30,14 +30,14 @@ class Reservation:
         starts_at (datetime.datetime):
         expires_at (datetime.datetime):
         created_at (datetime.datetime):
-        ended_at (datetime.datetime | None): When it was cancelled or expired.
+        gpu_type (str | Unset):
+        ended_at (datetime.datetime | Unset): When it was cancelled or expired.
     """
 
     id: str
     user_id: str
     status: ReservationStatus
     gpu_count: int
-    gpu_type: None | str
     node_count: int
     cpu: int
     memory_gb: float
@@ -46,7 +46,8 @@ class Reservation:
     starts_at: datetime.datetime
     expires_at: datetime.datetime
     created_at: datetime.datetime
-    ended_at: datetime.datetime | None
+    gpu_type: str | Unset = UNSET
+    ended_at: datetime.datetime | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         id = self.id
@@ -56,9 +57,6 @@ class Reservation:
         status = self.status.value
 
         gpu_count = self.gpu_count
-
-        gpu_type: None | str
-        gpu_type = self.gpu_type
 
         node_count = self.node_count
 
@@ -76,11 +74,11 @@ class Reservation:
 
         created_at = self.created_at.isoformat()
 
-        ended_at: None | str
-        if isinstance(self.ended_at, datetime.datetime):
+        gpu_type = self.gpu_type
+
+        ended_at: str | Unset = UNSET
+        if not isinstance(self.ended_at, Unset):
             ended_at = self.ended_at.isoformat()
-        else:
-            ended_at = self.ended_at
 
         field_dict: dict[str, Any] = {}
 
@@ -90,7 +88,6 @@ class Reservation:
                 "user_id": user_id,
                 "status": status,
                 "gpu_count": gpu_count,
-                "gpu_type": gpu_type,
                 "node_count": node_count,
                 "cpu": cpu,
                 "memory_gb": memory_gb,
@@ -99,9 +96,12 @@ class Reservation:
                 "starts_at": starts_at,
                 "expires_at": expires_at,
                 "created_at": created_at,
-                "ended_at": ended_at,
             }
         )
+        if gpu_type is not UNSET:
+            field_dict["gpu_type"] = gpu_type
+        if ended_at is not UNSET:
+            field_dict["ended_at"] = ended_at
 
         return field_dict
 
@@ -115,13 +115,6 @@ class Reservation:
         status = ReservationStatus(d.pop("status"))
 
         gpu_count = d.pop("gpu_count")
-
-        def _parse_gpu_type(data: object) -> None | str:
-            if data is None:
-                return data
-            return cast(None | str, data)
-
-        gpu_type = _parse_gpu_type(d.pop("gpu_type"))
 
         node_count = d.pop("node_count")
 
@@ -139,27 +132,20 @@ class Reservation:
 
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
 
-        def _parse_ended_at(data: object) -> datetime.datetime | None:
-            if data is None:
-                return data
-            try:
-                if not isinstance(data, str):
-                    raise TypeError()
-                ended_at_type_0 = datetime.datetime.fromisoformat(data)
+        gpu_type = d.pop("gpu_type", UNSET)
 
-                return ended_at_type_0
-            except (TypeError, ValueError, AttributeError, KeyError):
-                pass
-            return cast(datetime.datetime | None, data)
-
-        ended_at = _parse_ended_at(d.pop("ended_at"))
+        _ended_at = d.pop("ended_at", UNSET)
+        ended_at: datetime.datetime | Unset
+        if isinstance(_ended_at, Unset):
+            ended_at = UNSET
+        else:
+            ended_at = datetime.datetime.fromisoformat(_ended_at)
 
         reservation = cls(
             id=id,
             user_id=user_id,
             status=status,
             gpu_count=gpu_count,
-            gpu_type=gpu_type,
             node_count=node_count,
             cpu=cpu,
             memory_gb=memory_gb,
@@ -168,6 +154,7 @@ class Reservation:
             starts_at=starts_at,
             expires_at=expires_at,
             created_at=created_at,
+            gpu_type=gpu_type,
             ended_at=ended_at,
         )
 
