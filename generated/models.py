@@ -638,6 +638,10 @@ class Dataset(RootModel[str]):
     root: Annotated[str, Field(max_length=128)]
 
 
+class RetryOnExitCode(RootModel[int]):
+    root: Annotated[int, Field(ge=-255, le=255)]
+
+
 SecretsAdditionalProperty = TypeAliasType(
     "SecretsAdditionalProperty", Annotated[str, Field(max_length=4096, pattern="^[^\\x00]*$")]
 )
@@ -699,7 +703,35 @@ class TaskCreate(BaseModel):
     reservation_id: ResourceId | None = None
     plugin_configs: Annotated[dict[str, PluginConfig] | None, Field(max_length=16)] = None
     max_retries: Annotated[
-        int, Field(description="How often a task whose worker was lost runs again.", ge=0, le=20)
+        int,
+        Field(
+            description="How often the task runs again after a failure that `retry_on` (or `retry_on_exit_codes`) names,\nbefore it fails for good.\n",
+            ge=0,
+            le=20,
+        ),
+    ] = 0
+    retry_on: Annotated[
+        list[FailureReason] | None,
+        Field(
+            description="The failure reasons that are retried while retries are left (`cancelled` never is). Without it,\nonly a lost worker (`[worker_lost]`) is retried.\n",
+            max_length=8,
+        ),
+    ] = None
+    retry_on_exit_codes: Annotated[
+        list[RetryOnExitCode],
+        Field(
+            description="A failure with reason `exit_code` and one of these exit codes is retried too.",
+            max_length=32,
+            validate_default=True,
+        ),
+    ] = []
+    retry_backoff_seconds: Annotated[
+        int,
+        Field(
+            description="Seconds before a retried task may be claimed again, doubled on each further retry (1st retry:\nthis, 2nd: twice this, ...), at most 3600.\n",
+            ge=0,
+            le=3600,
+        ),
     ] = 0
     timeout_seconds: Annotated[
         int | None,
@@ -729,66 +761,28 @@ class SecretName(RootModel[str]):
     root: Annotated[str, Field(max_length=256)]
 
 
-class Task(BaseModel):
+class TaskAttempt(BaseModel):
+    """
+    One run of a task; an ended attempt keeps how it ended.
+    """
+
     model_config = ConfigDict(
         extra="forbid",
     )
-    id: ResourceId
-    job_name: Annotated[str, Field(max_length=64)]
+    attempt: Annotated[int, Field(ge=1, le=1001)]
     status: TaskStatus
-    priority: Annotated[int, Field(ge=1, le=10)]
-    priority_aged: Annotated[
-        float, Field(description="Effective priority with aging applied.", ge=1.0, le=1000.0)
-    ]
-    user_id: UserId
-    entrypoint: Annotated[
-        str | None, Field(description="The command, with secret-looking values redacted.", max_length=4096)
+    failure_reason: Annotated[
+        str | None,
+        Field(
+            description="Why the attempt failed or was cancelled (a `FailureReason`); absent while it has not.",
+            max_length=32,
+        ),
     ] = None
-    args: Annotated[
-        list[Arg], Field(description="The arguments, with secret-looking values redacted.", max_length=256)
-    ]
-    model_id: Annotated[str | None, Field(max_length=64)] = None
-    inputs: ModelInputs
-    snapshot_id: Annotated[str | None, Field(max_length=64)] = None
-    datasets: Annotated[list[Dataset], Field(max_length=64)]
-    dataset_specs: Annotated[list[DatasetSpec], Field(max_length=64)]
-    cpu: Annotated[int, Field(ge=1, le=1024)]
-    memory_gb: Annotated[float, Field(ge=0.0625, le=4096.0)]
-    gpu: Annotated[int, Field(ge=0, le=64)]
-    gpu_type: Annotated[str | None, Field(max_length=64)] = None
-    node_count: Annotated[int, Field(ge=1, le=256)]
-    reservation_id: Annotated[str | None, Field(max_length=64)] = None
-    plugin_configs: Annotated[dict[str, PluginConfig], Field(max_length=16)]
-    max_retries: Annotated[int, Field(ge=0, le=20)]
-    retry_count: Annotated[int, Field(ge=0, le=1000)]
-    timeout_seconds: Annotated[int | None, Field(ge=1, le=2592000)] = None
-    env: StringMap
-    secret_names: Annotated[
-        list[SecretName],
-        Field(description="The names of the task's secrets; their values are never returned.", max_length=64),
-    ]
-    metadata: Metadata
-    experiment_id: Annotated[str | None, Field(max_length=64)] = None
-    run_label: Annotated[str | None, Field(max_length=128)] = None
-    random_seed: Annotated[int | None, Field(ge=0, le=4294967295)] = None
-    progress: Annotated[float, Field(ge=0.0, le=100.0)]
-    message: Annotated[str | None, Field(max_length=1024)] = None
-    failure: TaskFailure | None = None
+    failure_message: Annotated[str | None, Field(max_length=1024)] = None
+    exit_code: Annotated[int | None, Field(ge=-255, le=255)] = None
     worker_id: Annotated[str | None, Field(max_length=64)] = None
-    created_at: Timestamp
-    updated_at: Timestamp
     started_at: AwareDatetime | None = None
     ended_at: AwareDatetime | None = None
-
-
-class TaskList(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    tasks: Annotated[list[Task], Field(max_length=1000)]
-    total: Annotated[int, Field(ge=0)]
-    limit: Annotated[int, Field(ge=1, le=1000)]
-    offset: Annotated[int, Field(ge=0)]
 
 
 class TaskStatusReport(BaseModel):
@@ -1914,6 +1908,85 @@ class SweepResults(BaseModel):
         Field(description="Every key that appears in the rows' `summary`, sorted.", max_length=256),
     ]
     rows: Annotated[list[SweepResultRow], Field(max_length=10000)]
+
+
+class Task(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    id: ResourceId
+    job_name: Annotated[str, Field(max_length=64)]
+    status: TaskStatus
+    priority: Annotated[int, Field(ge=1, le=10)]
+    priority_aged: Annotated[
+        float, Field(description="Effective priority with aging applied.", ge=1.0, le=1000.0)
+    ]
+    user_id: UserId
+    entrypoint: Annotated[
+        str | None, Field(description="The command, with secret-looking values redacted.", max_length=4096)
+    ] = None
+    args: Annotated[
+        list[Arg], Field(description="The arguments, with secret-looking values redacted.", max_length=256)
+    ]
+    model_id: Annotated[str | None, Field(max_length=64)] = None
+    inputs: ModelInputs
+    snapshot_id: Annotated[str | None, Field(max_length=64)] = None
+    datasets: Annotated[list[Dataset], Field(max_length=64)]
+    dataset_specs: Annotated[list[DatasetSpec], Field(max_length=64)]
+    cpu: Annotated[int, Field(ge=1, le=1024)]
+    memory_gb: Annotated[float, Field(ge=0.0625, le=4096.0)]
+    gpu: Annotated[int, Field(ge=0, le=64)]
+    gpu_type: Annotated[str | None, Field(max_length=64)] = None
+    node_count: Annotated[int, Field(ge=1, le=256)]
+    reservation_id: Annotated[str | None, Field(max_length=64)] = None
+    plugin_configs: Annotated[dict[str, PluginConfig], Field(max_length=16)]
+    max_retries: Annotated[int, Field(ge=0, le=20)]
+    retry_count: Annotated[
+        int,
+        Field(
+            description="How often the task was queued again (automatic and manual retries).", ge=0, le=1000
+        ),
+    ]
+    attempt: Annotated[int, Field(description="The current attempt (`retry_count` + 1).", ge=1, le=1001)]
+    retry_on: Annotated[list[FailureReason], Field(max_length=8)]
+    retry_on_exit_codes: Annotated[list[RetryOnExitCode], Field(max_length=32)]
+    retry_backoff_seconds: Annotated[int, Field(ge=0, le=3600)]
+    not_before: Annotated[
+        AwareDatetime | None,
+        Field(description="A retried task waits for its backoff and is not claimed before this time."),
+    ] = None
+    attempts: Annotated[
+        list[TaskAttempt],
+        Field(description="Every attempt, the first one first, the current one last.", max_length=1001),
+    ]
+    timeout_seconds: Annotated[int | None, Field(ge=1, le=2592000)] = None
+    env: StringMap
+    secret_names: Annotated[
+        list[SecretName],
+        Field(description="The names of the task's secrets; their values are never returned.", max_length=64),
+    ]
+    metadata: Metadata
+    experiment_id: Annotated[str | None, Field(max_length=64)] = None
+    run_label: Annotated[str | None, Field(max_length=128)] = None
+    random_seed: Annotated[int | None, Field(ge=0, le=4294967295)] = None
+    progress: Annotated[float, Field(ge=0.0, le=100.0)]
+    message: Annotated[str | None, Field(max_length=1024)] = None
+    failure: TaskFailure | None = None
+    worker_id: Annotated[str | None, Field(max_length=64)] = None
+    created_at: Timestamp
+    updated_at: Timestamp
+    started_at: AwareDatetime | None = None
+    ended_at: AwareDatetime | None = None
+
+
+class TaskList(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    tasks: Annotated[list[Task], Field(max_length=1000)]
+    total: Annotated[int, Field(ge=0)]
+    limit: Annotated[int, Field(ge=1, le=1000)]
+    offset: Annotated[int, Field(ge=0)]
 
 
 class TaskAssignment(BaseModel):

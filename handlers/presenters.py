@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from generated import models
+from runplane import retries
 from runplane.redaction import SecretValues
 from runplane.store.tables import ApiKeyRow, ArtifactRow, ExperimentRow, SnapshotRow, TaskRow, WorkerRow
 from runplane.tasks import TaskManager
@@ -90,6 +91,12 @@ def task(row: TaskRow, manager: TaskManager) -> models.Task:
             "plugin_configs": row.plugin_configs,
             "max_retries": row.max_retries,
             "retry_count": row.retry_count,
+            "attempt": row.retry_count + 1,
+            "retry_on": row.retry_on,
+            "retry_on_exit_codes": row.retry_on_exit_codes,
+            "retry_backoff_seconds": row.retry_backoff_seconds,
+            "not_before": row.not_before,
+            "attempts": retries.all_attempts(row),
             "timeout_seconds": row.timeout_seconds,
             "env": hidden.env(row.env),
             "secret_names": sorted(row.secrets),

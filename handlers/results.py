@@ -21,25 +21,31 @@ FOLLOW_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 async def get_task_logs(
-    task_id: str, token_info: dict[str, Any], tail: int | None = None, follow: bool = False
+    task_id: str,
+    token_info: dict[str, Any],
+    tail: int | None = None,
+    follow: bool = False,
+    attempt: int | None = None,
 ) -> Response:
     svc = services()
     row = await svc.tasks.visible(principal(token_info), task_id)
-    body = svc.results.log(row, tail=tail, follow=follow)
+    body = svc.results.log(row, tail=tail, follow=follow, attempt=attempt)
     return StreamingResponse(body, media_type=LOG_MEDIA_TYPE, headers=FOLLOW_HEADERS if follow else None)
 
 
-async def list_task_artifacts(task_id: str, token_info: dict[str, Any]) -> Answer:
+async def list_task_artifacts(task_id: str, token_info: dict[str, Any], attempt: int | None = None) -> Answer:
     svc = services()
     row = await svc.tasks.visible(principal(token_info), task_id)
-    rows = await svc.artifacts.list(row.id)
+    rows = await svc.artifacts.list(row.id, svc.results.attempt_of(row, attempt))
     return presenters.dump(presenters.artifact_list(row.id, rows)), 200
 
 
-async def download_task_artifact(task_id: str, artifact_path: str, token_info: dict[str, Any]) -> Response:
+async def download_task_artifact(
+    task_id: str, artifact_path: str, token_info: dict[str, Any], attempt: int | None = None
+) -> Response:
     svc = services()
     row = await svc.tasks.visible(principal(token_info), task_id)
-    found = await svc.artifacts.locate(row.id, artifact_path)
+    found = await svc.artifacts.locate(row.id, artifact_path, svc.results.attempt_of(row, attempt))
     await svc.audit.file_access(
         f"task/{row.id}/artifacts/{found.row.path}",
         metadata={
@@ -67,7 +73,7 @@ async def get_task_results(task_id: str, token_info: dict[str, Any]) -> Answer:
     return presenters.dump(await svc.results.results(row)), 200
 
 
-async def get_task_run(task_id: str, token_info: dict[str, Any]) -> Answer:
+async def get_task_run(task_id: str, token_info: dict[str, Any], attempt: int | None = None) -> Answer:
     svc = services()
     row = await svc.tasks.visible(principal(token_info), task_id)
-    return identity_document(await svc.results.run_identity(row)), 200
+    return identity_document(await svc.results.run_identity(row, attempt)), 200

@@ -58,3 +58,9 @@ async def get_task_status(task_id: str, token_info: dict[str, Any]) -> Answer:
 async def cancel_task(task_id: str, token_info: dict[str, Any]) -> tuple[None, int]:
     stopping = await services().tasks.cancel(principal(token_info), task_id)
     return None, 202 if stopping else 204
+
+
+async def retry_task(task_id: str, token_info: dict[str, Any]) -> Answer:
+    manager = services().tasks
+    row = await manager.retry(principal(token_info), task_id)
+    return presenters.dump(presenters.task(row, manager)), 200

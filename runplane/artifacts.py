@@ -1,6 +1,7 @@
 """A task's artifacts: the files it wrote into its output directory (uploaded by its worker), and run.json.
 
-Each artifact is a file under ``artifacts/<task_id>/`` and a row (path, size, sha256, content type). The row
+Each artifact is a file under its task attempt's directory (``artifacts/<task_id>/`` for the first attempt,
+see `runplane.storage.Storage.artifacts_dir`) and a row (attempt, path, size, sha256, content type). The row
 is what makes a path downloadable: a download names a path, the path must be safe (see
 :mod:`runplane.storage`), it must be a registered artifact of the task, and the file it resolves to must
 still be inside the task's directory and a regular file. Anything else is 400 or 404, never bytes.
@@ -53,20 +54,21 @@ class ArtifactManager:
         self.storage = storage
         self.max_upload_bytes = max_upload_bytes
 
-    async def list(self, task_id: str) -> Sequence[ArtifactRow]:
-        return await self.store.for_task(task_id)
+    async def list(self, task_id: str, attempt: int = 1) -> Sequence[ArtifactRow]:
+        """The artifacts of the task's attempt ``attempt``, by path."""
+        return await self.store.for_task(task_id, attempt)
 
-    async def locate(self, task_id: str, raw_path: str) -> ArtifactFile:
+    async def locate(self, task_id: str, raw_path: str, attempt: int = 1) -> ArtifactFile:
         """The artifact a download names. 400 for an unsafe path, 404 for anything not served."""
         try:
             path = clean_relative_path(raw_path)
         except UnsafePathError as exc:
             raise _unsafe(exc, "artifactPath", "path") from None
-        row = await self.store.get(task_id, path)
+        row = await self.store.get(task_id, path, attempt)
         if row is None:
             raise NotFound("Artifact not found", details={"task_id": task_id, "path": path})
         try:
-            file = self.storage.artifact_file(task_id, path)
+            file = self.storage.artifact_file(task_id, path, attempt)
         except UnsafePathError as exc:
             raise _unsafe(exc, "artifactPath", "path") from None
         try:
@@ -77,10 +79,10 @@ class ArtifactManager:
             raise NotFound("Artifact not found", details={"task_id": task_id, "path": path})
         return ArtifactFile(row=row, path=file, stat=info)
 
-    async def read_bytes(self, task_id: str, path: str, *, max_bytes: int) -> bytes | None:
+    async def read_bytes(self, task_id: str, path: str, *, max_bytes: int, attempt: int = 1) -> bytes | None:
         """The content of a registered artifact (None if it has none); ValueError when over ``max_bytes``."""
         try:
-            found = await self.locate(task_id, path)
+            found = await self.locate(task_id, path, attempt)
         except NotFound:
             return None
         if found.stat.st_size > max_bytes:
@@ -88,12 +90,18 @@ class ArtifactManager:
         return await anyio.to_thread.run_sync(found.path.read_bytes)
 
     async def upload(
-        self, task_id: str, raw_path: str, expected_sha256: str, chunks: AsyncIterable[bytes]
+        self,
+        task_id: str,
+        raw_path: str,
+        expected_sha256: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        attempt: int = 1,
     ) -> ArtifactRow:
         """Store one uploaded file: safe path, sha256 checked, moved into place atomically, row upserted."""
         try:
             path = clean_relative_path(raw_path)
-            final = self.storage.artifact_file(task_id, path)
+            final = self.storage.artifact_file(task_id, path, attempt)
         except UnsafePathError as exc:
             raise _unsafe(exc, "path", "query") from None
         try:
@@ -122,6 +130,7 @@ class ArtifactManager:
             raise self._collision(path) from None
         return await self.store.upsert(
             task_id=task_id,
+            attempt=attempt,
             path=path,
             size=received.size,
             sha256=received.sha256,
@@ -129,12 +138,13 @@ class ArtifactManager:
             created_at=utcnow(),
         )
 
-    async def put_bytes(self, task_id: str, path: str, data: bytes) -> ArtifactRow:
+    async def put_bytes(self, task_id: str, path: str, data: bytes, *, attempt: int = 1) -> ArtifactRow:
         """Write an artifact the server produces itself (run.json), atomically, and register it."""
-        final = self.storage.artifact_file(task_id, clean_relative_path(path))
+        final = self.storage.artifact_file(task_id, clean_relative_path(path), attempt)
         sha256 = await write_atomic(final, data)
         return await self.store.upsert(
             task_id=task_id,
+            attempt=attempt,
             path=path,
             size=len(data),
             sha256=sha256,

@@ -133,7 +133,10 @@ def submit(
     experiment: Annotated[str | None, typer.Option(help="The experiment's id.")] = None,
     label: Annotated[str | None, typer.Option(help="A run label.")] = None,
     seed: Annotated[int | None, typer.Option(help="The random seed the task gets.", min=0)] = None,
-    max_retries: Annotated[int | None, typer.Option(help="Runs again if its worker is lost.", min=0)] = None,
+    max_retries: Annotated[
+        int | None,
+        typer.Option(help="Retries after a failure (by default only a lost worker; see retry_on).", min=0),
+    ] = None,
     model: Annotated[str | None, typer.Option(help="Run this catalog model instead of code.")] = None,
     input_: Annotated[list[str] | None, typer.Option("--input", help="k=v, a model input.")] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Follow the task until it ends.")] = False,

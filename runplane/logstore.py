@@ -1,13 +1,14 @@
-"""Task logs: one append-only text file per task, secret values masked before anything is written.
+"""Task logs: one append-only text file per task attempt, secret values masked before anything is written.
 
 Workers send the lines a task printed (already masked on their side); the server masks them again with the
 task's own secret values, so a worker that forgot cannot leak them. Readers get the whole log, its last N
 lines (found by reading backwards from the end, never the whole file), or follow it: new text as it is
 appended, until the task has ended.
 
-Appending is idempotent. Each batch names its attempt and the index of its first line within that attempt's
-output; beside ``<task>.log`` a small ``<task>.log.idx`` records, for the latest attempt, how many lines and
-how many bytes of the log are stored. A batch sent again (the worker never saw the answer) skips the lines
+Each attempt of a task has its own file (`runplane.storage.Storage.log_file`): a retried task's earlier
+attempts stay readable as they were. Appending is idempotent. Each batch names its attempt and the index
+of its first line within that attempt's output; beside the log a small ``.idx`` file records how many
+lines and how many bytes of the log are stored. A batch sent again (the worker never saw the answer) skips the lines
 already stored; a batch that starts past the stored count (the worker gave up on some lines) gets a marker
 line first, so a gap is visible in the log and never silent. Appends hold an exclusive ``flock`` on the log
 file, so batches from several server processes are stored whole and counted exactly; the index is replaced
@@ -200,7 +201,7 @@ class LogStore:
 
         return await anyio.to_thread.run_sync(
             lambda: _append_batch(
-                Path(self.storage.log_file(row.id)),
+                Path(self.storage.log_file(row.id, attempt)),
                 attempt=attempt,
                 first_line=first_line,
                 lines=encoded,
@@ -208,17 +209,17 @@ class LogStore:
             )
         )
 
-    async def size(self, task_id: str) -> int:
-        return await anyio.to_thread.run_sync(_size, self.storage.log_file(task_id))
+    async def size(self, task_id: str, attempt: int = 1) -> int:
+        return await anyio.to_thread.run_sync(_size, self.storage.log_file(task_id, attempt))
 
-    async def start_offset(self, task_id: str, tail: int | None) -> int:
+    async def start_offset(self, task_id: str, tail: int | None, attempt: int = 1) -> int:
         if tail is None:
             return 0
-        return await anyio.to_thread.run_sync(_tail_offset, self.storage.log_file(task_id), tail)
+        return await anyio.to_thread.run_sync(_tail_offset, self.storage.log_file(task_id, attempt), tail)
 
-    async def chunks(self, task_id: str, start: int, end: int) -> AsyncIterator[bytes]:
-        """The bytes from ``start`` to ``end``, in bounded chunks."""
-        path = self.storage.log_file(task_id)
+    async def chunks(self, task_id: str, start: int, end: int, attempt: int = 1) -> AsyncIterator[bytes]:
+        """The bytes of the attempt's log from ``start`` to ``end``, in bounded chunks."""
+        path = self.storage.log_file(task_id, attempt)
         while start < end:
             data = await anyio.to_thread.run_sync(_read, path, start, end)
             if not data:
@@ -226,15 +227,20 @@ class LogStore:
             start += len(data)
             yield data
 
-    async def read(self, task_id: str, *, tail: int | None = None) -> AsyncIterator[bytes]:
-        """The log as it is now (its last ``tail`` lines if given)."""
-        start = await self.start_offset(task_id, tail)
-        end = await self.size(task_id)
-        async for chunk in self.chunks(task_id, start, end):
+    async def read(self, task_id: str, *, tail: int | None = None, attempt: int = 1) -> AsyncIterator[bytes]:
+        """The attempt's log as it is now (its last ``tail`` lines if given)."""
+        start = await self.start_offset(task_id, tail, attempt)
+        end = await self.size(task_id, attempt)
+        async for chunk in self.chunks(task_id, start, end, attempt):
             yield chunk
 
     async def follow(
-        self, task_id: str, *, tail: int | None, finished: Callable[[], Awaitable[bool]]
+        self,
+        task_id: str,
+        *,
+        tail: int | None,
+        finished: Callable[[], Awaitable[bool]],
+        attempt: int = 1,
     ) -> AsyncIterator[bytes]:
         """The log (or its last ``tail`` lines), then new text as it arrives, until ``finished()`` says so.
 
@@ -242,12 +248,12 @@ class LogStore:
         is still sent. Following stops after ``follow_limit_seconds`` in any case (the server's
         `stream_max_seconds`): the client asks again with `tail`, as it would after any dropped connection.
         """
-        offset = await self.start_offset(task_id, tail)
+        offset = await self.start_offset(task_id, tail, attempt)
         deadline = time.monotonic() + self.follow_limit_seconds
         while True:
             done = await finished()
-            end = await self.size(task_id)
-            async for chunk in self.chunks(task_id, offset, end):
+            end = await self.size(task_id, attempt)
+            async for chunk in self.chunks(task_id, offset, end, attempt):
                 offset += len(chunk)
                 yield chunk
             if done or time.monotonic() >= deadline:

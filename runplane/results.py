@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy import and_, func, or_, select
 
 from generated import models
+from runplane import retries
 from runplane.artifacts import ArtifactManager
 from runplane.errors import Conflict, NotFound
 from runplane.logstore import LogStore
@@ -101,17 +102,39 @@ class ResultsManager:
         self.artifacts = artifacts
         self.logs = logs
 
-    def log(self, row: TaskRow, *, tail: int | None, follow: bool) -> AsyncIterator[bytes]:
-        """The task's log (its last ``tail`` lines); with ``follow``, then new text until the task ends."""
+    def log(
+        self, row: TaskRow, *, tail: int | None, follow: bool, attempt: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """The log of the task's attempt ``attempt`` (default: the current one), its last ``tail`` lines;
+        with ``follow``, then new text until that attempt ends (the task ends or is queued again).
+        404 for an attempt the task has not had."""
+        number = self.attempt_of(row, attempt)
         if not follow:
-            return self.logs.read(row.id, tail=tail)
+            return self.logs.read(row.id, tail=tail, attempt=number)
 
         async def finished() -> bool:
             async with self.db.reader() as session:
-                status = await session.scalar(select(TaskRow.status).where(TaskRow.id == row.id))
-            return status is None or status in TERMINAL
+                found = (
+                    await session.execute(
+                        select(TaskRow.status, TaskRow.retry_count).where(TaskRow.id == row.id)
+                    )
+                ).first()
+            return found is None or found[0] in TERMINAL or found[1] + 1 != number
 
-        return self.logs.follow(row.id, tail=tail, finished=finished)
+        return self.logs.follow(row.id, tail=tail, finished=finished, attempt=number)
+
+    @staticmethod
+    def attempt_of(row: TaskRow, attempt: int | None) -> int:
+        """``attempt`` when the task has had it (the current attempt when None); 404 otherwise."""
+        current = row.retry_count + 1
+        if attempt is None:
+            return current
+        if not 1 <= attempt <= current:
+            raise NotFound(
+                f"The task has no attempt {attempt}; it is on attempt {current}",
+                details={"task_id": row.id, "attempt": attempt, "current_attempt": current},
+            )
+        return attempt
 
     async def trial(self, row: TaskRow) -> int | None:
         """1-based position of the task among its experiment's tasks by submission (ties by id)."""
@@ -131,8 +154,11 @@ class ResultsManager:
             )
         return int(earlier or 0) + 1
 
-    async def run_identity(self, row: TaskRow) -> models.RunIdentity:
-        """The one builder of a task's run identity (served at /run, written as run.json)."""
+    async def run_identity(self, row: TaskRow, attempt: int | None = None) -> models.RunIdentity:
+        """The one builder of a task's run identity (served at /run, written as run.json): of its current
+        attempt, or of the earlier attempt ``attempt`` (from the task's attempt history). 404 for an
+        attempt the task has not had."""
+        number = self.attempt_of(row, attempt)
         fields: dict[str, Any] = {
             "task_id": row.id,
             "job_name": row.job_name,
@@ -156,6 +182,12 @@ class ResultsManager:
             "started_at": row.started_at,
             "ended_at": row.ended_at,
         }
+        entry = retries.attempt_entry(row, number)
+        if entry is not None and number != row.retry_count + 1:
+            fields.update(
+                {name: entry.get(name) for name in ("status", "worker_id", "started_at", "ended_at")}
+            )
+            fields["attempt"] = number
         return models.RunIdentity.model_validate(fields)
 
     async def task_finished(self, row: TaskRow) -> None:
@@ -168,7 +200,9 @@ class ResultsManager:
             current = await session.get(TaskRow, row.id)
         identity = await self.run_identity(current or row)
         try:
-            await self.artifacts.put_bytes(row.id, RUN_FILE, run_json(identity))
+            await self.artifacts.put_bytes(
+                row.id, RUN_FILE, run_json(identity), attempt=(current or row).retry_count + 1
+            )
         except OSError:
             logger.exception("could not write run.json for task %s", row.id)
         if current is not None and current.sweep_id is not None and current.status == "completed":
@@ -184,7 +218,9 @@ class ResultsManager:
                 details={"task_id": row.id, "status": row.status},
             )
         try:
-            data = await self.artifacts.read_bytes(row.id, RESULTS_FILE, max_bytes=MAX_RESULTS_BYTES)
+            data = await self.artifacts.read_bytes(
+                row.id, RESULTS_FILE, max_bytes=MAX_RESULTS_BYTES, attempt=row.retry_count + 1
+            )
         except ValueError:
             raise _invalid(f"larger than {MAX_RESULTS_BYTES} bytes") from None
         if data is None:

@@ -14,7 +14,8 @@ Effective priority is ``priority + min(aging_rate * minutes waited since queued_
 computed in SQL (and by `runplane.tasks.AgingPolicy` for display as ``priority_aged``). A task fits a
 worker when its cpu, memory_gb and gpu fit what the worker has free, its ``gpu_type`` is null or a
 case-insensitive substring of one of the worker's GPU names ("H100" matches "NVIDIA H100 80GB HBM3"),
-it needs one node (multi-node tasks are not scheduled yet) and the worker has a free slot. Only an
+it needs one node (multi-node tasks are not scheduled yet), its retry backoff (``not_before``) has
+passed and the worker has a free slot. Only an
 ``active`` worker gets work; a draining or offline one gets no assignment. Live reservations
 (`runplane.reservations`) hold capacity on the workers they are bound to: a task that names none fits
 the free capacity less what they hold there; a task that names its owner's live reservation fits only on
@@ -349,6 +350,8 @@ def claim_statement(dialect: str, spec: ClaimSpec) -> Update:
     conditions = [
         candidate.status == "queued",
         candidate.node_count == 1,
+        # A retried task waits out its backoff (runplane.retries) before any worker may take it.
+        or_(candidate.not_before.is_(None), candidate.not_before <= literal(spec.now, UTCDateTime())),
         candidate.cpu <= free.cpu,
         candidate.memory_gb <= free.memory_gb,
         candidate.gpu <= free.gpus,

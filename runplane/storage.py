@@ -3,8 +3,11 @@
 Layout (all under ``settings.resolved_data_dir``)::
 
     snapshots/<snapshot_id>.tar.gz      uploaded code snapshots
-    artifacts/<task_id>/<path>          the files a task wrote into its output directory, plus run.json
-    logs/<task_id>.log                  the task's stdout and stderr, secret values masked
+    artifacts/<task_id>/<path>          the files a task's first attempt wrote into its output directory,
+                                        plus run.json
+    artifacts/<task_id>.attempt-N/...   the same for its attempt N > 1 (a retry)
+    logs/<task_id>.log                  the first attempt's stdout and stderr, secret values masked
+    logs/<task_id>.attempt-N.log        attempt N's (N > 1)
 
 Every path a client names (an artifact's path) goes through :func:`clean_relative_path` and
 :func:`safe_join`, which refuse anything that could name a file outside its base directory. Files are
@@ -200,12 +203,25 @@ class Storage:
     def snapshot_file(self, snapshot_id: str) -> Path:
         return self.snapshots_dir / f"{check_id(snapshot_id)}.tar.gz"
 
-    def artifacts_dir(self, task_id: str) -> Path:
-        return self.root / "artifacts" / check_id(task_id)
+    def artifacts_dir(self, task_id: str, attempt: int = 1) -> Path:
+        """A task attempt's artifacts: ``artifacts/<task_id>/`` for the first attempt (where every task's
+        files lived before attempts were kept apart), ``artifacts/<task_id>.attempt-<N>/`` for a later one
+        (``.`` is never part of an id, so these names cannot be another task's)."""
+        suffix = "" if attempt == 1 else f".attempt-{_attempt(attempt)}"
+        return self.root / "artifacts" / f"{check_id(task_id)}{suffix}"
 
-    def artifact_file(self, task_id: str, relative: str) -> Path:
+    def artifact_file(self, task_id: str, relative: str, attempt: int = 1) -> Path:
         """Where the artifact ``relative`` of a task lives; :class:`UnsafePathError` for unsafe paths."""
-        return safe_join(self.artifacts_dir(task_id), relative)
+        return safe_join(self.artifacts_dir(task_id, attempt), relative)
 
-    def log_file(self, task_id: str) -> Path:
-        return self.logs_dir / f"{check_id(task_id)}.log"
+    def log_file(self, task_id: str, attempt: int = 1) -> Path:
+        """A task attempt's log: ``logs/<task_id>.log`` for the first, ``logs/<task_id>.attempt-<N>.log``
+        for a later one."""
+        suffix = "" if attempt == 1 else f".attempt-{_attempt(attempt)}"
+        return self.logs_dir / f"{check_id(task_id)}{suffix}.log"
+
+
+def _attempt(attempt: int) -> int:
+    if not isinstance(attempt, int) or attempt < 1:
+        raise ValueError(f"an attempt is a positive integer, not {attempt!r}")
+    return attempt

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from runplane import retries
 from runplane.catalog import get_model, validate_inputs
 from runplane.entrypoints import entrypoint_script
 from runplane.errors import Conflict, Forbidden, NotFound, Unprocessable, ValidationFailed
@@ -111,6 +112,13 @@ def new_task_row(user_id: str, request: TaskCreate) -> TaskRow:
         },
         max_retries=request.max_retries,
         retry_count=0,
+        retry_on=list(dict.fromkeys(reason.value for reason in request.retry_on))
+        if request.retry_on is not None
+        else list(retries.DEFAULT_RETRY_ON),
+        retry_on_exit_codes=sorted({code.root for code in request.retry_on_exit_codes}),
+        retry_backoff_seconds=request.retry_backoff_seconds,
+        not_before=None,
+        attempts=[],
         timeout_seconds=request.timeout_seconds,
         env=request.env.model_dump(mode="json") if request.env else {},
         secrets=dict(request.secrets or {}),
@@ -322,6 +330,40 @@ class TaskManager:
             # The task moved on between the read and the update (claimed, requeued, ended): look again.
         current = await self.visible(principal, task_id)
         raise Conflict("Task is changing state; try again", details={"status": current.status})
+
+    async def retry(self, principal: Principal, task_id: str) -> TaskRow:
+        """Queues a failed or cancelled task again as its next attempt (owner or admin).
+
+        The ended attempt goes into the task's ``attempts``; its logs, artifacts and run identity stay
+        readable with ``?attempt=N``. 404 for a task the principal may not see, 409 for a task that is not
+        failed or cancelled (or changed state meanwhile) or has used up ``retries.MAX_RETRY_COUNT``.
+        """
+        row = await self.visible(principal, task_id)
+        if row.status not in ("failed", "cancelled"):
+            raise Conflict(
+                f"Only a failed or cancelled task can be retried; this one is {row.status}",
+                details={"task_id": task_id, "status": row.status},
+            )
+        if row.retry_count >= retries.MAX_RETRY_COUNT:
+            raise Conflict(
+                f"The task has been retried {row.retry_count} times, the most allowed",
+                details={"task_id": task_id, "retry_count": row.retry_count},
+            )
+        now = utcnow()
+        ended = retries.current_attempt(row)
+        values = retries.requeue_values(
+            row,
+            ended,
+            now=now,
+            not_before=None,
+            message=f"Retrying after {ended['failure_message'] or row.status}, as asked by {principal.user_id} "
+            f"(attempt {row.retry_count + 2})",
+        )
+        updated = await self.store.requeue_ended(row, values)
+        if updated is None:
+            current = await self.visible(principal, task_id)
+            raise Conflict("Task is changing state; try again", details={"status": current.status})
+        return updated
 
     async def set_priority(self, principal: Principal, task_id: str, priority: int) -> TaskRow:
         row = await self.visible(principal, task_id)

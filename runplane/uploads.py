@@ -73,4 +73,4 @@ class WorkerUploads:
         chunks: AsyncIterable[bytes],
     ) -> ArtifactRow:
         task = await self.assigned_task(principal, worker_id, task_id)
-        return await self.artifacts.upload(task.id, path, sha256, chunks)
+        return await self.artifacts.upload(task.id, path, sha256, chunks, attempt=task.retry_count + 1)

@@ -6,7 +6,9 @@ makes (claims, reports, log batches, uploads), so a worker busy talking to the s
 lease that has run out is not yet a lost worker: only the reaper declares it lost (``offline``), and until
 then a late heartbeat or request still renews it, so the server's own latency does not cost leases. Once
 lost, the worker's heartbeats and claims answer 409 (register again) and the reaper takes its tasks back —
-requeued with ``retry_count + 1`` while ``retry_count < max_retries``, else failed with ``worker_lost``.
+requeued with ``retry_count + 1`` when the task's retry policy says so (`runplane.retries.decide`: by
+default while ``retry_count < max_retries``), else failed with ``worker_lost``. A worker's ``failed``
+report asks the same policy: a failure it retries queues the task again as its next attempt instead.
 A requeued task starts a new attempt (``retry_count + 1``): its progress starts again from 0 (progress never
 decreases *within* an attempt) and its ``started_at`` is cleared until the new attempt runs.
 
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from runplane import reservations
+from runplane import reservations, retries
 from runplane.errors import Conflict, NotFound, ValidationFailed
 from runplane.scheduler import (
     WAITING_PREFIX,
@@ -318,9 +320,28 @@ class WorkerManager:
             if reason is None:
                 reason = "exit_code" if report.exit_code not in (None, 0) else "internal"
             text = report.message or failure_message(reason, report.exit_code, task.timeout_seconds)
-            values.update(
-                failure_reason=reason, failure_message=text, message=f"Failed: {text}"[:1024], ended_at=now
-            )
+            exit_code = report.exit_code if report.exit_code is not None else task.exit_code
+            retry = retries.decide(task, reason, exit_code, now=now)
+            if retry is not None:
+                # The policy retries this failure: the attempt ends, and the task is queued as the next one.
+                ended = retries.ended_attempt(
+                    task,
+                    status="failed",
+                    failure_reason=reason,
+                    failure_message=text[:1024],
+                    exit_code=exit_code,
+                    ended_at=now,
+                )
+                values = retries.requeue_values(
+                    task, ended, now=now, not_before=retry.not_before, message=retry.message(text)
+                )
+            else:
+                values.update(
+                    failure_reason=reason,
+                    failure_message=text[:1024],
+                    message=f"Failed: {text}"[:1024],
+                    ended_at=now,
+                )
         elif target == "cancelled":
             text = f"Cancelled by {task.cancelled_by or 'its owner'}"
             values.update(failure_reason="cancelled", failure_message=text, message="Cancelled", ended_at=now)
@@ -382,8 +403,9 @@ class WorkerManager:
 
         1. Workers whose lease ended go offline (lost).
         2. Draining workers that run nothing go offline.
-        3. Active tasks whose worker is offline or unknown are taken back: requeued (retry_count + 1),
-           failed with `worker_lost` after max_retries, or cancelled when cancellation was asked for.
+        3. Active tasks whose worker is offline or unknown are taken back: requeued (retry_count + 1)
+           or failed with `worker_lost` by the task's retry policy, or cancelled when cancellation was
+           asked for.
            This also catches a task claimed in the instant its worker was lost.
         4. Queued tasks that no active worker could ever run say why in their message.
         """
@@ -410,16 +432,50 @@ class WorkerManager:
         return report
 
     async def _recover(self, task: TaskRow, worker_name: str, *, now: datetime, why: str) -> TaskRow | None:
-        attempts = task.retry_count + 1
-        row = await self.store.recover(
-            task,
-            message=f"Requeued after worker {worker_name} {why}",
-            lost_message=(
-                f"Worker {worker_name} {why} after {attempts} attempt(s); no retries left "
-                f"(max_retries {task.max_retries})"
-            ),
-            now=now,
-        )
+        """Takes a lost worker's task back: cancelled when asked, else retried or failed by its policy."""
+        values: dict[str, Any]
+        if task.cancel_requested:
+            text = f"Cancelled by {task.cancelled_by or 'its owner'}"
+            values = {
+                "status": "cancelled",
+                "failure_reason": "cancelled",
+                "failure_message": text,
+                "ended_at": now,
+                "message": "Cancelled",
+            }
+        elif (retry := retries.decide(task, "worker_lost", None, now=now)) is not None:
+            text = f"worker {worker_name} {why}"
+            ended = retries.ended_attempt(
+                task,
+                status="failed",
+                failure_reason="worker_lost",
+                failure_message=f"Worker {worker_name} {why}",
+                exit_code=task.exit_code,
+                ended_at=now,
+            )
+            message = f"Requeued after worker {worker_name} {why}"
+            if retry.not_before is not None:
+                message = retry.message(text)
+            values = retries.requeue_values(
+                task, ended, now=now, not_before=retry.not_before, message=message
+            )
+        else:
+            attempts = task.retry_count + 1
+            if task.retry_count >= task.max_retries:
+                text = (
+                    f"Worker {worker_name} {why} after {attempts} attempt(s); no retries left "
+                    f"(max_retries {task.max_retries})"
+                )
+            else:
+                text = f"Worker {worker_name} {why}; the task's retry_on does not include worker_lost"
+            values = {
+                "status": "failed",
+                "failure_reason": "worker_lost",
+                "failure_message": text,
+                "ended_at": now,
+                "message": text,
+            }
+        row = await self.store.recover(task, values=values, now=now)
         if row is not None and row.status in TERMINAL:
             await self._finished(row)
         return row

@@ -1,4 +1,4 @@
-"""Queries on task artifacts: one row per (task, path), replaced when the same path is uploaded again."""
+"""Queries on task artifacts: one row per (task, attempt, path), replaced when the same path is uploaded again."""
 
 from __future__ import annotations
 
@@ -17,11 +17,20 @@ class ArtifactStore:
         self.db = db
 
     async def upsert(
-        self, *, task_id: str, path: str, size: int, sha256: str, content_type: str, created_at: datetime
+        self,
+        *,
+        task_id: str,
+        attempt: int,
+        path: str,
+        size: int,
+        sha256: str,
+        content_type: str,
+        created_at: datetime,
     ) -> ArtifactRow:
         """Insert the artifact, or replace the one at the same path, in one statement on either backend."""
         values = {
             "task_id": task_id,
+            "attempt": attempt,
             "path": path,
             "size": size,
             "sha256": sha256,
@@ -31,7 +40,7 @@ class ArtifactStore:
         insert = postgresql.insert if self.db.backend == "postgresql" else sqlite.insert
         statement = insert(ArtifactRow).values(**values)
         statement = statement.on_conflict_do_update(
-            index_elements=[ArtifactRow.task_id, ArtifactRow.path],
+            index_elements=[ArtifactRow.task_id, ArtifactRow.attempt, ArtifactRow.path],
             set_={
                 name: statement.excluded[name] for name in ("size", "sha256", "content_type", "created_at")
             },
@@ -40,13 +49,15 @@ class ArtifactStore:
             await session.execute(statement)
         return ArtifactRow(**values)
 
-    async def get(self, task_id: str, path: str) -> ArtifactRow | None:
+    async def get(self, task_id: str, path: str, attempt: int = 1) -> ArtifactRow | None:
         async with self.db.reader() as session:
-            return await session.get(ArtifactRow, (task_id, path))
+            return await session.get(ArtifactRow, (task_id, attempt, path))
 
-    async def for_task(self, task_id: str) -> Sequence[ArtifactRow]:
+    async def for_task(self, task_id: str, attempt: int = 1) -> Sequence[ArtifactRow]:
         async with self.db.reader() as session:
             rows = await session.scalars(
-                select(ArtifactRow).where(ArtifactRow.task_id == task_id).order_by(ArtifactRow.path)
+                select(ArtifactRow)
+                .where(ArtifactRow.task_id == task_id, ArtifactRow.attempt == attempt)
+                .order_by(ArtifactRow.path)
             )
             return rows.all()

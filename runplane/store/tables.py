@@ -126,6 +126,14 @@ class TaskRow(Base):
     plugin_configs: Mapped[dict[str, Any]]
     max_retries: Mapped[int] = mapped_column(Integer)
     retry_count: Mapped[int] = mapped_column(Integer)
+    # The retry policy (runplane.retries): failure reasons and exit codes retried, and the first backoff.
+    retry_on: Mapped[list[Any]]
+    retry_on_exit_codes: Mapped[list[Any]]
+    retry_backoff_seconds: Mapped[int] = mapped_column(Integer)
+    # A retried task is not claimed before this (its backoff); None: claimable at once.
+    not_before: Mapped[datetime | None]
+    # The ended earlier attempts, oldest first (runplane.retries.ended_attempt gives their shape).
+    attempts: Mapped[list[Any]]
     timeout_seconds: Mapped[int | None] = mapped_column(Integer)
     env: Mapped[dict[str, Any]]
     secrets: Mapped[dict[str, Any]]
@@ -267,6 +275,8 @@ class ArtifactRow(Base):
     task_id: Mapped[str] = mapped_column(
         String(32), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
     )
+    # The task's attempt that wrote it (1 = the first run); each attempt keeps its own files.
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
     path: Mapped[str] = mapped_column(String(1024), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))

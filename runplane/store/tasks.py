@@ -122,6 +122,27 @@ class TaskStore:
                 await events.task_progress(session, row)
         return row is not None
 
+    async def requeue_ended(self, seen: TaskRow, values: dict[str, Any]) -> TaskRow | None:
+        """A failed or cancelled task back to the queue with `values`, if it is still as `seen` shows it
+        (same status and retry count); None when it changed meanwhile (a concurrent retry won)."""
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(TaskRow)
+                .where(
+                    TaskRow.id == seen.id,
+                    TaskRow.status == seen.status,
+                    TaskRow.status.in_(("failed", "cancelled")),
+                    TaskRow.retry_count == seen.retry_count,
+                )
+                .values(**values)
+                .returning(TaskRow)
+                .execution_options(synchronize_session=False, populate_existing=True)
+            )
+            row = result.scalars().first()
+            if row is not None:
+                await events.task_changed(session, row, previous=seen.status)
+        return row
+
     async def set_priority_if_queued(self, task_id: str, priority: int) -> bool:
         async with self.db.session() as session:
             result = await session.execute(

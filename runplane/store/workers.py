@@ -282,42 +282,15 @@ class WorkerStore:
             )
             return [Orphan(task, name or str(task.worker_id)) for task, name in result.all()]
 
-    async def recover(
-        self, seen: TaskRow, *, message: str, lost_message: str, now: datetime
-    ) -> TaskRow | None:
-        """Takes a task back from its worker as `seen`: cancelled if asked, else requeued or failed.
+    async def recover(self, seen: TaskRow, *, values: dict[str, Any], now: datetime) -> TaskRow | None:
+        """Takes a task back from its worker as `seen`, setting `values` (cancelled, requeued or failed:
+        the caller decides, `runplane.workers.WorkerManager`).
 
         Conditional on the task still being exactly as `seen` shows it (same status, worker and
         updated_at), so a task is recovered once however many reapers and heartbeats find it, and not
         at all when its worker reported on it in the meantime.
         """
-        if seen.cancel_requested:
-            values: dict[str, Any] = {
-                "status": "cancelled",
-                "failure_reason": "cancelled",
-                "failure_message": f"Cancelled by {seen.cancelled_by or 'its owner'}",
-                "ended_at": now,
-                "message": "Cancelled",
-            }
-        elif seen.retry_count < seen.max_retries:
-            values = {
-                "status": "queued",
-                "worker_id": None,
-                "retry_count": TaskRow.retry_count + 1,
-                "queued_at": now,
-                "started_at": None,
-                "progress": 0.0,
-                "exit_code": None,
-                "message": message,
-            }
-        else:
-            values = {
-                "status": "failed",
-                "failure_reason": "worker_lost",
-                "failure_message": lost_message,
-                "ended_at": now,
-                "message": lost_message,
-            }
+        values = {"updated_at": now, **values}
         async with self.db.session() as session:
             result = await session.execute(
                 update(TaskRow)
@@ -327,7 +300,7 @@ class WorkerStore:
                     TaskRow.worker_id == seen.worker_id,
                     TaskRow.updated_at == seen.updated_at,
                 )
-                .values(updated_at=now, **values)
+                .values(**values)
                 .returning(TaskRow)
                 .execution_options(**_RETURNING)
             )

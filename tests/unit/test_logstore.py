@@ -17,8 +17,8 @@ def task(secrets: dict[str, str] | None = None) -> TaskRow:
     return TaskRow(id="t" * 32, secrets=secrets or {})
 
 
-async def text(store: LogStore, task_id: str) -> str:
-    return b"".join([chunk async for chunk in store.read(task_id)]).decode()
+async def text(store: LogStore, task_id: str, attempt: int = 1) -> str:
+    return b"".join([chunk async for chunk in store.read(task_id, attempt=attempt)]).decode()
 
 
 @pytest.mark.anyio
@@ -33,21 +33,18 @@ async def test_a_batch_sent_again_is_stored_once_and_an_overlap_only_adds_what_i
 
 
 @pytest.mark.anyio
-async def test_a_gap_is_marked_and_a_new_attempt_counts_from_zero(tmp_path: Path) -> None:
+async def test_a_gap_is_marked_and_each_attempt_has_its_own_log_counted_from_zero(tmp_path: Path) -> None:
     store = LogStore(Storage(tmp_path))
     row = task()
     await store.append(row, ["a"], attempt=1, first_line=0)
     gap = await store.append(row, ["d"], attempt=1, first_line=3)
     assert gap.missing == 2
-    await store.append(row, ["second attempt"], attempt=2, first_line=0)
-    late = await store.append(row, ["late line of attempt 1"], attempt=1, first_line=4)
-    assert late.written == 0
+    second = await store.append(row, ["second attempt"], attempt=2, first_line=0)
+    assert (second.written, second.missing) == (1, 0)
     assert await text(store, row.id) == (
-        "a\n"
-        "[runplane] 2 line(s) of output (lines 2-3 of this attempt) were not delivered by the worker\n"
-        "d\n"
-        "second attempt\n"
+        "a\n[runplane] 2 line(s) of output (lines 2-3 of this attempt) were not delivered by the worker\nd\n"
     )
+    assert await text(store, row.id, attempt=2) == "second attempt\n"
 
 
 @pytest.mark.anyio

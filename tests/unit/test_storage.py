@@ -138,6 +138,10 @@ def test_symlinks_inside_are_followed_and_links_out_refused(tmp_path: Path):
 def test_ids_used_as_names_are_checked(tmp_path: Path):
     storage = Storage(tmp_path)
     assert storage.log_file("abc_1-2") == tmp_path / "logs" / "abc_1-2.log"
+    # A later attempt keeps its own files beside the first attempt's.
+    assert storage.log_file("abc_1-2", 3) == tmp_path / "logs" / "abc_1-2.attempt-3.log"
+    assert storage.artifacts_dir("t1", 2) == tmp_path / "artifacts" / "t1.attempt-2"
+    assert storage.artifact_file("t1", "a/b.txt", 1) == tmp_path / "artifacts" / "t1" / "a" / "b.txt"
     assert storage.snapshot_file("s1") == tmp_path / "snapshots" / "s1.tar.gz"
     for bad in ("../x", "a/b", "", "x" * 65, "a.b"):
         with pytest.raises(ValueError, match="not a valid id"):

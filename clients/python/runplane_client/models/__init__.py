@@ -101,6 +101,7 @@ from .sweep_trial_type_0 import SweepTrialType0
 from .sweep_variation import SweepVariation
 from .task import Task
 from .task_assignment import TaskAssignment
+from .task_attempt import TaskAttempt
 from .task_complete_data import TaskCompleteData
 from .task_create import TaskCreate
 from .task_create_plugin_configs import TaskCreatePluginConfigs
@@ -232,6 +233,7 @@ __all__ = (
     "SweepVariation",
     "Task",
     "TaskAssignment",
+    "TaskAttempt",
     "TaskCompleteData",
     "TaskCreate",
     "TaskCreatePluginConfigs",

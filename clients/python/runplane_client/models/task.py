@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 
+from ..models.failure_reason import FailureReason
 from ..models.task_status import TaskStatus
 from ..types import UNSET, Unset
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from ..models.metadata import Metadata
     from ..models.model_inputs import ModelInputs
     from ..models.string_map import StringMap
+    from ..models.task_attempt import TaskAttempt
     from ..models.task_failure import TaskFailure
     from ..models.task_plugin_configs import TaskPluginConfigs
 
@@ -45,7 +47,12 @@ class Task:
         node_count (int):
         plugin_configs (TaskPluginConfigs):
         max_retries (int):
-        retry_count (int):
+        retry_count (int): How often the task was queued again (automatic and manual retries).
+        attempt (int): The current attempt (`retry_count` + 1).
+        retry_on (list[FailureReason]):
+        retry_on_exit_codes (list[int]):
+        retry_backoff_seconds (int):
+        attempts (list[TaskAttempt]): Every attempt, the first one first, the current one last.
         env (StringMap): Names to string values.
         secret_names (list[str]): The names of the task's secrets; their values are never returned.
         metadata (Metadata): Free-form labels.
@@ -57,6 +64,8 @@ class Task:
         snapshot_id (str | Unset):
         gpu_type (str | Unset):
         reservation_id (str | Unset):
+        not_before (datetime.datetime | Unset): A retried task waits for its backoff and is not claimed before this
+            time.
         timeout_seconds (int | Unset):
         experiment_id (str | Unset):
         run_label (str | Unset):
@@ -85,6 +94,11 @@ class Task:
     plugin_configs: TaskPluginConfigs
     max_retries: int
     retry_count: int
+    attempt: int
+    retry_on: list[FailureReason]
+    retry_on_exit_codes: list[int]
+    retry_backoff_seconds: int
+    attempts: list[TaskAttempt]
     env: StringMap
     secret_names: list[str]
     metadata: Metadata
@@ -96,6 +110,7 @@ class Task:
     snapshot_id: str | Unset = UNSET
     gpu_type: str | Unset = UNSET
     reservation_id: str | Unset = UNSET
+    not_before: datetime.datetime | Unset = UNSET
     timeout_seconds: int | Unset = UNSET
     experiment_id: str | Unset = UNSET
     run_label: str | Unset = UNSET
@@ -144,6 +159,22 @@ class Task:
 
         retry_count = self.retry_count
 
+        attempt = self.attempt
+
+        retry_on = []
+        for retry_on_item_data in self.retry_on:
+            retry_on_item = retry_on_item_data.value
+            retry_on.append(retry_on_item)
+
+        retry_on_exit_codes = self.retry_on_exit_codes
+
+        retry_backoff_seconds = self.retry_backoff_seconds
+
+        attempts = []
+        for attempts_item_data in self.attempts:
+            attempts_item = attempts_item_data.to_dict()
+            attempts.append(attempts_item)
+
         env = self.env.to_dict()
 
         secret_names = self.secret_names
@@ -165,6 +196,10 @@ class Task:
         gpu_type = self.gpu_type
 
         reservation_id = self.reservation_id
+
+        not_before: str | Unset = UNSET
+        if not isinstance(self.not_before, Unset):
+            not_before = self.not_before.isoformat()
 
         timeout_seconds = self.timeout_seconds
 
@@ -211,6 +246,11 @@ class Task:
                 "plugin_configs": plugin_configs,
                 "max_retries": max_retries,
                 "retry_count": retry_count,
+                "attempt": attempt,
+                "retry_on": retry_on,
+                "retry_on_exit_codes": retry_on_exit_codes,
+                "retry_backoff_seconds": retry_backoff_seconds,
+                "attempts": attempts,
                 "env": env,
                 "secret_names": secret_names,
                 "metadata": metadata,
@@ -229,6 +269,8 @@ class Task:
             field_dict["gpu_type"] = gpu_type
         if reservation_id is not UNSET:
             field_dict["reservation_id"] = reservation_id
+        if not_before is not UNSET:
+            field_dict["not_before"] = not_before
         if timeout_seconds is not UNSET:
             field_dict["timeout_seconds"] = timeout_seconds
         if experiment_id is not UNSET:
@@ -256,6 +298,7 @@ class Task:
         from ..models.metadata import Metadata  # noqa: PLC0415
         from ..models.model_inputs import ModelInputs  # noqa: PLC0415
         from ..models.string_map import StringMap  # noqa: PLC0415
+        from ..models.task_attempt import TaskAttempt  # noqa: PLC0415
         from ..models.task_failure import TaskFailure  # noqa: PLC0415
         from ..models.task_plugin_configs import TaskPluginConfigs  # noqa: PLC0415
 
@@ -299,6 +342,26 @@ class Task:
 
         retry_count = d.pop("retry_count")
 
+        attempt = d.pop("attempt")
+
+        retry_on = []
+        _retry_on = d.pop("retry_on")
+        for retry_on_item_data in _retry_on:
+            retry_on_item = FailureReason(retry_on_item_data)
+
+            retry_on.append(retry_on_item)
+
+        retry_on_exit_codes = cast(list[int], d.pop("retry_on_exit_codes"))
+
+        retry_backoff_seconds = d.pop("retry_backoff_seconds")
+
+        attempts = []
+        _attempts = d.pop("attempts")
+        for attempts_item_data in _attempts:
+            attempts_item = TaskAttempt.from_dict(attempts_item_data)
+
+            attempts.append(attempts_item)
+
         env = StringMap.from_dict(d.pop("env"))
 
         secret_names = cast(list[str], d.pop("secret_names"))
@@ -320,6 +383,13 @@ class Task:
         gpu_type = d.pop("gpu_type", UNSET)
 
         reservation_id = d.pop("reservation_id", UNSET)
+
+        _not_before = d.pop("not_before", UNSET)
+        not_before: datetime.datetime | Unset
+        if isinstance(_not_before, Unset):
+            not_before = UNSET
+        else:
+            not_before = datetime.datetime.fromisoformat(_not_before)
 
         timeout_seconds = d.pop("timeout_seconds", UNSET)
 
@@ -372,6 +442,11 @@ class Task:
             plugin_configs=plugin_configs,
             max_retries=max_retries,
             retry_count=retry_count,
+            attempt=attempt,
+            retry_on=retry_on,
+            retry_on_exit_codes=retry_on_exit_codes,
+            retry_backoff_seconds=retry_backoff_seconds,
+            attempts=attempts,
             env=env,
             secret_names=secret_names,
             metadata=metadata,
@@ -383,6 +458,7 @@ class Task:
             snapshot_id=snapshot_id,
             gpu_type=gpu_type,
             reservation_id=reservation_id,
+            not_before=not_before,
             timeout_seconds=timeout_seconds,
             experiment_id=experiment_id,
             run_label=run_label,

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 
+from ..models.failure_reason import FailureReason
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
@@ -53,7 +54,19 @@ class TaskCreate:
         node_count (int | Unset):  Default: 1.
         reservation_id (str | Unset): An opaque identifier.
         plugin_configs (TaskCreatePluginConfigs | Unset):
-        max_retries (int | Unset): How often a task whose worker was lost runs again. Default: 0.
+        max_retries (int | Unset): How often the task runs again after a failure that `retry_on` (or
+            `retry_on_exit_codes`) names,
+            before it fails for good.
+             Default: 0.
+        retry_on (list[FailureReason] | Unset): The failure reasons that are retried while retries are left (`cancelled`
+            never is). Without it,
+            only a lost worker (`[worker_lost]`) is retried.
+        retry_on_exit_codes (list[int] | Unset): A failure with reason `exit_code` and one of these exit codes is
+            retried too.
+        retry_backoff_seconds (int | Unset): Seconds before a retried task may be claimed again, doubled on each further
+            retry (1st retry:
+            this, 2nd: twice this, ...), at most 3600.
+             Default: 0.
         timeout_seconds (int | Unset): Wall-clock limit; the task fails with reason `timeout` past it.
         env (Environment | Unset): Environment variables of a task. Names must be POSIX names (`[A-Za-z_][A-Za-z0-9_]*`:
             a name such
@@ -84,6 +97,9 @@ class TaskCreate:
     reservation_id: str | Unset = UNSET
     plugin_configs: TaskCreatePluginConfigs | Unset = UNSET
     max_retries: int | Unset = 0
+    retry_on: list[FailureReason] | Unset = UNSET
+    retry_on_exit_codes: list[int] | Unset = UNSET
+    retry_backoff_seconds: int | Unset = 0
     timeout_seconds: int | Unset = UNSET
     env: Environment | Unset = UNSET
     secrets: TaskCreateSecrets | Unset = UNSET
@@ -145,6 +161,19 @@ class TaskCreate:
 
         max_retries = self.max_retries
 
+        retry_on: list[str] | Unset = UNSET
+        if not isinstance(self.retry_on, Unset):
+            retry_on = []
+            for retry_on_item_data in self.retry_on:
+                retry_on_item = retry_on_item_data.value
+                retry_on.append(retry_on_item)
+
+        retry_on_exit_codes: list[int] | Unset = UNSET
+        if not isinstance(self.retry_on_exit_codes, Unset):
+            retry_on_exit_codes = self.retry_on_exit_codes
+
+        retry_backoff_seconds = self.retry_backoff_seconds
+
         timeout_seconds = self.timeout_seconds
 
         env: dict[str, Any] | Unset = UNSET
@@ -204,6 +233,12 @@ class TaskCreate:
             field_dict["plugin_configs"] = plugin_configs
         if max_retries is not UNSET:
             field_dict["max_retries"] = max_retries
+        if retry_on is not UNSET:
+            field_dict["retry_on"] = retry_on
+        if retry_on_exit_codes is not UNSET:
+            field_dict["retry_on_exit_codes"] = retry_on_exit_codes
+        if retry_backoff_seconds is not UNSET:
+            field_dict["retry_backoff_seconds"] = retry_backoff_seconds
         if timeout_seconds is not UNSET:
             field_dict["timeout_seconds"] = timeout_seconds
         if env is not UNSET:
@@ -295,6 +330,19 @@ class TaskCreate:
 
         max_retries = d.pop("max_retries", UNSET)
 
+        _retry_on = d.pop("retry_on", UNSET)
+        retry_on: list[FailureReason] | Unset = UNSET
+        if _retry_on is not UNSET:
+            retry_on = []
+            for retry_on_item_data in _retry_on:
+                retry_on_item = FailureReason(retry_on_item_data)
+
+                retry_on.append(retry_on_item)
+
+        retry_on_exit_codes = cast(list[int], d.pop("retry_on_exit_codes", UNSET))
+
+        retry_backoff_seconds = d.pop("retry_backoff_seconds", UNSET)
+
         timeout_seconds = d.pop("timeout_seconds", UNSET)
 
         _env = d.pop("env", UNSET)
@@ -342,6 +390,9 @@ class TaskCreate:
             reservation_id=reservation_id,
             plugin_configs=plugin_configs,
             max_retries=max_retries,
+            retry_on=retry_on,
+            retry_on_exit_codes=retry_on_exit_codes,
+            retry_backoff_seconds=retry_backoff_seconds,
             timeout_seconds=timeout_seconds,
             env=env,
             secrets=secrets,

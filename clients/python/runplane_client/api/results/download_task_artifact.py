@@ -15,11 +15,18 @@ def _get_kwargs(
     task_id: str,
     artifact_path: str,
     *,
+    attempt: int | Unset = UNSET,
     range_: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(range_, Unset):
         headers["Range"] = range_
+
+    params: dict[str, Any] = {}
+
+    params["attempt"] = attempt
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
     _kwargs: dict[str, Any] = {
         "method": "get",
@@ -27,6 +34,7 @@ def _get_kwargs(
             task_id=quote(str(task_id), safe=""),
             artifact_path=quote(str(artifact_path), safe=""),
         ),
+        "params": params,
     }
 
     _kwargs["headers"] = headers
@@ -106,6 +114,7 @@ def sync_detailed(
     artifact_path: str,
     *,
     client: AuthenticatedClient | Client,
+    attempt: int | Unset = UNSET,
     range_: str | Unset = UNSET,
 ) -> Response[ErrorResponse | File]:
     """Download an artifact
@@ -116,6 +125,7 @@ def sync_detailed(
     Args:
         task_id (str): An opaque identifier.
         artifact_path (str):
+        attempt (int | Unset):
         range_ (str | Unset):
 
     Raises:
@@ -129,6 +139,7 @@ def sync_detailed(
     kwargs = _get_kwargs(
         task_id=task_id,
         artifact_path=artifact_path,
+        attempt=attempt,
         range_=range_,
     )
 
@@ -144,6 +155,7 @@ def sync(
     artifact_path: str,
     *,
     client: AuthenticatedClient | Client,
+    attempt: int | Unset = UNSET,
     range_: str | Unset = UNSET,
 ) -> ErrorResponse | File | None:
     """Download an artifact
@@ -154,6 +166,7 @@ def sync(
     Args:
         task_id (str): An opaque identifier.
         artifact_path (str):
+        attempt (int | Unset):
         range_ (str | Unset):
 
     Raises:
@@ -168,6 +181,7 @@ def sync(
         task_id=task_id,
         artifact_path=artifact_path,
         client=client,
+        attempt=attempt,
         range_=range_,
     ).parsed
 
@@ -177,6 +191,7 @@ async def asyncio_detailed(
     artifact_path: str,
     *,
     client: AuthenticatedClient | Client,
+    attempt: int | Unset = UNSET,
     range_: str | Unset = UNSET,
 ) -> Response[ErrorResponse | File]:
     """Download an artifact
@@ -187,6 +202,7 @@ async def asyncio_detailed(
     Args:
         task_id (str): An opaque identifier.
         artifact_path (str):
+        attempt (int | Unset):
         range_ (str | Unset):
 
     Raises:
@@ -200,6 +216,7 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         task_id=task_id,
         artifact_path=artifact_path,
+        attempt=attempt,
         range_=range_,
     )
 
@@ -213,6 +230,7 @@ async def asyncio(
     artifact_path: str,
     *,
     client: AuthenticatedClient | Client,
+    attempt: int | Unset = UNSET,
     range_: str | Unset = UNSET,
 ) -> ErrorResponse | File | None:
     """Download an artifact
@@ -223,6 +241,7 @@ async def asyncio(
     Args:
         task_id (str): An opaque identifier.
         artifact_path (str):
+        attempt (int | Unset):
         range_ (str | Unset):
 
     Raises:
@@ -238,6 +257,7 @@ async def asyncio(
             task_id=task_id,
             artifact_path=artifact_path,
             client=client,
+            attempt=attempt,
             range_=range_,
         )
     ).parsed

@@ -13,11 +13,14 @@ from ...types import UNSET, Response, Unset
 def _get_kwargs(
     task_id: str,
     *,
+    attempt: int | Unset = UNSET,
     tail: int | Unset = UNSET,
     follow: bool | Unset = False,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
+
+    params["attempt"] = attempt
 
     params["tail"] = tail
 
@@ -95,6 +98,7 @@ def sync_detailed(
     task_id: str,
     *,
     client: AuthenticatedClient | Client,
+    attempt: int | Unset = UNSET,
     tail: int | Unset = UNSET,
     follow: bool | Unset = False,
 ) -> Response[ErrorResponse | str]:
@@ -106,6 +110,7 @@ def sync_detailed(
 
     Args:
         task_id (str): An opaque identifier.
+        attempt (int | Unset):
         tail (int | Unset):
         follow (bool | Unset):  Default: False.
 
@@ -119,6 +124,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         task_id=task_id,
+        attempt=attempt,
         tail=tail,
         follow=follow,
     )
@@ -134,6 +140,7 @@ def sync(
     task_id: str,
     *,
     client: AuthenticatedClient | Client,
+    attempt: int | Unset = UNSET,
     tail: int | Unset = UNSET,
     follow: bool | Unset = False,
 ) -> ErrorResponse | str | None:
@@ -145,6 +152,7 @@ def sync(
 
     Args:
         task_id (str): An opaque identifier.
+        attempt (int | Unset):
         tail (int | Unset):
         follow (bool | Unset):  Default: False.
 
@@ -159,6 +167,7 @@ def sync(
     return sync_detailed(
         task_id=task_id,
         client=client,
+        attempt=attempt,
         tail=tail,
         follow=follow,
     ).parsed
@@ -168,6 +177,7 @@ async def asyncio_detailed(
     task_id: str,
     *,
     client: AuthenticatedClient | Client,
+    attempt: int | Unset = UNSET,
     tail: int | Unset = UNSET,
     follow: bool | Unset = False,
 ) -> Response[ErrorResponse | str]:
@@ -179,6 +189,7 @@ async def asyncio_detailed(
 
     Args:
         task_id (str): An opaque identifier.
+        attempt (int | Unset):
         tail (int | Unset):
         follow (bool | Unset):  Default: False.
 
@@ -192,6 +203,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         task_id=task_id,
+        attempt=attempt,
         tail=tail,
         follow=follow,
     )
@@ -205,6 +217,7 @@ async def asyncio(
     task_id: str,
     *,
     client: AuthenticatedClient | Client,
+    attempt: int | Unset = UNSET,
     tail: int | Unset = UNSET,
     follow: bool | Unset = False,
 ) -> ErrorResponse | str | None:
@@ -216,6 +229,7 @@ async def asyncio(
 
     Args:
         task_id (str): An opaque identifier.
+        attempt (int | Unset):
         tail (int | Unset):
         follow (bool | Unset):  Default: False.
 
@@ -231,6 +245,7 @@ async def asyncio(
         await asyncio_detailed(
             task_id=task_id,
             client=client,
+            attempt=attempt,
             tail=tail,
             follow=follow,
         )

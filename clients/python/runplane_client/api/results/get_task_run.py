@@ -8,18 +8,27 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error_response import ErrorResponse
 from ...models.run_identity import RunIdentity
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     task_id: str,
+    *,
+    attempt: int | Unset = UNSET,
 ) -> dict[str, Any]:
+
+    params: dict[str, Any] = {}
+
+    params["attempt"] = attempt
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
     _kwargs: dict[str, Any] = {
         "method": "get",
         "url": "/v1/tasks/{task_id}/run".format(
             task_id=quote(str(task_id), safe=""),
         ),
+        "params": params,
     }
 
     return _kwargs
@@ -89,6 +98,7 @@ def sync_detailed(
     task_id: str,
     *,
     client: AuthenticatedClient | Client,
+    attempt: int | Unset = UNSET,
 ) -> Response[ErrorResponse | RunIdentity]:
     """Run identity
 
@@ -97,6 +107,7 @@ def sync_detailed(
 
     Args:
         task_id (str): An opaque identifier.
+        attempt (int | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -108,6 +119,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         task_id=task_id,
+        attempt=attempt,
     )
 
     response = client.get_httpx_client().request(
@@ -121,6 +133,7 @@ def sync(
     task_id: str,
     *,
     client: AuthenticatedClient | Client,
+    attempt: int | Unset = UNSET,
 ) -> ErrorResponse | RunIdentity | None:
     """Run identity
 
@@ -129,6 +142,7 @@ def sync(
 
     Args:
         task_id (str): An opaque identifier.
+        attempt (int | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -141,6 +155,7 @@ def sync(
     return sync_detailed(
         task_id=task_id,
         client=client,
+        attempt=attempt,
     ).parsed
 
 
@@ -148,6 +163,7 @@ async def asyncio_detailed(
     task_id: str,
     *,
     client: AuthenticatedClient | Client,
+    attempt: int | Unset = UNSET,
 ) -> Response[ErrorResponse | RunIdentity]:
     """Run identity
 
@@ -156,6 +172,7 @@ async def asyncio_detailed(
 
     Args:
         task_id (str): An opaque identifier.
+        attempt (int | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -167,6 +184,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         task_id=task_id,
+        attempt=attempt,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -178,6 +196,7 @@ async def asyncio(
     task_id: str,
     *,
     client: AuthenticatedClient | Client,
+    attempt: int | Unset = UNSET,
 ) -> ErrorResponse | RunIdentity | None:
     """Run identity
 
@@ -186,6 +205,7 @@ async def asyncio(
 
     Args:
         task_id (str): An opaque identifier.
+        attempt (int | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -199,5 +219,6 @@ async def asyncio(
         await asyncio_detailed(
             task_id=task_id,
             client=client,
+            attempt=attempt,
         )
     ).parsed

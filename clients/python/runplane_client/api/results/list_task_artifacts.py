@@ -8,18 +8,27 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.artifact_list import ArtifactList
 from ...models.error_response import ErrorResponse
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     task_id: str,
+    *,
+    attempt: int | Unset = UNSET,
 ) -> dict[str, Any]:
+
+    params: dict[str, Any] = {}
+
+    params["attempt"] = attempt
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
     _kwargs: dict[str, Any] = {
         "method": "get",
         "url": "/v1/tasks/{task_id}/artifacts".format(
             task_id=quote(str(task_id), safe=""),
         ),
+        "params": params,
     }
 
     return _kwargs
@@ -89,6 +98,7 @@ def sync_detailed(
     task_id: str,
     *,
     client: AuthenticatedClient | Client,
+    attempt: int | Unset = UNSET,
 ) -> Response[ArtifactList | ErrorResponse]:
     """Task artifacts
 
@@ -96,6 +106,7 @@ def sync_detailed(
 
     Args:
         task_id (str): An opaque identifier.
+        attempt (int | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -107,6 +118,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         task_id=task_id,
+        attempt=attempt,
     )
 
     response = client.get_httpx_client().request(
@@ -120,6 +132,7 @@ def sync(
     task_id: str,
     *,
     client: AuthenticatedClient | Client,
+    attempt: int | Unset = UNSET,
 ) -> ArtifactList | ErrorResponse | None:
     """Task artifacts
 
@@ -127,6 +140,7 @@ def sync(
 
     Args:
         task_id (str): An opaque identifier.
+        attempt (int | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -139,6 +153,7 @@ def sync(
     return sync_detailed(
         task_id=task_id,
         client=client,
+        attempt=attempt,
     ).parsed
 
 
@@ -146,6 +161,7 @@ async def asyncio_detailed(
     task_id: str,
     *,
     client: AuthenticatedClient | Client,
+    attempt: int | Unset = UNSET,
 ) -> Response[ArtifactList | ErrorResponse]:
     """Task artifacts
 
@@ -153,6 +169,7 @@ async def asyncio_detailed(
 
     Args:
         task_id (str): An opaque identifier.
+        attempt (int | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -164,6 +181,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         task_id=task_id,
+        attempt=attempt,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -175,6 +193,7 @@ async def asyncio(
     task_id: str,
     *,
     client: AuthenticatedClient | Client,
+    attempt: int | Unset = UNSET,
 ) -> ArtifactList | ErrorResponse | None:
     """Task artifacts
 
@@ -182,6 +201,7 @@ async def asyncio(
 
     Args:
         task_id (str): An opaque identifier.
+        attempt (int | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -195,5 +215,6 @@ async def asyncio(
         await asyncio_detailed(
             task_id=task_id,
             client=client,
+            attempt=attempt,
         )
     ).parsed
