@@ -41,7 +41,7 @@ class Retry:
         """The queued task's message, e.g. ``Retrying after exited with code 3 (attempt 2 of 3)``."""
         wait = ""
         if self.not_before is not None:
-            wait = f"; waiting {self.delay_seconds} s, until {self.not_before.strftime('%H:%M:%S')} UTC,"
+            wait = f", in {self.delay_seconds} s, not before {self.not_before.strftime('%H:%M:%S')} UTC"
         return f"Retrying after {why}{wait} (attempt {self.attempt} of {self.max_attempts})"[:1024]
 
 

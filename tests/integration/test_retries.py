@@ -121,7 +121,7 @@ async def test_the_backoff_delays_the_next_claim_and_doubles(client, worker_key,
     task = await task_of(client, user_key, task_id)
     assert task["status"] == "queued"
     assert task["not_before"] == Recent(offset=60, tolerance=20)
-    assert "waiting 60 s" in task["message"] and task["message"].endswith("(attempt 2 of 3)")
+    assert "in 60 s, not before" in task["message"] and task["message"].endswith("(attempt 2 of 3)")
     # Within the backoff no worker gets it.
     assert await claim(client, worker_key, worker.worker_id) is None
 
