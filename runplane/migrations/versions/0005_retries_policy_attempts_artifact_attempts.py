@@ -1,7 +1,7 @@
 """retries: the retry policy and attempt history on tasks, artifacts kept per attempt
 
 Revision ID: 0005_retries
-Revises: 0002
+Revises: 0004_sweeps
 Create Date: 2026-11-30 01:10:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import runplane.store.tables
 
 revision = "0005_retries"
-down_revision = "0002"
+down_revision = "0004_sweeps"
 branch_labels = None
 depends_on = None
 
