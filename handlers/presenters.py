@@ -96,7 +96,12 @@ def task(row: TaskRow, manager: TaskManager) -> models.Task:
             "retry_on_exit_codes": row.retry_on_exit_codes,
             "retry_backoff_seconds": row.retry_backoff_seconds,
             "not_before": row.not_before,
-            "attempts": retries.all_attempts(row),
+            "attempts": [
+                {**attempt, "failure_message": hidden.redact(attempt["failure_message"])}
+                if attempt.get("failure_message")
+                else attempt
+                for attempt in retries.all_attempts(row)
+            ],
             "timeout_seconds": row.timeout_seconds,
             "env": hidden.env(row.env),
             "secret_names": sorted(row.secrets),

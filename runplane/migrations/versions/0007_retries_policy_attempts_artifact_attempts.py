@@ -1,7 +1,7 @@
 """retries: the retry policy and attempt history on tasks, artifacts kept per attempt
 
-Revision ID: 0005_retries
-Revises: 0004_sweeps
+Revision ID: 0007_retries
+Revises: 0006_jupyter
 Create Date: 2026-11-30 01:10:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import runplane.store.tables
 
-revision = "0005_retries"
-down_revision = "0004_sweeps"
+revision = "0007_retries"
+down_revision = "0006_jupyter"
 branch_labels = None
 depends_on = None
 
