@@ -211,8 +211,29 @@ class ServerConfig(BaseModel):
         float, Field(description="The most aging can add to a priority.", ge=0.0, le=100.0)
     ]
     lease_seconds: Annotated[
-        float, Field(description="A worker is lost this long after its last heartbeat.", ge=0.0, le=3600.0)
+        float,
+        Field(
+            description="A worker is lost this long after its last request (any request of a worker renews its lease), once\nthe reaper sees it.\n",
+            ge=0.0,
+            le=3600.0,
+        ),
     ]
+    claim_recheck_seconds: Annotated[
+        float | None,
+        Field(
+            description="How often a waiting (long-poll) claim looks at the queue again without a wake-up hint.",
+            ge=0.0,
+            le=600.0,
+        ),
+    ] = None
+    claim_max_wait_seconds: Annotated[
+        float | None,
+        Field(
+            description="The longest the server holds a long-poll claim, whatever the claim asks for.",
+            ge=0.0,
+            le=30.0,
+        ),
+    ] = None
     heartbeat_seconds: Annotated[
         float, Field(description="How often workers renew their lease.", ge=0.0, le=600.0)
     ]

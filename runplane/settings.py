@@ -50,7 +50,10 @@ class Settings(BaseSettings):
     aging_rate: float = Field(0.1, ge=0, le=100, description="Priority points a queued task gains a minute.")
     aging_max_boost: float = Field(5.0, ge=0, le=100, description="The most aging can add to a priority.")
     lease_seconds: float = Field(
-        30.0, gt=0, le=3600, description="A worker is lost this long after its last heartbeat."
+        30.0,
+        gt=0,
+        le=3600,
+        description="A worker is lost this long after its last request (any worker request renews it).",
     )
     heartbeat_seconds: float = Field(5.0, gt=0, le=600, description="How often workers renew their lease.")
     claim_recheck_seconds: float = Field(

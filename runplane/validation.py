@@ -14,6 +14,7 @@ carries the parameter's name and location, which the error table puts into `deta
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -25,6 +26,8 @@ from connexion.validators.json import JSONRequestBodyValidator
 from connexion.validators.parameter import ParameterValidator
 from pydantic import BaseModel, ValidationError
 from starlette.types import Scope
+
+from generated import models as generated_models
 
 
 class ParameterProblem(BadRequestProblem):
@@ -228,11 +231,35 @@ def parse_request(model: type[ModelT], body: Any) -> ModelT:
 
 
 def request_problem(exc: ValidationError) -> JsonBodyProblem:
-    """The first error of a request model's ValidationError, as a 400 naming the field."""
-    first = exc.errors(include_url=False)[0]
-    where = _dotted([part for part in first["loc"] if isinstance(part, (str, int))])
-    message = f"'{where}': {first['msg']}" if where else str(first["msg"])
+    """A request model's ValidationError as a 400 naming the field: the most specific of its errors.
+
+    A field that takes one of several shapes (`args`: a string or a list) fails once per shape, and
+    pydantic puts the shape's name into the error's location (`args.ArgumentList.1`); those names are
+    left out, and the deepest location wins, so the answer names `args.1` rather than `args`.
+    """
+    shapes = _model_names()
+
+    def path(error: Any) -> list[str | int]:
+        return [
+            part
+            for part in error["loc"]
+            if isinstance(part, int) or (isinstance(part, str) and part not in shapes and "[" not in part)
+        ]
+
+    best = max(exc.errors(include_url=False), key=lambda error: len(path(error)))
+    where = _dotted(path(best))
+    message = f"'{where}': {best['msg']}" if where else str(best["msg"])
     return JsonBodyProblem(message, field=where)
+
+
+@functools.cache
+def _model_names() -> frozenset[str]:
+    """The names of the generated models (pydantic's tags for the shapes of a union field)."""
+    return frozenset(
+        name
+        for name, value in vars(generated_models).items()
+        if isinstance(value, type) and name[0].isupper()
+    )
 
 
 # --- Environment variable names --------------------------------------------------------------------------

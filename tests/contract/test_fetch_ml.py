@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.contract, pytest.mark.integration, pytest.mark.anyio]
 SCHEMAS = Path(__file__).with_name("fetch_ml_schemas.yaml")
 
 # The create bodies fetch_ml's clients send: its CreateTaskRequest with `args` as a string (every
-# property of the schema appears in at least one body).
+# property of the schema appears in at least one body; `datasets`, names of datasets the server would
+# know, is refused below until runplane has such a catalog).
 CREATE_BODIES: list[dict[str, Any]] = [
     {"job_name": "train", "entrypoint": "train.py"},
     {"job_name": "train-args", "entrypoint": "train.py", "args": "--epochs 10 --lr 0.001"},
@@ -46,7 +47,6 @@ CREATE_BODIES: list[dict[str, Any]] = [
     {
         "job_name": "data",
         "entrypoint": "train.py",
-        "datasets": ["mnist", "cifar10"],
         "dataset_specs": [
             {
                 "name": "mnist",
@@ -132,6 +132,9 @@ async def test_fetch_ml_task_operations_answer_in_its_schemas(client, user_key) 
         {"job_name": "unclosed", "entrypoint": "train.py", "args": "--name 'my run"},
         {"job_name": "bad name!", "entrypoint": "train.py"},
         {"job_name": "cpu", "entrypoint": "train.py", "cpu": 0},
+        # Datasets known to the server by name: runplane has no such catalog yet, so it refuses them
+        # (422) rather than accept and ignore them; `dataset_specs` carries what a task needs.
+        {"job_name": "data", "entrypoint": "train.py", "datasets": ["mnist", "cifar10"]},
     ],
 )
 async def test_fetch_ml_bodies_runplane_refuses_get_its_error_shape(client, user_key, body) -> None:

@@ -39,7 +39,9 @@ class ServerConfig:
         metrics_require_key (bool): Whether `/metrics` needs an API key.
         aging_rate (float): Priority points a queued task gains per minute of waiting.
         aging_max_boost (float): The most aging can add to a priority.
-        lease_seconds (float): A worker is lost this long after its last heartbeat.
+        lease_seconds (float): A worker is lost this long after its last request (any request of a worker renews its
+            lease), once
+            the reaper sees it.
         heartbeat_seconds (float): How often workers renew their lease.
         reaper_seconds (float): How often each server process recovers lost workers' tasks (0 means never).
         event_retention_hours (float): Events older than this are pruned (0 keeps them).
@@ -51,6 +53,10 @@ class ServerConfig:
         ws_auth_timeout_seconds (float): How long /ws waits for a first auth message.
         redis_url (str | Unset): The Redis URL with any password replaced by `<redacted>`.
         log_file (str | Unset): Where JSON log lines are also appended; absent when not set.
+        claim_recheck_seconds (float | Unset): How often a waiting (long-poll) claim looks at the queue again without a
+            wake-up hint.
+        claim_max_wait_seconds (float | Unset): The longest the server holds a long-poll claim, whatever the claim asks
+            for.
     """
 
     version: str
@@ -83,6 +89,8 @@ class ServerConfig:
     ws_auth_timeout_seconds: float
     redis_url: str | Unset = UNSET
     log_file: str | Unset = UNSET
+    claim_recheck_seconds: float | Unset = UNSET
+    claim_max_wait_seconds: float | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         version = self.version
@@ -145,6 +153,10 @@ class ServerConfig:
 
         log_file = self.log_file
 
+        claim_recheck_seconds = self.claim_recheck_seconds
+
+        claim_max_wait_seconds = self.claim_max_wait_seconds
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -183,6 +195,10 @@ class ServerConfig:
             field_dict["redis_url"] = redis_url
         if log_file is not UNSET:
             field_dict["log_file"] = log_file
+        if claim_recheck_seconds is not UNSET:
+            field_dict["claim_recheck_seconds"] = claim_recheck_seconds
+        if claim_max_wait_seconds is not UNSET:
+            field_dict["claim_max_wait_seconds"] = claim_max_wait_seconds
 
         return field_dict
 
@@ -249,6 +265,10 @@ class ServerConfig:
 
         log_file = d.pop("log_file", UNSET)
 
+        claim_recheck_seconds = d.pop("claim_recheck_seconds", UNSET)
+
+        claim_max_wait_seconds = d.pop("claim_max_wait_seconds", UNSET)
+
         server_config = cls(
             version=version,
             database_url=database_url,
@@ -280,6 +300,8 @@ class ServerConfig:
             ws_auth_timeout_seconds=ws_auth_timeout_seconds,
             redis_url=redis_url,
             log_file=log_file,
+            claim_recheck_seconds=claim_recheck_seconds,
+            claim_max_wait_seconds=claim_max_wait_seconds,
         )
 
         return server_config
