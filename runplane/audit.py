@@ -249,6 +249,8 @@ def task_entry(row: TaskRow, *, previous: str | None, worker_id: str | None) -> 
     queued (new) → job_queued; queued again → job_requeued; preparing (a worker claimed it) →
     job_assigned; running → job_started; completed / failed / cancelled → job_completed / job_failed /
     job_cancelled. The event's user is whoever caused the change; the task's owner is in the metadata.
+    A Jupyter service (a task of kind `service`) records jupyter_started when it is requested and
+    jupyter_stopped when it ends, instead of job_queued and job_completed / job_failed / job_cancelled.
     """
     status = row.status
     metadata: dict[str, Any] = {
@@ -290,6 +292,12 @@ def task_entry(row: TaskRow, *, previous: str | None, worker_id: str | None) -> 
             error = scrub(row.failure_message or row.failure_reason, row.secrets)
     else:
         return None
+    if row.kind == "service":
+        # A Jupyter service is a task of kind `service`: its start and its end are the jupyter_* events.
+        if event_type == JOB_QUEUED:
+            event_type, action = JUPYTER_STARTED, "start_service"
+        elif status in _TASK_END_TYPES:
+            event_type, action = JUPYTER_STOPPED, "stop_service"
     return AuditEntry(
         event_type=event_type,
         action=action,

@@ -13,18 +13,19 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import typer
 
+# Server modules (settings, store, keys) are imported by the commands that use them, so that the API
+# commands (submit, status, logs...) start without loading SQLAlchemy, Alembic and connexion.
 from runplane import cli_admin, cli_tasks
-from runplane.keys import create_key, revoke_key
 from runplane.logs import LogFormatName
-from runplane.settings import Settings
-from runplane.store.database import Database, migrate
-from runplane.store.keys import KeyStore
 from runplane.worker.command import worker_command
+
+if TYPE_CHECKING:
+    from runplane.settings import Settings
 
 app = typer.Typer(
     help="runplane: queue, schedule and run ML work.",
@@ -115,6 +116,9 @@ def serve(
     log_file: LogFile = None,
 ) -> None:
     """Migrate the database, then serve the API with gunicorn and uvicorn workers."""
+    from runplane.settings import Settings
+    from runplane.store.database import migrate
+
     os.environ.update(logging_environment(log_level, log_format, log_file))
     settings = Settings()
     migrate(settings.sqlalchemy_url)
@@ -125,11 +129,18 @@ def serve(
 @app.command("migrate")
 def migrate_command() -> None:
     """Bring the database schema to the newest migration."""
+    from runplane.settings import Settings
+    from runplane.store.database import migrate
+
     migrate(Settings().sqlalchemy_url)
 
 
 async def _bootstrap_admin_key(settings: Settings) -> str | None:
     """The first start of an empty installation creates an admin key (unless one is configured)."""
+    from runplane.keys import create_key
+    from runplane.store.database import Database
+    from runplane.store.keys import KeyStore
+
     if settings.admin_key is not None:
         return None
     db = Database(settings.sqlalchemy_url)
@@ -152,6 +163,10 @@ _PR_SET_PDEATHSIG = 1
 
 async def _local_worker_key(settings: Settings) -> str:
     """A fresh worker key for `up`'s own worker; an older active one of the same name is revoked."""
+    from runplane.keys import create_key, revoke_key
+    from runplane.store.database import Database
+    from runplane.store.keys import KeyStore
+
     db = Database(settings.sqlalchemy_url)
     try:
         store = KeyStore(db)
@@ -279,6 +294,9 @@ def up(
     banner, then one line per task transition and errors; every request's line is at DEBUG, in
     `--log-format json` and in `--log-file`.
     """
+    from runplane.settings import Settings
+    from runplane.store.database import migrate
+
     log_env = logging_environment(log_level, log_format, log_file)
     os.environ.update(log_env)
     settings = Settings()

@@ -33,7 +33,6 @@ from runplane_client.models import (
 )
 from runplane_client.types import UNSET
 
-from runplane import errors
 from runplane.cli_api import (
     DEFAULT_API_URL,
     DEFAULT_PROFILE,
@@ -171,9 +170,12 @@ keys_app = typer.Typer(
 
 def _local(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Runs a database action of `--local`; its API errors (conflict, not found) become one-line errors."""
+    # The server's modules load only for --local: the API commands stay quick to start.
+    from runplane.errors import ApiError
+
     try:
         return asyncio.run(work())
-    except errors.ApiError as exc:
+    except ApiError as exc:
         raise CliError(str(exc), code=exc.code) from None
 
 
