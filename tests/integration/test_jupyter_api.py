@@ -170,7 +170,9 @@ async def test_a_service_stopped_before_it_starts_is_stopped_at_once(client, use
 
 async def test_starting_and_stopping_a_service_are_audited_without_its_token(client, user_key, admin_key):
     service = await start(client, user_key)
-    assert (await client.delete(f"/v1/jupyter/services/{service['id']}", headers=auth(user_key))).status_code == 200
+    assert (
+        await client.delete(f"/v1/jupyter/services/{service['id']}", headers=auth(user_key))
+    ).status_code == 200
     answer = await client.get("/v1/audit/events", headers=auth(admin_key), params={"limit": 500})
     assert answer.status_code == 200, answer.text
     events = [e for e in answer.json()["events"] if e["resource"] == f"task/{service['id']}"]
