@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from runplane.audit import AuditEntry, chain_hash, format_timestamp
+from runplane.audit import AuditEntry, chain_hash, event_document, format_timestamp
 from runplane.store.database import Database
 from runplane.store.tables import AuditEventRow, AuditHeadRow, utcnow
 
@@ -51,8 +51,6 @@ async def append(session: AsyncSession, entry: AuditEntry) -> AuditEventRow:
     # Taken after the lock, so timestamps never go backwards along the chain (on one clock).
     now = utcnow()
     values = entry.fields()
-    document = {"sequence_num": seq, "timestamp": format_timestamp(now), **values}
-    event_hash = chain_hash(prev_hash, document)
     row = AuditEventRow(
         seq=seq,
         created_at=now,
@@ -65,8 +63,9 @@ async def append(session: AsyncSession, entry: AuditEntry) -> AuditEventRow:
         error=values["error"],
         metadata_=values["metadata"],
         prev_hash=prev_hash,
-        event_hash=event_hash,
     )
+    # The writer hashes the document the verifier rebuilds from the stored row: one definition of it.
+    event_hash = row.event_hash = chain_hash(prev_hash, event_document(row))
     session.add(row)
     await session.execute(
         update(AuditHeadRow)
