@@ -720,7 +720,14 @@ class TaskCreate(BaseModel):
     gpu_type: Annotated[
         str | None, Field(description="A GPU model the task needs, e.g. `H100`.", max_length=64)
     ] = None
-    node_count: Annotated[int, Field(ge=1, le=256)] = 1
+    node_count: Annotated[
+        int,
+        Field(
+            description="Workers the task runs on at once, one part (rank) per worker. A multi-node task starts only when\nthat many workers can each take a part at the same moment (all or nothing); the resources asked\nfor are per part.\n",
+            ge=1,
+            le=256,
+        ),
+    ] = 1
     reservation_id: ResourceId | None = None
     plugin_configs: Annotated[dict[str, PluginConfig] | None, Field(max_length=16)] = None
     max_retries: Annotated[
@@ -782,6 +789,39 @@ class SecretName(RootModel[str]):
     root: Annotated[str, Field(max_length=256)]
 
 
+class NodeAssignment(BaseModel):
+    """
+    One part of a multi-node task: rank `rank` runs on worker `worker_id` (one part per worker).
+    `node_id` and `slot_assigned` are fetch_ml's names (`node_id` equals `rank`; a listed part always
+    holds its slot). A part's `status` follows the task's (preparing, running, collecting, completed);
+    when one part fails, the others are stopped and show `cancelled`.
+
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    rank: Annotated[int, Field(ge=0, le=255)]
+    node_id: Annotated[int, Field(ge=0, le=255)]
+    worker_id: Annotated[str, Field(max_length=64)]
+    worker_name: Annotated[str | None, Field(max_length=64)] = None
+    address: Annotated[
+        str | None,
+        Field(
+            description="The worker's address as registered (rank 0's is the part's `MASTER_ADDR`).",
+            max_length=255,
+        ),
+    ] = None
+    slot_assigned: bool
+    status: TaskStatus
+    exit_code: Annotated[int | None, Field(ge=-255, le=255)] = None
+    failure_reason: Annotated[
+        str | None,
+        Field(description="Why this part failed or was stopped (a `FailureReason`).", max_length=32),
+    ] = None
+    message: Annotated[str | None, Field(max_length=1024)] = None
+
+
 class TaskAttempt(BaseModel):
     """
     One run of a task; an ended attempt keeps how it ended.
@@ -818,6 +858,13 @@ class TaskStatusReport(BaseModel):
     started_at: AwareDatetime | None = None
     updated_at: Timestamp
     ended_at: AwareDatetime | None = None
+    node_assignments: Annotated[
+        list[NodeAssignment] | None,
+        Field(
+            description="A multi-node task's parts (`node_count` > 1), rank 0 first: which worker runs each rank and how\nthat part stands. Absent for a single-node task and while the task is queued.\n",
+            max_length=256,
+        ),
+    ] = None
 
 
 class PriorityUpdate(BaseModel):
@@ -1141,6 +1188,10 @@ class Worker(BaseModel):
     id: ResourceId
     name: Annotated[str, Field(max_length=64)]
     hostname: Annotated[str, Field(max_length=255)]
+    address: Annotated[
+        str | None,
+        Field(description="Where other workers reach it (multi-node tasks' `MASTER_ADDR`).", max_length=255),
+    ] = None
     status: WorkerStatus
     version: Annotated[str, Field(max_length=64)]
     capabilities: WorkerCapabilities
@@ -1186,6 +1237,15 @@ class WorkerRegistration(BaseModel):
     )
     name: Annotated[str, Field(max_length=64, min_length=1, pattern="^[A-Za-z0-9_.-]+$")]
     hostname: Annotated[str, Field(max_length=255, min_length=1)]
+    address: Annotated[
+        str | None,
+        Field(
+            description="The host name or IP address other workers reach this one at (the `MASTER_ADDR` of a multi-node\ntask whose rank 0 runs here). Default: `hostname`.\n",
+            max_length=255,
+            min_length=1,
+            pattern="^[A-Za-z0-9_.:%-]+$",
+        ),
+    ] = None
     version: Annotated[str, Field(max_length=64)]
     slots: Annotated[int, Field(ge=1, le=1024)]
     capabilities: WorkerCapabilities
@@ -1251,6 +1311,14 @@ class ClaimRequest(BaseModel):
             le=30.0,
         ),
     ] = 0
+    master_port: Annotated[
+        int | None,
+        Field(
+            description="A TCP port free on this worker now. When this claim starts a multi-node task, the claiming\nworker is its rank 0 and this port is the task's `MASTER_PORT` (without it the server picks one\nfrom 29500-30499).\n",
+            ge=1024,
+            le=65535,
+        ),
+    ] = None
 
 
 class ReportedStatus(StrEnum):
@@ -1998,6 +2066,13 @@ class Task(BaseModel):
     updated_at: Timestamp
     started_at: AwareDatetime | None = None
     ended_at: AwareDatetime | None = None
+    node_assignments: Annotated[
+        list[NodeAssignment] | None,
+        Field(
+            description="A multi-node task's parts (`node_count` > 1), rank 0 first: which worker runs each rank and how\nthat part stands. Absent for a single-node task and while the task is queued.\n",
+            max_length=256,
+        ),
+    ] = None
 
 
 class TaskList(BaseModel):
@@ -2038,6 +2113,17 @@ class TaskAssignment(BaseModel):
     secrets: StringMap
     random_seed: Annotated[int | None, Field(ge=0, le=4294967295)] = None
     kind: TaskKind
+    rank: Annotated[
+        int | None,
+        Field(
+            description="This part's rank in a multi-node task (absent for a single-node task). The worker sets `RANK`,\n`WORLD_SIZE`, `LOCAL_RANK` (0), `LOCAL_WORLD_SIZE` (1), `NODE_RANK`, `MASTER_ADDR`,\n`MASTER_PORT` and their `RUNPLANE_` twins for the process.\n",
+            ge=0,
+            le=255,
+        ),
+    ] = None
+    world_size: Annotated[int | None, Field(ge=2, le=256)] = None
+    master_addr: Annotated[str | None, Field(max_length=255)] = None
+    master_port: Annotated[int | None, Field(ge=1024, le=65535)] = None
 
 
 class ClaimResult(BaseModel):

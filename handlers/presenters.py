@@ -229,6 +229,7 @@ def worker(view: WorkerView) -> models.Worker:
             "id": row.id,
             "name": row.name,
             "hostname": row.hostname,
+            "address": row.address or row.hostname,
             "status": row.status,
             "version": row.version,
             "capabilities": {"cpu_cores": row.cpu_cores, "memory_gb": row.memory_gb, "gpus": row.gpus},

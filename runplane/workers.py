@@ -144,6 +144,7 @@ class WorkerManager:
             user_id=principal.user_id,
             name=registration.name,
             hostname=registration.hostname,
+            address=registration.address,
             version=registration.version,
             status="active",
             cpu_cores=capabilities.cpu_cores,

@@ -123,6 +123,10 @@ class TaskRow(Base):
     gpu_type: Mapped[str | None] = mapped_column(String(64))
     node_count: Mapped[int] = mapped_column(Integer)
     reservation_id: Mapped[str | None] = mapped_column(String(64))
+    # A multi-node task's rendezvous for its current attempt (runplane.gang): rank 0's worker address and
+    # the port chosen for it; None for a single-node task or while queued.
+    master_addr: Mapped[str | None] = mapped_column(String(255))
+    master_port: Mapped[int | None] = mapped_column(Integer)
     plugin_configs: Mapped[dict[str, Any]]
     max_retries: Mapped[int] = mapped_column(Integer)
     retry_count: Mapped[int] = mapped_column(Integer)
@@ -213,6 +217,8 @@ class WorkerRow(Base):
     user_id: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(64))
     hostname: Mapped[str] = mapped_column(String(255))
+    # Where other workers reach it (a multi-node task's MASTER_ADDR when its rank 0 runs here).
+    address: Mapped[str | None] = mapped_column(String(255))
     version: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
     cpu_cores: Mapped[int] = mapped_column(Integer)
@@ -224,6 +230,35 @@ class WorkerRow(Base):
     lease_expires_at: Mapped[datetime]
     drain_requested_at: Mapped[datetime | None]
     offline_at: Mapped[datetime | None]
+
+
+class TaskPartRow(Base):
+    """One part (rank) of a multi-node task's attempt, placed on one worker (runplane.gang).
+
+    All parts of an attempt are inserted together, in the transaction that moves the task to
+    ``preparing``: a gang is placed whole or not at all. ``delivered``: the part was handed to its worker
+    in a claim answer. ``released``: the worker no longer runs it (it ended and was reported, or the
+    worker stopped it after the gang ended, or the worker is gone); until then the part's resources
+    count as used on that worker.
+    """
+
+    __tablename__ = "task_parts"
+    __table_args__ = (Index(None, "worker_id", "released"),)
+
+    task_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    worker_id: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    delivered: Mapped[bool] = mapped_column(Boolean)
+    released: Mapped[bool] = mapped_column(Boolean)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    failure_reason: Mapped[str | None] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(String(1024))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 class ReservationRow(Base):

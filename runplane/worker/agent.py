@@ -58,6 +58,7 @@ from runplane import __version__
 from runplane.worker import client as api
 from runplane.worker.capabilities import MachineCapabilities, detect_capabilities
 from runplane.worker.execution import CancelReason, ExecutionSettings, TaskExecution
+from runplane.worker.launch import free_port
 from runplane.worker.resources import InsufficientResources, LocalResources, usable_cpu_ids
 
 logger = logging.getLogger(__name__)
@@ -128,6 +129,9 @@ class AgentOptions:
     how long an idle worker takes to stop."""
     # Where services (Jupyter servers) listen and are reported: an address users can reach this host at.
     service_host: str = "127.0.0.1"
+    # Where other workers reach this one (a multi-node task's MASTER_ADDR when its rank 0 runs here);
+    # None: the host name.
+    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,10 +166,11 @@ class WorkerSpec:
             slots=options.slots or cores,
         )
 
-    def registration(self, name: str) -> WorkerRegistration:
+    def registration(self, name: str, address: str | None = None) -> WorkerRegistration:
         return WorkerRegistration(
             name=name,
             hostname=socket.gethostname()[:255] or "localhost",
+            address=address,
             version=__version__,
             slots=self.slots,
             capabilities=WorkerCapabilities(
@@ -221,7 +226,7 @@ class WorkerAgent:
         # Dataset URLs come from task submitters: this client carries no credentials.
         self._dataset_http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
         # A name the contract refuses fails here, before anything starts.
-        self.spec.registration(options.name)
+        self.spec.registration(options.name, options.address)
 
     # -- public ---------------------------------------------------------------------------------------
 
@@ -332,7 +337,7 @@ class WorkerAgent:
     # -- registration and the lease -------------------------------------------------------------------
 
     async def _register(self) -> None:
-        registration = self.spec.registration(self.options.name)
+        registration = self.spec.registration(self.options.name, self.options.address)
         delay = 0.5
         while not self._exit.is_set():
             try:
@@ -437,6 +442,8 @@ class WorkerAgent:
             assert worker_id is not None
             request = self._resources.claim_request()
             request.max_tasks = max(1, min(request.free_slots, _MAX_CLAIM_TASKS))
+            # Should this claim start a multi-node task with this worker as rank 0: its MASTER_PORT.
+            request.master_port = free_port()
             if not self._runs:
                 # Idle: nothing can free resources meanwhile, so the server may hold the claim until work
                 # comes; shorter than a third of the lease, though the claim renews it anyway.

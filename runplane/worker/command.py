@@ -83,6 +83,16 @@ def worker_command(
             help="The address services (Jupyter servers) listen on and are reported at: one users can reach.",
         ),
     ] = "127.0.0.1",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            envvar="RUNPLANE_WORKER_ADDRESS",
+            help=(
+                "The host name or IP address other workers reach this one at: a multi-node task's "
+                "MASTER_ADDR when its rank 0 runs here (default: the host name)."
+            ),
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
     log_format: Annotated[
         LogFormatName, typer.Option(help="json (one object a line) or console (short lines for a person).")
@@ -106,6 +116,7 @@ def worker_command(
         grace_seconds=grace_seconds,
         keep_work_dirs=keep_work_dirs,
         service_host=service_host,
+        address=address,
     )
     try:
         agent = WorkerAgent(options)

@@ -12,7 +12,8 @@ the worker runs on, which has ``runplane.task`` and the ML stack; no ``PYTHONPAT
 the task's ``env``, then its ``secrets``, then what runplane sets and the task may not override:
 ``RUNPLANE_TASK_ID``, ``RUNPLANE_ATTEMPT``, ``RUNPLANE_OUTPUT_DIR``, ``RUNPLANE_RANDOM_SEED``,
 ``RUNPLANE_MODEL_INPUTS`` and the GPU assignment (``CUDA_VISIBLE_DEVICES`` always, ``""`` when the task has
-no GPU).
+no GPU). A part of a multi-node task (an assignment with a ``rank``) also gets the variables
+torch.distributed's ``env://`` rendezvous reads (`rank_env`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -147,4 +149,40 @@ def build_env(
     if assignment.model_id:
         env["RUNPLANE_MODEL_INPUTS"] = json.dumps(assignment.inputs.root, separators=(",", ":"))
     env.update(gpu_env(list(gpu_indices)))
+    env.update(rank_env(assignment))
     return env
+
+
+def rank_env(assignment: TaskAssignment) -> dict[str, str]:
+    """The rendezvous variables of a multi-node task's part; empty for a single-node task.
+
+    ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT`` (torch.distributed's ``env://`` names),
+    ``LOCAL_RANK`` 0 and ``LOCAL_WORLD_SIZE`` 1 (one part runs per worker), ``NODE_RANK`` (= ``RANK``,
+    Lightning's name), and the same values as ``RUNPLANE_RANK``, ``RUNPLANE_WORLD_SIZE``,
+    ``RUNPLANE_NODE_RANK``, ``RUNPLANE_MASTER_ADDR`` and ``RUNPLANE_MASTER_PORT``.
+    """
+    if assignment.rank is None or assignment.world_size is None:
+        return {}
+    values = {
+        "RANK": str(assignment.rank),
+        "WORLD_SIZE": str(assignment.world_size),
+        "LOCAL_RANK": "0",
+        "LOCAL_WORLD_SIZE": "1",
+        "NODE_RANK": str(assignment.rank),
+        "MASTER_ADDR": assignment.master_addr or "",
+        "MASTER_PORT": str(assignment.master_port or ""),
+    }
+    twins = {"RANK", "WORLD_SIZE", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"}
+    values.update({f"RUNPLANE_{name}": values[name] for name in sorted(twins)})
+    return values
+
+
+def free_port() -> int:
+    """A TCP port free on this host right now (the kernel's choice), offered as a gang's MASTER_PORT.
+
+    It is released again at once: a rank-0 program binds it moments later. The kernel hands ephemeral
+    ports out in turn, so the gap in which another program could take it is small.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("", 0))
+        return int(probe.getsockname()[1])

@@ -55,6 +55,7 @@ from .model import Model
 from .model_input import ModelInput
 from .model_inputs import ModelInputs
 from .model_list import ModelList
+from .node_assignment import NodeAssignment
 from .parameter_grid import ParameterGrid
 from .plugin_config import PluginConfig
 from .plugin_config_settings import PluginConfigSettings
@@ -187,6 +188,7 @@ __all__ = (
     "ModelInput",
     "ModelInputs",
     "ModelList",
+    "NodeAssignment",
     "ParameterGrid",
     "PluginConfig",
     "PluginConfigSettings",

@@ -25,6 +25,10 @@ class ClaimRequest:
             it answers as soon as a task it can assign is queued, or with no assignment when the wait ends.
             A server may hold it less (its own limit, 30 s by default).
              Default: 0.0.
+        master_port (int | Unset): A TCP port free on this worker now. When this claim starts a multi-node task, the
+            claiming
+            worker is its rank 0 and this port is the task's `MASTER_PORT` (without it the server picks one
+            from 29500-30499).
     """
 
     free_slots: int
@@ -33,6 +37,7 @@ class ClaimRequest:
     free_gpus: int
     max_tasks: int | Unset = 1
     wait_seconds: float | Unset = 0.0
+    master_port: int | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         free_slots = self.free_slots
@@ -46,6 +51,8 @@ class ClaimRequest:
         max_tasks = self.max_tasks
 
         wait_seconds = self.wait_seconds
+
+        master_port = self.master_port
 
         field_dict: dict[str, Any] = {}
 
@@ -61,6 +68,8 @@ class ClaimRequest:
             field_dict["max_tasks"] = max_tasks
         if wait_seconds is not UNSET:
             field_dict["wait_seconds"] = wait_seconds
+        if master_port is not UNSET:
+            field_dict["master_port"] = master_port
 
         return field_dict
 
@@ -79,6 +88,8 @@ class ClaimRequest:
 
         wait_seconds = d.pop("wait_seconds", UNSET)
 
+        master_port = d.pop("master_port", UNSET)
+
         claim_request = cls(
             free_slots=free_slots,
             free_cpu=free_cpu,
@@ -86,6 +97,7 @@ class ClaimRequest:
             free_gpus=free_gpus,
             max_tasks=max_tasks,
             wait_seconds=wait_seconds,
+            master_port=master_port,
         )
 
         return claim_request

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..models.dataset_spec import DatasetSpec
     from ..models.metadata import Metadata
     from ..models.model_inputs import ModelInputs
+    from ..models.node_assignment import NodeAssignment
     from ..models.string_map import StringMap
     from ..models.task_attempt import TaskAttempt
     from ..models.task_failure import TaskFailure
@@ -75,6 +76,9 @@ class Task:
         worker_id (str | Unset):
         started_at (datetime.datetime | Unset):
         ended_at (datetime.datetime | Unset):
+        node_assignments (list[NodeAssignment] | Unset): A multi-node task's parts (`node_count` > 1), rank 0 first:
+            which worker runs each rank and how
+            that part stands. Absent for a single-node task and while the task is queued.
     """
 
     id: str
@@ -120,6 +124,7 @@ class Task:
     worker_id: str | Unset = UNSET
     started_at: datetime.datetime | Unset = UNSET
     ended_at: datetime.datetime | Unset = UNSET
+    node_assignments: list[NodeAssignment] | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         id = self.id
@@ -225,6 +230,13 @@ class Task:
         if not isinstance(self.ended_at, Unset):
             ended_at = self.ended_at.isoformat()
 
+        node_assignments: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.node_assignments, Unset):
+            node_assignments = []
+            for node_assignments_item_data in self.node_assignments:
+                node_assignments_item = node_assignments_item_data.to_dict()
+                node_assignments.append(node_assignments_item)
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -289,6 +301,8 @@ class Task:
             field_dict["started_at"] = started_at
         if ended_at is not UNSET:
             field_dict["ended_at"] = ended_at
+        if node_assignments is not UNSET:
+            field_dict["node_assignments"] = node_assignments
 
         return field_dict
 
@@ -297,6 +311,7 @@ class Task:
         from ..models.dataset_spec import DatasetSpec  # noqa: PLC0415
         from ..models.metadata import Metadata  # noqa: PLC0415
         from ..models.model_inputs import ModelInputs  # noqa: PLC0415
+        from ..models.node_assignment import NodeAssignment  # noqa: PLC0415
         from ..models.string_map import StringMap  # noqa: PLC0415
         from ..models.task_attempt import TaskAttempt  # noqa: PLC0415
         from ..models.task_failure import TaskFailure  # noqa: PLC0415
@@ -424,6 +439,15 @@ class Task:
         else:
             ended_at = datetime.datetime.fromisoformat(_ended_at)
 
+        _node_assignments = d.pop("node_assignments", UNSET)
+        node_assignments: list[NodeAssignment] | Unset = UNSET
+        if _node_assignments is not UNSET:
+            node_assignments = []
+            for node_assignments_item_data in _node_assignments:
+                node_assignments_item = NodeAssignment.from_dict(node_assignments_item_data)
+
+                node_assignments.append(node_assignments_item)
+
         task = cls(
             id=id,
             job_name=job_name,
@@ -468,6 +492,7 @@ class Task:
             worker_id=worker_id,
             started_at=started_at,
             ended_at=ended_at,
+            node_assignments=node_assignments,
         )
 
         return task

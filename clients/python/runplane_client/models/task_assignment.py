@@ -47,6 +47,13 @@ class TaskAssignment:
             gpu_type (str | Unset):
             timeout_seconds (int | Unset):
             random_seed (int | Unset):
+            rank (int | Unset): This part's rank in a multi-node task (absent for a single-node task). The worker sets
+                `RANK`,
+                `WORLD_SIZE`, `LOCAL_RANK` (0), `LOCAL_WORLD_SIZE` (1), `NODE_RANK`, `MASTER_ADDR`,
+                `MASTER_PORT` and their `RUNPLANE_` twins for the process.
+            world_size (int | Unset):
+            master_addr (str | Unset):
+            master_port (int | Unset):
     """
 
     task_id: str
@@ -67,6 +74,10 @@ class TaskAssignment:
     gpu_type: str | Unset = UNSET
     timeout_seconds: int | Unset = UNSET
     random_seed: int | Unset = UNSET
+    rank: int | Unset = UNSET
+    world_size: int | Unset = UNSET
+    master_addr: str | Unset = UNSET
+    master_port: int | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         task_id = self.task_id
@@ -108,6 +119,14 @@ class TaskAssignment:
 
         random_seed = self.random_seed
 
+        rank = self.rank
+
+        world_size = self.world_size
+
+        master_addr = self.master_addr
+
+        master_port = self.master_port
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -138,6 +157,14 @@ class TaskAssignment:
             field_dict["timeout_seconds"] = timeout_seconds
         if random_seed is not UNSET:
             field_dict["random_seed"] = random_seed
+        if rank is not UNSET:
+            field_dict["rank"] = rank
+        if world_size is not UNSET:
+            field_dict["world_size"] = world_size
+        if master_addr is not UNSET:
+            field_dict["master_addr"] = master_addr
+        if master_port is not UNSET:
+            field_dict["master_port"] = master_port
 
         return field_dict
 
@@ -189,6 +216,14 @@ class TaskAssignment:
 
         random_seed = d.pop("random_seed", UNSET)
 
+        rank = d.pop("rank", UNSET)
+
+        world_size = d.pop("world_size", UNSET)
+
+        master_addr = d.pop("master_addr", UNSET)
+
+        master_port = d.pop("master_port", UNSET)
+
         task_assignment = cls(
             task_id=task_id,
             attempt=attempt,
@@ -208,6 +243,10 @@ class TaskAssignment:
             gpu_type=gpu_type,
             timeout_seconds=timeout_seconds,
             random_seed=random_seed,
+            rank=rank,
+            world_size=world_size,
+            master_addr=master_addr,
+            master_port=master_port,
         )
 
         return task_assignment

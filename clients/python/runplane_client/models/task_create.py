@@ -51,7 +51,11 @@ class TaskCreate:
         memory_gb (float | Unset): Memory requested, in GiB; the task is stopped when it uses more. Default: 1.0.
         gpu (int | Unset): GPUs requested. Default: 0.
         gpu_type (str | Unset): A GPU model the task needs, e.g. `H100`.
-        node_count (int | Unset):  Default: 1.
+        node_count (int | Unset): Workers the task runs on at once, one part (rank) per worker. A multi-node task starts
+            only when
+            that many workers can each take a part at the same moment (all or nothing); the resources asked
+            for are per part.
+             Default: 1.
         reservation_id (str | Unset): An opaque identifier.
         plugin_configs (TaskCreatePluginConfigs | Unset):
         max_retries (int | Unset): How often the task runs again after a failure that `retry_on` (or

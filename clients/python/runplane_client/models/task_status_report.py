@@ -10,6 +10,7 @@ from ..models.task_status import TaskStatus
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.node_assignment import NodeAssignment
     from ..models.task_failure import TaskFailure
 
 
@@ -28,6 +29,9 @@ class TaskStatusReport:
         failure (TaskFailure | Unset): Why a task did not complete; absent while it has not failed.
         started_at (datetime.datetime | Unset):
         ended_at (datetime.datetime | Unset):
+        node_assignments (list[NodeAssignment] | Unset): A multi-node task's parts (`node_count` > 1), rank 0 first:
+            which worker runs each rank and how
+            that part stands. Absent for a single-node task and while the task is queued.
     """
 
     task_id: str
@@ -38,6 +42,7 @@ class TaskStatusReport:
     failure: TaskFailure | Unset = UNSET
     started_at: datetime.datetime | Unset = UNSET
     ended_at: datetime.datetime | Unset = UNSET
+    node_assignments: list[NodeAssignment] | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         task_id = self.task_id
@@ -62,6 +67,13 @@ class TaskStatusReport:
         if not isinstance(self.ended_at, Unset):
             ended_at = self.ended_at.isoformat()
 
+        node_assignments: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.node_assignments, Unset):
+            node_assignments = []
+            for node_assignments_item_data in self.node_assignments:
+                node_assignments_item = node_assignments_item_data.to_dict()
+                node_assignments.append(node_assignments_item)
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -80,11 +92,14 @@ class TaskStatusReport:
             field_dict["started_at"] = started_at
         if ended_at is not UNSET:
             field_dict["ended_at"] = ended_at
+        if node_assignments is not UNSET:
+            field_dict["node_assignments"] = node_assignments
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.node_assignment import NodeAssignment  # noqa: PLC0415
         from ..models.task_failure import TaskFailure  # noqa: PLC0415
 
         d = dict(src_dict)
@@ -119,6 +134,15 @@ class TaskStatusReport:
         else:
             ended_at = datetime.datetime.fromisoformat(_ended_at)
 
+        _node_assignments = d.pop("node_assignments", UNSET)
+        node_assignments: list[NodeAssignment] | Unset = UNSET
+        if _node_assignments is not UNSET:
+            node_assignments = []
+            for node_assignments_item_data in _node_assignments:
+                node_assignments_item = NodeAssignment.from_dict(node_assignments_item_data)
+
+                node_assignments.append(node_assignments_item)
+
         task_status_report = cls(
             task_id=task_id,
             status=status,
@@ -128,6 +152,7 @@ class TaskStatusReport:
             failure=failure,
             started_at=started_at,
             ended_at=ended_at,
+            node_assignments=node_assignments,
         )
 
         return task_status_report

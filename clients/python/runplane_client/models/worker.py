@@ -33,6 +33,7 @@ class Worker:
         connected_at (datetime.datetime):
         last_heartbeat (datetime.datetime):
         lease_expires_at (datetime.datetime):
+        address (str | Unset): Where other workers reach it (multi-node tasks' `MASTER_ADDR`).
         gpu_type (str | Unset):
     """
 
@@ -48,6 +49,7 @@ class Worker:
     connected_at: datetime.datetime
     last_heartbeat: datetime.datetime
     lease_expires_at: datetime.datetime
+    address: str | Unset = UNSET
     gpu_type: str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,6 +77,8 @@ class Worker:
 
         lease_expires_at = self.lease_expires_at.isoformat()
 
+        address = self.address
+
         gpu_type = self.gpu_type
 
         field_dict: dict[str, Any] = {}
@@ -95,6 +99,8 @@ class Worker:
                 "lease_expires_at": lease_expires_at,
             }
         )
+        if address is not UNSET:
+            field_dict["address"] = address
         if gpu_type is not UNSET:
             field_dict["gpu_type"] = gpu_type
 
@@ -130,6 +136,8 @@ class Worker:
 
         lease_expires_at = datetime.datetime.fromisoformat(d.pop("lease_expires_at"))
 
+        address = d.pop("address", UNSET)
+
         gpu_type = d.pop("gpu_type", UNSET)
 
         worker = cls(
@@ -145,6 +153,7 @@ class Worker:
             connected_at=connected_at,
             last_heartbeat=last_heartbeat,
             lease_expires_at=lease_expires_at,
+            address=address,
             gpu_type=gpu_type,
         )
 

@@ -5,6 +5,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define as _attrs_define
 
+from ..types import UNSET, Unset
+
 if TYPE_CHECKING:
     from ..models.worker_capabilities import WorkerCapabilities
 
@@ -21,6 +23,9 @@ class WorkerRegistration:
         version (str):
         slots (int):
         capabilities (WorkerCapabilities):
+        address (str | Unset): The host name or IP address other workers reach this one at (the `MASTER_ADDR` of a
+            multi-node
+            task whose rank 0 runs here). Default: `hostname`.
     """
 
     name: str
@@ -28,6 +33,7 @@ class WorkerRegistration:
     version: str
     slots: int
     capabilities: WorkerCapabilities
+    address: str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         name = self.name
@@ -40,6 +46,8 @@ class WorkerRegistration:
 
         capabilities = self.capabilities.to_dict()
 
+        address = self.address
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -51,6 +59,8 @@ class WorkerRegistration:
                 "capabilities": capabilities,
             }
         )
+        if address is not UNSET:
+            field_dict["address"] = address
 
         return field_dict
 
@@ -69,12 +79,15 @@ class WorkerRegistration:
 
         capabilities = WorkerCapabilities.from_dict(d.pop("capabilities"))
 
+        address = d.pop("address", UNSET)
+
         worker_registration = cls(
             name=name,
             hostname=hostname,
             version=version,
             slots=slots,
             capabilities=capabilities,
+            address=address,
         )
 
         return worker_registration

@@ -14,6 +14,7 @@ def _get_kwargs(
     task_id: str,
     *,
     attempt: int | Unset = UNSET,
+    rank: int | Unset = UNSET,
     tail: int | Unset = UNSET,
     follow: bool | Unset = False,
 ) -> dict[str, Any]:
@@ -21,6 +22,8 @@ def _get_kwargs(
     params: dict[str, Any] = {}
 
     params["attempt"] = attempt
+
+    params["rank"] = rank
 
     params["tail"] = tail
 
@@ -99,6 +102,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     attempt: int | Unset = UNSET,
+    rank: int | Unset = UNSET,
     tail: int | Unset = UNSET,
     follow: bool | Unset = False,
 ) -> Response[ErrorResponse | str]:
@@ -111,6 +115,7 @@ def sync_detailed(
     Args:
         task_id (str): An opaque identifier.
         attempt (int | Unset):
+        rank (int | Unset):
         tail (int | Unset):
         follow (bool | Unset):  Default: False.
 
@@ -125,6 +130,7 @@ def sync_detailed(
     kwargs = _get_kwargs(
         task_id=task_id,
         attempt=attempt,
+        rank=rank,
         tail=tail,
         follow=follow,
     )
@@ -141,6 +147,7 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     attempt: int | Unset = UNSET,
+    rank: int | Unset = UNSET,
     tail: int | Unset = UNSET,
     follow: bool | Unset = False,
 ) -> ErrorResponse | str | None:
@@ -153,6 +160,7 @@ def sync(
     Args:
         task_id (str): An opaque identifier.
         attempt (int | Unset):
+        rank (int | Unset):
         tail (int | Unset):
         follow (bool | Unset):  Default: False.
 
@@ -168,6 +176,7 @@ def sync(
         task_id=task_id,
         client=client,
         attempt=attempt,
+        rank=rank,
         tail=tail,
         follow=follow,
     ).parsed
@@ -178,6 +187,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     attempt: int | Unset = UNSET,
+    rank: int | Unset = UNSET,
     tail: int | Unset = UNSET,
     follow: bool | Unset = False,
 ) -> Response[ErrorResponse | str]:
@@ -190,6 +200,7 @@ async def asyncio_detailed(
     Args:
         task_id (str): An opaque identifier.
         attempt (int | Unset):
+        rank (int | Unset):
         tail (int | Unset):
         follow (bool | Unset):  Default: False.
 
@@ -204,6 +215,7 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         task_id=task_id,
         attempt=attempt,
+        rank=rank,
         tail=tail,
         follow=follow,
     )
@@ -218,6 +230,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     attempt: int | Unset = UNSET,
+    rank: int | Unset = UNSET,
     tail: int | Unset = UNSET,
     follow: bool | Unset = False,
 ) -> ErrorResponse | str | None:
@@ -230,6 +243,7 @@ async def asyncio(
     Args:
         task_id (str): An opaque identifier.
         attempt (int | Unset):
+        rank (int | Unset):
         tail (int | Unset):
         follow (bool | Unset):  Default: False.
 
@@ -246,6 +260,7 @@ async def asyncio(
             task_id=task_id,
             client=client,
             attempt=attempt,
+            rank=rank,
             tail=tail,
             follow=follow,
         )
