@@ -8,7 +8,9 @@ from typing import Any
 
 from generated import models
 from runplane import retries
+from runplane.gang import Claimed, Rank
 from runplane.redaction import SecretValues
+from runplane.store.gangs import PartView
 from runplane.store.tables import ApiKeyRow, ArtifactRow, ExperimentRow, SnapshotRow, TaskRow, WorkerRow
 from runplane.tasks import TaskManager
 from runplane.workers import HeartbeatAnswer, WorkerView
@@ -65,7 +67,28 @@ def _message(row: TaskRow, hidden: SecretValues | None = None) -> str | None:
     return (hidden or _secret_values(row)).redact(row.message) if row.message else row.message
 
 
-def task(row: TaskRow, manager: TaskManager) -> models.Task:
+def node_assignments(parts: Sequence[PartView]) -> list[dict[str, Any]] | None:
+    """A multi-node task's parts, rank 0 first (None when it has none: single-node, or queued)."""
+    if not parts:
+        return None
+    return [
+        {
+            "rank": view.part.rank,
+            "node_id": view.part.rank,
+            "worker_id": view.part.worker_id,
+            "worker_name": view.worker_name,
+            "address": view.address,
+            "slot_assigned": True,
+            "status": view.part.status,
+            "exit_code": view.part.exit_code,
+            "failure_reason": view.part.failure_reason,
+            "message": view.part.message,
+        }
+        for view in parts
+    ]
+
+
+def task(row: TaskRow, manager: TaskManager, parts: Sequence[PartView] = ()) -> models.Task:
     hidden = _secret_values(row)
     return models.Task.model_validate(
         {
@@ -117,6 +140,7 @@ def task(row: TaskRow, manager: TaskManager) -> models.Task:
             "updated_at": row.updated_at,
             "started_at": row.started_at,
             "ended_at": row.ended_at,
+            "node_assignments": node_assignments(parts),
         }
     )
 
@@ -129,7 +153,7 @@ def task_list(
     )
 
 
-def task_status(row: TaskRow) -> models.TaskStatusReport:
+def task_status(row: TaskRow, parts: Sequence[PartView] = ()) -> models.TaskStatusReport:
     return models.TaskStatusReport.model_validate(
         {
             "task_id": row.id,
@@ -140,6 +164,7 @@ def task_status(row: TaskRow) -> models.TaskStatusReport:
             "started_at": row.started_at,
             "updated_at": row.updated_at,
             "ended_at": row.ended_at,
+            "node_assignments": node_assignments(parts),
         }
     )
 
@@ -271,10 +296,22 @@ def heartbeat_reply(answer: HeartbeatAnswer) -> models.HeartbeatReply:
     )
 
 
-def task_assignment(row: TaskRow) -> models.TaskAssignment:
-    """What a worker needs to run the task: secrets included (only worker keys ever see this)."""
+def task_assignment(row: TaskRow, rank: Rank | None = None) -> models.TaskAssignment:
+    """What a worker needs to run the task: secrets included (only worker keys ever see this).
+
+    With `rank`, the part of a multi-node task: its rank, the world size and the rendezvous address.
+    """
+    gang: dict[str, Any] = {}
+    if rank is not None:
+        gang = {
+            "rank": rank.rank,
+            "world_size": rank.world_size,
+            "master_addr": row.master_addr,
+            "master_port": row.master_port,
+        }
     return models.TaskAssignment.model_validate(
         {
+            **gang,
             "task_id": row.id,
             "attempt": row.retry_count + 1,
             "job_name": row.job_name,
@@ -297,13 +334,13 @@ def task_assignment(row: TaskRow) -> models.TaskAssignment:
     )
 
 
-def claim_result(rows: Sequence[TaskRow], *, listed: bool) -> models.ClaimResult:
+def claim_result(rows: Sequence[Claimed], *, listed: bool) -> models.ClaimResult:
     """The claim's answer: the first assignment (absent when none), and all of them in `assignments` when `listed`.
 
     Only claims that name `max_tasks` get the list: older agents, which never send it, parse answers
     strictly and would refuse a field they do not know.
     """
-    assignments = [task_assignment(row) for row in rows]
+    assignments = [task_assignment(claimed.task, claimed.rank) for claimed in rows]
     first = assignments[0] if assignments else None
     if not listed:
         return models.ClaimResult(assignment=first)

@@ -26,10 +26,11 @@ async def get_task_logs(
     tail: int | None = None,
     follow: bool = False,
     attempt: int | None = None,
+    rank: int = 0,
 ) -> Response:
     svc = services()
     row = await svc.tasks.visible(principal(token_info), task_id)
-    body = svc.results.log(row, tail=tail, follow=follow, attempt=attempt)
+    body = svc.results.log(row, tail=tail, follow=follow, attempt=attempt, rank=rank)
     return StreamingResponse(body, media_type=LOG_MEDIA_TYPE, headers=FOLLOW_HEADERS if follow else None)
 
 

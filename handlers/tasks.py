@@ -47,12 +47,15 @@ async def list_tasks(
 async def get_task(task_id: str, token_info: dict[str, Any]) -> Answer:
     manager = services().tasks
     row = await manager.visible(principal(token_info), task_id)
-    return presenters.dump(presenters.task(row, manager)), 200
+    parts = await services().workers.gangs.parts(row) if row.node_count > 1 else []
+    return presenters.dump(presenters.task(row, manager, parts)), 200
 
 
 async def get_task_status(task_id: str, token_info: dict[str, Any]) -> Answer:
-    row = await services().tasks.visible(principal(token_info), task_id)
-    return presenters.dump(presenters.task_status(row)), 200
+    found = services()
+    row = await found.tasks.visible(principal(token_info), task_id)
+    parts = await found.workers.gangs.parts(row) if row.node_count > 1 else []
+    return presenters.dump(presenters.task_status(row, parts)), 200
 
 
 async def cancel_task(task_id: str, token_info: dict[str, Any]) -> tuple[None, int]:

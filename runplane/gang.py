@@ -32,8 +32,12 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from runplane.scheduler import WAITING_PREFIX, Capacity, Demand, fits
+
+if TYPE_CHECKING:
+    from runplane.store.tables import TaskRow
 
 # The order of a part's (and the gang's) progress; failed / cancelled end it.
 PART_ORDER = ("preparing", "running", "collecting", "completed")
@@ -49,6 +53,14 @@ class Rank:
 
     rank: int
     world_size: int
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A task a claim hands to a worker; `rank` is set for a part of a multi-node task."""
+
+    task: TaskRow
+    rank: Rank | None = None
 
 
 @dataclass(frozen=True)

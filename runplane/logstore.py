@@ -5,7 +5,8 @@ task's own secret values, so a worker that forgot cannot leak them. Readers get 
 lines (found by reading backwards from the end, never the whole file), or follow it: new text as it is
 appended, until the task has ended.
 
-Each attempt of a task has its own file (`runplane.storage.Storage.log_file`): a retried task's earlier
+Each attempt of a task (and each rank of a multi-node task) has its own file
+(`runplane.storage.Storage.log_file`): a retried task's earlier
 attempts stay readable as they were. Appending is idempotent. Each batch names its attempt and the index
 of its first line within that attempt's output; beside the log a small ``.idx`` file records how many
 lines and how many bytes of the log are stored. A batch sent again (the worker never saw the answer) skips the lines
@@ -185,7 +186,7 @@ class LogStore:
         self.follow_limit_seconds = follow_limit_seconds
 
     async def append(
-        self, row: TaskRow, texts: Sequence[str], *, attempt: int, first_line: int
+        self, row: TaskRow, texts: Sequence[str], *, attempt: int, first_line: int, rank: int = 0
     ) -> AppendResult:
         """Append a batch of lines to the task's log, masked with its secret values.
 
@@ -201,7 +202,7 @@ class LogStore:
 
         return await anyio.to_thread.run_sync(
             lambda: _append_batch(
-                Path(self.storage.log_file(row.id, attempt)),
+                Path(self.storage.log_file(row.id, attempt, rank)),
                 attempt=attempt,
                 first_line=first_line,
                 lines=encoded,
@@ -209,17 +210,20 @@ class LogStore:
             )
         )
 
-    async def size(self, task_id: str, attempt: int = 1) -> int:
-        return await anyio.to_thread.run_sync(_size, self.storage.log_file(task_id, attempt))
+    async def size(self, task_id: str, attempt: int = 1, rank: int = 0) -> int:
+        return await anyio.to_thread.run_sync(_size, self.storage.log_file(task_id, attempt, rank))
 
-    async def start_offset(self, task_id: str, tail: int | None, attempt: int = 1) -> int:
+    async def start_offset(self, task_id: str, tail: int | None, attempt: int = 1, rank: int = 0) -> int:
         if tail is None:
             return 0
-        return await anyio.to_thread.run_sync(_tail_offset, self.storage.log_file(task_id, attempt), tail)
+        path = self.storage.log_file(task_id, attempt, rank)
+        return await anyio.to_thread.run_sync(_tail_offset, path, tail)
 
-    async def chunks(self, task_id: str, start: int, end: int, attempt: int = 1) -> AsyncIterator[bytes]:
-        """The bytes of the attempt's log from ``start`` to ``end``, in bounded chunks."""
-        path = self.storage.log_file(task_id, attempt)
+    async def chunks(
+        self, task_id: str, start: int, end: int, attempt: int = 1, rank: int = 0
+    ) -> AsyncIterator[bytes]:
+        """The bytes of the attempt's (rank's) log from ``start`` to ``end``, in bounded chunks."""
+        path = self.storage.log_file(task_id, attempt, rank)
         while start < end:
             data = await anyio.to_thread.run_sync(_read, path, start, end)
             if not data:
@@ -227,11 +231,13 @@ class LogStore:
             start += len(data)
             yield data
 
-    async def read(self, task_id: str, *, tail: int | None = None, attempt: int = 1) -> AsyncIterator[bytes]:
-        """The attempt's log as it is now (its last ``tail`` lines if given)."""
-        start = await self.start_offset(task_id, tail, attempt)
-        end = await self.size(task_id, attempt)
-        async for chunk in self.chunks(task_id, start, end, attempt):
+    async def read(
+        self, task_id: str, *, tail: int | None = None, attempt: int = 1, rank: int = 0
+    ) -> AsyncIterator[bytes]:
+        """The attempt's (rank's) log as it is now (its last ``tail`` lines if given)."""
+        start = await self.start_offset(task_id, tail, attempt, rank)
+        end = await self.size(task_id, attempt, rank)
+        async for chunk in self.chunks(task_id, start, end, attempt, rank):
             yield chunk
 
     async def follow(
@@ -241,6 +247,7 @@ class LogStore:
         tail: int | None,
         finished: Callable[[], Awaitable[bool]],
         attempt: int = 1,
+        rank: int = 0,
     ) -> AsyncIterator[bytes]:
         """The log (or its last ``tail`` lines), then new text as it arrives, until ``finished()`` says so.
 
@@ -248,12 +255,12 @@ class LogStore:
         is still sent. Following stops after ``follow_limit_seconds`` in any case (the server's
         `stream_max_seconds`): the client asks again with `tail`, as it would after any dropped connection.
         """
-        offset = await self.start_offset(task_id, tail, attempt)
+        offset = await self.start_offset(task_id, tail, attempt, rank)
         deadline = time.monotonic() + self.follow_limit_seconds
         while True:
             done = await finished()
-            end = await self.size(task_id, attempt)
-            async for chunk in self.chunks(task_id, offset, end, attempt):
+            end = await self.size(task_id, attempt, rank)
+            async for chunk in self.chunks(task_id, offset, end, attempt, rank):
                 offset += len(chunk)
                 yield chunk
             if done or time.monotonic() >= deadline:

@@ -103,14 +103,20 @@ class ResultsManager:
         self.logs = logs
 
     def log(
-        self, row: TaskRow, *, tail: int | None, follow: bool, attempt: int | None = None
+        self, row: TaskRow, *, tail: int | None, follow: bool, attempt: int | None = None, rank: int = 0
     ) -> AsyncIterator[bytes]:
         """The log of the task's attempt ``attempt`` (default: the current one), its last ``tail`` lines;
         with ``follow``, then new text until that attempt ends (the task ends or is queued again).
-        404 for an attempt the task has not had."""
+        404 for an attempt the task has not had. ``rank``: a multi-node task's part (404 past its last
+        rank)."""
         number = self.attempt_of(row, attempt)
+        if rank >= row.node_count:
+            raise NotFound(
+                f"The task has no rank {rank}; it runs on {row.node_count} node(s)",
+                details={"task_id": row.id, "rank": rank, "node_count": row.node_count},
+            )
         if not follow:
-            return self.logs.read(row.id, tail=tail, attempt=number)
+            return self.logs.read(row.id, tail=tail, attempt=number, rank=rank)
 
         async def finished() -> bool:
             async with self.db.reader() as session:
@@ -121,7 +127,7 @@ class ResultsManager:
                 ).first()
             return found is None or found[0] in TERMINAL or found[1] + 1 != number
 
-        return self.logs.follow(row.id, tail=tail, finished=finished, attempt=number)
+        return self.logs.follow(row.id, tail=tail, finished=finished, attempt=number, rank=rank)
 
     @staticmethod
     def attempt_of(row: TaskRow, attempt: int | None) -> int:

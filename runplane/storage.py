@@ -214,10 +214,15 @@ class Storage:
         """Where the artifact ``relative`` of a task lives; :class:`UnsafePathError` for unsafe paths."""
         return safe_join(self.artifacts_dir(task_id, attempt), relative)
 
-    def log_file(self, task_id: str, attempt: int = 1) -> Path:
+    def log_file(self, task_id: str, attempt: int = 1, rank: int = 0) -> Path:
         """A task attempt's log: ``logs/<task_id>.log`` for the first, ``logs/<task_id>.attempt-<N>.log``
-        for a later one."""
+        for a later one; a multi-node task's rank R > 0 writes ``<that name without .log>.rank-<R>.log``
+        (rank 0 keeps the single-node name)."""
         suffix = "" if attempt == 1 else f".attempt-{_attempt(attempt)}"
+        if rank:
+            if not isinstance(rank, int) or rank < 0:
+                raise ValueError(f"a rank is a non-negative integer, not {rank!r}")
+            suffix += f".rank-{rank}"
         return self.logs_dir / f"{check_id(task_id)}{suffix}.log"
 
 

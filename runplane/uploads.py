@@ -12,9 +12,11 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 
 from runplane.artifacts import ArtifactManager
 from runplane.errors import Conflict, NotFound
+from runplane.gang import PART_ENDED
 from runplane.logstore import AppendResult, LogStore
 from runplane.security import Principal
 from runplane.store.database import Database
+from runplane.store.gangs import GangStore
 from runplane.store.tables import ArtifactRow, TaskRow, WorkerRow
 from runplane.store.tasks import ACTIVE
 from runplane.workers import check_assigned
@@ -25,12 +27,14 @@ class WorkerUploads:
         self.db = db
         self.logs = logs
         self.artifacts = artifacts
+        self.gangs = GangStore(db)
         # Renews the worker's lease on each request (wired by runplane.app.build_services).
         self.renew_lease: Callable[[WorkerRow], Awaitable[WorkerRow]] | None = None
 
     async def assigned_task(
         self, principal: Principal, worker_id: str, task_id: str, *, attempt: int | None = None
-    ) -> TaskRow:
+    ) -> tuple[TaskRow, int | None]:
+        """The active task this worker runs (or runs a part of: then also that part's rank)."""
         async with self.db.reader() as session:
             worker = await session.get(WorkerRow, worker_id)
             task = await session.get(TaskRow, task_id)
@@ -40,13 +44,33 @@ class WorkerUploads:
             await self.renew_lease(worker)
         if task is None:
             raise NotFound("Task not found", details={"task_id": task_id})
-        check_assigned(task, worker_id, attempt)
+        rank = None
+        if task.node_count > 1:
+            # A multi-node task: this worker's part of the current attempt, found by the worker.
+            rank = await self._rank(task, worker_id, attempt)
+        else:
+            check_assigned(task, worker_id, attempt)
         if task.status not in ACTIVE:
             raise Conflict(
                 f"This task is {task.status}, not running",
                 details={"task_id": task_id, "status": task.status},
             )
-        return task
+        return task, rank
+
+    async def _rank(self, task: TaskRow, worker_id: str, attempt: int | None) -> int:
+        current = task.retry_count + 1
+        if attempt is not None and attempt != current:
+            raise Conflict(
+                f"Attempt {attempt} is over: the task is on attempt {current}",
+                details={"task_id": task.id, "attempt": attempt, "current_attempt": current},
+            )
+        part = await self.gangs.part_of(task.id, current, worker_id)
+        if part is None or part.status in PART_ENDED:
+            raise Conflict(
+                "This task is not assigned to this worker",
+                details={"task_id": task.id, "worker_id": worker_id},
+            )
+        return part.rank
 
     async def append_logs(
         self,
@@ -59,8 +83,8 @@ class WorkerUploads:
         first_line: int,
     ) -> AppendResult:
         """Stores a batch of the attempt's output from index `first_line` on, each line once."""
-        task = await self.assigned_task(principal, worker_id, task_id, attempt=attempt)
-        return await self.logs.append(task, texts, attempt=attempt, first_line=first_line)
+        task, rank = await self.assigned_task(principal, worker_id, task_id, attempt=attempt)
+        return await self.logs.append(task, texts, attempt=attempt, first_line=first_line, rank=rank or 0)
 
     async def upload_artifact(
         self,
@@ -72,5 +96,8 @@ class WorkerUploads:
         sha256: str,
         chunks: AsyncIterable[bytes],
     ) -> ArtifactRow:
-        task = await self.assigned_task(principal, worker_id, task_id)
+        task, rank = await self.assigned_task(principal, worker_id, task_id)
+        if rank is not None:
+            # A multi-node task's files are kept per rank: rank-0/..., rank-1/...
+            path = f"rank-{rank}/{path}"
         return await self.artifacts.upload(task.id, path, sha256, chunks, attempt=task.retry_count + 1)

@@ -31,8 +31,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from runplane import reservations, retries
+from runplane import gang, reservations, retries
 from runplane.errors import Conflict, NotFound, ValidationFailed
+from runplane.gang import Claimed
+from runplane.gangs import GangManager
 from runplane.scheduler import (
     WAITING_PREFIX,
     Capacity,
@@ -41,6 +43,7 @@ from runplane.scheduler import (
     unreserved,
     waiting_reason,
 )
+from runplane.store.gangs import GangStore
 from runplane.store.tables import TaskRow, WorkerRow, utcnow
 from runplane.store.tasks import ACTIVE, TERMINAL
 from runplane.store.workers import WorkerStore
@@ -130,6 +133,8 @@ class WorkerManager:
         # Called after a task reached completed / failed / cancelled through a worker or the reaper
         # (the results manager writes run.json there). Wired by runplane.app.build_services.
         self.on_finished = on_finished
+        # Multi-node tasks' parts: their reports, recovery and stops (runplane.gangs).
+        self.gangs = GangManager(GangStore(store.db), message_for=failure_message, on_finished=self._finished)
         # Wakes waiting long-poll claims when a task is queued (the event hub's, set by runplane.app);
         # without it they re-check every `claim_recheck_seconds`.
         self.arrivals: Arrivals | None = None
@@ -189,9 +194,10 @@ class WorkerManager:
         for task in await self.store.forgotten(worker_id, held, claimed_before=claimed_before):
             await self._recover(task, renewed.name, now=now, why="no longer holds it")
         stop = await self.store.tasks_to_stop(worker_id, held)
+        stop = sorted({*stop, *await self.gangs.heartbeat(worker_id, held)})
         return HeartbeatAnswer(renewed.status, renewed.lease_expires_at, stop)
 
-    async def claim(self, principal: Principal, worker_id: str, request: ClaimRequest) -> list[TaskRow]:
+    async def claim(self, principal: Principal, worker_id: str, request: ClaimRequest) -> list[Claimed]:
         """The best fitting queued tasks (at most `max_tasks`), now `preparing` on this worker; [] if none fit.
 
         With `wait_seconds`, a claim that finds nothing waits (a long poll) until a task is queued in any
@@ -224,7 +230,7 @@ class WorkerManager:
             # The worker may have been drained or lost while this claim waited.
             worker = await self.owned(principal, worker_id)
 
-    async def _claim_once(self, worker: WorkerRow, request: ClaimRequest) -> list[TaskRow]:
+    async def _claim_once(self, worker: WorkerRow, request: ClaimRequest) -> list[Claimed]:
         spec = ClaimSpec(
             worker_id=worker.id,
             worker_name=worker.name,
@@ -239,7 +245,7 @@ class WorkerManager:
             aging_rate=self.settings.aging_rate,
             aging_max_boost=self.settings.aging_max_boost,
         )
-        return await self.store.claim(spec, max_tasks=request.max_tasks or 1)
+        return await self.store.claim(spec, max_tasks=request.max_tasks or 1, master_port=request.master_port)
 
     async def report(self, principal: Principal, worker_id: str, task_id: str, report: TaskReport) -> TaskRow:
         """Records a worker's report on its task; renews the worker's lease.
@@ -258,6 +264,10 @@ class WorkerManager:
             task = await self.store.task(task_id)
             if task is None:
                 raise NotFound("Task not found", details={"task_id": task_id})
+            if task.node_count > 1:
+                return await self.gangs.report(
+                    lambda: self._load(task_id), worker_id, worker.name, report, target, reason
+                )
             check_assigned(task, worker_id, report.attempt)
             if report.service_url is not None and task.kind != "service":
                 raise ValidationFailed(
@@ -284,6 +294,12 @@ class WorkerManager:
             if row is not None:
                 return row
         raise Conflict("The task changed concurrently; report again", details={"task_id": task_id})
+
+    async def _load(self, task_id: str) -> TaskRow:
+        task = await self.store.task(task_id)
+        if task is None:
+            raise NotFound("Task not found", details={"task_id": task_id})
+        return task
 
     async def _move(
         self, task: TaskRow, worker_id: str, target: str, reason: str | None, report: TaskReport
@@ -420,6 +436,12 @@ class WorkerManager:
                 {"queued": report.requeued, "failed": report.failed, "cancelled": report.cancelled}[
                     row.status
                 ].append(row.id)
+        ended, requeued = await self.gangs.reap()
+        report.requeued.extend(row.id for row in requeued)
+        for row in ended:
+            {"failed": report.failed, "cancelled": report.cancelled}.get(row.status, report.failed).append(
+                row.id
+            )
         held = await reservations.reap(self.store.db, now)  # expiry; why tasks in reservations wait
         report.waiting_messages = await self._explain_waiting(held)
         if report.lost_workers or report.requeued or report.failed or report.cancelled:
@@ -490,8 +512,12 @@ class WorkerManager:
         free_of_holds = [unreserved(capacity_of(row), held.get(row.id)) for row in rows]
         now = utcnow()
         changed = 0
+        fleet = await self.gangs.store.fleet() if any(d.node_count > 1 for d in demands) else []
         for demand, messages in demands.items():
-            reason = waiting_reason(demand, capacities, free_of_holds)
+            if demand.node_count > 1:
+                reason: str | None = gang.waiting_reason(demand, fleet)
+            else:
+                reason = waiting_reason(demand, capacities, free_of_holds)
             stale = (
                 any(m != reason for m in messages)
                 if reason is not None

@@ -13,14 +13,33 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from runplane import events
-from runplane.scheduler import WAITING_PREFIX, ClaimSpec, Demand, claim_statement, greatest
+from runplane import events, gang
+from runplane.gang import Claimed, Rank
+from runplane.scheduler import WAITING_PREFIX, Capacity, ClaimSpec, Demand, claim_statement, greatest
+from runplane.store import gangs
 from runplane.store.database import Database
-from runplane.store.tables import TaskRow, WorkerRow
+from runplane.store.tables import TaskPartRow, TaskRow, WorkerRow
 from runplane.store.tasks import ACTIVE
+
+
+def _less(free: Capacity, task: TaskRow) -> Capacity:
+    return replace(
+        free,
+        cpu=free.cpu - task.cpu,
+        memory_gb=free.memory_gb - task.memory_gb,
+        gpus=free.gpus - task.gpu,
+        slots=free.slots - 1,
+    )
+
+
+def _taken(spec: ClaimSpec, task: TaskRow) -> ClaimSpec:
+    """`spec` with one more task's resources and slot taken off what is free."""
+    return replace(spec, free=_less(spec.free, task))
+
 
 # Applied to every ORM UPDATE ... RETURNING: the returned rows replace any loaded copy.
 _RETURNING = {"synchronize_session": False, "populate_existing": True}
@@ -102,7 +121,10 @@ class WorkerStore:
     async def finish_drains(self, *, now: datetime, worker_id: str | None = None) -> Sequence[WorkerRow]:
         """Draining workers with no active task → offline."""
         busy = select(TaskRow.id).where(TaskRow.worker_id == WorkerRow.id, TaskRow.status.in_(ACTIVE))
-        conditions = [WorkerRow.status == "draining", ~busy.exists()]
+        part = select(TaskPartRow.rank).where(
+            TaskPartRow.worker_id == WorkerRow.id, TaskPartRow.released.is_(False)
+        )
+        conditions = [WorkerRow.status == "draining", ~busy.exists(), ~part.exists()]
         if worker_id is not None:
             conditions.append(WorkerRow.id == worker_id)
         async with self.db.session() as session:
@@ -166,18 +188,24 @@ class WorkerStore:
     async def tasks_to_stop(self, worker_id: str, held: Sequence[str]) -> list[str]:
         """Of the tasks a worker holds or is assigned: those it must stop (cancelled, or not its own)."""
         async with self.db.reader() as session:
+            # Multi-node tasks' parts are answered by runplane.gangs (by part, not by task.worker_id).
             assigned = await session.execute(
                 select(TaskRow.id).where(
                     TaskRow.worker_id == worker_id,
                     TaskRow.status.in_(ACTIVE),
                     TaskRow.cancel_requested.is_(True),
+                    TaskRow.node_count == 1,
                 )
             )
             stop = {str(task_id) for (task_id,) in assigned.all()}
             if held:
                 mine = await session.execute(
                     select(TaskRow.id).where(
-                        TaskRow.id.in_(held), TaskRow.worker_id == worker_id, TaskRow.status.in_(ACTIVE)
+                        TaskRow.id.in_(held),
+                        or_(
+                            TaskRow.node_count > 1,
+                            and_(TaskRow.worker_id == worker_id, TaskRow.status.in_(ACTIVE)),
+                        ),
                     )
                 )
                 still_mine = {str(task_id) for (task_id,) in mine.all()}
@@ -199,33 +227,87 @@ class WorkerStore:
             rows = await session.scalars(select(TaskRow).where(*conditions))
             return rows.all()
 
-    async def claim(self, spec: ClaimSpec, *, max_tasks: int = 1) -> list[TaskRow]:
-        """Up to `max_tasks` queued tasks, best first, that fit together in `spec.free`; now `preparing`.
+    async def claim(
+        self, spec: ClaimSpec, *, max_tasks: int = 1, master_port: int | None = None
+    ) -> list[Claimed]:
+        """What the worker gets now, in one transaction: first the parts of multi-node tasks that other
+        workers' claims placed on it, then multi-node tasks it can start as rank 0 (`runplane.gang`),
+        then up to `max_tasks` queued single-node tasks, best first, that fit together in `spec.free`.
 
-        One transaction: each assigned task's cores, memory, GPUs and slot are taken off what is free
-        before the next one is chosen, so the tasks fit side by side. Empty when nothing fits.
+        Each assigned task's cores, memory, GPUs and slot are taken off what is free before the next one
+        is chosen, so the tasks fit side by side. While the head of the queue is a gang waiting for
+        this worker (`gang.hold_for`), it takes no single-node task. Empty when nothing fits.
         """
-        claimed: list[TaskRow] = []
+        waiting = await gangs.gangs_waiting(self.db)
+        claimed: list[Claimed] = []
         async with self.db.session() as session:
-            while len(claimed) < max_tasks and spec.free.slots >= 1:
+            await gangs.lock_for_claim(session, self.dialect, spec.worker_id, gangs=waiting)
+            for task, part in await gangs.undelivered(session, spec.worker_id):
+                claimed.append(Claimed(task, Rank(part.rank, task.node_count)))
+                spec = _taken(spec, task)
+            held = False
+            if waiting:
+                spec, held = await self._claim_gangs(session, spec, claimed, max_tasks, master_port)
+            while not held and len(claimed) < max_tasks and spec.free.slots >= 1:
                 result = await session.execute(claim_statement(self.dialect, spec))
                 row = result.scalars().first()
                 if row is None:
                     break
                 await events.task_changed(session, row, previous="queued")
-                claimed.append(row)
-                free = spec.free
-                spec = replace(
-                    spec,
-                    free=replace(
-                        free,
-                        cpu=free.cpu - row.cpu,
-                        memory_gb=free.memory_gb - row.memory_gb,
-                        gpus=free.gpus - row.gpu,
-                        slots=free.slots - 1,
-                    ),
-                )
+                claimed.append(Claimed(row))
+                spec = _taken(spec, row)
         return claimed
+
+    async def _claim_gangs(
+        self,
+        session: AsyncSession,
+        spec: ClaimSpec,
+        claimed: list[Claimed],
+        max_tasks: int,
+        master_port: int | None,
+    ) -> tuple[ClaimSpec, bool]:
+        """Places the queued gangs this worker can start as rank 0 (best first); says whether the head
+        of the queue is a gang that holds this worker."""
+        fleet = {node.worker_id: node for node in await gangs.nodes(session)}
+        me = fleet.get(spec.worker_id)
+        if me is None:  # not active: it takes nothing
+            return spec, True
+        aging = {"rate": spec.aging_rate, "max_boost": spec.aging_max_boost}
+        queued = await gangs.queued_in_order(session, self.dialect, now=spec.now, gangs_only=True, **aging)
+        for task in queued:
+            if len(claimed) >= max_tasks or spec.free.slots < 1:
+                break
+            # A worker still stopping a part of this task's earlier attempt cannot take one of this.
+            busy = await gangs.still_running(session, task.id)
+            if spec.worker_id in busy:
+                continue
+            claimer = gang.Node(spec.worker_id, total=me.total, free=spec.free)
+            others = [node for node in fleet.values() if node.worker_id not in busy]
+            workers = gang.place(gangs.demand_of(task), claimer, others)
+            if workers is None:
+                continue
+            attempt = task.retry_count + 1
+            row = await gangs.place(
+                session,
+                task,
+                workers,
+                master_addr=await gangs.worker_address(session, spec.worker_id),
+                master_port=master_port or gang.default_port(task.id, attempt),
+                message=f"Preparing on {len(workers)} workers (rank 0: {spec.worker_name})",
+                now=spec.now,
+            )
+            if row is None:
+                continue
+            claimed.append(Claimed(row, Rank(0, row.node_count)))
+            spec = _taken(spec, row)
+            for worker_id in workers[1:]:
+                node = fleet[worker_id]
+                fleet[worker_id] = gang.Node(worker_id, node.total, _less(node.free, row))
+        head = await gangs.queued_in_order(session, self.dialect, now=spec.now, gangs_only=False, **aging)
+        if not head or head[0].node_count == 1 or head[0].reservation_id is not None:
+            return spec, False
+        fleet[spec.worker_id] = gang.Node(spec.worker_id, me.total, spec.free)
+        return spec, spec.worker_id in gang.hold_for(gangs.demand_of(head[0]), list(fleet.values()))
 
     async def update_task(
         self,
@@ -277,7 +359,8 @@ class WorkerStore:
             result = await session.execute(
                 select(TaskRow, WorkerRow.name)
                 .outerjoin(WorkerRow, WorkerRow.id == TaskRow.worker_id)
-                .where(TaskRow.status.in_(ACTIVE), ~alive.exists())
+                # A multi-node task's parts are recovered by runplane.gangs.
+                .where(TaskRow.status.in_(ACTIVE), TaskRow.node_count == 1, ~alive.exists())
                 .execution_options(populate_existing=True)
             )
             return [Orphan(task, name or str(task.worker_id)) for task, name in result.all()]

@@ -1,0 +1,280 @@
+"""How a multi-node task moves as its parts report, are stopped, or lose their workers (`runplane.gang`).
+
+Each part is reported by its own worker on the task's usual report operation; the server knows the part
+by the (task, attempt, worker) it was placed on (one part per worker). A part moves along
+preparing → running → collecting → completed, and the task is as far as its slowest part. The first
+part that fails (its process failed, timed out, ran out of memory, or its worker was lost) ends the
+attempt for all: the task fails with that part's reason and a message naming the rank, or goes back to
+the queue whole as its next attempt when its retry policy retries that reason (`runplane.retries`). Every
+other part that had not ended shows ``cancelled`` ("stopped: rank R failed") and its worker is told to
+stop it on its next heartbeat; the part's resources are freed once the worker no longer holds it. A
+cancel asks every part's worker to stop; the task is cancelled once every part has ended.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from runplane import retries
+from runplane.errors import Conflict
+from runplane.gang import PART_ENDED, failure_text, gang_status
+from runplane.scheduler import greatest
+from runplane.store.gangs import GangStore, PartView
+from runplane.store.tables import TaskPartRow, TaskRow, utcnow
+from runplane.store.tasks import ACTIVE, TERMINAL
+
+if TYPE_CHECKING:
+    from generated.models import TaskReport
+
+logger = logging.getLogger("runplane.gangs")
+
+# Where a part may go from each state it can be in (besides repeating it).
+PART_NEXT: dict[str, frozenset[str]] = {
+    "preparing": frozenset({"running", "failed", "cancelled"}),
+    "running": frozenset({"collecting", "failed", "cancelled"}),
+    "collecting": frozenset({"completed", "failed", "cancelled"}),
+}
+_MESSAGES = {"preparing": "Preparing", "running": "Running", "collecting": "Collecting outputs"}
+_ATTEMPTS = 8
+
+
+class GangManager:
+    """The gang's transitions. `message_for` gives a failure's default text (the workers' rule)."""
+
+    def __init__(
+        self,
+        store: GangStore,
+        *,
+        message_for: Callable[[str, int | None, int | None], str],
+        on_finished: Callable[[TaskRow], Awaitable[None]],
+    ) -> None:
+        self.store = store
+        self.message_for = message_for
+        self.on_finished = on_finished
+
+    async def parts(self, task: TaskRow, attempt: int | None = None) -> list[PartView]:
+        return await self.store.parts(task, attempt)
+
+    async def report(
+        self,
+        load: Callable[[], Awaitable[TaskRow]],
+        worker_id: str,
+        worker_name: str,
+        report: TaskReport,
+        target: str | None,
+        reason: str | None,
+    ) -> TaskRow:
+        """Records one part's report (the part this worker runs); the task as it is after it.
+
+        409 when this worker runs no part of the task's current attempt, for another attempt, or for an
+        impossible transition. A part's report after the gang ended (it was stopped) is accepted: the
+        part is released and the task is returned unchanged.
+        """
+        task_id = ""
+        for _ in range(_ATTEMPTS):
+            task = await load()
+            task_id = task.id
+            attempt = task.retry_count + 1
+            if report.attempt is not None and report.attempt != attempt:
+                raise Conflict(
+                    f"Attempt {report.attempt} is over: the task is on attempt {attempt}",
+                    details={"task_id": task.id, "attempt": report.attempt, "current_attempt": attempt},
+                )
+            part = await self.store.part_of(task.id, attempt, worker_id)
+            if part is None:
+                raise Conflict(
+                    "This task is not assigned to this worker",
+                    details={"task_id": task.id, "worker_id": worker_id},
+                )
+            now = utcnow()
+            if task.status not in ACTIVE or part.status in PART_ENDED:
+                if target in PART_ENDED and not part.released:
+                    await self.store.release([part], now=now)
+                return task
+            row = await self._step(task, part, worker_name, report, target, reason, now)
+            if row is not None:
+                if row.status in TERMINAL:
+                    await self.on_finished(row)
+                return row
+        raise Conflict("The task changed concurrently; report again", details={"task_id": task_id})
+
+    async def _step(
+        self,
+        task: TaskRow,
+        part: TaskPartRow,
+        worker_name: str,
+        report: TaskReport,
+        target: str | None,
+        reason: str | None,
+        now: datetime,
+    ) -> TaskRow | None:
+        attempt = part.attempt
+        rank = part.rank
+        values: dict[str, Any] = {"updated_at": now}
+        mine: dict[str, Any] = {"updated_at": now}
+        if report.exit_code is not None:
+            mine["exit_code"] = report.exit_code
+        if report.message is not None:
+            mine["message"] = report.message[:1024]
+        if rank == 0:
+            # Rank 0 speaks for the task's progress, message and service address.
+            if report.progress is not None:
+                values["progress"] = greatest(self.store.dialect, TaskRow.progress, report.progress)
+            if report.message is not None:
+                values["message"] = report.message[:1024]
+            if report.service_url is not None:
+                values["service_url"] = report.service_url
+        stop_others = None
+        if target is not None and target != part.status:
+            if target not in PART_NEXT.get(part.status, frozenset()):
+                raise Conflict(
+                    f"A {part.status} part cannot become {target}",
+                    details={"task_id": task.id, "rank": rank, "status": part.status, "requested": target},
+                )
+            if target == "cancelled" and not task.cancel_requested:
+                raise Conflict("Nobody asked to cancel this task", details={"task_id": task.id})
+            mine.update(status=target, released=target in PART_ENDED)
+            statuses = await self.store.statuses(task.id, attempt)
+            statuses[rank] = target
+            if target == "failed":
+                reason = reason or ("exit_code" if report.exit_code not in (None, 0) else "internal")
+                mine["failure_reason"] = reason
+                text = report.message or self.message_for(reason, report.exit_code, task.timeout_seconds)
+                values.update(self._failed(task, rank, worker_name, reason, report.exit_code, text, now))
+                stop_others = {
+                    "status": "cancelled",
+                    "failure_reason": "cancelled",
+                    "message": f"stopped: rank {rank} failed",
+                    "updated_at": now,
+                }
+            elif target == "cancelled":
+                mine["failure_reason"] = "cancelled"
+                if all(status in PART_ENDED for status in statuses.values()):
+                    text = f"Cancelled by {task.cancelled_by or 'its owner'}"
+                    values.update(
+                        status="cancelled",
+                        failure_reason="cancelled",
+                        failure_message=text,
+                        message="Cancelled",
+                        ended_at=now,
+                    )
+            else:
+                moved = gang_status(list(statuses.values()))
+                if moved != task.status:
+                    values["status"] = moved
+                    if moved == "running":
+                        values["started_at"] = task.started_at or now
+                    if moved == "completed":
+                        values.update(progress=100.0, ended_at=now, message="Completed")
+                    else:
+                        values.setdefault("message", _MESSAGES[moved])
+        return await self.store.move(
+            task, attempt=attempt, part_changes={rank: mine}, task_values=values, stop_others=stop_others
+        )
+
+    def _failed(
+        self,
+        task: TaskRow,
+        rank: int,
+        worker_name: str,
+        reason: str,
+        exit_code: int | None,
+        text: str,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """The task's values when part `rank` failed: requeued whole by its retry policy, else failed."""
+        gang_text = failure_text(rank, worker_name, text)[:1024]
+        retry = retries.decide(task, reason, exit_code, now=now)
+        if retry is not None:
+            ended = retries.ended_attempt(
+                task,
+                status="failed",
+                failure_reason=reason,
+                failure_message=gang_text,
+                exit_code=exit_code,
+                ended_at=now,
+            )
+            values = retries.requeue_values(
+                task, ended, now=now, not_before=retry.not_before, message=retry.message(gang_text)
+            )
+            values.update(master_addr=None, master_port=None)
+            return values
+        return {
+            "status": "failed",
+            "failure_reason": reason,
+            "failure_message": gang_text,
+            "message": f"Failed: {gang_text}"[:1024],
+            "exit_code": exit_code,
+            "ended_at": now,
+        }
+
+    async def reap(self) -> tuple[list[TaskRow], list[TaskRow]]:
+        """Gangs with a part on a lost worker: failed (or requeued whole) with `worker_lost` naming the
+        rank, or cancelled when cancellation was asked. Returns (ended, requeued)."""
+        ended: list[TaskRow] = []
+        requeued: list[TaskRow] = []
+        for task, part, worker_name in await self.store.orphaned():
+            now = utcnow()
+            values: dict[str, Any] = {"updated_at": now}
+            if task.cancel_requested:
+                text = f"Cancelled by {task.cancelled_by or 'its owner'}"
+                values.update(
+                    status="cancelled",
+                    failure_reason="cancelled",
+                    failure_message=text,
+                    message="Cancelled",
+                    ended_at=now,
+                )
+            else:
+                values.update(
+                    self._failed(task, part.rank, worker_name, "worker_lost", None, "was lost", now)
+                )
+            lost = {
+                "status": "failed",
+                "failure_reason": "worker_lost",
+                "message": f"worker {worker_name} was lost",
+                "released": True,
+                "updated_at": now,
+            }
+            stop = {
+                "status": "cancelled",
+                "failure_reason": "cancelled",
+                "message": f"stopped: rank {part.rank} was lost",
+                "updated_at": now,
+            }
+            row = await self.store.move(
+                task,
+                attempt=part.attempt,
+                part_changes={part.rank: lost},
+                task_values=values,
+                stop_others=stop,
+            )
+            if row is None:
+                continue
+            if row.status in TERMINAL:
+                ended.append(row)
+                await self.on_finished(row)
+            else:
+                requeued.append(row)
+        return ended, requeued
+
+    async def heartbeat(self, worker_id: str, held: Sequence[str]) -> list[str]:
+        """Of the worker's parts: the task ids it must stop; releases those it no longer holds."""
+        stop: set[str] = set()
+        release: list[TaskPartRow] = []
+        for part, task in await self.store.held_parts(worker_id):
+            over = (
+                task.status not in ACTIVE or part.attempt != task.retry_count + 1 or part.status in PART_ENDED
+            )
+            if over:
+                if task.id in held:
+                    stop.add(task.id)
+                else:
+                    release.append(part)
+            elif task.cancel_requested and task.id in held:
+                stop.add(task.id)
+        await self.store.release(release, now=utcnow())
+        return sorted(stop)
