@@ -14,7 +14,8 @@ Effective priority is ``priority + min(aging_rate * minutes waited since queued_
 computed in SQL (and by `runplane.tasks.AgingPolicy` for display as ``priority_aged``). A task fits a
 worker when its cpu, memory_gb and gpu fit what the worker has free, its ``gpu_type`` is null or a
 case-insensitive substring of one of the worker's GPU names ("H100" matches "NVIDIA H100 80GB HBM3"),
-it needs one node (multi-node tasks are not scheduled yet), its retry backoff (``not_before``) has
+it needs one node (a multi-node task is placed whole by `runplane.gang`, in the same claim's
+transaction: `runplane.store.workers.WorkerStore.claim`), its retry backoff (``not_before``) has
 passed and the worker has a free slot. Only an
 ``active`` worker gets work; a draining or offline one gets no assignment. Live reservations
 (`runplane.reservations`) hold capacity on the workers they are bound to: a task that names none fits
@@ -192,7 +193,15 @@ def waiting_reason(
     Tasks that name a reservation are explained by `runplane.reservations` instead.
     """
     if demand.node_count != 1:
-        return f"{WAITING_PREFIX} multi-node tasks (node_count {demand.node_count}) are not scheduled yet"
+        # A gang (runplane.gang): one part per worker; the reaper says more with what is free now.
+        part = Demand(demand.cpu, demand.memory_gb, demand.gpu, demand.gpu_type, node_count=1)
+        able = sum(1 for capacity in capacities if fits(part, capacity))
+        if able >= demand.node_count:
+            return None
+        return (
+            f"{WAITING_PREFIX} needs {demand.node_count} workers that can each take one part; "
+            f"{able} active worker(s) can"
+        )
     if not capacities:
         return f"{WAITING_PREFIX} no active worker is registered"
     if any(fits(demand, capacity) for capacity in capacities):

@@ -512,7 +512,8 @@ class WorkerManager:
         free_of_holds = [unreserved(capacity_of(row), held.get(row.id)) for row in rows]
         now = utcnow()
         changed = 0
-        fleet = await self.gangs.store.fleet() if any(d.node_count > 1 for d in demands) else []
+        gang_demand = any(demand.node_count > 1 for demand in demands)
+        fleet = await self.gangs.store.fleet(utcnow()) if gang_demand else []
         for demand, messages in demands.items():
             if demand.node_count > 1:
                 reason: str | None = gang.waiting_reason(demand, fleet)

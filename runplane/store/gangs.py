@@ -27,7 +27,14 @@ from runplane import events
 from runplane.gang import PART_ENDED, Node
 from runplane.scheduler import Capacity, Demand, capacity_of, effective_priority
 from runplane.store.database import Database
-from runplane.store.tables import TaskPartRow, TaskRow, UTCDateTime, WorkerRow
+from runplane.store.tables import (
+    ReservationRow,
+    ReservationWorkerRow,
+    TaskPartRow,
+    TaskRow,
+    UTCDateTime,
+    WorkerRow,
+)
 from runplane.store.tasks import ACTIVE
 
 _RETURNING = {"synchronize_session": False, "populate_existing": True}
@@ -106,11 +113,29 @@ async def queued_in_order(
     return rows.all()
 
 
-async def nodes(session: AsyncSession) -> list[Node]:
+async def nodes(session: AsyncSession, now: datetime) -> list[Node]:
     """Every active worker with its registered capacity and what it has free by the server's books:
-    capacity less its active single-node tasks and its unreleased parts."""
+    capacity less its active single-node tasks, its unreleased parts, and the whole per-node amounts of
+    the reservations live on it at `now` (a gang names no reservation, so it never takes what one holds;
+    counting a reservation's own running task twice only errs towards leaving it alone)."""
     workers = (await session.scalars(select(WorkerRow).where(WorkerRow.status == "active"))).all()
     used: dict[str, list[float]] = {}
+    held = await session.execute(
+        select(
+            ReservationWorkerRow.worker_id,
+            func.sum(ReservationRow.cpu),
+            func.sum(ReservationRow.memory_gb),
+            func.sum(ReservationRow.gpu_count),
+            func.count(),
+        )
+        .join(ReservationRow, ReservationRow.id == ReservationWorkerRow.reservation_id)
+        .where(
+            ReservationRow.status == "active",
+            ReservationRow.starts_at <= literal(now, UTCDateTime()),
+            ReservationRow.expires_at > literal(now, UTCDateTime()),
+        )
+        .group_by(ReservationWorkerRow.worker_id)
+    )
     singles = await session.execute(
         select(TaskRow.worker_id, func.sum(TaskRow.cpu), func.sum(TaskRow.memory_gb), func.sum(TaskRow.gpu))
         .add_columns(func.count())
@@ -129,7 +154,7 @@ async def nodes(session: AsyncSession) -> list[Node]:
         .where(TaskPartRow.released.is_(False))
         .group_by(TaskPartRow.worker_id)
     )
-    for worker_id, cpu, memory, gpu, count in [*singles.all(), *parts.all()]:
+    for worker_id, cpu, memory, gpu, count in [*singles.all(), *parts.all(), *held.all()]:
         sums = used.setdefault(str(worker_id), [0, 0.0, 0, 0])
         sums[0] += int(cpu or 0)
         sums[1] += float(memory or 0.0)
@@ -256,10 +281,10 @@ class GangStore:
     def dialect(self) -> str:
         return self.db.backend
 
-    async def fleet(self) -> list[Node]:
+    async def fleet(self, now: datetime) -> list[Node]:
         """Every active worker with its capacity and what it has free now (for waiting reasons)."""
         async with self.db.reader() as session:
-            return await nodes(session)
+            return await nodes(session, now)
 
     async def parts(self, task: TaskRow, attempt: int | None = None) -> list[PartView]:
         """The parts of the task's attempt (default: the current one), rank 0 first."""

@@ -36,6 +36,16 @@ def _less(free: Capacity, task: TaskRow) -> Capacity:
     )
 
 
+def _lesser(a: Capacity, b: Capacity) -> Capacity:
+    return replace(
+        a,
+        cpu=min(a.cpu, b.cpu),
+        memory_gb=min(a.memory_gb, b.memory_gb),
+        gpus=min(a.gpus, b.gpus),
+        slots=min(a.slots, b.slots),
+    )
+
+
 def _taken(spec: ClaimSpec, task: TaskRow) -> ClaimSpec:
     """`spec` with one more task's resources and slot taken off what is free."""
     return replace(spec, free=_less(spec.free, task))
@@ -174,9 +184,22 @@ class WorkerStore:
                 .where(TaskRow.status.in_(ACTIVE), TaskRow.worker_id.in_(worker_ids))
                 .order_by(TaskRow.updated_at, TaskRow.id)
             )
+            # A multi-node task's parts count on each of their workers (rank 0's is the task's worker_id).
+            parts = await session.execute(
+                select(TaskPartRow.worker_id, TaskRow.id, TaskRow.user_id)
+                .join(TaskRow, TaskRow.id == TaskPartRow.task_id)
+                .where(
+                    TaskPartRow.released.is_(False),
+                    TaskPartRow.rank > 0,
+                    TaskPartRow.worker_id.in_(worker_ids),
+                    TaskRow.status.in_(ACTIVE),
+                )
+                .order_by(TaskPartRow.created_at, TaskRow.id)
+            )
             found: dict[str, list[tuple[str, str]]] = {worker_id: [] for worker_id in worker_ids}
-            for worker_id, task_id, user_id in result.all():
-                found[str(worker_id)].append((str(task_id), str(user_id)))
+            for worker_id, task_id, user_id in [*result.all(), *parts.all()]:
+                if (str(task_id), str(user_id)) not in found[str(worker_id)]:
+                    found[str(worker_id)].append((str(task_id), str(user_id)))
             return found
 
     # --- tasks, as workers see them -----------------------------------------------------------------
@@ -268,7 +291,7 @@ class WorkerStore:
     ) -> tuple[ClaimSpec, bool]:
         """Places the queued gangs this worker can start as rank 0 (best first); says whether the head
         of the queue is a gang that holds this worker."""
-        fleet = {node.worker_id: node for node in await gangs.nodes(session)}
+        fleet = {node.worker_id: node for node in await gangs.nodes(session, spec.now)}
         me = fleet.get(spec.worker_id)
         if me is None:  # not active: it takes nothing
             return spec, True
@@ -281,7 +304,8 @@ class WorkerStore:
             busy = await gangs.still_running(session, task.id)
             if spec.worker_id in busy:
                 continue
-            claimer = gang.Node(spec.worker_id, total=me.total, free=spec.free)
+            # What the worker says it has free, within what the books leave it (reservations held there).
+            claimer = gang.Node(spec.worker_id, total=me.total, free=_lesser(spec.free, me.free))
             others = [node for node in fleet.values() if node.worker_id not in busy]
             workers = gang.place(gangs.demand_of(task), claimer, others)
             if workers is None:

@@ -68,7 +68,7 @@ def test_waiting_reasons_name_what_no_worker_has():
         "Waiting: no active worker has 32 CPU core(s) and 32 GB of memory together"
     )
     assert waiting_reason(demand(nodes=4), workers) == (
-        "Waiting: multi-node tasks (node_count 4) are not scheduled yet"
+        f"Waiting: needs 4 workers that can each take one part; {len(workers)} active worker(s) can"
     )
     # A worker with the GPU type asked for only counts when it has that type.
     assert waiting_reason(demand(gpu=1, gpu_type="h100"), [capacity(gpus=(H100,))]) is None
