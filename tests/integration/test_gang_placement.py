@@ -171,3 +171,28 @@ async def test_cancel_stops_every_part(client, worker_key, user_key):
     assert first.json()["status"] == "running"
     last = await report(client, worker_key, workers[1], task_id, status="cancelled")
     assert last.json()["status"] == "cancelled"
+
+
+async def test_the_head_gang_holds_the_workers_it_needs_and_others_backfill(client, worker_key, user_key):
+    # Two 4-core workers could run the 4-core parts; the 1-core worker never could.
+    a = await register(client, worker_key, "a", cpu=4, slots=2)
+    b = await register(client, worker_key, "b", cpu=4, slots=2)
+    c = await register(client, worker_key, "c", cpu=1, slots=1)
+    busy = await submit(client, user_key, "busy", cpu=1)
+    assert [x["task_id"] for x in await claim_all(client, worker_key, a, cpu=4, slots=2)] == [busy]
+    gang = await submit(client, user_key, "gang", node_count=2, cpu=4, priority=10)
+    small = [await submit(client, user_key, f"small-{n}", cpu=1, priority=1) for n in range(2)]
+    # The gang is the head of the queue and cannot start (a has 3 cores free): a and b hold for it.
+    assert await claim_all(client, worker_key, b, cpu=4, slots=2) == []
+    assert await claim_all(client, worker_key, a, cpu=3, slots=1) == []
+    # c is no use to the gang: it backfills with a small task.
+    assert [x["task_id"] for x in await claim_all(client, worker_key, c, cpu=1, slots=1)] == [small[0]]
+    # Once a's work ends, a's next claim starts the gang on a and b; the other small task still waits.
+    for status in ("running", "collecting", "completed"):
+        await report(client, worker_key, a, busy, status=status)
+    placed = await claim_all(client, worker_key, a, cpu=4, slots=2)
+    assert [(x["task_id"], x["rank"]) for x in placed] == [(gang, 0)]
+    assert [(x["task_id"], x["rank"]) for x in await claim_all(client, worker_key, b, cpu=4, slots=2)] == [
+        (gang, 1)
+    ]
+    assert (await task_of(client, user_key, small[1]))["status"] == "queued"
