@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from runplane import retries
 from runplane.errors import Conflict
 from runplane.gang import PART_ENDED, failure_text, gang_status
-from runplane.scheduler import greatest
 from runplane.store.gangs import GangStore, PartView
 from runplane.store.tables import TaskPartRow, TaskRow, utcnow
 from runplane.store.tasks import ACTIVE, TERMINAL
@@ -119,10 +118,10 @@ class GangManager:
             mine["exit_code"] = report.exit_code
         if report.message is not None:
             mine["message"] = report.message[:1024]
+        progress = None
         if rank == 0:
             # Rank 0 speaks for the task's progress, message and service address.
-            if report.progress is not None:
-                values["progress"] = greatest(self.store.dialect, TaskRow.progress, report.progress)
+            progress = report.progress
             if report.message is not None:
                 values["message"] = report.message[:1024]
             if report.service_url is not None:
@@ -172,7 +171,12 @@ class GangManager:
                     else:
                         values.setdefault("message", _MESSAGES[moved])
         return await self.store.move(
-            task, attempt=attempt, part_changes={rank: mine}, task_values=values, stop_others=stop_others
+            task,
+            attempt=attempt,
+            part_changes={rank: mine},
+            task_values=values,
+            stop_others=stop_others,
+            progress=progress,
         )
 
     def _failed(

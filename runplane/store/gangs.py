@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from runplane import events
 from runplane.gang import PART_ENDED, Node
-from runplane.scheduler import Capacity, Demand, capacity_of, effective_priority
+from runplane.scheduler import Capacity, Demand, capacity_of, effective_priority, greatest
 from runplane.store.database import Database
 from runplane.store.tables import (
     ReservationRow,
@@ -376,6 +376,7 @@ class GangStore:
         part_changes: dict[int, dict[str, Any]],
         task_values: dict[str, Any],
         stop_others: dict[str, Any] | None = None,
+        progress: float | None = None,
     ) -> TaskRow | None:
         """One gang step in one transaction; None (nothing changed) when the task moved on meanwhile.
 
@@ -385,6 +386,9 @@ class GangStore:
         Then `part_changes` (rank → values) are applied to the attempt's parts and, with `stop_others`,
         every other part that has not ended gets those values.
         """
+        if progress is not None and "progress" not in task_values:
+            # Progress never goes down within an attempt.
+            task_values = {**task_values, "progress": greatest(self.dialect, TaskRow.progress, progress)}
         async with self.db.session() as session:
             result = await session.execute(
                 update(TaskRow)

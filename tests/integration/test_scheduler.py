@@ -145,7 +145,8 @@ async def test_a_task_goes_only_where_it_fits(client, worker_key, user_key, mana
     assert await claim(client, worker_key, gpu_worker, gpus=1) is None
     await manager.reap()
     assert (await task_of(client, user_key, multi))["message"] == (
-        "Waiting: multi-node tasks (node_count 2) are not scheduled yet"
+        # A gang (runplane.gang): both workers could take a part, only one has room for it now.
+        "Waiting: for 2 workers with a free slot and 1 CPU core(s), 1 GB at the same moment; 1 can take a part now"
     )
 
 

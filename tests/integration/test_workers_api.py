@@ -57,6 +57,7 @@ async def test_register_returns_a_lease_and_the_worker_is_listed(client, worker_
         "id": worker_id,
         "name": "gpu-1",
         "hostname": "gpu-1.example",
+        "address": "gpu-1.example",  # none registered: its hostname
         "status": "active",
         "version": "1.2.3",
         "capabilities": {"cpu_cores": 16, "memory_gb": 64.0, "gpus": [gpu]},
