@@ -256,7 +256,9 @@ async def test_a_task_runs_from_snapshot_to_completed(fake: FakeApi, start: Call
     assert set(fake.artifacts["t1"]) == {"plots/loss.txt", "results.json"}
     # Registered with the machine's capabilities, asked with what is free.
     assert fake.registrations[0]["capabilities"] == {"cpu_cores": 2, "memory_gb": 4.0, "gpus": []}
-    # Idle, it long-polls for as many tasks as it has slots.
+    # Idle, it long-polls for as many tasks as it has slots, offering a free port for a gang's rank 0.
+    port = fake.claims[0].pop("master_port")
+    assert 1024 <= port <= 65535
     assert fake.claims[0] == {
         "free_slots": 2,
         "free_cpu": 2,
