@@ -30,7 +30,9 @@ import json, os, pathlib, socket, sys, time
 
 rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
 addr, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
-hold = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
+# Only the first attempt lingers (so a retried gang's next attempt ends by itself).
+first = os.environ["RUNPLANE_ATTEMPT"] == "1"
+hold = float(sys.argv[1]) if len(sys.argv) > 1 and first else 0.0
 value = (rank + 1) * 10
 if rank == 0:
     server = socket.create_server(("", port))
@@ -221,3 +223,36 @@ def test_aging_makes_the_fleet_hold_its_workers_for_the_head_gang(system: System
     poll(gang_ran, timeout=180, interval=0.3, what="the aged gang to start")
     assert system.wait_ended([gang], timeout=120)[gang]["status"] == "completed"
     system.wait_ended(submitted, timeout=180)
+
+
+def test_killing_one_parts_worker_requeues_the_whole_gang_when_its_policy_retries(system: System) -> None:
+    token = f"gang-{secrets.token_hex(6)}"
+    agents = {name: system.start_agent(name, *NODE) for name in ("w-retry-a", "w-retry-b", "w-retry-c")}
+    snapshot_id = upload(system, {"allreduce.py": ALLREDUCE})
+    task_id = system.submit(
+        entrypoint="allreduce.py",
+        args=["600", token],
+        snapshot_id=snapshot_id,
+        node_count=2,
+        memory_gb=0.5,
+        max_retries=1,
+    )
+    poll(
+        lambda: system.task(task_id)["status"] == "running" and len(task_processes(token)) >= 2,
+        timeout=120,
+        interval=0.3,
+        what="both parts to run",
+    )
+    first = system.task(task_id)["node_assignments"]
+    victim = next(part for part in first if part["rank"] == 0)
+    agents[victim["worker_name"]].kill()
+    # The whole gang runs again as attempt 2, on the two workers left; attempt 1's parts all stop.
+    ended = system.wait_ended([task_id], timeout=180)[task_id]
+    assert (ended["status"], ended["attempt"]) == ("completed", 2), ended
+    assert ended["attempts"][0]["failure_reason"] == "worker_lost"
+    assert ended["attempts"][0]["failure_message"].startswith(f"rank 0 (worker {victim['worker_name']})")
+    second = ended["node_assignments"]
+    assert victim["worker_name"] not in {part["worker_name"] for part in second}
+    assert {part["status"] for part in second} == {"completed"}
+    assert artifact(system, task_id, "rank-1/result.json")["sum"] == 30
+    poll(lambda: not task_processes(token), timeout=60, what="every part's process to end")
