@@ -40,7 +40,7 @@ async def test_validation_error_names_the_field_and_omits_the_schema(client, use
         "/v1/tasks", headers=auth(user_key), json={"job_name": "x", "entrypoint": "true", "priority": 11}
     )
     assert_error(
-        response, 400, "VALIDATION_ERROR", "11 is greater than the maximum of 10", {"field": "priority"}
+        response, 400, "VALIDATION_ERROR", "'priority' must be at most 10", {"field": "priority"}
     )
 
 
