@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from runplane import audit, metrics
+from runplane.lifecycle import TERMINAL, TaskStatus
 from runplane.live import notify
 from runplane.store import audit as audit_store
 from runplane.store.tables import EventRow, TaskRow, WorkerRow, utcnow
@@ -121,9 +122,9 @@ async def task_changed(
     entry = audit.task_entry(row, previous=previous, worker_id=worker_id)
     if entry is not None:  # the audit chain records the same change, in the same transaction
         await audit_store.append(session, entry)
-    if previous == "queued" and row.status == "preparing":
+    if previous == TaskStatus.queued and row.status == TaskStatus.preparing:
         metrics.task_dispatched(row.queued_at)  # a worker's claim handed the task out
-    if row.status in ("completed", "failed", "cancelled"):
+    if row.status in TERMINAL:
         duration = (
             round((row.ended_at - row.started_at).total_seconds(), 3)
             if row.started_at is not None and row.ended_at is not None
@@ -152,13 +153,13 @@ def _transition_line(
     text += row.status if previous is None else f"{previous} → {row.status}"
     if worker_id and row.status in ("preparing", "running"):
         text += f" on worker {worker_id}"
-    if row.status in ("completed", "failed", "cancelled") and row.started_at and row.ended_at:
+    if row.status in TERMINAL and row.started_at and row.ended_at:
         text += f" after {(row.ended_at - row.started_at).total_seconds():.1f}s"
-    if row.failure_reason is not None and row.status in ("failed", "cancelled"):
+    if row.failure_reason is not None and row.status in (TaskStatus.failed, TaskStatus.cancelled):
         text += f": {row.failure_message or row.failure_reason}"
         if row.exit_code is not None:
             text += f" (exit code {row.exit_code})"
-    level = logging.WARNING if row.status == "failed" else logging.INFO
+    level = logging.WARNING if row.status == TaskStatus.failed else logging.INFO
     fields = {
         "task_id": row.id,
         "status": row.status,

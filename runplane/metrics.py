@@ -52,6 +52,7 @@ from prometheus_client.utils import floatToGoString
 from sqlalchemy import and_, case, extract, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from runplane.lifecycle import ALL, TERMINAL, TaskStatus
 from runplane.store.database import Database
 from runplane.store.tables import EventRow, TaskRow, WorkerRow, utcnow
 
@@ -61,7 +62,7 @@ UNROUTED: Final = "unrouted"
 """The operation label of requests connexion did not route (unknown paths, /redoc, /static, refusals
 made before routing such as 429 and 413)."""
 
-TASK_STATUSES: Final = ("queued", "preparing", "running", "collecting", "completed", "failed", "cancelled")
+TASK_STATUSES: Final = tuple(str(status) for status in ALL)
 WORKER_STATES: Final = ("active", "draining", "offline")
 CONNECTION_KINDS: Final = ("websocket", "sse")
 ConnectionKind = Literal["websocket", "sse"]
@@ -266,7 +267,7 @@ async def database_figures(db: Database, dialect: str) -> DatabaseFigures:
     bucket bound; SQLite is told to MATERIALIZED it, else it inlines the date arithmetic (julianday
     parsing, the costly part) into every bound's comparison.
     """
-    finished = and_(TaskRow.status.in_(("completed", "failed", "cancelled")), TaskRow.ended_at.is_not(None))
+    finished = and_(TaskRow.status.in_(TERMINAL), TaskRow.ended_at.is_not(None))
     durations: Any = (
         select(
             _seconds(dialect, TaskRow.queued_at, TaskRow.started_at).label("wait"),
@@ -349,7 +350,9 @@ def database_families(figures: DatabaseFigures) -> list[Metric]:
     return [
         tasks,
         GaugeMetricFamily(
-            "runplane_queue_depth", "Tasks queued and waiting for a worker.", value=figures.tasks["queued"]
+            "runplane_queue_depth",
+            "Tasks queued and waiting for a worker.",
+            value=figures.tasks[TaskStatus.queued],
         ),
         workers,
         CounterMetricFamily(

@@ -23,6 +23,7 @@ from generated import models
 from runplane import retries
 from runplane.artifacts import ArtifactManager
 from runplane.errors import Conflict, NotFound
+from runplane.lifecycle import TaskStatus
 from runplane.logstore import LogStore
 from runplane.redaction import SecretValues
 from runplane.store.database import Database
@@ -205,14 +206,14 @@ class ResultsManager:
             )
         except OSError:
             logger.exception("could not write run.json for task %s", row.id)
-        if current is not None and current.sweep_id is not None and current.status == "completed":
+        if current is not None and current.sweep_id is not None and current.status == TaskStatus.completed:
             await record_summary(
                 SweepStore(self.db), self.artifacts, current, path=RESULTS_FILE, max_bytes=MAX_RESULTS_BYTES
             )
 
     async def results(self, row: TaskRow) -> models.TaskResults:
         """The task's results.json; 409 before the task has completed, 404 when it wrote none."""
-        if row.status != "completed":
+        if row.status != TaskStatus.completed:
             raise Conflict(
                 "Results are available once the task has completed",
                 details={"task_id": row.id, "status": row.status},

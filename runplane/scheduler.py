@@ -52,6 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
+from runplane.lifecycle import ACTIVE, TaskStatus
 from runplane.store.tables import (
     ReservationRow,
     ReservationWorkerRow,
@@ -59,7 +60,6 @@ from runplane.store.tables import (
     UTCDateTime,
     WorkerRow,
 )
-from runplane.store.tasks import ACTIVE
 
 if TYPE_CHECKING:
     from runplane.workers import WorkerManager
@@ -348,7 +348,7 @@ def claim_statement(dialect: str, spec: ClaimSpec) -> Update:
     free = spec.free
     worker_is_active = exists().where(WorkerRow.id == spec.worker_id, WorkerRow.status == "active")
     conditions = [
-        candidate.status == "queued",
+        candidate.status == TaskStatus.queued,
         candidate.node_count == 1,
         # A retried task waits out its backoff (runplane.retries) before any worker may take it.
         or_(candidate.not_before.is_(None), candidate.not_before <= literal(spec.now, UTCDateTime())),
@@ -370,7 +370,7 @@ def claim_statement(dialect: str, spec: ClaimSpec) -> Update:
     )
     chosen = select(candidate.id).where(and_(*conditions)).order_by(*order).limit(1)
     values = {
-        "status": "preparing",
+        "status": TaskStatus.preparing,
         "worker_id": spec.worker_id,
         "updated_at": spec.now,
         "message": f"Preparing on worker {spec.worker_name}",
@@ -382,7 +382,7 @@ def claim_statement(dialect: str, spec: ClaimSpec) -> Update:
         target = TaskRow.id == chosen.scalar_subquery()
     return (
         update(TaskRow)
-        .where(target, TaskRow.status == "queued")
+        .where(target, TaskRow.status == TaskStatus.queued)
         .values(**values)
         .returning(TaskRow)
         .execution_options(synchronize_session=False, populate_existing=True)

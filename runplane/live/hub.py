@@ -47,6 +47,7 @@ from sqlalchemy import Row, delete, func, or_, select, text
 from sqlalchemy.engine import make_url
 
 from runplane import events, metrics
+from runplane.lifecycle import TaskStatus
 from runplane.live import notify, queue_stats
 from runplane.live.arrivals import Arrivals
 from runplane.store.tables import EventRow, utcnow
@@ -366,7 +367,7 @@ class EventHub:
         if event.topic in queue_stats.TRIGGERS:
             self._queue_changed.set()
         if event.topic == events.WORKER_STATUS or (
-            event.topic == events.TASK_UPDATE and event.data.get("status") == "queued"
+            event.topic == events.TASK_UPDATE and event.data.get("status") == TaskStatus.queued
         ):
             # Work to claim, or a worker drained / lost: waiting claims look again.
             self.arrivals.notify()

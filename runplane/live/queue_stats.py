@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import func, select
 
 from runplane import events
+from runplane.lifecycle import LIVE
 from runplane.store.tables import EventRow, TaskRow, WorkerRow
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 MIN_INTERVAL_SECONDS: Final = 1.0
 TRIGGERS: Final = frozenset({events.TASK_UPDATE, events.WORKER_STATUS})
 """The topics whose events can change the queue's figures."""
-COUNTED: Final = ("queued", "preparing", "running", "collecting")
+COUNTED: Final = LIVE
 
 
 async def figures(db: Database) -> dict[str, int]:
@@ -39,7 +40,7 @@ async def figures(db: Database) -> dict[str, int]:
         workers = await session.scalar(
             select(func.count()).select_from(WorkerRow).where(WorkerRow.status == "active")
         )
-    found = {status: int(counts.get(status, 0)) for status in COUNTED}
+    found = {str(status): int(counts.get(status, 0)) for status in COUNTED}
     found["workers"] = int(workers or 0)
     return found
 

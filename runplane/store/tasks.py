@@ -10,11 +10,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runplane import events
+from runplane.lifecycle import ACTIVE, RETRYABLE, TERMINAL, TaskStatus, queued_cancel_values
 from runplane.store.database import Database
 from runplane.store.tables import IdempotencyRow, TaskRow, utcnow
-
-TERMINAL = ("completed", "failed", "cancelled")
-ACTIVE = ("preparing", "running", "collecting")
 
 
 class IdempotencyClash(Exception):
@@ -77,22 +75,14 @@ class TaskStore:
         async with self.db.session() as session:
             result = await session.execute(
                 update(TaskRow)
-                .where(TaskRow.id == task_id, TaskRow.status == "queued")
-                .values(
-                    status="cancelled",
-                    failure_reason="cancelled",
-                    failure_message="Cancelled before it started",
-                    cancelled_by=cancelled_by,
-                    ended_at=now,
-                    updated_at=now,
-                    message="Cancelled",
-                )
+                .where(TaskRow.id == task_id, TaskRow.status == TaskStatus.queued)
+                .values(**queued_cancel_values(cancelled_by, now=now))
                 .returning(TaskRow)
                 .execution_options(synchronize_session=False, populate_existing=True)
             )
             row = result.scalars().first()
             if row is not None:
-                await events.task_changed(session, row, previous="queued")
+                await events.task_changed(session, row, previous=TaskStatus.queued)
         return row is not None
 
     async def request_cancel_if_active(self, task_id: str, cancelled_by: str) -> bool:
@@ -131,7 +121,7 @@ class TaskStore:
                 .where(
                     TaskRow.id == seen.id,
                     TaskRow.status == seen.status,
-                    TaskRow.status.in_(("failed", "cancelled")),
+                    TaskRow.status.in_(RETRYABLE),
                     TaskRow.retry_count == seen.retry_count,
                 )
                 .values(**values)
@@ -147,7 +137,7 @@ class TaskStore:
         async with self.db.session() as session:
             result = await session.execute(
                 update(TaskRow)
-                .where(TaskRow.id == task_id, TaskRow.status == "queued")
+                .where(TaskRow.id == task_id, TaskRow.status == TaskStatus.queued)
                 .values(priority=priority, updated_at=utcnow())
             )
         return bool(getattr(result, "rowcount", 0))
