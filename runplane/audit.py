@@ -241,7 +241,11 @@ def scrub(text: str | None, secret_values: Mapping[str, Any] | None = None) -> s
     return redact_text(text)
 
 
-_TASK_END_TYPES: Final = {"completed": JOB_COMPLETED, "failed": JOB_FAILED, "cancelled": JOB_CANCELLED}
+_TASK_END_TYPES: Final[dict[str, str]] = {
+    TaskStatus.completed: JOB_COMPLETED,
+    TaskStatus.failed: JOB_FAILED,
+    TaskStatus.cancelled: JOB_CANCELLED,
+}
 
 
 def task_entry(row: TaskRow, *, previous: str | None, worker_id: str | None) -> AuditEntry | None:

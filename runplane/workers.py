@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from generated.models import FailureReason
 from runplane import lifecycle, reservations, retries
 from runplane.errors import Conflict, NotFound, ValidationFailed
-from runplane.lifecycle import ACTIVE, TERMINAL
+from runplane.lifecycle import ACTIVE, TERMINAL, TaskStatus
 from runplane.scheduler import (
     WAITING_PREFIX,
     Capacity,
@@ -103,15 +103,16 @@ class WorkerManager:
         settings: Settings,
         *,
         on_finished: FinishedHook | None = None,
+        arrivals: Arrivals | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         # Called after a task reached completed / failed / cancelled through a worker or the reaper
-        # (the results manager writes run.json there). Wired by runplane.app.build_services.
+        # (the results manager writes run.json there), given by runplane.app.build_services.
         self.on_finished = on_finished
-        # Wakes waiting long-poll claims when a task is queued (the event hub's, set by runplane.app);
+        # Wakes waiting long-poll claims when a task is queued (the event hub's, given by runplane.app);
         # without it they re-check every `claim_recheck_seconds`.
-        self.arrivals: Arrivals | None = None
+        self.arrivals = arrivals
 
     # --- the agent's operations ---------------------------------------------------------------------
 
@@ -507,7 +508,7 @@ def check_assigned(task: TaskRow, worker_id: str, attempt: int | None) -> None:
 def _check_report(target: str | None, reason: str | None) -> None:
     if reason is None:
         return
-    if target != "failed":
+    if target != TaskStatus.failed:
         raise ValidationFailed(
             "'failure_reason' goes with status 'failed'", details={"field": "failure_reason"}
         )

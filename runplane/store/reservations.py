@@ -15,11 +15,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, select, text, update
 from sqlalchemy.orm import aliased
 
-from runplane import events
-from runplane.lifecycle import CANCELLED_REASON, TaskStatus
+from runplane.lifecycle import ACTIVE, CANCELLED_REASON, TaskStatus
+from runplane.store import events
 from runplane.store.database import Database
 from runplane.store.tables import ReservationRow, ReservationWorkerRow, TaskRow, WorkerRow
-from runplane.store.tasks import ACTIVE
 
 _RETURNING = {"synchronize_session": False, "populate_existing": True}
 # A constant key for pg_advisory_xact_lock: reservation bindings are decided one at a time.

@@ -14,12 +14,10 @@ from typing import Any, Final
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from runplane import events
-from runplane.lifecycle import CANCELLED_REASON, TaskStatus
-from runplane.live import notify
+from runplane.lifecycle import ACTIVE, CANCELLED_REASON, TaskStatus
+from runplane.store import events, notify
 from runplane.store.database import Database
 from runplane.store.tables import Base, EventRow, SweepRow, TaskRow, utcnow
-from runplane.store.tasks import ACTIVE
 
 QUEUED_CANCEL_MESSAGE = "Cancelled before it started"
 # The tables as Core sees them, for bulk inserts of plain mappings.

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from runplane import events
 from runplane.lifecycle import ACTIVE, RETRYABLE, TERMINAL, TaskStatus, queued_cancel_values
+from runplane.store import events
 from runplane.store.database import Database
 from runplane.store.tables import IdempotencyRow, TaskRow, utcnow
 
@@ -53,6 +53,32 @@ class TaskStore:
     async def get(self, task_id: str) -> TaskRow | None:
         async with self.db.reader() as session:
             return await session.get(TaskRow, task_id)
+
+    async def status_and_retries(self, task_id: str) -> tuple[str, int] | None:
+        """The task's status and retry_count, read fresh; None when there is no such task."""
+        async with self.db.reader() as session:
+            found = (
+                await session.execute(
+                    select(TaskRow.status, TaskRow.retry_count).where(TaskRow.id == task_id)
+                )
+            ).first()
+        return None if found is None else (str(found[0]), int(found[1]))
+
+    async def submitted_before(self, experiment_id: str, row: TaskRow) -> int:
+        """How many of the experiment's tasks were submitted before `row` (ties broken by id)."""
+        async with self.db.reader() as session:
+            earlier = await session.scalar(
+                select(func.count())
+                .select_from(TaskRow)
+                .where(
+                    TaskRow.experiment_id == experiment_id,
+                    or_(
+                        TaskRow.created_at < row.created_at,
+                        and_(TaskRow.created_at == row.created_at, TaskRow.id < row.id),
+                    ),
+                )
+            )
+        return int(earlier or 0)
 
     async def page(
         self, *, filters: dict[str, Any], limit: int, offset: int

@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import aliased
 
-from runplane import events
 from runplane.lifecycle import ACTIVE, TaskStatus
-from runplane.scheduler import WAITING_PREFIX, ClaimSpec, Demand, claim_statement, greatest
+from runplane.scheduler import WAITING_PREFIX, ClaimSpec, Demand
+from runplane.store import events
+from runplane.store.claim import claim_statement, greatest
 from runplane.store.database import Database
 from runplane.store.tables import TaskRow, WorkerRow
 
@@ -162,6 +163,11 @@ class WorkerStore:
     async def task(self, task_id: str) -> TaskRow | None:
         async with self.db.reader() as session:
             return await session.get(TaskRow, task_id, populate_existing=True)
+
+    async def worker_and_task(self, worker_id: str, task_id: str) -> tuple[WorkerRow | None, TaskRow | None]:
+        """The worker and the task, read in one session (None for either that does not exist)."""
+        async with self.db.reader() as session:
+            return await session.get(WorkerRow, worker_id), await session.get(TaskRow, task_id)
 
     async def tasks_to_stop(self, worker_id: str, held: Sequence[str]) -> list[str]:
         """Of the tasks a worker holds or is assigned: those it must stop (cancelled, or not its own)."""
