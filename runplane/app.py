@@ -244,10 +244,12 @@ def _starlette_error_handler(render: Any) -> Any:
     return handle
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or Settings()
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Starlette:
+    """The ASGI app. `services` (default: `build_services(settings)`) are the process's long-lived
+    objects, assembled before the app and never changed by it."""
+    settings = settings or (services.settings if services is not None else Settings())
     configure_logging(settings.log_level, settings.log_format, settings.log_file)
-    services = build_services(settings)
+    services = services or build_services(settings)
     hub = services.hub
 
     api = AsyncApp(
