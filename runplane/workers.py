@@ -54,10 +54,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("runplane.workers")
 
-# Kept for callers that import them from here; the lifecycle owns them.
-NEXT_STATES = lifecycle.REPORTED
-DEFAULT_MESSAGES = lifecycle.DEFAULT_MESSAGES
-failure_message = lifecycle.failure_message
 # A report's status change is retried this often when a concurrent change moved the task first.
 _REPORT_ATTEMPTS = 5
 
@@ -281,7 +277,7 @@ class WorkerManager:
             values["service_url"] = report.service_url
         if target == lifecycle.S.running:
             values["started_at"] = task.started_at or now
-        default_message = DEFAULT_MESSAGES.get(lifecycle.TaskStatus(target))
+        default_message = lifecycle.DEFAULT_MESSAGES.get(lifecycle.TaskStatus(target))
         if default_message is not None:
             values["message"] = report.message or default_message
         if target == lifecycle.S.completed:
@@ -295,7 +291,7 @@ class WorkerManager:
                     if report.exit_code not in (None, 0)
                     else lifecycle.INTERNAL_REASON
                 )
-            text = report.message or failure_message(reason, report.exit_code, task.timeout_seconds)
+            text = report.message or lifecycle.failure_message(reason, report.exit_code, task.timeout_seconds)
             exit_code = report.exit_code if report.exit_code is not None else task.exit_code
             outcome = lifecycle.after_failure(task, reason, exit_code=exit_code, text=text, now=now)
             if outcome.retry is not None:
