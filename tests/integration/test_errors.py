@@ -45,9 +45,7 @@ async def test_validation_error_names_the_field_and_omits_the_schema(client, use
     response = await client.post(
         "/v1/tasks", headers=auth(user_key), json={"job_name": "x", "entrypoint": "true", "priority": 11}
     )
-    assert_error(
-        response, 400, "VALIDATION_ERROR", "'priority' must be at most 10", {"field": "priority"}
-    )
+    assert_error(response, 400, "VALIDATION_ERROR", "'priority' must be at most 10", {"field": "priority"})
 
 
 async def test_missing_required_field(client, user_key):
