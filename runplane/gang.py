@@ -34,14 +34,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from runplane.lifecycle import TaskStatus
 from runplane.scheduler import WAITING_PREFIX, Capacity, Demand, fits
 
 if TYPE_CHECKING:
     from runplane.store.tables import TaskRow
 
 # The order of a part's (and the gang's) progress; failed / cancelled end it.
-PART_ORDER = ("preparing", "running", "collecting", "completed")
-PART_ENDED = ("completed", "failed", "cancelled")
+S = TaskStatus
+PART_ORDER: tuple[TaskStatus, ...] = (S.preparing, S.running, S.collecting, S.completed)
+PART_ENDED: tuple[TaskStatus, ...] = (S.completed, S.failed, S.cancelled)
 # Without a port from the claiming worker, MASTER_PORT is chosen in this range (torch's default is 29500).
 DEFAULT_PORT_BASE = 29500
 DEFAULT_PORT_SPAN = 1000
@@ -148,9 +150,10 @@ def _per_part(demand: Demand) -> str:
     return ", ".join(parts)
 
 
-def gang_status(statuses: Sequence[str]) -> str:
+def gang_status(statuses: Sequence[str]) -> TaskStatus:
     """The task's status from its parts' while none failed: as far as the slowest part."""
-    return min(statuses, key=lambda status: PART_ORDER.index(status) if status in PART_ORDER else 0)
+    slowest = min(statuses, key=lambda status: PART_ORDER.index(S(status)) if status in PART_ORDER else 0)
+    return S(slowest)
 
 
 def default_port(task_id: str, attempt: int) -> int:

@@ -18,40 +18,29 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from runplane import retries
+from generated.models import FailureReason
+from runplane import lifecycle
 from runplane.errors import Conflict
 from runplane.gang import PART_ENDED, failure_text, gang_status
+from runplane.lifecycle import ACTIVE, TERMINAL, TaskStatus
 from runplane.store.gangs import GangStore, PartView
 from runplane.store.tables import TaskPartRow, TaskRow, utcnow
-from runplane.store.tasks import ACTIVE, TERMINAL
 
 if TYPE_CHECKING:
     from generated.models import TaskReport
 
 logger = logging.getLogger("runplane.gangs")
 
-# Where a part may go from each state it can be in (besides repeating it).
-PART_NEXT: dict[str, frozenset[str]] = {
-    "preparing": frozenset({"running", "failed", "cancelled"}),
-    "running": frozenset({"collecting", "failed", "cancelled"}),
-    "collecting": frozenset({"completed", "failed", "cancelled"}),
-}
-_MESSAGES = {"preparing": "Preparing", "running": "Running", "collecting": "Collecting outputs"}
+S = TaskStatus
 _ATTEMPTS = 8
 
 
 class GangManager:
-    """The gang's transitions. `message_for` gives a failure's default text (the workers' rule)."""
+    """The gang's transitions, by the lifecycle's rules (`runplane.lifecycle`): a part moves as a task's
+    report may move a task (`lifecycle.REPORTED`), and a failed part ends the gang by `after_failure`."""
 
-    def __init__(
-        self,
-        store: GangStore,
-        *,
-        message_for: Callable[[str, int | None, int | None], str],
-        on_finished: Callable[[TaskRow], Awaitable[None]],
-    ) -> None:
+    def __init__(self, store: GangStore, *, on_finished: Callable[[TaskRow], Awaitable[None]]) -> None:
         self.store = store
-        self.message_for = message_for
         self.on_finished = on_finished
 
     async def parts(self, task: TaskRow, attempt: int | None = None) -> list[PartView]:
@@ -128,48 +117,42 @@ class GangManager:
                 values["service_url"] = report.service_url
         stop_others = None
         if target is not None and target != part.status:
-            if target not in PART_NEXT.get(part.status, frozenset()):
-                raise Conflict(
-                    f"A {part.status} part cannot become {target}",
-                    details={"task_id": task.id, "rank": rank, "status": part.status, "requested": target},
-                )
-            if target == "cancelled" and not task.cancel_requested:
+            lifecycle.check_transition(task.id, part.status, target, allowed=lifecycle.REPORTED)
+            if target == S.cancelled and not task.cancel_requested:
                 raise Conflict("Nobody asked to cancel this task", details={"task_id": task.id})
             mine.update(status=target, released=target in PART_ENDED)
             statuses = await self.store.statuses(task.id, attempt)
             statuses[rank] = target
-            if target == "failed":
-                reason = reason or ("exit_code" if report.exit_code not in (None, 0) else "internal")
+            if target == S.failed:
+                if reason is None:
+                    failed_code = report.exit_code not in (None, 0)
+                    reason = FailureReason.exit_code if failed_code else lifecycle.INTERNAL_REASON
                 mine["failure_reason"] = reason
-                text = report.message or self.message_for(reason, report.exit_code, task.timeout_seconds)
+                text = report.message or lifecycle.failure_message(
+                    reason, report.exit_code, task.timeout_seconds
+                )
                 values.update(self._failed(task, rank, worker_name, reason, report.exit_code, text, now))
                 stop_others = {
-                    "status": "cancelled",
-                    "failure_reason": "cancelled",
+                    "status": S.cancelled,
+                    "failure_reason": lifecycle.CANCELLED_REASON,
                     "message": f"stopped: rank {rank} failed",
                     "updated_at": now,
                 }
-            elif target == "cancelled":
-                mine["failure_reason"] = "cancelled"
+            elif target == S.cancelled:
+                mine["failure_reason"] = lifecycle.CANCELLED_REASON
                 if all(status in PART_ENDED for status in statuses.values()):
-                    text = f"Cancelled by {task.cancelled_by or 'its owner'}"
-                    values.update(
-                        status="cancelled",
-                        failure_reason="cancelled",
-                        failure_message=text,
-                        message="Cancelled",
-                        ended_at=now,
-                    )
+                    values.update(lifecycle.cancelled_values(task, now=now))
             else:
                 moved = gang_status(list(statuses.values()))
                 if moved != task.status:
+                    lifecycle.check_transition(task.id, task.status, moved, allowed=lifecycle.REPORTED)
                     values["status"] = moved
-                    if moved == "running":
+                    if moved == S.running:
                         values["started_at"] = task.started_at or now
-                    if moved == "completed":
-                        values.update(progress=100.0, ended_at=now, message="Completed")
+                    if moved == S.completed:
+                        values.update(progress=100.0, ended_at=now, message=lifecycle.DEFAULT_MESSAGES[moved])
                     else:
-                        values.setdefault("message", _MESSAGES[moved])
+                        values.setdefault("message", lifecycle.DEFAULT_MESSAGES[moved])
         return await self.store.move(
             task,
             attempt=attempt,
@@ -191,29 +174,13 @@ class GangManager:
     ) -> dict[str, Any]:
         """The task's values when part `rank` failed: requeued whole by its retry policy, else failed."""
         gang_text = failure_text(rank, worker_name, text)[:1024]
-        retry = retries.decide(task, reason, exit_code, now=now)
-        if retry is not None:
-            ended = retries.ended_attempt(
-                task,
-                status="failed",
-                failure_reason=reason,
-                failure_message=gang_text,
-                exit_code=exit_code,
-                ended_at=now,
-            )
-            values = retries.requeue_values(
-                task, ended, now=now, not_before=retry.not_before, message=retry.message(gang_text)
-            )
+        outcome = lifecycle.after_failure(task, reason, exit_code=exit_code, text=gang_text, now=now)
+        values = dict(outcome.values)
+        if outcome.retry is not None:
             values.update(master_addr=None, master_port=None)
-            return values
-        return {
-            "status": "failed",
-            "failure_reason": reason,
-            "failure_message": gang_text,
-            "message": f"Failed: {gang_text}"[:1024],
-            "exit_code": exit_code,
-            "ended_at": now,
-        }
+        else:
+            values["exit_code"] = exit_code
+        return values
 
     async def reap(self) -> tuple[list[TaskRow], list[TaskRow]]:
         """Gangs with a part on a lost worker: failed (or requeued whole) with `worker_lost` naming the
@@ -224,28 +191,20 @@ class GangManager:
             now = utcnow()
             values: dict[str, Any] = {"updated_at": now}
             if task.cancel_requested:
-                text = f"Cancelled by {task.cancelled_by or 'its owner'}"
-                values.update(
-                    status="cancelled",
-                    failure_reason="cancelled",
-                    failure_message=text,
-                    message="Cancelled",
-                    ended_at=now,
-                )
+                values.update(lifecycle.cancelled_values(task, now=now))
             else:
-                values.update(
-                    self._failed(task, part.rank, worker_name, "worker_lost", None, "was lost", now)
-                )
+                lost_reason = FailureReason.worker_lost
+                values.update(self._failed(task, part.rank, worker_name, lost_reason, None, "was lost", now))
             lost = {
-                "status": "failed",
-                "failure_reason": "worker_lost",
+                "status": S.failed,
+                "failure_reason": FailureReason.worker_lost,
                 "message": f"worker {worker_name} was lost",
                 "released": True,
                 "updated_at": now,
             }
             stop = {
-                "status": "cancelled",
-                "failure_reason": "cancelled",
+                "status": S.cancelled,
+                "failure_reason": lifecycle.CANCELLED_REASON,
                 "message": f"stopped: rank {part.rank} was lost",
                 "updated_at": now,
             }

@@ -23,9 +23,11 @@ from typing import Any
 from sqlalchemy import func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from runplane import events
 from runplane.gang import PART_ENDED, Node
-from runplane.scheduler import Capacity, Demand, capacity_of, effective_priority, greatest
+from runplane.lifecycle import ACTIVE, TaskStatus
+from runplane.scheduler import Capacity, Demand, capacity_of
+from runplane.store import events
+from runplane.store.claim import effective_priority, greatest
 from runplane.store.database import Database
 from runplane.store.tables import (
     ReservationRow,
@@ -35,7 +37,6 @@ from runplane.store.tables import (
     UTCDateTime,
     WorkerRow,
 )
-from runplane.store.tasks import ACTIVE
 
 _RETURNING = {"synchronize_session": False, "populate_existing": True}
 # pg_advisory_xact_lock key that orders gang placements (any constant unique within runplane).
@@ -85,7 +86,7 @@ async def gangs_waiting(db: Database) -> bool:
     """Whether any multi-node task is queued (a cheap read before the claim decides its locks)."""
     async with db.reader() as session:
         found = await session.scalar(
-            select(TaskRow.id).where(TaskRow.status == "queued", TaskRow.node_count > 1).limit(1)
+            select(TaskRow.id).where(TaskRow.status == TaskStatus.queued, TaskRow.node_count > 1).limit(1)
         )
         return found is not None
 
@@ -101,7 +102,7 @@ async def queued_in_order(
         TaskRow.id.asc(),
     )
     conditions = [
-        TaskRow.status == "queued",
+        TaskRow.status == TaskStatus.queued,
         or_(TaskRow.not_before.is_(None), TaskRow.not_before <= literal(now, UTCDateTime())),
     ]
     query = select(TaskRow).order_by(*order)
@@ -218,9 +219,9 @@ async def place(
     once); None when the task is no longer queued (another process placed or cancelled it)."""
     result = await session.execute(
         update(TaskRow)
-        .where(TaskRow.id == task.id, TaskRow.status == "queued")
+        .where(TaskRow.id == task.id, TaskRow.status == TaskStatus.queued)
         .values(
-            status="preparing",
+            status=TaskStatus.preparing,
             worker_id=workers[0],
             master_addr=master_addr,
             master_port=master_port,
@@ -241,7 +242,7 @@ async def place(
                 attempt=attempt,
                 rank=rank,
                 worker_id=worker_id,
-                status="preparing",
+                status=TaskStatus.preparing,
                 delivered=rank == 0,
                 released=False,
                 exit_code=None,
@@ -252,7 +253,7 @@ async def place(
             )
         )
     await session.flush()
-    await events.task_changed(session, row, previous="queued")
+    await events.task_changed(session, row, previous=TaskStatus.queued)
     return row
 
 
