@@ -280,6 +280,31 @@ class SQLiteStorage(Storage):
         self._connection = None
 
 
+class SharedCounter:
+    """A counter every server process sees, kept in the rate limiter's storage (Redis or the SQLite file).
+
+    Used as an epoch: a process that caches something derived from the database compares the counter
+    with the value it read before caching, and another process bumps it when that something changes
+    (``runplane.store.keys`` and key revocation). Reading it is one inline SQLite statement or one Redis
+    GET, far cheaper than the database query it saves. The counter lives ``ttl_seconds`` after its last
+    bump and then reads 0 again, which only ever looks like a change to a process that cached at another
+    value.
+    """
+
+    def __init__(self, limiter: RateLimiter, name: str, *, ttl_seconds: int = 30 * 24 * 3600) -> None:
+        self.limiter = limiter
+        self.key = f"epoch:{name}"
+        self.ttl_seconds = ttl_seconds
+
+    async def read(self) -> int:
+        """The counter's value; raises :class:`limits.errors.StorageError` when the storage is down."""
+        return await self.limiter.storage.get(self.key)
+
+    async def bump(self) -> int:
+        """Add one; the new value."""
+        return await self.limiter.storage.incr(self.key, self.ttl_seconds, 1)
+
+
 class RateLimiter:
     """Fixed-window budgets per bucket, in storage shared by every server process.
 
