@@ -2,12 +2,19 @@
 
 The entrypoint runs under the supervisor shim (``runplane/worker/shim.py``), which leads a new session and
 process group, pins the CPUs, reaps everything the task forks and takes the whole group down if the worker
-dies, even by SIGKILL. This module streams the group's stdout/stderr line by line, watches its memory, its
-deadline and the cancel event, and only returns once no process of the group is left.
+dies, even by SIGKILL. The shim is not a new interpreter per task: each worker process (each event loop)
+starts one fork server (``shim.py --serve``, a child of the worker that dies with it) holding the shim's
+code already imported, and a task's shim is a ``fork()`` of it (:class:`_ForkServerClient`); the task's
+pipes travel to it over a Unix socket. The shim then does exactly what it did as a process of its own.
+This module streams the group's stdout/stderr line by line, watches its memory, its deadline and the
+cancel event, and only returns once no process of the group is left, the shim's zombie included.
 
-Memory is enforced by a watchdog, not by ``RLIMIT_AS``: every ``SAMPLE_INTERVAL_SECONDS`` the RSS of every
-live process of the group (and of every descendant of the shim, should one have left the group) is summed,
-and above the limit the task is SIGKILLed with reason ``out_of_memory``. ``RLIMIT_AS`` caps *virtual* address
+Memory is enforced by a watchdog, not by ``RLIMIT_AS``: one loop per worker (:class:`_Watchdog`) sums,
+every ``SAMPLE_INTERVAL_SECONDS``, the RSS of every live process of each task (the descendants of its shim
+and the members of its group, found by :class:`_ProcessTable`, which reads only new processes and the
+tasks' own, not every process on the host), and above the limit the task is SIGKILLed with reason
+``out_of_memory``. (No per-task cgroup: it needs a writable cgroup v2 hierarchy delegated to the worker,
+which neither this machine (cgroup v1, not writable) nor a typical container gives.) ``RLIMIT_AS`` caps *virtual* address
 space, per process: NumPy/OpenBLAS thread arenas, malloc arenas, xgboost and above all the CUDA runtime
 reserve far more address space than they touch (a CUDA context maps tens of GB). Measured on this project's
 stack: a numpy + xgboost fit peaks at 134 MB RSS but 522 MB of address space, and under an ``RLIMIT_AS`` of
