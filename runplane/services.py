@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from runplane.experiments import ExperimentManager
     from runplane.live.hub import EventHub
     from runplane.logstore import LogStore
+    from runplane.plugins.manager import PluginManager
     from runplane.ratelimit import RateLimiter
     from runplane.reservations import ReservationManager
     from runplane.results import ResultsManager
@@ -48,6 +49,7 @@ class Services:
     spec: dict[str, Any]
     operation_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
     hub: EventHub | None = None  # the live-event hub (runplane.live), set by create_app
+    plugins: PluginManager | None = None  # the tracking plugins (runplane.plugins), set by build_services
 
 
 def services_of(scope: Scope) -> Services:
