@@ -32,7 +32,7 @@ async def claim_task(worker_id: str, body: dict[str, Any], token_info: dict[str,
     listed = "max_tasks" in request.model_fields_set
     # The tracking plugins set up each claimed task (an MLflow run, env, status) before it is handed out.
     assert found.plugins is not None
-    launches = [await found.plugins.prepare(row) for row in rows]
+    launches = await found.plugins.prepare_all(rows)
     return presenters.dump(presenters.claim_result(rows, listed=listed, launches=launches)), 200
 
 

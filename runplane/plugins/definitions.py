@@ -208,6 +208,10 @@ def check_config(
                 f"Setting {name!r} of plugin {plugin!r} must be one of {', '.join(setting.choices)}",
                 details=where,
             )
+        elif name == "host" and not re.fullmatch(r"[A-Za-z0-9.:\-]{1,253}", value):
+            raise Unprocessable(
+                f"Setting 'host' of plugin {plugin!r} must be a host name or IP address", details=where
+            )
         elif (name.endswith("url") or name == "tracking_uri") and not re.match(r"^https?://[^\s/]+", value):
             raise Unprocessable(
                 f"Setting {name!r} of plugin {plugin!r} must be an http(s) URL", details=where

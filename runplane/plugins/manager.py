@@ -21,7 +21,7 @@ import shutil
 import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -379,15 +379,25 @@ class PluginManager:
             return config.enabled
         return bool(task_config.get("enabled", True)) and task_config.get("mode") != "disabled"
 
-    async def prepare(self, row: TaskRow) -> PluginLaunch:
+    async def prepare_all(self, rows: Sequence[TaskRow]) -> list[PluginLaunch]:
+        """:meth:`prepare` for each task of one claim (the configurations read once)."""
+        if not rows:
+            return []
+        configs = await self.configs()
+        return [await self.prepare(row, configs) for row in rows]
+
+    async def prepare(self, row: TaskRow, configs: Mapping[str, PluginConfig] | None = None) -> PluginLaunch:
         """Sets up every plugin enabled for the task just claimed; stores its `plugin_status`.
 
         Never raises for a plugin's failure: the plugin's status becomes `unhealthy` with the reason.
+        Services (Jupyter) are no tracked runs: they get nothing.
         """
         launch = PluginLaunch()
+        if row.kind != "task":
+            return launch
         status: dict[str, Any] = {}
         previous = row.plugin_status or {}
-        configs = await self.configs()
+        configs = configs if configs is not None else await self.configs()
         for name in PLUGIN_NAMES:
             task_config = (row.plugin_configs or {}).get(name)
             server = configs[name]

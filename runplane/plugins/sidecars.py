@@ -80,6 +80,7 @@ class SidecarSupervisor:
         self.poll_seconds = poll_seconds
         self._running: dict[str, _Running] = {}
         self._failures: dict[str, tuple[int, float]] = {}  # name → (consecutive crashes, not before)
+        self._restarts: dict[str, int] = {}  # name → restarts after crashes since its configuration changed
         self._lock_file: IO[bytes] | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -135,22 +136,26 @@ class SidecarSupervisor:
         for name in list(self._running):
             if name not in wanted:
                 await self._stop_one(name, why="its plugin is no longer in sidecar mode")
+                self._failures.pop(name, None)
+                self._restarts.pop(name, None)
             elif wanted[name] != self._running[name].command:
                 await self._stop_one(name, why="its configuration changed")
                 self._failures.pop(name, None)
+                self._restarts.pop(name, None)
         for name, command in wanted.items():
             running = self._running.get(name)
             if running is not None and running.process.poll() is None:
                 continue
-            restarts = 0
             if running is not None:  # it died on its own
                 code = running.process.returncode
                 running.log.close()
                 del self._running[name]
                 crashes, _ = self._failures.get(name, (0, 0.0))
+                if time.monotonic() - running.started_at > MAX_BACKOFF_SECONDS:
+                    crashes = 0  # it had been running fine: no back-off from earlier crashes
                 delay = min(2.0**crashes, MAX_BACKOFF_SECONDS)
                 self._failures[name] = (crashes + 1, time.monotonic() + delay)
-                restarts = running.restarts + 1
+                restarts = self._restarts[name] = running.restarts + 1
                 logger.warning(
                     "plugin sidecar exited; restarting it",
                     extra={"plugin": name, "exit_code": code, "restart_in_seconds": delay},
@@ -159,7 +164,7 @@ class SidecarSupervisor:
             _, not_before = self._failures.get(name, (0, 0.0))
             if time.monotonic() < not_before:
                 continue
-            self._start_one(command, restarts=restarts)
+            self._start_one(command, restarts=self._restarts.get(name, 0))
 
     def _start_one(self, command: SidecarCommand, *, restarts: int) -> None:
         command.cwd.mkdir(parents=True, exist_ok=True)
