@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -298,6 +299,10 @@ def _short(text: str) -> str:
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
 
 
+# Request fields whose values may be secrets: a validation message never quotes what fails under them.
+_SECRET_HOLDERS = frozenset({"secrets", "settings"})
+
+
 def trim_validation_message(detail: str) -> tuple[str, dict[str, Any] | None]:
     """Turn connexion's validation text into a short message and the offending field.
 
@@ -320,6 +325,12 @@ def trim_validation_message(detail: str) -> tuple[str, dict[str, Any] | None]:
                 field_name = first.split(marker, 1)[1].split()[0].strip("'\":,")
                 break
     details = {"field": field_name} if field_name else None
+    if field_name and _SECRET_HOLDERS & set(field_name.split(".")):
+        # jsonschema quotes the offending value ("{...} has too many properties", "'...' is too long"):
+        # under a task's `secrets` or a plugin's `settings` that value may be a secret. Name the rule only.
+        rule = re.search(r"Failed validating '(\w+)'", detail)
+        why = f" ({rule.group(1)})" if rule else ""
+        return f"'{field_name}' is invalid{why}; its value is not shown, it may hold secrets", details
     return _short(first), details
 
 

@@ -112,8 +112,8 @@ class SidecarSupervisor:
                     await self.reconcile()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a bad poll must not end supervision; the next one tries again
-                logger.exception("plugin sidecar supervision failed")
+            except Exception:  # a bad poll (the database away) must not end supervision: the next retries
+                logger.warning("plugin sidecar supervision failed; retrying", exc_info=True)
             await asyncio.sleep(self.poll_seconds)
 
     def _hold_lock(self) -> bool:

@@ -332,3 +332,37 @@ async def until(check: Callable[[], Any], *, what: str) -> None:
                 await anyio.sleep(0.25)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"settings": {"api_key": SECRET}, "extra": 1},
+        {"settings": {"api_key": SECRET, **{f"k{i}": "v" for i in range(64)}}},
+        {"settings": {"api_key": SECRET}, "enabled": "yes"},
+        {"settings": {"api_key": SECRET}, "mode": "cloud"},
+        {"settings": {"api_key": SECRET, "project": 7}},
+    ],
+)
+async def test_a_refused_config_never_echoes_its_secret(client, admin_key, body):
+    for response in (
+        await put(client, admin_key, "wandb", body),
+        await client.post(
+            "/v1/tasks",
+            headers=auth(admin_key),
+            json={"job_name": "j", "entrypoint": "true", "plugin_configs": {"wandb": body}},
+        ),
+    ):
+        assert response.status_code in (400, 422), response.text
+        assert SECRET not in response.text
+
+
+async def test_a_refused_task_secret_is_never_echoed(client, user_key):
+    for secrets in ({"TOKEN": SECRET * 200}, {f"S{i}": SECRET for i in range(65)}):
+        response = await client.post(
+            "/v1/tasks",
+            headers=auth(user_key),
+            json={"job_name": "j", "entrypoint": "true", "secrets": secrets},
+        )
+        assert response.status_code == 400, response.text
+        assert SECRET not in response.text and response.json()["details"]["field"].startswith("secrets")
