@@ -1,13 +1,16 @@
 """The tracking plugins' API on both databases: who may read and change configurations, write-only
 secrets (in plugin configs and in a task's `plugin_configs`), the `plugin_configured` audit event, what a
-claimed task gets from each plugin, and a real TensorBoard sidecar started, checked and stopped."""
+claimed task gets from each plugin (an MLflow run created on a real `mlflow server` the test runs, in
+remote mode), refused bodies that never quote a secret, and a real TensorBoard sidecar started, restarted
+after it is killed, and stopped."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,9 @@ from runplane.store.database import Database
 from runplane.store.tables import AuditEventRow, EventRow, PluginRow, TaskRow
 from tests.conftest import auth
 from tests.support.errors import assert_error
-from tests.support.server import free_port
+from tests.support.processes import stop_process_group
+from tests.support.server import REPO_ROOT, free_port
+from tests.support.waiting import poll
 from tests.support.workers import claim, register
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -366,3 +371,72 @@ async def test_a_refused_task_secret_is_never_echoed(client, user_key):
         )
         assert response.status_code == 400, response.text
         assert SECRET not in response.text and response.json()["details"]["field"].startswith("secrets")
+
+
+@pytest.fixture(scope="module")
+def remote_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server` started by the test (remote mode: runplane does not run it)."""
+    program = REPO_ROOT / ".venv-plugins" / "bin" / "mlflow"
+    if not program.is_file():
+        pytest.fail("the MLflow server is not installed: run `make install-plugins` (.venv-plugins)")
+    home = tmp_path_factory.mktemp("remote-mlflow")
+    port = free_port()
+    command = [str(program), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command += ["--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}"]
+    command += ["--artifacts-destination", str(home / "artifacts")]
+    with (home / "mlflow.log").open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"mlflow server exited:\n{(home / 'mlflow.log').read_text()[-3000:]}")
+        try:
+            return httpx.get(f"{url}/health", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        poll(up, timeout=300, what="the test's MLflow server to answer /health")
+        yield url
+    finally:
+        stop_process_group(process, grace_seconds=20)
+
+
+async def test_remote_mlflow_gets_a_run_for_the_claimed_task(
+    client, admin_key, user_key, worker_key, remote_mlflow
+):
+    response = await put(
+        client, admin_key, "mlflow",
+        {"mode": "remote", "settings": {"tracking_uri": remote_mlflow, "experiment_name": "fleet"}},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert response.json()["status"]["status"] == "healthy" and response.json()["version"]
+    task_id = (
+        await client.post(
+            "/v1/tasks", headers=auth(user_key), json={"job_name": "remote-run", "entrypoint": "true"}
+        )
+    ).json()["id"]
+    worker_id = await register(client, worker_key)
+    assignment = await claim(client, worker_key, worker_id)
+    assert assignment is not None and assignment["task_id"] == task_id
+    env = assignment["env"]
+    assert env["MLFLOW_TRACKING_URI"] == remote_mlflow and env["MLFLOW_EXPERIMENT_NAME"] == "fleet"
+    status = (await client.get(f"/v1/tasks/{task_id}", headers=auth(user_key))).json()["plugin_status"]
+    assert status["mlflow"]["status"] == "healthy" and status["mlflow"]["run_id"] == env["MLFLOW_RUN_ID"]
+    async with httpx.AsyncClient(base_url=remote_mlflow, timeout=30) as mlflow:
+        run = (await mlflow.get("/api/2.0/mlflow/runs/get", params={"run_id": env["MLFLOW_RUN_ID"]})).json()
+        experiment = (
+            await mlflow.get(
+                "/api/2.0/mlflow/experiments/get",
+                params={"experiment_id": run["run"]["info"]["experiment_id"]},
+            )
+        ).json()
+    tags = {t["key"]: t["value"] for t in run["run"]["data"]["tags"]}
+    assert tags["runplane.task_id"] == task_id and tags["runplane.user_id"] == "alice"
+    assert run["run"]["info"]["run_name"] == "remote-run" and experiment["experiment"]["name"] == "fleet"
+    # The task's server-side plugin set-up happens once: a second look changes nothing.
+    again = (await client.get(f"/v1/tasks/{task_id}", headers=auth(user_key))).json()["plugin_status"]
+    assert again["mlflow"]["run_id"] == env["MLFLOW_RUN_ID"]
