@@ -322,7 +322,8 @@ class PluginManager:
                 "(pip install 'runplane[plugins]')",
             )  # fmt: skip
         local = self.local_url(config)
-        assert local is not None  # enabled, not W&B: sidecar or remote with its URL (checked on update)
+        if local is None:  # remote mode without its URL (a task asking for remote the server lacks)
+            return _status(name, "unhealthy", now, message="remote mode without a configured URL")
         path = "/health" if name == MLFLOW else "/"
         headers = mlflow_rest.auth_headers(config.all_settings()) if name == MLFLOW else {}
         started = time.monotonic()
