@@ -6,6 +6,7 @@ For the first key of an installation and for a lost admin key; everything else g
 from __future__ import annotations
 
 from runplane.keys import create_key, revoke_key
+from runplane.ratelimit import RateLimiter, SharedCounter, storage_uri_for
 from runplane.settings import Settings
 from runplane.store.database import Database, migrate
 from runplane.store.keys import KeyStore
@@ -59,9 +60,18 @@ async def list_local_keys() -> list[dict[str, str | None]]:
 
 
 async def revoke_local_key(key_id: str) -> None:
-    """Revokes the key at once. Raises runplane.errors.NotFound for an unknown id."""
+    """Revokes the key at once. Raises runplane.errors.NotFound for an unknown id.
+
+    Running servers cache resolved keys; the revocation epoch they share (in the rate limiter's storage)
+    is bumped here too, so they stop accepting the key at once.
+    """
     db = _database()
+    settings = Settings()
+    limiter = RateLimiter(
+        storage_uri_for(settings.redis_url, settings.resolved_data_dir), settings.rate_limit
+    )
     try:
-        await revoke_key(KeyStore(db), key_id)
+        await revoke_key(KeyStore(db, revocations=SharedCounter(limiter, "key-revocations")), key_id)
     finally:
+        await limiter.close()
         await db.close()

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = Field(None, description="A key that always works as admin (for scripts).")
     rate_limit: str = Field("600/minute", description="Per-key request budget, `limits` notation.")
     worker_rate_limit: str = Field("6000/minute", description="Per-key budget of worker keys (they poll).")
+    key_cache_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="How long a server process reuses a resolved API key (0: look it up on every request). "
+        "A revocation through the API or `runplane keys revoke` reaches every process at once regardless.",
+    )
     auth_failure_limit: str = Field("30/minute", description="Failed key attempts per client address.")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest JSON request body accepted.")
     metrics_require_key: bool = Field(
@@ -113,6 +119,14 @@ class Settings(BaseSettings):
         gt=0,
         le=300,
         description="How long /ws waits for a first `auth` message without an X-API-Key header.",
+    )
+    plugins_bin_dir: Path | None = Field(
+        None,
+        description="Where the plugins' sidecar programs (`mlflow`, `tensorboard`) are looked for first "
+        "(e.g. .venv-plugins/bin, `make install-plugins`); then beside this Python, then PATH.",
+    )
+    plugin_poll_seconds: float = Field(
+        2.0, gt=0, le=3600, description="How often the sidecar supervisor reconciles plugin sidecars."
     )
 
     cors_origins: Annotated[list[str], NoDecode] = Field(

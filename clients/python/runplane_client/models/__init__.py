@@ -57,9 +57,13 @@ from .model_inputs import ModelInputs
 from .model_list import ModelList
 from .node_assignment import NodeAssignment
 from .parameter_grid import ParameterGrid
+from .plugin import Plugin
 from .plugin_config import PluginConfig
 from .plugin_config_settings import PluginConfigSettings
+from .plugin_health import PluginHealth
 from .plugin_mode import PluginMode
+from .plugin_status import PluginStatus
+from .plugin_status_value import PluginStatusValue
 from .priority_update import PriorityUpdate
 from .queue_stats import QueueStats
 from .queue_stats_data import QueueStatsData
@@ -111,6 +115,7 @@ from .task_failure import TaskFailure
 from .task_kind import TaskKind
 from .task_list import TaskList
 from .task_plugin_configs import TaskPluginConfigs
+from .task_plugin_status import TaskPluginStatus
 from .task_progress_data import TaskProgressData
 from .task_report import TaskReport
 from .task_report_reply import TaskReportReply
@@ -190,9 +195,13 @@ __all__ = (
     "ModelList",
     "NodeAssignment",
     "ParameterGrid",
+    "Plugin",
     "PluginConfig",
     "PluginConfigSettings",
+    "PluginHealth",
     "PluginMode",
+    "PluginStatus",
+    "PluginStatusValue",
     "PriorityUpdate",
     "QueueStats",
     "QueueStatsData",
@@ -244,6 +253,7 @@ __all__ = (
     "TaskKind",
     "TaskList",
     "TaskPluginConfigs",
+    "TaskPluginStatus",
     "TaskProgressData",
     "TaskReport",
     "TaskReportReply",

@@ -32,6 +32,8 @@ class ServerConfig:
         cors_origins (list[str]): Browser origins whose pages may call the API (CORS); `*` is any.
         db_pool_size (int): Database connections per server process (PostgreSQL).
         worker_rate_limit (str): Per-key request budget of worker keys.
+        key_cache_seconds (float): How long a server process reuses a resolved API key (0: no cache). A revocation
+            reaches every process at once.
         max_upload_bytes (int): Largest snapshot or artifact upload.
         body_timeout_seconds (float): How long a JSON request body may take to arrive, and the longest pause within an
             upload;
@@ -57,6 +59,10 @@ class ServerConfig:
             wake-up hint.
         claim_max_wait_seconds (float | Unset): The longest the server holds a long-poll claim, whatever the claim asks
             for.
+        plugins_bin_dir (str | Unset): Where the plugins' sidecar programs (`mlflow`, `tensorboard`) are looked for
+            first.
+        plugin_poll_seconds (float | Unset): How often the sidecar supervisor compares the running sidecars with their
+            configuration.
     """
 
     version: str
@@ -72,6 +78,7 @@ class ServerConfig:
     cors_origins: list[str]
     db_pool_size: int
     worker_rate_limit: str
+    key_cache_seconds: float
     max_upload_bytes: int
     body_timeout_seconds: float
     metrics_require_key: bool
@@ -91,6 +98,8 @@ class ServerConfig:
     log_file: str | Unset = UNSET
     claim_recheck_seconds: float | Unset = UNSET
     claim_max_wait_seconds: float | Unset = UNSET
+    plugins_bin_dir: str | Unset = UNSET
+    plugin_poll_seconds: float | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         version = self.version
@@ -118,6 +127,8 @@ class ServerConfig:
         db_pool_size = self.db_pool_size
 
         worker_rate_limit = self.worker_rate_limit
+
+        key_cache_seconds = self.key_cache_seconds
 
         max_upload_bytes = self.max_upload_bytes
 
@@ -157,6 +168,10 @@ class ServerConfig:
 
         claim_max_wait_seconds = self.claim_max_wait_seconds
 
+        plugins_bin_dir = self.plugins_bin_dir
+
+        plugin_poll_seconds = self.plugin_poll_seconds
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -174,6 +189,7 @@ class ServerConfig:
                 "cors_origins": cors_origins,
                 "db_pool_size": db_pool_size,
                 "worker_rate_limit": worker_rate_limit,
+                "key_cache_seconds": key_cache_seconds,
                 "max_upload_bytes": max_upload_bytes,
                 "body_timeout_seconds": body_timeout_seconds,
                 "metrics_require_key": metrics_require_key,
@@ -199,6 +215,10 @@ class ServerConfig:
             field_dict["claim_recheck_seconds"] = claim_recheck_seconds
         if claim_max_wait_seconds is not UNSET:
             field_dict["claim_max_wait_seconds"] = claim_max_wait_seconds
+        if plugins_bin_dir is not UNSET:
+            field_dict["plugins_bin_dir"] = plugins_bin_dir
+        if plugin_poll_seconds is not UNSET:
+            field_dict["plugin_poll_seconds"] = plugin_poll_seconds
 
         return field_dict
 
@@ -230,6 +250,8 @@ class ServerConfig:
         db_pool_size = d.pop("db_pool_size")
 
         worker_rate_limit = d.pop("worker_rate_limit")
+
+        key_cache_seconds = d.pop("key_cache_seconds")
 
         max_upload_bytes = d.pop("max_upload_bytes")
 
@@ -269,6 +291,10 @@ class ServerConfig:
 
         claim_max_wait_seconds = d.pop("claim_max_wait_seconds", UNSET)
 
+        plugins_bin_dir = d.pop("plugins_bin_dir", UNSET)
+
+        plugin_poll_seconds = d.pop("plugin_poll_seconds", UNSET)
+
         server_config = cls(
             version=version,
             database_url=database_url,
@@ -283,6 +309,7 @@ class ServerConfig:
             cors_origins=cors_origins,
             db_pool_size=db_pool_size,
             worker_rate_limit=worker_rate_limit,
+            key_cache_seconds=key_cache_seconds,
             max_upload_bytes=max_upload_bytes,
             body_timeout_seconds=body_timeout_seconds,
             metrics_require_key=metrics_require_key,
@@ -302,6 +329,8 @@ class ServerConfig:
             log_file=log_file,
             claim_recheck_seconds=claim_recheck_seconds,
             claim_max_wait_seconds=claim_max_wait_seconds,
+            plugins_bin_dir=plugins_bin_dir,
+            plugin_poll_seconds=plugin_poll_seconds,
         )
 
         return server_config

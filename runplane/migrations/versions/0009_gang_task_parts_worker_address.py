@@ -1,7 +1,7 @@
 """gang: multi-node task parts (rank -> worker), rendezvous columns on tasks, worker addresses
 
-Revision ID: 0008_gang
-Revises: 0007_retries
+Revision ID: 0009_gang
+Revises: 0008_plugins
 Create Date: 2026-11-30 03:40:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import runplane.store.tables
 
-revision = "0008_gang"
-down_revision = "0007_retries"
+revision = "0009_gang"
+down_revision = "0008_plugins"
 branch_labels = None
 depends_on = None
 
