@@ -54,6 +54,14 @@ T = TypeVar("T")
 LocalOption = Annotated[
     bool, typer.Option("--local", help="Use this machine's database directly instead of the API.")
 ]
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="RUNPLANE_DATABASE_URL",
+        help="With --local: the server's database (default: ./var/runplane.sqlite3 under RUNPLANE_DATA_DIR).",
+    ),
+]
 
 
 def models(
@@ -171,12 +179,15 @@ keys_app = typer.Typer(
 def _local(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Runs a database action of `--local`; its API errors (conflict, not found) become one-line errors."""
     # The server's modules load only for --local: the API commands stay quick to start.
+    from runplane.cli_local import NoLocalDatabase
     from runplane.errors import ApiError
 
     try:
         return asyncio.run(work())
     except ApiError as exc:
         raise CliError(str(exc), code=exc.code) from None
+    except NoLocalDatabase as exc:
+        raise CliError(str(exc)) from None
 
 
 def _check_role(role: str) -> Role:
@@ -195,6 +206,7 @@ def keys_create(
         str | None, typer.Option(help="The user the key acts for (default: the name).")
     ] = None,
     local: LocalOption = False,
+    database_url: DatabaseUrlOption = None,
     api: ApiOption = None,
     key: KeyOption = None,
     profile: ProfileOption = DEFAULT_PROFILE,
@@ -204,7 +216,7 @@ def keys_create(
     if local:
         from runplane.cli_local import create_local_key
 
-        secret = _local(lambda: create_local_key(name, checked.value, user_id))
+        secret = _local(lambda: create_local_key(name, checked.value, user_id, database_url))
     else:
         with connect(api, key, profile) as client:
             body = ApiKeyCreate(name=name, role=checked, user_id=user_id if user_id else UNSET)
@@ -217,6 +229,7 @@ def keys_create(
 @handled
 def keys_list(
     local: LocalOption = False,
+    database_url: DatabaseUrlOption = None,
     api: ApiOption = None,
     key: KeyOption = None,
     profile: ProfileOption = DEFAULT_PROFILE,
@@ -226,7 +239,7 @@ def keys_list(
     if local:
         from runplane.cli_local import list_local_keys
 
-        rows = _local(list_local_keys)
+        rows = _local(lambda: list_local_keys(database_url))
     else:
         rows = []
         with connect(api, key, profile) as client:
@@ -264,6 +277,7 @@ def _row(found: ApiKey) -> dict[str, str | None]:
 def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (from `keys list`).")],
     local: LocalOption = False,
+    database_url: DatabaseUrlOption = None,
     api: ApiOption = None,
     key: KeyOption = None,
     profile: ProfileOption = DEFAULT_PROFILE,
@@ -272,7 +286,7 @@ def keys_revoke(
     if local:
         from runplane.cli_local import revoke_local_key
 
-        _local(lambda: revoke_local_key(key_id))
+        _local(lambda: revoke_local_key(key_id, database_url))
     else:
         with connect(api, key, profile) as client:
             client.call(api_revoke_key.sync_detailed, key_id)

@@ -1,27 +1,54 @@
 """`runplane keys … --local`: keys in this machine's database (the settings' database URL), no API needed.
 
-For the first key of an installation and for a lost admin key; everything else goes over the API.
+For a lost admin key or a worker key on the server's machine; everything else goes over the API. The
+database must exist already (the server, `runplane up` or `runplane migrate` creates it).
 """
 
 from __future__ import annotations
 
+from sqlalchemy.exc import OperationalError
+
 from runplane.keys import create_key, revoke_key
+from runplane.redaction import redact_url
 from runplane.settings import Settings
-from runplane.store.database import Database, migrate
+from runplane.store.database import Database, migrate, schema_revision
 from runplane.store.keys import KeyStore
 
-
-def _database() -> Database:
-    """The configured database, brought to the newest schema first (a fresh data dir gets one)."""
-    settings = Settings()
-    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
-    migrate(settings.sqlalchemy_url)
-    return Database(settings.sqlalchemy_url)
+_HOW_TO_POINT = (
+    "run it in the server's directory, or point at the server's database with --database-url URL, "
+    "RUNPLANE_DATABASE_URL or RUNPLANE_DATA_DIR (`runplane migrate` creates a new one)"
+)
 
 
-async def create_local_key(name: str, role: str, user_id: str | None) -> str:
+class NoLocalDatabase(Exception):
+    """`--local` found no runplane database where it looked; the message says where and what to do."""
+
+
+def _database(database_url: str | None = None) -> Database:
+    """The server's database (``database_url``, else the settings'), brought to the newest schema.
+
+    Never creates one: a key written into a new, empty database is a key the server never sees. Raises
+    :class:`NoLocalDatabase` when the database does not exist, has no runplane schema or cannot be reached.
+    """
+    settings = Settings(database_url=database_url) if database_url else Settings()
+    url = settings.sqlalchemy_url
+    try:
+        revision = schema_revision(url)
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise NoLocalDatabase(
+            f"cannot open the database {redact_url(url)} ({reason}); {_HOW_TO_POINT}"
+        ) from None
+    if revision is None:
+        raise NoLocalDatabase(f"no runplane database at {redact_url(url)}; {_HOW_TO_POINT}")
+    # An older schema (the server not restarted since an upgrade) is brought up to date, as the server would.
+    migrate(url)
+    return Database(url)
+
+
+async def create_local_key(name: str, role: str, user_id: str | None, database_url: str | None = None) -> str:
     """A new key's secret (only its hash is stored). Raises runplane.errors.Conflict for a taken name."""
-    db = _database()
+    db = _database(database_url)
     try:
         _, secret = await create_key(KeyStore(db), name=name, role=role, user_id=user_id)
         return secret
@@ -29,9 +56,9 @@ async def create_local_key(name: str, role: str, user_id: str | None) -> str:
         await db.close()
 
 
-async def list_local_keys() -> list[dict[str, str | None]]:
+async def list_local_keys(database_url: str | None = None) -> list[dict[str, str | None]]:
     """Every key, as `keys list --json` shows them (never a secret)."""
-    db = _database()
+    db = _database(database_url)
     try:
         store = KeyStore(db)
         rows = []
@@ -58,9 +85,9 @@ async def list_local_keys() -> list[dict[str, str | None]]:
     ]
 
 
-async def revoke_local_key(key_id: str) -> None:
+async def revoke_local_key(key_id: str, database_url: str | None = None) -> None:
     """Revokes the key at once. Raises runplane.errors.NotFound for an unknown id."""
-    db = _database()
+    db = _database(database_url)
     try:
         await revoke_key(KeyStore(db), key_id)
     finally:

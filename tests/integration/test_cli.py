@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -17,7 +18,10 @@ import pytest
 from runplane_client import AuthenticatedClient
 from runplane_client.api.scheduler import list_workers
 from runplane_client.models import WorkerList
+from typer.testing import CliRunner
 
+from runplane.cli import app as cli_app
+from runplane.store.database import migrate
 from tests.support.server import REPO_ROOT, RunningServer, running_server
 from tests.support.worker_process import running_worker
 
@@ -38,7 +42,47 @@ def runplane(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_local_never_creates_a_database_and_says_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lost-admin-key path run in the wrong directory: a key in a new database is one the server rejects.
+    # In process (CliRunner): the refusal needs no server, and a subprocess per command is slow.
+    monkeypatch.setenv("RUNPLANE_DATA_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.delenv("RUNPLANE_DATABASE_URL", raising=False)
+    runner = CliRunner()
+    for args in (
+        ["keys", "create", "--role", "admin", "--name", "x"],
+        ["keys", "list"],
+        ["keys", "revoke", "k"],
+    ):
+        refused = runner.invoke(cli_app, [*args, "--local"])
+        assert refused.exit_code == 1 and refused.stdout == "", refused.output
+        line = refused.stderr.strip()
+        assert "\n" not in line and "Traceback" not in refused.stderr, refused.stderr
+        expected = (
+            f"no runplane database at sqlite+aiosqlite:///{tmp_path / 'elsewhere' / 'runplane.sqlite3'}"
+        )
+        assert line.startswith("error: ") and expected in line, line
+        assert "--database-url" in line and "RUNPLANE_DATABASE_URL" in line, line
+    assert not (tmp_path / "elsewhere").exists()
+    # A database that exists but holds no runplane schema is refused too, and left as it was.
+    empty = tmp_path / "empty.sqlite3"
+    sqlite3.connect(empty).close()
+    refused = runner.invoke(cli_app, ["keys", "list", "--local", "--database-url", f"sqlite:///{empty}"])
+    assert refused.exit_code == 1 and "no runplane database at sqlite" in refused.stderr, refused.output
+    assert empty.stat().st_size == 0
+    # PostgreSQL: a database without runplane's schema is refused the same way.
+    postgres = os.environ.get("RUNPLANE_TEST_POSTGRES_URL")
+    if postgres:
+        bare = postgres.rsplit("/", 1)[0] + "/template1"
+        refused = runner.invoke(cli_app, ["keys", "list", "--local", "--database-url", bare])
+        assert refused.exit_code == 1 and "no runplane database at postgresql" in refused.stderr, (
+            refused.output
+        )
+
+
 def test_keys_create_prints_the_key_alone_and_stores_only_its_hash(tmp_path: Path) -> None:
+    migrate(f"sqlite+aiosqlite:///{tmp_path / 'runplane.sqlite3'}")  # what the server does on its first start
     created = runplane("keys", "create", "--local", "--role", "admin", "--name", "ops", data_dir=tmp_path)
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
@@ -274,6 +318,7 @@ def test_errors_are_one_line_with_the_code_and_trace_id(stack: Stack, tmp_path: 
     one_line_error(stack.cli("keys", "list"), "FORBIDDEN")  # a user key is no admin key
     # Local key commands outside the repository directory, with nothing there yet.
     local = {"RUNPLANE_DATA_DIR": str(tmp_path / "data")}
+    migrate(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'runplane.sqlite3'}")
     missing = stack.cli("keys", "revoke", "nope", "--local", cwd=tmp_path, **local)
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1, missing.stderr
     assert "NOT_FOUND" in missing.stderr and "Traceback" not in missing.stderr
