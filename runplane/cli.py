@@ -32,6 +32,34 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root(
+    api: Annotated[
+        str | None,
+        typer.Option("--api", help="The API's URL, for every client command (like RUNPLANE_API_URL)."),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", help="The API key, for every client command (like RUNPLANE_API_KEY)."),
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="The config file's profile (like RUNPLANE_PROFILE).")
+    ] = None,
+) -> None:
+    """runplane: queue, schedule and run ML work.
+
+    `--api`, `--key` and `--profile` may come before the command (`runplane --api URL list`) or after it
+    (`runplane list --api URL`); after it wins.
+    """
+    # Set as the environment the commands' own options fall back to, so the order of precedence stays
+    # the documented one (the command's flag, then this, then the profile).
+    for name, value in (("RUNPLANE_API_URL", api), ("RUNPLANE_API_KEY", key), ("RUNPLANE_PROFILE", profile)):
+        if value is not None:
+            os.environ[name] = value
+
+
 cli_tasks.register(app)
 cli_admin.register(app)
 

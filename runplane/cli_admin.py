@@ -21,7 +21,6 @@ from runplane_client.api.models import list_models
 from runplane_client.api.scheduler import get_queue, list_workers
 from runplane_client.api.tasks import list_tasks
 from runplane_client.models import (
-    ApiKey,
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyList,
@@ -41,6 +40,7 @@ from runplane.cli_api import (
     JsonOption,
     KeyOption,
     ProfileOption,
+    answer_json,
     config_path,
     connect,
     handled,
@@ -246,7 +246,7 @@ def keys_list(
             offset = 0
             while True:
                 page: ApiKeyList = client.call(api_list_keys.sync_detailed, limit=1000, offset=offset)
-                rows += [_row(k) for k in page.keys]
+                rows += answer_json(page)["keys"]
                 offset += len(page.keys)
                 if not page.keys or offset >= page.total:
                     break
@@ -254,22 +254,10 @@ def keys_list(
         print_json(rows)
         return
     for row in rows:
-        state = "revoked" if row["revoked_at"] else "active"
+        state = "revoked" if row.get("revoked_at") else "active"
         sys.stdout.write(
             f"{row['id']}  {row['prefix']}…  {row['role']:<6}  {row['name']}  ({row['user_id']}, {state})\n"
         )
-
-
-def _row(found: ApiKey) -> dict[str, str | None]:
-    return {
-        "id": found.id,
-        "name": found.name,
-        "role": str(found.role),
-        "user_id": found.user_id,
-        "prefix": found.prefix,
-        "created_at": found.created_at.isoformat(),
-        "revoked_at": found.revoked_at.isoformat() if found.revoked_at else None,
-    }
 
 
 @keys_app.command("revoke")

@@ -6,8 +6,12 @@ database must exist already (the server, `runplane up` or `runplane migrate` cre
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.exc import OperationalError
 
+from handlers import presenters
+from handlers.presenters import dump
 from runplane.keys import create_key, revoke_key
 from runplane.redaction import redact_url
 from runplane.settings import Settings
@@ -56,8 +60,8 @@ async def create_local_key(name: str, role: str, user_id: str | None, database_u
         await db.close()
 
 
-async def list_local_keys(database_url: str | None = None) -> list[dict[str, str | None]]:
-    """Every key, as `keys list --json` shows them (never a secret)."""
+async def list_local_keys(database_url: str | None = None) -> list[dict[str, Any]]:
+    """Every key as the API's `GET /v1/keys` answers it (never a secret)."""
     db = _database(database_url)
     try:
         store = KeyStore(db)
@@ -71,18 +75,8 @@ async def list_local_keys(database_url: str | None = None) -> list[dict[str, str
                 break
     finally:
         await db.close()
-    return [
-        {
-            "id": row.id,
-            "name": row.name,
-            "role": row.role,
-            "user_id": row.user_id,
-            "prefix": row.prefix,
-            "created_at": row.created_at.isoformat(),
-            "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
-        }
-        for row in rows
-    ]
+    # The shape the API answers (handlers/presenters.py): `Z` timestamps, absent fields left out.
+    return [dump(presenters.api_key(row)) for row in rows]
 
 
 async def revoke_local_key(key_id: str, database_url: str | None = None) -> None:

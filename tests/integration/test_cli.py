@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from runplane_client import AuthenticatedClient
@@ -162,6 +163,13 @@ class Stack:
         return env
 
 
+def invoke(stack: Stack, *args: str, key: str | None = None, **env: str | None) -> Any:
+    """`runplane ARGS` in process (typer's CliRunner): quicker than a subprocess, for checks of the CLI's
+    own behaviour; `stack.cli` remains how a user runs it."""
+    # Every variable the root options set is named, so CliRunner puts it back afterwards.
+    return CliRunner().invoke(cli_app, list(args), env={"RUNPLANE_PROFILE": None, **stack.env(key), **env})
+
+
 def one_line_error(result: subprocess.CompletedProcess[str], code: str) -> str:
     assert result.returncode == 1, (result.stdout, result.stderr)
     line = result.stderr.strip()
@@ -252,6 +260,22 @@ def test_submit_watch_logs_results_artifacts_and_download(stack: Stack, tmp_path
     results = json.loads(stack.cli("results", task_id, "--json").stdout)
     assert results["summary"] == {"loss": 0.25}
     assert "loss" in stack.cli("results", task_id).stdout
+
+    # An artifact the task does not have: the API's own error line, code and trace id.
+    missing = invoke(stack, "download", task_id, "nope.bin")
+    assert missing.exit_code == 1 and missing.stderr.count("\n") == 1, missing.output
+    assert "NOT_FOUND" in missing.stderr and "trace_id" in missing.stderr, missing.stderr
+    # Bad arguments are refused before anything is packed or uploaded.
+    for bad in (["--env", "1BAD=x"], ["--secret", "A-B"], ["--env", "NOEQUALS"]):
+        refused = invoke(stack, "submit", *bad, "--", "python", "train.py", A_B="x")
+        assert refused.exit_code == 2 and "snapshot" not in refused.output, refused.output
+    refused = invoke(stack, "submit", "no-such-dir", "--", "python", "train.py")
+    assert refused.exit_code == 2 and "not a directory" in refused.output, refused.output
+    # `--json` prints what the API answered: `Z` timestamps, no `null` for absent fields.
+    answered = invoke(stack, "status", task_id, "--json")
+    assert answered.exit_code == 0, answered.output
+    assert '"created_at": "' in answered.stdout and "null" not in answered.stdout, answered.stdout
+    assert json.loads(answered.stdout)["created_at"].endswith("Z")
 
     listed = json.loads(stack.cli("artifacts", task_id, "--json").stdout)["artifacts"]
     model = next(a for a in listed if a["path"] == "model.bin")
@@ -348,6 +372,19 @@ def test_login_writes_a_private_profile_that_later_commands_use(stack: Stack) ->
     assert json.loads(queue.stdout)["workers"] == 1
     refused = stack.cli("login", key="rp_wrong")
     one_line_error(refused, "UNAUTHORIZED")
+    # A named profile that does not exist is an error even with RUNPLANE_API_KEY set, before or after the
+    # command.
+    for args in (["--profile", "nosuch", "queue"], ["queue", "--profile", "nosuch"]):
+        unknown = invoke(stack, *args)
+        assert unknown.exit_code == 1 and "no profile 'nosuch'" in unknown.stderr, unknown.output
+    # --api/--key work before the command too (README), as well as after it.
+    bare = {"RUNPLANE_API_URL": None, "RUNPLANE_API_KEY": None}
+    for args in (
+        ["--api", stack.server.base_url, "--key", stack.user_key, "queue", "--json"],
+        ["queue", "--json", "--api", stack.server.base_url, "--key", stack.user_key],
+    ):
+        answered = invoke(stack, *args, **bare)
+        assert answered.exit_code == 0 and json.loads(answered.stdout)["workers"] == 1, answered.output
 
 
 def test_keys_over_the_api_and_json_reads_for_admins(stack: Stack) -> None:
@@ -357,8 +394,13 @@ def test_keys_over_the_api_and_json_reads_for_admins(stack: Stack) -> None:
     secret = made.stdout.strip()
     listed = json.loads(stack.cli("keys", "list", "--json", key=admin).stdout)
     row = next(k for k in listed if k["name"] == "short-lived")
-    assert (row["role"], row["revoked_at"]) == ("user", None) and secret not in json.dumps(listed)
+    assert row["role"] == "user" and "revoked_at" not in row and secret not in json.dumps(listed)
+    assert row["created_at"].endswith("Z")  # as the API sends it
     assert stack.cli("queue", key=secret).returncode == 0
+    # Every field the API sends is kept (the SDK's own re-serialisation dropped last_used_at).
+    relisted = json.loads(invoke(stack, "keys", "list", "--json", key=admin).stdout)
+    used = next(k for k in relisted if k["name"] == "short-lived")
+    assert used["last_used_at"].endswith("Z"), used
     revoked = stack.cli("keys", "revoke", row["id"], key=admin)
     assert revoked.returncode == 0, revoked.stderr
     one_line_error(stack.cli("queue", key=secret), "UNAUTHORIZED")
