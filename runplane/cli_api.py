@@ -227,11 +227,15 @@ def raise_for_error(response: Response[Any]) -> None:
 
 def error_from_body(status: int, content: bytes, headers: Any) -> CliError:
     """A CliError from a raw error answer (one the SDK did not parse, or a streamed one)."""
+    trace = headers.get("X-Trace-Id") if headers is not None else None
     try:
         body = json.loads(content)
-        return CliError(str(body["error"]), code=str(body.get("code")), trace_id=body.get("trace_id"))
+        return CliError(
+            str(body["error"]),
+            code=str(body.get("code") or f"HTTP_{status}"),
+            trace_id=body.get("trace_id") or trace,
+        )
     except (ValueError, KeyError, TypeError):
-        trace = headers.get("X-Trace-Id") if headers is not None else None
         return CliError(f"the API answered HTTP {status}", code=f"HTTP_{status}", trace_id=trace)
 
 
