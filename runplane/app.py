@@ -162,6 +162,14 @@ def build_services(settings: Settings) -> Services:
     snapshots = SnapshotManager(SnapshotStore(db), storage, max_upload_bytes=settings.max_upload_bytes)
     reservations = ReservationManager(ReservationStore(db))
     tasks = TaskManager(TaskStore(db), experiments, snapshots, aging, reservations)
+    hub = EventHub(db, settings)
+    results = ResultsManager(db, artifacts, logs)
+    workers = WorkerManager(
+        WorkerStore(db),
+        settings,
+        on_finished=results.task_finished,  # run.json once a task ends
+        arrivals=hub.arrivals,  # long-poll claims wake on queued tasks
+    )
     services = Services(
         settings=settings,
         db=db,
@@ -171,20 +179,19 @@ def build_services(settings: Settings) -> Services:
         limiter=RateLimiter(
             storage_uri_for(settings.redis_url, settings.resolved_data_dir), settings.rate_limit
         ),
-        workers=WorkerManager(WorkerStore(db), settings),
+        workers=workers,
         snapshots=snapshots,
         artifacts=artifacts,
         logs=logs,
-        results=ResultsManager(db, artifacts, logs),
+        results=results,
         sweeps=SweepManager(SweepStore(db), tasks),
-        uploads=WorkerUploads(db, logs, artifacts),
+        uploads=WorkerUploads(db, logs, artifacts, renew_lease=workers.touch),
         audit=AuditLog(AuditStore(db)),
         reservations=reservations,
         spec=spec,
         operation_roles=operation_roles(spec),
+        hub=hub,
     )
-    services.workers.on_finished = services.results.task_finished
-    services.uploads.renew_lease = services.workers.touch
     return services
 
 
@@ -237,12 +244,13 @@ def _starlette_error_handler(render: Any) -> Any:
     return handle
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or Settings()
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Starlette:
+    """The ASGI app. `services` (default: `build_services(settings)`) are the process's long-lived
+    objects, assembled before the app and never changed by it."""
+    settings = settings or (services.settings if services is not None else Settings())
     configure_logging(settings.log_level, settings.log_format, settings.log_file)
-    services = build_services(settings)
-    services.hub = hub = EventHub(services.db, settings)
-    services.workers.arrivals = hub.arrivals  # long-poll claims wake on queued tasks
+    services = services or build_services(settings)
+    hub = services.hub
 
     api = AsyncApp(
         __name__,

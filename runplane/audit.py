@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
+from runplane.lifecycle import TaskStatus
 from runplane.redaction import REDACTED, redact_text
 
 if TYPE_CHECKING:
@@ -240,7 +241,11 @@ def scrub(text: str | None, secret_values: Mapping[str, Any] | None = None) -> s
     return redact_text(text)
 
 
-_TASK_END_TYPES: Final = {"completed": JOB_COMPLETED, "failed": JOB_FAILED, "cancelled": JOB_CANCELLED}
+_TASK_END_TYPES: Final[dict[str, str]] = {
+    TaskStatus.completed: JOB_COMPLETED,
+    TaskStatus.failed: JOB_FAILED,
+    TaskStatus.cancelled: JOB_CANCELLED,
+}
 
 
 def task_entry(row: TaskRow, *, previous: str | None, worker_id: str | None) -> AuditEntry | None:
@@ -262,7 +267,7 @@ def task_entry(row: TaskRow, *, previous: str | None, worker_id: str | None) -> 
     }
     error = None
     success = True
-    if status == "queued" and previous is None:
+    if status == TaskStatus.queued and previous is None:
         event_type, action = JOB_QUEUED, "submit"
         metadata.update(
             job_name=row.job_name,
@@ -275,16 +280,16 @@ def task_entry(row: TaskRow, *, previous: str | None, worker_id: str | None) -> 
             gpu_type=row.gpu_type,
             node_count=row.node_count,
         )
-    elif status == "queued":
+    elif status == TaskStatus.queued:
         event_type, action = JOB_REQUEUED, "requeue"
         metadata["retry_count"] = row.retry_count
-    elif status == "preparing":
+    elif status == TaskStatus.preparing:
         event_type, action = JOB_ASSIGNED, "claim"
-    elif status == "running":
+    elif status == TaskStatus.running:
         event_type, action = JOB_STARTED, "start"
     elif status in _TASK_END_TYPES:
         event_type, action = _TASK_END_TYPES[status], "finish"
-        success = status == "completed"
+        success = status == TaskStatus.completed
         metadata.update(
             exit_code=row.exit_code, failure_reason=row.failure_reason, cancelled_by=row.cancelled_by
         )

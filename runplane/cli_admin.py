@@ -153,7 +153,8 @@ def login(
 ) -> None:
     """Save the API's URL and a key as a profile of the config file (mode 0600), after checking the key.
 
-    The key is read from RUNPLANE_API_KEY or a hidden prompt, never from the command line.
+    The key is read from RUNPLANE_API_KEY or a hidden prompt, never from the command line. A worker key
+    is refused (one line saying so): it serves only a worker agent, never the commands a profile is for.
     """
     secret = os.environ.get("RUNPLANE_API_KEY")
     if not secret:
@@ -162,7 +163,19 @@ def login(
         secret = typer.prompt("API key", hide_input=True)
     url = api.rstrip("/")
     with connect(url, secret, DEFAULT_PROFILE) as client:
-        client.call(list_tasks.sync_detailed, limit=1)
+        try:
+            client.call(list_tasks.sync_detailed, limit=1)
+        except CliError as exc:
+            # Admin and user keys may list tasks; only a worker key is refused it. A profile with a worker
+            # key would make every command here fail, so it is not saved.
+            if exc.code != "FORBIDDEN":
+                raise
+            raise CliError(
+                "this is a worker key: it only serves a worker agent (`runplane worker`), not the user "
+                "commands; log in with a user or admin key",
+                code=exc.code,
+                trace_id=exc.trace_id,
+            ) from None
     path = config_path()
     write_profile(path, profile, url, secret)
     stderr.print(f"saved profile {profile!r} for {url} in {path}", highlight=False, markup=False)

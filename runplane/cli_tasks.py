@@ -331,9 +331,44 @@ def sse_events(lines: Iterator[str]) -> Iterator[tuple[str | None, str, str]]:
             event_id = value
 
 
-def follow_task(client: Api, task_id: str, *, quiet: bool = False) -> int:
+def stream_task_events(client: Api, task_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(event name, StreamEvent) of each event of the task's SSE stream, from the task's start (the server
+    replays what happened before) until `task_complete`. A stream that ends early (the server bounds
+    long-lived answers) is asked again after the last event seen (Last-Event-ID): nothing is yielded twice.
+    Once the task has ended, one more stream replays whatever is left and the events end."""
+    last_id: str | None = None
+    http = client.client.get_httpx_client()
+    ended = False
+    while True:
+        kwargs = stream_job._get_kwargs(task_id, last_event_id=last_id if last_id is not None else UNSET)
+        kwargs["timeout"] = httpx.Timeout(60.0, connect=10.0, read=None)
+        with transport_errors(client.url), http.stream(**kwargs) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise error_from_body(response.status_code, response.content, response.headers)
+            for event_id, event, data in sse_events(response.iter_lines()):
+                last_id = event_id or last_id
+                yield event, json.loads(data)
+                if event == "task_complete":
+                    return
+        if ended:
+            return
+        report: TaskStatusReport = client.call(get_task_status.sync_detailed, task_id)
+        ended = report.status in TERMINAL
+
+
+def follow_task(client: Api, task_id: str, *, quiet: bool = False, json_lines: bool = False) -> int:
     """Shows the task's progress bar (from its SSE stream, resumed with Last-Event-ID whenever the stream
-    ends early) until the task ends; returns the exit status for its outcome."""
+    ends early) until the task ends; returns the exit status for its outcome. With `json_lines`, prints
+    each event of the stream instead, one StreamEvent as JSON per line (no bar), and the outcome on
+    stderr."""
+    if json_lines:
+        for _, stream_event in stream_task_events(client, task_id):
+            sys.stdout.write(json.dumps(stream_event, sort_keys=True) + "\n")
+            sys.stdout.flush()
+        ended: TaskStatusReport = client.call(get_task_status.sync_detailed, task_id)
+        stderr.print(f"task {task_id} {ended.status}{_failure_text(ended)}", highlight=False, markup=False)
+        return exit_code_of(ended.status)
     last_id: str | None = None
     http = client.client.get_httpx_client()
     console = stderr if quiet else stdout
@@ -382,15 +417,56 @@ def follow_task(client: Api, task_id: str, *, quiet: bool = False) -> int:
 
 
 def watch(
-    task_id: TaskId, api: ApiOption = None, key: KeyOption = None, profile: ProfileOption = "default"
+    task_id: TaskId,
+    api: ApiOption = None,
+    key: KeyOption = None,
+    profile: ProfileOption = "default",
+    json_: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print each event (a StreamEvent: type, id, ts, data) as one JSON line, no bar."
+        ),
+    ] = False,
 ) -> None:
     """A live progress bar with the task's message until it ends; exit 0 if it completed, 1 otherwise."""
     with connect(api, key, profile) as client:
-        code = follow_task(client, task_id)
+        code = follow_task(client, task_id, json_lines=json_)
     raise typer.Exit(code)
 
 
 # -- logs, cancel, results, artifacts, download --------------------------------------------------------
+
+
+class LogWriter:
+    """Prints log bytes as they come: as they are, or with `json_lines` as one JSON object per line,
+    `{"task_id": ID, "text": LINE}` (the line without its newline; the log store keeps each line's text,
+    secret values already masked). A line split across chunks is printed once it is whole (or at the end).
+    """
+
+    def __init__(self, task_id: str, *, json_lines: bool) -> None:
+        self.task_id = task_id
+        self.json_lines = json_lines
+        self.pending = b""
+
+    def write(self, chunk: bytes) -> None:
+        if not self.json_lines:
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+            return
+        *lines, self.pending = (self.pending + chunk).split(b"\n")
+        for line in lines:
+            self._line(line)
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        if self.json_lines and self.pending:
+            self._line(self.pending)
+            self.pending = b""
+        sys.stdout.flush()
+
+    def _line(self, raw: bytes) -> None:
+        text = raw.decode("utf-8", errors="replace").removesuffix("\r")
+        sys.stdout.write(json.dumps({"task_id": self.task_id, "text": text}) + "\n")
 
 
 def logs(
@@ -402,12 +478,18 @@ def logs(
     api: ApiOption = None,
     key: KeyOption = None,
     profile: ProfileOption = "default",
+    json_: Annotated[
+        bool,
+        typer.Option("--json", help='One JSON object per log line: {"task_id": ..., "text": ...}.'),
+    ] = False,
 ) -> None:
     """The task's stdout and stderr (secret values masked)."""
+    out = LogWriter(task_id, json_lines=json_)
     with connect(api, key, profile) as client:
         if not follow:
             text: str = client.call(get_task_logs.sync_detailed, task_id, tail=tail if tail else UNSET)
-            sys.stdout.write(text)
+            out.write(text.encode())
+            out.close()
             return
         # A followed answer ends when the task does, or early (the server bounds long-lived answers): then
         # the whole log is asked again and the bytes already printed are skipped. `offset` is how much of
@@ -428,10 +510,10 @@ def logs(
                     fresh = chunk if offset is None else chunk[max(offset - seen, 0) :]
                     seen += len(chunk)
                     if fresh:
-                        sys.stdout.buffer.write(fresh)
-                        sys.stdout.flush()
+                        out.write(fresh)
             report: TaskStatusReport = client.call(get_task_status.sync_detailed, task_id)
             if report.status in TERMINAL:
+                out.close()
                 return
             if offset is None:
                 # Lines written between the tailed answer's end and this read may be skipped.

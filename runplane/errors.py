@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 
 import connexion.exceptions as cx
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from runplane.store import errors as database_errors
 from runplane.validation import JsonBodyProblem, ParameterProblem, request_problem
 
 
@@ -249,8 +249,10 @@ ERROR_TABLE: list[tuple[type[BaseException], Callable[[Exception], ErrorBody]]] 
     (ClientDisconnect, _from_client_disconnect),
     (UnicodeDecodeError, _from_unicode_error),
     (json.JSONDecodeError, _from_json_error),
-    (OperationalError, _from_database_error),
-    (DBAPIError, lambda exc: _from_database_error(exc) if exc.connection_invalidated else _internal(exc)),  # type: ignore[attr-defined]
+    (
+        database_errors.DatabaseError,
+        lambda exc: _from_database_error(exc) if database_errors.unavailable(exc) else _internal(exc),
+    ),
     (Exception, _internal),
 ]
 

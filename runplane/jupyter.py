@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from generated.models import TaskCreate
 from runplane.errors import NotFound
+from runplane.lifecycle import FailureReason, TaskStatus
 from runplane.security import Principal
 from runplane.store.tables import TaskRow
 from runplane.tasks import new_task_row
@@ -52,15 +53,15 @@ SERVER_ENV = {"JUPYTER_RUNTIME_DIR": ".jupyter/runtime"}
 
 def service_status(row: TaskRow) -> str:
     """The service's status from its task's (see the module's docstring)."""
-    if row.status in ("queued", "preparing"):
+    if row.status in (TaskStatus.queued, TaskStatus.preparing):
         return "starting"
-    if row.status == "running":
+    if row.status == TaskStatus.running:
         if row.cancel_requested:
             return "stopping"
         return "running" if row.service_url else "starting"
-    if row.status == "collecting":
+    if row.status == TaskStatus.collecting:
         return "stopping"
-    if row.status == "failed" and row.failure_reason != "timeout":
+    if row.status == TaskStatus.failed and row.failure_reason != FailureReason.timeout:
         return "error"
     return "stopped"  # cancelled, completed, or its timeout_seconds ran out
 

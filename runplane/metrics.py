@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -49,11 +48,11 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
-from sqlalchemy import and_, case, extract, func, select
-from sqlalchemy.sql.elements import ColumnElement
 
+from runplane.lifecycle import ALL, TaskStatus
+from runplane.store import metrics as store_metrics
 from runplane.store.database import Database
-from runplane.store.tables import EventRow, TaskRow, WorkerRow, utcnow
+from runplane.store.tables import utcnow
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE: Final = CONTENT_TYPE_PLAIN_0_0_4
@@ -61,7 +60,7 @@ UNROUTED: Final = "unrouted"
 """The operation label of requests connexion did not route (unknown paths, /redoc, /static, refusals
 made before routing such as 429 and 413)."""
 
-TASK_STATUSES: Final = ("queued", "preparing", "running", "collecting", "completed", "failed", "cancelled")
+TASK_STATUSES: Final = tuple(str(status) for status in ALL)
 WORKER_STATES: Final = ("active", "draining", "offline")
 CONNECTION_KINDS: Final = ("websocket", "sse")
 ConnectionKind = Literal["websocket", "sse"]
@@ -230,24 +229,6 @@ class DatabaseFigures:
     run: Durations
 
 
-def _seconds(dialect: str, start: Any, end: Any) -> ColumnElement[float]:
-    """`end - start` in seconds, never negative (clocks of several hosts may differ slightly)."""
-    if dialect == "postgresql":
-        seconds: ColumnElement[Any] = extract("epoch", end - start)
-        return func.greatest(seconds, 0.0)
-    # SQLite keeps UTCDateTime as ISO text; julianday counts in days.
-    return func.max((func.julianday(end) - func.julianday(start)) * 86400.0, 0.0)
-
-
-def _durations_columns(seconds: Any, bounds: Sequence[float]) -> list[ColumnElement[Any]]:
-    """count, sum and the count under each bound of a column of seconds (NULLs are not counted)."""
-    return [
-        func.count(seconds),
-        func.coalesce(func.sum(seconds), 0.0),
-        *(func.coalesce(func.sum(case((seconds <= bound, 1), else_=0)), 0) for bound in bounds),
-    ]
-
-
 def _durations(row: Sequence[Any], bounds: tuple[float, ...]) -> Durations:
     count, total, *under = row
     return Durations(bounds, tuple(int(n) for n in under), int(count), float(total))
@@ -260,46 +241,14 @@ def _every(known: Sequence[str], counts: dict[str, int]) -> dict[str, int]:
 
 
 async def database_figures(db: Database, dialect: str) -> DatabaseFigures:
-    """Four read-only aggregate queries in one session; the durations take one pass over started tasks.
-
-    Each started task's wait and run seconds are computed once, in a CTE, and then compared with every
-    bucket bound; SQLite is told to MATERIALIZED it, else it inlines the date arithmetic (julianday
-    parsing, the costly part) into every bound's comparison.
-    """
-    finished = and_(TaskRow.status.in_(("completed", "failed", "cancelled")), TaskRow.ended_at.is_not(None))
-    durations: Any = (
-        select(
-            _seconds(dialect, TaskRow.queued_at, TaskRow.started_at).label("wait"),
-            case((finished, _seconds(dialect, TaskRow.started_at, TaskRow.ended_at)), else_=None).label(
-                "run"
-            ),
-        )
-        .where(TaskRow.started_at.is_not(None))
-        .cte("durations")
-    )
-    if dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 35, 0):
-        durations = durations.prefix_with("MATERIALIZED")
-    async with db.reader() as session:
-        tasks = await session.execute(select(TaskRow.status, func.count()).group_by(TaskRow.status))
-        task_counts = {str(status): int(count) for status, count in tasks.all()}
-        workers = await session.execute(select(WorkerRow.status, func.count()).group_by(WorkerRow.status))
-        worker_counts = {str(state): int(count) for state, count in workers.all()}
-        newest_event = await session.scalar(select(func.max(EventRow.id)))
-        row = (
-            await session.execute(
-                select(
-                    *_durations_columns(durations.c.wait, TASK_BUCKETS),
-                    *_durations_columns(durations.c.run, TASK_BUCKETS),
-                )
-            )
-        ).one()
-    width = 2 + len(TASK_BUCKETS)
+    """The figures the database holds (`runplane.store.metrics.figures`: read-only aggregate queries)."""
+    raw = await store_metrics.figures(db, dialect, TASK_BUCKETS)
     return DatabaseFigures(
-        tasks=_every(TASK_STATUSES, task_counts),
-        workers=_every(WORKER_STATES, worker_counts),
-        events_published=int(newest_event or 0),
-        wait=_durations(row[:width], TASK_BUCKETS),
-        run=_durations(row[width:], TASK_BUCKETS),
+        tasks=_every(TASK_STATUSES, raw.task_counts),
+        workers=_every(WORKER_STATES, raw.worker_counts),
+        events_published=raw.newest_event,
+        wait=_durations(raw.wait, TASK_BUCKETS),
+        run=_durations(raw.run, TASK_BUCKETS),
     )
 
 
@@ -349,7 +298,9 @@ def database_families(figures: DatabaseFigures) -> list[Metric]:
     return [
         tasks,
         GaugeMetricFamily(
-            "runplane_queue_depth", "Tasks queued and waiting for a worker.", value=figures.tasks["queued"]
+            "runplane_queue_depth",
+            "Tasks queued and waiting for a worker.",
+            value=figures.tasks[TaskStatus.queued],
         ),
         workers,
         CounterMetricFamily(

@@ -17,18 +17,18 @@ from typing import Any
 
 import anyio.to_thread
 from pydantic import ValidationError
-from sqlalchemy import and_, func, or_, select
 
 from generated import models
 from runplane import retries
 from runplane.artifacts import ArtifactManager
 from runplane.errors import Conflict, NotFound
+from runplane.lifecycle import TERMINAL, TaskStatus
 from runplane.logstore import LogStore
 from runplane.redaction import SecretValues
 from runplane.store.database import Database
 from runplane.store.sweeps import SweepStore
 from runplane.store.tables import TaskRow
-from runplane.store.tasks import TERMINAL
+from runplane.store.tasks import TaskStore
 from runplane.sweeps import record_summary, variation_label
 
 logger = logging.getLogger("runplane.results")
@@ -99,6 +99,7 @@ def _invalid(reason: str) -> Conflict:
 class ResultsManager:
     def __init__(self, db: Database, artifacts: ArtifactManager, logs: LogStore) -> None:
         self.db = db
+        self.tasks = TaskStore(db)
         self.artifacts = artifacts
         self.logs = logs
 
@@ -113,12 +114,7 @@ class ResultsManager:
             return self.logs.read(row.id, tail=tail, attempt=number)
 
         async def finished() -> bool:
-            async with self.db.reader() as session:
-                found = (
-                    await session.execute(
-                        select(TaskRow.status, TaskRow.retry_count).where(TaskRow.id == row.id)
-                    )
-                ).first()
+            found = await self.tasks.status_and_retries(row.id)
             return found is None or found[0] in TERMINAL or found[1] + 1 != number
 
         return self.logs.follow(row.id, tail=tail, finished=finished, attempt=number)
@@ -140,19 +136,7 @@ class ResultsManager:
         """1-based position of the task among its experiment's tasks by submission (ties by id)."""
         if row.experiment_id is None:
             return None
-        async with self.db.reader() as session:
-            earlier = await session.scalar(
-                select(func.count())
-                .select_from(TaskRow)
-                .where(
-                    TaskRow.experiment_id == row.experiment_id,
-                    or_(
-                        TaskRow.created_at < row.created_at,
-                        and_(TaskRow.created_at == row.created_at, TaskRow.id < row.id),
-                    ),
-                )
-            )
-        return int(earlier or 0) + 1
+        return await self.tasks.submitted_before(row.experiment_id, row) + 1
 
     async def run_identity(self, row: TaskRow, attempt: int | None = None) -> models.RunIdentity:
         """The one builder of a task's run identity (served at /run, written as run.json): of its current
@@ -196,8 +180,7 @@ class ResultsManager:
         The row is read again from the database first, so run.json holds exactly what ``/run`` will serve.
         A failure to write (disk full) is logged, not raised: the task's end is already recorded.
         """
-        async with self.db.reader() as session:
-            current = await session.get(TaskRow, row.id)
+        current = await self.tasks.get(row.id)
         identity = await self.run_identity(current or row)
         try:
             await self.artifacts.put_bytes(
@@ -205,14 +188,14 @@ class ResultsManager:
             )
         except OSError:
             logger.exception("could not write run.json for task %s", row.id)
-        if current is not None and current.sweep_id is not None and current.status == "completed":
+        if current is not None and current.sweep_id is not None and current.status == TaskStatus.completed:
             await record_summary(
                 SweepStore(self.db), self.artifacts, current, path=RESULTS_FILE, max_bytes=MAX_RESULTS_BYTES
             )
 
     async def results(self, row: TaskRow) -> models.TaskResults:
         """The task's results.json; 409 before the task has completed, 404 when it wrote none."""
-        if row.status != "completed":
+        if row.status != TaskStatus.completed:
             raise Conflict(
                 "Results are available once the task has completed",
                 details={"task_id": row.id, "status": row.status},

@@ -19,7 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from generated.models import TaskStatus
 from runplane.store.tables import TaskRow
+
+# The failure reason of a cancelled task (runplane.lifecycle.CANCELLED_REASON; kept here to avoid a cycle).
+CANCELLED_REASON = "cancelled"
 
 DEFAULT_RETRY_ON = ("worker_lost",)
 MAX_BACKOFF_SECONDS = 3600
@@ -57,7 +61,7 @@ def backoff_seconds(base: int, retries_done: int) -> int:
 
 def retryable(task: TaskRow, reason: str, exit_code: int | None) -> bool:
     """Whether the task's policy retries a failure with this reason (and exit code)."""
-    if reason == "cancelled":
+    if reason == CANCELLED_REASON:
         return False
     if reason in (task.retry_on or []):
         return True
@@ -141,7 +145,7 @@ def requeue_values(
     the cancellation request are cleared for the new attempt.
     """
     return {
-        "status": "queued",
+        "status": TaskStatus.queued,
         "worker_id": None,
         "retry_count": task.retry_count + 1,
         "attempts": [*(task.attempts or []), ended],

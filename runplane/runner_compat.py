@@ -19,6 +19,7 @@ from typing import Any, Final
 from generated.models import RunState, TaskCreate
 from runplane.catalog import ModelSpec
 from runplane.errors import Conflict, NotFound, Unprocessable
+from runplane.lifecycle import RETRYABLE, TaskStatus
 from runplane.security import Principal
 from runplane.store.tables import TaskRow
 from runplane.tasks import TaskManager
@@ -32,13 +33,13 @@ MAX_MESSAGE: Final = 1024
 
 # Our task statuses in the seed's four words. A cancelled run reads `failed` (the seed has no other end).
 RUN_STATES: Final[dict[str, RunState]] = {
-    "queued": RunState.queued,
-    "preparing": RunState.running,
-    "running": RunState.running,
-    "collecting": RunState.running,
-    "completed": RunState.succeeded,
-    "failed": RunState.failed,
-    "cancelled": RunState.failed,
+    TaskStatus.queued: RunState.queued,
+    TaskStatus.preparing: RunState.running,
+    TaskStatus.running: RunState.running,
+    TaskStatus.collecting: RunState.running,
+    TaskStatus.completed: RunState.succeeded,
+    TaskStatus.failed: RunState.failed,
+    TaskStatus.cancelled: RunState.failed,
 }
 
 
@@ -48,7 +49,7 @@ def run_state(task_status: str) -> RunState:
 
 def run_progress(row: TaskRow) -> int:
     """Whole percent, rounded down, within 0..100; a completed run reads 100."""
-    if row.status == "completed":
+    if row.status == TaskStatus.completed:
         return 100
     value = row.progress if math.isfinite(row.progress) else 0.0
     return min(max(math.floor(value), 0), 100)
@@ -57,7 +58,7 @@ def run_progress(row: TaskRow) -> int:
 def run_message(row: TaskRow) -> str | None:
     """The task's status message; for a run that ended without success, why it ended."""
     message = row.message
-    if row.status in ("failed", "cancelled") and row.failure_message:
+    if row.status in RETRYABLE and row.failure_message:
         message = row.failure_message
     if message is not None and len(message) > MAX_MESSAGE:
         message = message[: MAX_MESSAGE - 1] + "…"
@@ -117,7 +118,7 @@ async def visible_run(tasks: TaskManager, principal: Principal, run_id: str) -> 
 
 def ensure_succeeded(row: TaskRow) -> None:
     """Results exist only for a run that succeeded; before that (or after a failure) the answer is 409."""
-    if row.status != "completed":
+    if row.status != TaskStatus.completed:
         state = run_state(row.status)
         message = (
             "Run failed and has no results" if state is RunState.failed else "Run results are not ready yet"

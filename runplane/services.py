@@ -28,8 +28,14 @@ if TYPE_CHECKING:
 SCOPE_KEY = "runplane.services"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
+    """Every long-lived object of one server process, built once by `runplane.app.build_services`.
+
+    Frozen: nothing is set on it (or wired into its members) after construction; each member receives
+    its collaborators in its constructor.
+    """
+
     settings: Settings
     db: Database
     keys: KeyStore
@@ -46,8 +52,8 @@ class Services:
     audit: AuditLog
     reservations: ReservationManager
     spec: dict[str, Any]
+    hub: EventHub  # the live-event hub (runplane.live); started and stopped by create_app's lifespan
     operation_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    hub: EventHub | None = None  # the live-event hub (runplane.live), set by create_app
 
 
 def services_of(scope: Scope) -> Services:

@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 from limits import parse as parse_limit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
 
 from runplane import __version__
 from runplane.redaction import redact_url
+from runplane.store.urls import async_url
 
 # The usual ports of local front-end dev servers (Create React App / Next.js, Vite, webpack / Vue CLI),
 # as localhost and as 127.0.0.1 (browsers treat them as different origins).
@@ -153,14 +153,7 @@ class Settings(BaseSettings):
     @cached_property
     def sqlalchemy_url(self) -> str:
         """The async driver URL: plain postgresql:// and sqlite:// URLs are accepted too."""
-        if not self.database_url:
-            return f"sqlite+aiosqlite:///{self.resolved_data_dir / 'runplane.sqlite3'}"
-        url = make_url(self.database_url)
-        if url.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
-            url = url.set(drivername="postgresql+psycopg")
-        elif url.drivername == "sqlite":
-            url = url.set(drivername="sqlite+aiosqlite")
-        return url.render_as_string(hide_password=False)
+        return async_url(self.database_url, self.resolved_data_dir / "runplane.sqlite3")
 
     @property
     def database_backend(self) -> Literal["sqlite", "postgresql"]:

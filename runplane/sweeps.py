@@ -43,10 +43,10 @@ from generated.models import TaskCreate
 from runplane.catalog import get_model, validate_inputs
 from runplane.catalog.registry import CONTEXT_KEYS
 from runplane.errors import Conflict, NotFound, Unprocessable
+from runplane.lifecycle import ALL, TERMINAL, TaskStatus
 from runplane.security import Principal
 from runplane.store.sweeps import SweepClash, SweepStore, SweepTaskView
 from runplane.store.tables import SweepRow, TaskRow
-from runplane.store.tasks import ACTIVE, TERMINAL
 from runplane.tasks import new_task_row, request_fingerprint, task_args
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ MAX_TASKS: Final = 10_000
 MAX_PARAMETERS: Final = 16
 MAX_TEXT: Final = 4096  # the contract's bound on one arg and on one env value
 MAX_METRICS: Final = 256
-STATUSES: Final = ("queued", *ACTIVE, *TERMINAL)
+STATUSES: Final = ALL
 GOALS: Final = ("min", "max")
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -319,7 +319,7 @@ def best_trial(tasks: Sequence[SweepTaskView], metric: str, goal: str) -> BestTr
     to the earlier variation, then trial. None when no completed task has that metric."""
     best: BestTrial | None = None
     for task in tasks:
-        if task.status != "completed" or not task.summary:
+        if task.status != TaskStatus.completed or not task.summary:
             continue
         value = task.summary.get(metric)
         if value is None:
@@ -334,7 +334,7 @@ def best_trial(tasks: Sequence[SweepTaskView], metric: str, goal: str) -> BestTr
 
 def progress_of(task_count: int, counts: Mapping[str, int], active_progress: float) -> Progress:
     """Finished tasks count whole (100 %), active ones by their own progress, queued ones as 0."""
-    every = {status: int(counts.get(status, 0)) for status in STATUSES}
+    every = {str(status): int(counts.get(status, 0)) for status in STATUSES}
     done = sum(every[status] for status in TERMINAL)
     percent = (done * 100.0 + active_progress) / task_count if task_count else 100.0
     return Progress(every, round(min(max(percent, 0.0), 100.0), 2), done >= task_count)

@@ -19,9 +19,10 @@ from runplane import retries
 from runplane.catalog import get_model, validate_inputs
 from runplane.entrypoints import entrypoint_script
 from runplane.errors import Conflict, Forbidden, NotFound, Unprocessable, ValidationFailed
+from runplane.lifecycle import ALL, RETRYABLE, TERMINAL, TaskStatus
 from runplane.security import Principal
 from runplane.store.tables import TaskRow, utcnow
-from runplane.store.tasks import ACTIVE, TERMINAL, IdempotencyClash, TaskStore
+from runplane.store.tasks import IdempotencyClash, TaskStore
 from runplane.validation import invalid_environment_names
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def new_task_row(user_id: str, request: TaskCreate) -> TaskRow:
         id=uuid.uuid4().hex,
         job_name=request.job_name,
         user_id=user_id,
-        status="queued",
+        status=TaskStatus.queued,
         priority=request.priority,
         entrypoint=request.entrypoint,
         args=task_args(request),
@@ -185,7 +186,7 @@ class TaskManager:
         self.reservations = reservations
 
     def priority_aged(self, row: TaskRow, now: datetime | None = None) -> float:
-        if row.status != "queued":
+        if row.status != TaskStatus.queued:
             return float(row.priority)
         return round(self.aging.effective(row.priority, row.queued_at, now or utcnow()), 4)
 
@@ -320,7 +321,7 @@ class TaskManager:
             row = await self.visible(principal, task_id)
             if row.status in TERMINAL:
                 raise Conflict(f"Task already {row.status}", details={"status": row.status})
-            if row.status == "queued":
+            if row.status == TaskStatus.queued:
                 if await self.store.cancel_if_queued(task_id, principal.user_id):
                     return False
             elif row.cancel_requested or await self.store.request_cancel_if_active(
@@ -339,7 +340,7 @@ class TaskManager:
         failed or cancelled (or changed state meanwhile) or has used up ``retries.MAX_RETRY_COUNT``.
         """
         row = await self.visible(principal, task_id)
-        if row.status not in ("failed", "cancelled"):
+        if row.status not in RETRYABLE:
             raise Conflict(
                 f"Only a failed or cancelled task can be retried; this one is {row.status}",
                 details={"task_id": task_id, "status": row.status},
@@ -367,12 +368,12 @@ class TaskManager:
 
     async def set_priority(self, principal: Principal, task_id: str, priority: int) -> TaskRow:
         row = await self.visible(principal, task_id)
-        if row.status != "queued" or not await self.store.set_priority_if_queued(task_id, priority):
+        if row.status != TaskStatus.queued or not await self.store.set_priority_if_queued(task_id, priority):
             current = await self.visible(principal, task_id)
             raise Conflict("Only a queued task can change priority", details={"status": current.status})
         return await self.visible(principal, task_id)
 
     async def queue_counts(self) -> dict[str, int]:
         counts = await self.store.counts_by_status(finished_since=self.store.day_ago())
-        names = ("queued", *ACTIVE, *TERMINAL)
-        return {name: counts.get(name, 0) for name in names}
+        names = ALL
+        return {str(name): counts.get(name, 0) for name in names}

@@ -12,28 +12,35 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 
 from runplane.artifacts import ArtifactManager
 from runplane.errors import Conflict, NotFound
+from runplane.lifecycle import ACTIVE
 from runplane.logstore import AppendResult, LogStore
 from runplane.security import Principal
 from runplane.store.database import Database
 from runplane.store.tables import ArtifactRow, TaskRow, WorkerRow
-from runplane.store.tasks import ACTIVE
+from runplane.store.workers import WorkerStore
 from runplane.workers import check_assigned
 
 
 class WorkerUploads:
-    def __init__(self, db: Database, logs: LogStore, artifacts: ArtifactManager) -> None:
+    def __init__(
+        self,
+        db: Database,
+        logs: LogStore,
+        artifacts: ArtifactManager,
+        *,
+        renew_lease: Callable[[WorkerRow], Awaitable[WorkerRow]] | None = None,
+    ) -> None:
         self.db = db
+        self.store = WorkerStore(db)
         self.logs = logs
         self.artifacts = artifacts
-        # Renews the worker's lease on each request (wired by runplane.app.build_services).
-        self.renew_lease: Callable[[WorkerRow], Awaitable[WorkerRow]] | None = None
+        # Renews the worker's lease on each request (`WorkerManager.touch`, given by build_services).
+        self.renew_lease = renew_lease
 
     async def assigned_task(
         self, principal: Principal, worker_id: str, task_id: str, *, attempt: int | None = None
     ) -> TaskRow:
-        async with self.db.reader() as session:
-            worker = await session.get(WorkerRow, worker_id)
-            task = await session.get(TaskRow, task_id)
+        worker, task = await self.store.worker_and_task(worker_id, task_id)
         if worker is None or worker.user_id != principal.user_id:
             raise NotFound("Worker not found", details={"worker_id": worker_id})
         if self.renew_lease is not None:

@@ -21,11 +21,14 @@ import re
 from collections.abc import AsyncGenerator, Iterable, Sequence
 from typing import Any, TypeVar
 
+import jsonschema  # type: ignore[import-untyped]
 from connexion.exceptions import BadRequestProblem
 from connexion.validators.json import JSONRequestBodyValidator
 from connexion.validators.parameter import ParameterValidator
 from pydantic import BaseModel, ValidationError
-from starlette.types import Scope
+from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope
 
 from generated import models as generated_models
 
@@ -208,14 +211,117 @@ class ServerLimitsJSONBodyValidator(JSONRequestBodyValidator):
 
     connexion runs it for every operation with a JSON body, after the key is checked (an unauthenticated
     body is never parsed) and before the schema is: so every JSON body of every operation is held to the
-    server limits in this one place, and what passes is parsed once.
+    server limits in this one place, and what passes is parsed once. It differs from connexion's in three
+    ways: a chunked body (``Transfer-Encoding: chunked``, RFC 9112 §7.1, no ``Content-Length``) is read
+    instead of being taken for a missing one; a JSON ``null`` body is named as such; and a schema mismatch
+    is described without the offending value (`schema_error_message`), so a secret sent in the wrong
+    shape is never echoed to the client or written to the log.
     """
+
+    async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
+        headers = Headers(scope=scope)
+        if "content-length" not in headers and "chunked" in headers.get("transfer-encoding", "").lower():
+            # BodyLimitMiddleware, outside this, has already bounded what `receive` can deliver.
+            chunks: list[bytes] = []
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                chunks.append(message.get("body", b""))
+                more = bool(message.get("more_body", False))
+            body = b"".join(chunks)
+            scope = {
+                **scope,
+                "headers": [
+                    *(
+                        (name, value)
+                        for name, value in scope["headers"]
+                        if name.lower() != b"transfer-encoding"
+                    ),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+            receive = self._insert_messages(
+                receive, messages=[{"type": "http.request", "body": body, "more_body": False}]
+            )
+        wrapped: tuple[Receive, Scope] = await super().wrap_receive(receive, scope=scope)
+        return wrapped
 
     async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
         data = b"".join([chunk async for chunk in stream])
         if not data:
             return None
-        return check_json_body(data, allow_nul=bool(scope.get(ALLOW_NUL_SCOPE_KEY)))
+        document = check_json_body(data, allow_nul=bool(scope.get(ALLOW_NUL_SCOPE_KEY)))
+        if document is None and not self._nullable:
+            raise JsonBodyProblem("Request body must be a JSON value other than null")
+        return document
+
+    def _validate(self, body: Any) -> dict[str, Any] | None:
+        if not self._nullable and body is None:
+            raise BadRequestProblem("Request body must not be empty")
+        try:
+            self._validator.validate(body)
+        except jsonschema.ValidationError as exc:
+            message, field = schema_error_message(exc)
+            raise JsonBodyProblem(message, field=field) from None
+        return None
+
+
+def schema_error_message(error: jsonschema.ValidationError) -> tuple[str, str | None]:
+    """A JSON-schema mismatch as (message, dotted field), naming the rule and never the value.
+
+    jsonschema's own messages quote the instance (``'topsecret' is not of type 'object'``); a body's
+    values may be secrets, so the message is rebuilt from the keyword (`error.validator`) and its
+    argument (`error.validator_value`), which come from the contract: ``'priority' must be at most
+    10``. A missing or unexpected property keeps jsonschema's message, which names properties only
+    (``'job_name' is a required property``), and the field is that property.
+    """
+    rule = error.validator
+    bound = error.validator_value
+    where = _dotted(list(error.path))
+    if rule in ("required", "additionalProperties"):
+        names = re.findall(r"'([^']*)'", error.message)
+        field = ".".join(part for part in (where, names[0] if names else None) if part)
+        suffix = f" in '{where}'" if where else ""
+        return error.message + suffix, field or None
+    if rule == "type":
+        kinds = [bound] if isinstance(bound, str) else list(bound)
+        text = f"must be of type {' or '.join(kinds)}"
+    elif rule == "enum":
+        text = f"must be one of: {', '.join(json.dumps(choice) for choice in bound)}"
+    elif rule == "const":
+        text = f"must be {json.dumps(bound)}"
+    elif rule in _BOUND_WORDS:
+        text = _BOUND_WORDS[rule].format(bound)
+    elif rule == "pattern":
+        text = f"must match the pattern {bound}"
+    elif rule == "format":
+        text = f"must be a valid {bound}"
+    elif rule == "uniqueItems":
+        text = "must not hold the same item twice"
+    elif rule in ("oneOf", "anyOf"):
+        text = "matches none of the allowed shapes"
+    elif rule == "not":
+        text = "has a shape that is not allowed"
+    else:
+        text = f"is not valid ({rule})"
+    return (f"'{where}' {text}" if where else f"Request body {text}"), where
+
+
+_BOUND_WORDS = {
+    "minimum": "must be at least {}",
+    "maximum": "must be at most {}",
+    "exclusiveMinimum": "must be greater than {}",
+    "exclusiveMaximum": "must be less than {}",
+    "multipleOf": "must be a multiple of {}",
+    "minLength": "must be at least {} characters long",
+    "maxLength": "must be at most {} characters long",
+    "minItems": "must hold at least {} items",
+    "maxItems": "must hold at most {} items",
+    "minProperties": "must hold at least {} entries",
+    "maxProperties": "must hold at most {} entries",
+}
 
 
 def parse_request(model: type[ModelT], body: Any) -> ModelT:

@@ -31,8 +31,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from runplane import reservations, retries
+from generated.models import FailureReason
+from runplane import lifecycle, reservations, retries
 from runplane.errors import Conflict, NotFound, ValidationFailed
+from runplane.lifecycle import ACTIVE, TERMINAL, TaskStatus
 from runplane.scheduler import (
     WAITING_PREFIX,
     Capacity,
@@ -42,7 +44,6 @@ from runplane.scheduler import (
     waiting_reason,
 )
 from runplane.store.tables import TaskRow, WorkerRow, utcnow
-from runplane.store.tasks import ACTIVE, TERMINAL
 from runplane.store.workers import WorkerStore
 
 if TYPE_CHECKING:
@@ -53,18 +54,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("runplane.workers")
 
-# Where a report may move a task from each active state (besides repeating the state it is in).
-NEXT_STATES: dict[str, frozenset[str]] = {
-    "preparing": frozenset({"running", "failed", "cancelled"}),
-    "running": frozenset({"collecting", "failed", "cancelled"}),
-    "collecting": frozenset({"completed", "failed", "cancelled"}),
-}
-DEFAULT_MESSAGES = {
-    "preparing": "Preparing",
-    "running": "Running",
-    "collecting": "Collecting outputs",
-    "completed": "Completed",
-}
 # A report's status change is retried this often when a concurrent change moved the task first.
 _REPORT_ATTEMPTS = 5
 
@@ -103,20 +92,6 @@ class ReapReport:
     waiting_messages: int = 0
 
 
-def failure_message(reason: str, exit_code: int | None, timeout_seconds: int | None) -> str:
-    """The default human message for a failure the worker reported without one."""
-    if reason == "exit_code":
-        return f"exited with code {exit_code}" if exit_code is not None else "exited with an error"
-    if reason == "timeout":
-        return f"timed out after {timeout_seconds} s" if timeout_seconds else "timed out"
-    return {
-        "out_of_memory": "ran out of memory",
-        "worker_lost": "its worker was lost",
-        "snapshot_invalid": "the code snapshot could not be used",
-        "dataset_invalid": "a dataset could not be fetched or verified",
-    }.get(reason, "failed")
-
-
 class WorkerManager:
     def __init__(
         self,
@@ -124,15 +99,16 @@ class WorkerManager:
         settings: Settings,
         *,
         on_finished: FinishedHook | None = None,
+        arrivals: Arrivals | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         # Called after a task reached completed / failed / cancelled through a worker or the reaper
-        # (the results manager writes run.json there). Wired by runplane.app.build_services.
+        # (the results manager writes run.json there), given by runplane.app.build_services.
         self.on_finished = on_finished
-        # Wakes waiting long-poll claims when a task is queued (the event hub's, set by runplane.app);
+        # Wakes waiting long-poll claims when a task is queued (the event hub's, given by runplane.app);
         # without it they re-check every `claim_recheck_seconds`.
-        self.arrivals: Arrivals | None = None
+        self.arrivals = arrivals
 
     # --- the agent's operations ---------------------------------------------------------------------
 
@@ -288,17 +264,8 @@ class WorkerManager:
         self, task: TaskRow, worker_id: str, target: str, reason: str | None, report: TaskReport
     ) -> TaskRow | None:
         current = task.status
-        if current in TERMINAL:
-            raise Conflict(
-                f"Task already {current}",
-                details={"task_id": task.id, "status": current, "requested": target},
-            )
-        if target not in NEXT_STATES.get(current, frozenset()):
-            raise Conflict(
-                f"A {current} task cannot become {target}",
-                details={"task_id": task.id, "status": current, "requested": target},
-            )
-        if target == "cancelled" and not task.cancel_requested:
+        lifecycle.check_transition(task.id, current, target, allowed=lifecycle.REPORTED)
+        if target == lifecycle.S.cancelled and not task.cancel_requested:
             raise Conflict(
                 "Nobody asked to cancel this task", details={"task_id": task.id, "status": current}
             )
@@ -308,50 +275,39 @@ class WorkerManager:
             values["exit_code"] = report.exit_code
         if report.service_url is not None:
             values["service_url"] = report.service_url
-        if target == "running":
+        if target == lifecycle.S.running:
             values["started_at"] = task.started_at or now
-        if target in DEFAULT_MESSAGES:
-            values["message"] = report.message or DEFAULT_MESSAGES[target]
-        if target == "completed":
+        default_message = lifecycle.DEFAULT_MESSAGES.get(lifecycle.TaskStatus(target))
+        if default_message is not None:
+            values["message"] = report.message or default_message
+        if target == lifecycle.S.completed:
             # The message says how the task ended, not what it last printed as progress.
             message = "Completed" + (f": {report.message}" if report.message else "")
             values.update(progress=100.0, ended_at=now, message=message[:1024])
-        elif target == "failed":
+        elif target == lifecycle.S.failed:
             if reason is None:
-                reason = "exit_code" if report.exit_code not in (None, 0) else "internal"
-            text = report.message or failure_message(reason, report.exit_code, task.timeout_seconds)
+                reason = (
+                    FailureReason.exit_code
+                    if report.exit_code not in (None, 0)
+                    else lifecycle.INTERNAL_REASON
+                )
+            text = report.message or lifecycle.failure_message(reason, report.exit_code, task.timeout_seconds)
             exit_code = report.exit_code if report.exit_code is not None else task.exit_code
-            retry = retries.decide(task, reason, exit_code, now=now)
-            if retry is not None:
+            outcome = lifecycle.after_failure(task, reason, exit_code=exit_code, text=text, now=now)
+            if outcome.retry is not None:
                 # The policy retries this failure: the attempt ends, and the task is queued as the next one.
-                ended = retries.ended_attempt(
-                    task,
-                    status="failed",
-                    failure_reason=reason,
-                    failure_message=text[:1024],
-                    exit_code=exit_code,
-                    ended_at=now,
-                )
-                values = retries.requeue_values(
-                    task, ended, now=now, not_before=retry.not_before, message=retry.message(text)
-                )
+                values = outcome.values
             else:
-                values.update(
-                    failure_reason=reason,
-                    failure_message=text[:1024],
-                    message=f"Failed: {text}"[:1024],
-                    ended_at=now,
-                )
-        elif target == "cancelled":
-            text = f"Cancelled by {task.cancelled_by or 'its owner'}"
-            values.update(failure_reason="cancelled", failure_message=text, message="Cancelled", ended_at=now)
+                values.update(outcome.values)
+        elif target == lifecycle.S.cancelled:
+            values.update(lifecycle.cancelled_values(task, now=now))
         row = await self.store.update_task(
             task.id,
             worker_id=worker_id,
             from_status=current,
             values=values,
             progress=report.progress,
-            require_cancel=target == "cancelled",
+            require_cancel=target == lifecycle.S.cancelled,
             previous=current,
         )
         if row is not None and row.status in TERMINAL:
@@ -416,9 +372,11 @@ class WorkerManager:
         for orphan in await self.store.orphans():
             row = await self._recover(orphan.task, orphan.worker_name, now=now, why="was lost")
             if row is not None:
-                {"queued": report.requeued, "failed": report.failed, "cancelled": report.cancelled}[
-                    row.status
-                ].append(row.id)
+                {
+                    lifecycle.S.queued: report.requeued,
+                    lifecycle.S.failed: report.failed,
+                    lifecycle.S.cancelled: report.cancelled,
+                }[lifecycle.TaskStatus(row.status)].append(row.id)
         held = await reservations.reap(self.store.db, now)  # expiry; why tasks in reservations wait
         report.waiting_messages = await self._explain_waiting(held)
         if report.lost_workers or report.requeued or report.failed or report.cancelled:
@@ -435,46 +393,32 @@ class WorkerManager:
         """Takes a lost worker's task back: cancelled when asked, else retried or failed by its policy."""
         values: dict[str, Any]
         if task.cancel_requested:
-            text = f"Cancelled by {task.cancelled_by or 'its owner'}"
-            values = {
-                "status": "cancelled",
-                "failure_reason": "cancelled",
-                "failure_message": text,
-                "ended_at": now,
-                "message": "Cancelled",
-            }
-        elif (retry := retries.decide(task, "worker_lost", None, now=now)) is not None:
-            text = f"worker {worker_name} {why}"
-            ended = retries.ended_attempt(
-                task,
-                status="failed",
-                failure_reason="worker_lost",
-                failure_message=f"Worker {worker_name} {why}",
-                exit_code=task.exit_code,
-                ended_at=now,
-            )
-            message = f"Requeued after worker {worker_name} {why}"
-            if retry.not_before is not None:
-                message = retry.message(text)
-            values = retries.requeue_values(
-                task, ended, now=now, not_before=retry.not_before, message=message
-            )
+            values = lifecycle.cancelled_values(task, now=now)
         else:
-            attempts = task.retry_count + 1
+            lost = FailureReason.worker_lost
             if task.retry_count >= task.max_retries:
-                text = (
-                    f"Worker {worker_name} {why} after {attempts} attempt(s); no retries left "
+                final = (
+                    f"Worker {worker_name} {why} after {task.retry_count + 1} attempt(s); no retries left "
                     f"(max_retries {task.max_retries})"
                 )
             else:
-                text = f"Worker {worker_name} {why}; the task's retry_on does not include worker_lost"
-            values = {
-                "status": "failed",
-                "failure_reason": "worker_lost",
-                "failure_message": text,
-                "ended_at": now,
-                "message": text,
-            }
+                final = f"Worker {worker_name} {why}; the task's retry_on does not include {lost}"
+
+            def requeued(retry: retries.Retry) -> str:
+                if retry.not_before is not None:
+                    return retry.message(f"worker {worker_name} {why}")
+                return f"Requeued after worker {worker_name} {why}"
+
+            values = lifecycle.after_failure(
+                task,
+                lost,
+                exit_code=task.exit_code,
+                text=f"Worker {worker_name} {why}",
+                now=now,
+                requeue_message=requeued,
+                final_text=final,
+                final_message=final,
+            ).values
         row = await self.store.recover(task, values=values, now=now)
         if row is not None and row.status in TERMINAL:
             await self._finished(row)
@@ -560,11 +504,11 @@ def check_assigned(task: TaskRow, worker_id: str, attempt: int | None) -> None:
 def _check_report(target: str | None, reason: str | None) -> None:
     if reason is None:
         return
-    if target != "failed":
+    if target != TaskStatus.failed:
         raise ValidationFailed(
             "'failure_reason' goes with status 'failed'", details={"field": "failure_reason"}
         )
-    if reason == "cancelled":
+    if reason == lifecycle.CANCELLED_REASON:
         raise ValidationFailed(
             "A cancelled task is reported with status 'cancelled'", details={"field": "failure_reason"}
         )

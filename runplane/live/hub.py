@@ -43,12 +43,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from sqlalchemy import Row, delete, func, or_, select, text
-from sqlalchemy.engine import make_url
-
 from runplane import events, metrics
-from runplane.live import notify, queue_stats
+from runplane.lifecycle import TaskStatus
+from runplane.live import queue_stats
 from runplane.live.arrivals import Arrivals
+from runplane.store import notify
+from runplane.store.event_log import EventLog, EventRecord
 from runplane.store.tables import EventRow, utcnow
 
 if TYPE_CHECKING:
@@ -73,15 +73,6 @@ MIN_POLL_GAP: Final = 0.005
 """Least time between two polls, so a burst of wake-ups costs one query, not hundreds."""
 
 ConnectionKind = Literal["websocket", "sse"]
-
-_COLUMNS: Final = (
-    EventRow.id,
-    EventRow.topic,
-    EventRow.task_id,
-    EventRow.user_id,
-    EventRow.data,
-    EventRow.created_at,
-)
 
 
 class HubNotReady(Exception):
@@ -115,7 +106,7 @@ class LiveEvent:
     """The StreamEvent (`{"type", "id", "ts", "data"}`) as JSON: one WebSocket message, one SSE data line."""
 
     @classmethod
-    def of(cls, row: Row[Any] | EventRow) -> LiveEvent:
+    def of(cls, row: EventRecord | EventRow) -> LiveEvent:
         # Events are recorded without None values; this also drops them from events an older version wrote.
         data = events.without_none(row.data)
         message = json.dumps(
@@ -231,6 +222,7 @@ class _Gap:
 class EventHub:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
+        self.log = EventLog(db)
         self.poll_interval = settings.event_poll_seconds
         self.retention = timedelta(hours=settings.event_retention_hours)
         self.queue_size = settings.ws_queue_size
@@ -366,7 +358,7 @@ class EventHub:
         if event.topic in queue_stats.TRIGGERS:
             self._queue_changed.set()
         if event.topic == events.WORKER_STATUS or (
-            event.topic == events.TASK_UPDATE and event.data.get("status") == "queued"
+            event.topic == events.TASK_UPDATE and event.data.get("status") == TaskStatus.queued
         ):
             # Work to claim, or a worker drained / lost: waiting claims look again.
             self.arrivals.notify()
@@ -388,17 +380,10 @@ class EventHub:
         """The stored events with `after < id <= upto` (no upper bound: None) that `principal` may see."""
         cursor = after
         while upto is None or cursor < upto:
-            query = select(*_COLUMNS).where(EventRow.id > cursor).order_by(EventRow.id).limit(page)
-            if upto is not None:
-                query = query.where(EventRow.id <= upto)
-            if task_id is not None:
-                query = query.where(EventRow.task_id == task_id)
-            if not principal.is_admin:
-                query = query.where(
-                    or_(EventRow.user_id == principal.user_id, EventRow.topic.in_(PUBLIC_TOPICS))
-                )
-            async with self.db.reader() as session:
-                rows = (await session.execute(query)).all()
+            visible_to = None if principal.is_admin else (principal.user_id, tuple(PUBLIC_TOPICS))
+            rows = await self.log.page(
+                after=cursor, upto=upto, limit=page, task_id=task_id, visible_to=visible_to
+            )
             for row in rows:
                 yield LiveEvent.of(row)
             if len(rows) < page:
@@ -408,9 +393,7 @@ class EventHub:
     # --- the reader -----------------------------------------------------------------------------------
 
     async def _init_cursor(self) -> None:
-        async with self.db.reader() as session:
-            newest = (await session.execute(select(func.max(EventRow.id)))).scalar_one()
-        self.cursor = int(newest or 0)
+        self.cursor = await self.log.newest_id()
 
     async def _run(self) -> None:
         failures = 0
@@ -448,30 +431,29 @@ class EventHub:
         """Hands out the next events in id order; True when more may be waiting already."""
         assert self.cursor is not None
         self._wake.clear()
-        xmin: int | None = None
-        async with self.db.reader() as session:
-            if self._postgres and self._gap is not None:
-                # Taken before the read: transactions that ended before this point are visible to it.
-                xmin = await self._snapshot_bound(session, "xmin")
-            query = select(*_COLUMNS).where(EventRow.id > self.cursor).order_by(EventRow.id).limit(BATCH)
-            rows = (await session.execute(query)).all()
-            ready, gap_at = self._in_order(rows, xmin)
-            if gap_at is None:
-                self._gap = None
-            elif self._gap is None or self._gap.start != gap_at:
-                horizon = await self._snapshot_bound(session, "xmax") if self._postgres else None
-                self._gap = _Gap(gap_at, time.monotonic(), horizon)
+        # With a gap open, the snapshot's xmin is taken before the read: transactions that ended before
+        # that point are visible to it.
+        rows, xmin = await self.log.read_after(self.cursor, BATCH, with_xmin=self._gap is not None)
+        ready, gap_at = self._in_order(rows, xmin)
+        if gap_at is None:
+            self._gap = None
+        elif self._gap is None or self._gap.start != gap_at:
+            # Taken after the read (a later xmax only makes the wait for in-flight transactions safer).
+            horizon = await self.log.snapshot_xmax()
+            self._gap = _Gap(gap_at, time.monotonic(), horizon)
         for index, row in enumerate(ready):
             self._publish(LiveEvent.of(row))
             if index % self._yield_every == self._yield_every - 1:
                 await asyncio.sleep(0)
         return gap_at is None and len(rows) == BATCH
 
-    def _in_order(self, rows: Sequence[Row[Any]], xmin: int | None) -> tuple[list[Row[Any]], int | None]:
+    def _in_order(
+        self, rows: Sequence[EventRecord], xmin: int | None
+    ) -> tuple[list[EventRecord], int | None]:
         """The rows that may be handed out now, and the first missing id that holds the rest back."""
         assert self.cursor is not None
         expected = self.cursor + 1
-        ready: list[Row[Any]] = []
+        ready: list[EventRecord] = []
         for row in rows:
             if row.id != expected and not self._gap_closed(expected, xmin):
                 return ready, expected
@@ -495,23 +477,13 @@ class EventHub:
             return True
         return False
 
-    @staticmethod
-    async def _snapshot_bound(session: Any, which: Literal["xmin", "xmax"]) -> int:
-        statement = text(f"SELECT pg_snapshot_{which}(pg_current_snapshot())::text")
-        return int((await session.execute(statement)).scalar_one())
-
     async def _maybe_prune(self) -> None:
         now = time.monotonic()
         if now < self._next_prune or self.retention <= timedelta(0):
             return
         self._next_prune = now + PRUNE_INTERVAL
         cutoff = utcnow() - self.retention
-        newest = select(func.max(EventRow.id)).scalar_subquery()
-        async with self.db.session() as session:
-            result = await session.execute(
-                delete(EventRow).where(EventRow.created_at < cutoff, EventRow.id < newest)
-            )
-        removed = int(getattr(result, "rowcount", 0) or 0)
+        removed = await self.log.prune(cutoff)
         if removed:
             logger.info("pruned %d events older than %s", removed, cutoff.isoformat())
 
@@ -519,7 +491,7 @@ class EventHub:
         """PostgreSQL: LISTEN for the commit notifications and wake the reader (reconnects on failure)."""
         import psycopg
 
-        dsn = make_url(self.db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        dsn = self.log.listen_dsn()
         failures = 0
         while True:  # until stop() cancels it
             try:

@@ -13,12 +13,11 @@ as `/v1/queue` counts them) and `workers` (active workers).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
-
-from sqlalchemy import func, select
+from typing import TYPE_CHECKING, Final
 
 from runplane import events
-from runplane.store.tables import EventRow, TaskRow, WorkerRow
+from runplane.lifecycle import LIVE
+from runplane.store import event_log
 
 if TYPE_CHECKING:
     from runplane.store.database import Database
@@ -26,35 +25,17 @@ if TYPE_CHECKING:
 MIN_INTERVAL_SECONDS: Final = 1.0
 TRIGGERS: Final = frozenset({events.TASK_UPDATE, events.WORKER_STATUS})
 """The topics whose events can change the queue's figures."""
-COUNTED: Final = ("queued", "preparing", "running", "collecting")
+COUNTED: Final = LIVE
 
 
 async def figures(db: Database) -> dict[str, int]:
     """The queue's figures now (see the module docstring)."""
-    async with db.reader() as session:
-        rows = await session.execute(
-            select(TaskRow.status, func.count()).where(TaskRow.status.in_(COUNTED)).group_by(TaskRow.status)
-        )
-        counts: dict[str, Any] = dict(rows.all())
-        workers = await session.scalar(
-            select(func.count()).select_from(WorkerRow).where(WorkerRow.status == "active")
-        )
-    found = {status: int(counts.get(status, 0)) for status in COUNTED}
-    found["workers"] = int(workers or 0)
-    return found
+    return await event_log.queue_figures(db)
 
 
 async def publish_if_changed(db: Database) -> dict[str, int] | None:
     """Appends a `queue_stats` event when the figures differ from the newest one; returns what it wrote."""
     current = await figures(db)
-    async with db.session() as session:
-        newest = await session.scalar(
-            select(EventRow.data)
-            .where(EventRow.topic == events.QUEUE_STATS)
-            .order_by(EventRow.id.desc())
-            .limit(1)
-        )
-        if newest == current:
-            return None
-        await events.record(session, topic=events.QUEUE_STATS, data=current)
+    if not await event_log.publish_queue_stats_if_changed(db, current):
+        return None
     return current

@@ -203,7 +203,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     services = services_of(websocket.scope)
     hub = services.hub
     await websocket.accept()
-    if hub is None or not hub.ready:
+    if not hub.ready:
         await _close(websocket, TRY_AGAIN_LATER, "live events not available yet")
         return
     if hub.sockets >= services.settings.ws_max_connections:

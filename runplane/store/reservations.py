@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, select, text, update
 from sqlalchemy.orm import aliased
 
-from runplane import events
+from runplane.lifecycle import ACTIVE, CANCELLED_REASON, TaskStatus
+from runplane.store import events
 from runplane.store.database import Database
 from runplane.store.tables import ReservationRow, ReservationWorkerRow, TaskRow, WorkerRow
-from runplane.store.tasks import ACTIVE
 
 _RETURNING = {"synchronize_session": False, "populate_existing": True}
 # A constant key for pg_advisory_xact_lock: reservation bindings are decided one at a time.
@@ -233,10 +233,10 @@ class ReservationStore:
                 text_ = f"{message}: reservation {ended_id} {status}"
                 tasks = await session.execute(
                     update(TaskRow)
-                    .where(TaskRow.reservation_id == ended_id, TaskRow.status == "queued")
+                    .where(TaskRow.reservation_id == ended_id, TaskRow.status == TaskStatus.queued)
                     .values(
-                        status="cancelled",
-                        failure_reason="cancelled",
+                        status=TaskStatus.cancelled,
+                        failure_reason=CANCELLED_REASON,
                         failure_message=text_,
                         cancelled_by=cancelled_by,
                         ended_at=now,
@@ -247,7 +247,7 @@ class ReservationStore:
                     .execution_options(**_RETURNING)
                 )
                 for task in tasks.scalars().all():
-                    await events.task_changed(session, task, previous="queued")
+                    await events.task_changed(session, task, previous=TaskStatus.queued)
             return ended
 
     async def queued_in_reservations(self) -> list[QueuedInReservation]:
@@ -256,7 +256,7 @@ class ReservationStore:
             result = await session.execute(
                 select(TaskRow, ReservationRow, derived_status())
                 .outerjoin(ReservationRow, ReservationRow.id == TaskRow.reservation_id)
-                .where(TaskRow.status == "queued", TaskRow.reservation_id.is_not(None))
+                .where(TaskRow.status == TaskStatus.queued, TaskRow.reservation_id.is_not(None))
                 .execution_options(populate_existing=True)
             )
             return [QueuedInReservation(task, res, status) for task, res, status in result.all()]
@@ -268,7 +268,7 @@ class ReservationStore:
                 update(TaskRow)
                 .where(
                     TaskRow.id == task.id,
-                    TaskRow.status == "queued",
+                    TaskRow.status == TaskStatus.queued,
                     TaskRow.message.is_distinct_from(message),
                 )
                 .values(message=message, updated_at=now)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import delete, exists, select
 
+from runplane.lifecycle import ACTIVE
 from runplane.store.database import Database
 from runplane.store.tables import SnapshotRow, TaskRow, WorkerRow
-from runplane.store.tasks import ACTIVE
 
 
 class SnapshotStore:

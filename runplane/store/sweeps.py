@@ -14,11 +14,10 @@ from typing import Any, Final
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from runplane import events
-from runplane.live import notify
+from runplane.lifecycle import ACTIVE, CANCELLED_REASON, TaskStatus
+from runplane.store import events, notify
 from runplane.store.database import Database
 from runplane.store.tables import Base, EventRow, SweepRow, TaskRow, utcnow
-from runplane.store.tasks import ACTIVE
 
 QUEUED_CANCEL_MESSAGE = "Cancelled before it started"
 # The tables as Core sees them, for bulk inserts of plain mappings.
@@ -62,7 +61,7 @@ class SweepStore:
                 "worker_id": None,
                 "data": {
                     "task_id": task["id"],
-                    "status": "queued",
+                    "status": TaskStatus.queued,
                     "previous_status": None,
                     "worker_id": None,
                     "failure": None,
@@ -152,7 +151,7 @@ class SweepStore:
         """The sweep's tasks in variation then trial order (only completed ones with ``completed_only``)."""
         conditions = [TaskRow.sweep_id == sweep_id]
         if completed_only:
-            conditions.append(TaskRow.status == "completed")
+            conditions.append(TaskRow.status == TaskStatus.completed)
         async with self.db.reader() as session:
             result = await session.execute(
                 select(
@@ -194,10 +193,10 @@ class SweepStore:
         async with self.db.session() as session:
             cancelled = await session.execute(
                 update(TaskRow)
-                .where(TaskRow.sweep_id == sweep_id, TaskRow.status == "queued")
+                .where(TaskRow.sweep_id == sweep_id, TaskRow.status == TaskStatus.queued)
                 .values(
-                    status="cancelled",
-                    failure_reason="cancelled",
+                    status=TaskStatus.cancelled,
+                    failure_reason=CANCELLED_REASON,
                     failure_message=QUEUED_CANCEL_MESSAGE,
                     cancelled_by=cancelled_by,
                     ended_at=now,
@@ -242,7 +241,7 @@ def _cancel_events(
 ) -> list[dict[str, Any]]:
     """The events :func:`runplane.events.task_changed` / ``task_progress`` write for these changes."""
     failure = {
-        "reason": "cancelled",
+        "reason": CANCELLED_REASON,
         "message": QUEUED_CANCEL_MESSAGE,
         "exit_code": None,
         "cancelled_by": cancelled_by,
@@ -256,8 +255,8 @@ def _cancel_events(
                 "topic": events.TASK_UPDATE,
                 "data": {
                     "task_id": task_id,
-                    "status": "cancelled",
-                    "previous_status": "queued",
+                    "status": TaskStatus.cancelled,
+                    "previous_status": TaskStatus.queued,
                     "worker_id": None,
                     "failure": failure,
                 },
@@ -269,7 +268,7 @@ def _cancel_events(
                 "topic": events.TASK_COMPLETE,
                 "data": {
                     "task_id": task_id,
-                    "status": "cancelled",
+                    "status": TaskStatus.cancelled,
                     "failure": failure,
                     "duration_seconds": None,
                 },

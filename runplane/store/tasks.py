@@ -6,15 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from runplane import events
+from runplane.lifecycle import ACTIVE, RETRYABLE, TERMINAL, TaskStatus, queued_cancel_values
+from runplane.store import events
 from runplane.store.database import Database
 from runplane.store.tables import IdempotencyRow, TaskRow, utcnow
-
-TERMINAL = ("completed", "failed", "cancelled")
-ACTIVE = ("preparing", "running", "collecting")
 
 
 class IdempotencyClash(Exception):
@@ -56,6 +54,32 @@ class TaskStore:
         async with self.db.reader() as session:
             return await session.get(TaskRow, task_id)
 
+    async def status_and_retries(self, task_id: str) -> tuple[str, int] | None:
+        """The task's status and retry_count, read fresh; None when there is no such task."""
+        async with self.db.reader() as session:
+            found = (
+                await session.execute(
+                    select(TaskRow.status, TaskRow.retry_count).where(TaskRow.id == task_id)
+                )
+            ).first()
+        return None if found is None else (str(found[0]), int(found[1]))
+
+    async def submitted_before(self, experiment_id: str, row: TaskRow) -> int:
+        """How many of the experiment's tasks were submitted before `row` (ties broken by id)."""
+        async with self.db.reader() as session:
+            earlier = await session.scalar(
+                select(func.count())
+                .select_from(TaskRow)
+                .where(
+                    TaskRow.experiment_id == experiment_id,
+                    or_(
+                        TaskRow.created_at < row.created_at,
+                        and_(TaskRow.created_at == row.created_at, TaskRow.id < row.id),
+                    ),
+                )
+            )
+        return int(earlier or 0)
+
     async def page(
         self, *, filters: dict[str, Any], limit: int, offset: int
     ) -> tuple[Sequence[TaskRow], int]:
@@ -77,22 +101,14 @@ class TaskStore:
         async with self.db.session() as session:
             result = await session.execute(
                 update(TaskRow)
-                .where(TaskRow.id == task_id, TaskRow.status == "queued")
-                .values(
-                    status="cancelled",
-                    failure_reason="cancelled",
-                    failure_message="Cancelled before it started",
-                    cancelled_by=cancelled_by,
-                    ended_at=now,
-                    updated_at=now,
-                    message="Cancelled",
-                )
+                .where(TaskRow.id == task_id, TaskRow.status == TaskStatus.queued)
+                .values(**queued_cancel_values(cancelled_by, now=now))
                 .returning(TaskRow)
                 .execution_options(synchronize_session=False, populate_existing=True)
             )
             row = result.scalars().first()
             if row is not None:
-                await events.task_changed(session, row, previous="queued")
+                await events.task_changed(session, row, previous=TaskStatus.queued)
         return row is not None
 
     async def request_cancel_if_active(self, task_id: str, cancelled_by: str) -> bool:
@@ -131,7 +147,7 @@ class TaskStore:
                 .where(
                     TaskRow.id == seen.id,
                     TaskRow.status == seen.status,
-                    TaskRow.status.in_(("failed", "cancelled")),
+                    TaskRow.status.in_(RETRYABLE),
                     TaskRow.retry_count == seen.retry_count,
                 )
                 .values(**values)
@@ -147,7 +163,7 @@ class TaskStore:
         async with self.db.session() as session:
             result = await session.execute(
                 update(TaskRow)
-                .where(TaskRow.id == task_id, TaskRow.status == "queued")
+                .where(TaskRow.id == task_id, TaskRow.status == TaskStatus.queued)
                 .values(priority=priority, updated_at=utcnow())
             )
         return bool(getattr(result, "rowcount", 0))

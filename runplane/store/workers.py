@@ -16,11 +16,12 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import aliased
 
-from runplane import events
-from runplane.scheduler import WAITING_PREFIX, ClaimSpec, Demand, claim_statement, greatest
+from runplane.lifecycle import ACTIVE, TaskStatus
+from runplane.scheduler import WAITING_PREFIX, ClaimSpec, Demand
+from runplane.store import events
+from runplane.store.claim import claim_statement, greatest
 from runplane.store.database import Database
 from runplane.store.tables import TaskRow, WorkerRow
-from runplane.store.tasks import ACTIVE
 
 # Applied to every ORM UPDATE ... RETURNING: the returned rows replace any loaded copy.
 _RETURNING = {"synchronize_session": False, "populate_existing": True}
@@ -163,6 +164,11 @@ class WorkerStore:
         async with self.db.reader() as session:
             return await session.get(TaskRow, task_id, populate_existing=True)
 
+    async def worker_and_task(self, worker_id: str, task_id: str) -> tuple[WorkerRow | None, TaskRow | None]:
+        """The worker and the task, read in one session (None for either that does not exist)."""
+        async with self.db.reader() as session:
+            return await session.get(WorkerRow, worker_id), await session.get(TaskRow, task_id)
+
     async def tasks_to_stop(self, worker_id: str, held: Sequence[str]) -> list[str]:
         """Of the tasks a worker holds or is assigned: those it must stop (cancelled, or not its own)."""
         async with self.db.reader() as session:
@@ -190,7 +196,7 @@ class WorkerStore:
         """Tasks claimed for this worker long ago, still preparing, that the worker says it does not hold."""
         conditions = [
             TaskRow.worker_id == worker_id,
-            TaskRow.status == "preparing",
+            TaskRow.status == TaskStatus.preparing,
             TaskRow.updated_at < claimed_before,
         ]
         if held:
@@ -212,7 +218,7 @@ class WorkerStore:
                 row = result.scalars().first()
                 if row is None:
                     break
-                await events.task_changed(session, row, previous="queued")
+                await events.task_changed(session, row, previous=TaskStatus.queued)
                 claimed.append(row)
                 free = spec.free
                 spec = replace(
@@ -324,7 +330,7 @@ class WorkerStore:
                     TaskRow.node_count,
                     TaskRow.message,
                 )
-                .where(TaskRow.status == "queued", TaskRow.reservation_id.is_(None))
+                .where(TaskRow.status == TaskStatus.queued, TaskRow.reservation_id.is_(None))
                 .distinct()
             )
             found: dict[Demand, set[str | None]] = {}
@@ -339,7 +345,7 @@ class WorkerStore:
             TaskRow.gpu_type.is_(None) if demand.gpu_type is None else TaskRow.gpu_type == demand.gpu_type
         )
         conditions = [
-            TaskRow.status == "queued",
+            TaskRow.status == TaskStatus.queued,
             TaskRow.reservation_id.is_(None),  # runplane.reservations explains those
             TaskRow.cpu == demand.cpu,
             TaskRow.memory_gb == demand.memory_gb,

@@ -307,7 +307,22 @@ def test_dashboard_end_to_end(page: tuple[Page, Watch], stack: Stack) -> None:
     tab.evaluate(RECORD_PROGRESS)
 
     # 1. A simulator run submitted through the form, with a choice from its parameter grid.
+    # "Parameter set" offers the presets the chosen model declares (its `parameter_set` input), baseline
+    # first; a preset another model lacks falls back to baseline when the model changes.
+    def declared_presets(model_id: str) -> list[str]:
+        model = stack.http.get(f"/v1/models/{model_id}", headers=stack.user()).json()
+        return next(i["values"] for i in model["inputs"] if i["name"] == "parameter_set")
+
+    presets = tab.get_by_label("Parameter set")
+    tab.get_by_label("Model", exact=True).select_option("linear_reg")
+    assert presets.locator("option").all_text_contents() == declared_presets("linear_reg")
+    assert declared_presets("linear_reg") == ["baseline", "light_penalty", "heavy_penalty"]
+    expect(presets).to_have_value("baseline")
+    presets.select_option("heavy_penalty")
     tab.get_by_label("Model", exact=True).select_option("simulator")
+    assert presets.locator("option").all_text_contents() == declared_presets("simulator")
+    expect(presets).to_have_value("baseline")
+    presets.select_option("thorough")
     trials = tab.get_by_label("trials")
     assert trials.locator("option").all_text_contents() == ["model default", "100", "1000", "10000"]
     trials.select_option("10000")
@@ -322,7 +337,7 @@ def test_dashboard_end_to_end(page: tuple[Page, Watch], stack: Stack) -> None:
     sim_id = tab.evaluate("() => location.hash.slice('#task='.length)")
     submitted = stack.task(sim_id)
     assert submitted["model_id"] == "simulator"
-    assert submitted["inputs"] == {"trials": 10000, "region": "EU", "year": 2025, "parameter_set": "baseline"}
+    assert submitted["inputs"] == {"trials": 10000, "region": "EU", "year": 2025, "parameter_set": "thorough"}
     assert submitted["random_seed"] == 7 and submitted["run_label"] == "from the dashboard"
 
     expect(row(tab, sim_id)).to_have_attribute("data-status", "completed", timeout=RUN_TIMEOUT_MS)

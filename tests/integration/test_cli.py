@@ -136,6 +136,7 @@ class Stack:
     root: Path
     user_key: str
     project: Path
+    worker_key: str = ""
 
     def cli(
         self, *args: str, key: str | None = None, cwd: Path | None = None, **env: str
@@ -211,7 +212,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             return any(w.name == name and w.status.value == "active" for w in found.workers)
 
         with running_worker(server.base_url, keys["worker"], root, name="cli-w", registered=registered):
-            yield Stack(server, root, keys["user"], project)
+            yield Stack(server, root, keys["user"], project, keys["worker"])
 
 
 def sha256_of(path: Path) -> str:
@@ -256,6 +257,23 @@ def test_submit_watch_logs_results_artifacts_and_download(stack: Stack, tmp_path
     assert "token *** mode cli has data False" in logs.stdout and SECRET not in logs.stdout
     assert "epoch 3 done" in logs.stdout
     assert stack.cli("logs", task_id, "--tail", "1").stdout.strip() == "epoch 3 done"
+    # --json: one object per line, the same lines.
+    lines = [json.loads(line) for line in stack.cli("logs", task_id, "--json").stdout.splitlines()]
+    assert [line["text"] for line in lines] == logs.stdout.splitlines()
+    assert {line["task_id"] for line in lines} == {task_id}
+    assert [
+        json.loads(line) for line in stack.cli("logs", task_id, "--json", "--tail", "1").stdout.splitlines()
+    ] == [{"task_id": task_id, "text": "epoch 3 done"}]
+    # watch --json on the ended task: its events replayed, one StreamEvent per line, and exit 0.
+    watched = stack.cli("watch", task_id, "--json")
+    assert watched.returncode == 0, watched.stderr
+    events = [json.loads(line) for line in watched.stdout.splitlines()]
+    assert {e["data"]["task_id"] for e in events} == {task_id}
+    assert [e["id"] for e in events] == sorted({e["id"] for e in events})  # in order, none twice
+    progress = [e["data"]["progress"] for e in events if e["type"] == "task_progress"]
+    assert progress and progress == sorted(progress)
+    assert (events[-1]["type"], events[-1]["data"]["status"]) == ("task_complete", "completed")
+    assert "running" in [e["data"]["status"] for e in events if e["type"] == "task_update"]
 
     results = json.loads(stack.cli("results", task_id, "--json").stdout)
     assert results["summary"] == {"loss": 0.25}
@@ -333,6 +351,10 @@ def test_logs_follow_cancel_and_watch_outcomes(stack: Stack) -> None:
     watched = stack.cli("watch", task_id)
     assert watched.returncode == 1
     assert f"task {task_id} cancelled" in watched.stderr
+    as_json = stack.cli("watch", task_id, "--json")
+    assert as_json.returncode == 1 and f"task {task_id} cancelled" in as_json.stderr
+    last = json.loads(as_json.stdout.splitlines()[-1])
+    assert (last["type"], last["data"]["status"]) == ("task_complete", "cancelled")
     one_line_error(stack.cli("cancel", task_id), "CONFLICT")
 
 
@@ -372,6 +394,10 @@ def test_login_writes_a_private_profile_that_later_commands_use(stack: Stack) ->
     assert json.loads(queue.stdout)["workers"] == 1
     refused = stack.cli("login", key="rp_wrong")
     one_line_error(refused, "UNAUTHORIZED")
+    # A worker key serves a worker agent only: refused with the reason, and no profile is written for it.
+    worker = one_line_error(stack.cli("login", "--profile", "agent", key=stack.worker_key), "FORBIDDEN")
+    assert "worker key" in worker and "user or admin key" in worker
+    assert "agent" not in config.read_text() and stack.worker_key not in config.read_text()
     # A named profile that does not exist is an error even with RUNPLANE_API_KEY set, before or after the
     # command.
     for args in (["--profile", "nosuch", "queue"], ["queue", "--profile", "nosuch"]):

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from runplane import events
 from runplane.live.hub import Dropped, EventHub, LiveEvent, Subscription
 from runplane.security import Principal
 from runplane.settings import Settings
+from runplane.store import events
 from runplane.store.database import Database
 from runplane.store.tables import EventRow, utcnow
 

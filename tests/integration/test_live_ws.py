@@ -19,7 +19,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from runplane import events
+from runplane.store import events
 from runplane.store.database import Database
 from tests.conftest import auth
 from tests.support.errors import assert_error

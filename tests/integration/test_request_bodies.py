@@ -182,6 +182,113 @@ async def test_no_malformed_field_is_ever_a_500(client: httpx.AsyncClient, admin
     await anyio.to_thread.run_sync(check)
 
 
+MARKER = "s3cr3t-marker-7f1c"
+
+
+@st.composite
+def misshapen_requests(draw: st.DrawFn) -> tuple[str, str, str, Path, bytes]:
+    """A body with a value of the wrong shape in one field, the value carrying `MARKER`."""
+    operation_id, method, url, fields = draw(st.sampled_from(OPERATIONS))
+    path, _kind = draw(st.sampled_from(fields))
+    value = draw(
+        st.sampled_from([[MARKER], {"k": MARKER}, MARKER, MARKER + "x" * 5000, [[MARKER]], {MARKER: 1}])
+    )
+    return operation_id, method, url, path, json.dumps(_body_with(path, value)).encode()
+
+
+async def test_a_refused_value_is_never_echoed_or_logged(
+    client: httpx.AsyncClient, admin_key, worker_key, caplog
+):
+    """Any field may be a secret (`secrets`, a plugin's `api_key`): a 4xx names the field and the rule
+    broken, never the value the client sent, in the answer or in the server's log."""
+
+    async def send(method: str, url: str, key: str, body: bytes) -> httpx.Response:
+        headers = {**auth(key), "content-type": "application/json"}
+        return await client.request(method, url, headers=headers, content=body)
+
+    @settings(max_examples=80, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(case=misshapen_requests())
+    def check(case: tuple[str, str, str, Path, bytes]) -> None:
+        operation_id, method, url, path, body = case
+        key = worker_key if url.startswith("/v1/workers") else admin_key
+        response = anyio.from_thread.run(send, method, url, key, body)
+        assert response.status_code != 500, (operation_id, path, response.text)
+        if response.status_code >= 400:
+            assert response.headers["content-type"] == "application/json"
+            assert MARKER not in response.text, (operation_id, path, response.text)
+
+    with caplog.at_level(logging.INFO):
+        await anyio.to_thread.run_sync(check)
+    # What refused a body: connexion's validators and the error path (values it accepted, such as an
+    # experiment's name, may appear in the records of what was done with them).
+    refusals = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith(("connexion", "runplane.errors", "runplane.middleware"))
+        or r.levelno >= logging.WARNING
+    ]
+    assert refusals and not [message for message in refusals if MARKER in message]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("secrets", {"TOK": ["topsecretvalue"]}, "'secrets.TOK' must be of type string"),
+        ("secrets", "topsecretvalue", "'secrets' must be of type object"),
+        ("secrets", {"OK": 12345}, "'secrets.OK' must be of type string"),
+        ("priority", 11, "'priority' must be at most 10"),
+        ("priority", True, "'priority' must be of type integer"),
+    ],
+)
+async def test_schema_errors_name_the_rule_not_the_value(client, user_key, field, value, message):
+    body = {"job_name": "a", "entrypoint": "true", field: value}
+    response = await client.post("/v1/tasks", headers=auth(user_key), json=body)
+    assert_error(response, 400, "VALIDATION_ERROR", message, {"field": message.split("'")[1]})
+
+
+async def test_a_json_null_body_is_named(client, user_key):
+    response = await post_raw(client, user_key, b"null")
+    assert_error(response, 400, "VALIDATION_ERROR", "Request body must be a JSON value other than null")
+
+
+async def test_a_chunked_json_body_is_read(app, client, user_key):
+    """HTTP/1.1 chunked transfer coding (RFC 9112 §7.1) has no Content-Length; the body is still read."""
+    headers = {"x-api-key": user_key, "content-type": "application/json", "transfer-encoding": "chunked"}
+    chunks = [b'{"job_name": "chunk', b'ed", "entrypoint"', b': "true"}']
+    incoming = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/tasks",
+        "raw_path": b"/v1/tasks",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(name.encode(), value.encode()) for name, value in headers.items()],
+        "client": ("127.0.0.1", 50002),
+        "server": ("testserver", 80),
+    }
+    with anyio.fail_after(60):
+        await app(scope, receive, send)
+    assert sent[0]["status"] == 201, sent
+    task = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+    assert task["job_name"] == "chunked"
+    listed = (await client.get("/v1/tasks", headers=auth(user_key))).json()
+    assert listed["total"] == 1
+
+
 # --- the inputs of issue 7, one by one ---------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
-"""Property: the Python fit rule (`scheduler.usable` + `scheduler.fits`) and the claim statement's SQL
-choose the same task, on generated fleets, queues and reservations, on SQLite and PostgreSQL."""
+"""Property: the Python fit rule (`scheduler.usable` + `scheduler.fits`, ordered by the aged priority of
+`tasks.AgingPolicy`) and the claim statement's SQL (`store.claim`) choose the same task, on generated
+fleets, queues, reservations and aging settings, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given
+from hypothesis import HealthCheck, assume, example, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from runplane.scheduler import Capacity, ClaimSpec, Demand, Hold, claim_statement, fits, usable
+from runplane.scheduler import Capacity, ClaimSpec, Demand, Hold, fits, usable
 from runplane.settings import Settings
+from runplane.store.claim import claim_statement
 from runplane.store.database import Database
 from runplane.store.tables import ReservationRow, ReservationWorkerRow, TaskRow, WorkerRow, utcnow
+from runplane.tasks import AgingPolicy
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +56,8 @@ class GenTask:
     gpu_type: str | None
     node_count: int
     reservation_id: str | None
+    # How long it has been queued when the claim runs (what aging raises its priority by).
+    waited_minutes: float = 60.0
 
 
 reservations_st = st.lists(
@@ -86,6 +91,7 @@ def tasks_st(status: st.SearchStrategy[str], size: tuple[int, int]) -> st.Search
             gpu_type=st.sampled_from((None, None, "H100", "A100")),
             node_count=st.sampled_from((1, 1, 1, 2)),
             reservation_id=st.sampled_from((None, None, "r0", "r0", "r1", "r2", "ghost")),
+            waited_minutes=st.sampled_from((0.0, 1.5, 7.25, 30.0, 60.0, 61.75, 240.0)),
         ),
         min_size=size[0],
         max_size=size[1],
@@ -143,6 +149,33 @@ EXAMPLES = [
 ]
 
 
+# Cases where aging decides: a long wait lifts a low priority above a fresh high one (capped at +3 here),
+# a slow rate does not yet, and a capped boost ties with the older task first.
+AGED_EXAMPLES = [
+    (
+        BIG,
+        [],
+        [],
+        [_task("u1", priority=3, waited_minutes=0.0), _task("u2", waited_minutes=30.0)],
+        AgingPolicy(1.0, 3.0),
+    ),
+    (
+        BIG,
+        [],
+        [],
+        [_task("u1", priority=3, waited_minutes=0.0), _task("u2", waited_minutes=7.25)],
+        AgingPolicy(0.1, 1000.0),
+    ),
+    (
+        BIG,
+        [],
+        [],
+        [_task("u1", priority=2, waited_minutes=60.0), _task("u2", priority=2, waited_minutes=240.0)],
+        AgingPolicy(1.0, 1.0),
+    ),
+]
+
+
 def window(kind: str, now: datetime) -> tuple[datetime, datetime]:
     hour = timedelta(hours=1)
     return {"live": (now - hour, now + hour), "future": (now + hour, now + 2 * hour)}.get(
@@ -150,10 +183,26 @@ def window(kind: str, now: datetime) -> tuple[datetime, datetime]:
     )
 
 
+# Aging settings: none, capped after a few minutes, slow and never capped here.
+aging_st = st.sampled_from(
+    (AgingPolicy(0.0, 0.0), AgingPolicy(0.0, 0.0), AgingPolicy(1.0, 3.0), AgingPolicy(0.1, 1000.0))
+)
+NO_AGING = AgingPolicy(0.0, 0.0)
+
+
+def queued_at(task: GenTask, now: datetime) -> datetime:
+    return now - timedelta(minutes=task.waited_minutes)
+
+
 def python_choice(
-    free: Capacity, reservations: list[GenReservation], running: list[GenTask], queued: list[GenTask]
+    free: Capacity,
+    reservations: list[GenReservation],
+    running: list[GenTask],
+    queued: list[GenTask],
+    aging: AgingPolicy = NO_AGING,
+    now: datetime | None = None,
 ) -> str | None:
-    """The task the Python rule picks: the best priority (then oldest, then id) that fits."""
+    """The task the Python rule picks: the best aged priority (then oldest, then id) that fits."""
     holds = []
     for r in reservations:
         if r.worker_id != CLAIMING or r.status != "active" or r.window != "live":
@@ -180,9 +229,36 @@ def python_choice(
     ]
     if not fitting:
         return None
-    # queued_at increases with the index; priority first, then the older one.
-    _, best = min(fitting, key=lambda pair: (-pair[1].priority, pair[0]))
+    at = now or utcnow()
+    _, best = min(
+        fitting,
+        key=lambda pair: (
+            -aging.effective(pair[1].priority, queued_at(pair[1], at), at),
+            -pair[1].waited_minutes,
+            pair[1].id,
+        ),
+    )
     return best.id
+
+
+def near_tie(queued: list[GenTask], aging: AgingPolicy, now: datetime) -> bool:
+    """Two tasks queued at different times whose aged priorities differ by less than the databases'
+    date arithmetic resolves (julianday is a double): which one SQL orders first is rounding, not rule."""
+    aged = [(aging.effective(t.priority, queued_at(t, now), now), t.waited_minutes) for t in queued]
+    return any(
+        0 < abs(a - b) < 1e-4
+        or (
+            a == b
+            and wa != wb
+            and aging.rate_per_minute > 0
+            and not (
+                aging.rate_per_minute * wa >= aging.max_boost
+                and aging.rate_per_minute * wb >= aging.max_boost
+            )
+        )
+        for i, (a, wa) in enumerate(aged)
+        for (b, wb) in aged[i + 1 :]
+    )
 
 
 def task_row(task: GenTask, *, queued_at: datetime, worker_id: str | None) -> TaskRow:
@@ -262,6 +338,7 @@ async def sql_choice(
     running: list[GenTask],
     queued: list[GenTask],
     now: datetime,
+    aging: AgingPolicy = NO_AGING,
 ) -> str | None:
     """The task the claim statement picks, in a transaction that is rolled back afterwards."""
     async with db.engine.connect() as connection:
@@ -294,16 +371,16 @@ async def sql_choice(
             start = now - timedelta(hours=1)
             for task in running:
                 session.add(task_row(task, queued_at=start, worker_id=CLAIMING))
-            for index, task in enumerate(queued):
-                session.add(task_row(task, queued_at=start + timedelta(seconds=index), worker_id=None))
+            for task in queued:
+                session.add(task_row(task, queued_at=queued_at(task, now), worker_id=None))
             await session.flush()
             spec = ClaimSpec(
                 worker_id=CLAIMING,
                 worker_name=CLAIMING,
                 free=free,
                 now=now,
-                aging_rate=0.0,
-                aging_max_boost=0.0,
+                aging_rate=aging.rate_per_minute,
+                aging_max_boost=aging.max_boost,
             )
             result = await session.execute(claim_statement(db.backend, spec))
             row = result.scalars().first()
@@ -317,6 +394,7 @@ def test_python_rule_and_claim_sql_choose_the_same_task(settings: Settings) -> N
         db = Database(settings.sqlalchemy_url)
         checked: list[str | None] = []
         influenced: list[str | None] = []  # cases where reservations changed which task was chosen
+        aged: list[str | None] = []  # cases where aging changed which task was chosen
 
         @examples(
             max_examples=150,
@@ -331,9 +409,14 @@ def test_python_rule_and_claim_sql_choose_the_same_task(settings: Settings) -> N
             reservations=reservations_st,
             running=tasks_st(st.sampled_from(("preparing", "running", "collecting", "completed")), (0, 3)),
             queued=tasks_st(st.just("queued"), (1, 5)),
+            aging=aging_st,
         )
         def agree(
-            free: Capacity, reservations: list[GenReservation], running: list[GenTask], queued: list[GenTask]
+            free: Capacity,
+            reservations: list[GenReservation],
+            running: list[GenTask],
+            queued: list[GenTask],
+            aging: AgingPolicy,
         ) -> None:
             reservations = [_named(r, f"r{n}") for n, r in enumerate(reservations)]
             known = {r.id for r in reservations}
@@ -345,10 +428,10 @@ def test_python_rule_and_claim_sql_choose_the_same_task(settings: Settings) -> N
             ] + [_named(t, f"done{n}") for n, t in enumerate(running) if t.status == "completed"]
             queued = [_named(t, f"q{n}") for n, t in enumerate(queued)]
             now = utcnow()
-            expected = python_choice(
-                free, reservations, [t for t in running if t.status != "completed"], queued
-            )
-            chosen = runner.run(sql_choice(db, free, reservations, running, queued, now))
+            assume(not near_tie(queued, aging, now))
+            active = [t for t in running if t.status != "completed"]
+            expected = python_choice(free, reservations, active, queued, aging, now)
+            chosen = runner.run(sql_choice(db, free, reservations, running, queued, now, aging))
             assert chosen == expected
             checked.append(chosen)
             print(
@@ -356,8 +439,11 @@ def test_python_rule_and_claim_sql_choose_the_same_task(settings: Settings) -> N
                 free,
                 [(t.cpu, t.memory_gb, t.gpu, t.gpu_type, t.node_count, t.reservation_id) for t in queued],
             )
-            if python_choice(free, [], [], [t for t in queued if t.reservation_id is None]) != expected:
+            unreserved = [t for t in queued if t.reservation_id is None]
+            if python_choice(free, [], [], unreserved, aging, now) != expected:
                 influenced.append(chosen)
+            if python_choice(free, reservations, active, queued, NO_AGING, now) != expected:
+                aged.append(chosen)
 
         try:
             agree()
@@ -368,11 +454,18 @@ def test_python_rule_and_claim_sql_choose_the_same_task(settings: Settings) -> N
     assert any(choice is None for choice in checked)
     assert any(choice is None for choice in influenced)  # held capacity kept a task out
     assert any(choice is not None for choice in influenced)  # a task ran in its reservation
+    assert aged  # waiting raised a task above a higher-priority one
 
 
 def _with_examples(test: Any) -> Any:
+    for free, reservations, running, queued, aging in AGED_EXAMPLES:
+        test = example(free=free, reservations=reservations, running=running, queued=queued, aging=aging)(
+            test
+        )
     for free, reservations, running, queued in EXAMPLES:
-        test = example(free=free, reservations=reservations, running=running, queued=queued)(test)
+        test = example(free=free, reservations=reservations, running=running, queued=queued, aging=NO_AGING)(
+            test
+        )
     return test
 
 

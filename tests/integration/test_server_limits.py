@@ -79,8 +79,15 @@ def test_failed_keys_are_limited_per_address(tmp_path):
         statuses = [
             http.get("/v1/tasks", headers={"X-API-Key": f"rp_wrong-{i}"}).status_code for i in range(8)
         ]
-        blocked = http.get("/v1/tasks", headers={"X-API-Key": server.admin_key})
+        blocked = http.get("/v1/tasks", headers={"X-API-Key": "rp_wrong-again"})
+        valid = http.get("/v1/tasks", headers={"X-API-Key": server.admin_key})
+        anonymous = http.get("/v1/tasks")
     assert statuses[:5] == [401] * 5
     assert statuses[5:] == [429] * 3
     assert blocked.status_code == 429
-    assert blocked.json()["error"] == "Too many failed API key attempts"
+    body = blocked.json()
+    assert body["error"] == "Too many failed API key attempts" and body["code"] == "RATE_LIMITED"
+    assert body["details"]["limit"] == "5/minute" and int(blocked.headers["retry-after"]) >= 1
+    assert anonymous.status_code == 429
+    # A valid key from the same address (a worker on the host of the task sending bad keys) is served.
+    assert valid.status_code == 200, valid.text

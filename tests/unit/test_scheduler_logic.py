@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from runplane.lifecycle import failure_message
 from runplane.scheduler import Capacity, Demand, fits, gpu_type_matches, waiting_reason
-from runplane.workers import failure_message
 
 pytestmark = pytest.mark.unit
 

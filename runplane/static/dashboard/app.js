@@ -401,8 +401,30 @@
         (grid || []).map((value) => el("option", { value: String(value), text: String(value) })));
       append(container, el("div", { class: "field" }, el("label", { for: id, text: name }), select));
     }
+    renderParameterSets(model);
     const jobName = $("job-name");
     if (!jobName.dataset.edited) jobName.value = `${model.id}-run`;
+  }
+
+  // The presets a model declares (its `parameter_set` input's values, `baseline` being its defaults): a
+  // choice among them, never free text the model would refuse.
+  function renderParameterSets(model) {
+    const select = $("input-parameter-set");
+    const previous = select.value;
+    const declared = ((model && model.inputs) || []).find((input) => input.name === "parameter_set");
+    const presets = (declared && declared.values) || [];
+    clear(select);
+    if (presets.length === 0) {
+      append(select, el("option", { value: "", text: "none (this model has no presets)" }));
+      select.disabled = true;
+      setText($("parameter-set-hint"), "");
+      return;
+    }
+    select.disabled = false;
+    for (const preset of presets) append(select, el("option", { value: String(preset), text: String(preset) }));
+    const keep = presets.map(String).includes(previous) ? previous : (presets.map(String).includes("baseline") ? "baseline" : String(presets[0]));
+    select.value = keep;
+    setText($("parameter-set-hint"), declared.description || "");
   }
 
   function randomToken() {

@@ -1,0 +1,232 @@
+"""The task state machine: statuses, allowed transitions, failure reasons and messages, the retry outcome.
+
+This module is the one home of a task's lifecycle (issue 8 §1); every other module asks it:
+
+    queued ──claim──▶ preparing ──▶ running ──▶ collecting ──▶ completed
+      │  ▲               │             │             │
+      │  └───requeue─────┴─────────────┴─────────────┘   (retry policy, lost worker, forgotten claim)
+      │                  │             │             │
+      ▼                  ▼             ▼             ▼
+    cancelled          failed | cancelled (from any active state)
+        └──────retry (POST /v1/tasks/{id}/retry)──────▶ queued     failed ──retry──▶ queued
+
+- `TaskStatus` is the contract's enum (`generated.models.TaskStatus`, a `StrEnum`: its members compare and
+  bind as the plain strings stored in ``tasks.status``). `ACTIVE` / `TERMINAL` / `LIVE` are its sets.
+- `TRANSITIONS` is the table of every allowed change; `check_transition` raises `Conflict` (409) for any
+  other. `REPORTED` is the subset a worker's report may ask for (the rest are the server's: claim,
+  requeue, cancel, retry).
+- `FailureReason` is the contract's enum of why an attempt ended; `failure_message` is the default text.
+- `after_failure` is the one decision between requeue and fail when an attempt fails: it asks the task's
+  retry policy (`runplane.retries.decide`, which owns backoff and attempt history) and returns the column
+  values to write. The store only writes them, conditionally.
+
+Per-part states (e.g. for multi-node gangs) extend this table: add the statuses to the contract enum, add
+their edges to `TRANSITIONS`, and the checks follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from generated.models import FailureReason, TaskStatus
+from runplane import retries
+from runplane.errors import Conflict
+
+if TYPE_CHECKING:
+    from runplane.store.tables import TaskRow
+
+__all__ = [
+    "ACTIVE",
+    "ALL",
+    "DEFAULT_MESSAGES",
+    "LIVE",
+    "REPORTED",
+    "RETRYABLE",
+    "TERMINAL",
+    "TRANSITIONS",
+    "FailureReason",
+    "Outcome",
+    "TaskStatus",
+    "after_failure",
+    "can_move",
+    "cancelled_values",
+    "check_transition",
+    "failure_message",
+]
+
+S = TaskStatus
+
+# Every status, in lifecycle order.
+ALL: Final[tuple[TaskStatus, ...]] = (
+    S.queued,
+    S.preparing,
+    S.running,
+    S.collecting,
+    S.completed,
+    S.failed,
+    S.cancelled,
+)
+# Held by a worker (claimed, not yet ended): they use the worker's capacity.
+ACTIVE: Final[tuple[TaskStatus, ...]] = (S.preparing, S.running, S.collecting)
+# Ended: nothing changes them any more but an explicit retry.
+TERMINAL: Final[tuple[TaskStatus, ...]] = (S.completed, S.failed, S.cancelled)
+# Not ended: queued or active.
+LIVE: Final[tuple[TaskStatus, ...]] = (S.queued, *ACTIVE)
+# Ended states a user may queue again (`POST /v1/tasks/{id}/retry`).
+RETRYABLE: Final[tuple[TaskStatus, ...]] = (S.failed, S.cancelled)
+
+# Every allowed change of a task's status (repeating the current status is not a change).
+TRANSITIONS: Final[dict[TaskStatus, frozenset[TaskStatus]]] = {
+    # claimed by a worker; cancelled before it started
+    S.queued: frozenset({S.preparing, S.cancelled}),
+    # reported on by its worker; requeued (retry policy, lost worker, a claim its worker never got)
+    S.preparing: frozenset({S.running, S.failed, S.cancelled, S.queued}),
+    S.running: frozenset({S.collecting, S.failed, S.cancelled, S.queued}),
+    S.collecting: frozenset({S.completed, S.failed, S.cancelled, S.queued}),
+    S.completed: frozenset(),
+    # queued again as the next attempt, on request
+    S.failed: frozenset({S.queued}),
+    S.cancelled: frozenset({S.queued}),
+}
+# The changes a worker's report may ask for (the other edges are the server's own).
+REPORTED: Final[dict[TaskStatus, frozenset[TaskStatus]]] = {
+    S.preparing: frozenset({S.running, S.failed, S.cancelled}),
+    S.running: frozenset({S.collecting, S.failed, S.cancelled}),
+    S.collecting: frozenset({S.completed, S.failed, S.cancelled}),
+}
+# The message a task shows on entering a state when nobody gave one.
+DEFAULT_MESSAGES: Final[dict[TaskStatus, str]] = {
+    S.queued: "Queued",
+    S.preparing: "Preparing",
+    S.running: "Running",
+    S.collecting: "Collecting outputs",
+    S.completed: "Completed",
+    S.cancelled: "Cancelled",
+}
+# Default texts of the failure reasons whose text does not depend on the attempt.
+_REASON_TEXTS: Final[dict[str, str]] = {
+    FailureReason.out_of_memory: "ran out of memory",
+    FailureReason.worker_lost: "its worker was lost",
+    FailureReason.snapshot_invalid: "the code snapshot could not be used",
+    FailureReason.dataset_invalid: "a dataset could not be fetched or verified",
+}
+# The failure reason of a cancelled task (the contract's FailureReason has no member for it: cancellation
+# is not a failure, but the task's failure fields say why it ended).
+CANCELLED_REASON: Final = retries.CANCELLED_REASON
+# The failure reason of a failure a worker reported without one and without a non-zero exit code.
+INTERNAL_REASON: Final = "internal"
+
+
+def can_move(current: str, target: str) -> bool:
+    """Whether `TRANSITIONS` allows a task in `current` to become `target`."""
+    return TaskStatus(target) in TRANSITIONS.get(TaskStatus(current), frozenset())
+
+
+def check_transition(
+    task_id: str,
+    current: str,
+    target: str,
+    *,
+    allowed: dict[TaskStatus, frozenset[TaskStatus]] = TRANSITIONS,
+) -> None:
+    """Raises `Conflict` (409) unless `allowed` (by default every edge, `TRANSITIONS`) lets a task in
+    `current` become `target`. Details name the task, its status and the requested one."""
+    details = {"task_id": task_id, "status": str(current), "requested": str(target)}
+    if current in TERMINAL and not allowed.get(TaskStatus(current)):
+        raise Conflict(f"Task already {current}", details=details)
+    if TaskStatus(target) not in allowed.get(TaskStatus(current), frozenset()):
+        raise Conflict(f"A {current} task cannot become {target}", details=details)
+
+
+def failure_message(reason: str, exit_code: int | None, timeout_seconds: int | None) -> str:
+    """The default human message for a failure with `reason` (a `FailureReason` value) reported without one."""
+    if reason == FailureReason.exit_code:
+        return f"exited with code {exit_code}" if exit_code is not None else "exited with an error"
+    if reason == FailureReason.timeout:
+        return f"timed out after {timeout_seconds} s" if timeout_seconds else "timed out"
+    return _REASON_TEXTS.get(reason, "failed")
+
+
+def cancelled_values(task: TaskRow, *, now: datetime) -> dict[str, Any]:
+    """The column values of an active task that ends cancelled (its owner asked; the worker stopped it or
+    was lost)."""
+    return {
+        "status": S.cancelled,
+        "failure_reason": CANCELLED_REASON,
+        "failure_message": f"Cancelled by {task.cancelled_by or 'its owner'}",
+        "ended_at": now,
+        "message": DEFAULT_MESSAGES[S.cancelled],
+    }
+
+
+def queued_cancel_values(cancelled_by: str, *, now: datetime) -> dict[str, Any]:
+    """The column values of a queued task cancelled before any worker took it."""
+    return {
+        "status": S.cancelled,
+        "failure_reason": CANCELLED_REASON,
+        "failure_message": "Cancelled before it started",
+        "cancelled_by": cancelled_by,
+        "ended_at": now,
+        "updated_at": now,
+        "message": DEFAULT_MESSAGES[S.cancelled],
+    }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What becomes of a task whose attempt failed: `values` to write (status `queued` when the retry
+    policy runs it again, else `failed`) and the `retry` decision (None: failed for good)."""
+
+    values: dict[str, Any]
+    retry: retries.Retry | None
+
+    @property
+    def status(self) -> TaskStatus:
+        return TaskStatus(self.values["status"])
+
+
+def after_failure(
+    task: TaskRow,
+    reason: str,
+    *,
+    exit_code: int | None,
+    text: str,
+    now: datetime,
+    requeue_message: Callable[[retries.Retry], str] | None = None,
+    final_text: str | None = None,
+    final_message: str | None = None,
+) -> Outcome:
+    """The one decision between requeue and fail when the task's current attempt fails with `reason`.
+
+    `text` is the failure's message (what the attempt history keeps). When the task's retry policy
+    (`runplane.retries.decide`) runs it again, the values queue it as its next attempt with the message
+    `requeue_message(retry)` (default: the retry's own "Retrying after <text> …"); otherwise they end it
+    `failed` with `final_text` (default `text`) as its failure message and `final_message` as its message
+    (default ``Failed: <final_text>``). Messages are cut to the column's 1024 characters.
+    """
+    text = text[:1024]
+    retry = retries.decide(task, reason, exit_code, now=now)
+    if retry is not None:
+        ended = retries.ended_attempt(
+            task,
+            status=S.failed,
+            failure_reason=reason,
+            failure_message=text,
+            exit_code=exit_code,
+            ended_at=now,
+        )
+        message = requeue_message(retry) if requeue_message is not None else retry.message(text)
+        values = retries.requeue_values(task, ended, now=now, not_before=retry.not_before, message=message)
+        return Outcome(values, retry)
+    final_text = (final_text if final_text is not None else text)[:1024]
+    values = {
+        "status": S.failed,
+        "failure_reason": reason,
+        "failure_message": final_text,
+        "message": (final_message if final_message is not None else f"Failed: {final_text}")[:1024],
+        "ended_at": now,
+    }
+    return Outcome(values, None)
