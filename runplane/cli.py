@@ -332,6 +332,8 @@ class _WorkerSupervisor:
         self._fast_crashes = 0
         self._restart_at: float | None = None
         self._restarts = 0
+        self.given_up = False
+        """Whether it stopped restarting the worker (too many fast deaths, or a drained exit)."""
 
     def start(self) -> subprocess.Popen[bytes]:
         """Start the worker now; the process."""
@@ -361,6 +363,7 @@ class _WorkerSupervisor:
         )
         if code == 0:
             typer.echo(f"the local worker stopped (drained); the API keeps serving; {by_hand}", err=True)
+            self.given_up = True
             return None
         self._fast_crashes = (
             self._fast_crashes + 1 if now - self._started < _RESTART_FAST_CRASH_SECONDS else 1
@@ -372,6 +375,7 @@ class _WorkerSupervisor:
                 f"{by_hand}",
                 err=True,
             )
+            self.given_up = True
             return None
         delay = min(_RESTART_FIRST_DELAY_SECONDS * 2 ** (self._fast_crashes - 1), _RESTART_MAX_DELAY_SECONDS)
         typer.echo(
