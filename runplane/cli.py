@@ -22,6 +22,7 @@ import typer
 # commands (submit, status, logs...) start without loading SQLAlchemy, Alembic and connexion.
 from runplane import cli_admin, cli_tasks
 from runplane.logs import LogFormatName
+from runplane.redaction import redact_url
 from runplane.worker.command import worker_command
 
 if TYPE_CHECKING:
@@ -295,10 +296,17 @@ def banner(url: str, settings: Settings, admin_secret: str | None, log_file: Pat
         ]
     elif settings.admin_key is not None:
         lines.append("  admin key   the one in RUNPLANE_ADMIN_KEY")
+    # The recovery command must reach this server's database from wherever it is typed.
+    where = "in this directory"
+    if settings.database_url or settings.resolved_data_dir != Path("var").resolve():
+        where = "anywhere"
+        runplane_local = f"--local --database-url '{redact_url(settings.sqlalchemy_url)}'"
+    else:
+        runplane_local = "--local"
     lines += [
         "",
-        f"  Lost the admin key? Make another (in this directory): {runplane} keys create --role admin "
-        "--name admin-2",
+        f"  Lost the admin key? Make another ({where}): {runplane} keys create --role admin "
+        f"--name admin-2 {runplane_local}",
         "  Below: one line per task transition, and errors (--log-level DEBUG shows every request).",
         "  Ctrl-C stops the local worker, then the server.",
         "",

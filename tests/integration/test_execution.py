@@ -634,7 +634,12 @@ def test_up_serves_the_api_and_a_local_worker_and_stops_both(tmp_path: Path) -> 
     console = log_path.read_text()
     assert f"runplane is ready at {base}" in console and f"{base}/dashboard" in console, console
     assert "the one in RUNPLANE_ADMIN_KEY" in console and admin_key not in console
-    assert "keys create --role admin" in console
+    # The lost-admin-key command reaches this server's database from anywhere.
+    database = (tmp_path / "var" / "runplane.sqlite3").resolve()
+    assert (
+        f"keys create --role admin --name admin-2 --local --database-url 'sqlite+aiosqlite:///{database}'"
+        in console
+    )
     assert "the local worker exited with -9; restarting it in 1s (restart 1)\n" in console, console
     assert f"task {task_id} (model): queued\n" in console, console
     assert f"task {task_id} (model): collecting → completed after " in console, console
