@@ -78,6 +78,10 @@ _COPIED_FIELDS = (
     "plugin_configs",
     "max_retries",
     "retry_count",
+    "retry_on",
+    "retry_on_exit_codes",
+    "retry_backoff_seconds",
+    "attempts",
     "timeout_seconds",
     "env",
     "experiment_id",
@@ -97,6 +101,7 @@ def _task_json(row: TaskRow) -> bytes:
     fields: dict[str, Any] = {name: getattr(row, name) for name in _COPIED_FIELDS}
     fields.update(
         priority_aged=float(row.priority),
+        attempt=row.retry_count + 1,
         secret_names=sorted(row.secrets),
         metadata=row.metadata_,
         failure=None,

@@ -112,12 +112,17 @@ class Worker:
     log_path: Path
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the agent and of every child it has reaped (the shims, and through them
-        the tasks' processes)."""
+        """User + system CPU of the agent and of its live descendants, each with every child it has
+        reaped: the shims' fork server is a live child of the agent, and the shims (and through them the
+        tasks' processes) are its children, not the agent's."""
+        total = 0.0
         with contextlib.suppress(psutil.NoSuchProcess):
-            times = psutil.Process(self.process.pid).cpu_times()
-            return times.user + times.system + times.children_user + times.children_system
-        return 0.0
+            agent = psutil.Process(self.process.pid)
+            for process in [agent, *agent.children(recursive=True)]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    times = process.cpu_times()
+                    total += times.user + times.system + times.children_user + times.children_system
+        return total
 
     def log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]

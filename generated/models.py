@@ -191,6 +191,13 @@ class ServerConfig(BaseModel):
     worker_rate_limit: Annotated[
         str, Field(description="Per-key request budget of worker keys.", max_length=64)
     ]
+    key_cache_seconds: Annotated[
+        float,
+        Field(
+            description="How long a server process reuses a resolved API key (0: no cache). A revocation reaches every process at once.",
+            ge=0.0,
+        ),
+    ]
     max_upload_bytes: Annotated[
         int, Field(description="Largest snapshot or artifact upload.", ge=0, le=1099511627776)
     ]

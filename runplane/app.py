@@ -52,7 +52,7 @@ from runplane.middleware.no_content import NoContentMiddleware
 from runplane.middleware.ratelimit import RateLimitMiddleware
 from runplane.middleware.request_body import RequestBodyMiddleware
 from runplane.middleware.trace import TraceMiddleware
-from runplane.ratelimit import RateLimiter, storage_uri_for
+from runplane.ratelimit import RateLimiter, SharedCounter, storage_uri_for
 from runplane.reservations import ReservationManager
 from runplane.results import ResultsManager
 from runplane.scheduler import Reaper
@@ -170,15 +170,22 @@ def build_services(settings: Settings) -> Services:
         on_finished=results.task_finished,  # run.json once a task ends
         arrivals=hub.arrivals,  # long-poll claims wake on queued tasks
     )
+    limiter = RateLimiter(
+        storage_uri_for(settings.redis_url, settings.resolved_data_dir), settings.rate_limit
+    )
     services = Services(
         settings=settings,
         db=db,
-        keys=KeyStore(db),
+        # Resolved keys are cached per process; revocations reach every process through an epoch kept
+        # where the rate limits are (runplane.store.keys.KeyStore).
+        keys=KeyStore(
+            db,
+            revocations=SharedCounter(limiter, "key-revocations"),
+            cache_seconds=settings.key_cache_seconds,
+        ),
         tasks=tasks,
         experiments=experiments,
-        limiter=RateLimiter(
-            storage_uri_for(settings.redis_url, settings.resolved_data_dir), settings.rate_limit
-        ),
+        limiter=limiter,
         workers=workers,
         snapshots=snapshots,
         artifacts=artifacts,

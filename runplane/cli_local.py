@@ -6,13 +6,17 @@ database must exist already (the server, `runplane up` or `runplane migrate` cre
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from handlers import presenters
 from handlers.presenters import dump
 from runplane.keys import create_key, revoke_key
+from runplane.ratelimit import RateLimiter, SharedCounter, storage_uri_for
 from runplane.redaction import redact_url
 from runplane.settings import Settings
 from runplane.store.database import Database, migrate, schema_revision
@@ -28,14 +32,27 @@ class NoLocalDatabase(Exception):
     """`--local` found no runplane database where it looked; the message says where and what to do."""
 
 
+def _settings(database_url: str | None) -> Settings:
+    """The settings, with ``database_url`` (from `--database-url`) in place of the configured one. A SQLite
+    file named there also names the data dir (the server keeps its rate-limit storage beside it), unless
+    RUNPLANE_DATA_DIR says otherwise."""
+    if not database_url:
+        return Settings()
+    settings = Settings(database_url=database_url)
+    if settings.database_backend == "sqlite" and "RUNPLANE_DATA_DIR" not in os.environ:
+        database = make_url(settings.sqlalchemy_url).database
+        if database and database != ":memory:":
+            settings = Settings(database_url=database_url, data_dir=Path(database).parent)
+    return settings
+
+
 def _database(database_url: str | None = None) -> Database:
     """The server's database (``database_url``, else the settings'), brought to the newest schema.
 
     Never creates one: a key written into a new, empty database is a key the server never sees. Raises
     :class:`NoLocalDatabase` when the database does not exist, has no runplane schema or cannot be reached.
     """
-    settings = Settings(database_url=database_url) if database_url else Settings()
-    url = settings.sqlalchemy_url
+    url = _settings(database_url).sqlalchemy_url
     try:
         revision = schema_revision(url)
     except OperationalError as exc:
@@ -80,9 +97,18 @@ async def list_local_keys(database_url: str | None = None) -> list[dict[str, Any
 
 
 async def revoke_local_key(key_id: str, database_url: str | None = None) -> None:
-    """Revokes the key at once. Raises runplane.errors.NotFound for an unknown id."""
+    """Revokes the key at once. Raises runplane.errors.NotFound for an unknown id.
+
+    Running servers cache resolved keys; the revocation epoch they share (in the rate limiter's storage)
+    is bumped here too, so they stop accepting the key at once.
+    """
     db = _database(database_url)
+    settings = _settings(database_url)
+    limiter = RateLimiter(
+        storage_uri_for(settings.redis_url, settings.resolved_data_dir), settings.rate_limit
+    )
     try:
-        await revoke_key(KeyStore(db), key_id)
+        await revoke_key(KeyStore(db, revocations=SharedCounter(limiter, "key-revocations")), key_id)
     finally:
+        await limiter.close()
         await db.close()

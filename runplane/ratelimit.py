@@ -16,6 +16,16 @@ opens at a bucket's first hit and lasts the limit's period; up to ``limit`` hits
 client can spend up to twice its budget across a window boundary; for abuse protection that is fine, and
 it keeps each hit a single atomic increment on both storages.)
 
+A key's budget is spent through :meth:`RateLimiter.spend`, which costs no storage write per request: each
+process reserves units of a bucket's budget from the shared counter in batches (one atomic increment by
+the batch size) and hands them out locally until they run out or the window ends. The shared counter
+therefore always counts every unit any process may hand out, so a budget is never exceeded across
+processes; what batching costs is that units one process has reserved and not yet used are not available
+to another, so a client spread over P processes can be refused up to (P - 1) x a batch before its limit
+(a batch is at most ``max_batch`` units and at most 1/``batch_divisor`` of what was left of the budget,
+so small budgets and a budget's last units are reserved one at a time, exactly as :meth:`RateLimiter.hit`
+does). The remaining count a spend reports is this process's view, as of its last reservation.
+
 Errors of either storage reach the caller as :class:`limits.errors.StorageError`, so a caller can decide
 in one place whether an unavailable storage fails open or closed.
 """
@@ -52,6 +62,17 @@ SQLITE_FILE_NAME = "ratelimit.sqlite3"
 DEFAULT_KEY_PREFIX = "runplane:ratelimit"
 
 T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Lease:
+    """Budget units of one bucket this process has reserved from the shared counter and not spent yet."""
+
+    units: int
+    #: The shared counter right after the reservation (it includes ``units``).
+    count: int
+    #: When the reservation's window ends (wall clock); unspent units are void from then on.
+    expires_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +125,9 @@ _GET_EXPIRY = "SELECT expires_at FROM rate_limit_counters WHERE key = ? AND expi
 _CLEAR = "DELETE FROM rate_limit_counters WHERE key = ?"
 _CLEAR_ALL = "DELETE FROM rate_limit_counters"
 _PURGE = "DELETE FROM rate_limit_counters WHERE expires_at <= ?"
+# How many buckets' reservations a process keeps (expired ones are dropped first when full).
+_MAX_LEASES = 10_000
+_LEASE_MARGIN_SECONDS = 1.0
 # Retries of a locked statement that only yield to the event loop before waiting starts.
 _BUSY_SPINS = 3
 
@@ -256,6 +280,31 @@ class SQLiteStorage(Storage):
         self._connection = None
 
 
+class SharedCounter:
+    """A counter every server process sees, kept in the rate limiter's storage (Redis or the SQLite file).
+
+    Used as an epoch: a process that caches something derived from the database compares the counter
+    with the value it read before caching, and another process bumps it when that something changes
+    (``runplane.store.keys`` and key revocation). Reading it is one inline SQLite statement or one Redis
+    GET, far cheaper than the database query it saves. The counter lives ``ttl_seconds`` after its last
+    bump and then reads 0 again, which only ever looks like a change to a process that cached at another
+    value.
+    """
+
+    def __init__(self, limiter: RateLimiter, name: str, *, ttl_seconds: int = 30 * 24 * 3600) -> None:
+        self.limiter = limiter
+        self.key = f"epoch:{name}"
+        self.ttl_seconds = ttl_seconds
+
+    async def read(self) -> int:
+        """The counter's value; raises :class:`limits.errors.StorageError` when the storage is down."""
+        return await self.limiter.storage.get(self.key)
+
+    async def bump(self) -> int:
+        """Add one; the new value."""
+        return await self.limiter.storage.incr(self.key, self.ttl_seconds, 1)
+
+
 class RateLimiter:
     """Fixed-window budgets per bucket, in storage shared by every server process.
 
@@ -269,7 +318,22 @@ class RateLimiter:
     limiter belongs to the event loop that first uses it; call :meth:`close` on that loop.
     """
 
-    def __init__(self, storage_uri: str, default_limit: str, *, key_prefix: str = DEFAULT_KEY_PREFIX) -> None:
+    def __init__(
+        self,
+        storage_uri: str,
+        default_limit: str,
+        *,
+        key_prefix: str = DEFAULT_KEY_PREFIX,
+        max_batch: int = 64,
+        batch_divisor: int = 16,
+    ) -> None:
+        if max_batch < 1 or batch_divisor < 1:
+            raise ValueError("max_batch and batch_divisor must be at least 1")
+        self.max_batch = max_batch
+        self.batch_divisor = batch_divisor
+        self._leases: dict[str, _Lease] = {}
+        self._reserving: dict[str, asyncio.Future[None]] = {}
+        self._leases_pid = os.getpid()
         self._redis_pool: redis.asyncio.ConnectionPool | None = None
         self.storage: Storage
         if storage_uri.startswith(f"{SQLITE_SCHEME}:"):
@@ -315,6 +379,71 @@ class RateLimiter:
             item, allowed=count <= item.amount, remaining=item.amount - count, reset_time=reset_time
         )
 
+    async def spend(self, bucket: str, limit: str | None = None) -> RateLimitResult:
+        """Spend one unit of ``bucket``'s budget from this process's reservation, reserving a batch when empty.
+
+        Never allows more than the limit across every process sharing the storage; see the module's
+        docstring for what batching trades (a client may be refused slightly before its limit). Most calls
+        touch no storage at all. Concurrent calls for one bucket wait for a reservation in flight rather
+        than each reserve their own.
+        """
+        item = self._item(limit) if limit else self.default_limit
+        key = item.key_for(bucket)
+        if self._leases_pid != os.getpid():
+            # Forked: the parent's reservations are the parent's to spend.
+            self._leases, self._reserving, self._leases_pid = {}, {}, os.getpid()
+        while True:
+            now = time.time()
+            lease = self._leases.get(key)
+            if lease is not None and lease.expires_at <= now:
+                lease = None
+            if lease is not None and lease.units > 0:
+                lease.units -= 1
+                return self._result(
+                    item,
+                    allowed=True,
+                    remaining=item.amount - lease.count + lease.units,
+                    reset_time=lease.expires_at + _LEASE_MARGIN_SECONDS,
+                )
+            in_flight = self._reserving.get(key)
+            if in_flight is None:
+                break
+            # Another call is reserving for this bucket: use what it brings (or reserve after it).
+            await asyncio.shield(in_flight)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._reserving[key] = done
+        try:
+            return await self._reserve(item, key, lease, now)
+        finally:
+            del self._reserving[key]
+            done.set_result(None)
+
+    async def _reserve(
+        self, item: RateLimitItem, key: str, lease: _Lease | None, now: float
+    ) -> RateLimitResult:
+        left = item.amount - (lease.count if lease is not None else 0)
+        batch = max(1, min(self.max_batch, left // self.batch_divisor))
+        count = await self.storage.incr(key, item.get_expiry(), batch)
+        reset_time = await self.storage.get_expiry(key)
+        # This reservation holds the counter's values count - batch + 1 .. count; those up to the limit
+        # are ours to allow, and one of them is spent by this call.
+        granted = max(0, min(batch, item.amount - (count - batch)))
+        if len(self._leases) >= _MAX_LEASES:
+            self._leases = {k: v for k, v in self._leases.items() if v.expires_at > now}
+            if len(self._leases) >= _MAX_LEASES:
+                self._leases.clear()
+        # Redis reports the window's end in whole seconds: stop spending a little early rather than spend
+        # a unit of an ended window in the next one.
+        self._leases[key] = _Lease(
+            units=max(0, granted - 1), count=count, expires_at=reset_time - _LEASE_MARGIN_SECONDS
+        )
+        return self._result(
+            item,
+            allowed=granted > 0,
+            remaining=item.amount - count + max(0, granted - 1),
+            reset_time=reset_time,
+        )
+
     async def peek(self, bucket: str, limit: str | None = None) -> RateLimitResult:
         """The budget as it stands, spending nothing: ``allowed`` says whether a hit now would pass."""
         item = self._item(limit) if limit else self.default_limit
@@ -341,7 +470,8 @@ class RateLimiter:
         )
 
     async def reset(self) -> None:
-        """Forget every bucket (of this key prefix, on Redis)."""
+        """Forget every bucket (of this key prefix, on Redis), and this process's reservations."""
+        self._leases.clear()
         await self.storage.reset()
 
     async def check(self) -> bool:

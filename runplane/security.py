@@ -120,10 +120,14 @@ def key_limit(settings: Settings, role: str) -> str:
 
 
 async def spend_budget(services: Services, principal: Principal, api_key: str, scope: Scope) -> None:
-    """Spends one request of the key's budget; 429 when it is gone. The result feeds the answer's headers."""
+    """Spends one request of the key's budget; 429 when it is gone. The result feeds the answer's headers.
+
+    Through :meth:`RateLimiter.spend`: budget is reserved from the shared storage in batches, so most
+    requests write nothing (see :mod:`runplane.ratelimit` for what that trades).
+    """
     limit = key_limit(services.settings, principal.role)
     try:
-        budget = await services.limiter.hit("key:" + hash_key(api_key)[:32], limit)
+        budget = await services.limiter.spend("key:" + hash_key(api_key)[:32], limit)
     except Exception:
         # The limit storage is down: serve rather than fail every request (health reports it).
         logger.warning("rate-limit storage unavailable; request not limited", exc_info=True)

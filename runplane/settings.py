@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = Field(None, description="A key that always works as admin (for scripts).")
     rate_limit: str = Field("600/minute", description="Per-key request budget, `limits` notation.")
     worker_rate_limit: str = Field("6000/minute", description="Per-key budget of worker keys (they poll).")
+    key_cache_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="How long a server process reuses a resolved API key (0: look it up on every request). "
+        "A revocation through the API or `runplane keys revoke` reaches every process at once regardless.",
+    )
     auth_failure_limit: str = Field("30/minute", description="Failed key attempts per client address.")
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest JSON request body accepted.")
     metrics_require_key: bool = Field(

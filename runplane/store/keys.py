@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
+from typing import Protocol
 
 from sqlalchemy import func, select, update
 
@@ -15,12 +17,45 @@ from runplane.store.tables import ApiKeyRow, utcnow
 # last_used_at is a hint for operators, not an audit trail: writing it on every request would turn
 # every read into a write, so each process records a key's use at most once a minute.
 _TOUCH_INTERVAL_SECONDS = 60.0
+_MAX_CACHED_KEYS = 10_000
+
+logger = logging.getLogger("runplane.keys")
+
+
+class Epoch(Protocol):
+    """A counter shared by every server process (``runplane.ratelimit.SharedCounter``)."""
+
+    async def read(self) -> int: ...
+
+    async def bump(self) -> int: ...
 
 
 class KeyStore:
-    def __init__(self, db: Database) -> None:
+    """API key rows. With ``revocations`` (an epoch shared by every server process), active keys are cached
+    in the process for up to ``cache_seconds``: a request with a cached key reads the epoch instead of
+    querying the database. Every revocation bumps the epoch after its commit, so from the moment a revoke
+    has been answered no process accepts the key again; a process whose epoch read fails does not use
+    its cache. Without ``revocations`` (the CLI, tests) nothing is cached.
+    """
+
+    def __init__(
+        self, db: Database, *, revocations: Epoch | None = None, cache_seconds: float = 10.0
+    ) -> None:
         self.db = db
+        self.revocations = revocations
+        self.cache_seconds = cache_seconds
         self._touched: dict[str, float] = {}
+        # key hash -> (row, the epoch read before the row was, when the entry stops being used)
+        self._cache: dict[str, tuple[ApiKeyRow, int, float]] = {}
+
+    async def _epoch(self) -> int | None:
+        if self.revocations is None or self.cache_seconds <= 0:
+            return None
+        try:
+            return await self.revocations.read()
+        except Exception:
+            logger.warning("key revocation epoch unreadable; key cache not used", exc_info=True)
+            return None
 
     async def create(self, *, name: str, role: str, user_id: str, key_hash: str, prefix: str) -> ApiKeyRow:
         row = ApiKeyRow(
@@ -47,6 +82,24 @@ class KeyStore:
         return found is not None
 
     async def find_active(self, key_hash: str) -> ApiKeyRow | None:
+        """The active (not revoked) key with this hash, or None; the row is read-only for callers."""
+        epoch = await self._epoch()
+        cached = self._cache.get(key_hash)
+        if cached is not None:
+            hit, cached_epoch, until = cached
+            if epoch is not None and epoch == cached_epoch and time.monotonic() < until:
+                await self._touch(hit.id)
+                return hit
+            del self._cache[key_hash]
+        # The epoch is read before the row: a revocation committed after this read bumps it past `epoch`.
+        row = await self._find_active(key_hash)
+        if row is not None and epoch is not None:
+            if len(self._cache) >= _MAX_CACHED_KEYS:
+                self._cache.clear()
+            self._cache[key_hash] = (row, epoch, time.monotonic() + self.cache_seconds)
+        return row
+
+    async def _find_active(self, key_hash: str) -> ApiKeyRow | None:
         async with self.db.reader() as session:
             row = await session.scalar(
                 select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_(None))
@@ -88,7 +141,17 @@ class KeyStore:
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
                 await audit_store.append(session, _key_entry(audit.KEY_REVOKED, "revoke", row))
-            return True
+        self._cache.clear()
+        if self.revocations is not None:
+            try:
+                await self.revocations.bump()
+            except Exception:
+                logger.warning(
+                    "key revocation epoch not bumped; other processes may accept the key for up to %gs",
+                    self.cache_seconds,
+                    exc_info=True,
+                )
+        return True
 
     async def count_active(self) -> int:
         async with self.db.reader() as session:

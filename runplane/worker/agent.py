@@ -58,6 +58,7 @@ from runplane import __version__
 from runplane.worker import client as api
 from runplane.worker.capabilities import MachineCapabilities, detect_capabilities
 from runplane.worker.execution import CancelReason, ExecutionSettings, TaskExecution
+from runplane.worker.process import close_fork_server
 from runplane.worker.resources import InsufficientResources, LocalResources, usable_cpu_ids
 
 logger = logging.getLogger(__name__)
@@ -266,6 +267,8 @@ class WorkerAgent:
             await self._teardown([t for t in (heartbeat, claim) if t is not None])
             await self._dataset_http.aclose()
             await self._client.aclose()
+            # Its tasks have ended (or been killed) above; the shims' fork server goes with the agent.
+            await close_fork_server()
             if handle_signals:
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(signum)

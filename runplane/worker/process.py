@@ -2,12 +2,19 @@
 
 The entrypoint runs under the supervisor shim (``runplane/worker/shim.py``), which leads a new session and
 process group, pins the CPUs, reaps everything the task forks and takes the whole group down if the worker
-dies, even by SIGKILL. This module streams the group's stdout/stderr line by line, watches its memory, its
-deadline and the cancel event, and only returns once no process of the group is left.
+dies, even by SIGKILL. The shim is not a new interpreter per task: each worker process (each event loop)
+starts one fork server (``shim.py --serve``, a child of the worker that dies with it) holding the shim's
+code already imported, and a task's shim is a ``fork()`` of it (:class:`_ForkServerClient`); the task's
+pipes travel to it over a Unix socket. The shim then does exactly what it did as a process of its own.
+This module streams the group's stdout/stderr line by line, watches its memory, its deadline and the
+cancel event, and only returns once no process of the group is left, the shim's zombie included.
 
-Memory is enforced by a watchdog, not by ``RLIMIT_AS``: every ``SAMPLE_INTERVAL_SECONDS`` the RSS of every
-live process of the group (and of every descendant of the shim, should one have left the group) is summed,
-and above the limit the task is SIGKILLed with reason ``out_of_memory``. ``RLIMIT_AS`` caps *virtual* address
+Memory is enforced by a watchdog, not by ``RLIMIT_AS``: one loop per worker (:class:`_Watchdog`) sums,
+every ``SAMPLE_INTERVAL_SECONDS``, the RSS of every live process of each task (the descendants of its shim
+and the members of its group, found by :class:`_ProcessTable`, which reads only new processes and the
+tasks' own, not every process on the host), and above the limit the task is SIGKILLed with reason
+``out_of_memory``. (No per-task cgroup: it needs a writable cgroup v2 hierarchy delegated to the worker,
+which neither this machine (cgroup v1, not writable) nor a typical container gives.) ``RLIMIT_AS`` caps *virtual* address
 space, per process: NumPy/OpenBLAS thread arenas, malloc arenas, xgboost and above all the CUDA runtime
 reserve far more address space than they touch (a CUDA context maps tens of GB). Measured on this project's
 stack: a numpy + xgboost fit peaks at 134 MB RSS but 522 MB of address space, and under an ``RLIMIT_AS`` of
@@ -22,18 +29,28 @@ The shim itself (a small Python process) is not counted against the task's memor
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import itertools
 import json
 import logging
 import os
 import signal
+import socket
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from runplane.worker.shim import group_members, scan_processes
+from runplane.worker.shim import (
+    SPAWN_FDS,
+    ProcStat,
+    encode_request,
+    read_proc_stat,
+    scan_processes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +71,7 @@ _GROUP_GONE_POLL_SECONDS = 0.05
 # the group (possible only if the shim itself had to be killed); stop waiting for its end.
 _DRAIN_STALL_SECONDS = 5.0
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+_SERVER_EXIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -109,21 +127,13 @@ async def run_process(
     if cancel.is_set():
         return ProcessOutcome(exit_code=None, reason="cancelled", peak_rss_bytes=0, duration_seconds=0.0)
     started = loop.time()
+    runtime = _runtime()
     status_r, status_w = os.pipe()
     try:
         try:
             os.set_blocking(status_r, False)
             spawn = asyncio.ensure_future(
-                asyncio.create_subprocess_exec(
-                    *_shim_command(argv, limits.cpu_ids, status_w),
-                    stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE,
-                    cwd=cwd,
-                    env=env,
-                    start_new_session=True,
-                    pass_fds=(status_w,),
-                )
+                runtime.forks.spawn(argv, env=env, cwd=cwd, cpu_ids=limits.cpu_ids, status_fd=status_w)
             )
             try:
                 proc = await asyncio.shield(spawn)
@@ -131,12 +141,15 @@ async def run_process(
                 # Cancelled mid-spawn: the shim may exist already and must not be left running unsupervised.
                 with contextlib.suppress(Exception):
                     orphan = await spawn
-                    await _Supervision(orphan, on_output, limits, kill_grace_seconds, status_r).abort()
+                    await _Supervision(
+                        orphan, runtime, on_output, limits, kill_grace_seconds, status_r
+                    ).abort()
                 raise
         finally:
             # The shim holds its own copy now; ours would keep the status pipe from ever reaching EOF.
             os.close(status_w)
-        return await _Supervision(proc, on_output, limits, kill_grace_seconds, status_r).run(cancel, started)
+        supervision = _Supervision(proc, runtime, on_output, limits, kill_grace_seconds, status_r)
+        return await supervision.run(cancel, started)
     finally:
         os.close(status_r)
 
@@ -161,25 +174,6 @@ def _validate(argv: Sequence[str], limits: ResourceLimits, kill_grace_seconds: f
         raise ValueError("kill_grace_seconds must not be negative")
 
 
-def _shim_command(argv: Sequence[str], cpu_ids: list[int] | None, status_fd: int) -> list[str]:
-    if not sys.executable:
-        raise RuntimeError("cannot locate the Python interpreter to run the task shim")
-    # Run the shim by path with -I: the task's environment (PYTHONPATH, PYTHONHOME, ...) must not change what
-    # the shim imports, and the package needs not be importable from the task's cwd.
-    command = [
-        sys.executable,
-        "-I",
-        str(SHIM_PATH),
-        "--parent-pid",
-        str(os.getpid()),
-        "--status-fd",
-        str(status_fd),
-    ]
-    if cpu_ids is not None:
-        command += ["--cpus", ",".join(str(cpu) for cpu in sorted(set(cpu_ids)))]
-    return [*command, "--", *argv]
-
-
 def _cut_point(data: bytes | bytearray, limit: int) -> int:
     """An index <= limit where ``data`` may be cut without splitting a UTF-8 sequence (len(data) > limit)."""
     cut = limit
@@ -187,6 +181,426 @@ def _cut_point(data: bytes | bytearray, limit: int) -> int:
     while cut > limit - 3 and (data[cut] & 0xC0) == 0x80:
         cut -= 1
     return cut if (data[cut] & 0xC0) != 0x80 else limit
+
+
+class _TaskProcess:
+    """The worker's handle on one shim the fork server started (what an ``asyncio.subprocess.Process`` was).
+
+    ``returncode`` is ``None`` until the server has reported the shim's end; from then on the shim is never
+    signalled again (its pid and group id may be reused once the server reaps it).
+    """
+
+    def __init__(
+        self,
+        pid: int,
+        exit_future: asyncio.Future[int],
+        reaped_future: asyncio.Future[None],
+        stdout: asyncio.StreamReader,
+        stderr: asyncio.StreamReader,
+        transports: list[asyncio.BaseTransport],
+        stdin_fd: int,
+    ) -> None:
+        self.pid = pid
+        self._exit = exit_future
+        self._reaped = reaped_future
+        self.stdout = stdout
+        self.stderr = stderr
+        self._transports = transports
+        self._stdin_fd = stdin_fd
+
+    @property
+    def returncode(self) -> int | None:
+        return self._exit.result() if self._exit.done() else None
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._exit)
+
+    async def wait_reaped(self) -> None:
+        """Until the server has reaped the ended shim: then not even its zombie is left."""
+        await asyncio.shield(self._reaped)
+
+    def close_stdin(self) -> None:
+        """Close the liveness pipe: the shim reads its end as the worker's death and kills the task."""
+        if self._stdin_fd >= 0:
+            os.close(self._stdin_fd)
+            self._stdin_fd = -1
+
+    def close_transports(self) -> None:
+        for transport in self._transports:
+            transport.close()
+
+
+class _ForkServerClient:
+    """The worker's side of the fork server (:class:`runplane.worker.shim.ForkServer`): one per event loop.
+
+    The server is started on first use (one interpreter start per worker instead of one per task) and
+    again if it has died. Spawns are serialised on the socket (a frame and its descriptors must not
+    interleave with another's); answers are read by a reader callback on the event loop.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not sys.executable:
+            raise RuntimeError("cannot locate the Python interpreter to run the task shim")
+        self.loop = loop
+        self.pid = os.getpid()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            # By path with -I: the task's environment (PYTHONPATH, PYTHONHOME, ...) must not change what
+            # the shim imports, and the package needs not be importable from the task's cwd.
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-I",
+                    str(SHIM_PATH),
+                    "--serve",
+                    "--parent-pid",
+                    str(self.pid),
+                    "--socket-fd",
+                    str(theirs.fileno()),
+                ],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self.sock = ours
+        self.closed = False
+        self._ids = itertools.count(1)
+        self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._exits: dict[int, asyncio.Future[int]] = {}
+        self._reaps: dict[int, asyncio.Future[None]] = {}
+        self._inbox = bytearray()
+        self._lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+        loop.add_reader(ours.fileno(), self._on_readable)
+
+    @property
+    def usable(self) -> bool:
+        return not self.closed and self.pid == os.getpid() and not self.loop.is_closed()
+
+    def close(self) -> None:
+        """Close the socket: the server exits, and the shims of tasks still running kill them."""
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(Exception):
+            self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+        # A shim the server can no longer report on counts as killed; its own status line still tells.
+        for future in self._exits.values():
+            if not future.done():
+                future.set_result(-signal.SIGKILL)
+        for reaped in self._reaps.values():
+            if not reaped.done():
+                reaped.set_result(None)
+        for reply in self._replies.values():
+            if not reply.done():
+                reply.set_exception(ConnectionError("the task fork server is gone"))
+        # The server exits as soon as it reads the socket's end.
+        try:
+            self.process.wait(timeout=_SERVER_EXIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def _on_readable(self) -> None:
+        try:
+            data = self.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            logger.error(
+                "the task fork server (pid %d) has gone; starting another for new tasks", self.process.pid
+            )
+            self.close()
+            return
+        self._inbox += data
+        while (newline := self._inbox.find(b"\n")) >= 0:
+            message = json.loads(bytes(self._inbox[:newline]))
+            del self._inbox[: newline + 1]
+            self._dispatch(message)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if "reaped" in message:
+            reaped = self._reaps.pop(int(message["reaped"]), None)
+            if reaped is not None and not reaped.done():
+                reaped.set_result(None)
+            return
+        if "exit" in message:
+            pid = int(message["exit"])
+            future = self._exits.pop(pid, None)
+            code, signum = message.get("code"), message.get("signal")
+            if future is not None and not future.done():
+                # Set before the reap is even sent: from here on nothing signals the shim's group.
+                future.set_result(code if isinstance(code, int) else -int(signum or signal.SIGKILL))
+            self._send_later(encode_request({"op": "reap", "pid": pid}), [])
+            return
+        reply = self._replies.pop(int(message["id"]), None)
+        if "pid" in message:
+            self._exits[int(message["pid"])] = self.loop.create_future()
+            self._reaps[int(message["pid"])] = self.loop.create_future()
+        if reply is not None and not reply.done():
+            reply.set_result(message)
+
+    def _send_later(self, frame: bytes, fds: list[int]) -> None:
+        task = self.loop.create_task(self._send(frame, fds))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _send(self, frame: bytes, fds: list[int]) -> None:
+        async with self._lock:
+            if self.closed:
+                raise ConnectionError("the task fork server is gone")
+            # The descriptors ride on the frame's first byte; the server takes them in order, SPAWN_FDS a spawn.
+            while True:
+                try:
+                    socket.send_fds(self.sock, [frame[:1]], fds)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(0.001)
+            await self.loop.sock_sendall(self.sock, frame[1:])
+
+    async def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        env: dict[str, str],
+        cwd: Path,
+        cpu_ids: list[int] | None,
+        status_fd: int,
+    ) -> _TaskProcess:
+        """Start ``argv`` under a forked shim; a missing ``cwd`` raises ``FileNotFoundError``."""
+        request_id = next(self._ids)
+        cpus = sorted(set(cpu_ids)) if cpu_ids is not None else None
+        frame = encode_request(
+            {"op": "spawn", "id": request_id, "argv": list(argv), "env": env, "cwd": str(cwd), "cpus": cpus}
+        )
+        stdin_r, stdin_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        passed = [stdin_r, out_w, err_w, status_fd]
+        assert len(passed) == SPAWN_FDS
+        reply_future: asyncio.Future[dict[str, Any]] = self.loop.create_future()
+        self._replies[request_id] = reply_future
+        try:
+            try:
+                await self._send(frame, passed)
+                reply = await reply_future
+            finally:
+                self._replies.pop(request_id, None)
+                for fd in (stdin_r, out_w, err_w):
+                    os.close(fd)
+            if "pid" not in reply:
+                raise OSError(
+                    int(reply.get("errno") or 0), str(reply.get("error") or "cannot start the shim")
+                )
+            pid = int(reply["pid"])
+            exit_future = self._exits.get(pid)
+            reaped_future = self._reaps.get(pid)
+            if exit_future is None or reaped_future is None:  # the server was lost right after answering
+                exit_future = self.loop.create_future()
+                exit_future.set_result(-signal.SIGKILL)
+                reaped_future = self.loop.create_future()
+                reaped_future.set_result(None)
+            stdout, stdout_transport = await self._reader(out_r)
+            out_r = -1
+            stderr, stderr_transport = await self._reader(err_r)
+            err_r = -1
+        except BaseException:
+            for fd in (stdin_w, out_r, err_r):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        return _TaskProcess(
+            pid, exit_future, reaped_future, stdout, stderr, [stdout_transport, stderr_transport], stdin_w
+        )
+
+    async def _reader(self, fd: int) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]:
+        reader = asyncio.StreamReader(limit=_READ_CHUNK_BYTES, loop=self.loop)
+        pipe = os.fdopen(fd, "rb", buffering=0)
+        try:
+            transport, _ = await self.loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader, loop=self.loop), pipe
+            )
+        except BaseException:
+            pipe.close()
+            raise
+        return reader, transport
+
+
+class _ProcessTable:
+    """Which host processes belong to which task, kept up to date without re-reading all of /proc.
+
+    A task's processes are the descendants of its shim (a subreaper: they stay its descendants until it
+    has killed them) and the members of its process group. On each :meth:`refresh` only ``/proc`` itself
+    is listed; ``/proc/<pid>/stat`` is read for pids not seen before, for the tasks' own processes (their
+    RSS), and for a process whose parent is no longer known (it has been re-parented). A process that
+    was not a task's descendant when first seen never becomes one (descent is fixed at fork; a group can
+    only be joined from inside its session), so what the rest of the host does costs nothing but the
+    listing. A pid exiting and being reused between two refreshes (pids are handed out cyclically, so
+    that takes a wrap of the whole pid space in one interval) would be misread; a memory sample is a
+    service-level guard, not a kernel guarantee (see the module's docstring).
+    """
+
+    def __init__(self) -> None:
+        self.known: dict[int, ProcStat] = {}
+
+    def refresh(self, roots: set[int]) -> dict[int, list[ProcStat]]:
+        """Each root (a shim's pid) → its task's live processes, the shim itself excluded."""
+        try:
+            listed = {int(name) for name in os.listdir("/proc") if name.isdigit()}
+        except OSError:
+            listed = set(self.known)
+        for pid in self.known.keys() - listed:
+            del self.known[pid]
+        owners: dict[int, int | None] = {}
+        for pid in listed - self.known.keys():
+            stat = read_proc_stat(pid)
+            if stat is not None:
+                self.known[pid] = stat
+        # Members' stats are re-read (RSS, state); so are orphans, to learn their new parent.
+        stale = [
+            pid
+            for pid, stat in self.known.items()
+            if (stat.ppid not in self.known and stat.ppid > 1) or self._owner(pid, roots, owners) is not None
+        ]
+        if stale:
+            owners.clear()
+            for pid in stale:
+                stat = read_proc_stat(pid)
+                if stat is None:
+                    self.known.pop(pid, None)
+                else:
+                    self.known[pid] = stat
+        members: dict[int, list[ProcStat]] = {root: [] for root in roots}
+        for pid, stat in self.known.items():
+            owner = self._owner(pid, roots, owners)
+            if owner is not None and pid != owner and stat.alive:
+                members[owner].append(stat)
+        return members
+
+    def _owner(self, pid: int, roots: set[int], owners: dict[int, int | None]) -> int | None:
+        chain: list[int] = []
+        owner: int | None = None
+        current: int | None = pid
+        while current is not None:
+            if current in owners:
+                owner = owners[current]
+                break
+            if current in roots:
+                owner = current
+                break
+            stat = self.known.get(current)
+            if stat is None:
+                break
+            if stat.pgrp in roots:
+                owner = stat.pgrp
+                break
+            chain.append(current)
+            current = stat.ppid if stat.ppid > 1 and stat.ppid not in chain else None
+        for visited in chain:
+            owners[visited] = owner
+        return owner
+
+
+class _Watchdog:
+    """One sampling loop for every running task of an event loop: memory, every ``SAMPLE_INTERVAL_SECONDS``.
+
+    Each sample sums the RSS of each task's processes (:class:`_ProcessTable`) and hands it to its
+    supervision, which records the peak and wakes up its watch when over the limit. Deadlines and cancel
+    requests are not sampled: the watch waits on them directly.
+    """
+
+    def __init__(self) -> None:
+        self.table = _ProcessTable()
+        self.watched: dict[int, _Supervision] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, supervision: _Supervision) -> None:
+        self.watched[supervision.pgid] = supervision
+        self.sample()
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._loop())
+
+    def remove(self, supervision: _Supervision) -> None:
+        if self.watched.get(supervision.pgid) is supervision:
+            del self.watched[supervision.pgid]
+
+    def members(self, pgid: int) -> list[int]:
+        """The live pids of the task whose shim is ``pgid``, read now."""
+        return [stat.pid for stat in self.table.refresh({pgid, *self.watched}).get(pgid, [])]
+
+    def sample(self) -> None:
+        watched = dict(self.watched)
+        if not watched:
+            return
+        members = self.table.refresh(set(watched))
+        for pgid, supervision in watched.items():
+            supervision.on_sample(members.get(pgid, []))
+
+    async def _loop(self) -> None:
+        while self.watched:
+            await asyncio.sleep(SAMPLE_INTERVAL_SECONDS)
+            try:
+                self.sample()
+            except Exception:  # a bug here must not leave every task unwatched for good
+                logger.exception("memory watchdog sample failed")
+
+
+class _Runtime:
+    """What the tasks of one event loop share: the fork server and the watchdog."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._forks: _ForkServerClient | None = None
+        self.watchdog = _Watchdog()
+
+    @property
+    def forks(self) -> _ForkServerClient:
+        if self._forks is None or not self._forks.usable:
+            self._forks = _ForkServerClient(self.loop)
+        return self._forks
+
+    def close(self) -> None:
+        if self._forks is not None:
+            self._forks.close()
+
+
+# Strong references: a runtime owns a child process and a socket, which must be closed, not collected. One
+# whose loop has been closed (a finished ``asyncio.run``) is closed at the next use, or at exit.
+_RUNTIMES: dict[asyncio.AbstractEventLoop, _Runtime] = {}
+
+
+def _runtime() -> _Runtime:
+    loop = asyncio.get_running_loop()
+    for other in [other for other in _RUNTIMES if other.is_closed()]:
+        _RUNTIMES.pop(other).close()
+    existing = _RUNTIMES.get(loop)
+    if existing is not None:
+        return existing
+    runtime = _RUNTIMES[loop] = _Runtime(loop)
+    return runtime
+
+
+@atexit.register
+def _close_runtimes() -> None:
+    while _RUNTIMES:
+        _RUNTIMES.popitem()[1].close()
+
+
+async def close_fork_server() -> None:
+    """Stop this event loop's fork server (the worker calls it on the way out; tasks must have ended)."""
+    runtime = _RUNTIMES.pop(asyncio.get_running_loop(), None)
+    if runtime is not None:
+        runtime.close()
 
 
 class _Pump:
@@ -240,20 +654,25 @@ class _Pump:
 class _Supervision:
     def __init__(
         self,
-        proc: asyncio.subprocess.Process,
+        proc: _TaskProcess,
+        runtime: _Runtime,
         on_output: OutputCallback,
         limits: ResourceLimits,
         kill_grace_seconds: float,
         status_fd: int,
     ) -> None:
         self.proc = proc
+        self.runtime = runtime
         # The shim leads its own session, so its pid names the task's process group.
         self.pgid = proc.pid
         self.limits = limits
         self.kill_grace_seconds = kill_grace_seconds
         self.status_fd = status_fd
         self.peak_rss_bytes = 0
-        assert proc.stdout is not None and proc.stderr is not None
+        self.last_rss_bytes = 0
+        # Set by the watchdog's sample once the task's memory is over its limit.
+        self.over_limit = asyncio.Event()
+        self.status: dict[str, object] | None = None
         self.pumps = [_Pump(proc.stdout, "stdout", on_output), _Pump(proc.stderr, "stderr", on_output)]
         self.pump_tasks = [asyncio.ensure_future(pump.run()) for pump in self.pumps]
         self.exited = asyncio.ensure_future(proc.wait())
@@ -262,18 +681,15 @@ class _Supervision:
 
     def _task_processes(self) -> list[int]:
         """Live pids of the group and of the shim's descendants, the shim excluded."""
-        procs = scan_processes()
-        return [
-            p.pid
-            for p in group_members(procs, pgid=self.pgid, root=self.pgid)
-            if p.alive and p.pid != self.pgid
-        ]
+        return self.runtime.watchdog.members(self.pgid)
 
-    def sample_rss(self) -> int:
-        procs = group_members(scan_processes(), pgid=self.pgid, root=self.pgid)
-        total = sum(p.rss_pages for p in procs if p.alive and p.pid != self.pgid) * _PAGE_SIZE
+    def on_sample(self, procs: list[ProcStat]) -> None:
+        """The watchdog's sample of the task's live processes (the shim excluded)."""
+        total = sum(p.rss_pages for p in procs) * _PAGE_SIZE
+        self.last_rss_bytes = total
         self.peak_rss_bytes = max(self.peak_rss_bytes, total)
-        return total
+        if self.limits.memory_bytes is not None and total > self.limits.memory_bytes:
+            self.over_limit.set()
 
     def _signal_group(self, signum: int) -> None:
         # Once the shim is reaped its pid, and so the group id, may be reused: never signal the group after.
@@ -301,14 +717,24 @@ class _Supervision:
         self._signal_group(signal.SIGTERM)
         deadline = loop.time() + self.kill_grace_seconds
         # The memory limit still holds while the task shuts down.
-        while not self.exited.done() and (remaining := deadline - loop.time()) > 0:
-            if self.limits.memory_bytes is not None and self.sample_rss() > self.limits.memory_bytes:
-                break
-            await asyncio.wait([self.exited], timeout=min(SAMPLE_INTERVAL_SECONDS, remaining))
+        over_limit = asyncio.ensure_future(self.over_limit.wait())
+        try:
+            while (
+                not self.exited.done() and not over_limit.done() and (remaining := deadline - loop.time()) > 0
+            ):
+                await asyncio.wait(
+                    [self.exited, over_limit], timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+        finally:
+            over_limit.cancel()
         if not self.exited.done():
             await self._kill()
 
     async def _wait_group_gone(self) -> None:
+        if self.status:
+            # The shim writes its status only after it has killed and reaped every process of the task
+            # (it is a subreaper: no child left means no descendant left), so there is nothing to look for.
+            return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _GROUP_GONE_SECONDS
         while True:
@@ -356,16 +782,10 @@ class _Supervision:
         self._raise_pump_failure()
 
     def _close_transport(self) -> None:
-        transport = getattr(self.proc, "_transport", None)
-        if transport is not None:
-            transport.close()
+        self.proc.close_transports()
 
     async def _close_stdin(self) -> None:
-        stdin = self.proc.stdin
-        if stdin is not None:
-            stdin.close()
-            with contextlib.suppress(ConnectionError):
-                await stdin.wait_closed()
+        self.proc.close_stdin()
 
     # -- the run ----------------------------------------------------------------------------------------
 
@@ -381,15 +801,17 @@ class _Supervision:
         return status if isinstance(status, dict) else {}
 
     async def _watch(self, cancel: asyncio.Event, deadline: float | None) -> OutcomeReason | None:
+        # Nothing is polled here: the shim's end, a cancel, a pump failure, the deadline and the watchdog's
+        # over-limit event each wake this up when they happen.
         loop = asyncio.get_running_loop()
         cancelled = asyncio.ensure_future(cancel.wait())
+        over_limit = asyncio.ensure_future(self.over_limit.wait())
         try:
             while True:
-                rss = self.sample_rss()
                 if self.exited.done():
                     return None
                 self._raise_pump_failure()
-                if self.limits.memory_bytes is not None and rss > self.limits.memory_bytes:
+                if self.over_limit.is_set():
                     await self._kill()
                     return "out_of_memory"
                 if cancel.is_set():
@@ -399,22 +821,29 @@ class _Supervision:
                 if deadline is not None and now >= deadline:
                     await self._terminate()
                     return "timeout"
-                pause = (
-                    SAMPLE_INTERVAL_SECONDS
-                    if deadline is None
-                    else min(SAMPLE_INTERVAL_SECONDS, deadline - now)
+                watched = [
+                    self.exited,
+                    cancelled,
+                    over_limit,
+                    *(task for task in self.pump_tasks if not task.done()),
+                ]
+                await asyncio.wait(
+                    watched,
+                    timeout=None if deadline is None else deadline - now,
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
-                watched = [self.exited, cancelled, *(task for task in self.pump_tasks if not task.done())]
-                await asyncio.wait(watched, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            cancelled.cancel()
-            await asyncio.gather(cancelled, return_exceptions=True)
+            for waiter in (cancelled, over_limit):
+                waiter.cancel()
+            await asyncio.gather(cancelled, over_limit, return_exceptions=True)
 
     async def run(self, cancel: asyncio.Event, started: float) -> ProcessOutcome:
         loop = asyncio.get_running_loop()
         timeout = self.limits.timeout_seconds
+        self.runtime.watchdog.add(self)
         try:
             reason = await self._watch(cancel, None if timeout is None else started + timeout)
+            self.status = self._read_status()
             await self._wait_group_gone()
         except BaseException:
             # on_output failed, or we are cancelled ourselves: the task must not outlive its supervision.
@@ -422,12 +851,16 @@ class _Supervision:
             with contextlib.suppress(Exception):
                 await asyncio.shield(cleanup)
             raise
+        finally:
+            self.runtime.watchdog.remove(self)
         duration = loop.time() - started
         try:
             await self._drain()
         finally:
             await self._close_stdin()
-        status = self._read_status()
+        # Not even the shim's zombie is left once this returns.
+        await self.proc.wait_reaped()
+        status = self.status
         exit_code = _exit_code(status, self.proc.returncode)
         max_rss_kb = status.get("max_rss_kb")
         if isinstance(max_rss_kb, int):
@@ -445,12 +878,15 @@ class _Supervision:
         """Kill everything at once and release every resource; used when supervision cannot go on."""
         if not self.exited.done():
             await self._kill()
+        if self.status is None:
+            self.status = self._read_status()
         await self._wait_group_gone()
         for task in self.pump_tasks:
             task.cancel()
         await asyncio.gather(*self.pump_tasks, return_exceptions=True)
         self._close_transport()
         await self._close_stdin()
+        await self.proc.wait_reaped()
 
 
 def _exit_code(status: dict[str, object], returncode: int | None) -> int | None:

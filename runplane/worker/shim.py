@@ -176,8 +176,10 @@ def _parse_args(argv: Sequence[str]) -> _Args:
 
 
 class _Shim:
-    def __init__(self, args: _Args) -> None:
+    def __init__(self, args: _Args, env: dict[bytes, bytes] | None = None) -> None:
         self.args = args
+        # Given by the fork server; a shim started on its own reads its start-up environment instead.
+        self.env = env
         self.pid = os.getpid()
         self.child_pid: int | None = None
         self.child_status: int | None = None
@@ -204,8 +206,22 @@ class _Shim:
             if pid == self.child_pid:
                 self.child_status = status
 
+    def has_children(self) -> bool:
+        """Whether any child (live or not yet reaped) is left, without reaping it."""
+        try:
+            os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return False
+        return True
+
     def kill_all(self) -> None:
         """SIGKILL every live process of the group and every descendant until none is left."""
+        # The shim is a subreaper: every descendant has a chain of live ancestors up to a child of the shim
+        # (an orphan is re-parented to the shim before its parent's death is reported), and every member of
+        # the shim's session descends from it. No child at all therefore means nothing left of the task,
+        # and the usual clean end needs no scan of /proc.
+        if not self.has_children():
+            return
         deadline = time.monotonic() + KILL_DEADLINE_SECONDS
         while True:
             targets = [
@@ -236,7 +252,7 @@ class _Shim:
         return os.posix_spawnp(
             self.args.command[0],
             self.args.command,
-            original_environ(),
+            original_environ() if self.env is None else self.env,
             file_actions=stdin_actions,
             # Python ignores SIGPIPE and SIGXFSZ; an ignored disposition would survive exec into the task.
             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
@@ -333,8 +349,204 @@ def _exit_by_signal(signum: int) -> NoReturn:
     os._exit(128 + signum)
 
 
+# -- the fork server ------------------------------------------------------------------------------------
+
+#: The descriptors a spawn request carries, in this order: the shim's stdin (the liveness pipe whose only
+#: writer is the worker), the task's stdout and stderr (write ends), and the status pipe (write end).
+SPAWN_FDS = 4
+_STATUS_FD_IN_SHIM = 3
+_HEADER_BYTES = 4
+_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+
+
+def encode_request(payload: dict[str, object]) -> bytes:
+    """One request to the fork server: a 4-byte big-endian length, then the JSON document."""
+    body = json.dumps(payload).encode()
+    return len(body).to_bytes(_HEADER_BYTES, "big") + body
+
+
+class ForkServer:
+    """Forks an already-imported shim per task, so a task costs a ``fork()`` instead of an interpreter start.
+
+    Started once per worker as ``python -I shim.py --serve --parent-pid P --socket-fd F``, where F is a Unix
+    stream socket to the worker. Requests (worker → server) are :func:`encode_request` frames:
+
+    * ``{"op": "spawn", "id": N, "argv": [...], "env": {...}, "cwd": "...", "cpus": [...] | null}`` with
+      :data:`SPAWN_FDS` descriptors passed (``SCM_RIGHTS``) on the frame's first byte. The server forks; the
+      child starts a new session (its pid names the task's process group, as before), takes the descriptors
+      as its stdin, stdout, stderr and status fd, closes everything else, enters ``cwd``, sets the task's
+      environment and runs exactly what a shim started on its own runs (:meth:`_Shim.run`): subreaper,
+      parent-death signal (now on the server's death; the liveness pipe still ties it to the worker itself),
+      CPU pinning, reaping, the status line.
+    * ``{"op": "reap", "pid": P}``: the worker has seen P's end and will not signal its group again; the
+      server reaps P and answers ``{"reaped": P}``.
+
+    Answers (server → worker) are JSON lines: ``{"id": N, "pid": P}`` or ``{"id": N, "errno": E, "error":
+    "..."}`` for a spawn, and ``{"exit": P, "code": C, "signal": S}`` when shim P has ended. An ended shim
+    is kept as a zombie (``waitid(..., WNOWAIT)``) until the worker says ``reap``: its pid, hence its
+    process group id, cannot be reused while the worker may still signal that group.
+
+    The server dies with the worker (``PR_SET_PDEATHSIG`` = SIGKILL, and it exits at the socket's end); its
+    shims then get their own parent-death signal, and their stdin (the worker's liveness pipe) reaches EOF:
+    either makes a shim kill its task's processes.
+    """
+
+    def __init__(self, sock_fd: int, parent_pid: int) -> None:
+        import socket
+
+        self.sock = socket.socket(fileno=sock_fd)
+        self.sock.setblocking(True)
+        self.parent_pid = parent_pid
+        self.running: set[int] = set()
+        self.held: set[int] = set()
+        self.inbox = bytearray()
+        self.fds: list[int] = []
+
+    def reply(self, payload: dict[str, object]) -> None:
+        self.sock.sendall(json.dumps(payload).encode() + b"\n")
+
+    def serve(self) -> NoReturn:
+        import socket
+
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != self.parent_pid:
+            os._exit(0)
+        for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(signum, signal.SIG_IGN)
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        self.wake_fds = (wake_r, wake_w)
+        while True:
+            sock_fd = self.sock.fileno()
+            readable, _, _ = select.select([sock_fd, wake_r], [], [], _IDLE_POLL_SECONDS)
+            if wake_r in readable:
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(wake_r, 4096):
+                        pass
+            self.collect()
+            if sock_fd in readable:
+                try:
+                    data, fds, _, _ = socket.recv_fds(self.sock, 1 << 20, 64)
+                except OSError:
+                    data, fds = b"", []
+                self.fds.extend(fds)
+                if not data:
+                    os._exit(0)  # the worker is gone; the shims see it too and end their tasks
+                self.inbox += data
+                self.handle_requests()
+            if os.getppid() != self.parent_pid:
+                os._exit(0)
+
+    def handle_requests(self) -> None:
+        while len(self.inbox) >= _HEADER_BYTES:
+            size = int.from_bytes(self.inbox[:_HEADER_BYTES], "big")
+            if size > _MAX_REQUEST_BYTES:
+                os._exit(EXIT_CANNOT_EXECUTE)  # not our worker talking; nothing sane to do
+            if len(self.inbox) < _HEADER_BYTES + size:
+                return
+            request = json.loads(bytes(self.inbox[_HEADER_BYTES : _HEADER_BYTES + size]))
+            del self.inbox[: _HEADER_BYTES + size]
+            if request.get("op") == "spawn":
+                fds, self.fds = self.fds[:SPAWN_FDS], self.fds[SPAWN_FDS:]
+                self.spawn(request, fds)
+            elif request.get("op") == "reap":
+                pid = int(request["pid"])
+                if pid in self.held:
+                    self.held.discard(pid)
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(pid, 0)
+                    self.reply({"reaped": pid})
+
+    def spawn(self, request: dict[str, object], fds: list[int]) -> None:
+        request_id = request.get("id")
+        try:
+            cwd = str(request["cwd"])
+            if len(fds) != SPAWN_FDS:
+                raise OSError(0, f"expected {SPAWN_FDS} descriptors, got {len(fds)}")
+            if not os.path.isdir(cwd):
+                raise FileNotFoundError(2, f"No such directory: {cwd!r}", cwd)
+            pid = os.fork()
+        except OSError as exc:
+            for fd in fds:
+                os.close(fd)
+            self.reply({"id": request_id, "errno": exc.errno or 0, "error": exc.strerror or str(exc)})
+            return
+        if pid == 0:
+            try:
+                self.become_shim(request, fds)
+            finally:
+                os._exit(EXIT_CANNOT_EXECUTE)
+        for fd in fds:
+            os.close(fd)
+        self.running.add(pid)
+        self.reply({"id": request_id, "pid": pid})
+
+    def become_shim(self, request: dict[str, object], fds: list[int]) -> NoReturn:
+        """In the forked child: turn into the task's shim (never returns)."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(signum, signal.SIG_DFL)
+        os.setsid()
+        # Move the passed descriptors out of the way first: one of them may already sit on 0-3.
+        moved = [os.dup(fd) for fd in fds]
+        for target, fd in enumerate(moved):
+            os.dup2(fd, target)
+        os.closerange(_STATUS_FD_IN_SHIM + 1, os.sysconf("SC_OPEN_MAX"))
+        argv = [str(arg) for arg in request["argv"]]  # type: ignore[attr-defined]
+        env = {str(k).encode(): str(v).encode() for k, v in request["env"].items()}  # type: ignore[attr-defined]
+        # posix_spawnp looks the program up on this process's own PATH: make it the task's.
+        os.environb.clear()
+        os.environb.update(env)
+        cpus = request.get("cpus")
+        args = _Args(
+            parent_pid=os.getppid(),
+            status_fd=_STATUS_FD_IN_SHIM,
+            cpus=[int(cpu) for cpu in cpus] if isinstance(cpus, list) else None,
+            command=argv,
+        )
+        shim = _Shim(args, env=env)
+        try:
+            os.chdir(str(request["cwd"]))
+        except OSError as exc:
+            shim.fail(EXIT_CANNOT_EXECUTE, f"cannot enter {request['cwd']!r}: {exc.strerror or exc}")
+        shim.run()
+
+    def collect(self) -> None:
+        """Report every shim that has ended, keeping it a zombie until the worker says ``reap``."""
+        for pid in list(self.running):
+            try:
+                info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                self.running.discard(pid)
+                continue
+            if info is None or info.si_pid == 0:
+                continue
+            self.running.discard(pid)
+            self.held.add(pid)
+            exited = info.si_code == os.CLD_EXITED
+            self.reply(
+                {
+                    "exit": pid,
+                    "code": info.si_status if exited else None,
+                    "signal": None if exited else info.si_status,
+                }
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    _Shim(_parse_args(sys.argv[1:] if argv is None else argv)).run()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["--serve"]:
+        parser = argparse.ArgumentParser(prog="runplane-shim --serve", description="Fork shims for a worker.")
+        parser.add_argument("--serve", action="store_true")
+        parser.add_argument("--parent-pid", type=int, required=True)
+        parser.add_argument("--socket-fd", type=int, required=True)
+        ns = parser.parse_args(arguments)
+        ForkServer(ns.socket_fd, ns.parent_pid).serve()
+    _Shim(_parse_args(arguments)).run()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -68,3 +69,51 @@ def settings_overrides():
 async def test_the_configured_admin_key_works(client):
     response = await client.get("/v1/keys", headers=auth("rp_env-admin-key-for-scripts-0123456789"))
     assert response.status_code == 200
+
+
+async def test_a_revocation_reaches_another_server_process_at_once(client, admin_key, settings):
+    # A second app on the same settings is what a second gunicorn worker is: its own key cache, the same
+    # database and the same rate-limit storage (where the revocation epoch lives).
+    from asgi_lifespan import LifespanManager
+
+    from runplane.app import create_app
+
+    created = await client.post("/v1/keys", headers=auth(admin_key), json={"name": "dora", "role": "user"})
+    secret = created.json()["key"]
+    other_app = create_app(settings)
+    async with LifespanManager(other_app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 50001))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+            # Resolved (and cached) by the other process, twice.
+            for _ in range(2):
+                assert (await other.get("/v1/tasks", headers=auth(secret))).status_code == 200
+            assert (
+                await client.delete(f"/v1/keys/{created.json()['id']}", headers=auth(admin_key))
+            ).status_code == 204
+            assert_error(
+                await other.get("/v1/tasks", headers=auth(secret)),
+                401,
+                "UNAUTHORIZED",
+                "Provided apikey is not valid",
+            )
+
+
+async def test_a_local_cli_revocation_reaches_a_running_server_at_once(
+    client, admin_key, settings, monkeypatch
+):
+    from runplane.cli_local import revoke_local_key
+
+    created = await client.post("/v1/keys", headers=auth(admin_key), json={"name": "erin", "role": "user"})
+    secret = created.json()["key"]
+    assert (await client.get("/v1/tasks", headers=auth(secret))).status_code == 200
+    # `runplane keys revoke --local` reads the same settings from the environment.
+    monkeypatch.setenv("RUNPLANE_DATA_DIR", str(settings.data_dir))
+    if settings.database_url:
+        monkeypatch.setenv("RUNPLANE_DATABASE_URL", settings.database_url)
+    await revoke_local_key(created.json()["id"])
+    assert_error(
+        await client.get("/v1/tasks", headers=auth(secret)),
+        401,
+        "UNAUTHORIZED",
+        "Provided apikey is not valid",
+    )

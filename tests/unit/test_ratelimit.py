@@ -359,30 +359,32 @@ _HAMMER = textwrap.dedent(
     import asyncio, sys
     from runplane.ratelimit import RateLimiter
 
-    async def main(uri: str, prefix: str, bucket: str, hits: int) -> None:
+    async def main(uri: str, prefix: str, bucket: str, hits: int, method: str) -> None:
         limiter = RateLimiter(uri, "50/minute", key_prefix=prefix)
         try:
             await limiter.peek(bucket)
             print("ready", flush=True)
             sys.stdin.readline()
-            results = await asyncio.gather(*(limiter.hit(bucket) for _ in range(hits)))
+            results = await asyncio.gather(*(getattr(limiter, method)(bucket) for _ in range(hits)))
             print(sum(result.allowed for result in results), flush=True)
         finally:
             await limiter.close()
 
-    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]))
     """
 )
 
 
-def _hammer_from_processes(uri: str, prefix: str, processes: int, hits: int) -> list[int]:
+def _hammer_from_processes(
+    uri: str, prefix: str, processes: int, hits: int, method: str = "hit"
+) -> list[int]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     }
     children = [
         subprocess.Popen(
-            [sys.executable, "-W", "error", "-c", _HAMMER, uri, prefix, "shared", str(hits)],
+            [sys.executable, "-W", "error", "-c", _HAMMER, uri, prefix, "shared", str(hits), method],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -443,3 +445,65 @@ def test_the_budget_holds_across_processes_on_redis(tmp_path: Path) -> None:
         after = anyio.run(_peek_once, uri, prefix, "shared")
     assert sum(allowed) == 50, allowed
     assert (after.allowed, after.remaining) == (False, 0)
+
+
+# -- spend: batched reservations ---------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_spend_on_a_small_budget_counts_exactly_like_hit(limiter: RateLimiter) -> None:
+    # 5 units: every reservation is a single unit, so spend refuses exactly where hit does.
+    results = [await limiter.spend("k") for _ in range(5)]
+    assert [r.allowed for r in results] == [True] * 5
+    assert [r.remaining for r in results] == [4, 3, 2, 1, 0]
+    refused = await limiter.spend("k")
+    assert (refused.allowed, refused.remaining) == (False, 0)
+    assert 1 <= refused.retry_after <= 60
+    assert not (await limiter.hit("k")).allowed
+
+
+@pytest.mark.anyio
+async def test_spend_reserves_in_batches_and_counts_every_unit(storage_uri: str) -> None:
+    limit = "6000/minute"
+    prefix = f"runplane-test:{uuid.uuid4().hex}"
+    spender = RateLimiter(storage_uri, limit, key_prefix=prefix)
+    # Another process's limiter: what it sees is only the shared counter.
+    other = RateLimiter(storage_uri, limit, key_prefix=prefix)
+    try:
+        results = [await spender.spend("k") for _ in range(200)]
+        assert all(r.allowed for r in results)
+        # The shared counter holds at least every unit spent, and at most one batch (64) more: most spends
+        # wrote nothing.
+        counted = 6000 - (await other.peek("k")).remaining
+        assert 200 <= counted <= 200 + 64
+    finally:
+        await spender.reset()
+        await spender.close()
+        await other.close()
+
+
+@pytest.mark.anyio
+async def test_spend_reservations_end_with_the_window(limiter: RateLimiter) -> None:
+    # A 2-second window ends well before a reservation could be carried into the next one (the margin).
+    assert (await limiter.spend("k", "40/2 seconds")).allowed
+    for _ in range(39):
+        await limiter.spend("k", "40/2 seconds")
+    assert not (await limiter.spend("k", "40/2 seconds")).allowed
+    with anyio.fail_after(10):
+        while not (await limiter.spend("k", "40/2 seconds")).allowed:  # noqa: ASYNC110 - polls the storage
+            await anyio.sleep(0.05)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_spent_budget_never_exceeds_the_limit_across_processes(tmp_path: Path, backend: str) -> None:
+    if backend == "redis":
+        _require_redis()
+    uri = storage_uri_for(REDIS_URL if backend == "redis" else None, tmp_path)
+    prefix = f"runplane-test:{uuid.uuid4().hex}"
+    try:
+        allowed = _hammer_from_processes(uri, prefix, processes=4, hits=40, method="spend")
+    finally:
+        after = anyio.run(_peek_once, uri, prefix, "shared")
+    # 50/minute: batches of at most 50 // 16 = 3, so at most 3 processes x 2 stranded units go unused.
+    assert 50 - 3 * 2 <= sum(allowed) <= 50, allowed
+    assert after.remaining == 0

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import psutil
@@ -563,3 +563,78 @@ def test_task_group_dies_with_a_sigkilled_worker(tmp_path: Path) -> None:
                 proc.kill()
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pgid, 0)
+
+
+# -- the fork server and the watchdog -------------------------------------------------------------------
+
+
+def test_memory_limit_counts_a_descendant_that_left_the_group(tmp_path: Path) -> None:
+    # The hog starts its own session (a new group): only the shim's process tree still ties it to the task.
+    hog = "import time; block = b'x' * (300 * 1024 * 1024); print('allocated', flush=True); time.sleep(300)"
+    outcome, lines = run_task(
+        python(f"""
+            import os, subprocess, sys
+            print("pgid", os.getpgid(0), flush=True)
+            child = subprocess.Popen([sys.executable, "-c", {hog!r}], start_new_session=True)
+            print("escaped", child.pid, flush=True)
+            child.wait()
+        """),
+        tmp_path,
+        # The deadline only bounds a failure: a watchdog blind to the hog would let it sleep its 300 s.
+        limits=ResourceLimits(memory_bytes=100 * MiB, timeout_seconds=start_allowance_seconds() + 60),
+    )
+    assert outcome.reason == "out_of_memory"
+    assert outcome.peak_rss_bytes > 100 * MiB
+    assert group_processes(value_after(lines, "pgid ")) == []
+    assert not pid_alive(value_after(lines, "escaped "))
+
+
+def test_tasks_share_one_fork_server_and_outlive_its_loss(tmp_path: Path) -> None:
+    """Each task's shim is a fork of one server per event loop; if that server is killed, its running
+    task is killed with it (the shim's parent-death signal) and the next task gets a new server."""
+    from runplane.worker import process as process_module
+
+    seen: dict[str, int] = {}
+
+    async def main() -> tuple[ProcessOutcome, ProcessOutcome, ProcessOutcome]:
+        started = asyncio.Event()
+
+        async def on_output(stream_name: str, line: str) -> None:
+            if line.startswith("parent "):
+                seen.setdefault(
+                    "first_parent" if "first_parent" not in seen else "second_parent", int(line[7:])
+                )
+            if line.startswith("pgid "):
+                seen["pgid"] = int(line[5:])
+                started.set()
+
+        def task(code: str) -> Awaitable[ProcessOutcome]:
+            return run_process(
+                python(code),
+                cwd=tmp_path,
+                env=base_env(),
+                limits=ResourceLimits(),
+                on_output=on_output,
+                cancel=asyncio.Event(),
+            )
+
+        # The shim's parent is the fork server: the same one for two tasks in a row.
+        show_server = "import os; print('parent', int(open(f'/proc/{os.getppid()}/stat').read().split()[3]), flush=True)"
+        first = await task(show_server)
+        await task(show_server)
+        server = process_module._runtime().forks.process
+        assert seen["first_parent"] == seen["second_parent"] == server.pid
+        # A long task; kill the server under it.
+        running = asyncio.ensure_future(task(GRANDCHILD_TASK))
+        await started.wait()
+        os.kill(server.pid, signal.SIGKILL)
+        lost = await running
+        after = await task("print('fine')")
+        assert process_module._runtime().forks.process.pid != server.pid
+        return first, lost, after
+
+    first, lost, after = asyncio.run(main())
+    assert first.exit_code == 0
+    assert lost.exit_code is not None and lost.exit_code != 0
+    assert after.exit_code == 0
+    wait_until(lambda: not live(group_processes(seen["pgid"])), 30, "the lost task's group to die")

@@ -32,6 +32,8 @@ class ServerConfig:
         cors_origins (list[str]): Browser origins whose pages may call the API (CORS); `*` is any.
         db_pool_size (int): Database connections per server process (PostgreSQL).
         worker_rate_limit (str): Per-key request budget of worker keys.
+        key_cache_seconds (float): How long a server process reuses a resolved API key (0: no cache). A revocation
+            reaches every process at once.
         max_upload_bytes (int): Largest snapshot or artifact upload.
         body_timeout_seconds (float): How long a JSON request body may take to arrive, and the longest pause within an
             upload;
@@ -72,6 +74,7 @@ class ServerConfig:
     cors_origins: list[str]
     db_pool_size: int
     worker_rate_limit: str
+    key_cache_seconds: float
     max_upload_bytes: int
     body_timeout_seconds: float
     metrics_require_key: bool
@@ -118,6 +121,8 @@ class ServerConfig:
         db_pool_size = self.db_pool_size
 
         worker_rate_limit = self.worker_rate_limit
+
+        key_cache_seconds = self.key_cache_seconds
 
         max_upload_bytes = self.max_upload_bytes
 
@@ -174,6 +179,7 @@ class ServerConfig:
                 "cors_origins": cors_origins,
                 "db_pool_size": db_pool_size,
                 "worker_rate_limit": worker_rate_limit,
+                "key_cache_seconds": key_cache_seconds,
                 "max_upload_bytes": max_upload_bytes,
                 "body_timeout_seconds": body_timeout_seconds,
                 "metrics_require_key": metrics_require_key,
@@ -231,6 +237,8 @@ class ServerConfig:
 
         worker_rate_limit = d.pop("worker_rate_limit")
 
+        key_cache_seconds = d.pop("key_cache_seconds")
+
         max_upload_bytes = d.pop("max_upload_bytes")
 
         body_timeout_seconds = d.pop("body_timeout_seconds")
@@ -283,6 +291,7 @@ class ServerConfig:
             cors_origins=cors_origins,
             db_pool_size=db_pool_size,
             worker_rate_limit=worker_rate_limit,
+            key_cache_seconds=key_cache_seconds,
             max_upload_bytes=max_upload_bytes,
             body_timeout_seconds=body_timeout_seconds,
             metrics_require_key=metrics_require_key,

@@ -1,0 +1,107 @@
+"""The worker's own cost per task, without the API: the shim around `true`, and the memory watchdog.
+
+    .venv/bin/python bench/worker_overhead.py                      # this tree: ~15 s
+    .venv/bin/python bench/worker_overhead.py --process-py OTHER/runplane/worker/process.py
+
+* `per task`: `run_process(["true"])` (runplane.worker.process, with a memory limit) `--tasks` times in a
+  row in this process, after one unmeasured task (a fork server's start is paid once per worker): CPU
+  (user + system of this process and of all its descendants, with what each has reaped) and wall time per
+  task.
+* `watchdog`: `--concurrent` tasks `sleep --sleep-seconds` at once with a memory limit; CPU of this
+  process alone while they run (the supervision, the watchdog's sampling), as a share of one core, and how
+  many processes the host had (the old watchdog's cost grew with it).
+
+`--process-py` loads another copy of `process.py` (e.g. `git show main:runplane/worker/process.py` with
+that commit's `shim.py` beside it) instead of this tree's, to compare in the same run. Prints one line per
+measurement; exit status 1 if a task failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+
+import psutil
+
+
+def load(process_py: Path | None) -> ModuleType:
+    if process_py is None:
+        from runplane.worker import process
+
+        return process
+    spec = importlib.util.spec_from_file_location("process_under_test", process_py)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["process_under_test"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def tree_cpu_seconds() -> float:
+    me = psutil.Process()
+    total = 0.0
+    for process in [me, *me.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+async def measure(module: ModuleType, args: argparse.Namespace) -> bool:
+    cwd = Path(tempfile.mkdtemp(prefix="worker-overhead-"))
+    env = {"PATH": "/usr/bin:/bin"}
+    limits = module.ResourceLimits(memory_bytes=1 << 30)
+
+    async def ignore(stream: str, line: str) -> None:
+        return None
+
+    async def run(argv: list[str]) -> bool:
+        outcome = await module.run_process(
+            argv, cwd=cwd, env=env, limits=limits, on_output=ignore, cancel=asyncio.Event()
+        )
+        return bool(outcome.exit_code == 0)
+
+    ok = await run(["true"])
+    cpu0, wall0 = tree_cpu_seconds(), time.perf_counter()
+    for _ in range(args.tasks):
+        ok = await run(["true"]) and ok
+    cpu1, wall1 = tree_cpu_seconds(), time.perf_counter()
+    print(
+        f"per task: {args.tasks} x true: {(cpu1 - cpu0) / args.tasks * 1000:.1f} ms CPU, "
+        f"{(wall1 - wall0) / args.tasks * 1000:.1f} ms wall"
+    )
+    me = psutil.Process()
+    before, wall0 = me.cpu_times(), time.perf_counter()
+    results = await asyncio.gather(*(run(["sleep", str(args.sleep_seconds)]) for _ in range(args.concurrent)))
+    after, wall1 = me.cpu_times(), time.perf_counter()
+    cpu = (after.user + after.system) - (before.user + before.system)
+    print(
+        f"watchdog: {args.concurrent} x sleep {args.sleep_seconds:g}: this process {cpu * 1000:.0f} ms CPU "
+        f"over {wall1 - wall0:.1f} s ({cpu / (wall1 - wall0) * 100:.1f} % of a core); "
+        f"{len(psutil.pids())} processes on the host"
+    )
+    return ok and all(results)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--tasks", type=int, default=40, help="sequential `true` tasks measured")
+    parser.add_argument("--concurrent", type=int, default=4, help="tasks sleeping at once")
+    parser.add_argument("--sleep-seconds", type=float, default=3.0, help="how long they sleep")
+    parser.add_argument("--process-py", type=Path, default=None, help="another copy of process.py to load")
+    args = parser.parse_args()
+    ok = asyncio.run(measure(load(args.process_py), args))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
