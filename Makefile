@@ -68,11 +68,25 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
+# The MLflow tracking server for the plugins' sidecar mode, in its own environment (docs/plugins.md):
+# mlflow pins gunicorn<27, which runplane's server cannot share. The server finds `mlflow` there through
+# RUNPLANE_PLUGINS_BIN_DIR=.venv-plugins/bin.
+PLUGINS_VENV  := .venv-plugins
+PLUGINS_STAMP := $(PLUGINS_VENV)/.installed
+
+$(PLUGINS_STAMP): requirements-plugins.lock
+	python3.11 -m venv $(PLUGINS_VENV) 2>/dev/null || python3 -m venv $(PLUGINS_VENV)
+	$(PLUGINS_VENV)/bin/pip install -q --require-hashes --no-deps -r requirements-plugins.lock
+	@touch $@
+
+.PHONY: install-plugins  ## Create .venv-plugins with the MLflow server the plugins' sidecar mode runs
+install-plugins: $(PLUGINS_STAMP)
+
 .PHONY: install-runtime  ## Create .venv with what serving needs only (requirements.lock; what `make run` uses)
 install-runtime: $(PY_STAMP)
 
 .PHONY: install  ## Create .venv with the runtime and dev locks + project, and the node tooling (no-op when up to date)
-install: $(PY_STAMP) $(DEV_STAMP) $(NODE_STAMP)
+install: $(PY_STAMP) $(DEV_STAMP) $(NODE_STAMP) $(PLUGINS_STAMP)
 
 .PHONY: lock  ## Re-resolve requirements.lock (runtime) and requirements-dev.lock (+ dev extra) with pip-compile
 # pip-tools runs from a throwaway venv (PIPTOOLS_VENV), never from .venv. pip-compile keeps the pins a lock
@@ -84,6 +98,7 @@ lock:
 	@test -x $(PIPTOOLS_VENV)/bin/pip-compile || { python3 -m venv $(PIPTOOLS_VENV) && $(PIPTOOLS_VENV)/bin/pip install -q 'pip-tools==7.6.2'; }
 	$(PIPTOOLS_VENV)/bin/pip-compile --allow-unsafe --extra=dev --generate-hashes --output-file=requirements-dev.lock --strip-extras $(PIP_COMPILE_ARGS) pyproject.toml
 	$(PIPTOOLS_VENV)/bin/pip-compile --allow-unsafe --build-deps-for=editable --generate-hashes --output-file=requirements.lock --strip-extras $(PIP_COMPILE_ARGS) pyproject.toml
+	$(PIPTOOLS_VENV)/bin/pip-compile --allow-unsafe --generate-hashes --output-file=requirements-plugins.lock --strip-extras $(PIP_COMPILE_ARGS) requirements-plugins.in
 
 .PHONY: install-browser  ## Install Debian's chromium (/usr/bin/chromium) for the browser tests when missing
 install-browser:

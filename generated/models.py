@@ -273,6 +273,21 @@ class ServerConfig(BaseModel):
     ws_auth_timeout_seconds: Annotated[
         float, Field(description="How long /ws waits for a first auth message.", ge=0.0, le=600.0)
     ]
+    plugins_bin_dir: Annotated[
+        str | None,
+        Field(
+            description="Where the plugins' sidecar programs (`mlflow`, `tensorboard`) are looked for first.",
+            max_length=4096,
+        ),
+    ] = None
+    plugin_poll_seconds: Annotated[
+        float | None,
+        Field(
+            description="How often the sidecar supervisor compares the running sidecars with their configuration.",
+            ge=0.0,
+            le=3600.0,
+        ),
+    ] = None
 
 
 class ApiKeyCreate(BaseModel):
@@ -589,6 +604,10 @@ class PluginMode(StrEnum):
     disabled = "disabled"
 
 
+class SecretName(RootModel[str]):
+    root: Annotated[str, Field(max_length=64)]
+
+
 class PluginConfig(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -596,7 +615,94 @@ class PluginConfig(BaseModel):
     enabled: bool | None = None
     mode: PluginMode | None = None
     image: Annotated[str | None, Field(max_length=256)] = None
-    settings: Annotated[dict[str, Any] | None, Field(max_length=64)] = None
+    settings: Annotated[
+        dict[str, Any] | None,
+        Field(
+            description="The plugin's settings (docs/plugins.md lists them). Secret ones (`api_key`, `password`, `token`)\nare write-only: never returned, logged, audited or written to artifacts.\n",
+            max_length=64,
+        ),
+    ] = None
+    secret_names: Annotated[
+        list[SecretName] | None,
+        Field(
+            description="The names of the secret settings that are set; their values are never returned.",
+            max_length=64,
+        ),
+    ] = None
+
+
+class PluginStatusValue(StrEnum):
+    healthy = "healthy"
+    unhealthy = "unhealthy"
+    starting = "starting"
+    stopped = "stopped"
+
+
+class PluginStatus(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    name: Annotated[str, Field(max_length=64)]
+    status: PluginStatusValue
+    url: Annotated[
+        str | None,
+        Field(
+            description="Where to look at the plugin's view of the task (or the plugin's server).",
+            max_length=2048,
+        ),
+    ] = None
+    last_check: AwareDatetime | None = None
+    message: Annotated[
+        str | None, Field(description="Why it is unhealthy, or what was checked.", max_length=512)
+    ] = None
+    run_id: Annotated[
+        str | None,
+        Field(
+            description="The task's run in the plugin (MLflow run id, W&B run id), when it has one.",
+            max_length=128,
+        ),
+    ] = None
+
+
+class PluginHealth(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    name: Annotated[str, Field(max_length=64)]
+    status: PluginStatusValue
+    url: Annotated[str | None, Field(max_length=2048)] = None
+    last_check: AwareDatetime
+    timestamp: Annotated[
+        AwareDatetime,
+        Field(description="The same instant as `last_check` (fetch_ml's HealthResponse field)."),
+    ]
+    message: Annotated[str | None, Field(max_length=512)] = None
+    version: Annotated[str | None, Field(max_length=64)] = None
+
+
+class Plugin(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    name: Annotated[str, Field(max_length=64)]
+    enabled: Annotated[
+        bool,
+        Field(description="Whether tasks get the plugin by default (a task may still enable or disable it)."),
+    ]
+    mode: PluginMode
+    status: PluginStatus
+    config: PluginConfig
+    requires_restart: Annotated[
+        bool,
+        Field(description="Always false; a configuration change takes effect without restarting runplane."),
+    ]
+    version: Annotated[
+        str | None,
+        Field(
+            description="The version of the plugin's program on this server, when it has one.", max_length=64
+        ),
+    ] = None
+    description: Annotated[str | None, Field(max_length=256)] = None
 
 
 MetadataAdditionalProperty = TypeAliasType(
@@ -729,7 +835,13 @@ class TaskCreate(BaseModel):
     ] = None
     node_count: Annotated[int, Field(ge=1, le=256)] = 1
     reservation_id: ResourceId | None = None
-    plugin_configs: Annotated[dict[str, PluginConfig] | None, Field(max_length=16)] = None
+    plugin_configs: Annotated[
+        dict[str, PluginConfig] | None,
+        Field(
+            description="Tracking plugins for this task by name (`mlflow`, `tensorboard`, `wandb`): a config here enables\nthe plugin for the task (unless `enabled: false` or mode `disabled`), and its settings override\nthe server's. Secret settings reach the task only as secret environment variables.\n",
+            max_length=16,
+        ),
+    ] = None
     max_retries: Annotated[
         int,
         Field(
@@ -785,7 +897,7 @@ class Arg(RootModel[str]):
     root: Annotated[str, Field(max_length=4096)]
 
 
-class SecretName(RootModel[str]):
+class SecretName1(RootModel[str]):
     root: Annotated[str, Field(max_length=256)]
 
 
@@ -1706,8 +1818,8 @@ class AuditEventType(StrEnum):
     """
     What an audit event records. `job_*` follow a task's status (queued, requeued after its worker was
     lost, assigned to a worker, started, and its end); `auth_attempt` is a refused API key or role;
-    `file_access` a download of an artifact or snapshot; `plugin_configured` and `jupyter_*` are
-    reserved for the plugin and Jupyter services.
+    `file_access` a download of an artifact or snapshot; `plugin_configured` an admin's change of a
+    tracking plugin's configuration (setting names only); `jupyter_*` a Jupyter service's start and end.
 
     """
 
@@ -1968,6 +2080,13 @@ class Task(BaseModel):
     node_count: Annotated[int, Field(ge=1, le=256)]
     reservation_id: Annotated[str | None, Field(max_length=64)] = None
     plugin_configs: Annotated[dict[str, PluginConfig], Field(max_length=16)]
+    plugin_status: Annotated[
+        dict[str, PluginStatus] | None,
+        Field(
+            description="Each plugin enabled for the task, as set up when a worker claimed it (absent before).\n",
+            max_length=16,
+        ),
+    ] = None
     max_retries: Annotated[int, Field(ge=0, le=20)]
     retry_count: Annotated[
         int,
@@ -1990,7 +2109,7 @@ class Task(BaseModel):
     timeout_seconds: Annotated[int | None, Field(ge=1, le=2592000)] = None
     env: StringMap
     secret_names: Annotated[
-        list[SecretName],
+        list[SecretName1],
         Field(description="The names of the task's secrets; their values are never returned.", max_length=64),
     ]
     metadata: Metadata
@@ -2043,6 +2162,12 @@ class TaskAssignment(BaseModel):
     timeout_seconds: Annotated[int | None, Field(ge=1, le=2592000)] = None
     env: StringMap
     secrets: StringMap
+    output_env: Annotated[
+        StringMap | None,
+        Field(
+            description="Variables whose values are directories relative to the task's output directory (set by the\ntracking plugins): the worker creates each and sets the variable to its absolute path.\n"
+        ),
+    ] = None
     random_seed: Annotated[int | None, Field(ge=0, le=4294967295)] = None
     kind: TaskKind
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from generated import models
 from runplane import retries
+from runplane.plugins import definitions as plugin_definitions
+from runplane.plugins.manager import PluginLaunch
 from runplane.redaction import SecretValues
 from runplane.store.tables import ApiKeyRow, ArtifactRow, ExperimentRow, SnapshotRow, TaskRow, WorkerRow
 from runplane.tasks import TaskManager
@@ -57,7 +59,17 @@ def failure(row: TaskRow) -> models.TaskFailure | None:
 
 
 def _secret_values(row: TaskRow) -> SecretValues:
-    return SecretValues(str(value) for value in (row.secrets or {}).values())
+    # A task's plugin secrets reach it as secret env (runplane.plugins): hidden like its own secrets.
+    plugin_secrets = plugin_definitions.secret_values(row.plugin_configs or {})
+    return SecretValues([*(str(value) for value in (row.secrets or {}).values()), *plugin_secrets])
+
+
+def plugin_configs(row: TaskRow) -> dict[str, Any]:
+    """The task's plugin configurations without secret values (their names in `secret_names`)."""
+    return {
+        name: plugin_definitions.public_config(name, config)
+        for name, config in (row.plugin_configs or {}).items()
+    }
 
 
 def _message(row: TaskRow, hidden: SecretValues | None = None) -> str | None:
@@ -88,7 +100,8 @@ def task(row: TaskRow, manager: TaskManager) -> models.Task:
             "gpu_type": row.gpu_type,
             "node_count": row.node_count,
             "reservation_id": row.reservation_id,
-            "plugin_configs": row.plugin_configs,
+            "plugin_configs": plugin_configs(row),
+            "plugin_status": row.plugin_status or None,
             "max_retries": row.max_retries,
             "retry_count": row.retry_count,
             "attempt": row.retry_count + 1,
@@ -270,8 +283,13 @@ def heartbeat_reply(answer: HeartbeatAnswer) -> models.HeartbeatReply:
     )
 
 
-def task_assignment(row: TaskRow) -> models.TaskAssignment:
-    """What a worker needs to run the task: secrets included (only worker keys ever see this)."""
+def task_assignment(row: TaskRow, launch: PluginLaunch | None = None) -> models.TaskAssignment:
+    """What a worker needs to run the task: secrets included (only worker keys ever see this).
+
+    `launch` is what its tracking plugins add (runplane.plugins.manager.PluginManager.prepare): their
+    variables over the task's own `env`, their secrets beside its `secrets`, and `output_env`.
+    """
+    launch = launch or PluginLaunch()
     return models.TaskAssignment.model_validate(
         {
             "task_id": row.id,
@@ -288,21 +306,25 @@ def task_assignment(row: TaskRow) -> models.TaskAssignment:
             "gpu": row.gpu,
             "gpu_type": row.gpu_type,
             "timeout_seconds": row.timeout_seconds,
-            "env": row.env,
-            "secrets": row.secrets,
+            "env": {**row.env, **launch.env},
+            "secrets": {**row.secrets, **launch.secrets},
+            "output_env": launch.output_env or None,
             "random_seed": row.random_seed,
             "kind": row.kind,
         }
     )
 
 
-def claim_result(rows: Sequence[TaskRow], *, listed: bool) -> models.ClaimResult:
+def claim_result(
+    rows: Sequence[TaskRow], *, listed: bool, launches: Sequence[PluginLaunch] | None = None
+) -> models.ClaimResult:
     """The claim's answer: the first assignment (absent when none), and all of them in `assignments` when `listed`.
 
     Only claims that name `max_tasks` get the list: older agents, which never send it, parse answers
     strictly and would refuse a field they do not know.
     """
-    assignments = [task_assignment(row) for row in rows]
+    plugins = list(launches) if launches is not None else [PluginLaunch() for _ in rows]
+    assignments = [task_assignment(row, launch) for row, launch in zip(rows, plugins, strict=True)]
     first = assignments[0] if assignments else None
     if not listed:
         return models.ClaimResult(assignment=first)

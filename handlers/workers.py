@@ -27,9 +27,13 @@ async def heartbeat_worker(worker_id: str, body: dict[str, Any], token_info: dic
 
 async def claim_task(worker_id: str, body: dict[str, Any], token_info: dict[str, Any]) -> Answer:
     request = models.ClaimRequest.model_validate(body)
-    rows = await services().workers.claim(principal(token_info), worker_id, request)
+    found = services()
+    rows = await found.workers.claim(principal(token_info), worker_id, request)
     listed = "max_tasks" in request.model_fields_set
-    return presenters.dump(presenters.claim_result(rows, listed=listed)), 200
+    # The tracking plugins set up each claimed task (an MLflow run, env, status) before it is handed out.
+    assert found.plugins is not None
+    launches = await found.plugins.prepare_all(rows)
+    return presenters.dump(presenters.claim_result(rows, listed=listed, launches=launches)), 200
 
 
 async def report_task(

@@ -52,6 +52,7 @@ from runplane.middleware.no_content import NoContentMiddleware
 from runplane.middleware.ratelimit import RateLimitMiddleware
 from runplane.middleware.request_body import RequestBodyMiddleware
 from runplane.middleware.trace import TraceMiddleware
+from runplane.plugins.manager import PluginManager
 from runplane.ratelimit import RateLimiter, SharedCounter, storage_uri_for
 from runplane.reservations import ReservationManager
 from runplane.results import ResultsManager
@@ -66,6 +67,7 @@ from runplane.store.audit import AuditStore
 from runplane.store.database import Database
 from runplane.store.experiments import ExperimentStore
 from runplane.store.keys import KeyStore
+from runplane.store.plugins import PluginStore
 from runplane.store.reservations import ReservationStore
 from runplane.store.snapshots import SnapshotStore
 from runplane.store.sweeps import SweepStore
@@ -198,6 +200,12 @@ def build_services(settings: Settings) -> Services:
         spec=spec,
         operation_roles=operation_roles(spec),
         hub=hub,
+        plugins=PluginManager(
+            PluginStore(db),
+            settings.resolved_data_dir,
+            bin_dir=settings.plugins_bin_dir,
+            poll_seconds=settings.plugin_poll_seconds,
+        ),
     )
     return services
 
@@ -290,9 +298,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         reaper = Reaper(services.workers, interval=settings.reaper_seconds)
         reaper.start()
         await hub.start()
+        # One process of the server supervises the plugins' sidecars (a file lock elects it).
+        services.plugins.supervisor.start()
         try:
             yield
         finally:
+            await services.plugins.supervisor.stop()
             await hub.stop()
             await reaper.stop()
             await services.limiter.close()

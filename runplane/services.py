@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from runplane.experiments import ExperimentManager
     from runplane.live.hub import EventHub
     from runplane.logstore import LogStore
+    from runplane.plugins.manager import PluginManager
     from runplane.ratelimit import RateLimiter
     from runplane.reservations import ReservationManager
     from runplane.results import ResultsManager
@@ -53,6 +54,7 @@ class Services:
     reservations: ReservationManager
     spec: dict[str, Any]
     hub: EventHub  # the live-event hub (runplane.live); started and stopped by create_app's lifespan
+    plugins: PluginManager  # the tracking plugins (runplane.plugins): configs, sidecars, per-task set-up
     operation_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 

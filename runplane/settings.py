@@ -120,6 +120,14 @@ class Settings(BaseSettings):
         le=300,
         description="How long /ws waits for a first `auth` message without an X-API-Key header.",
     )
+    plugins_bin_dir: Path | None = Field(
+        None,
+        description="Where the plugins' sidecar programs (`mlflow`, `tensorboard`) are looked for first "
+        "(e.g. .venv-plugins/bin, `make install-plugins`); then beside this Python, then PATH.",
+    )
+    plugin_poll_seconds: float = Field(
+        2.0, gt=0, le=3600, description="How often the sidecar supervisor reconciles plugin sidecars."
+    )
 
     cors_origins: Annotated[list[str], NoDecode] = Field(
         list(DEFAULT_CORS_ORIGINS),

@@ -20,6 +20,7 @@ from runplane.catalog import get_model, validate_inputs
 from runplane.entrypoints import entrypoint_script
 from runplane.errors import Conflict, Forbidden, NotFound, Unprocessable, ValidationFailed
 from runplane.lifecycle import ALL, RETRYABLE, TERMINAL, TaskStatus
+from runplane.plugins.definitions import check_task_configs
 from runplane.security import Principal
 from runplane.store.tables import TaskRow, utcnow
 from runplane.store.tasks import IdempotencyClash, TaskStore
@@ -162,6 +163,13 @@ def check_runnable(request: TaskCreate) -> None:
                 "(use letters, digits and '_', not starting with a digit)",
                 details={"field": field, "name": invalid[0]},
             )
+    # Tracking plugins: known names, known settings a task may set, right types (runplane.plugins).
+    check_task_configs(
+        {
+            name: config.model_dump(mode="json", exclude_none=True)
+            for name, config in (request.plugin_configs or {}).items()
+        }
+    )
     if request.datasets:
         raise Unprocessable(
             "Named datasets are not supported by this server; describe each dataset in 'dataset_specs' "

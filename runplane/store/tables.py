@@ -166,6 +166,9 @@ class TaskRow(Base):
     variation_index: Mapped[int | None] = mapped_column(Integer)
     variation: Mapped[dict[str, Any] | None]
     result_summary: Mapped[dict[str, Any] | None]
+    # Each tracking plugin enabled for the task, as set up at its claim (runplane.plugins): status, url,
+    # last check, run id. None before.
+    plugin_status: Mapped[dict[str, Any] | None]
 
 
 class SweepRow(Base):
@@ -340,3 +343,21 @@ class AuditHeadRow(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     event_hash: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime | None]
+
+
+class PluginRow(Base):
+    """A tracking plugin's configuration as an admin set it (runplane.plugins); no row: the default.
+
+    `secrets` holds the secret settings (API keys, passwords, tokens), apart from `settings` so that no
+    code path that shows a configuration can show them by accident.
+    """
+
+    __tablename__ = "plugins"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    mode: Mapped[str] = mapped_column(String(16))
+    settings: Mapped[dict[str, Any]]
+    secrets: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(64))

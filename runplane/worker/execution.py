@@ -191,7 +191,13 @@ class TaskExecution:
                 message=f"the entrypoint script {script!r} is not in the task's code",
             )
             return
-        env = build_env(self.assignment, self._dirs, self.allocation.gpu_indices)
+        try:
+            env = build_env(self.assignment, self._dirs, self.allocation.gpu_indices)
+        except LaunchError as exc:  # an `output_env` directory outside the output directory
+            await self._report(
+                status=ReportedStatus.failed, failure_reason=FailureReason.internal, message=str(exc)
+            )
+            return
         url = None
         if self.assignment.kind == TaskKind.service:
             host = self._settings.service_host

@@ -9,7 +9,7 @@ The environment is built from nothing rather than inherited, so the worker's own
 above all) never reach a task. It holds a few harmless variables of the worker (``HOME``, locale, proxies,
 library paths), ``PATH`` with the worker's Python first (so ``python`` in an entrypoint is the interpreter
 the worker runs on, which has ``runplane.task`` and the ML stack; no ``PYTHONPATH`` is needed or set), then
-the task's ``env``, then its ``secrets``, then what runplane sets and the task may not override:
+the task's ``env``, then its ``secrets``, then its ``output_env`` directories, then what runplane sets and the task may not override:
 ``RUNPLANE_TASK_ID``, ``RUNPLANE_ATTEMPT``, ``RUNPLANE_OUTPUT_DIR``, ``RUNPLANE_RANDOM_SEED``,
 ``RUNPLANE_MODEL_INPUTS`` and the GPU assignment (``CUDA_VISIBLE_DEVICES`` always, ``""`` when the task has
 no GPU).
@@ -135,6 +135,7 @@ def build_env(
     env["TMPDIR"] = str(dirs.tmp)
     env.update(assignment.env.root)
     env.update(assignment.secrets.root)
+    env.update(output_dirs(assignment, dirs))
     env.update(
         {
             "RUNPLANE_TASK_ID": assignment.task_id.root,
@@ -148,3 +149,19 @@ def build_env(
         env["RUNPLANE_MODEL_INPUTS"] = json.dumps(assignment.inputs.root, separators=(",", ":"))
     env.update(gpu_env(list(gpu_indices)))
     return env
+
+
+def output_dirs(assignment: TaskAssignment, dirs: TaskDirs) -> dict[str, str]:
+    """The assignment's `output_env` (set by tracking plugins): each variable's directory, relative to the
+    task's output directory, created there and given as an absolute path (so what a tracker writes there,
+    TensorBoard event files or offline W&B runs, becomes artifacts). A path that would leave the output
+    directory raises LaunchError."""
+    found: dict[str, str] = {}
+    output = dirs.output.resolve()
+    for name, relative in (assignment.output_env.root if assignment.output_env else {}).items():
+        target = (output / relative).resolve()
+        if target != output and output not in target.parents:
+            raise LaunchError(f"output_env {name!r} leaves the output directory")
+        target.mkdir(parents=True, exist_ok=True)
+        found[name] = str(target)
+    return found

@@ -126,6 +126,18 @@ def test_env_layers_task_env_then_secrets_then_runplane(tmp_path: Path) -> None:
     assert json.loads(env["RUNPLANE_MODEL_INPUTS"]) == {"trials": 100, "region": "eu"}
 
 
+def test_output_env_directories_are_made_inside_the_output_dir(tmp_path: Path) -> None:
+    dirs = TaskDirs.for_task(tmp_path, "t1", 1)
+    task = assignment(output_env={"TENSORBOARD_LOGDIR": "tensorboard", "WANDB_DIR": "."})
+    env = build_env(task, dirs, [], worker_env=WORKER_ENV, python=PY)
+    assert env["TENSORBOARD_LOGDIR"] == str((dirs.output / "tensorboard").resolve())
+    assert env["WANDB_DIR"] == str(dirs.output.resolve())
+    assert (dirs.output / "tensorboard").is_dir()
+    for outside in ("..", "../code", "/etc", "a/../../x"):
+        with pytest.raises(LaunchError, match="leaves the output directory"):
+            build_env(assignment(output_env={"X": outside}), dirs, [], worker_env=WORKER_ENV, python=PY)
+
+
 def test_path_is_not_doubled_when_the_interpreter_already_leads_it() -> None:
     env = base_env({"PATH": "/opt/venv/bin:/usr/bin"}, python=PY)
     assert env["PATH"] == "/opt/venv/bin:/usr/bin"

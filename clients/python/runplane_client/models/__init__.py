@@ -56,9 +56,13 @@ from .model_input import ModelInput
 from .model_inputs import ModelInputs
 from .model_list import ModelList
 from .parameter_grid import ParameterGrid
+from .plugin import Plugin
 from .plugin_config import PluginConfig
 from .plugin_config_settings import PluginConfigSettings
+from .plugin_health import PluginHealth
 from .plugin_mode import PluginMode
+from .plugin_status import PluginStatus
+from .plugin_status_value import PluginStatusValue
 from .priority_update import PriorityUpdate
 from .queue_stats import QueueStats
 from .queue_stats_data import QueueStatsData
@@ -110,6 +114,7 @@ from .task_failure import TaskFailure
 from .task_kind import TaskKind
 from .task_list import TaskList
 from .task_plugin_configs import TaskPluginConfigs
+from .task_plugin_status import TaskPluginStatus
 from .task_progress_data import TaskProgressData
 from .task_report import TaskReport
 from .task_report_reply import TaskReportReply
@@ -188,9 +193,13 @@ __all__ = (
     "ModelInputs",
     "ModelList",
     "ParameterGrid",
+    "Plugin",
     "PluginConfig",
     "PluginConfigSettings",
+    "PluginHealth",
     "PluginMode",
+    "PluginStatus",
+    "PluginStatusValue",
     "PriorityUpdate",
     "QueueStats",
     "QueueStatsData",
@@ -242,6 +251,7 @@ __all__ = (
     "TaskKind",
     "TaskList",
     "TaskPluginConfigs",
+    "TaskPluginStatus",
     "TaskProgressData",
     "TaskReport",
     "TaskReportReply",

@@ -26,8 +26,8 @@ class AuditEvent:
             event_type (AuditEventType): What an audit event records. `job_*` follow a task's status (queued, requeued after
                 its worker was
                 lost, assigned to a worker, started, and its end); `auth_attempt` is a refused API key or role;
-                `file_access` a download of an artifact or snapshot; `plugin_configured` and `jupyter_*` are
-                reserved for the plugin and Jupyter services.
+                `file_access` a download of an artifact or snapshot; `plugin_configured` an admin's change of a
+                tracking plugin's configuration (setting names only); `jupyter_*` a Jupyter service's start and end.
             user_id (None | str): Who caused it (`system` for the server's own work; null for an unknown key).
             resource (None | str): What it acted on, e.g. `task/<id>`, `snapshot/<id>`, `key/<id>`.
             action (str): What was done, e.g. `submit`, `download`, `authenticate`.

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 
@@ -22,13 +22,18 @@ class PluginConfig:
         enabled (bool | Unset):
         mode (PluginMode | Unset):
         image (str | Unset):
-        settings (PluginConfigSettings | Unset):
+        settings (PluginConfigSettings | Unset): The plugin's settings (docs/plugins.md lists them). Secret ones
+            (`api_key`, `password`, `token`)
+            are write-only: never returned, logged, audited or written to artifacts.
+        secret_names (list[str] | Unset): The names of the secret settings that are set; their values are never
+            returned.
     """
 
     enabled: bool | Unset = UNSET
     mode: PluginMode | Unset = UNSET
     image: str | Unset = UNSET
     settings: PluginConfigSettings | Unset = UNSET
+    secret_names: list[str] | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         enabled = self.enabled
@@ -43,6 +48,10 @@ class PluginConfig:
         if not isinstance(self.settings, Unset):
             settings = self.settings.to_dict()
 
+        secret_names: list[str] | Unset = UNSET
+        if not isinstance(self.secret_names, Unset):
+            secret_names = self.secret_names
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update({})
@@ -54,6 +63,8 @@ class PluginConfig:
             field_dict["image"] = image
         if settings is not UNSET:
             field_dict["settings"] = settings
+        if secret_names is not UNSET:
+            field_dict["secret_names"] = secret_names
 
         return field_dict
 
@@ -80,11 +91,14 @@ class PluginConfig:
         else:
             settings = PluginConfigSettings.from_dict(_settings)
 
+        secret_names = cast(list[str], d.pop("secret_names", UNSET))
+
         plugin_config = cls(
             enabled=enabled,
             mode=mode,
             image=image,
             settings=settings,
+            secret_names=secret_names,
         )
 
         return plugin_config

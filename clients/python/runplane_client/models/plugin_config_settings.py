@@ -11,6 +11,11 @@ T = TypeVar("T", bound="PluginConfigSettings")
 
 @_attrs_define
 class PluginConfigSettings:
+    """The plugin's settings (docs/plugins.md lists them). Secret ones (`api_key`, `password`, `token`)
+    are write-only: never returned, logged, audited or written to artifacts.
+
+    """
+
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

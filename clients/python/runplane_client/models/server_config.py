@@ -59,6 +59,10 @@ class ServerConfig:
             wake-up hint.
         claim_max_wait_seconds (float | Unset): The longest the server holds a long-poll claim, whatever the claim asks
             for.
+        plugins_bin_dir (str | Unset): Where the plugins' sidecar programs (`mlflow`, `tensorboard`) are looked for
+            first.
+        plugin_poll_seconds (float | Unset): How often the sidecar supervisor compares the running sidecars with their
+            configuration.
     """
 
     version: str
@@ -94,6 +98,8 @@ class ServerConfig:
     log_file: str | Unset = UNSET
     claim_recheck_seconds: float | Unset = UNSET
     claim_max_wait_seconds: float | Unset = UNSET
+    plugins_bin_dir: str | Unset = UNSET
+    plugin_poll_seconds: float | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         version = self.version
@@ -162,6 +168,10 @@ class ServerConfig:
 
         claim_max_wait_seconds = self.claim_max_wait_seconds
 
+        plugins_bin_dir = self.plugins_bin_dir
+
+        plugin_poll_seconds = self.plugin_poll_seconds
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -205,6 +215,10 @@ class ServerConfig:
             field_dict["claim_recheck_seconds"] = claim_recheck_seconds
         if claim_max_wait_seconds is not UNSET:
             field_dict["claim_max_wait_seconds"] = claim_max_wait_seconds
+        if plugins_bin_dir is not UNSET:
+            field_dict["plugins_bin_dir"] = plugins_bin_dir
+        if plugin_poll_seconds is not UNSET:
+            field_dict["plugin_poll_seconds"] = plugin_poll_seconds
 
         return field_dict
 
@@ -277,6 +291,10 @@ class ServerConfig:
 
         claim_max_wait_seconds = d.pop("claim_max_wait_seconds", UNSET)
 
+        plugins_bin_dir = d.pop("plugins_bin_dir", UNSET)
+
+        plugin_poll_seconds = d.pop("plugin_poll_seconds", UNSET)
+
         server_config = cls(
             version=version,
             database_url=database_url,
@@ -311,6 +329,8 @@ class ServerConfig:
             log_file=log_file,
             claim_recheck_seconds=claim_recheck_seconds,
             claim_max_wait_seconds=claim_max_wait_seconds,
+            plugins_bin_dir=plugins_bin_dir,
+            plugin_poll_seconds=plugin_poll_seconds,
         )
 
         return server_config

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..models.task_attempt import TaskAttempt
     from ..models.task_failure import TaskFailure
     from ..models.task_plugin_configs import TaskPluginConfigs
+    from ..models.task_plugin_status import TaskPluginStatus
 
 
 T = TypeVar("T", bound="Task")
@@ -64,6 +65,8 @@ class Task:
         snapshot_id (str | Unset):
         gpu_type (str | Unset):
         reservation_id (str | Unset):
+        plugin_status (TaskPluginStatus | Unset): Each plugin enabled for the task, as set up when a worker claimed it
+            (absent before).
         not_before (datetime.datetime | Unset): A retried task waits for its backoff and is not claimed before this
             time.
         timeout_seconds (int | Unset):
@@ -110,6 +113,7 @@ class Task:
     snapshot_id: str | Unset = UNSET
     gpu_type: str | Unset = UNSET
     reservation_id: str | Unset = UNSET
+    plugin_status: TaskPluginStatus | Unset = UNSET
     not_before: datetime.datetime | Unset = UNSET
     timeout_seconds: int | Unset = UNSET
     experiment_id: str | Unset = UNSET
@@ -197,6 +201,10 @@ class Task:
 
         reservation_id = self.reservation_id
 
+        plugin_status: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.plugin_status, Unset):
+            plugin_status = self.plugin_status.to_dict()
+
         not_before: str | Unset = UNSET
         if not isinstance(self.not_before, Unset):
             not_before = self.not_before.isoformat()
@@ -269,6 +277,8 @@ class Task:
             field_dict["gpu_type"] = gpu_type
         if reservation_id is not UNSET:
             field_dict["reservation_id"] = reservation_id
+        if plugin_status is not UNSET:
+            field_dict["plugin_status"] = plugin_status
         if not_before is not UNSET:
             field_dict["not_before"] = not_before
         if timeout_seconds is not UNSET:
@@ -301,6 +311,7 @@ class Task:
         from ..models.task_attempt import TaskAttempt  # noqa: PLC0415
         from ..models.task_failure import TaskFailure  # noqa: PLC0415
         from ..models.task_plugin_configs import TaskPluginConfigs  # noqa: PLC0415
+        from ..models.task_plugin_status import TaskPluginStatus  # noqa: PLC0415
 
         d = dict(src_dict)
         id = d.pop("id")
@@ -384,6 +395,13 @@ class Task:
 
         reservation_id = d.pop("reservation_id", UNSET)
 
+        _plugin_status = d.pop("plugin_status", UNSET)
+        plugin_status: TaskPluginStatus | Unset
+        if isinstance(_plugin_status, Unset):
+            plugin_status = UNSET
+        else:
+            plugin_status = TaskPluginStatus.from_dict(_plugin_status)
+
         _not_before = d.pop("not_before", UNSET)
         not_before: datetime.datetime | Unset
         if isinstance(_not_before, Unset):
@@ -458,6 +476,7 @@ class Task:
             snapshot_id=snapshot_id,
             gpu_type=gpu_type,
             reservation_id=reservation_id,
+            plugin_status=plugin_status,
             not_before=not_before,
             timeout_seconds=timeout_seconds,
             experiment_id=experiment_id,

@@ -46,6 +46,7 @@ class TaskAssignment:
             snapshot_id (str | Unset):
             gpu_type (str | Unset):
             timeout_seconds (int | Unset):
+            output_env (StringMap | Unset): Names to string values.
             random_seed (int | Unset):
     """
 
@@ -66,6 +67,7 @@ class TaskAssignment:
     snapshot_id: str | Unset = UNSET
     gpu_type: str | Unset = UNSET
     timeout_seconds: int | Unset = UNSET
+    output_env: StringMap | Unset = UNSET
     random_seed: int | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,6 +108,10 @@ class TaskAssignment:
 
         timeout_seconds = self.timeout_seconds
 
+        output_env: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.output_env, Unset):
+            output_env = self.output_env.to_dict()
+
         random_seed = self.random_seed
 
         field_dict: dict[str, Any] = {}
@@ -136,6 +142,8 @@ class TaskAssignment:
             field_dict["gpu_type"] = gpu_type
         if timeout_seconds is not UNSET:
             field_dict["timeout_seconds"] = timeout_seconds
+        if output_env is not UNSET:
+            field_dict["output_env"] = output_env
         if random_seed is not UNSET:
             field_dict["random_seed"] = random_seed
 
@@ -187,6 +195,13 @@ class TaskAssignment:
 
         timeout_seconds = d.pop("timeout_seconds", UNSET)
 
+        _output_env = d.pop("output_env", UNSET)
+        output_env: StringMap | Unset
+        if isinstance(_output_env, Unset):
+            output_env = UNSET
+        else:
+            output_env = StringMap.from_dict(_output_env)
+
         random_seed = d.pop("random_seed", UNSET)
 
         task_assignment = cls(
@@ -207,6 +222,7 @@ class TaskAssignment:
             snapshot_id=snapshot_id,
             gpu_type=gpu_type,
             timeout_seconds=timeout_seconds,
+            output_env=output_env,
             random_seed=random_seed,
         )
 

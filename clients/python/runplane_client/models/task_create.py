@@ -53,7 +53,10 @@ class TaskCreate:
         gpu_type (str | Unset): A GPU model the task needs, e.g. `H100`.
         node_count (int | Unset):  Default: 1.
         reservation_id (str | Unset): An opaque identifier.
-        plugin_configs (TaskCreatePluginConfigs | Unset):
+        plugin_configs (TaskCreatePluginConfigs | Unset): Tracking plugins for this task by name (`mlflow`,
+            `tensorboard`, `wandb`): a config here enables
+            the plugin for the task (unless `enabled: false` or mode `disabled`), and its settings override
+            the server's. Secret settings reach the task only as secret environment variables.
         max_retries (int | Unset): How often the task runs again after a failure that `retry_on` (or
             `retry_on_exit_codes`) names,
             before it fails for good.

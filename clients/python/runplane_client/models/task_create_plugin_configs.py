@@ -15,6 +15,12 @@ T = TypeVar("T", bound="TaskCreatePluginConfigs")
 
 @_attrs_define
 class TaskCreatePluginConfigs:
+    """Tracking plugins for this task by name (`mlflow`, `tensorboard`, `wandb`): a config here enables
+    the plugin for the task (unless `enabled: false` or mode `disabled`), and its settings override
+    the server's. Secret settings reach the task only as secret environment variables.
+
+    """
+
     additional_properties: dict[str, PluginConfig] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -135,9 +135,10 @@ def sync_detailed(
             status (queued, requeued after its worker was
             lost, assigned to a worker, started, and its end); `auth_attempt` is a refused API key or
             role;
-            `file_access` a download of an artifact or snapshot; `plugin_configured` and `jupyter_*`
-            are
-            reserved for the plugin and Jupyter services.
+            `file_access` a download of an artifact or snapshot; `plugin_configured` an admin's change
+            of a
+            tracking plugin's configuration (setting names only); `jupyter_*` a Jupyter service's
+            start and end.
         user_id (str | Unset): The user a key acts for.
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
@@ -189,9 +190,10 @@ def sync(
             status (queued, requeued after its worker was
             lost, assigned to a worker, started, and its end); `auth_attempt` is a refused API key or
             role;
-            `file_access` a download of an artifact or snapshot; `plugin_configured` and `jupyter_*`
-            are
-            reserved for the plugin and Jupyter services.
+            `file_access` a download of an artifact or snapshot; `plugin_configured` an admin's change
+            of a
+            tracking plugin's configuration (setting names only); `jupyter_*` a Jupyter service's
+            start and end.
         user_id (str | Unset): The user a key acts for.
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
@@ -238,9 +240,10 @@ async def asyncio_detailed(
             status (queued, requeued after its worker was
             lost, assigned to a worker, started, and its end); `auth_attempt` is a refused API key or
             role;
-            `file_access` a download of an artifact or snapshot; `plugin_configured` and `jupyter_*`
-            are
-            reserved for the plugin and Jupyter services.
+            `file_access` a download of an artifact or snapshot; `plugin_configured` an admin's change
+            of a
+            tracking plugin's configuration (setting names only); `jupyter_*` a Jupyter service's
+            start and end.
         user_id (str | Unset): The user a key acts for.
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
@@ -290,9 +293,10 @@ async def asyncio(
             status (queued, requeued after its worker was
             lost, assigned to a worker, started, and its end); `auth_attempt` is a refused API key or
             role;
-            `file_access` a download of an artifact or snapshot; `plugin_configured` and `jupyter_*`
-            are
-            reserved for the plugin and Jupyter services.
+            `file_access` a download of an artifact or snapshot; `plugin_configured` an admin's change
+            of a
+            tracking plugin's configuration (setting names only); `jupyter_*` a Jupyter service's
+            start and end.
         user_id (str | Unset): The user a key acts for.
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
