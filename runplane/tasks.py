@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from secrets import token_urlsafe
 from typing import TYPE_CHECKING, Any
 
 from runplane import retries
@@ -123,6 +124,8 @@ def new_task_row(user_id: str, request: TaskCreate) -> TaskRow:
         timeout_seconds=request.timeout_seconds,
         env=request.env.model_dump(mode="json") if request.env else {},
         secrets=dict(request.secrets or {}),
+        secret_names=sorted(request.secrets or {}),
+        redacted_view=None,
         metadata_=request.metadata.model_dump(mode="json") if request.metadata else {},
         experiment_id=request.experiment_id.root if request.experiment_id else None,
         run_label=request.run_label,
@@ -332,12 +335,18 @@ class TaskManager:
         current = await self.visible(principal, task_id)
         raise Conflict("Task is changing state; try again", details={"status": current.status})
 
-    async def retry(self, principal: Principal, task_id: str) -> TaskRow:
+    async def retry(
+        self, principal: Principal, task_id: str, secrets: dict[str, str] | None = None
+    ) -> TaskRow:
         """Queues a failed or cancelled task again as its next attempt (owner or admin).
 
         The ended attempt goes into the task's ``attempts``; its logs, artifacts and run identity stay
         readable with ``?attempt=N``. 404 for a task the principal may not see, 409 for a task that is not
         failed or cancelled (or changed state meanwhile) or has used up ``retries.MAX_RETRY_COUNT``.
+
+        A task's secret values were erased when it ended (`lifecycle.erase_secrets`): `secrets` gives them
+        again (name → value). 409 naming the missing names when one of its ``secret_names`` has no value;
+        422 for a name the task never had. A Jupyter service gets a fresh token instead.
         """
         row = await self.visible(principal, task_id)
         if row.status not in RETRYABLE:
@@ -350,6 +359,7 @@ class TaskManager:
                 f"The task has been retried {row.retry_count} times, the most allowed",
                 details={"task_id": task_id, "retry_count": row.retry_count},
             )
+        values_again = self._secrets_again(row, secrets or {})
         now = utcnow()
         ended = retries.current_attempt(row)
         values = retries.requeue_values(
@@ -360,11 +370,39 @@ class TaskManager:
             message=f"Retrying after {ended['failure_message'] or row.status}, as asked by {principal.user_id} "
             f"(attempt {row.retry_count + 2})",
         )
+        values["secrets"] = values_again
         updated = await self.store.requeue_ended(row, values)
         if updated is None:
             current = await self.visible(principal, task_id)
             raise Conflict("Task is changing state; try again", details={"status": current.status})
         return updated
+
+    @staticmethod
+    def _secrets_again(row: TaskRow, given: dict[str, str]) -> dict[str, str]:
+        """The secret values the retried task runs with: those still stored (none, once it ended) and
+        those `given` again. Raises 422 for a name the task never had, 409 naming the missing ones."""
+        names = list(row.secret_names or row.secrets or {})
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise Unprocessable(
+                f"The task has no secret named {unknown[0]!r}; its secrets are: {', '.join(names) or 'none'}",
+                details={"field": "secrets", "name": unknown[0], "secret_names": names},
+            )
+        if row.kind == "service":
+            # A Jupyter service's one secret is its token: the new attempt gets a new one.
+            from runplane.jupyter import TOKEN_BYTES, TOKEN_ENV
+
+            return {TOKEN_ENV: token_urlsafe(TOKEN_BYTES)}
+        values = {name: str(value) for name, value in (row.secrets or {}).items() if value is not None}
+        values.update(given)
+        missing = [name for name in names if name not in values]
+        if missing:
+            raise Conflict(
+                "The task's secret values were erased when it ended; give them again in the retry's "
+                f"'secrets': missing {', '.join(missing)}",
+                details={"task_id": row.id, "missing_secrets": missing},
+            )
+        return values
 
     async def set_priority(self, principal: Principal, task_id: str, priority: int) -> TaskRow:
         row = await self.visible(principal, task_id)

@@ -19,6 +19,7 @@ from runplane.lifecycle import ACTIVE, CANCELLED_REASON, TaskStatus
 from runplane.store import events
 from runplane.store.database import Database
 from runplane.store.tables import ReservationRow, ReservationWorkerRow, TaskRow, WorkerRow
+from runplane.store.tasks import keep_redacted_views
 
 _RETURNING = {"synchronize_session": False, "populate_existing": True}
 # A constant key for pg_advisory_xact_lock: reservation bindings are decided one at a time.
@@ -231,11 +232,15 @@ class ReservationStore:
             ended = [str(ended_id) for (ended_id,) in result.all()]
             for ended_id in ended:
                 text_ = f"{message}: reservation {ended_id} {status}"
+                await keep_redacted_views(
+                    session, TaskRow.reservation_id == ended_id, TaskRow.status == TaskStatus.queued
+                )
                 tasks = await session.execute(
                     update(TaskRow)
                     .where(TaskRow.reservation_id == ended_id, TaskRow.status == TaskStatus.queued)
                     .values(
                         status=TaskStatus.cancelled,
+                        secrets={},  # ended: its secret values are erased (lifecycle.erase_secrets)
                         failure_reason=CANCELLED_REASON,
                         failure_message=text_,
                         cancelled_by=cancelled_by,

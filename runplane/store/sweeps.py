@@ -18,6 +18,7 @@ from runplane.lifecycle import ACTIVE, CANCELLED_REASON, TaskStatus
 from runplane.store import events, notify
 from runplane.store.database import Database
 from runplane.store.tables import Base, EventRow, SweepRow, TaskRow, utcnow
+from runplane.store.tasks import keep_redacted_views
 
 QUEUED_CANCEL_MESSAGE = "Cancelled before it started"
 # The tables as Core sees them, for bulk inserts of plain mappings.
@@ -191,11 +192,15 @@ class SweepStore:
         """
         now = utcnow()
         async with self.db.session() as session:
+            await keep_redacted_views(
+                session, TaskRow.sweep_id == sweep_id, TaskRow.status == TaskStatus.queued
+            )
             cancelled = await session.execute(
                 update(TaskRow)
                 .where(TaskRow.sweep_id == sweep_id, TaskRow.status == TaskStatus.queued)
                 .values(
                     status=TaskStatus.cancelled,
+                    secrets={},  # ended: its secret values are erased (lifecycle.erase_secrets)
                     failure_reason=CANCELLED_REASON,
                     failure_message=QUEUED_CANCEL_MESSAGE,
                     cancelled_by=cancelled_by,
