@@ -266,20 +266,29 @@ class TaskManager:
                 await self.snapshots.visible(principal, request.snapshot_id.root)
             except NotFound as exc:
                 raise Unprocessable("Unknown snapshot", details={"field": "snapshot_id"}) from exc
-            await self._check_script_in_snapshot(request.entrypoint, request.snapshot_id.root)
+            await self._check_script_in_snapshot(
+                request.entrypoint, task_args(request), request.snapshot_id.root
+            )
         await self.reservations.check_task(principal, request)
 
-    async def _check_script_in_snapshot(self, entrypoint: str | None, snapshot_id: str) -> None:
-        """A script the entrypoint runs from its code must be in the snapshot, when its file list is known
-        (snapshots stored before the lists were kept are checked by the worker: `entrypoint_not_found`)."""
-        script = entrypoint_script(entrypoint)
+    async def _check_script_in_snapshot(
+        self, entrypoint: str | None, args: list[str], snapshot_id: str
+    ) -> None:
+        """A script the entrypoint runs from its code (named in the entrypoint or, after an interpreter, in
+        `args`) must be in the snapshot, when its file list is known (snapshots stored before the lists
+        were kept are checked by the worker: `entrypoint_not_found`)."""
+        script = entrypoint_script(entrypoint, args)
         if script is None:
             return
         files = await self.snapshots.file_names(snapshot_id)
         if files is not None and script not in files:
             raise Unprocessable(
                 f"The entrypoint runs '{script}', which is not in snapshot {snapshot_id}",
-                details={"field": "entrypoint", "script": script, "snapshot_id": snapshot_id},
+                details={
+                    "field": "entrypoint" if entrypoint_script(entrypoint) == script else "args",
+                    "script": script,
+                    "snapshot_id": snapshot_id,
+                },
             )
 
     def _new_row(self, principal: Principal, request: TaskCreate) -> TaskRow:
