@@ -151,8 +151,9 @@ def check_runnable(request: TaskCreate) -> None:
 
     NUL characters in any string are refused for every request body before this (runplane.validation);
     here: environment names (`env` and `secrets`) must be POSIX names, since `A=B` or an empty name cannot
-    be put into a process environment (a 400 naming the variable); and `datasets`, names of datasets the
-    server would know, which it does not have, so a non-empty list is a 422 rather than silently ignored.
+    be put into a process environment (a 400 naming the variable); `datasets`, names of datasets the
+    server would know, which it does not have, so a non-empty list is a 422 rather than silently ignored;
+    and a `gpu_type` without `gpu` of 1 or more (422: it would wait for ever for a GPU it does not use).
     """
     for field, names in (
         ("env", request.env.root if request.env else {}),
@@ -170,6 +171,12 @@ def check_runnable(request: TaskCreate) -> None:
             "Named datasets are not supported by this server; describe each dataset in 'dataset_specs' "
             "(source and sha256)",
             details={"field": "datasets"},
+        )
+    if request.gpu_type is not None and request.gpu < 1:
+        # It asks for no GPU, so no GPU type can matter: it would wait for ever for a worker of that type.
+        raise Unprocessable(
+            f"'gpu_type' {request.gpu_type!r} needs 'gpu' of 1 or more (this task asks for {request.gpu})",
+            details={"field": "gpu_type"},
         )
 
 

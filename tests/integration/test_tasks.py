@@ -376,3 +376,25 @@ async def test_answers_without_a_body_carry_no_content_type(client, user_key, wo
     assert stopping.status_code == 202
     assert "content-type" not in stopping.headers
     assert stopping.content == b""
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/tasks", simple_task(gpu=0, gpu_type="H100")),
+        ("/v1/tasks", simple_task(gpu_type="H100")),  # gpu defaults to 0
+        ("/v1/sweeps", {"task": simple_task(args=["{lr}"], gpu_type="H100"), "grid": {"lr": [0.1]}}),
+        ("/v1/jupyter/services", {"name": "nb", "gpu": 0, "gpu_type": "H100"}),
+    ],
+)
+async def test_a_gpu_type_without_a_gpu_is_refused(client, user_key, path, body):
+    refused = await client.post(path, headers=auth(user_key), json=body)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["details"]["field"].endswith("gpu_type")
+    assert "'gpu_type' 'H100' needs 'gpu' of 1 or more" in refused.json()["error"]
+    listed = await client.get("/v1/tasks", headers=auth(user_key))
+    assert listed.json()["total"] == 0  # nothing was queued
+    accepted = await client.post(
+        "/v1/tasks", headers=auth(user_key), json=simple_task(gpu=1, gpu_type="H100")
+    )
+    assert accepted.status_code == 201, accepted.text
