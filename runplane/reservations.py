@@ -156,6 +156,11 @@ class ReservationManager:
             expires_at = request.expires_at.root
         else:
             expires_at = starts_at + timedelta(minutes=request.expires_minutes or DEFAULT_MINUTES)
+        if expires_at <= now:
+            raise Unprocessable(
+                f"The reservation would end at {expires_at.isoformat()}, which is in the past",
+                details={"field": "expires_at"},
+            )
         if expires_at <= starts_at:
             raise Unprocessable("'expires_at' must be after the start", details={"field": "expires_at"})
         if expires_at - starts_at > MAX_LENGTH:

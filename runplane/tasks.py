@@ -264,9 +264,16 @@ class TaskManager:
             )
         if request.experiment_id is not None:
             try:
-                await self.experiments.visible(principal, request.experiment_id.root)
+                experiment = await self.experiments.visible(principal, request.experiment_id.root)
             except NotFound as exc:
                 raise Unprocessable("Unknown experiment", details={"field": "experiment_id"}) from exc
+            if experiment.status == "deleted":
+                # 422 as for any reference that cannot be used (an ended reservation is the same): the
+                # request must name another experiment; nothing the client waits for changes this one.
+                raise Unprocessable(
+                    f"Experiment {experiment.id} is deleted; it takes no new tasks",
+                    details={"field": "experiment_id", "status": experiment.status},
+                )
         if request.snapshot_id is not None:
             # Only the snapshot's owner (or an admin) may run it: ids of others' code must not be usable.
             try:

@@ -158,7 +158,13 @@ async def test_status_follows_the_task_from_claim_to_stop(client, user_key, work
     stopped = (await get(client, user_key, service_id)).json()
     assert stopped["status"] == "stopped" and stopped["stopped_at"] is not None
     again = await client.delete(f"/v1/jupyter/services/{service_id}", headers=auth(user_key))
-    assert again.status_code == 409
+    assert_error(
+        again,
+        409,
+        "CONFLICT",
+        "Jupyter service already stopped",
+        {"service_id": service_id, "status": "stopped"},
+    )
 
 
 async def test_a_service_stopped_before_it_starts_is_stopped_at_once(client, user_key):

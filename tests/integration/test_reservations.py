@@ -234,7 +234,30 @@ async def test_a_reservation_the_fleet_cannot_hold_is_409_and_says_what_is_missi
         PATH, headers=auth(user_key), json={"gpu_count": 0, "expires_at": "2020-01-01T00:00:00Z"}
     )
     assert_error(
-        bad, 422, "VALIDATION_ERROR", "'expires_at' must be after the start", {"field": "expires_at"}
+        bad,
+        422,
+        "VALIDATION_ERROR",
+        "The reservation would end at 2020-01-01T00:00:00+00:00, which is in the past",
+        {"field": "expires_at"},
+    )
+    window = await client.post(
+        PATH,
+        headers=auth(user_key),
+        json={"gpu_count": 0, "starts_at": "2020-01-01T00:00:00Z", "expires_at": "2020-01-02T00:00:00Z"},
+    )
+    assert window.status_code == 422 and "in the past" in window.json()["error"]
+    start = datetime.now(UTC) + timedelta(hours=3)
+    backwards = await client.post(
+        PATH,
+        headers=auth(user_key),
+        json={
+            "gpu_count": 0,
+            "starts_at": start.isoformat(),
+            "expires_at": (start - timedelta(hours=1)).isoformat(),
+        },
+    )
+    assert_error(
+        backwards, 422, "VALIDATION_ERROR", "'expires_at' must be after the start", {"field": "expires_at"}
     )
 
 
