@@ -4,6 +4,7 @@ naming the missing ones without them). Read straight from the database, on SQLit
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -152,3 +153,52 @@ async def test_cancelling_a_sweep_erases_its_queued_tasks_values(client, db, use
         # A value passed literally as an argument stays hidden in the views after the values are gone.
         task = await task_of(client, user_key, task_id)
         assert task["args"][1] == "<redacted>" and SECRETS["HF_TOKEN"] not in str(task)
+
+
+def _migrate_to(url: str, revision: str, *, down: bool) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    from runplane.store.database import alembic_config, sync_url
+
+    engine = create_engine(sync_url(url), poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            (command.downgrade if down else command.upgrade)(config, revision)
+    finally:
+        engine.dispose()
+
+
+async def test_the_migration_erases_the_values_of_tasks_that_ended_before_it(database_url):
+    from generated.models import TaskCreate
+    from runplane.store.database import Database
+    from runplane.tasks import new_task_row
+
+    db = Database(database_url)
+    ended = new_task_row(
+        "alice",
+        TaskCreate.model_validate(
+            {"job_name": "old", "entrypoint": f"python t.py {SECRETS['HF_TOKEN']}", "secrets": SECRETS}
+        ),
+    )
+    ended.status = "completed"
+    waiting = new_task_row(
+        "alice", TaskCreate.model_validate({"job_name": "q", "entrypoint": "x", "secrets": SECRETS})
+    )
+    async with db.session() as session:
+        session.add_all([ended, waiting])
+    await db.close()
+    # The database as it was before 0008 (values of ended tasks kept), then migrated.
+    await asyncio.to_thread(_migrate_to, database_url, "0007_retries", down=True)
+    await asyncio.to_thread(_migrate_to, database_url, "head", down=False)
+    db = Database(database_url)
+    try:
+        old, queued = await stored(db, ended.id), await stored(db, waiting.id)
+    finally:
+        await db.close()
+    assert (old.secrets, old.secret_names) == ({}, sorted(SECRETS))
+    assert old.redacted_view is not None and old.redacted_view["entrypoint"] == "python t.py <redacted>"
+    assert (queued.secrets, queued.secret_names) == (SECRETS, sorted(SECRETS))
