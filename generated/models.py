@@ -210,6 +210,20 @@ class ServerConfig(BaseModel):
     aging_max_boost: Annotated[
         float, Field(description="The most aging can add to a priority.", ge=0.0, le=100.0)
     ]
+    reservation_max_minutes: Annotated[
+        int,
+        Field(
+            description="The longest reservation a user (not an admin) may make, in minutes.", ge=1, le=43200
+        ),
+    ]
+    reservation_max_nodes: Annotated[
+        int,
+        Field(
+            description="The most workers one user (not an admin) holds in reservations overlapping in time.",
+            ge=1,
+            le=10000,
+        ),
+    ]
     lease_seconds: Annotated[
         float,
         Field(
