@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from generated import models
-from runplane import retries
+from runplane import lifecycle, retries
 from runplane.plugins import definitions as plugin_definitions
 from runplane.plugins.manager import PluginLaunch
 from runplane.redaction import SecretValues
@@ -79,6 +79,7 @@ def _message(row: TaskRow, hidden: SecretValues | None = None) -> str | None:
 
 def task(row: TaskRow, manager: TaskManager) -> models.Task:
     hidden = _secret_values(row)
+    shown = lifecycle.shown_command(row)  # its redacted view, once its secret values were erased
     return models.Task.model_validate(
         {
             "id": row.id,
@@ -87,8 +88,8 @@ def task(row: TaskRow, manager: TaskManager) -> models.Task:
             "priority": row.priority,
             "priority_aged": manager.priority_aged(row),
             "user_id": row.user_id,
-            "entrypoint": hidden.command(row.entrypoint) if row.entrypoint is not None else None,
-            "args": hidden.args(row.args),
+            "entrypoint": hidden.command(shown[0]) if shown[0] is not None else None,
+            "args": hidden.args(shown[1]),
             "model_id": row.model_id,
             "inputs": row.inputs,
             "snapshot_id": row.snapshot_id,
@@ -116,8 +117,8 @@ def task(row: TaskRow, manager: TaskManager) -> models.Task:
                 for attempt in retries.all_attempts(row)
             ],
             "timeout_seconds": row.timeout_seconds,
-            "env": hidden.env(row.env),
-            "secret_names": sorted(row.secrets),
+            "env": hidden.env(shown[2]),
+            "secret_names": sorted(row.secret_names or row.secrets),
             "metadata": row.metadata_,
             "experiment_id": row.experiment_id,
             "run_label": row.run_label,
