@@ -217,6 +217,20 @@ class ServerConfig(BaseModel):
     aging_max_boost: Annotated[
         float, Field(description="The most aging can add to a priority.", ge=0.0, le=100.0)
     ]
+    reservation_max_minutes: Annotated[
+        int,
+        Field(
+            description="The longest reservation a user (not an admin) may make, in minutes.", ge=1, le=43200
+        ),
+    ]
+    reservation_max_nodes: Annotated[
+        int,
+        Field(
+            description="The most workers one user (not an admin) holds in reservations overlapping in time.",
+            ge=1,
+            le=10000,
+        ),
+    ]
     lease_seconds: Annotated[
         float,
         Field(
@@ -768,17 +782,34 @@ class Environment(RootModel[dict[str, EnvironmentAdditionalProperty]]):
     root: Annotated[dict[str, EnvironmentAdditionalProperty], Field(max_length=64)]
 
 
+SecretsAdditionalProperty = TypeAliasType(
+    "SecretsAdditionalProperty", Annotated[str, Field(max_length=4096, pattern="^[^\\x00]*$")]
+)
+
+
+class TaskRetry(BaseModel):
+    """
+    What a retry may give again; all optional.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    secrets: Annotated[
+        dict[str, SecretsAdditionalProperty] | None,
+        Field(
+            description="The values of the task's secrets (the names in its `secret_names`), erased when the task ended.\nNever returned, logged or stored in artifacts; erased again when the new attempt ends.\n",
+            max_length=64,
+        ),
+    ] = None
+
+
 class Dataset(RootModel[str]):
     root: Annotated[str, Field(max_length=128)]
 
 
 class RetryOnExitCode(RootModel[int]):
     root: Annotated[int, Field(ge=-255, le=255)]
-
-
-SecretsAdditionalProperty = TypeAliasType(
-    "SecretsAdditionalProperty", Annotated[str, Field(max_length=4096, pattern="^[^\\x00]*$")]
-)
 
 
 class TaskCreate(BaseModel):

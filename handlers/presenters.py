@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from generated import models
-from runplane import retries
+from runplane import lifecycle, retries
 from runplane.gang import Claimed, Rank
 from runplane.plugins import definitions as plugin_definitions
 from runplane.plugins.manager import PluginLaunch
@@ -102,6 +102,7 @@ def node_assignments(parts: Sequence[PartView]) -> list[dict[str, Any]] | None:
 
 def task(row: TaskRow, manager: TaskManager, parts: Sequence[PartView] = ()) -> models.Task:
     hidden = _secret_values(row)
+    shown = lifecycle.shown_command(row)  # its redacted view, once its secret values were erased
     return models.Task.model_validate(
         {
             "id": row.id,
@@ -110,8 +111,8 @@ def task(row: TaskRow, manager: TaskManager, parts: Sequence[PartView] = ()) -> 
             "priority": row.priority,
             "priority_aged": manager.priority_aged(row),
             "user_id": row.user_id,
-            "entrypoint": hidden.command(row.entrypoint) if row.entrypoint is not None else None,
-            "args": hidden.args(row.args),
+            "entrypoint": hidden.command(shown[0]) if shown[0] is not None else None,
+            "args": hidden.args(shown[1]),
             "model_id": row.model_id,
             "inputs": row.inputs,
             "snapshot_id": row.snapshot_id,
@@ -139,8 +140,8 @@ def task(row: TaskRow, manager: TaskManager, parts: Sequence[PartView] = ()) -> 
                 for attempt in retries.all_attempts(row)
             ],
             "timeout_seconds": row.timeout_seconds,
-            "env": hidden.env(row.env),
-            "secret_names": sorted(row.secrets),
+            "env": hidden.env(shown[2]),
+            "secret_names": sorted(row.secret_names or row.secrets),
             "metadata": row.metadata_,
             "experiment_id": row.experiment_id,
             "run_label": row.run_label,

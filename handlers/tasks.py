@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generated.models import TaskCreate
+from generated.models import TaskCreate, TaskRetry
 from handlers import presenters
 from handlers.context import header, principal, services
 from runplane.validation import parse_request
@@ -63,7 +63,8 @@ async def cancel_task(task_id: str, token_info: dict[str, Any]) -> tuple[None, i
     return None, 202 if stopping else 204
 
 
-async def retry_task(task_id: str, token_info: dict[str, Any]) -> Answer:
+async def retry_task(task_id: str, token_info: dict[str, Any], body: dict[str, Any] | None = None) -> Answer:
     manager = services().tasks
-    row = await manager.retry(principal(token_info), task_id)
+    request = parse_request(TaskRetry, body or {})
+    row = await manager.retry(principal(token_info), task_id, secrets=dict(request.secrets or {}))
     return presenters.dump(presenters.task(row, manager)), 200

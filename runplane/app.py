@@ -54,7 +54,7 @@ from runplane.middleware.request_body import RequestBodyMiddleware
 from runplane.middleware.trace import TraceMiddleware
 from runplane.plugins.manager import PluginManager
 from runplane.ratelimit import RateLimiter, SharedCounter, storage_uri_for
-from runplane.reservations import ReservationManager
+from runplane.reservations import ReservationLimits, ReservationManager
 from runplane.results import ResultsManager
 from runplane.scheduler import Reaper
 from runplane.security import operation_roles
@@ -162,7 +162,12 @@ def build_services(settings: Settings) -> Services:
     artifacts = ArtifactManager(ArtifactStore(db), storage, max_upload_bytes=settings.max_upload_bytes)
     logs = LogStore(storage, follow_limit_seconds=settings.stream_max_seconds)
     snapshots = SnapshotManager(SnapshotStore(db), storage, max_upload_bytes=settings.max_upload_bytes)
-    reservations = ReservationManager(ReservationStore(db))
+    reservations = ReservationManager(
+        ReservationStore(db),
+        ReservationLimits(
+            max_minutes=settings.reservation_max_minutes, max_nodes=settings.reservation_max_nodes
+        ),
+    )
     tasks = TaskManager(TaskStore(db), experiments, snapshots, aging, reservations)
     hub = EventHub(db, settings)
     results = ResultsManager(db, artifacts, logs)

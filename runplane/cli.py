@@ -22,6 +22,7 @@ import typer
 # commands (submit, status, logs...) start without loading SQLAlchemy, Alembic and connexion.
 from runplane import cli_admin, cli_tasks
 from runplane.logs import LogFormatName
+from runplane.redaction import redact_url
 from runplane.worker.command import worker_command
 
 if TYPE_CHECKING:
@@ -32,6 +33,34 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root(
+    api: Annotated[
+        str | None,
+        typer.Option("--api", help="The API's URL, for every client command (like RUNPLANE_API_URL)."),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", help="The API key, for every client command (like RUNPLANE_API_KEY)."),
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="The config file's profile (like RUNPLANE_PROFILE).")
+    ] = None,
+) -> None:
+    """runplane: queue, schedule and run ML work.
+
+    `--api`, `--key` and `--profile` may come before the command (`runplane --api URL list`) or after it
+    (`runplane list --api URL`); after it wins.
+    """
+    # Set as the environment the commands' own options fall back to, so the order of precedence stays
+    # the documented one (the command's flag, then this, then the profile).
+    for name, value in (("RUNPLANE_API_URL", api), ("RUNPLANE_API_KEY", key), ("RUNPLANE_PROFILE", profile)):
+        if value is not None:
+            os.environ[name] = value
+
+
 cli_tasks.register(app)
 cli_admin.register(app)
 
@@ -267,15 +296,102 @@ def banner(url: str, settings: Settings, admin_secret: str | None, log_file: Pat
         ]
     elif settings.admin_key is not None:
         lines.append("  admin key   the one in RUNPLANE_ADMIN_KEY")
+    # The recovery command must reach this server's database from wherever it is typed.
+    where = "in this directory"
+    if settings.database_url or settings.resolved_data_dir != Path("var").resolve():
+        where = "anywhere"
+        runplane_local = f"--local --database-url '{redact_url(settings.sqlalchemy_url)}'"
+    else:
+        runplane_local = "--local"
     lines += [
         "",
-        f"  Lost the admin key? Make another (in this directory): {runplane} keys create --role admin "
-        "--name admin-2",
+        f"  Lost the admin key? Make another ({where}): {runplane} keys create --role admin "
+        f"--name admin-2 {runplane_local}",
         "  Below: one line per task transition, and errors (--log-level DEBUG shows every request).",
         "  Ctrl-C stops the local worker, then the server.",
         "",
     ]
     return "\n".join(lines)
+
+
+# `up` restarts its local worker when it dies: after 1 s, doubling to at most 30 s while it keeps dying
+# within 60 s of its start; after 5 such fast deaths in a row it gives up (a wrong key, a broken install:
+# restarting cannot help). A worker that ran longer than that starts the count afresh.
+_RESTART_FIRST_DELAY_SECONDS = 1.0
+_RESTART_MAX_DELAY_SECONDS = 30.0
+_RESTART_FAST_CRASH_SECONDS = 60.0
+_RESTART_MAX_FAST_CRASHES = 5
+
+
+class _WorkerSupervisor:
+    """Starts `up`'s local worker and restarts it, with a capped exponential backoff, when it dies.
+
+    A worker that exits 0 stopped on purpose (an operator drained it) and is not restarted; any other exit
+    (a crash, a kill) is. Each restart is one console line; giving up is one line saying how to start a
+    worker by hand.
+    """
+
+    def __init__(self, command: list[str], env: dict[str, str], url: str) -> None:
+        self._command = command
+        self._env = env
+        self._url = url
+        self._worker: subprocess.Popen[bytes] | None = None
+        self._started = 0.0
+        self._fast_crashes = 0
+        self._restart_at: float | None = None
+        self._restarts = 0
+        self.given_up = False
+        """Whether it stopped restarting the worker (too many fast deaths, or a drained exit)."""
+
+    def start(self) -> subprocess.Popen[bytes]:
+        """Start the worker now; the process."""
+        self._worker = subprocess.Popen(
+            self._command, env=self._env, start_new_session=True, preexec_fn=_die_with_parent
+        )
+        self._started = time.monotonic()
+        self._restart_at = None
+        return self._worker
+
+    def check(self) -> subprocess.Popen[bytes] | None:
+        """Notice a dead worker and restart it when its backoff is over; the current process, if any."""
+        now = time.monotonic()
+        if self._restart_at is not None:
+            if now >= self._restart_at:
+                self._restarts += 1
+                return self.start()
+            return None
+        worker = self._worker
+        if worker is None or worker.poll() is None:
+            return worker
+        code = worker.returncode
+        self._worker = None
+        by_hand = (
+            f"start one by hand: {_keys_command()} keys create --role worker --name worker-2 --local, then "
+            f"RUNPLANE_WORKER_KEY=<that key> {_keys_command()} worker --api {self._url}"
+        )
+        if code == 0:
+            typer.echo(f"the local worker stopped (drained); the API keeps serving; {by_hand}", err=True)
+            self.given_up = True
+            return None
+        self._fast_crashes = (
+            self._fast_crashes + 1 if now - self._started < _RESTART_FAST_CRASH_SECONDS else 1
+        )
+        if self._fast_crashes >= _RESTART_MAX_FAST_CRASHES:
+            typer.echo(
+                f"the local worker exited with {code}, {self._fast_crashes} times in a row within "
+                f"{_RESTART_FAST_CRASH_SECONDS:g}s of starting; not restarting it; the API keeps serving; "
+                f"{by_hand}",
+                err=True,
+            )
+            self.given_up = True
+            return None
+        delay = min(_RESTART_FIRST_DELAY_SECONDS * 2 ** (self._fast_crashes - 1), _RESTART_MAX_DELAY_SECONDS)
+        typer.echo(
+            f"the local worker exited with {code}; restarting it in {delay:g}s (restart {self._restarts + 1})",
+            err=True,
+        )
+        self._restart_at = now + delay
+        return None
 
 
 @app.command()
@@ -330,16 +446,10 @@ def up(
         # The server's settings (an admin key, the database URL) are none of the worker's business.
         worker_env = {name: value for name, value in os.environ.items() if not name.startswith("RUNPLANE_")}
         worker_env.update(RUNPLANE_WORKER_API=url, RUNPLANE_WORKER_KEY=worker_key)
-        worker = subprocess.Popen(
-            command, env=worker_env, start_new_session=True, preexec_fn=_die_with_parent
-        )
-        warned = False
+        supervisor = _WorkerSupervisor(command, worker_env, url)
+        worker = supervisor.start()
         while server.poll() is None:
-            if worker.poll() is not None and not warned:
-                typer.echo(
-                    f"the local worker exited with {worker.returncode}; the API keeps serving", err=True
-                )
-                warned = True
+            worker = supervisor.check()
             time.sleep(0.5)
         code = server.returncode or 0
     except _NotReady:

@@ -21,7 +21,6 @@ from runplane_client.api.models import list_models
 from runplane_client.api.scheduler import get_queue, list_workers
 from runplane_client.api.tasks import list_tasks
 from runplane_client.models import (
-    ApiKey,
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyList,
@@ -41,6 +40,7 @@ from runplane.cli_api import (
     JsonOption,
     KeyOption,
     ProfileOption,
+    answer_json,
     config_path,
     connect,
     handled,
@@ -53,6 +53,14 @@ from runplane.cli_api import (
 T = TypeVar("T")
 LocalOption = Annotated[
     bool, typer.Option("--local", help="Use this machine's database directly instead of the API.")
+]
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="RUNPLANE_DATABASE_URL",
+        help="With --local: the server's database (default: ./var/runplane.sqlite3 under RUNPLANE_DATA_DIR).",
+    ),
 ]
 
 
@@ -184,12 +192,15 @@ keys_app = typer.Typer(
 def _local(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Runs a database action of `--local`; its API errors (conflict, not found) become one-line errors."""
     # The server's modules load only for --local: the API commands stay quick to start.
+    from runplane.cli_local import NoLocalDatabase
     from runplane.errors import ApiError
 
     try:
         return asyncio.run(work())
     except ApiError as exc:
         raise CliError(str(exc), code=exc.code) from None
+    except NoLocalDatabase as exc:
+        raise CliError(str(exc)) from None
 
 
 def _check_role(role: str) -> Role:
@@ -208,6 +219,7 @@ def keys_create(
         str | None, typer.Option(help="The user the key acts for (default: the name).")
     ] = None,
     local: LocalOption = False,
+    database_url: DatabaseUrlOption = None,
     api: ApiOption = None,
     key: KeyOption = None,
     profile: ProfileOption = DEFAULT_PROFILE,
@@ -217,7 +229,7 @@ def keys_create(
     if local:
         from runplane.cli_local import create_local_key
 
-        secret = _local(lambda: create_local_key(name, checked.value, user_id))
+        secret = _local(lambda: create_local_key(name, checked.value, user_id, database_url))
     else:
         with connect(api, key, profile) as client:
             body = ApiKeyCreate(name=name, role=checked, user_id=user_id if user_id else UNSET)
@@ -230,6 +242,7 @@ def keys_create(
 @handled
 def keys_list(
     local: LocalOption = False,
+    database_url: DatabaseUrlOption = None,
     api: ApiOption = None,
     key: KeyOption = None,
     profile: ProfileOption = DEFAULT_PROFILE,
@@ -239,14 +252,14 @@ def keys_list(
     if local:
         from runplane.cli_local import list_local_keys
 
-        rows = _local(list_local_keys)
+        rows = _local(lambda: list_local_keys(database_url))
     else:
         rows = []
         with connect(api, key, profile) as client:
             offset = 0
             while True:
                 page: ApiKeyList = client.call(api_list_keys.sync_detailed, limit=1000, offset=offset)
-                rows += [_row(k) for k in page.keys]
+                rows += answer_json(page)["keys"]
                 offset += len(page.keys)
                 if not page.keys or offset >= page.total:
                     break
@@ -254,22 +267,10 @@ def keys_list(
         print_json(rows)
         return
     for row in rows:
-        state = "revoked" if row["revoked_at"] else "active"
+        state = "revoked" if row.get("revoked_at") else "active"
         sys.stdout.write(
             f"{row['id']}  {row['prefix']}…  {row['role']:<6}  {row['name']}  ({row['user_id']}, {state})\n"
         )
-
-
-def _row(found: ApiKey) -> dict[str, str | None]:
-    return {
-        "id": found.id,
-        "name": found.name,
-        "role": str(found.role),
-        "user_id": found.user_id,
-        "prefix": found.prefix,
-        "created_at": found.created_at.isoformat(),
-        "revoked_at": found.revoked_at.isoformat() if found.revoked_at else None,
-    }
 
 
 @keys_app.command("revoke")
@@ -277,6 +278,7 @@ def _row(found: ApiKey) -> dict[str, str | None]:
 def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (from `keys list`).")],
     local: LocalOption = False,
+    database_url: DatabaseUrlOption = None,
     api: ApiOption = None,
     key: KeyOption = None,
     profile: ProfileOption = DEFAULT_PROFILE,
@@ -285,7 +287,7 @@ def keys_revoke(
     if local:
         from runplane.cli_local import revoke_local_key
 
-        _local(lambda: revoke_local_key(key_id))
+        _local(lambda: revoke_local_key(key_id, database_url))
     else:
         with connect(api, key, profile) as client:
             client.call(api_revoke_key.sync_detailed, key_id)

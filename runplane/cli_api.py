@@ -162,7 +162,9 @@ class Target:
 def resolve_target(api: str | None, key: str | None, profile: str) -> Target:
     """Flags/environment first (typer already merged them), then the profile, then the default URL."""
     table = read_profiles(config_path()).get(profile, {})
-    if profile != DEFAULT_PROFILE and not table and not (api and key):
+    # A profile asked for by name must exist, even when the URL and key come from elsewhere: a typo would
+    # otherwise go unnoticed while the command talks to another server.
+    if profile != DEFAULT_PROFILE and not table:
         raise CliError(
             f"no profile {profile!r} in {config_path()} (run `runplane login --profile {profile}`)"
         )
@@ -194,7 +196,10 @@ class Api:
         with transport_errors(self.url):
             response = operation(*args, client=self.client, **kwargs)
         raise_for_error(response)
-        return response.parsed
+        parsed = response.parsed
+        if parsed is not None and response.content:
+            _remember_answer(parsed, response.content)
+        return parsed
 
     def close(self) -> None:
         self.client.get_httpx_client().close()
@@ -222,12 +227,16 @@ def raise_for_error(response: Response[Any]) -> None:
 
 def error_from_body(status: int, content: bytes, headers: Any) -> CliError:
     """A CliError from a raw error answer (one the SDK did not parse, or a streamed one)."""
+    trace = headers.get("X-Trace-Id") if headers is not None else None
     try:
         body = json.loads(content)
-        return CliError(str(body["error"]), code=str(body.get("code")), trace_id=body.get("trace_id"))
+        return CliError(
+            str(body["error"]),
+            code=str(body.get("code") or f"HTTP_{status}"),
+            trace_id=body.get("trace_id") or trace,
+        )
     except (ValueError, KeyError, TypeError):
-        trace = headers.get("X-Trace-Id") if headers is not None else None
-        return CliError(f"the API answered HTTP {status}", trace_id=trace)
+        return CliError(f"the API answered HTTP {status}", code=f"HTTP_{status}", trace_id=trace)
 
 
 @contextmanager
@@ -242,16 +251,36 @@ def connect(api: str | None, key: str | None, profile: str) -> Iterator[Api]:
 # -- output ---------------------------------------------------------------------------------------------
 
 
-def to_jsonable(value: Any) -> Any:
-    """An SDK model (or a list of them) as plain JSON data."""
+# The bytes each SDK model was parsed from, by the model's id (the model is kept alive beside them, so the
+# id cannot be reused): `--json` prints what the API answered, not the SDK's re-serialisation of it (which
+# writes timestamps as `+00:00`, adds `null` for absent optional fields and drops fields it does not know).
+_ANSWERS: dict[int, tuple[Any, bytes]] = {}
+
+
+_MAX_ANSWERS = 256  # a command that polls (watch) keeps only the latest
+
+
+def _remember_answer(parsed: Any, content: bytes) -> None:
+    _ANSWERS[id(parsed)] = (parsed, content)
+    while len(_ANSWERS) > _MAX_ANSWERS:
+        del _ANSWERS[next(iter(_ANSWERS))]
+
+
+def answer_json(value: Any) -> Any:
+    """The JSON the API answered for ``value`` (a model `Api.call` returned, or a list of them); plain data
+    is returned as it is. A model from elsewhere falls back to the SDK's `to_dict()`."""
     if isinstance(value, list):
-        return [to_jsonable(item) for item in value]
+        return [answer_json(item) for item in value]
+    remembered = _ANSWERS.get(id(value))
+    if remembered is not None and remembered[0] is value:
+        return json.loads(remembered[1])
     to_dict = getattr(value, "to_dict", None)
     return to_dict() if callable(to_dict) else value
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, sort_keys=True, default=str) + "\n")
+    """``value`` as the API answered it, indented, keys sorted (see :func:`answer_json`)."""
+    sys.stdout.write(json.dumps(answer_json(value), indent=2, sort_keys=True) + "\n")
 
 
 def parse_pairs(pairs: list[str], option: str, *, typed: bool = False) -> dict[str, Any]:

@@ -1,28 +1,75 @@
 """`runplane keys … --local`: keys in this machine's database (the settings' database URL), no API needed.
 
-For the first key of an installation and for a lost admin key; everything else goes over the API.
+For a lost admin key or a worker key on the server's machine; everything else goes over the API. The
+database must exist already (the server, `runplane up` or `runplane migrate` creates it).
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from handlers import presenters
+from handlers.presenters import dump
 from runplane.keys import create_key, revoke_key
 from runplane.ratelimit import RateLimiter, SharedCounter, storage_uri_for
+from runplane.redaction import redact_url
 from runplane.settings import Settings
-from runplane.store.database import Database, migrate
+from runplane.store.database import Database, migrate, schema_revision
 from runplane.store.keys import KeyStore
 
-
-def _database() -> Database:
-    """The configured database, brought to the newest schema first (a fresh data dir gets one)."""
-    settings = Settings()
-    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
-    migrate(settings.sqlalchemy_url)
-    return Database(settings.sqlalchemy_url)
+_HOW_TO_POINT = (
+    "run it in the server's directory, or point at the server's database with --database-url URL, "
+    "RUNPLANE_DATABASE_URL or RUNPLANE_DATA_DIR (`runplane migrate` creates a new one)"
+)
 
 
-async def create_local_key(name: str, role: str, user_id: str | None) -> str:
+class NoLocalDatabase(Exception):
+    """`--local` found no runplane database where it looked; the message says where and what to do."""
+
+
+def _settings(database_url: str | None) -> Settings:
+    """The settings, with ``database_url`` (from `--database-url`) in place of the configured one. A SQLite
+    file named there also names the data dir (the server keeps its rate-limit storage beside it), unless
+    RUNPLANE_DATA_DIR says otherwise."""
+    if not database_url:
+        return Settings()
+    settings = Settings(database_url=database_url)
+    if settings.database_backend == "sqlite" and "RUNPLANE_DATA_DIR" not in os.environ:
+        database = make_url(settings.sqlalchemy_url).database
+        if database and database != ":memory:":
+            settings = Settings(database_url=database_url, data_dir=Path(database).parent)
+    return settings
+
+
+def _database(database_url: str | None = None) -> Database:
+    """The server's database (``database_url``, else the settings'), brought to the newest schema.
+
+    Never creates one: a key written into a new, empty database is a key the server never sees. Raises
+    :class:`NoLocalDatabase` when the database does not exist, has no runplane schema or cannot be reached.
+    """
+    url = _settings(database_url).sqlalchemy_url
+    try:
+        revision = schema_revision(url)
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise NoLocalDatabase(
+            f"cannot open the database {redact_url(url)} ({reason}); {_HOW_TO_POINT}"
+        ) from None
+    if revision is None:
+        raise NoLocalDatabase(f"no runplane database at {redact_url(url)}; {_HOW_TO_POINT}")
+    # An older schema (the server not restarted since an upgrade) is brought up to date, as the server would.
+    migrate(url)
+    return Database(url)
+
+
+async def create_local_key(name: str, role: str, user_id: str | None, database_url: str | None = None) -> str:
     """A new key's secret (only its hash is stored). Raises runplane.errors.Conflict for a taken name."""
-    db = _database()
+    db = _database(database_url)
     try:
         _, secret = await create_key(KeyStore(db), name=name, role=role, user_id=user_id)
         return secret
@@ -30,9 +77,9 @@ async def create_local_key(name: str, role: str, user_id: str | None) -> str:
         await db.close()
 
 
-async def list_local_keys() -> list[dict[str, str | None]]:
-    """Every key, as `keys list --json` shows them (never a secret)."""
-    db = _database()
+async def list_local_keys(database_url: str | None = None) -> list[dict[str, Any]]:
+    """Every key as the API's `GET /v1/keys` answers it (never a secret)."""
+    db = _database(database_url)
     try:
         store = KeyStore(db)
         rows = []
@@ -45,28 +92,18 @@ async def list_local_keys() -> list[dict[str, str | None]]:
                 break
     finally:
         await db.close()
-    return [
-        {
-            "id": row.id,
-            "name": row.name,
-            "role": row.role,
-            "user_id": row.user_id,
-            "prefix": row.prefix,
-            "created_at": row.created_at.isoformat(),
-            "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
-        }
-        for row in rows
-    ]
+    # The shape the API answers (handlers/presenters.py): `Z` timestamps, absent fields left out.
+    return [dump(presenters.api_key(row)) for row in rows]
 
 
-async def revoke_local_key(key_id: str) -> None:
+async def revoke_local_key(key_id: str, database_url: str | None = None) -> None:
     """Revokes the key at once. Raises runplane.errors.NotFound for an unknown id.
 
     Running servers cache resolved keys; the revocation epoch they share (in the rate limiter's storage)
     is bumped here too, so they stop accepting the key at once.
     """
-    db = _database()
-    settings = Settings()
+    db = _database(database_url)
+    settings = _settings(database_url)
     limiter = RateLimiter(
         storage_uri_for(settings.redis_url, settings.resolved_data_dir), settings.rate_limit
     )

@@ -70,6 +70,8 @@ TaskId = Annotated[str, typer.Argument(help="The task's id.", show_default=False
 # memory stays bounded (the SDK reads each answer whole).
 DOWNLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 _JOB_NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]+")
+# The contract's rule for `env` and `secrets` names (POSIX.1-2017, 8.1).
+_POSIX_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class CommandAfterDashes(typer.core.TyperCommand):
@@ -159,6 +161,20 @@ def submit(
         )
     if input_ and model is None:
         raise typer.BadParameter("--input is for catalog models (--model)", param_hint="--input")
+    # Everything that can be checked here is checked before the snapshot is packed and uploaded: a typo
+    # should cost nothing but the one-line error.
+    env_pairs = parse_pairs(env or [], "--env")
+    for option, names in (("--env", list(env_pairs)), ("--secret", list(secret or []))):
+        for env_name in names:
+            if _POSIX_NAME.fullmatch(env_name) is None:
+                raise typer.BadParameter(
+                    f"{env_name!r} is not a valid environment variable name "
+                    "(letters, digits and _, not a digit first)",
+                    param_hint=option,
+                )
+    if model is None and not path.is_dir():
+        raise typer.BadParameter(f"{path} is not a directory", param_hint="PATH")
+    inputs = parse_pairs(input_ or [], "--input", typed=True)
     secrets = {name: _secret_value(name) for name in secret or []}
     body = TaskCreate(job_name=name or _job_name(path, argv, model))
     for field, value in (
@@ -174,14 +190,14 @@ def submit(
     ):
         if value is not None:
             setattr(body, field, value)
-    if env:
-        body.env = Environment.from_dict(parse_pairs(env, "--env"))
+    if env_pairs:
+        body.env = Environment.from_dict(env_pairs)
     if secrets:
         body.secrets = TaskCreateSecrets.from_dict(secrets)
     with connect(api, key, profile) as client:
         if model is not None:
             body.model_id = model
-            body.inputs = ModelInputs.from_dict(parse_pairs(input_ or [], "--input", typed=True))
+            body.inputs = ModelInputs.from_dict(inputs)
         else:
             packed = pack(path)
             try:
@@ -572,7 +588,14 @@ def _artifact(client: Api, task_id: str, path: str) -> Artifact:
     for artifact in listed.artifacts:
         if artifact.path == path:
             return artifact
-    raise CliError(f"task {task_id} has no artifact {path!r}", code="NOT_FOUND")
+    # Not listed: ask for it, so the error line is the API's own, with its code and trace id.
+    with transport_errors(client.url):
+        response = download_task_artifact.sync_detailed(
+            task_id, path, client=client.client, range_="bytes=0-0"
+        )
+    raise_for_error(response)
+    trace = response.headers.get("X-Trace-Id")
+    raise CliError(f"task {task_id} has no artifact {path!r}", code="NOT_FOUND", trace_id=trace)
 
 
 def download(
@@ -611,7 +634,10 @@ def download(
                 handle.flush()
                 done += len(data)
                 if not data:
-                    raise CliError(f"the server sent no bytes at offset {done}")
+                    raise CliError(
+                        f"the server sent no bytes at offset {done}",
+                        trace_id=response.headers.get("X-Trace-Id"),
+                    )
     digest = hashlib.sha256()
     with partial.open("rb") as handle:
         while chunk := handle.read(1024 * 1024):

@@ -153,11 +153,12 @@ class GangManager:
                         values.update(progress=100.0, ended_at=now, message=lifecycle.DEFAULT_MESSAGES[moved])
                     else:
                         values.setdefault("message", lifecycle.DEFAULT_MESSAGES[moved])
+        # An ending change erases the task's secret values, its texts redacted with them first.
         return await self.store.move(
             task,
             attempt=attempt,
             part_changes={rank: mine},
-            task_values=values,
+            task_values=lifecycle.erase_secrets(task, values),
             stop_others=stop_others,
             progress=progress,
         )
@@ -212,7 +213,7 @@ class GangManager:
                 task,
                 attempt=part.attempt,
                 part_changes={part.rank: lost},
-                task_values=values,
+                task_values=lifecycle.erase_secrets(task, values),
                 stop_others=stop,
             )
             if row is None:

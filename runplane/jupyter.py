@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from generated.models import TaskCreate
-from runplane.errors import NotFound
-from runplane.lifecycle import FailureReason, TaskStatus
+from runplane.errors import Conflict, NotFound
+from runplane.lifecycle import TERMINAL, FailureReason, TaskStatus
 from runplane.security import Principal
 from runplane.store.tables import TaskRow
 from runplane.tasks import new_task_row
@@ -130,5 +130,15 @@ class JupyterManager:
         Raises NotFound (404) as :meth:`visible` and Conflict (409) when it already ended.
         """
         await self.visible(principal, service_id)
-        stopping = await self.tasks.cancel(principal, service_id)
+        try:
+            stopping = await self.tasks.cancel(principal, service_id)
+        except Conflict as exc:
+            current = await self.visible(principal, service_id)
+            if current.status not in TERMINAL:
+                raise
+            # Said in the service's terms, not its task's ("Task already cancelled").
+            status = service_status(current)
+            raise Conflict(
+                f"Jupyter service already {status}", details={"service_id": service_id, "status": status}
+            ) from exc
         return await self.visible(principal, service_id), stopping

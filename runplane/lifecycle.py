@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 from generated.models import FailureReason, TaskStatus
 from runplane import retries
 from runplane.errors import Conflict
+from runplane.redaction import SecretValues
 
 if TYPE_CHECKING:
     from runplane.store.tables import TaskRow
@@ -54,7 +55,10 @@ __all__ = [
     "can_move",
     "cancelled_values",
     "check_transition",
+    "erase_secrets",
     "failure_message",
+    "redacted_view",
+    "shown_command",
 ]
 
 S = TaskStatus
@@ -173,6 +177,66 @@ def queued_cancel_values(cancelled_by: str, *, now: datetime) -> dict[str, Any]:
         "updated_at": now,
         "message": DEFAULT_MESSAGES[S.cancelled],
     }
+
+
+def redacted_view(task: TaskRow) -> dict[str, Any] | None:
+    """The task's ``entrypoint``, ``args`` and ``env`` with its secret values redacted (by value, as the
+    views do while the values are stored), kept when the values are erased so that the views can still
+    hide a value passed literally there. Built on the previous view, so values of earlier attempts stay
+    hidden. None when the task has no secret values now."""
+    if not task.secrets:
+        return None
+    hidden = SecretValues(str(value) for value in task.secrets.values() if value is not None)
+    base = task.redacted_view or {}
+    entrypoint = base.get("entrypoint", task.entrypoint)
+    return {
+        "entrypoint": hidden.redact(entrypoint) if entrypoint is not None else None,
+        "args": [hidden.redact(str(arg)) for arg in base.get("args", task.args or [])],
+        "env": {name: hidden.redact(str(value)) for name, value in base.get("env", task.env or {}).items()},
+    }
+
+
+def shown_command(task: TaskRow) -> tuple[str | None, list[Any], dict[str, Any]]:
+    """What the views start from when they show the task's entrypoint, args and env: the redacted view
+    kept when its secret values were erased (`redacted_view`), else the stored values."""
+    view = task.redacted_view or {}
+    return (
+        view.get("entrypoint", task.entrypoint),
+        list(view.get("args", task.args or [])),
+        dict(view.get("env", task.env or {})),
+    )
+
+
+def erase_secrets(task: TaskRow | None, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` (the columns a change writes) with the task's secret values erased when the change ends the
+    task (its status is in `TERMINAL`); unchanged otherwise (a requeue keeps them for the next attempt).
+
+    A task's secrets must not outlive their use: an ended task keeps only their names (``secret_names``),
+    and a retry takes the values again (`runplane.tasks.TaskManager.retry`). The texts shown later are
+    redacted by the task's secret values when read; once the values are gone that is no longer possible,
+    so with `task` (the row as it was, values and all) the texts written here (``message``,
+    ``failure_message`` and the earlier attempts' messages) are redacted now, at rest. Without `task` (the
+    store's own guarantee on every ending write) only the values are erased.
+    """
+    status = values.get("status")
+    if not isinstance(status, str) or TaskStatus(status) not in TERMINAL:
+        return values
+    erased = {**values, "secrets": {}}
+    if task is not None and task.secrets:
+        hidden = SecretValues(str(value) for value in task.secrets.values() if value is not None)
+        erased["redacted_view"] = redacted_view(task)
+        for name in ("message", "failure_message"):
+            text = erased.get(name)
+            if isinstance(text, str):
+                erased[name] = hidden.redact(text)[:1024]
+        if task.attempts:
+            erased["attempts"] = [
+                {**entry, "failure_message": hidden.redact(entry["failure_message"])}
+                if entry.get("failure_message")
+                else entry
+                for entry in task.attempts
+            ]
+    return erased
 
 
 @dataclass(frozen=True)

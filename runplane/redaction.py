@@ -40,9 +40,9 @@ Command lines
     command line (``bash -c "train.py --api-key abc"``) is redacted as one. A whole argument
     ``NAME=value`` loses everything after ``=``, spaces included. ``Bearer`` or ``Basic`` standing alone
     hides the next argument (for ``Basic``, only when it looks like base64).
-    :func:`redact_command` rewrites only the words it redacts, with shell quoting (the placeholder itself
-    is left bare, so it reads ``--api-key <redacted>``); operators, spacing and the quoting of every
-    other word stay as written.
+    :func:`redact_command` replaces only the characters of each secret value: operators (``;``, ``&&``,
+    ``|``, which also end an option's value), spacing, brackets and quoting stay exactly as written, so
+    ``--password 'a b'; ls`` reads ``--password '<redacted>'; ls`` (the placeholder is left bare).
 
 URLs
     The password of the userinfo (``https://user:<redacted>@host/x``) and the values of secret query and
@@ -57,7 +57,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 from urllib.parse import unquote_plus
 
 __all__ = [
@@ -299,7 +299,7 @@ _OPTION_IN_TEXT = re.compile(
     (?:(?i:bearer|basic|digest|token|bot|negotiate|ntlm|oauth|apikey|key|dpop)\s+(?=[^\s"'\-]))?
     (?:
         (?P<quote>["'])(?P<quoted>(?:\\.|(?!(?P=quote)).)*)(?P=quote)
-      | (?P<bare>(?!--)[^\s"']+)
+      | (?P<bare>(?!--)[^\s"';&|)\]}]+)
     )
     """,
     re.VERBOSE | re.DOTALL,
@@ -389,7 +389,10 @@ def _redact_parameters(text: str) -> str:
     for index, part in enumerate(parts):
         name, equals, value = part.partition("=")
         if equals and value and _is_secret_query_name(unquote_plus(name)):
-            parts[index] = name + equals + REDACTED
+            # Punctuation closing the URL's surroundings ("...?token=abc;", "(see ...?sig=x)") is kept.
+            secret = value.rstrip(";,)]}")
+            if secret:
+                parts[index] = name + equals + REDACTED + value[len(secret) :]
         elif "://" in value:
             # A URL carried in a parameter (?next=https://u:p@h/) has secrets of its own.
             parts[index] = name + equals + redact_url(value)
@@ -555,36 +558,73 @@ def _quote(token: str) -> str:
 
 
 _SHELL_WHITESPACE = " \t\r\n"
+# Unquoted characters that end a word and a simple command (``a;b``, ``a&&b``, ``a|b``, ``(a)``, lines):
+# an option's value never runs across one, and a redaction never swallows one.
+_SHELL_OPERATORS = ";&|()\n"
 
 
-def _shell_words(command: str) -> list[tuple[str, int, int]]:
-    """Split like ``shlex.split`` (POSIX rules, no comments) and also say where each word stands.
+class _Char(NamedTuple):
+    """Where one character of a parsed shell word came from in the command line.
 
-    The positions let a redaction replace only the words it changes, so operators (``&&``, ``|``),
-    spacing and the original quoting of everything else survive. Raises ValueError where shlex would.
+    ``start``/``end`` cover its source (a backslash escape included); ``quote`` is the quoting it was
+    read in (``""``, ``"'"`` or ``'"'``) and ``region_start``/``region_end`` cover that whole quoted
+    region, quotes included (the character itself when unquoted).
     """
-    words: list[tuple[str, int, int]] = []
+
+    start: int
+    end: int
+    quote: str
+    region_start: int
+    region_end: int
+
+
+class _ShellWord(NamedTuple):
+    value: str
+    start: int
+    end: int
+    chars: list[_Char]
+
+
+def _shell_words(command: str) -> list[list[_ShellWord]]:
+    """Split like ``shlex.split`` (POSIX rules, no comments), into simple commands at unquoted operators.
+
+    Each word says where each of its characters stands, so a redaction can replace only the characters
+    of the secret and keep operators (``;``, ``&&``, ``|``), spacing and quoting exactly as written.
+    Raises ValueError where shlex would.
+    """
+    commands: list[list[_ShellWord]] = [[]]
     index, length = 0, len(command)
     while index < length:
+        if command[index] in _SHELL_OPERATORS:
+            if commands[-1]:
+                commands.append([])
+            index += 1
+            continue
         if command[index] in _SHELL_WHITESPACE:
             index += 1
             continue
         start = index
         value: list[str] = []
-        while index < length and command[index] not in _SHELL_WHITESPACE:
+        chars: list[_Char] = []
+        while index < length and command[index] not in _SHELL_WHITESPACE + _SHELL_OPERATORS:
             character = command[index]
             if character == "\\":
                 if index + 1 >= length:
                     raise ValueError("No escaped character")
                 value.append(command[index + 1])
+                chars.append(_Char(index, index + 2, "", index, index + 2))
                 index += 2
             elif character == "'":
                 close = command.find("'", index + 1)
                 if close < 0:
                     raise ValueError("No closing quotation")
-                value.append(command[index + 1 : close])
+                for position in range(index + 1, close):
+                    value.append(command[position])
+                    chars.append(_Char(position, position + 1, "'", index, close + 1))
                 index = close + 1
             elif character == '"':
+                opening = index
+                quoted: list[tuple[str, int, int]] = []
                 index += 1
                 while True:
                     if index >= length:
@@ -598,36 +638,98 @@ def _shell_words(command: str) -> list[tuple[str, int, int]]:
                             raise ValueError("No closing quotation")
                         escaped = command[index + 1]
                         # Inside double quotes shlex only unescapes a quote or a backslash.
-                        value.append(escaped if escaped in '"\\' else "\\" + escaped)
+                        if escaped in '"\\':
+                            quoted.append((escaped, index, index + 2))
+                        else:
+                            quoted.append(("\\", index, index + 1))
+                            quoted.append((escaped, index + 1, index + 2))
                         index += 2
                     else:
-                        value.append(character)
+                        quoted.append((character, index, index + 1))
                         index += 1
+                for text, begin, finish in quoted:
+                    value.append(text)
+                    chars.append(_Char(begin, finish, '"', opening, index))
             else:
                 value.append(character)
+                chars.append(_Char(index, index + 1, "", index, index + 1))
                 index += 1
-        words.append(("".join(value), start, index))
-    return words
+        commands[-1].append(_ShellWord("".join(value), start, index, chars))
+    return [words for words in commands if words]
+
+
+def _plain_words(command: str) -> list[list[_ShellWord]]:
+    """Whitespace-separated words taken literally, split into commands at ``;``, ``&``, ``|`` and lines.
+
+    The fallback for a command line with unbalanced quotes or a trailing backslash.
+    """
+    commands: list[list[_ShellWord]] = []
+    for piece in re.finditer(r"[^;&|\n]+", command):
+        words = [
+            _ShellWord(
+                word[0],
+                piece.start() + word.start(),
+                piece.start() + word.end(),
+                [
+                    _Char(position, position + 1, "", position, position + 1)
+                    for position in range(piece.start() + word.start(), piece.start() + word.end())
+                ],
+            )
+            for word in re.finditer(r"\S+", piece[0])
+        ]
+        if words:
+            commands.append(words)
+    return commands
+
+
+def _masked_spans(value: str, redacted: str) -> list[tuple[int, int]] | None:
+    """The spans of ``value`` that became :data:`REDACTED` in ``redacted``; None when it is not a masking."""
+    parts = redacted.split(REDACTED)
+    match = re.fullmatch("(.*?)".join(re.escape(part) for part in parts), value, re.DOTALL)
+    if match is None:
+        return None
+    return [match.span(group) for group in range(1, len(parts))]
+
+
+def _source_span(word: _ShellWord, start: int, end: int) -> tuple[int, int]:
+    """The command-line span holding ``word.value[start:end]``, widened to whole quoted regions where the
+    secret starts and ends in different quoting (so the quotes left around the placeholder balance)."""
+    if start == end:
+        position = word.chars[start].start if start < len(word.chars) else word.end
+        return position, position
+    first, last = word.chars[start], word.chars[end - 1]
+    if first.quote == last.quote and (
+        first.quote == "" or (first.region_start, first.region_end) == (last.region_start, last.region_end)
+    ):
+        return first.start, last.end
+    return first.region_start, last.region_end
 
 
 def _redact_command(command: str, depth: int) -> str:
     try:
-        spans = _shell_words(command)
+        commands = _shell_words(command)
     except ValueError:
         # Unbalanced quotes or a trailing backslash: redact whitespace-separated words where they stand.
-        spans = [(word[0], word.start(), word.end()) for word in re.finditer(r"\S+", command)]
-        quote = False
-    else:
-        quote = True
-    redacted = _redact_tokens([word for word, _, _ in spans], depth)
+        commands = _plain_words(command)
     pieces: list[str] = []
     position = 0
-    for (word, start, end), replacement in zip(spans, redacted, strict=True):
-        if replacement == word:
-            continue
-        pieces.append(command[position:start])
-        pieces.append(_quote(replacement) if quote else replacement)
-        position = end
+    for words in commands:
+        redacted = _redact_tokens([word.value for word in words], depth)
+        for word, replacement in zip(words, redacted, strict=True):
+            if replacement == word.value:
+                continue
+            spans = _masked_spans(word.value, replacement)
+            if spans is None:
+                pieces.append(command[position : word.start])
+                pieces.append(_quote(replacement))
+                position = word.end
+                continue
+            for start, end in spans:
+                source_start, source_end = _source_span(word, start, end)
+                source_start = max(source_start, position)
+                pieces.append(command[position:source_start])
+                pieces.append(REDACTED)
+                position = source_end
     pieces.append(command[position:])
     return "".join(pieces)
 

@@ -126,9 +126,21 @@ async def reap(db: Database, now: datetime) -> dict[str, Capacity]:
     }
 
 
+@dataclass(frozen=True)
+class ReservationLimits:
+    """What a user (not an admin) may reserve, from the settings: the longest reservation in minutes
+    (``RUNPLANE_RESERVATION_MAX_MINUTES``) and the most workers held at once (summed ``node_count`` of
+    the user's active reservations whose windows overlap, ``RUNPLANE_RESERVATION_MAX_NODES``)."""
+
+    max_minutes: int
+    max_nodes: int
+
+
 class ReservationManager:
-    def __init__(self, store: ReservationStore) -> None:
+    def __init__(self, store: ReservationStore, limits: ReservationLimits | None = None) -> None:
         self.store = store
+        # None: unbounded (the reaper's own manager, which creates nothing).
+        self.limits = limits
 
     async def create(self, principal: Principal, request: ReservationCreate) -> StoredReservation:
         """Validates the window, binds the reservation to workers and stores it (422 / 409 otherwise)."""
@@ -144,10 +156,27 @@ class ReservationManager:
             expires_at = request.expires_at.root
         else:
             expires_at = starts_at + timedelta(minutes=request.expires_minutes or DEFAULT_MINUTES)
+        if expires_at <= now:
+            raise Unprocessable(
+                f"The reservation would end at {expires_at.isoformat()}, which is in the past",
+                details={"field": "expires_at"},
+            )
         if expires_at <= starts_at:
             raise Unprocessable("'expires_at' must be after the start", details={"field": "expires_at"})
         if expires_at - starts_at > MAX_LENGTH:
             raise Unprocessable("A reservation lasts at most 30 days", details={"field": "expires_at"})
+        limits = None if principal.is_admin else self.limits  # admins are not bounded
+        if limits is not None and expires_at - starts_at > timedelta(minutes=limits.max_minutes):
+            asked = round((expires_at - starts_at).total_seconds() / 60)
+            raise Unprocessable(
+                f"A user's reservation lasts at most {limits.max_minutes} minutes "
+                f"(RUNPLANE_RESERVATION_MAX_MINUTES); this one would last {asked}",
+                details={
+                    "field": "expires_minutes" if request.expires_minutes is not None else "expires_at",
+                    "limit": "RUNPLANE_RESERVATION_MAX_MINUTES",
+                    "max_minutes": limits.max_minutes,
+                },
+            )
         if request.gpu_type is not None and request.gpu_count == 0:
             raise Unprocessable("'gpu_type' needs 'gpu_count' of 1 or more", details={"field": "gpu_type"})
         want = PerNode(
@@ -167,8 +196,25 @@ class ReservationManager:
             created_at=now,
             ended_at=None,
         )
+
+        def within_node_limit(held: int) -> None:
+            if limits is not None and held + request.node_count > limits.max_nodes:
+                raise Conflict(
+                    f"A user may hold at most {limits.max_nodes} worker(s) in reservations at once "
+                    f"(RUNPLANE_RESERVATION_MAX_NODES); you already hold {held} in this window and this "
+                    f"one asks for {request.node_count}",
+                    details={
+                        "limit": "RUNPLANE_RESERVATION_MAX_NODES",
+                        "max_nodes": limits.max_nodes,
+                        "held_nodes": held,
+                        "node_count": request.node_count,
+                    },
+                )
+
         await self.store.insert_bound(
-            row, lambda workers, booked: choose_workers(want, request.node_count, workers, booked)
+            row,
+            lambda workers, booked: choose_workers(want, request.node_count, workers, booked),
+            owner_check=within_node_limit,
         )
         return await self.visible(principal, row.id)
 

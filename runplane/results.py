@@ -19,7 +19,7 @@ import anyio.to_thread
 from pydantic import ValidationError
 
 from generated import models
-from runplane import retries
+from runplane import lifecycle, retries
 from runplane.artifacts import ArtifactManager
 from runplane.errors import Conflict, NotFound
 from runplane.lifecycle import TERMINAL, TaskStatus
@@ -44,13 +44,14 @@ def command_line(row: TaskRow) -> list[str]:
     ``python -m runplane.catalog``)."""
     if row.model_id is not None:
         return ["python", "-m", "runplane.catalog", row.model_id]
-    entrypoint = row.entrypoint or ""
+    shown_entrypoint, shown_args, _ = lifecycle.shown_command(row)  # redacted once the values are erased
+    entrypoint = shown_entrypoint or ""
     try:
         argv = shlex.split(entrypoint)
     except ValueError:  # unbalanced quotes: the words as written
         argv = entrypoint.split()
     hidden = SecretValues(str(value) for value in (row.secrets or {}).values())
-    command = hidden.args([*argv, *(str(arg) for arg in row.args or [])])
+    command = hidden.args([*argv, *(str(arg) for arg in shown_args)])
     if len(command) > MAX_COMMAND_WORDS:  # the contract's bound; only a pathological entrypoint gets here
         dropped = len(command) - MAX_COMMAND_WORDS + 1
         command = [*command[: MAX_COMMAND_WORDS - 1], f"<{dropped} more words>"]

@@ -141,8 +141,9 @@ def requeue_values(
 ) -> dict[str, Any]:
     """The column values that put the task back in the queue as its next attempt.
 
-    ``ended`` is the attempt that ended (`ended_attempt`); failure fields, exit code, progress, times and
-    the cancellation request are cleared for the new attempt.
+    ``ended`` is the attempt that ended (`ended_attempt`); failure fields, exit code, progress, times, the
+    cancellation request and a service's URL (its server died with the attempt: the new one reports its
+    own) are cleared for the new attempt.
     """
     return {
         "status": TaskStatus.queued,
@@ -159,6 +160,7 @@ def requeue_values(
         "failure_message": None,
         "cancel_requested": False,
         "cancelled_by": None,
+        "service_url": None,
         "message": message[:1024],
         "updated_at": now,
     }

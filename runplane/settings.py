@@ -53,6 +53,19 @@ class Settings(BaseSettings):
     )
     log_file: Path | None = Field(None, description="Also append JSON log lines (access lines too) here.")
     db_pool_size: int = Field(10, ge=1, le=200)
+    reservation_max_minutes: int = Field(
+        240,
+        ge=1,
+        le=43200,
+        description="The longest reservation a user (not an admin) may make, in minutes.",
+    )
+    reservation_max_nodes: int = Field(
+        2,
+        ge=1,
+        le=10000,
+        description="The most workers (summed node_count) one user (not an admin) may hold in reservations "
+        "whose windows overlap.",
+    )
     aging_rate: float = Field(0.1, ge=0, le=100, description="Priority points a queued task gains a minute.")
     aging_max_boost: float = Field(5.0, ge=0, le=100, description="The most aging can add to a priority.")
     lease_seconds: float = Field(

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from secrets import token_urlsafe
 from typing import TYPE_CHECKING, Any
 
 from runplane import retries
@@ -124,6 +125,8 @@ def new_task_row(user_id: str, request: TaskCreate) -> TaskRow:
         timeout_seconds=request.timeout_seconds,
         env=request.env.model_dump(mode="json") if request.env else {},
         secrets=dict(request.secrets or {}),
+        secret_names=sorted(request.secrets or {}),
+        redacted_view=None,
         metadata_=request.metadata.model_dump(mode="json") if request.metadata else {},
         experiment_id=request.experiment_id.root if request.experiment_id else None,
         run_label=request.run_label,
@@ -149,8 +152,9 @@ def check_runnable(request: TaskCreate) -> None:
 
     NUL characters in any string are refused for every request body before this (runplane.validation);
     here: environment names (`env` and `secrets`) must be POSIX names, since `A=B` or an empty name cannot
-    be put into a process environment (a 400 naming the variable); and `datasets`, names of datasets the
-    server would know, which it does not have, so a non-empty list is a 422 rather than silently ignored.
+    be put into a process environment (a 400 naming the variable); `datasets`, names of datasets the
+    server would know, which it does not have, so a non-empty list is a 422 rather than silently ignored;
+    and a `gpu_type` without `gpu` of 1 or more (422: it would wait for ever for a GPU it does not use).
     """
     for field, names in (
         ("env", request.env.root if request.env else {}),
@@ -175,6 +179,12 @@ def check_runnable(request: TaskCreate) -> None:
             "Named datasets are not supported by this server; describe each dataset in 'dataset_specs' "
             "(source and sha256)",
             details={"field": "datasets"},
+        )
+    if request.gpu_type is not None and request.gpu < 1:
+        # It asks for no GPU, so no GPU type can matter: it would wait for ever for a worker of that type.
+        raise Unprocessable(
+            f"'gpu_type' {request.gpu_type!r} needs 'gpu' of 1 or more (this task asks for {request.gpu})",
+            details={"field": "gpu_type"},
         )
 
 
@@ -262,29 +272,45 @@ class TaskManager:
             )
         if request.experiment_id is not None:
             try:
-                await self.experiments.visible(principal, request.experiment_id.root)
+                experiment = await self.experiments.visible(principal, request.experiment_id.root)
             except NotFound as exc:
                 raise Unprocessable("Unknown experiment", details={"field": "experiment_id"}) from exc
+            if experiment.status == "deleted":
+                # 422 as for any reference that cannot be used (an ended reservation is the same): the
+                # request must name another experiment; nothing the client waits for changes this one.
+                raise Unprocessable(
+                    f"Experiment {experiment.id} is deleted; it takes no new tasks",
+                    details={"field": "experiment_id", "status": experiment.status},
+                )
         if request.snapshot_id is not None:
             # Only the snapshot's owner (or an admin) may run it: ids of others' code must not be usable.
             try:
                 await self.snapshots.visible(principal, request.snapshot_id.root)
             except NotFound as exc:
                 raise Unprocessable("Unknown snapshot", details={"field": "snapshot_id"}) from exc
-            await self._check_script_in_snapshot(request.entrypoint, request.snapshot_id.root)
+            await self._check_script_in_snapshot(
+                request.entrypoint, task_args(request), request.snapshot_id.root
+            )
         await self.reservations.check_task(principal, request)
 
-    async def _check_script_in_snapshot(self, entrypoint: str | None, snapshot_id: str) -> None:
-        """A script the entrypoint runs from its code must be in the snapshot, when its file list is known
-        (snapshots stored before the lists were kept are checked by the worker: `entrypoint_not_found`)."""
-        script = entrypoint_script(entrypoint)
+    async def _check_script_in_snapshot(
+        self, entrypoint: str | None, args: list[str], snapshot_id: str
+    ) -> None:
+        """A script the entrypoint runs from its code (named in the entrypoint or, after an interpreter, in
+        `args`) must be in the snapshot, when its file list is known (snapshots stored before the lists
+        were kept are checked by the worker: `entrypoint_not_found`)."""
+        script = entrypoint_script(entrypoint, args)
         if script is None:
             return
         files = await self.snapshots.file_names(snapshot_id)
         if files is not None and script not in files:
             raise Unprocessable(
                 f"The entrypoint runs '{script}', which is not in snapshot {snapshot_id}",
-                details={"field": "entrypoint", "script": script, "snapshot_id": snapshot_id},
+                details={
+                    "field": "entrypoint" if entrypoint_script(entrypoint) == script else "args",
+                    "script": script,
+                    "snapshot_id": snapshot_id,
+                },
             )
 
     def _new_row(self, principal: Principal, request: TaskCreate) -> TaskRow:
@@ -340,12 +366,18 @@ class TaskManager:
         current = await self.visible(principal, task_id)
         raise Conflict("Task is changing state; try again", details={"status": current.status})
 
-    async def retry(self, principal: Principal, task_id: str) -> TaskRow:
+    async def retry(
+        self, principal: Principal, task_id: str, secrets: dict[str, str] | None = None
+    ) -> TaskRow:
         """Queues a failed or cancelled task again as its next attempt (owner or admin).
 
         The ended attempt goes into the task's ``attempts``; its logs, artifacts and run identity stay
         readable with ``?attempt=N``. 404 for a task the principal may not see, 409 for a task that is not
         failed or cancelled (or changed state meanwhile) or has used up ``retries.MAX_RETRY_COUNT``.
+
+        A task's secret values were erased when it ended (`lifecycle.erase_secrets`): `secrets` gives them
+        again (name → value). 409 naming the missing names when one of its ``secret_names`` has no value;
+        422 for a name the task never had. A Jupyter service gets a fresh token instead.
         """
         row = await self.visible(principal, task_id)
         if row.status not in RETRYABLE:
@@ -358,6 +390,7 @@ class TaskManager:
                 f"The task has been retried {row.retry_count} times, the most allowed",
                 details={"task_id": task_id, "retry_count": row.retry_count},
             )
+        values_again = self._secrets_again(row, secrets or {})
         now = utcnow()
         ended = retries.current_attempt(row)
         values = retries.requeue_values(
@@ -368,11 +401,39 @@ class TaskManager:
             message=f"Retrying after {ended['failure_message'] or row.status}, as asked by {principal.user_id} "
             f"(attempt {row.retry_count + 2})",
         )
+        values["secrets"] = values_again
         updated = await self.store.requeue_ended(row, values)
         if updated is None:
             current = await self.visible(principal, task_id)
             raise Conflict("Task is changing state; try again", details={"status": current.status})
         return updated
+
+    @staticmethod
+    def _secrets_again(row: TaskRow, given: dict[str, str]) -> dict[str, str]:
+        """The secret values the retried task runs with: those still stored (none, once it ended) and
+        those `given` again. Raises 422 for a name the task never had, 409 naming the missing ones."""
+        names = list(row.secret_names or row.secrets or {})
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise Unprocessable(
+                f"The task has no secret named {unknown[0]!r}; its secrets are: {', '.join(names) or 'none'}",
+                details={"field": "secrets", "name": unknown[0], "secret_names": names},
+            )
+        if row.kind == "service":
+            # A Jupyter service's one secret is its token: the new attempt gets a new one.
+            from runplane.jupyter import TOKEN_BYTES, TOKEN_ENV
+
+            return {TOKEN_ENV: token_urlsafe(TOKEN_BYTES)}
+        values = {name: str(value) for name, value in (row.secrets or {}).items() if value is not None}
+        values.update(given)
+        missing = [name for name in names if name not in values]
+        if missing:
+            raise Conflict(
+                "The task's secret values were erased when it ended; give them again in the retry's "
+                f"'secrets': missing {', '.join(missing)}",
+                details={"task_id": row.id, "missing_secrets": missing},
+            )
+        return values
 
     async def set_priority(self, principal: Principal, task_id: str, priority: int) -> TaskRow:
         row = await self.visible(principal, task_id)

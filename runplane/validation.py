@@ -258,6 +258,8 @@ class ServerLimitsJSONBodyValidator(JSONRequestBodyValidator):
         return document
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
+        if body is None and not self._required:
+            return None  # an optional body (``requestBody.required: false``) left out
         if not self._nullable and body is None:
             raise BadRequestProblem("Request body must not be empty")
         try:

@@ -318,6 +318,7 @@ class WorkerManager:
                 values.update(outcome.values)
         elif target == lifecycle.S.cancelled:
             values.update(lifecycle.cancelled_values(task, now=now))
+        values = lifecycle.erase_secrets(task, values)
         row = await self.store.update_task(
             task.id,
             worker_id=worker_id,
@@ -440,7 +441,7 @@ class WorkerManager:
                 final_text=final,
                 final_message=final,
             ).values
-        row = await self.store.recover(task, values=values, now=now)
+        row = await self.store.recover(task, values=lifecycle.erase_secrets(task, values), now=now)
         if row is not None and row.status in TERMINAL:
             await self._finished(row)
         return row

@@ -6,15 +6,21 @@ until the appending transaction ends and on SQLite takes the database's write lo
 that number and links to that hash, and the head gets the new hash, all in the caller's transaction: a
 rolled-back change leaves neither its event nor a used number behind, and two appenders (in one process
 or several) can never take the same number or skip one.
+
+`append_many` appends a batch (a sweep's tasks) the same way with one claim: the head moves by the
+batch's size in one UPDATE (so the numbers are consecutive and no other appender can take one in
+between), the links are hashed in order in Python, the events go in with one multi-row INSERT and the
+head takes the last hash.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from runplane.audit import AuditEntry, chain_hash, event_document, format_timestamp
@@ -74,6 +80,58 @@ async def append(session: AsyncSession, entry: AuditEntry) -> AuditEventRow:
         .execution_options(synchronize_session=False)
     )
     return row
+
+
+async def append_many(session: AsyncSession, entries: Sequence[AuditEntry]) -> int:
+    """Appends `entries`, in order, as the next links of the chain, in the caller's transaction; how many.
+
+    One claim of ``len(entries)`` numbers under the head's lock (as `append` claims one), so the batch is
+    gap-free and contiguous however many writers append at once; one INSERT of all the events; the head
+    gets the last event's hash. The events share one timestamp (taken after the lock). Raises
+    MissingChainHead when there is no head row.
+    """
+    if not entries:
+        return 0
+    fields = [entry.fields() for entry in entries]  # before the lock: the actor, clipping, metadata
+    claimed = await session.execute(
+        update(AuditHeadRow)
+        .where(AuditHeadRow.id == HEAD_ID)
+        .values(seq=AuditHeadRow.seq + len(entries))
+        .returning(AuditHeadRow.seq, AuditHeadRow.event_hash)
+        .execution_options(synchronize_session=False)
+    )
+    found = claimed.first()
+    if found is None:
+        raise MissingChainHead("the audit chain head (audit_head, id 1) is missing; run the migrations")
+    first = int(found[0]) - len(entries) + 1
+    prev_hash = str(found[1])
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for offset, values in enumerate(fields):
+        row = {
+            "seq": first + offset,
+            "created_at": now,
+            "event_type": values["event_type"],
+            "user_id": values["user_id"],
+            "resource": values["resource"],
+            "action": values["action"],
+            "success": values["success"],
+            "ip_address": values["ip_address"],
+            "error": values["error"],
+            "metadata_": values["metadata"],
+            "prev_hash": prev_hash,
+        }
+        # The same document `append` hashes (event_document reads these attribute names).
+        prev_hash = row["event_hash"] = chain_hash(prev_hash, event_document(SimpleNamespace(**row)))  # type: ignore[arg-type]
+        rows.append(row)
+    await session.execute(insert(AuditEventRow), rows)
+    await session.execute(
+        update(AuditHeadRow)
+        .where(AuditHeadRow.id == HEAD_ID)
+        .values(event_hash=prev_hash, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return len(rows)
 
 
 _DOCUMENT_COLUMNS = (

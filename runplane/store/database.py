@@ -72,6 +72,25 @@ def migrate(url: str) -> None:
         engine.dispose()
 
 
+def schema_revision(url: str) -> str | None:
+    """The Alembic revision of the runplane schema at ``url``, without creating anything.
+
+    None when there is no runplane schema there: a SQLite file that does not exist (it is not created),
+    or a database without runplane's ``alembic_version``. Raises SQLAlchemy's OperationalError when the
+    database cannot be reached.
+    """
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        if not database or database == ":memory:" or not Path(database).is_file():
+            return None
+    engine = create_engine(sync_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url

@@ -24,7 +24,7 @@ from sqlalchemy import func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from runplane.gang import PART_ENDED, Node
-from runplane.lifecycle import ACTIVE, TaskStatus
+from runplane.lifecycle import ACTIVE, TaskStatus, erase_secrets
 from runplane.scheduler import Capacity, Demand, capacity_of
 from runplane.store import events
 from runplane.store.claim import effective_priority, greatest
@@ -387,6 +387,9 @@ class GangStore:
         Then `part_changes` (rank → values) are applied to the attempt's parts and, with `stop_others`,
         every other part that has not ended gets those values.
         """
+        # An ending write never keeps the task's secret values (lifecycle.erase_secrets); the caller
+        # redacts its texts with them first.
+        task_values = erase_secrets(None, task_values)
         if progress is not None and "progress" not in task_values:
             # Progress never goes down within an attempt.
             task_values = {**task_values, "progress": greatest(self.dialect, TaskRow.progress, progress)}

@@ -19,6 +19,7 @@ from runplane.lifecycle import ACTIVE, CANCELLED_REASON, TaskStatus
 from runplane.store import events
 from runplane.store.database import Database
 from runplane.store.tables import ReservationRow, ReservationWorkerRow, TaskRow, WorkerRow
+from runplane.store.tasks import keep_redacted_views
 
 _RETURNING = {"synchronize_session": False, "populate_existing": True}
 # A constant key for pg_advisory_xact_lock: reservation bindings are decided one at a time.
@@ -85,18 +86,33 @@ class ReservationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def insert_bound(self, row: ReservationRow, binder: Binder) -> list[str]:
+    async def insert_bound(
+        self, row: ReservationRow, binder: Binder, *, owner_check: Callable[[int], None] | None = None
+    ) -> list[str]:
         """Stores `row` bound to the workers `binder` picks, in one transaction; returns their ids.
 
         Bindings are serialized so two reservations never both count on the same free capacity: on
         PostgreSQL by a transaction-scoped advisory lock, on SQLite by inserting first (the insert takes
-        the database's single write lock before anything is read).
+        the database's single write lock before anything is read). `owner_check`, when given, is called
+        under the same serialization with the nodes (summed ``node_count``) the row's owner already holds
+        in active reservations overlapping its window, and raises to refuse it.
         """
         async with self.db.session() as session:
             if self.db.engine.dialect.name == "postgresql":
                 await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BINDING_LOCK})
             session.add(row)
             await session.flush()
+            if owner_check is not None:
+                held = await session.scalar(
+                    select(func.coalesce(func.sum(ReservationRow.node_count), 0)).where(
+                        ReservationRow.id != row.id,
+                        ReservationRow.user_id == row.user_id,
+                        ReservationRow.status == "active",
+                        ReservationRow.starts_at < row.expires_at,
+                        ReservationRow.expires_at > row.starts_at,
+                    )
+                )
+                owner_check(int(held or 0))  # raises: the transaction rolls back, nothing is stored
             workers = (await session.scalars(select(WorkerRow).where(WorkerRow.status == "active"))).all()
             booked = await self._booked(session, row)
             chosen = binder(workers, booked)  # raises: the transaction rolls back, nothing is stored
@@ -231,11 +247,15 @@ class ReservationStore:
             ended = [str(ended_id) for (ended_id,) in result.all()]
             for ended_id in ended:
                 text_ = f"{message}: reservation {ended_id} {status}"
+                await keep_redacted_views(
+                    session, TaskRow.reservation_id == ended_id, TaskRow.status == TaskStatus.queued
+                )
                 tasks = await session.execute(
                     update(TaskRow)
                     .where(TaskRow.reservation_id == ended_id, TaskRow.status == TaskStatus.queued)
                     .values(
                         status=TaskStatus.cancelled,
+                        secrets={},  # ended: its secret values are erased (lifecycle.erase_secrets)
                         failure_reason=CANCELLED_REASON,
                         failure_message=text_,
                         cancelled_by=cancelled_by,

@@ -2,22 +2,28 @@
 
 Creation and cancellation touch up to 10,000 tasks, so they use SQLAlchemy Core statements (one
 executemany insert, one UPDATE ... RETURNING) rather than ORM objects, and write the matching events in
-the same transaction as :mod:`runplane.events` does for one task.
+the same transaction as :mod:`runplane.events` does for one task: the live events (``task_update``,
+``task_complete``, ``task_progress``) and the audit chain's (`runplane.audit.task_entry`: ``job_queued``,
+``job_cancelled``), the latter appended as one batch (`runplane.store.audit.append_many`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from types import SimpleNamespace
+from typing import Any, Final, cast
 
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from runplane import audit
 from runplane.lifecycle import ACTIVE, CANCELLED_REASON, TaskStatus
+from runplane.store import audit as audit_store
 from runplane.store import events, notify
 from runplane.store.database import Database
 from runplane.store.tables import Base, EventRow, SweepRow, TaskRow, utcnow
+from runplane.store.tasks import keep_redacted_views
 
 QUEUED_CANCEL_MESSAGE = "Cancelled before it started"
 # The tables as Core sees them, for bulk inserts of plain mappings.
@@ -74,6 +80,7 @@ class SweepStore:
         # on SQLite the write lock is held only while the rows are written.
         task_insert = self._prepared(TASKS, tasks)
         event_insert = self._prepared(EVENTS, event_rows)
+        audit_entries = _audit_entries(tasks, previous=None)
         try:
             async with self.db.session() as session:
                 session.add(sweep)
@@ -82,6 +89,9 @@ class SweepStore:
                 for statement, parameters in (task_insert, event_insert):
                     if parameters:
                         await connection.exec_driver_sql(statement, parameters)
+                # job_queued for every task, as a single submit records it; last: the head's lock is held
+                # from here to the commit.
+                await audit_store.append_many(session, audit_entries)
                 notify.mark(session)
         except IntegrityError as exc:
             if sweep.idempotency_key is not None:
@@ -191,11 +201,15 @@ class SweepStore:
         """
         now = utcnow()
         async with self.db.session() as session:
+            await keep_redacted_views(
+                session, TaskRow.sweep_id == sweep_id, TaskRow.status == TaskStatus.queued
+            )
             cancelled = await session.execute(
                 update(TaskRow)
                 .where(TaskRow.sweep_id == sweep_id, TaskRow.status == TaskStatus.queued)
                 .values(
                     status=TaskStatus.cancelled,
+                    secrets={},  # ended: its secret values are erased (lifecycle.erase_secrets)
                     failure_reason=CANCELLED_REASON,
                     failure_message=QUEUED_CANCEL_MESSAGE,
                     cancelled_by=cancelled_by,
@@ -203,10 +217,11 @@ class SweepStore:
                     updated_at=now,
                     message="Cancelled",
                 )
-                .returning(TaskRow.id, TaskRow.user_id)
+                .returning(TaskRow.id, TaskRow.user_id, TaskRow.kind)
                 .execution_options(synchronize_session=False)
             )
-            cancelled_rows = cancelled.all()
+            found = cancelled.all()
+            cancelled_rows = [(task_id, user_id) for task_id, user_id, _ in found]
             stopping = await session.execute(
                 update(TaskRow)
                 .where(
@@ -233,6 +248,23 @@ class SweepStore:
                 .where(SweepRow.id == sweep_id, SweepRow.cancelled_at.is_(None))
                 .values(cancelled_at=now)
             )
+            # job_cancelled for every queued task it cancelled, as a single cancel records it (last: the
+            # audit head's lock is held from here to the commit).
+            ended: list[dict[str, Any]] = [
+                {
+                    "id": task_id,
+                    "user_id": user_id,
+                    "kind": kind,
+                    "status": TaskStatus.cancelled,
+                    "exit_code": None,
+                    "failure_reason": CANCELLED_REASON,
+                    "failure_message": QUEUED_CANCEL_MESSAGE,
+                    "cancelled_by": cancelled_by,
+                    "secrets": {},
+                }
+                for task_id, user_id, kind in found
+            ]
+            await audit_store.append_many(session, _audit_entries(ended, previous=TaskStatus.queued))
         return len(cancelled_rows), len(stopping_rows)
 
 
@@ -286,3 +318,15 @@ def _cancel_events(
             }
         )
     return rows
+
+
+def _audit_entries(tasks: Sequence[dict[str, Any]], *, previous: str | None) -> list[audit.AuditEntry]:
+    """The audit entries `runplane.audit.task_entry` makes for these tasks' change from `previous` (the
+    tasks as column → value mappings, holding at least the columns that function reads)."""
+    entries = []
+    for task in tasks:
+        row = cast(TaskRow, SimpleNamespace(**task))
+        entry = audit.task_entry(row, previous=previous, worker_id=None)
+        if entry is not None:
+            entries.append(entry)
+    return entries

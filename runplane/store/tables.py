@@ -140,7 +140,13 @@ class TaskRow(Base):
     attempts: Mapped[list[Any]]
     timeout_seconds: Mapped[int | None] = mapped_column(Integer)
     env: Mapped[dict[str, Any]]
+    # The secrets' values, only while the task may still run: erased (``{}``) when it reaches a terminal
+    # state (runplane.lifecycle.erase_secrets); a retry takes them again. Their names stay in secret_names.
     secrets: Mapped[dict[str, Any]]
+    secret_names: Mapped[list[Any]]
+    # entrypoint/args/env with the secret values redacted, kept from when the values were erased (so views
+    # still hide a value passed literally there); None while the values are stored or there were none.
+    redacted_view: Mapped[dict[str, Any] | None]
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata")
     experiment_id: Mapped[str | None] = mapped_column(
         String(32), ForeignKey("experiments.id", ondelete="SET NULL")

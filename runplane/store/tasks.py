@@ -6,13 +6,33 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import String, and_, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from runplane.lifecycle import ACTIVE, RETRYABLE, TERMINAL, TaskStatus, queued_cancel_values
+from runplane.lifecycle import (
+    ACTIVE,
+    RETRYABLE,
+    TERMINAL,
+    TaskStatus,
+    erase_secrets,
+    queued_cancel_values,
+    redacted_view,
+)
 from runplane.store import events
 from runplane.store.database import Database
 from runplane.store.tables import IdempotencyRow, TaskRow, utcnow
+
+
+async def keep_redacted_views(session: AsyncSession, *conditions: Any) -> None:
+    """Before a write that ends the tasks matching `conditions` without reading them (a bulk cancel),
+    keeps the redacted view of those holding secret values (`lifecycle.redacted_view`): the write erases
+    the values (`lifecycle.erase_secrets`), after which a value passed literally in an argument could no
+    longer be hidden. In the caller's transaction; reads only the tasks that still hold values."""
+    held = await session.scalars(select(TaskRow).where(*conditions, cast(TaskRow.secrets, String) != "{}"))
+    views = [{"id": row.id, "redacted_view": redacted_view(row)} for row in held.all() if row.secrets]
+    if views:
+        await session.execute(update(TaskRow), views)
 
 
 class IdempotencyClash(Exception):
@@ -99,10 +119,11 @@ class TaskStore:
         """Queued → cancelled in one conditional UPDATE, so a worker's claim and a cancel never both win."""
         now = utcnow()
         async with self.db.session() as session:
+            await keep_redacted_views(session, TaskRow.id == task_id, TaskRow.status == TaskStatus.queued)
             result = await session.execute(
                 update(TaskRow)
                 .where(TaskRow.id == task_id, TaskRow.status == TaskStatus.queued)
-                .values(**queued_cancel_values(cancelled_by, now=now))
+                .values(**erase_secrets(None, queued_cancel_values(cancelled_by, now=now)))
                 .returning(TaskRow)
                 .execution_options(synchronize_session=False, populate_existing=True)
             )

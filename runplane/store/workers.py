@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 
 from runplane import gang
 from runplane.gang import Claimed, Rank
-from runplane.lifecycle import ACTIVE, TaskStatus
+from runplane.lifecycle import ACTIVE, TaskStatus, erase_secrets
 from runplane.scheduler import WAITING_PREFIX, Capacity, ClaimSpec, Demand
 from runplane.store import events, gangs
 from runplane.store.claim import claim_statement, greatest
@@ -360,7 +360,7 @@ class WorkerStore:
         conditions = [TaskRow.id == task_id, TaskRow.worker_id == worker_id, TaskRow.status.in_(states)]
         if require_cancel:
             conditions.append(TaskRow.cancel_requested.is_(True))
-        changes = dict(values)
+        changes = erase_secrets(None, values)  # an ending write never keeps secret values
         if progress is not None and "progress" not in changes:
             changes["progress"] = greatest(self.dialect, TaskRow.progress, progress)
         async with self.db.session() as session:
@@ -403,7 +403,7 @@ class WorkerStore:
         updated_at), so a task is recovered once however many reapers and heartbeats find it, and not
         at all when its worker reported on it in the meantime.
         """
-        values = {"updated_at": now, **values}
+        values = erase_secrets(None, {"updated_at": now, **values})
         async with self.db.session() as session:
             result = await session.execute(
                 update(TaskRow)

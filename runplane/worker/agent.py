@@ -293,7 +293,13 @@ class WorkerAgent:
                 return
             exc = finished.exception()
             if exc is not None and self._failure is None:
-                logger.error("%s crashed; stopping the worker", name, exc_info=exc)
+                if isinstance(exc, (api.Unauthorized, api.Forbidden)):
+                    # An expected end, not a bug: the key was revoked or is not a worker key. One line
+                    # that says so; a traceback would only bury it.
+                    why = "revoked or invalid" if isinstance(exc, api.Unauthorized) else "not a worker key"
+                    logger.error("the API refused this worker's key (%s: %s); stopping the worker", why, exc)
+                else:
+                    logger.error("%s crashed; stopping the worker", name, exc_info=exc)
                 self._failure = exc
                 self._exit.set()
 

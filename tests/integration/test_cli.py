@@ -6,18 +6,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from runplane_client import AuthenticatedClient
 from runplane_client.api.scheduler import list_workers
 from runplane_client.models import WorkerList
+from typer.testing import CliRunner
 
+from runplane.cli import app as cli_app
+from runplane.store.database import migrate
 from tests.support.server import REPO_ROOT, RunningServer, running_server
 from tests.support.worker_process import running_worker
 
@@ -38,7 +43,47 @@ def runplane(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_local_never_creates_a_database_and_says_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lost-admin-key path run in the wrong directory: a key in a new database is one the server rejects.
+    # In process (CliRunner): the refusal needs no server, and a subprocess per command is slow.
+    monkeypatch.setenv("RUNPLANE_DATA_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.delenv("RUNPLANE_DATABASE_URL", raising=False)
+    runner = CliRunner()
+    for args in (
+        ["keys", "create", "--role", "admin", "--name", "x"],
+        ["keys", "list"],
+        ["keys", "revoke", "k"],
+    ):
+        refused = runner.invoke(cli_app, [*args, "--local"])
+        assert refused.exit_code == 1 and refused.stdout == "", refused.output
+        line = refused.stderr.strip()
+        assert "\n" not in line and "Traceback" not in refused.stderr, refused.stderr
+        expected = (
+            f"no runplane database at sqlite+aiosqlite:///{tmp_path / 'elsewhere' / 'runplane.sqlite3'}"
+        )
+        assert line.startswith("error: ") and expected in line, line
+        assert "--database-url" in line and "RUNPLANE_DATABASE_URL" in line, line
+    assert not (tmp_path / "elsewhere").exists()
+    # A database that exists but holds no runplane schema is refused too, and left as it was.
+    empty = tmp_path / "empty.sqlite3"
+    sqlite3.connect(empty).close()
+    refused = runner.invoke(cli_app, ["keys", "list", "--local", "--database-url", f"sqlite:///{empty}"])
+    assert refused.exit_code == 1 and "no runplane database at sqlite" in refused.stderr, refused.output
+    assert empty.stat().st_size == 0
+    # PostgreSQL: a database without runplane's schema is refused the same way.
+    postgres = os.environ.get("RUNPLANE_TEST_POSTGRES_URL")
+    if postgres:
+        bare = postgres.rsplit("/", 1)[0] + "/template1"
+        refused = runner.invoke(cli_app, ["keys", "list", "--local", "--database-url", bare])
+        assert refused.exit_code == 1 and "no runplane database at postgresql" in refused.stderr, (
+            refused.output
+        )
+
+
 def test_keys_create_prints_the_key_alone_and_stores_only_its_hash(tmp_path: Path) -> None:
+    migrate(f"sqlite+aiosqlite:///{tmp_path / 'runplane.sqlite3'}")  # what the server does on its first start
     created = runplane("keys", "create", "--local", "--role", "admin", "--name", "ops", data_dir=tmp_path)
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
@@ -117,6 +162,13 @@ class Stack:
         )
         env.update(extra)
         return env
+
+
+def invoke(stack: Stack, *args: str, key: str | None = None, **env: str | None) -> Any:
+    """`runplane ARGS` in process (typer's CliRunner): quicker than a subprocess, for checks of the CLI's
+    own behaviour; `stack.cli` remains how a user runs it."""
+    # Every variable the root options set is named, so CliRunner puts it back afterwards.
+    return CliRunner().invoke(cli_app, list(args), env={"RUNPLANE_PROFILE": None, **stack.env(key), **env})
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], code: str) -> str:
@@ -227,6 +279,22 @@ def test_submit_watch_logs_results_artifacts_and_download(stack: Stack, tmp_path
     assert results["summary"] == {"loss": 0.25}
     assert "loss" in stack.cli("results", task_id).stdout
 
+    # An artifact the task does not have: the API's own error line, code and trace id.
+    missing = invoke(stack, "download", task_id, "nope.bin")
+    assert missing.exit_code == 1 and missing.stderr.count("\n") == 1, missing.output
+    assert "NOT_FOUND" in missing.stderr and "trace_id" in missing.stderr, missing.stderr
+    # Bad arguments are refused before anything is packed or uploaded.
+    for bad in (["--env", "1BAD=x"], ["--secret", "A-B"], ["--env", "NOEQUALS"]):
+        refused = invoke(stack, "submit", *bad, "--", "python", "train.py", A_B="x")
+        assert refused.exit_code == 2 and "snapshot" not in refused.output, refused.output
+    refused = invoke(stack, "submit", "no-such-dir", "--", "python", "train.py")
+    assert refused.exit_code == 2 and "not a directory" in refused.output, refused.output
+    # `--json` prints what the API answered: `Z` timestamps, no `null` for absent fields.
+    answered = invoke(stack, "status", task_id, "--json")
+    assert answered.exit_code == 0, answered.output
+    assert '"created_at": "' in answered.stdout and "null" not in answered.stdout, answered.stdout
+    assert json.loads(answered.stdout)["created_at"].endswith("Z")
+
     listed = json.loads(stack.cli("artifacts", task_id, "--json").stdout)["artifacts"]
     model = next(a for a in listed if a["path"] == "model.bin")
     out = tmp_path / "model.bin"
@@ -296,6 +364,7 @@ def test_errors_are_one_line_with_the_code_and_trace_id(stack: Stack, tmp_path: 
     one_line_error(stack.cli("keys", "list"), "FORBIDDEN")  # a user key is no admin key
     # Local key commands outside the repository directory, with nothing there yet.
     local = {"RUNPLANE_DATA_DIR": str(tmp_path / "data")}
+    migrate(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'runplane.sqlite3'}")
     missing = stack.cli("keys", "revoke", "nope", "--local", cwd=tmp_path, **local)
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1, missing.stderr
     assert "NOT_FOUND" in missing.stderr and "Traceback" not in missing.stderr
@@ -329,6 +398,19 @@ def test_login_writes_a_private_profile_that_later_commands_use(stack: Stack) ->
     worker = one_line_error(stack.cli("login", "--profile", "agent", key=stack.worker_key), "FORBIDDEN")
     assert "worker key" in worker and "user or admin key" in worker
     assert "agent" not in config.read_text() and stack.worker_key not in config.read_text()
+    # A named profile that does not exist is an error even with RUNPLANE_API_KEY set, before or after the
+    # command.
+    for args in (["--profile", "nosuch", "queue"], ["queue", "--profile", "nosuch"]):
+        unknown = invoke(stack, *args)
+        assert unknown.exit_code == 1 and "no profile 'nosuch'" in unknown.stderr, unknown.output
+    # --api/--key work before the command too (README), as well as after it.
+    bare = {"RUNPLANE_API_URL": None, "RUNPLANE_API_KEY": None}
+    for args in (
+        ["--api", stack.server.base_url, "--key", stack.user_key, "queue", "--json"],
+        ["queue", "--json", "--api", stack.server.base_url, "--key", stack.user_key],
+    ):
+        answered = invoke(stack, *args, **bare)
+        assert answered.exit_code == 0 and json.loads(answered.stdout)["workers"] == 1, answered.output
 
 
 def test_keys_over_the_api_and_json_reads_for_admins(stack: Stack) -> None:
@@ -338,8 +420,13 @@ def test_keys_over_the_api_and_json_reads_for_admins(stack: Stack) -> None:
     secret = made.stdout.strip()
     listed = json.loads(stack.cli("keys", "list", "--json", key=admin).stdout)
     row = next(k for k in listed if k["name"] == "short-lived")
-    assert (row["role"], row["revoked_at"]) == ("user", None) and secret not in json.dumps(listed)
+    assert row["role"] == "user" and "revoked_at" not in row and secret not in json.dumps(listed)
+    assert row["created_at"].endswith("Z")  # as the API sends it
     assert stack.cli("queue", key=secret).returncode == 0
+    # Every field the API sends is kept (the SDK's own re-serialisation dropped last_used_at).
+    relisted = json.loads(invoke(stack, "keys", "list", "--json", key=admin).stdout)
+    used = next(k for k in relisted if k["name"] == "short-lived")
+    assert used["last_used_at"].endswith("Z"), used
     revoked = stack.cli("keys", "revoke", row["id"], key=admin)
     assert revoked.returncode == 0, revoked.stderr
     one_line_error(stack.cli("queue", key=secret), "UNAUTHORIZED")

@@ -562,7 +562,7 @@ def test_up_serves_the_api_and_a_local_worker_and_stops_both(tmp_path: Path) -> 
                     (w for w in listed if w["name"] == "local-worker" and w["status"] == "active"), None
                 )
 
-            poll(local_worker, timeout=60, what="the local worker to register")
+            first_worker = poll(local_worker, timeout=60, what="the local worker to register")
             created = http.post(
                 "/v1/tasks",
                 headers=admin,
@@ -594,6 +594,36 @@ def test_up_serves_the_api_and_a_local_worker_and_stops_both(tmp_path: Path) -> 
             assert [
                 k["role"] for k in keys if k["name"] == "local-worker" and k.get("revoked_at") is None
             ] == ["worker"]
+            # `up` supervises its worker: killed, it is restarted, and a task submitted afterwards runs.
+            (worker_pid,) = [
+                pid
+                for pid in children
+                if b"runplane.worker" in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            ]
+            os.kill(worker_pid, signal.SIGKILL)
+
+            def replaced() -> bool:
+                # The server may still hold a long-poll claim of the killed worker until its lease ends; a
+                # task queued before then could be handed to it. Submit once a new worker serves alone.
+                listed = http.get("/v1/scheduler/workers", headers=admin).json()["workers"]
+                active = [w["id"] for w in listed if w["name"] == "local-worker" and w["status"] == "active"]
+                return bool(active) and first_worker["id"] not in active
+
+            poll(replaced, timeout=90, what="the restarted local worker to replace the killed one")
+            again = http.post(
+                "/v1/tasks",
+                headers=admin,
+                json={"job_name": "again", "model_id": "linear_reg", "inputs": {}, "random_seed": 2},
+            )
+            assert again.status_code == 201, again.text
+            again_id = again.json()["id"]
+            poll(
+                lambda: http.get(f"/v1/tasks/{again_id}/status", headers=admin).json()["status"] in TERMINAL,
+                timeout=90,
+                what="the task submitted after the worker was killed to end",
+            )
+            ended = http.get(f"/v1/tasks/{again_id}", headers=admin).json()
+            assert ended["status"] == "completed", (ended, log_path.read_text())
     finally:
         children = _children(up.pid)
         up.send_signal(signal.SIGTERM)
@@ -604,7 +634,13 @@ def test_up_serves_the_api_and_a_local_worker_and_stops_both(tmp_path: Path) -> 
     console = log_path.read_text()
     assert f"runplane is ready at {base}" in console and f"{base}/dashboard" in console, console
     assert "the one in RUNPLANE_ADMIN_KEY" in console and admin_key not in console
-    assert "keys create --role admin" in console
+    # The lost-admin-key command reaches this server's database from anywhere.
+    database = (tmp_path / "var" / "runplane.sqlite3").resolve()
+    assert (
+        f"keys create --role admin --name admin-2 --local --database-url 'sqlite+aiosqlite:///{database}'"
+        in console
+    )
+    assert "the local worker exited with -9; restarting it in 1s (restart 1)\n" in console, console
     assert f"task {task_id} (model): queued\n" in console, console
     assert f"task {task_id} (model): collecting → completed after " in console, console
     for noise in ("GET /v1/", "POST /v1/workers", '"level":', "Adding spec", "Context impl"):

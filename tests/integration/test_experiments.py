@@ -59,3 +59,33 @@ async def test_an_empty_update_is_rejected(client, user_key):
     response = await client.patch(f"/v1/experiments/{experiment['id']}", headers=auth(user_key), json={})
     assert response.status_code == 400
     assert response.json()["code"] == "VALIDATION_ERROR"
+
+
+async def test_a_deleted_experiment_takes_no_new_tasks(client, user_key):
+    experiment = (await client.post("/v1/experiments", headers=auth(user_key), json={"name": "gone"})).json()
+    deleted = await client.patch(
+        f"/v1/experiments/{experiment['id']}", headers=auth(user_key), json={"status": "deleted"}
+    )
+    assert deleted.status_code == 200, deleted.text
+    body = {"job_name": "t", "entrypoint": "true", "experiment_id": experiment["id"]}
+    refused = await client.post("/v1/tasks", headers=auth(user_key), json=body)
+    assert_error(
+        refused,
+        422,
+        "VALIDATION_ERROR",
+        f"Experiment {experiment['id']} is deleted; it takes no new tasks",
+        {"field": "experiment_id", "status": "deleted"},
+    )
+    sweep = await client.post(
+        "/v1/sweeps",
+        headers=auth(user_key),
+        json={"task": {**body, "args": ["{x}"]}, "grid": {"x": [1, 2]}},
+    )
+    assert sweep.status_code == 422, sweep.text
+    fetched = (await client.get(f"/v1/experiments/{experiment['id']}", headers=auth(user_key))).json()
+    assert fetched["task_count"] == 0
+    # An archived one still takes tasks (it is kept, only listed apart).
+    await client.patch(
+        f"/v1/experiments/{experiment['id']}", headers=auth(user_key), json={"status": "archived"}
+    )
+    assert (await client.post("/v1/tasks", headers=auth(user_key), json=body)).status_code == 201

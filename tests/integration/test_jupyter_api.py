@@ -158,7 +158,13 @@ async def test_status_follows_the_task_from_claim_to_stop(client, user_key, work
     stopped = (await get(client, user_key, service_id)).json()
     assert stopped["status"] == "stopped" and stopped["stopped_at"] is not None
     again = await client.delete(f"/v1/jupyter/services/{service_id}", headers=auth(user_key))
-    assert again.status_code == 409
+    assert_error(
+        again,
+        409,
+        "CONFLICT",
+        "Jupyter service already stopped",
+        {"service_id": service_id, "status": "stopped"},
+    )
 
 
 async def test_a_service_stopped_before_it_starts_is_stopped_at_once(client, user_key):
@@ -221,3 +227,34 @@ async def test_a_service_ended_by_its_timeout_is_stopped_not_an_error(client, us
     assert ended.status_code == 200, ended.text
     found = (await get(client, user_key, service["id"])).json()
     assert found["status"] == "stopped" and found["message"].startswith("Failed: timed out")
+
+
+async def test_a_retried_service_starts_again_without_the_old_url_and_with_a_new_token(
+    client, user_key, worker_key
+):
+    service = await start(client, user_key)
+    service_id, token = service["id"], service["token"]
+    worker_id = await register(client, worker_key)
+    await claim(client, worker_key, worker_id)
+    await report(client, worker_key, worker_id, service_id, status="running")
+    old_url = "http://127.0.0.1:37337/"
+    await report(client, worker_key, worker_id, service_id, service_url=old_url)
+    await client.delete(f"/v1/jupyter/services/{service_id}", headers=auth(user_key))
+    await report(client, worker_key, worker_id, service_id, status="cancelled")
+
+    retried = await client.post(f"/v1/tasks/{service_id}/retry", headers=auth(user_key))
+    assert retried.status_code == 200, retried.text
+    queued = (await get(client, user_key, service_id)).json()
+    assert queued["status"] == "starting" and "url" not in queued
+    assignment = await claim(client, worker_key, worker_id)
+    assert assignment is not None and assignment["task_id"] == service_id
+    new_token = assignment["secrets"]["JUPYTER_TOKEN"]
+    assert new_token and new_token != token  # the old token was erased when the service stopped
+    await report(client, worker_key, worker_id, service_id, status="running")
+    running = (await get(client, user_key, service_id)).json()
+    assert running["status"] == "starting" and "url" not in running  # not attempt 1's dead port
+    assert running["token"] == new_token
+    new_url = "http://127.0.0.1:40000/"
+    await report(client, worker_key, worker_id, service_id, service_url=new_url)
+    serving = (await get(client, user_key, service_id)).json()
+    assert (serving["status"], serving["url"]) == ("running", new_url)

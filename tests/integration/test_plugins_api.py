@@ -85,7 +85,7 @@ async def test_only_admins_change_configs_and_invalid_ones_are_refused(client, a
     body = {"enabled": True, "mode": "remote", "settings": {"project": "p"}}
     assert (await put(client, user_key, "wandb", body)).status_code == 403
     assert (await client.delete("/v1/plugins/wandb/config", headers=auth(user_key))).status_code == 403
-    cases = [
+    cases: list[tuple[str, dict[str, Any], int]] = [
         ("comet", body, 404),
         ("wandb", {"mode": "sidecar"}, 422),
         ("wandb", {"settings": {"colour": "red"}}, 422),

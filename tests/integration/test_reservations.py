@@ -234,7 +234,30 @@ async def test_a_reservation_the_fleet_cannot_hold_is_409_and_says_what_is_missi
         PATH, headers=auth(user_key), json={"gpu_count": 0, "expires_at": "2020-01-01T00:00:00Z"}
     )
     assert_error(
-        bad, 422, "VALIDATION_ERROR", "'expires_at' must be after the start", {"field": "expires_at"}
+        bad,
+        422,
+        "VALIDATION_ERROR",
+        "The reservation would end at 2020-01-01T00:00:00+00:00, which is in the past",
+        {"field": "expires_at"},
+    )
+    window = await client.post(
+        PATH,
+        headers=auth(user_key),
+        json={"gpu_count": 0, "starts_at": "2020-01-01T00:00:00Z", "expires_at": "2020-01-02T00:00:00Z"},
+    )
+    assert window.status_code == 422 and "in the past" in window.json()["error"]
+    start = datetime.now(UTC) + timedelta(hours=3)
+    backwards = await client.post(
+        PATH,
+        headers=auth(user_key),
+        json={
+            "gpu_count": 0,
+            "starts_at": start.isoformat(),
+            "expires_at": (start - timedelta(hours=1)).isoformat(),
+        },
+    )
+    assert_error(
+        backwards, 422, "VALIDATION_ERROR", "'expires_at' must be after the start", {"field": "expires_at"}
     )
 
 
@@ -259,3 +282,51 @@ async def test_users_see_their_own_reservations_and_admins_all(
     assert response.status_code == 403, response.text
     active = (await client.get(PATH, headers=auth(user_key), params={"status": "cancelled"})).json()
     assert active["total"] == 0
+
+
+async def test_users_reservations_are_bounded_by_the_settings_and_admins_are_not(
+    client, worker_key, user_key, admin_key
+):
+    # Defaults: RUNPLANE_RESERVATION_MAX_MINUTES=240, RUNPLANE_RESERVATION_MAX_NODES=2.
+    for name in ("n1", "n2", "n3", "n4"):
+        await register(client, worker_key, name, cpu=8, memory_gb=32, slots=4)
+    whole_month = {"gpu_count": 0, "cpu": 2, "memory_gb": 23, "expires_minutes": 43200}
+    response = await client.post(PATH, headers=auth(user_key), json=whole_month)
+    assert_error(
+        response,
+        422,
+        "VALIDATION_ERROR",
+        "A user's reservation lasts at most 240 minutes (RUNPLANE_RESERVATION_MAX_MINUTES); "
+        "this one would last 43200",
+        {"field": "expires_minutes", "limit": "RUNPLANE_RESERVATION_MAX_MINUTES", "max_minutes": 240},
+    )
+    until = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    too_late = await client.post(PATH, headers=auth(user_key), json={"gpu_count": 0, "expires_at": until})
+    assert too_late.status_code == 422 and too_late.json()["details"]["field"] == "expires_at"
+    await reserve(client, user_key, gpu_count=0, expires_minutes=240)  # at the limit: accepted
+
+    await reserve(client, user_key, gpu_count=0, expires_minutes=60)  # 2 nodes held now
+    response = await client.post(PATH, headers=auth(user_key), json={"gpu_count": 0, "expires_minutes": 60})
+    assert_error(
+        response,
+        409,
+        "CONFLICT",
+        "A user may hold at most 2 worker(s) in reservations at once (RUNPLANE_RESERVATION_MAX_NODES); "
+        "you already hold 2 in this window and this one asks for 1",
+        {"limit": "RUNPLANE_RESERVATION_MAX_NODES", "max_nodes": 2, "held_nodes": 2, "node_count": 1},
+    )
+    # One whose window starts after both end does not overlap them.
+    later = (datetime.now(UTC) + timedelta(hours=5)).isoformat()
+    await reserve(client, user_key, gpu_count=0, starts_at=later, expires_minutes=60)
+    # Admins are not bounded.
+    await reserve(client, admin_key, **whole_month, node_count=2)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"reservation_max_minutes": 30, "reservation_max_nodes": 1}])
+async def test_the_limits_come_from_the_settings(client, worker_key, user_key, settings_overrides):
+    await register(client, worker_key, "n1", cpu=8, memory_gb=32, slots=4)
+    await register(client, worker_key, "n2", cpu=8, memory_gb=32, slots=4)
+    response = await client.post(PATH, headers=auth(user_key), json={"gpu_count": 0, "expires_minutes": 31})
+    assert response.status_code == 422 and response.json()["details"]["max_minutes"] == 30
+    response = await client.post(PATH, headers=auth(user_key), json={"gpu_count": 0, "node_count": 2})
+    assert response.status_code == 409 and response.json()["details"]["max_nodes"] == 1

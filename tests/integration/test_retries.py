@@ -37,6 +37,8 @@ async def _fail(worker: FakeWorker, task_id: str, exit_code: int, **extra: Any) 
 
 async def test_an_exit_code_in_the_list_retries_until_max_retries_then_fails(client, worker_key, user_key):
     task_id = await submit(client, user_key, max_retries=2, retry_on_exit_codes=[3])
+    # retry_on (default ["worker_lost"]) need not name exit_code: the listed codes retry by themselves.
+    assert "exit_code" not in (await task_of(client, user_key, task_id))["retry_on"]
     worker = await FakeWorker(client, worker_key).register()
     for attempt in (1, 2):
         await _fail(worker, task_id, 3)

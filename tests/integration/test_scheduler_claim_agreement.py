@@ -151,7 +151,7 @@ EXAMPLES = [
 
 # Cases where aging decides: a long wait lifts a low priority above a fresh high one (capped at +3 here),
 # a slow rate does not yet, and a capped boost ties with the older task first.
-AGED_EXAMPLES = [
+AGED_EXAMPLES: list[tuple[Capacity, list[Any], list[Any], list[GenTask], AgingPolicy]] = [
     (
         BIG,
         [],

@@ -318,6 +318,50 @@ async def test_an_entrypoint_script_missing_from_its_snapshot_is_refused(
         assert accepted.status_code == 201, (present, accepted.text)
 
 
+@pytest.mark.parametrize(
+    ("entrypoint", "args", "script"),
+    [
+        ("python", ["nothere.py"], "nothere.py"),
+        ("python3", ["-u", "sub/nothere.py", "--lr", "0.1"], "sub/nothere.py"),
+        ("bash", "-e missing.sh", "missing.sh"),
+    ],
+)
+async def test_a_script_named_in_the_args_after_an_interpreter_must_be_in_the_snapshot(
+    client, user_key, entrypoint, args, script
+):
+    uploaded = await client.post(
+        "/v1/snapshots",
+        headers={**auth(user_key), "content-type": "application/gzip"},
+        content=snapshot_archive({"train.py": "print('hi')\n", "sub/run.sh": "echo hi\n"}),
+    )
+    snapshot_id = uploaded.json()["id"]
+    refused = await client.post(
+        "/v1/tasks",
+        headers=auth(user_key),
+        json=simple_task(entrypoint=entrypoint, args=args, snapshot_id=snapshot_id),
+    )
+    assert_error(
+        refused,
+        422,
+        "VALIDATION_ERROR",
+        f"The entrypoint runs '{script}', which is not in snapshot {snapshot_id}",
+        {"field": "args", "script": script, "snapshot_id": snapshot_id},
+    )
+    for present, present_args in (
+        ("python", ["train.py"]),
+        ("python", ["-u", "./train.py", "--missing.py"]),
+        ("sh", ["sub/run.sh"]),
+        ("python", ["-m", "missing_module", "missing.py"]),
+        ("python", ["-c", "print(1)"]),
+    ):
+        accepted = await client.post(
+            "/v1/tasks",
+            headers=auth(user_key),
+            json=simple_task(entrypoint=present, args=present_args, snapshot_id=snapshot_id),
+        )
+        assert accepted.status_code == 201, (present, present_args, accepted.text)
+
+
 async def test_answers_without_a_body_carry_no_content_type(client, user_key, worker_key):
     queued = (await client.post("/v1/tasks", headers=auth(user_key), json=simple_task())).json()
     cancelled = await client.delete(f"/v1/tasks/{queued['id']}", headers=auth(user_key))
@@ -332,3 +376,25 @@ async def test_answers_without_a_body_carry_no_content_type(client, user_key, wo
     assert stopping.status_code == 202
     assert "content-type" not in stopping.headers
     assert stopping.content == b""
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/tasks", simple_task(gpu=0, gpu_type="H100")),
+        ("/v1/tasks", simple_task(gpu_type="H100")),  # gpu defaults to 0
+        ("/v1/sweeps", {"task": simple_task(args=["{lr}"], gpu_type="H100"), "grid": {"lr": [0.1]}}),
+        ("/v1/jupyter/services", {"name": "nb", "gpu": 0, "gpu_type": "H100"}),
+    ],
+)
+async def test_a_gpu_type_without_a_gpu_is_refused(client, user_key, path, body):
+    refused = await client.post(path, headers=auth(user_key), json=body)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["details"]["field"].endswith("gpu_type")
+    assert "'gpu_type' 'H100' needs 'gpu' of 1 or more" in refused.json()["error"]
+    listed = await client.get("/v1/tasks", headers=auth(user_key))
+    assert listed.json()["total"] == 0  # nothing was queued
+    accepted = await client.post(
+        "/v1/tasks", headers=auth(user_key), json=simple_task(gpu=1, gpu_type="H100")
+    )
+    assert accepted.status_code == 201, accepted.text

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import shlex
 
 import pytest
@@ -169,7 +170,15 @@ def test_redact_args_refuses_a_string() -> None:
     [
         ("python train.py --api-key abc --epochs 10", f"python train.py --api-key {R} --epochs 10"),
         ("python train.py --api-key=abc", f"python train.py --api-key={R}"),
-        ("python train.py --password 'two words'", f"python train.py --password {R}"),
+        ("python train.py --password 'two words'", f"python train.py --password '{R}'"),
+        # Operators end an option's value and are never masked with it.
+        (
+            "bash -c 'echo --api-key abcdefg; printf topsecret; ls'",
+            f"bash -c 'echo --api-key {R}; printf topsecret; ls'",
+        ),
+        ("echo --api-key abc&&ls|wc (x --token t)", f"echo --api-key {R}&&ls|wc (x --token {R})"),
+        ('API_KEY="a b" run', f'API_KEY="{R}" run'),
+        ("curl https://u:p@h/x?token=abc;ls", f"curl https://u:{R}@h/x?token={R};ls"),
         ("TOKEN=abc  python\ttrain.py | tee log", f"TOKEN={R}  python\ttrain.py | tee log"),
         ('python t.py --name "my run" --token=abc', f'python t.py --name "my run" --token={R}'),
         (
@@ -466,3 +475,47 @@ def test_secret_values_are_redacted_by_value_longest_first_and_line_by_line():
     assert hidden.env({"MODE": "abc", "N": "1"}) == {"MODE": "<redacted>", "N": "1"}
     assert SecretValues([]).redact("abc") == "abc"
     assert hidden.redact(hidden.redact("abc")) == "<redacted>"
+
+
+# Masking keeps every character outside the masked spans: the output is the input with some spans, none
+# holding a separator, quote or bracket, each replaced by the placeholder.
+_STRUCTURE = ";&|()[]{}'\"\n,"
+_plain = st.text(alphabet="abcdefghiklmnoprstuvwy0123456789._/", min_size=1, max_size=8)
+_value = st.text(alphabet="QZXJ0123456789", min_size=3, max_size=10)
+
+
+@st.composite
+def _command_pieces(draw: st.DrawFn) -> str:
+    kind = draw(st.integers(min_value=0, max_value=8))
+    secret = draw(_value)
+    quote = draw(st.sampled_from(["", "'", '"']))
+    quoted = f"{quote}{secret}{quote}"
+    return [
+        draw(_plain),
+        f"--api-key {quoted}",
+        f"--token={quoted}",
+        f"API_KEY={quoted}",
+        f"https://user:{secret}@host/p?sig={secret}&n=1",
+        f"'Authorization: Bearer {secret}'",
+        f'\'{{"password": "{secret}"}}\'',
+        f'-H "X-Api-Key: {secret}"',
+        f"--client-secret {quoted}",
+    ][kind]
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    pieces=st.lists(_command_pieces(), min_size=1, max_size=6),
+    separators=st.lists(st.sampled_from([" ", "; ", " && ", " | ", ";", "\n", " ( ", " ) "]), min_size=6),
+    nested=st.booleans(),
+)
+def test_redaction_keeps_every_character_outside_the_masked_spans(
+    pieces: list[str], separators: list[str], nested: bool
+) -> None:
+    command = "".join(piece + separator for piece, separator in zip(pieces, separators, strict=False))
+    if nested:
+        command = f"bash -c {shlex.quote('echo ' + command)}; echo done"
+    redacted = redact_command(command)
+    parts = redacted.split(R)
+    mask = f"([^{re.escape(_STRUCTURE)}]+)"
+    assert re.fullmatch(mask.join(re.escape(part) for part in parts), command, re.DOTALL), (command, redacted)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -387,7 +388,7 @@ async def test_stop_gives_running_tasks_their_grace_then_leaves_them_to_the_leas
 
 
 async def test_a_revoked_key_stops_the_agent_and_its_tasks(
-    fake: FakeApi, start: Callable[..., Running], tmp_path: Path
+    fake: FakeApi, start: Callable[..., Running], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     pid_file = tmp_path / "pid"
     fake.snapshots["s"] = snapshot_archive({"sleep.py": PID_WRITER}, mode=0o755)
@@ -396,9 +397,13 @@ async def test_a_revoked_key_stops_the_agent_and_its_tasks(
     await until(lambda: pid_file.exists() and pid_file.read_text())
     pgid = int(pid_file.read_text().split()[1])
     fake.heartbeat_error = error(401, "UNAUTHORIZED", "Invalid or missing API key")
-    with pytest.raises(AgentFailed, match="401"):
+    with caplog.at_level(logging.ERROR, logger="runplane.worker"), pytest.raises(AgentFailed, match="401"):
         await asyncio.wait_for(running.job, 15)
     assert group_gone(pgid)
+    # An expected stop: one line naming why, no traceback.
+    refused = [r for r in caplog.records if "refused this worker's key" in r.getMessage()]
+    assert refused and "revoked or invalid" in refused[0].getMessage()
+    assert not [r for r in caplog.records if r.exc_info or "crashed" in r.getMessage()]
 
 
 async def test_slots_bound_what_runs_at_once(fake: FakeApi, start: Callable[..., Running]) -> None:

@@ -120,6 +120,8 @@ from .task_progress_data import TaskProgressData
 from .task_report import TaskReport
 from .task_report_reply import TaskReportReply
 from .task_results import TaskResults
+from .task_retry import TaskRetry
+from .task_retry_secrets import TaskRetrySecrets
 from .task_status import TaskStatus
 from .task_status_report import TaskStatusReport
 from .task_update_data import TaskUpdateData
@@ -258,6 +260,8 @@ __all__ = (
     "TaskReport",
     "TaskReportReply",
     "TaskResults",
+    "TaskRetry",
+    "TaskRetrySecrets",
     "TaskStatus",
     "TaskStatusReport",
     "TaskUpdateData",

@@ -41,6 +41,8 @@ class ServerConfig:
         metrics_require_key (bool): Whether `/metrics` needs an API key.
         aging_rate (float): Priority points a queued task gains per minute of waiting.
         aging_max_boost (float): The most aging can add to a priority.
+        reservation_max_minutes (int): The longest reservation a user (not an admin) may make, in minutes.
+        reservation_max_nodes (int): The most workers one user (not an admin) holds in reservations overlapping in time.
         lease_seconds (float): A worker is lost this long after its last request (any request of a worker renews its
             lease), once
             the reaper sees it.
@@ -84,6 +86,8 @@ class ServerConfig:
     metrics_require_key: bool
     aging_rate: float
     aging_max_boost: float
+    reservation_max_minutes: int
+    reservation_max_nodes: int
     lease_seconds: float
     heartbeat_seconds: float
     reaper_seconds: float
@@ -140,6 +144,10 @@ class ServerConfig:
 
         aging_max_boost = self.aging_max_boost
 
+        reservation_max_minutes = self.reservation_max_minutes
+
+        reservation_max_nodes = self.reservation_max_nodes
+
         lease_seconds = self.lease_seconds
 
         heartbeat_seconds = self.heartbeat_seconds
@@ -195,6 +203,8 @@ class ServerConfig:
                 "metrics_require_key": metrics_require_key,
                 "aging_rate": aging_rate,
                 "aging_max_boost": aging_max_boost,
+                "reservation_max_minutes": reservation_max_minutes,
+                "reservation_max_nodes": reservation_max_nodes,
                 "lease_seconds": lease_seconds,
                 "heartbeat_seconds": heartbeat_seconds,
                 "reaper_seconds": reaper_seconds,
@@ -263,6 +273,10 @@ class ServerConfig:
 
         aging_max_boost = d.pop("aging_max_boost")
 
+        reservation_max_minutes = d.pop("reservation_max_minutes")
+
+        reservation_max_nodes = d.pop("reservation_max_nodes")
+
         lease_seconds = d.pop("lease_seconds")
 
         heartbeat_seconds = d.pop("heartbeat_seconds")
@@ -315,6 +329,8 @@ class ServerConfig:
             metrics_require_key=metrics_require_key,
             aging_rate=aging_rate,
             aging_max_boost=aging_max_boost,
+            reservation_max_minutes=reservation_max_minutes,
+            reservation_max_nodes=reservation_max_nodes,
             lease_seconds=lease_seconds,
             heartbeat_seconds=heartbeat_seconds,
             reaper_seconds=reaper_seconds,

@@ -113,6 +113,10 @@ def sync_detailed(
     workers that can hold this on top of what other reservations overlapping in time already hold
     there; when the registered fleet cannot, the answer is 409 and says which part is missing.
     While it is active, only the caller's tasks that name it (`reservation_id`) may use that capacity.
+    A user (not an admin) is bounded by the server's settings: a reservation lasts at most
+    `RUNPLANE_RESERVATION_MAX_MINUTES` (422 past it), and the user holds at most
+    `RUNPLANE_RESERVATION_MAX_NODES` workers in reservations overlapping in time (409 past it); both
+    answers name the setting. A reservation ending in the past is 422.
 
     Args:
         body (ReservationCreate):
@@ -149,6 +153,10 @@ def sync(
     workers that can hold this on top of what other reservations overlapping in time already hold
     there; when the registered fleet cannot, the answer is 409 and says which part is missing.
     While it is active, only the caller's tasks that name it (`reservation_id`) may use that capacity.
+    A user (not an admin) is bounded by the server's settings: a reservation lasts at most
+    `RUNPLANE_RESERVATION_MAX_MINUTES` (422 past it), and the user holds at most
+    `RUNPLANE_RESERVATION_MAX_NODES` workers in reservations overlapping in time (409 past it); both
+    answers name the setting. A reservation ending in the past is 422.
 
     Args:
         body (ReservationCreate):
@@ -180,6 +188,10 @@ async def asyncio_detailed(
     workers that can hold this on top of what other reservations overlapping in time already hold
     there; when the registered fleet cannot, the answer is 409 and says which part is missing.
     While it is active, only the caller's tasks that name it (`reservation_id`) may use that capacity.
+    A user (not an admin) is bounded by the server's settings: a reservation lasts at most
+    `RUNPLANE_RESERVATION_MAX_MINUTES` (422 past it), and the user holds at most
+    `RUNPLANE_RESERVATION_MAX_NODES` workers in reservations overlapping in time (409 past it); both
+    answers name the setting. A reservation ending in the past is 422.
 
     Args:
         body (ReservationCreate):
@@ -214,6 +226,10 @@ async def asyncio(
     workers that can hold this on top of what other reservations overlapping in time already hold
     there; when the registered fleet cannot, the answer is 409 and says which part is missing.
     While it is active, only the caller's tasks that name it (`reservation_id`) may use that capacity.
+    A user (not an admin) is bounded by the server's settings: a reservation lasts at most
+    `RUNPLANE_RESERVATION_MAX_MINUTES` (422 past it), and the user holds at most
+    `RUNPLANE_RESERVATION_MAX_NODES` workers in reservations overlapping in time (409 past it); both
+    answers name the setting. A reservation ending in the past is 422.
 
     Args:
         body (ReservationCreate):

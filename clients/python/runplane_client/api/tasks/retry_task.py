@@ -8,12 +8,16 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error_response import ErrorResponse
 from ...models.task import Task
-from ...types import Response
+from ...models.task_retry import TaskRetry
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     task_id: str,
+    *,
+    body: TaskRetry | Unset = UNSET,
 ) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -22,6 +26,12 @@ def _get_kwargs(
         ),
     }
 
+    if not isinstance(body, Unset):
+        _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
     return _kwargs
 
 
@@ -55,6 +65,21 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         response_409 = ErrorResponse.from_dict(response.json())
 
         return response_409
+
+    if response.status_code == 413:
+        response_413 = ErrorResponse.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = ErrorResponse.from_dict(response.json())
+
+        return response_415
+
+    if response.status_code == 422:
+        response_422 = ErrorResponse.from_dict(response.json())
+
+        return response_422
 
     if response.status_code == 429:
         response_429 = ErrorResponse.from_dict(response.json())
@@ -92,6 +117,7 @@ def sync_detailed(
     task_id: str,
     *,
     client: AuthenticatedClient | Client,
+    body: TaskRetry | Unset = UNSET,
 ) -> Response[ErrorResponse | Task]:
     """Run a failed or cancelled task again
 
@@ -103,8 +129,13 @@ def sync_detailed(
     it
     may leave no automatic retries for later failures.
 
+    A task's secret values are erased when it ends (only their names stay, in `secret_names`), so the
+    retry of a task that had secrets takes them again in `secrets`; without every one of them it is 409
+    naming the missing ones (`details.missing_secrets`). A Jupyter service gets a new token instead.
+
     Args:
         task_id (str): An opaque identifier.
+        body (TaskRetry | Unset): What a retry may give again; all optional.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -116,6 +147,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         task_id=task_id,
+        body=body,
     )
 
     response = client.get_httpx_client().request(
@@ -129,6 +161,7 @@ def sync(
     task_id: str,
     *,
     client: AuthenticatedClient | Client,
+    body: TaskRetry | Unset = UNSET,
 ) -> ErrorResponse | Task | None:
     """Run a failed or cancelled task again
 
@@ -140,8 +173,13 @@ def sync(
     it
     may leave no automatic retries for later failures.
 
+    A task's secret values are erased when it ends (only their names stay, in `secret_names`), so the
+    retry of a task that had secrets takes them again in `secrets`; without every one of them it is 409
+    naming the missing ones (`details.missing_secrets`). A Jupyter service gets a new token instead.
+
     Args:
         task_id (str): An opaque identifier.
+        body (TaskRetry | Unset): What a retry may give again; all optional.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -154,6 +192,7 @@ def sync(
     return sync_detailed(
         task_id=task_id,
         client=client,
+        body=body,
     ).parsed
 
 
@@ -161,6 +200,7 @@ async def asyncio_detailed(
     task_id: str,
     *,
     client: AuthenticatedClient | Client,
+    body: TaskRetry | Unset = UNSET,
 ) -> Response[ErrorResponse | Task]:
     """Run a failed or cancelled task again
 
@@ -172,8 +212,13 @@ async def asyncio_detailed(
     it
     may leave no automatic retries for later failures.
 
+    A task's secret values are erased when it ends (only their names stay, in `secret_names`), so the
+    retry of a task that had secrets takes them again in `secrets`; without every one of them it is 409
+    naming the missing ones (`details.missing_secrets`). A Jupyter service gets a new token instead.
+
     Args:
         task_id (str): An opaque identifier.
+        body (TaskRetry | Unset): What a retry may give again; all optional.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -185,6 +230,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         task_id=task_id,
+        body=body,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -196,6 +242,7 @@ async def asyncio(
     task_id: str,
     *,
     client: AuthenticatedClient | Client,
+    body: TaskRetry | Unset = UNSET,
 ) -> ErrorResponse | Task | None:
     """Run a failed or cancelled task again
 
@@ -207,8 +254,13 @@ async def asyncio(
     it
     may leave no automatic retries for later failures.
 
+    A task's secret values are erased when it ends (only their names stay, in `secret_names`), so the
+    retry of a task that had secrets takes them again in `secrets`; without every one of them it is 409
+    naming the missing ones (`details.missing_secrets`). A Jupyter service gets a new token instead.
+
     Args:
         task_id (str): An opaque identifier.
+        body (TaskRetry | Unset): What a retry may give again; all optional.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -222,5 +274,6 @@ async def asyncio(
         await asyncio_detailed(
             task_id=task_id,
             client=client,
+            body=body,
         )
     ).parsed

@@ -1,7 +1,7 @@
 """gang: multi-node task parts (rank -> worker), rendezvous columns on tasks, worker addresses
 
-Revision ID: 0009_gang
-Revises: 0008_plugins
+Revision ID: 0010_gang
+Revises: 0009_secret_names
 Create Date: 2026-11-30 03:40:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import runplane.store.tables
 
-revision = "0009_gang"
-down_revision = "0008_plugins"
+revision = "0010_gang"
+down_revision = "0009_secret_names"
 branch_labels = None
 depends_on = None
 
