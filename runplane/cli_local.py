@@ -7,11 +7,7 @@ database must exist already (the server, `runplane up` or `runplane migrate` cre
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
-
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 
 from handlers import presenters
 from handlers.presenters import dump
@@ -19,7 +15,7 @@ from runplane.keys import create_key, revoke_key
 from runplane.ratelimit import RateLimiter, SharedCounter, storage_uri_for
 from runplane.redaction import redact_url
 from runplane.settings import Settings
-from runplane.store.database import Database, migrate, schema_revision
+from runplane.store.database import Database, DatabaseUnreachable, migrate, schema_revision, sqlite_file
 from runplane.store.keys import KeyStore
 
 _HOW_TO_POINT = (
@@ -40,9 +36,9 @@ def _settings(database_url: str | None) -> Settings:
         return Settings()
     settings = Settings(database_url=database_url)
     if settings.database_backend == "sqlite" and "RUNPLANE_DATA_DIR" not in os.environ:
-        database = make_url(settings.sqlalchemy_url).database
-        if database and database != ":memory:":
-            settings = Settings(database_url=database_url, data_dir=Path(database).parent)
+        database = sqlite_file(settings.sqlalchemy_url)
+        if database is not None:
+            settings = Settings(database_url=database_url, data_dir=database.parent)
     return settings
 
 
@@ -55,10 +51,9 @@ def _database(database_url: str | None = None) -> Database:
     url = _settings(database_url).sqlalchemy_url
     try:
         revision = schema_revision(url)
-    except OperationalError as exc:
-        reason = str(exc.orig or exc).strip().splitlines()[0]
+    except DatabaseUnreachable as exc:
         raise NoLocalDatabase(
-            f"cannot open the database {redact_url(url)} ({reason}); {_HOW_TO_POINT}"
+            f"cannot open the database {redact_url(url)} ({exc}); {_HOW_TO_POINT}"
         ) from None
     if revision is None:
         raise NoLocalDatabase(f"no runplane database at {redact_url(url)}; {_HOW_TO_POINT}")

@@ -13,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -72,21 +73,35 @@ def migrate(url: str) -> None:
         engine.dispose()
 
 
+class DatabaseUnreachable(Exception):
+    """The database cannot be opened; the message is the driver's reason (its first line)."""
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for other databases and for an in-memory one."""
+    if not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database
+    return Path(database) if database and database != ":memory:" else None
+
+
 def schema_revision(url: str) -> str | None:
     """The Alembic revision of the runplane schema at ``url``, without creating anything.
 
     None when there is no runplane schema there: a SQLite file that does not exist (it is not created),
-    or a database without runplane's ``alembic_version``. Raises SQLAlchemy's OperationalError when the
-    database cannot be reached.
+    or a database without runplane's ``alembic_version``. Raises `DatabaseUnreachable` when the database
+    cannot be reached.
     """
     if url.startswith("sqlite"):
-        database = make_url(url).database
-        if not database or database == ":memory:" or not Path(database).is_file():
+        path = sqlite_file(url)
+        if path is None or not path.is_file():
             return None
     engine = create_engine(sync_url(url), poolclass=NullPool)
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as exc:
+        raise DatabaseUnreachable(str(exc.orig or exc).strip().splitlines()[0]) from None
     finally:
         engine.dispose()
 
