@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import connexion
+
 from generated import models
 from handlers import presenters
 from handlers.context import principal, services
@@ -28,10 +30,11 @@ async def heartbeat_worker(worker_id: str, body: dict[str, Any], token_info: dic
 async def claim_task(worker_id: str, body: dict[str, Any], token_info: dict[str, Any]) -> Answer:
     request = models.ClaimRequest.model_validate(body)
     found = services()
-    rows = await found.workers.claim(principal(token_info), worker_id, request)
+    rows = await found.workers.claim(
+        principal(token_info), worker_id, request, gone=connexion.request.is_disconnected
+    )
     listed = "max_tasks" in request.model_fields_set
     # The tracking plugins set up each claimed task (an MLflow run, env, status) before it is handed out.
-    assert found.plugins is not None
     launches = await found.plugins.prepare_all([claimed.task for claimed in rows])
     return presenters.dump(presenters.claim_result(rows, listed=listed, launches=launches)), 200
 

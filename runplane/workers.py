@@ -173,7 +173,14 @@ class WorkerManager:
         stop = sorted({*stop, *await self.gangs.heartbeat(worker_id, held)})
         return HeartbeatAnswer(renewed.status, renewed.lease_expires_at, stop)
 
-    async def claim(self, principal: Principal, worker_id: str, request: ClaimRequest) -> list[Claimed]:
+    async def claim(
+        self,
+        principal: Principal,
+        worker_id: str,
+        request: ClaimRequest,
+        *,
+        gone: Callable[[], Awaitable[bool]] | None = None,
+    ) -> list[Claimed]:
         """The best fitting queued tasks (at most `max_tasks`), now `preparing` on this worker; [] if none fit.
 
         With `wait_seconds`, a claim that finds nothing waits (a long poll) until a task is queued in any
@@ -181,7 +188,9 @@ class WorkerManager:
         truth: the claim is tried again), and returns [] when the wait ends (at most
         `claim_max_wait_seconds`). Each try renews the lease
         when due (`touch`), so a long poll never lets it run out. An offline worker (drained or lost) gets
-        409; a draining one gets [] at once.
+        409; a draining one gets [] at once. `gone` says whether the client has hung up: a waiting claim
+        whose agent died (its connection closed) takes nothing, instead of holding a task on a dead worker
+        until its lease runs out.
         """
         worker = await self.owned(principal, worker_id)
         loop = asyncio.get_running_loop()
@@ -191,6 +200,8 @@ class WorkerManager:
             if worker.status == "offline":
                 raise self._gone(worker)
             if worker.status != "active" or request.free_slots < 1:
+                return []
+            if gone is not None and await gone():
                 return []
             arrivals = self.arrivals
             seen = arrivals.generation if arrivals is not None else 0

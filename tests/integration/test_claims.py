@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from pathlib import Path
@@ -174,3 +175,50 @@ async def test_the_server_holds_a_claim_no_longer_than_its_limit(client, worker_
     answer = await _claim(client, worker_key, worker_id, wait_seconds=WAIT)
     assert time.monotonic() - asked < WAIT / 2
     assert answer == {}  # nothing to take: no `assignment`
+
+
+async def test_a_waiting_claim_whose_agent_hung_up_takes_nothing(app, client, worker_key, user_key):
+    """An agent killed while its long poll waits leaves the connection closed: a task queued afterwards
+    goes to a live worker, not to the dead one's claim (where it would wait for the lease to run out)."""
+    worker_id = await register(client, worker_key)
+    hung_up = asyncio.Event()
+    body = json.dumps({**free(), "wait_seconds": WAIT}).encode()
+    incoming = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if incoming:
+            return incoming.pop(0)
+        await hung_up.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    path = f"/v1/workers/{worker_id}/claim"
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"x-api-key", worker_key.encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50003),
+        "server": ("testserver", 80),
+    }
+    claim = asyncio.ensure_future(app(scope, receive, send))
+    await _until_waiting(claim)
+    hung_up.set()
+    task_id = await submit(client, user_key)  # wakes the waiting claim
+    await asyncio.wait_for(claim, WAIT / 2)
+    assert (await task_of(client, user_key, task_id))["status"] == "queued"
+    answer = await _claim(client, worker_key, worker_id)
+    assert answer["assignment"]["task_id"] == task_id
