@@ -29,9 +29,8 @@ from runplane.scheduler import Capacity, Demand, capacity_of
 from runplane.store import events
 from runplane.store.claim import effective_priority, greatest
 from runplane.store.database import Database
+from runplane.store.reservations import held_per_worker
 from runplane.store.tables import (
-    ReservationRow,
-    ReservationWorkerRow,
     TaskPartRow,
     TaskRow,
     UTCDateTime,
@@ -121,22 +120,7 @@ async def nodes(session: AsyncSession, now: datetime) -> list[Node]:
     counting a reservation's own running task twice only errs towards leaving it alone)."""
     workers = (await session.scalars(select(WorkerRow).where(WorkerRow.status == "active"))).all()
     used: dict[str, list[float]] = {}
-    held = await session.execute(
-        select(
-            ReservationWorkerRow.worker_id,
-            func.sum(ReservationRow.cpu),
-            func.sum(ReservationRow.memory_gb),
-            func.sum(ReservationRow.gpu_count),
-            func.count(),
-        )
-        .join(ReservationRow, ReservationRow.id == ReservationWorkerRow.reservation_id)
-        .where(
-            ReservationRow.status == "active",
-            ReservationRow.starts_at <= literal(now, UTCDateTime()),
-            ReservationRow.expires_at > literal(now, UTCDateTime()),
-        )
-        .group_by(ReservationWorkerRow.worker_id)
-    )
+    held = await session.execute(held_per_worker(now))
     singles = await session.execute(
         select(TaskRow.worker_id, func.sum(TaskRow.cpu), func.sum(TaskRow.memory_gb), func.sum(TaskRow.gpu))
         .add_columns(func.count())

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select, text, update
+from sqlalchemy import ColumnElement, Select, case, func, literal, select, text, update
 from sqlalchemy.orm import aliased
 
 from runplane.lifecycle import ACTIVE, CANCELLED_REASON, TaskStatus
 from runplane.store import events
 from runplane.store.database import Database
-from runplane.store.tables import ReservationRow, ReservationWorkerRow, TaskRow, WorkerRow
+from runplane.store.tables import ReservationRow, ReservationWorkerRow, TaskRow, UTCDateTime, WorkerRow
 from runplane.store.tasks import keep_redacted_views
 
 _RETURNING = {"synchronize_session": False, "populate_existing": True}
@@ -79,6 +79,26 @@ def derived_status() -> ColumnElement[str]:
             "claimed",
         ),
         else_=ReservationRow.status,
+    )
+
+
+def held_per_worker(now: datetime) -> Select[str, int, float, int, int]:
+    """Rows (worker_id, cpu, memory_gb, gpu_count, reservations) summing the per-node amounts of the
+    reservations live at `now` on each worker they are bound to."""
+    at = literal(now, UTCDateTime())
+    return (
+        select(
+            ReservationWorkerRow.worker_id,
+            func.sum(ReservationRow.cpu),
+            func.sum(ReservationRow.memory_gb),
+            func.sum(ReservationRow.gpu_count),
+            func.count(),
+        )
+        .join(ReservationRow, ReservationRow.id == ReservationWorkerRow.reservation_id)
+        .where(
+            ReservationRow.status == "active", ReservationRow.starts_at <= at, ReservationRow.expires_at > at
+        )
+        .group_by(ReservationWorkerRow.worker_id)
     )
 
 
@@ -147,22 +167,7 @@ class ReservationStore:
     async def held_now(self, now: datetime) -> dict[str, Booked]:
         """Per worker: the per-node amounts of the reservations live at `now` bound to it, added up."""
         async with self.db.reader() as session:
-            result = await session.execute(
-                select(
-                    ReservationWorkerRow.worker_id,
-                    func.sum(ReservationRow.cpu),
-                    func.sum(ReservationRow.memory_gb),
-                    func.sum(ReservationRow.gpu_count),
-                    func.count(),
-                )
-                .join(ReservationRow, ReservationRow.id == ReservationWorkerRow.reservation_id)
-                .where(
-                    ReservationRow.status == "active",
-                    ReservationRow.starts_at <= now,
-                    ReservationRow.expires_at > now,
-                )
-                .group_by(ReservationWorkerRow.worker_id)
-            )
+            result = await session.execute(held_per_worker(now))
             return {
                 str(worker_id): Booked(int(cpu), float(memory), int(gpus), int(count))
                 for worker_id, cpu, memory, gpus, count in result.all()
