@@ -21,7 +21,7 @@ from runplane.catalog import get_model, validate_inputs
 from runplane.entrypoints import entrypoint_script
 from runplane.errors import Conflict, Forbidden, NotFound, Unprocessable, ValidationFailed
 from runplane.lifecycle import ALL, RETRYABLE, TERMINAL, TaskStatus
-from runplane.plugins.definitions import check_task_configs
+from runplane.plugins.definitions import check_task_configs, move_task_secrets
 from runplane.security import Principal
 from runplane.store.tables import TaskRow, utcnow
 from runplane.store.tasks import IdempotencyClash, TaskStore
@@ -86,8 +86,18 @@ def task_args(request: TaskCreate) -> list[str]:
 
 
 def new_task_row(user_id: str, request: TaskCreate) -> TaskRow:
-    """A queued task as submitted: the one place a TaskCreate becomes a stored row."""
+    """A queued task as submitted: the one place a TaskCreate becomes a stored row.
+
+    Secret settings in `plugin_configs` become the task's secrets (`move_task_secrets`).
+    """
     now = utcnow()
+    plugin_configs, plugin_secrets = move_task_secrets(
+        {
+            name: config.model_dump(mode="json", exclude_none=True)
+            for name, config in (request.plugin_configs or {}).items()
+        }
+    )
+    secrets = {**(request.secrets or {}), **plugin_secrets}
     return TaskRow(
         id=uuid.uuid4().hex,
         job_name=request.job_name,
@@ -109,10 +119,7 @@ def new_task_row(user_id: str, request: TaskCreate) -> TaskRow:
         gpu_type=request.gpu_type,
         node_count=request.node_count,
         reservation_id=request.reservation_id.root if request.reservation_id else None,
-        plugin_configs={
-            name: config.model_dump(mode="json", exclude_none=True)
-            for name, config in (request.plugin_configs or {}).items()
-        },
+        plugin_configs=plugin_configs,
         max_retries=request.max_retries,
         retry_count=0,
         retry_on=list(dict.fromkeys(reason.value for reason in request.retry_on))
@@ -124,8 +131,8 @@ def new_task_row(user_id: str, request: TaskCreate) -> TaskRow:
         attempts=[],
         timeout_seconds=request.timeout_seconds,
         env=request.env.model_dump(mode="json") if request.env else {},
-        secrets=dict(request.secrets or {}),
-        secret_names=sorted(request.secrets or {}),
+        secrets=secrets,
+        secret_names=sorted(secrets),
         redacted_view=None,
         metadata_=request.metadata.model_dump(mode="json") if request.metadata else {},
         experiment_id=request.experiment_id.root if request.experiment_id else None,
@@ -168,12 +175,18 @@ def check_runnable(request: TaskCreate) -> None:
                 details={"field": field, "name": invalid[0]},
             )
     # Tracking plugins: known names, known settings a task may set, right types (runplane.plugins).
-    check_task_configs(
-        {
-            name: config.model_dump(mode="json", exclude_none=True)
-            for name, config in (request.plugin_configs or {}).items()
-        }
-    )
+    configs = {
+        name: config.model_dump(mode="json", exclude_none=True)
+        for name, config in (request.plugin_configs or {}).items()
+    }
+    check_task_configs(configs)
+    for variable, value in move_task_secrets(configs)[1].items():
+        given = (request.secrets or {}).get(variable)
+        if given is not None and given != value:
+            raise Unprocessable(
+                f"'secrets.{variable}' and the plugin setting that becomes {variable} disagree; give it once",
+                details={"field": f"secrets.{variable}"},
+            )
     if request.datasets:
         raise Unprocessable(
             "Named datasets are not supported by this server; describe each dataset in 'dataset_specs' "

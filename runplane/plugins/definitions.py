@@ -66,9 +66,10 @@ SPECS: Final[Mapping[str, PluginSpec]] = {
         modes=("sidecar", "remote", "disabled"),
         default_mode="sidecar",
         settings={
-            "tracking_uri": Setting(str),
+            # Where the server sends its own credentials: the server's, never a task's to redirect.
+            "tracking_uri": Setting(str, per_task=False),
             "experiment_name": Setting(str),
-            "username": Setting(str),
+            "username": Setting(str, per_task=False),
             "password": Setting(str, secret=True),
             "token": Setting(str, secret=True),
             "host": _HOST,
@@ -100,7 +101,7 @@ SPECS: Final[Mapping[str, PluginSpec]] = {
             "project": Setting(str),
             "entity": Setting(str),
             "wandb_mode": Setting(str, choices=("offline", "online", "disabled")),
-            "base_url": Setting(str),
+            "base_url": Setting(str, per_task=False),
             "api_key": Setting(str, secret=True),
         },
         defaults={"wandb_mode": "offline"},
@@ -128,7 +129,8 @@ def public_config(plugin: str, config: Mapping[str, Any]) -> dict[str, Any]:
     plain, secret = split_secrets(plugin, settings)
     shown = {k: v for k, v in config.items() if k not in ("settings", "secret_names")}
     shown["settings"] = plain
-    shown["secret_names"] = sorted(name for name, value in secret.items() if value is not None)
+    given = {name for name, value in secret.items() if value is not None}
+    shown["secret_names"] = sorted(given | set(config.get("secret_names") or ()))
     return shown
 
 
@@ -216,6 +218,50 @@ def check_config(
             raise Unprocessable(
                 f"Setting {name!r} of plugin {plugin!r} must be an http(s) URL", details=where
             )
+        elif (name.endswith("url") or name == "tracking_uri") and "@" in value.split("/", 3)[2]:
+            # A URL is shown to every user (answers, a task's plugin_status); credentials go in the
+            # write-only settings instead.
+            raise Unprocessable(
+                f"Setting {name!r} of plugin {plugin!r} must not carry credentials (user:password@); "
+                "use the plugin's username/password or token settings",
+                details=where,
+            )
+        elif setting.secret and not value.strip():
+            raise Unprocessable(
+                f"Secret setting {name!r} of plugin {plugin!r} must not be blank", details=where
+            )
+
+
+TASK_SECRET_ENV: Final[Mapping[tuple[str, str], str]] = {
+    (MLFLOW, "password"): "MLFLOW_TRACKING_PASSWORD",
+    (MLFLOW, "token"): "MLFLOW_TRACKING_TOKEN",
+    (WANDB, "api_key"): "WANDB_API_KEY",
+}
+"""The environment variable each secret setting a task may give becomes (the names MLflow and wandb read)."""
+
+
+def move_task_secrets(configs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A task's `plugin_configs` without their secret values, and those values as the task's secrets.
+
+    A task's own plugin credentials are task secrets like any other: stored in ``tasks.secrets`` under
+    the variable the tracking client reads (`TASK_SECRET_ENV`), masked in its logs, erased when the task
+    ends and asked for again by a retry (`runplane.lifecycle.erase_secrets`). What stays in
+    ``plugin_configs`` holds no secret value.
+    """
+    kept: dict[str, Any] = {}
+    moved: dict[str, str] = {}
+    for plugin, config in configs.items():
+        settings = dict(config.get("settings") or {})
+        names = []
+        for name in [name for name in settings if is_secret(plugin, name)]:
+            value = settings.pop(name)
+            if value is not None:
+                moved[TASK_SECRET_ENV.get((plugin, name), f"RUNPLANE_{plugin}_{name}".upper())] = str(value)
+                names.append(name)
+        kept[plugin] = {**config, "settings": settings} if "settings" in config else dict(config)
+        if names:
+            kept[plugin]["secret_names"] = sorted(names)  # which were given; their values are not here
+    return kept, moved
 
 
 def check_task_configs(configs: Mapping[str, Any]) -> None:

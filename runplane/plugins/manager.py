@@ -50,6 +50,12 @@ from runplane.store.tables import PluginRow, TaskRow, utcnow
 logger = logging.getLogger("runplane.plugins")
 
 SIDECAR_PROGRAMS = {MLFLOW: "mlflow", TENSORBOARD: "tensorboard"}
+# How to get each program: MLflow's server cannot share runplane's environment (mlflow pins an older
+# gunicorn), so it lives in its own venv; TensorBoard comes with the `plugins` extra.
+INSTALL_HINT = {
+    MLFLOW: "run `make install-plugins` and point RUNPLANE_PLUGINS_BIN_DIR at .venv-plugins/bin",
+    TENSORBOARD: "pip install 'runplane[plugins]', or point RUNPLANE_PLUGINS_BIN_DIR at its bin directory",
+}
 # How long a (re)started sidecar that does not answer yet counts as `starting` rather than `unhealthy`.
 STARTUP_SECONDS = 180.0
 CHECK_TIMEOUT_SECONDS = 5.0
@@ -196,7 +202,7 @@ class PluginManager:
         if enabled and mode == "sidecar" and self.program(name) is None:
             raise Conflict(
                 f"Sidecar mode runs `{SIDECAR_PROGRAMS[name]}` on this server, which is not installed here "
-                "(install runplane with its `plugins` extra: pip install 'runplane[plugins]')",
+                f"({INSTALL_HINT[name]})",
                 details={"plugin": name, "field": "mode"},
             )
         entry = audit.AuditEntry(
@@ -318,8 +324,7 @@ class PluginManager:
         if config.mode == "sidecar" and self.program(name) is None:
             return _status(
                 name, "unhealthy", now, url=url,
-                message=f"`{SIDECAR_PROGRAMS[name]}` is not installed on this server "
-                "(pip install 'runplane[plugins]')",
+                message=f"`{SIDECAR_PROGRAMS[name]}` is not installed on this server ({INSTALL_HINT[name]})",
             )  # fmt: skip
         local = self.local_url(config)
         if local is None:  # remote mode without its URL (a task asking for remote the server lacks)
@@ -458,12 +463,11 @@ class PluginManager:
         ):
             experiment = await self.store.experiment_name(row.experiment_id) or experiment
         launch.env.update({"MLFLOW_TRACKING_URI": public, "MLFLOW_EXPERIMENT_NAME": str(experiment)})
-        if settings.get("username"):
+        # The server's own credentials stay on the server (it creates the run with them): a task gets only
+        # credentials its owner gave it (plugin_configs secrets, moved into the task's `secrets` at submit
+        # as MLFLOW_TRACKING_PASSWORD / MLFLOW_TRACKING_TOKEN, erased when the task ends).
+        if settings.get("username") and config.mode == "remote":
             launch.env["MLFLOW_TRACKING_USERNAME"] = str(settings["username"])
-        if settings.get("password"):
-            launch.secrets["MLFLOW_TRACKING_PASSWORD"] = str(settings["password"])
-        if settings.get("token"):
-            launch.secrets["MLFLOW_TRACKING_TOKEN"] = str(settings["token"])
         run_id = previous.get("run_id")
         url = previous.get("url") or public
         if not run_id:
@@ -517,9 +521,11 @@ class PluginManager:
         ):
             if settings.get(key):
                 launch.env[variable] = str(settings[key])
-        if settings.get("api_key"):
-            launch.secrets["WANDB_API_KEY"] = str(settings["api_key"])
+        # The server's api_key is never handed to a task (any user's task could read it); a task that logs
+        # online brings its own in plugin_configs, moved into its `secrets` as WANDB_API_KEY at submit.
         launch.output_env["WANDB_DIR"] = "."
-        found = PluginManager._wandb_health(settings, utcnow())
+        # What the task itself has: its own key (or none), whatever the server's config holds.
+        own = {**settings, "api_key": (row.secrets or {}).get("WANDB_API_KEY")}
+        found = PluginManager._wandb_health(own, utcnow())
         found["run_id"] = row.id
         return found

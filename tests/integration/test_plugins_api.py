@@ -97,6 +97,9 @@ async def test_only_admins_change_configs_and_invalid_ones_are_refused(client, a
         ("tensorboard", {"settings": {"port": 70000}}, 422),
         ("wandb", {"secret_names": ["api_key"]}, 422),  # read-only
         ("wandb", {"enabled": "yes"}, 400),
+        ("wandb", {"settings": {"project": "p", "api_key": "   "}}, 422),  # a blank secret
+        # A URL is shown to every user: credentials in it are refused, they go in the secret settings.
+        ("mlflow", {"mode": "remote", "settings": {"tracking_uri": "http://bob:pw@127.0.0.1:9"}}, 422),
     ]
     for name, case, status in cases:
         response = await put(client, admin_key, name, case)
@@ -104,7 +107,7 @@ async def test_only_admins_change_configs_and_invalid_ones_are_refused(client, a
     # Sidecar mode needs the program: `mlflow` (the server, not mlflow-skinny's command) is not installed.
     response = await put(client, admin_key, "mlflow", {"mode": "sidecar", "settings": {"port": free_port()}})
     assert response.status_code == 409, response.text
-    assert response.json()["code"] == "CONFLICT" and "runplane[plugins]" in response.json()["error"]
+    assert response.json()["code"] == "CONFLICT" and "make install-plugins" in response.json()["error"]
 
 
 async def test_secrets_are_write_only_kept_across_updates_and_never_audited(
@@ -202,8 +205,18 @@ async def test_a_claimed_task_gets_each_plugins_env_secrets_dirs_and_status(
     assert response.status_code == 200, response.text
     # A remote MLflow nobody answers at: the task still runs, its MLflow status says why.
     dead = f"http://127.0.0.1:{free_port()}"
+    response = await put(client, admin_key, "mlflow", {"mode": "remote", "settings": {"tracking_uri": dead}})
+    assert response.status_code == 200, response.text
+    # Where the server sends its credentials is the server's to say, never a task's.
+    redirect = {"mlflow": {"settings": {"tracking_uri": "http://127.0.0.1:9/"}}}
+    refused = await client.post(
+        "/v1/tasks",
+        headers=auth(user_key),
+        json={"job_name": "x", "entrypoint": "true", "plugin_configs": redirect},
+    )
+    assert refused.status_code == 422 and refused.json()["details"]["field"].endswith("tracking_uri")
     plugin_configs = {
-        "mlflow": {"mode": "remote", "settings": {"tracking_uri": dead, "token": TASK_SECRET}},
+        "mlflow": {"mode": "remote", "settings": {"token": TASK_SECRET}},
         "tensorboard": {},
     }
     created = seen.add(
@@ -221,8 +234,9 @@ async def test_a_claimed_task_gets_each_plugins_env_secrets_dirs_and_status(
     assert created.status_code == 201, created.text
     task = created.json()
     task_id = task["id"]
+    # The task's own credential is one of its secrets (masked, erased when it ends), under MLflow's name.
     assert task["plugin_configs"] == {
-        "mlflow": {"mode": "remote", "settings": {"tracking_uri": dead}, "secret_names": ["token"]},
+        "mlflow": {"mode": "remote", "settings": {}, "secret_names": ["token"]},
         "tensorboard": {"settings": {}, "secret_names": []},
     }
     assert "plugin_status" not in task  # set up when a worker claims it
@@ -232,7 +246,8 @@ async def test_a_claimed_task_gets_each_plugins_env_secrets_dirs_and_status(
     env, secrets = assignment["env"], assignment["secrets"]
     assert env["WANDB_PROJECT"] == "vision" and env["WANDB_ENTITY"] == "lab"
     assert env["WANDB_MODE"] == "offline" and env["WANDB_RUN_ID"] == task_id and env["WANDB_NAME"] == "lr-3"
-    assert secrets["WANDB_API_KEY"] == SECRET and "WANDB_API_KEY" not in env
+    # The server's wandb key stays on the server: any user's task could read what it is given.
+    assert "WANDB_API_KEY" not in secrets and "WANDB_API_KEY" not in env
     assert env["MLFLOW_TRACKING_URI"] == dead and env["MLFLOW_EXPERIMENT_NAME"] == "runplane"
     assert secrets["MLFLOW_TRACKING_TOKEN"] == TASK_SECRET and "MLFLOW_RUN_ID" not in env
     assert assignment["output_env"] == {"TENSORBOARD_LOGDIR": "tensorboard", "WANDB_DIR": "."}
@@ -255,6 +270,9 @@ async def test_a_claimed_task_gets_each_plugins_env_secrets_dirs_and_status(
     finally:
         await db.close()
     assert row is not None and row.plugin_status is not None
+    assert row.secrets == {"MLFLOW_TRACKING_TOKEN": TASK_SECRET} and TASK_SECRET not in json.dumps(
+        row.plugin_configs
+    )
     assert {name: (v["status"], v.get("url")) for name, v in row.plugin_status.items()} == {
         name: (v["status"], v.get("url")) for name, v in status.items()
     }
