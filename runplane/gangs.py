@@ -126,6 +126,11 @@ class GangManager:
             if target == S.cancelled and not task.cancel_requested:
                 raise Conflict("Nobody asked to cancel this task", details={"task_id": task.id})
             mine.update(status=target, released=target in PART_ENDED)
+            if target == S.completed:
+                # A completed part's process exited 0 (the worker's final report names no code), and the
+                # part's last progress note ("uploading ...") is over.
+                mine.setdefault("exit_code", part.exit_code if part.exit_code is not None else 0)
+                mine.setdefault("message", _message(S.completed))
             statuses = await self.store.statuses(task.id, attempt)
             statuses[rank] = target
             if target == S.failed:

@@ -103,16 +103,19 @@ async def test_the_gang_runs_when_all_parts_run_and_completes_when_all_complete(
     ok = await report(client, worker_key, workers[1], task_id, status="running")
     assert ok.json()["status"] == "running"
     for worker_id in workers:
-        await report(client, worker_key, worker_id, task_id, status="collecting")
+        await report(
+            client, worker_key, worker_id, task_id, status="collecting", message="uploading 1 file(s)"
+        )
+    # As the worker agent does: the final report names no exit code.
     assert (await report(client, worker_key, workers[0], task_id, status="completed")).json()["status"] == (
         "collecting"
     )
-    done = await report(client, worker_key, workers[1], task_id, status="completed", exit_code=0)
+    done = await report(client, worker_key, workers[1], task_id, status="completed")
     assert done.json()["status"] == "completed"
     task = await task_of(client, user_key, task_id)
-    assert [(a["rank"], a["status"]) for a in task["node_assignments"]] == [
-        (0, "completed"),
-        (1, "completed"),
+    assert [(a["rank"], a["status"], a["exit_code"], a["message"]) for a in task["node_assignments"]] == [
+        (0, "completed", 0, "Completed"),
+        (1, "completed", 0, "Completed"),
     ]
 
 
