@@ -204,6 +204,27 @@ async def test_the_head_gang_holds_the_workers_it_needs_and_others_backfill(clie
     assert (await task_of(client, user_key, small[1]))["status"] == "queued"
 
 
+async def test_a_task_held_back_by_the_head_gang_says_it_yields_to_it(client, worker_key, user_key, manager):
+    a = await register(client, worker_key, "a", cpu=4, slots=2)
+    b = await register(client, worker_key, "b", cpu=4, slots=2)
+    busy = await submit(client, user_key, "busy", cpu=1)
+    assert [x["task_id"] for x in await claim_all(client, worker_key, a, cpu=4, slots=2)] == [busy]
+    gang = await submit(client, user_key, "gang", node_count=2, cpu=4, priority=10)
+    small = await submit(client, user_key, "small", cpu=1, priority=1)
+    assert await claim_all(client, worker_key, b, cpu=4, slots=2) == []
+    await manager.reap()
+    yields = (
+        "Waiting: yields to a 2-node task (priority 10) at the head of the queue; the 2 worker(s) it will "
+        "start on take no other work until it starts"
+    )
+    assert (await task_of(client, user_key, small))["message"] == yields
+    # A worker the gang does not hold: the small task waits for nothing, its message says so again.
+    await register(client, worker_key, "c", cpu=1, slots=1)
+    await manager.reap()
+    assert (await task_of(client, user_key, small))["message"] == "Queued"
+    assert (await task_of(client, user_key, gang))["status"] == "queued"
+
+
 async def test_every_parts_worker_downloads_the_gangs_snapshot_while_it_runs_its_part(
     client, settings, worker_key, user_key
 ):
