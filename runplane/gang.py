@@ -151,9 +151,13 @@ def _per_part(demand: Demand) -> str:
 
 
 def gang_status(statuses: Sequence[str]) -> TaskStatus:
-    """The task's status from its parts' while none failed: as far as the slowest part."""
-    slowest = min(statuses, key=lambda status: PART_ORDER.index(S(status)) if status in PART_ORDER else 0)
-    return S(slowest)
+    """The task's status from its parts' while none failed: as far as the slowest part.
+
+    Always one of `PART_ORDER`: a part that ended otherwise (failed, cancelled) is not counted, and with
+    no part left the gang is as far as ``preparing``.
+    """
+    live = [S(status) for status in statuses if status in PART_ORDER]
+    return min(live, key=PART_ORDER.index, default=S.preparing)
 
 
 def default_port(task_id: str, attempt: int) -> int:

@@ -35,6 +35,11 @@ S = TaskStatus
 _ATTEMPTS = 8
 
 
+def _message(status: str) -> str:
+    """The task's default message for `status`; every status has one (never a KeyError)."""
+    return lifecycle.DEFAULT_MESSAGES.get(TaskStatus(status), str(status).capitalize())
+
+
 class GangManager:
     """The gang's transitions, by the lifecycle's rules (`runplane.lifecycle`): a part moves as a task's
     report may move a task (`lifecycle.REPORTED`), and a failed part ends the gang by `after_failure`."""
@@ -121,6 +126,11 @@ class GangManager:
             if target == S.cancelled and not task.cancel_requested:
                 raise Conflict("Nobody asked to cancel this task", details={"task_id": task.id})
             mine.update(status=target, released=target in PART_ENDED)
+            if target == S.completed:
+                # A completed part's process exited 0 (the worker's final report names no code), and the
+                # part's last progress note ("uploading ...") is over.
+                mine.setdefault("exit_code", part.exit_code if part.exit_code is not None else 0)
+                mine.setdefault("message", _message(S.completed))
             statuses = await self.store.statuses(task.id, attempt)
             statuses[rank] = target
             if target == S.failed:
@@ -143,6 +153,10 @@ class GangManager:
                 if all(status in PART_ENDED for status in statuses.values()):
                     values.update(lifecycle.cancelled_values(task, now=now))
             else:
+                if S.failed in statuses.values():
+                    # Another part failed after this task was read (its change ends the gang in the same
+                    # transaction): read the task again rather than move it from a stale view.
+                    return None
                 moved = gang_status(list(statuses.values()))
                 if moved != task.status:
                     lifecycle.check_transition(task.id, task.status, moved, allowed=lifecycle.REPORTED)
@@ -150,9 +164,9 @@ class GangManager:
                     if moved == S.running:
                         values["started_at"] = task.started_at or now
                     if moved == S.completed:
-                        values.update(progress=100.0, ended_at=now, message=lifecycle.DEFAULT_MESSAGES[moved])
+                        values.update(progress=100.0, ended_at=now, message=_message(moved))
                     else:
-                        values.setdefault("message", lifecycle.DEFAULT_MESSAGES[moved])
+                        values.setdefault("message", _message(moved))
         # An ending change erases the task's secret values, its texts redacted with them first.
         return await self.store.move(
             task,

@@ -272,6 +272,12 @@ class TaskManager:
             model_id = request.model_id.root
             if get_model(model_id) is None:
                 raise Unprocessable(f"Unknown model '{model_id}'", details={"field": "model_id"})
+            if request.node_count > 1:
+                # A catalog model is one process; its results would be one rank's among several.
+                raise Unprocessable(
+                    "A catalog model runs on one node: 'node_count' must be 1 with 'model_id'",
+                    details={"field": "node_count"},
+                )
             problems = validate_inputs(model_id, request.inputs.root if request.inputs else {})
             if problems:
                 field, problem = next(iter(problems.items()))

@@ -41,6 +41,21 @@ class ParameterProblem(BadRequestProblem):
 
 
 class NamingParameterValidator(ParameterValidator):
+    """connexion's parameter validation, with errors naming the parameter (`ParameterProblem`), and a
+    single-valued query parameter given more than once refused (connexion would keep one of them)."""
+
+    def validate_query_parameter(self, param: dict[str, Any], request: Any) -> str | None:
+        name = param["name"]
+        if param.get("schema", {}).get("type") != "array":
+            given = request._starlette_request.query_params.getlist(name)
+            if len(given) > 1:
+                raise ParameterProblem(
+                    f"Query parameter '{name}' takes one value; it was given {len(given)} times",
+                    field=name,
+                    location="query",
+                )
+        return super().validate_query_parameter(param, request)  # type: ignore[no-any-return]
+
     @staticmethod
     def validate_parameter(
         parameter_type: str, value: Any, param: dict[str, Any], param_name: str | None = None

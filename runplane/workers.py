@@ -41,11 +41,13 @@ from runplane.scheduler import (
     WAITING_PREFIX,
     Capacity,
     ClaimSpec,
+    Demand,
     capacity_of,
+    fits,
     unreserved,
     waiting_reason,
 )
-from runplane.store.gangs import GangStore
+from runplane.store.gangs import GangStore, demand_of
 from runplane.store.tables import TaskRow, WorkerRow, utcnow
 from runplane.store.workers import WorkerStore
 
@@ -468,11 +470,14 @@ class WorkerManager:
         changed = 0
         gang_demand = any(demand.node_count > 1 for demand in demands)
         fleet = await self.gangs.store.fleet(utcnow()) if gang_demand else []
+        yields_to = await self._head_gang_holds(now) if gang_demand else None
         for demand, messages in demands.items():
             if demand.node_count > 1:
                 reason: str | None = gang.waiting_reason(demand, fleet)
             else:
                 reason = waiting_reason(demand, capacities, free_of_holds)
+                if reason is None and yields_to is not None:
+                    reason = yields_to(demand)
             stale = (
                 any(m != reason for m in messages)
                 if reason is not None
@@ -481,6 +486,34 @@ class WorkerManager:
             if stale:  # only then write: most passes change nothing and take no write lock
                 changed += await self.store.set_waiting(demand, reason, now=now)
         return changed
+
+    async def _head_gang_holds(self, now: datetime) -> Callable[[Demand], str | None] | None:
+        """When the head of the queue is a multi-node task that holds workers for its start (the claim's
+        rule, `gang.hold_for`): for a single-node demand, why it waits on it (None when a worker not held
+        has it free now). None when the head holds nothing. The gang is named by its size and priority
+        only: it may be another user's, whose ids a user never sees."""
+        head = await self.gangs.store.head(
+            self.store.dialect,
+            now,
+            rate=self.settings.aging_rate,
+            max_boost=self.settings.aging_max_boost,
+        )
+        if head is None or head.node_count == 1 or head.reservation_id is not None:
+            return None
+        fleet = await self.gangs.store.fleet(now)
+        held = set(gang.hold_for(demand_of(head), fleet))
+        if not held:
+            return None
+        free_elsewhere = [node.free for node in fleet if node.worker_id not in held]
+        text = (
+            f"{WAITING_PREFIX} yields to a {head.node_count}-node task (priority {head.priority}) at the head "
+            f"of the queue; the {len(held)} worker(s) it will start on take no other work until it starts"
+        )
+
+        def reason(demand: Demand) -> str | None:
+            return None if any(fits(demand, free) for free in free_elsewhere) else text
+
+        return reason
 
     async def _finished(self, row: TaskRow) -> None:
         if self.on_finished is None:

@@ -266,6 +266,14 @@ class GangStore:
     def dialect(self) -> str:
         return self.db.backend
 
+    async def head(self, dialect: str, now: datetime, *, rate: float, max_boost: float) -> TaskRow | None:
+        """The head of the whole queue in the claim's order (aging by `rate`/`max_boost`), or None."""
+        async with self.db.reader() as session:
+            rows = await queued_in_order(
+                session, dialect, now=now, rate=rate, max_boost=max_boost, gangs_only=False
+            )
+            return rows[0] if rows else None
+
     async def fleet(self, now: datetime) -> list[Node]:
         """Every active worker with its capacity and what it has free now (for waiting reasons)."""
         async with self.db.reader() as session:

@@ -202,3 +202,21 @@ async def test_a_body_without_content_type_is_415(client, user_key, path):
         "A request body needs a Content-Type header",
         {"field": "Content-Type"},
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("/v1/tasks?limit=5&limit=6", "limit"),
+        ("/v1/tasks/0123456789abcdef0123456789abcdef/logs?rank=0&rank=1", "rank"),
+    ],
+)
+async def test_a_single_valued_query_parameter_given_twice_is_400(client, user_key, url, name):
+    response = await client.get(url, headers=auth(user_key))
+    assert_error(
+        response,
+        400,
+        "VALIDATION_ERROR",
+        f"Query parameter '{name}' takes one value; it was given 2 times",
+        {"field": name, "in": "query"},
+    )

@@ -9,10 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from runplane.store.tables import TaskPartRow, TaskRow
 from tests.conftest import auth
+from tests.integration.test_snapshots_api import good_archive, upload
+from tests.support.errors import assert_error
+from tests.support.worker_flow import new_worker_key
 from tests.support.workers import free, heartbeat, register, report, submit, task_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -100,16 +103,19 @@ async def test_the_gang_runs_when_all_parts_run_and_completes_when_all_complete(
     ok = await report(client, worker_key, workers[1], task_id, status="running")
     assert ok.json()["status"] == "running"
     for worker_id in workers:
-        await report(client, worker_key, worker_id, task_id, status="collecting")
+        await report(
+            client, worker_key, worker_id, task_id, status="collecting", message="uploading 1 file(s)"
+        )
+    # As the worker agent does: the final report names no exit code.
     assert (await report(client, worker_key, workers[0], task_id, status="completed")).json()["status"] == (
         "collecting"
     )
-    done = await report(client, worker_key, workers[1], task_id, status="completed", exit_code=0)
+    done = await report(client, worker_key, workers[1], task_id, status="completed")
     assert done.json()["status"] == "completed"
     task = await task_of(client, user_key, task_id)
-    assert [(a["rank"], a["status"]) for a in task["node_assignments"]] == [
-        (0, "completed"),
-        (1, "completed"),
+    assert [(a["rank"], a["status"], a["exit_code"], a["message"]) for a in task["node_assignments"]] == [
+        (0, "completed", 0, "Completed"),
+        (1, "completed", 0, "Completed"),
     ]
 
 
@@ -196,3 +202,82 @@ async def test_the_head_gang_holds_the_workers_it_needs_and_others_backfill(clie
         (gang, 1)
     ]
     assert (await task_of(client, user_key, small[1]))["status"] == "queued"
+
+
+async def test_a_task_held_back_by_the_head_gang_says_it_yields_to_it(client, worker_key, user_key, manager):
+    a = await register(client, worker_key, "a", cpu=4, slots=2)
+    b = await register(client, worker_key, "b", cpu=4, slots=2)
+    busy = await submit(client, user_key, "busy", cpu=1)
+    assert [x["task_id"] for x in await claim_all(client, worker_key, a, cpu=4, slots=2)] == [busy]
+    gang = await submit(client, user_key, "gang", node_count=2, cpu=4, priority=10)
+    small = await submit(client, user_key, "small", cpu=1, priority=1)
+    assert await claim_all(client, worker_key, b, cpu=4, slots=2) == []
+    await manager.reap()
+    yields = (
+        "Waiting: yields to a 2-node task (priority 10) at the head of the queue; the 2 worker(s) it will "
+        "start on take no other work until it starts"
+    )
+    assert (await task_of(client, user_key, small))["message"] == yields
+    # A worker the gang does not hold: the small task waits for nothing, its message says so again.
+    await register(client, worker_key, "c", cpu=1, slots=1)
+    await manager.reap()
+    assert (await task_of(client, user_key, small))["message"] == "Queued"
+    assert (await task_of(client, user_key, gang))["status"] == "queued"
+
+
+async def test_every_parts_worker_downloads_the_gangs_snapshot_while_it_runs_its_part(
+    client, settings, worker_key, user_key
+):
+    body = good_archive()
+    snapshot_id = (await upload(client, user_key, body)).json()["id"]
+    url = f"/v1/snapshots/{snapshot_id}/content"
+    # Rank 1's worker was registered with a key of its own (another worker key's user).
+    other_key = await new_worker_key(settings, "worker-2")
+    first = await register(client, worker_key, "n0", slots=1)
+    second = await register(client, other_key, "n1", slots=1)
+    task_id = await submit(client, user_key, "gang", node_count=2, snapshot_id=snapshot_id)
+    assert [a["rank"] for a in await claim_all(client, worker_key, first)] == [0]
+    assert [a["rank"] for a in await claim_all(client, other_key, second)] == [1]
+    for key in (worker_key, other_key):
+        download = await client.get(url, headers=auth(key))
+        assert download.status_code == 200 and download.content == body
+    stranger = await new_worker_key(settings, "worker-3")
+    not_found = (404, "NOT_FOUND", "Snapshot not found", {"snapshot_id": snapshot_id})
+    assert_error(await client.get(url, headers=auth(stranger)), *not_found)
+    # Once the gang ended (rank 1 failed, rank 0 stopped), neither may download it any more.
+    await report(client, other_key, second, task_id, status="failed", exit_code=1)
+    for key in (worker_key, other_key):
+        assert_error(await client.get(url, headers=auth(key)), *not_found)
+
+
+async def test_a_late_report_of_an_ended_gangs_part_is_answered_never_a_500(client, worker_key, user_key, db):
+    task_id, workers = await start_gang(client, worker_key, user_key, 2)
+    failed = await report(client, worker_key, workers[1], task_id, status="failed", exit_code=2)
+    assert failed.json()["status"] == "failed"
+    # Rank 0 had not heard yet: its late reports (any status) get the ended task back, unchanged.
+    for status in ("running", "collecting", "completed", "failed"):
+        late = await report(client, worker_key, workers[0], task_id, status=status)
+        assert late.status_code == 200, late.text
+        assert late.json()["status"] == "failed"
+
+
+async def test_a_report_racing_another_parts_failure_is_not_a_500(client, worker_key, user_key, db):
+    task_id, workers = await start_gang(client, worker_key, user_key, 2)
+    # The moment between rank 1's failure being read and the task read: a failed part, the task active.
+    async with db.session() as session:
+        await session.execute(
+            update(TaskPartRow)
+            .where(TaskPartRow.task_id == task_id, TaskPartRow.rank == 1)
+            .values(status="failed", failure_reason="exit_code")
+        )
+    racing = await report(client, worker_key, workers[0], task_id, status="running")
+    assert racing.status_code == 409, racing.text
+    assert racing.json()["error"] == "The task changed concurrently; report again"
+
+
+async def test_a_catalog_model_on_several_nodes_is_refused(client, user_key):
+    body = {"job_name": "m", "model_id": "simulator", "inputs": {"trials": 100}, "node_count": 2}
+    response = await client.post("/v1/tasks", headers=auth(user_key), json=body)
+    message = "A catalog model runs on one node: 'node_count' must be 1 with 'model_id'"
+    assert_error(response, 422, "VALIDATION_ERROR", message, {"field": "node_count"})
+    assert (await client.get("/v1/tasks", headers=auth(user_key))).json()["total"] == 0

@@ -198,6 +198,11 @@ async def test_variations_fill_the_command_template(client, user_key):
             "Unknown model 'nope'",
             {"field": "model_id"},
         ),
+        (
+            {"task": {**MODEL_TASK, "node_count": 2}, "grid": {"alpha": [0.1]}},
+            "A catalog model runs on one node: 'node_count' must be 1 with 'model_id'",
+            {"field": "node_count"},
+        ),
     ],
 )
 async def test_a_sweep_that_cannot_run_as_asked_is_422(client, user_key, body, message, details):

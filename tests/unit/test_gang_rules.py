@@ -74,6 +74,11 @@ def test_waiting_reasons_say_how_many_workers_can_take_a_part() -> None:
         (["completed", "running"], "running"),
         (["collecting", "completed"], "collecting"),
         (["completed", "completed", "completed"], "completed"),
+        # Ended parts (a failed one the gang is ending on, stopped ones) are not counted: never a status
+        # without a task message (no KeyError in runplane.gangs).
+        (["failed", "running"], "running"),
+        (["cancelled", "collecting", "completed"], "collecting"),
+        (["cancelled", "failed"], "preparing"),
     ],
 )
 def test_the_gang_is_as_far_as_its_slowest_part(parts: list[str], expected: str) -> None:
