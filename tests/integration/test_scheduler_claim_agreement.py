@@ -291,6 +291,7 @@ def task_row(task: GenTask, *, queued_at: datetime, worker_id: str | None) -> Ta
         timeout_seconds=None,
         env={},
         secrets={},
+        secret_names=[],
         metadata_={},
         experiment_id=None,
         run_label=None,
