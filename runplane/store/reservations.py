@@ -82,10 +82,21 @@ def derived_status() -> ColumnElement[str]:
     )
 
 
-def held_per_worker(now: datetime) -> Select[str, int, float, int, int]:
-    """Rows (worker_id, cpu, memory_gb, gpu_count, reservations) summing the per-node amounts of the
-    reservations live at `now` on each worker they are bound to."""
-    at = literal(now, UTCDateTime())
+def held_per_worker(
+    now: datetime | None = None, *, overlapping: ReservationRow | None = None
+) -> Select[str, int, float, int, int]:
+    """Rows (worker_id, cpu, memory_gb, gpu_count, reservations) summing, per worker they are bound to,
+    the per-node amounts of the active reservations live at `now`, or (with `overlapping`) of the other
+    active reservations whose window overlaps that one's."""
+    if overlapping is not None:
+        window = [
+            ReservationRow.id != overlapping.id,
+            ReservationRow.starts_at < overlapping.expires_at,
+            ReservationRow.expires_at > overlapping.starts_at,
+        ]
+    else:
+        at = literal(now, UTCDateTime())
+        window = [ReservationRow.starts_at <= at, ReservationRow.expires_at > at]
     return (
         select(
             ReservationWorkerRow.worker_id,
@@ -95,9 +106,7 @@ def held_per_worker(now: datetime) -> Select[str, int, float, int, int]:
             func.count(),
         )
         .join(ReservationRow, ReservationRow.id == ReservationWorkerRow.reservation_id)
-        .where(
-            ReservationRow.status == "active", ReservationRow.starts_at <= at, ReservationRow.expires_at > at
-        )
+        .where(ReservationRow.status == "active", *window)
         .group_by(ReservationWorkerRow.worker_id)
     )
 
@@ -142,23 +151,7 @@ class ReservationStore:
     @staticmethod
     async def _booked(session: Any, row: ReservationRow) -> dict[str, Booked]:
         """Per worker: what other active reservations overlapping `row`'s window hold per node."""
-        result = await session.execute(
-            select(
-                ReservationWorkerRow.worker_id,
-                func.sum(ReservationRow.cpu),
-                func.sum(ReservationRow.memory_gb),
-                func.sum(ReservationRow.gpu_count),
-                func.count(),
-            )
-            .join(ReservationRow, ReservationRow.id == ReservationWorkerRow.reservation_id)
-            .where(
-                ReservationRow.id != row.id,
-                ReservationRow.status == "active",
-                ReservationRow.starts_at < row.expires_at,
-                ReservationRow.expires_at > row.starts_at,
-            )
-            .group_by(ReservationWorkerRow.worker_id)
-        )
+        result = await session.execute(held_per_worker(overlapping=row))
         return {
             str(worker_id): Booked(int(cpu), float(memory), int(gpus), int(count))
             for worker_id, cpu, memory, gpus, count in result.all()
