@@ -6,6 +6,7 @@ Exit status: 0 on success; 1 for an error (one line on stderr with the API's cod
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -331,6 +332,20 @@ def sse_events(lines: Iterator[str]) -> Iterator[tuple[str | None, str, str]]:
             event_id = value
 
 
+@contextlib.contextmanager
+def _job_stream(
+    client: Api, http: httpx.Client, task_id: str, last_id: str | None
+) -> Iterator[httpx.Response]:
+    """The task's SSE stream, resumed after `last_id`; an error answer raises it as the API's error."""
+    kwargs = stream_job._get_kwargs(task_id, last_event_id=last_id if last_id is not None else UNSET)
+    kwargs["timeout"] = httpx.Timeout(60.0, connect=10.0, read=None)
+    with transport_errors(client.url), http.stream(**kwargs) as response:
+        if response.status_code >= 400:
+            response.read()
+            raise error_from_body(response.status_code, response.content, response.headers)
+        yield response
+
+
 def stream_task_events(client: Api, task_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """(event name, StreamEvent) of each event of the task's SSE stream, from the task's start (the server
     replays what happened before) until `task_complete`. A stream that ends early (the server bounds
@@ -340,12 +355,7 @@ def stream_task_events(client: Api, task_id: str) -> Iterator[tuple[str, dict[st
     http = client.client.get_httpx_client()
     ended = False
     while True:
-        kwargs = stream_job._get_kwargs(task_id, last_event_id=last_id if last_id is not None else UNSET)
-        kwargs["timeout"] = httpx.Timeout(60.0, connect=10.0, read=None)
-        with transport_errors(client.url), http.stream(**kwargs) as response:
-            if response.status_code >= 400:
-                response.read()
-                raise error_from_body(response.status_code, response.content, response.headers)
+        with _job_stream(client, http, task_id, last_id) as response:
             for event_id, event, data in sse_events(response.iter_lines()):
                 last_id = event_id or last_id
                 yield event, json.loads(data)
@@ -389,12 +399,7 @@ def follow_task(client: Api, task_id: str, *, quiet: bool = False, json_lines: b
             )
             if report.status in TERMINAL:
                 break
-            kwargs = stream_job._get_kwargs(task_id, last_event_id=last_id if last_id is not None else UNSET)
-            kwargs["timeout"] = httpx.Timeout(60.0, connect=10.0, read=None)
-            with transport_errors(client.url), http.stream(**kwargs) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise error_from_body(response.status_code, response.content, response.headers)
+            with _job_stream(client, http, task_id, last_id) as response:
                 for event_id, event, data in sse_events(response.iter_lines()):
                     last_id = event_id or last_id
                     payload = json.loads(data).get("data", {})
