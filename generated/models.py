@@ -302,6 +302,22 @@ class ServerConfig(BaseModel):
             le=3600.0,
         ),
     ] = None
+    plugin_health_ttl_seconds: Annotated[
+        float | None,
+        Field(
+            description="How long a plugin's health check is reused by reads before the plugin is asked again (0 - every time); a configuration change forgets it.",
+            ge=0.0,
+            le=3600.0,
+        ),
+    ] = None
+    plugin_status_seconds: Annotated[
+        float | None,
+        Field(
+            description="How often a running task's `plugin_status` is checked again; an ended task's plugins are wound up (status `stopped`, MLflow run ended) on the next supervisor poll.",
+            ge=0.0,
+            le=3600.0,
+        ),
+    ] = None
 
 
 class ApiKeyCreate(BaseModel):
@@ -665,7 +681,12 @@ class PluginStatus(BaseModel):
             max_length=2048,
         ),
     ] = None
-    last_check: AwareDatetime | None = None
+    last_check: Annotated[
+        AwareDatetime | None,
+        Field(
+            description="When this status was checked (the claim, then every `plugin_status_seconds` while the task runs, then when the task ended)."
+        ),
+    ] = None
     message: Annotated[
         str | None, Field(description="Why it is unhealthy, or what was checked.", max_length=512)
     ] = None

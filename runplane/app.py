@@ -210,6 +210,8 @@ def build_services(settings: Settings) -> Services:
             settings.resolved_data_dir,
             bin_dir=settings.plugins_bin_dir,
             poll_seconds=settings.plugin_poll_seconds,
+            health_ttl=settings.plugin_health_ttl_seconds,
+            status_seconds=settings.plugin_status_seconds,
         ),
     )
     return services

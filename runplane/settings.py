@@ -141,6 +141,20 @@ class Settings(BaseSettings):
     plugin_poll_seconds: float = Field(
         2.0, gt=0, le=3600, description="How often the sidecar supervisor reconciles plugin sidecars."
     )
+    plugin_health_ttl_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="How long a plugin's health check is reused by reads (plugin operations, task status "
+        "refreshes) before the plugin is asked again; 0 asks every time. A config change forgets it.",
+    )
+    plugin_status_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=3600,
+        description="How often a running task's `plugin_status` is checked again (by the process that "
+        "supervises the sidecars); an ended task's plugins are wound up on the next supervisor poll.",
+    )
 
     cors_origins: Annotated[list[str], NoDecode] = Field(
         list(DEFAULT_CORS_ORIGINS),

@@ -15,7 +15,10 @@ stop the task: its status says ``unhealthy`` and why.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import importlib.metadata
+import json
 import logging
 import shutil
 import socket
@@ -29,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from runplane import audit
+from runplane import audit, lifecycle
 from runplane.errors import Conflict, NotFound, Unprocessable
 from runplane.plugins import mlflow_rest
 from runplane.plugins.definitions import (
@@ -60,6 +63,14 @@ INSTALL_HINT = {
 STARTUP_SECONDS = 180.0
 CHECK_TIMEOUT_SECONDS = 5.0
 TENSORBOARD_DIR = "tensorboard"
+# How long after a task ended its MLflow run is tried to be ended while MLflow is out of reach.
+END_RETRY_SECONDS = 600.0
+# The MLflow run status a task's end gives its run (runs/update).
+MLFLOW_RUN_END = {
+    lifecycle.TaskStatus.completed: "FINISHED",
+    lifecycle.TaskStatus.failed: "FAILED",
+    lifecycle.TaskStatus.cancelled: "KILLED",
+}
 # Bind addresses that mean "every interface": not where a client connects.
 _ANY_ADDRESS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104
 
@@ -130,14 +141,36 @@ def _status(name: str, status: str, now: datetime, **extra: Any) -> dict[str, An
 
 
 class PluginManager:
+    """The plugins of one server process: configurations, health (cached `health_ttl` seconds), the
+    sidecar supervisor, each claimed task's set-up, and the tending of the tasks' `plugin_status` (re-checked
+    every `status_seconds` while a task runs, wound up when it ends) by the supervising process."""
+
     def __init__(
-        self, store: PluginStore, data_dir: Path, *, bin_dir: Path | None = None, poll_seconds: float = 2.0
+        self,
+        store: PluginStore,
+        data_dir: Path,
+        *,
+        bin_dir: Path | None = None,
+        poll_seconds: float = 2.0,
+        health_ttl: float = 10.0,
+        status_seconds: float = 15.0,
     ) -> None:
         self.store = store
         self.bin_dir = bin_dir
         self.data_dir = data_dir
         self.state_dir = data_dir / "plugins"
-        self.supervisor = SidecarSupervisor(self.state_dir, self.desired_sidecars, poll_seconds=poll_seconds)
+        self.health_ttl = health_ttl
+        self.status_seconds = status_seconds
+        # Health checks by configuration (its digest): (monotonic expiry, status), and the checks under way
+        # (so a burst of reads waits on one outbound call).
+        self._health_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._health_inflight: dict[
+            str, tuple[asyncio.AbstractEventLoop, asyncio.Future[dict[str, Any]]]
+        ] = {}
+        self._last_refresh = float("-inf")
+        self.supervisor = SidecarSupervisor(
+            self.state_dir, self.desired_sidecars, poll_seconds=poll_seconds, also=self.tend_tasks
+        )
 
     # --- configurations -------------------------------------------------------------------------
 
@@ -226,6 +259,7 @@ class PluginManager:
             updated_by=caller.user_id,
             entry=entry,
         )
+        self.forget_health()
         logger.info(
             "plugin configured",
             extra={"plugin": name, "enabled": enabled, "mode": mode, "by": caller.user_id},
@@ -243,6 +277,7 @@ class PluginManager:
             metadata={"plugin": name, "enabled": False},
         )
         await self.store.delete(name, entry=entry)
+        self.forget_health()
         logger.info("plugin configuration removed", extra={"plugin": name, "by": caller.user_id})
 
     # --- sidecars ----------------------------------------------------------------------------------
@@ -312,7 +347,48 @@ class PluginManager:
 
     # --- health ---------------------------------------------------------------------------------------
 
+    def forget_health(self) -> None:
+        """Drops this process's cached health checks (a configuration changed). Other processes key their
+        cache by the configuration, so a change there is a miss too."""
+        self._health_cache.clear()
+
+    @staticmethod
+    def _health_key(config: PluginConfig) -> str:
+        shape = [config.name, config.enabled, config.mode, config.all_settings()]
+        return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()
+
     async def health(self, config: PluginConfig) -> dict[str, Any]:
+        """The plugin's status (PluginStatus fields, `last_check` = when it was really checked): checked
+        now, or the same configuration's check of less than `health_ttl` seconds ago. Concurrent callers
+        for one configuration share one check, so a burst of reads makes one outbound call."""
+        if self.health_ttl <= 0:
+            return await self._check_health(config)
+        key = self._health_key(config)
+        cached = self._health_cache.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return dict(cached[1])
+        loop = asyncio.get_running_loop()
+        inflight = self._health_inflight.get(key)
+        if inflight is not None and inflight[0] is loop and not inflight[1].done():
+            await asyncio.wait({inflight[1]})
+            if not inflight[1].cancelled():
+                return dict(inflight[1].result())
+            return await self._check_health(config)  # that check was abandoned: check here
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self._health_inflight[key] = (loop, future)
+        try:
+            found = await self._check_health(config)
+        except BaseException:
+            future.cancel()
+            raise
+        finally:
+            if self._health_inflight.get(key, (None, None))[1] is future:
+                del self._health_inflight[key]
+        future.set_result(found)
+        self._health_cache[key] = (time.monotonic() + self.health_ttl, found)
+        return dict(found)
+
+    async def _check_health(self, config: PluginConfig) -> dict[str, Any]:
         """The plugin's status checked now (PluginStatus fields): its endpoint, process or settings."""
         now = utcnow()
         name = config.name
@@ -409,10 +485,7 @@ class PluginManager:
             server = configs[name]
             if not self.enabled_for(server, task_config):
                 continue
-            mode = (task_config or {}).get("mode") or server.mode
-            task_settings = (task_config or {}).get("settings") or {}
-            settings = {**server.all_settings(), **{k: v for k, v in task_settings.items() if v is not None}}
-            config = PluginConfig(name, True, mode, settings, {}, stored=server.stored)
+            config = self._task_config(server, task_config)
             try:
                 if name == MLFLOW:
                     status[name] = await self._mlflow(row, server, config, launch, previous.get(name) or {})
@@ -429,6 +502,21 @@ class PluginManager:
             await self.store.set_task_status(row.id, status)
             row.plugin_status = status
         return launch
+
+    @staticmethod
+    def _task_config(server: PluginConfig, task_config: Mapping[str, Any] | None) -> PluginConfig:
+        """The plugin as one task uses it: the server's configuration, the task's mode and settings over it."""
+        mode = (task_config or {}).get("mode") or server.mode
+        task_settings = (task_config or {}).get("settings") or {}
+        settings = {**server.all_settings(), **{k: v for k, v in task_settings.items() if v is not None}}
+        return PluginConfig(server.name, True, mode, settings, {}, stored=server.stored)
+
+    def _mlflow_endpoint(self, server: PluginConfig, config: PluginConfig) -> tuple[str | None, str | None]:
+        """Where the server reaches the task's MLflow, and where the task and users do."""
+        if config.mode == "sidecar":
+            return self.local_url(server), self.public_url(server)
+        remote = str(config.settings.get("tracking_uri") or "").rstrip("/") or None
+        return remote, remote
 
     async def _sidecar_available(self, server: PluginConfig, config: PluginConfig) -> str | None:
         """Why the task cannot use the fleet's sidecar, or None when it can."""
@@ -451,10 +539,7 @@ class PluginManager:
         problem = await self._sidecar_available(server, config)
         if problem:
             return _status(MLFLOW, "unhealthy", now, message=problem)
-        if config.mode == "sidecar":
-            local, public = self.local_url(server), self.public_url(server)
-        else:
-            local = public = str(settings.get("tracking_uri") or "").rstrip("/") or None
+        local, public = self._mlflow_endpoint(server, config)
         if not local or not public:
             return _status(MLFLOW, "unhealthy", now, message="no tracking_uri is configured")
         experiment = settings.get("experiment_name") or "runplane"
@@ -501,7 +586,9 @@ class PluginManager:
         checked = await self.health(server if config.mode == "sidecar" else config)
         base = checked.get("url")
         url = f"{base}/#timeseries&regexInput={row.id}" if base else None
-        return _status(TENSORBOARD, checked["status"], now, url=url, message=checked.get("message"))
+        found = _status(TENSORBOARD, checked["status"], now, url=url, message=checked.get("message"))
+        found["last_check"] = checked["last_check"]
+        return found
 
     @staticmethod
     def _wandb(row: TaskRow, config: PluginConfig, launch: PluginLaunch) -> dict[str, Any]:
@@ -529,3 +616,113 @@ class PluginManager:
         found = PluginManager._wandb_health(own, utcnow())
         found["run_id"] = row.id
         return found
+
+    # --- a task's plugins while it runs, and when it ends ------------------------------------------------
+
+    async def tend_tasks(self) -> None:
+        """One pass of the supervising process (after each sidecar reconcile) over the tasks whose plugins
+        are open: an ended task's plugins are wound up at once (:meth:`wind_up`); a running task's status is
+        checked again every `status_seconds` (:meth:`refresh`). A requeued task waits for its next claim."""
+        rows = await self.store.open_tasks()
+        refresh_due = time.monotonic() - self._last_refresh >= self.status_seconds
+        configs = await self.configs() if rows else {}
+        for row in rows:
+            status = lifecycle.TaskStatus(row.status)
+            if status in lifecycle.TERMINAL:
+                await self.wind_up(row, configs)
+            elif status in lifecycle.ACTIVE and refresh_due:
+                await self.refresh(row, configs)
+        if refresh_due:
+            self._last_refresh = time.monotonic()
+
+    async def refresh(self, row: TaskRow, configs: Mapping[str, PluginConfig]) -> dict[str, Any]:
+        """Checks the plugins of an active task again and stores their status (unless the task moved on
+        meanwhile); returns it. The checks are :meth:`health`'s, so tasks sharing a plugin share a check."""
+        current: dict[str, Any] = dict(row.plugin_status or {})
+        fresh: dict[str, Any] = {}
+        for name, previous in current.items():
+            if name not in SPECS:
+                fresh[name] = previous
+                continue
+            config = self._task_config(configs[name], (row.plugin_configs or {}).get(name))
+            try:
+                if name == MLFLOW:
+                    fresh[name] = await self._mlflow_check(configs[name], config, previous)
+                elif name == TENSORBOARD:
+                    fresh[name] = await self._tensorboard(row, configs[name], config, PluginLaunch())
+                else:
+                    fresh[name] = self._wandb(row, config, PluginLaunch())
+            except Exception:  # one plugin's trouble keeps its last status
+                logger.exception("plugin status check failed", extra={"plugin": name, "task_id": row.id})
+                fresh[name] = previous
+        await self.store.refresh_task_status(row.id, row.retry_count, fresh)
+        return fresh
+
+    async def _mlflow_check(
+        self, server: PluginConfig, config: PluginConfig, previous: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        run_id, url = previous.get("run_id"), previous.get("url")
+        if not run_id:  # its set-up failed: nothing changes that before a retry sets it up again
+            return dict(previous)
+        problem = await self._sidecar_available(server, config)
+        if problem:
+            return _status(MLFLOW, "unhealthy", utcnow(), url=url, run_id=run_id, message=problem)
+        checked = await self.health(server if config.mode == "sidecar" else config)
+        found = _status(
+            MLFLOW, checked["status"], utcnow(), url=url, run_id=run_id, message=checked.get("message")
+        )
+        found["last_check"] = checked["last_check"]
+        return found
+
+    async def wind_up(self, row: TaskRow, configs: Mapping[str, PluginConfig]) -> dict[str, Any] | None:
+        """Closes an ended task's plugins: each reads `stopped` (url and run id kept), and its MLflow run is
+        ended through MLflow's REST API (FINISHED, FAILED or KILLED as the task ended, at its end time).
+
+        MLflow out of reach (no answer, 5xx) leaves the task open for the next pass, for up to
+        `END_RETRY_SECONDS` after the task ended; then, or when MLflow refuses the call, the run is left
+        as it is and the status says why. Returns the stored status, or None when it is to be tried again.
+        """
+        verdict = lifecycle.TaskStatus(row.status)
+        ended = row.ended_at or utcnow()
+        now = utcnow()
+        final: dict[str, Any] = {}
+        for name, previous in (row.plugin_status or {}).items():
+            message = f"the task {verdict.value}"
+            run_id = previous.get("run_id")
+            if name == MLFLOW and run_id and name in configs:
+                config = self._task_config(configs[name], (row.plugin_configs or {}).get(name))
+                local, _ = self._mlflow_endpoint(configs[name], config)
+                run_status = MLFLOW_RUN_END[verdict]
+                try:
+                    if not local:
+                        raise mlflow_rest.MlflowError("no tracking_uri is configured")
+                    await mlflow_rest.end_run(
+                        local,
+                        config.settings,
+                        str(run_id),
+                        status=run_status,
+                        end_time_ms=int(ended.timestamp() * 1000),
+                    )
+                    message += f"; MLflow run {run_status}"
+                except mlflow_rest.MlflowUnreachable as exc:
+                    if (now - ended).total_seconds() < END_RETRY_SECONDS:
+                        logger.debug(
+                            "MLflow out of reach; the task's run is ended later",
+                            extra={"task_id": row.id, "error": str(exc)},
+                        )
+                        return None
+                    logger.warning(
+                        "MLflow run left open: MLflow out of reach",
+                        extra={"task_id": row.id, "error": str(exc)},
+                    )
+                    message += f"; MLflow run not ended ({exc})"
+                except mlflow_rest.MlflowError as exc:
+                    logger.warning("MLflow run not ended", extra={"task_id": row.id, "error": str(exc)})
+                    message += f"; MLflow run not ended ({exc})"
+            elif name == TENSORBOARD and previous.get("url"):
+                message += "; its event files are shown at url once its artifacts arrived"
+            final[name] = _status(
+                name, "stopped", now, url=previous.get("url"), run_id=run_id, message=message
+            )
+        await self.store.close_task_status(row.id, final)
+        return final

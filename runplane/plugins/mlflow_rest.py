@@ -1,4 +1,4 @@
-"""The few MLflow REST calls runplane makes (API 2.0): find or create an experiment, create a run.
+"""The few MLflow REST calls runplane makes (API 2.0): find or create an experiment, create and end a run.
 
 https://mlflow.org/docs/latest/rest-api.html. Errors come back as :class:`MlflowError` with a message fit
 for a task's `plugin_status` (no credentials: they travel in headers, never in the text).
@@ -71,3 +71,31 @@ async def create_run(
         if created.status_code != 200:
             raise MlflowError(f"MLflow runs/create answered {created.status_code}")
         return exp_id, str(created.json()["run"]["info"]["run_id"])
+
+
+class MlflowUnreachable(MlflowError):
+    """MLflow did not answer, or answered 5xx: worth trying again later."""
+
+
+async def end_run(
+    base_url: str, settings: Mapping[str, Any], run_id: str, *, status: str, end_time_ms: int
+) -> None:
+    """Ends run `run_id` (``runs/update``): `status` is FINISHED, FAILED or KILLED, `end_time_ms` epoch ms.
+
+    Raises :class:`MlflowUnreachable` when MLflow cannot be reached or answers 5xx (a later try may work),
+    :class:`MlflowError` when it refuses the call (e.g. 404: the run is not on that server).
+    """
+    async with httpx.AsyncClient(
+        base_url=base_url.rstrip("/"), headers=auth_headers(settings), timeout=15.0
+    ) as client:
+        try:
+            answer = await client.post(
+                "/api/2.0/mlflow/runs/update",
+                json={"run_id": run_id, "status": status, "end_time": end_time_ms},
+            )
+        except httpx.HTTPError as exc:
+            raise MlflowUnreachable(f"MLflow runs/update: {type(exc).__name__}") from None
+    if answer.status_code >= 500:
+        raise MlflowUnreachable(f"MLflow runs/update answered {answer.status_code}")
+    if answer.status_code != 200:
+        raise MlflowError(f"MLflow runs/update answered {answer.status_code}")

@@ -74,9 +74,12 @@ class SidecarSupervisor:
         desired: Callable[[], Awaitable[dict[str, SidecarCommand]]],
         *,
         poll_seconds: float = 2.0,
+        also: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.desired = desired
+        # Other work for the one supervising process, after each reconcile (the tasks' plugin statuses).
+        self.also = also
         self.poll_seconds = poll_seconds
         self._running: dict[str, _Running] = {}
         self._failures: dict[str, tuple[int, float]] = {}  # name → (consecutive crashes, not before)
@@ -114,6 +117,13 @@ class SidecarSupervisor:
                 raise
             except Exception:  # a bad poll (the database away) must not end supervision: the next retries
                 logger.warning("plugin sidecar supervision failed; retrying", exc_info=True)
+            if self.also is not None and self._lock_file is not None:
+                try:
+                    await self.also()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # the same: the next poll retries
+                    logger.warning("tending the tasks' plugins failed; retrying", exc_info=True)
             await asyncio.sleep(self.poll_seconds)
 
     def _hold_lock(self) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from runplane import lifecycle
 from runplane.audit import AuditEntry
 from runplane.store import audit as audit_store
 from runplane.store.database import Database
@@ -63,14 +64,56 @@ class PluginStore:
         return bool(getattr(result, "rowcount", 0))
 
     async def set_task_status(self, task_id: str, status: dict[str, Any]) -> None:
-        """Stores the task's plugin status (a whole replacement; only this column is written)."""
+        """Stores the status a claim set up (a whole replacement) and marks the task's plugins open (tended
+        by :meth:`open_tasks` until they are wound up); only these two columns are written."""
         async with self.db.session() as session:
             await session.execute(
                 update(TaskRow)
                 .where(TaskRow.id == task_id)
+                .values(plugin_status=status, plugins_open=bool(status) or None)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def open_tasks(self, limit: int = 500) -> list[TaskRow]:
+        """Tasks whose plugins are open (claimed with a plugin, not wound up yet), oldest claim first."""
+        async with self.db.reader() as session:
+            rows = await session.scalars(
+                select(TaskRow).where(TaskRow.plugins_open.is_(True)).order_by(TaskRow.id).limit(limit)
+            )
+            return list(rows)
+
+    async def refresh_task_status(self, task_id: str, retry_count: int, status: dict[str, Any]) -> bool:
+        """Stores a re-checked status while the task is still in the attempt that was read (active, same
+        `retry_count`): a status checked before a requeue or an end is not written over a newer one."""
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(TaskRow)
+                .where(
+                    TaskRow.id == task_id,
+                    TaskRow.retry_count == retry_count,
+                    TaskRow.status.in_(lifecycle.ACTIVE),
+                    TaskRow.plugins_open.is_(True),
+                )
                 .values(plugin_status=status)
                 .execution_options(synchronize_session=False)
             )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def close_task_status(self, task_id: str, status: dict[str, Any]) -> bool:
+        """Stores an ended task's wound-up status and closes its plugins, if it is still ended (a retry in
+        between re-opens them at its claim)."""
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(TaskRow)
+                .where(
+                    TaskRow.id == task_id,
+                    TaskRow.status.in_(lifecycle.TERMINAL),
+                    TaskRow.plugins_open.is_(True),
+                )
+                .values(plugin_status=status, plugins_open=None)
+                .execution_options(synchronize_session=False)
+            )
+        return bool(getattr(result, "rowcount", 0))
 
     async def experiment_name(self, experiment_id: str) -> str | None:
         async with self.db.reader() as session:

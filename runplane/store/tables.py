@@ -179,6 +179,9 @@ class TaskRow(Base):
     # Each tracking plugin enabled for the task, as set up at its claim (runplane.plugins): status, url,
     # last check, run id. None before.
     plugin_status: Mapped[dict[str, Any] | None]
+    # True from the claim that set its plugins up until they are wound up after it ended (statuses
+    # `stopped`, MLflow run ended): the tasks whose plugin status the supervisor still tends.
+    plugins_open: Mapped[bool | None] = mapped_column(Boolean, index=True)
 
 
 class SweepRow(Base):

@@ -1,5 +1,6 @@
 """A Jupyter service end to end: a real server (`runplane serve`), a real worker (`runplane worker`) and a
-real `jupyter_server` it starts, opened over HTTP with its token and gone after stop.
+real `jupyter_server` it starts, opened over HTTP with its token, running a cell in a kernel (ipykernel)
+started through Jupyter's REST API, and gone after stop (kernel included).
 
 On SQLite only: the server side (start, visibility, listing, stop) is covered on both databases by
 tests/integration/test_jupyter_api.py; what this adds is the worker's side, which does not depend on the
@@ -9,7 +10,11 @@ database.
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,7 @@ import httpx
 import psutil
 import pytest
 from sqlalchemy import select
+from websockets.sync.client import connect as ws_connect
 
 from runplane.store.database import Database, migrate
 from runplane.store.tables import EventRow
@@ -56,6 +62,57 @@ def _processes_with(marker: str) -> list[psutil.Process]:
         if marker in text:
             found.append(proc)
     return found
+
+
+def _start_kernel(url: str, token: str) -> str:
+    """Starts a kernel on the Jupyter server (`POST /api/kernels`); returns its id."""
+    with httpx.Client(trust_env=False, timeout=60) as jupyter:
+        started = jupyter.post(f"{url}api/kernels", headers={"Authorization": f"token {token}"}, json={})
+    assert started.status_code == 201, started.text
+    return str(started.json()["id"])
+
+
+def _execute(url: str, token: str, kernel_id: str, code: str) -> str:
+    """Runs `code` in the kernel over its WebSocket (Jupyter messaging protocol 5.x); returns its stdout.
+
+    Waits for the kernel to answer the execute request (the first one also waits for it to start)."""
+    ws_url = url.replace("http://", "ws://", 1) + f"api/kernels/{kernel_id}/channels"
+    msg_id = uuid.uuid4().hex
+    request = {
+        "header": {
+            "msg_id": msg_id,
+            "msg_type": "execute_request",
+            "username": "test",
+            "session": uuid.uuid4().hex,
+            "date": datetime.now(UTC).isoformat(),
+            "version": "5.3",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": {"code": code, "silent": False, "store_history": False, "allow_stdin": False},
+        "channel": "shell",
+        "buffers": [],
+    }
+    output: list[str] = []
+    replied = idle = False
+    deadline = time.monotonic() + START_SECONDS
+    with ws_connect(ws_url, additional_headers={"Authorization": f"token {token}"}, open_timeout=30) as ws:
+        ws.send(json.dumps(request))
+        while not (replied and idle):
+            message = json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.1)))
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = message["msg_type"], message["content"]
+            if kind == "stream" and content["name"] == "stdout":
+                output.append(content["text"])
+            elif kind == "error":
+                raise AssertionError(f"the cell failed: {content['ename']}: {content['evalue']}")
+            elif kind == "execute_reply":
+                assert content["status"] == "ok", content
+                replied = True
+            elif kind == "status" and content["execution_state"] == "idle":
+                idle = True
+    return "".join(output)
 
 
 def _events_text(database_url: str, task_id: str) -> str:
@@ -125,8 +182,14 @@ def test_a_started_service_answers_with_its_token_only_and_is_gone_after_stop(
             admin_list = http.get("/v1/jupyter/services", headers=_key(live.admin)).text
             assert service_id in admin_list and token not in admin_list
 
-            # Its processes run (found by the task id runplane puts in its environment).
-            assert _processes_with(service_id), "no process of the service found"
+            # It runs notebooks: a kernel started through Jupyter's REST API computes a cell.
+            kernel_id = _start_kernel(url, token)
+            assert _execute(url, token, kernel_id, "print(sum(i * i for i in range(10)))") == "285\n"
+
+            # Its processes run (found by the task id runplane puts in its environment), the kernel's too.
+            processes = _processes_with(service_id)
+            assert processes, "no process of the service found"
+            assert any("ipykernel" in " ".join(p.cmdline()) for p in processes), "no kernel process found"
 
             stop = http.delete(f"/v1/jupyter/services/{service_id}", headers=_key(live.alice))
             assert stop.status_code == 202, stop.text

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from tests.support.errors import assert_error
 from tests.support.processes import stop_process_group
 from tests.support.server import REPO_ROOT, free_port
 from tests.support.waiting import poll
-from tests.support.workers import claim, register
+from tests.support.workers import claim, register, report
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -458,3 +459,64 @@ async def test_remote_mlflow_gets_a_run_for_the_claimed_task(
     # The task's server-side plugin set-up happens once: a second look changes nothing.
     again = (await client.get(f"/v1/tasks/{task_id}", headers=auth(user_key))).json()["plugin_status"]
     assert again["mlflow"]["run_id"] == env["MLFLOW_RUN_ID"]
+    # The task ends: runplane ends its run (the task itself never did), and its plugin reads stopped.
+    await _end_and_check_run(client, user_key, worker_key, worker_id, task_id, remote_mlflow, "completed")
+
+
+async def _end_and_check_run(
+    client: httpx.AsyncClient,
+    user_key: str,
+    worker_key: str,
+    worker_id: str,
+    task_id: str,
+    mlflow_url: str,
+    ending: str,
+) -> None:
+    """Ends the claimed task as `ending` (through running, and collecting for `completed`), waits for its
+    MLflow plugin to read stopped, and checks the run's status and end time on the MLflow server."""
+    expected = {"completed": "FINISHED", "failed": "FAILED", "cancelled": "KILLED"}[ending]
+    steps = ["running", "collecting", ending] if ending == "completed" else ["running", ending]
+    for step in steps:
+        body: dict[str, Any] = {"status": step}
+        if step == "failed":
+            body.update(exit_code=3, failure_reason="exit_code")
+        answer = await report(client, worker_key, worker_id, task_id, **body)
+        assert answer.status_code == 200, answer.text
+
+    async def wound_up() -> dict[str, Any] | None:
+        task = (await client.get(f"/v1/tasks/{task_id}", headers=auth(user_key))).json()
+        return task if task["plugin_status"]["mlflow"]["status"] == "stopped" else None
+
+    task = None
+    for _ in range(600):  # the supervisor winds an ended task's plugins up on its next poll (0.5 s)
+        if (task := await wound_up()) is not None:
+            break
+        await anyio.sleep(0.1)
+    assert task is not None, "the task's MLflow plugin was not wound up within a minute"
+    status = task["plugin_status"]["mlflow"]
+    assert status["message"] == f"the task {ending}; MLflow run {expected}", status
+    async with httpx.AsyncClient(base_url=mlflow_url, timeout=30) as mlflow:
+        run = (await mlflow.get("/api/2.0/mlflow/runs/get", params={"run_id": status["run_id"]})).json()
+    info = run["run"]["info"]
+    assert info["status"] == expected, info
+    ended_ms = datetime.fromisoformat(task["ended_at"]).timestamp() * 1000
+    assert abs(int(info["end_time"]) - ended_ms) < 1000, (info, task["ended_at"])
+
+
+@pytest.mark.parametrize("ending", ["failed", "cancelled"])
+async def test_remote_mlflow_run_ends_as_the_task_ended(
+    client, admin_key, user_key, worker_key, remote_mlflow, ending
+):
+    response = await put(
+        client, admin_key, "mlflow", {"mode": "remote", "settings": {"tracking_uri": remote_mlflow}}
+    )
+    assert response.status_code == 200, response.text
+    task_id = (
+        await client.post(
+            "/v1/tasks", headers=auth(user_key), json={"job_name": f"{ending}-run", "entrypoint": "false"}
+        )
+    ).json()["id"]
+    worker_id = await register(client, worker_key)
+    assignment = await claim(client, worker_key, worker_id)
+    assert assignment is not None and assignment["task_id"] == task_id
+    await _end_and_check_run(client, user_key, worker_key, worker_id, task_id, remote_mlflow, ending)

@@ -11,6 +11,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -160,16 +161,24 @@ def test_tracking_plugins_for_a_real_task(database: tuple[str, Path]) -> None:
         logs = http.get(f"/v1/tasks/{task_id}/logs", headers=user)
         assert ended["status"] == "completed", (ended, logs.text, worker_log[-3000:])
 
+        # Its plugins are wound up once it ended: each reads stopped, and its MLflow run is ended.
+        def wound_up() -> dict[str, Any] | None:
+            task: dict[str, Any] = http.get(f"/v1/tasks/{task_id}", headers=user).json()
+            statuses = task["plugin_status"].values()
+            return task if all(p["status"] == "stopped" for p in statuses) else None
+
+        ended = poll(wound_up, timeout=60, what="the task's plugins to be wound up")
         # MLflow: the run runplane created, tagged with the task, holds the metric the task logged.
         status = ended["plugin_status"]
         assert sorted(status) == ["mlflow", "tensorboard", "wandb"]
-        assert status["mlflow"]["status"] == "healthy", status
+        assert status["mlflow"]["message"] == "the task completed; MLflow run FINISHED", status
         run_id = status["mlflow"]["run_id"]
         assert f"mlflow run {run_id}" in logs.text
         run = httpx.get(f"{mlflow_url}/api/2.0/mlflow/runs/get", params={"run_id": run_id}, timeout=30).json()
         metrics = {m["key"]: m["value"] for m in run["run"]["data"]["metrics"]}
         tags = {t["key"]: t["value"] for t in run["run"]["data"]["tags"]}
         assert metrics == {"loss": 0.25}
+        assert run["run"]["info"]["status"] == "FINISHED" and run["run"]["info"]["end_time"]
         assert tags["runplane.task_id"] == task_id
         experiment_id = run["run"]["info"]["experiment_id"]
         found = httpx.get(
@@ -202,7 +211,7 @@ def test_tracking_plugins_for_a_real_task(database: tuple[str, Path]) -> None:
         variables = http.get(f"/v1/tasks/{task_id}/artifacts/variables.json", headers=user).json()
         assert {"WANDB_API_KEY", "MLFLOW_RUN_ID", "TENSORBOARD_LOGDIR"} <= set(variables)
         assert "MLFLOW_TRACKING_TOKEN" not in variables
-        assert status["wandb"] == {**status["wandb"], "status": "healthy", "run_id": task_id}
+        assert status["wandb"] == {**status["wandb"], "status": "stopped", "run_id": task_id}
 
         # Every artifact downloaded, every answer seen: no secret.
         for path in sorted(paths):

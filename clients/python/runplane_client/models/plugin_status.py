@@ -19,7 +19,8 @@ class PluginStatus:
         name (str):
         status (PluginStatusValue):
         url (str | Unset): Where to look at the plugin's view of the task (or the plugin's server).
-        last_check (datetime.datetime | Unset):
+        last_check (datetime.datetime | Unset): When this status was checked (the claim, then every
+            `plugin_status_seconds` while the task runs, then when the task ended).
         message (str | Unset): Why it is unhealthy, or what was checked.
         run_id (str | Unset): The task's run in the plugin (MLflow run id, W&B run id), when it has one.
     """

@@ -65,6 +65,10 @@ class ServerConfig:
             first.
         plugin_poll_seconds (float | Unset): How often the sidecar supervisor compares the running sidecars with their
             configuration.
+        plugin_health_ttl_seconds (float | Unset): How long a plugin's health check is reused by reads before the plugin
+            is asked again (0 - every time); a configuration change forgets it.
+        plugin_status_seconds (float | Unset): How often a running task's `plugin_status` is checked again; an ended
+            task's plugins are wound up (status `stopped`, MLflow run ended) on the next supervisor poll.
     """
 
     version: str
@@ -104,6 +108,8 @@ class ServerConfig:
     claim_max_wait_seconds: float | Unset = UNSET
     plugins_bin_dir: str | Unset = UNSET
     plugin_poll_seconds: float | Unset = UNSET
+    plugin_health_ttl_seconds: float | Unset = UNSET
+    plugin_status_seconds: float | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         version = self.version
@@ -180,6 +186,10 @@ class ServerConfig:
 
         plugin_poll_seconds = self.plugin_poll_seconds
 
+        plugin_health_ttl_seconds = self.plugin_health_ttl_seconds
+
+        plugin_status_seconds = self.plugin_status_seconds
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -229,6 +239,10 @@ class ServerConfig:
             field_dict["plugins_bin_dir"] = plugins_bin_dir
         if plugin_poll_seconds is not UNSET:
             field_dict["plugin_poll_seconds"] = plugin_poll_seconds
+        if plugin_health_ttl_seconds is not UNSET:
+            field_dict["plugin_health_ttl_seconds"] = plugin_health_ttl_seconds
+        if plugin_status_seconds is not UNSET:
+            field_dict["plugin_status_seconds"] = plugin_status_seconds
 
         return field_dict
 
@@ -309,6 +323,10 @@ class ServerConfig:
 
         plugin_poll_seconds = d.pop("plugin_poll_seconds", UNSET)
 
+        plugin_health_ttl_seconds = d.pop("plugin_health_ttl_seconds", UNSET)
+
+        plugin_status_seconds = d.pop("plugin_status_seconds", UNSET)
+
         server_config = cls(
             version=version,
             database_url=database_url,
@@ -347,6 +365,8 @@ class ServerConfig:
             claim_max_wait_seconds=claim_max_wait_seconds,
             plugins_bin_dir=plugins_bin_dir,
             plugin_poll_seconds=plugin_poll_seconds,
+            plugin_health_ttl_seconds=plugin_health_ttl_seconds,
+            plugin_status_seconds=plugin_status_seconds,
         )
 
         return server_config
