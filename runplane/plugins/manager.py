@@ -11,6 +11,12 @@ where every answer shows it, while the agent stays plugin-agnostic and only reso
 ``output_env`` inside the task's output directory. MLflow's run is created then (once per task, reused by
 its retries), tagged ``runplane.task_id``. A plugin that cannot be set up (MLflow unreachable) does not
 stop the task: its status says ``unhealthy`` and why.
+
+After the claim the process that supervises the sidecars tends the task's status (:meth:`tend_tasks`,
+after each sidecar reconcile): re-checked every ``status_seconds`` while the task is active, wound up once
+it ended (every plugin ``stopped``; the MLflow run ended FINISHED / FAILED / KILLED), off every request
+path. Health checks are cached per configuration for ``health_ttl`` seconds (:meth:`health`), so reads and
+re-checks share one outbound call. docs/plugins.md describes it for users.
 """
 
 from __future__ import annotations
@@ -623,15 +629,16 @@ class PluginManager:
         """One pass of the supervising process (after each sidecar reconcile) over the tasks whose plugins
         are open: an ended task's plugins are wound up at once (:meth:`wind_up`); a running task's status is
         checked again every `status_seconds` (:meth:`refresh`). A requeued task waits for its next claim."""
-        rows = await self.store.open_tasks()
+        ended = await self.store.open_tasks(lifecycle.TERMINAL)
         refresh_due = time.monotonic() - self._last_refresh >= self.status_seconds
-        configs = await self.configs() if rows else {}
-        for row in rows:
-            status = lifecycle.TaskStatus(row.status)
-            if status in lifecycle.TERMINAL:
-                await self.wind_up(row, configs)
-            elif status in lifecycle.ACTIVE and refresh_due:
-                await self.refresh(row, configs)
+        # Active tasks are bounded by the fleet's capacity: past the store's limit (1000 at once) only the
+        # first by id are re-checked and the rest keep their last status until a pass pages through them.
+        active = await self.store.open_tasks(lifecycle.ACTIVE) if refresh_due else []
+        configs = await self.configs() if ended or active else {}
+        for row in ended:
+            await self.wind_up(row, configs)
+        for row in active:
+            await self.refresh(row, configs)
         if refresh_due:
             self._last_refresh = time.monotonic()
 

@@ -3,6 +3,7 @@ plugin status stored on a task, and the experiment name a task's MLflow run is f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -74,11 +75,14 @@ class PluginStore:
                 .execution_options(synchronize_session=False)
             )
 
-    async def open_tasks(self, limit: int = 500) -> list[TaskRow]:
-        """Tasks whose plugins are open (claimed with a plugin, not wound up yet), oldest claim first."""
+    async def open_tasks(self, statuses: Sequence[str], limit: int = 1000) -> list[TaskRow]:
+        """Tasks in one of `statuses` whose plugins are open (claimed with a plugin, not wound up yet)."""
         async with self.db.reader() as session:
             rows = await session.scalars(
-                select(TaskRow).where(TaskRow.plugins_open.is_(True)).order_by(TaskRow.id).limit(limit)
+                select(TaskRow)
+                .where(TaskRow.plugins_open.is_(True), TaskRow.status.in_(statuses))
+                .order_by(TaskRow.id)
+                .limit(limit)
             )
             return list(rows)
 

@@ -477,6 +477,9 @@ async def _end_and_check_run(
     expected = {"completed": "FINISHED", "failed": "FAILED", "cancelled": "KILLED"}[ending]
     steps = ["running", "collecting", ending] if ending == "completed" else ["running", ending]
     for step in steps:
+        if step == "cancelled":  # the owner asks, the worker stops it and says so
+            asked = await client.delete(f"/v1/tasks/{task_id}", headers=auth(user_key))
+            assert asked.status_code == 202, asked.text
         body: dict[str, Any] = {"status": step}
         if step == "failed":
             body.update(exit_code=3, failure_reason="exit_code")

@@ -170,7 +170,7 @@ async def test_a_running_tasks_plugin_status_is_rechecked_and_reads_stopped_when
     assert (await report(client, worker_key, worker_id, task_id, status="collecting")).status_code == 200
     assert (await report(client, worker_key, worker_id, task_id, status="completed")).status_code == 200
 
-    async def stopped() -> dict[str, Any] | None:
+    async def stopped() -> tuple[dict[str, Any], dict[str, Any]] | None:
         task = (await client.get(f"/v1/tasks/{task_id}", headers=auth(user_key))).json()
         found = task["plugin_status"]["tensorboard"]
         return (task, found) if found["status"] == "stopped" else None
