@@ -90,7 +90,8 @@ def test_tracking_plugins_for_a_real_task(database: tuple[str, Path]) -> None:
     mlflow_port, tensorboard_port = free_port(), free_port()
     mlflow_url = f"http://127.0.0.1:{mlflow_port}"
     data_dir = root / "server"
-    with running_server(data_dir, env=env) as server:
+    # A Python start can take over a minute on a loaded 2-core machine.
+    with running_server(data_dir, env=env, ready_timeout=180) as server:
         admin = {"X-API-Key": server.admin_key}
         http = httpx.Client(base_url=server.base_url, timeout=30, event_hooks={"response": [record]})
         keys = {}
