@@ -535,6 +535,10 @@ def test_up_serves_the_api_and_a_local_worker_and_stops_both(tmp_path: Path) -> 
         "RUNPLANE_DATA_DIR": str(tmp_path / "var"),
         "RUNPLANE_ADMIN_KEY": admin_key,
         "RUNPLANE_HEARTBEAT_SECONDS": "0.5",
+        # The killed worker stays `active` until its lease ends (30 s by default) and the reaper sees it:
+        # a short lease keeps the wait for its replacement to seconds, with room for a loaded machine.
+        "RUNPLANE_LEASE_SECONDS": "5",
+        "RUNPLANE_REAPER_SECONDS": "0.5",
     }
     log_path = tmp_path / "up.log"
     with log_path.open("wb") as log:
