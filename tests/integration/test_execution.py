@@ -566,7 +566,8 @@ def test_up_serves_the_api_and_a_local_worker_and_stops_both(tmp_path: Path) -> 
                     (w for w in listed if w["name"] == "local-worker" and w["status"] == "active"), None
                 )
 
-            first_worker = poll(local_worker, timeout=60, what="the local worker to register")
+            # Bounds a failure only: `up` starts a server and a worker, >60 s on a loaded 2-core machine.
+            first_worker = poll(local_worker, timeout=180, what="the local worker to register")
             created = http.post(
                 "/v1/tasks",
                 headers=admin,
@@ -576,7 +577,7 @@ def test_up_serves_the_api_and_a_local_worker_and_stops_both(tmp_path: Path) -> 
             task_id = created.json()["id"]
             poll(
                 lambda: http.get(f"/v1/tasks/{task_id}/status", headers=admin).json()["status"] in TERMINAL,
-                timeout=60,
+                timeout=180,
                 what="the model run to end",
             )
             assert http.get(f"/v1/tasks/{task_id}/status", headers=admin).json()["status"] == "completed"
