@@ -1,15 +1,25 @@
 """Shared fixtures: a fresh database per test on SQLite and PostgreSQL, the app, keys and clients.
 
-PostgreSQL databases are cloned from a template migrated once per test session, so each test gets its
-own database in milliseconds. Without a reachable PostgreSQL the postgres variants are skipped with the
-reason, except when RUNPLANE_REQUIRE_SERVICES=1 (CI), where that is a failure.
+PostgreSQL databases are cloned from a template migrated once per test session, one clone ahead in a
+background thread (a clone took 0.4-1 s, and the test waited for it), and dropped in that thread; SQLite
+databases are copies of a file migrated once per session (running the migrations took 0.5-1.5 s per test
+on a 2-core machine; tests/integration/test_migrations.py runs them for real). Each test still gets its
+own fresh database. Without a reachable PostgreSQL the postgres variants are skipped with the reason, except when
+RUNPLANE_REQUIRE_SERVICES=1 (CI), where that is a failure.
+
+The connexion app validates openapi.yaml against the OpenAPI schema each time it is built (about 1.5 s of
+the 2 s `create_app` took per test): `_validate_spec_once` keeps that check, once per process and spec.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +27,7 @@ import httpx
 import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
+from connexion.spec import Specification
 from psycopg import sql
 
 from runplane.app import build_services, create_app
@@ -31,6 +42,29 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "RUNPLANE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRE_SERVICES = os.environ.get("RUNPLANE_REQUIRE_SERVICES") == "1"
+
+
+def _validate_spec_once() -> None:
+    """Make connexion validate each distinct spec once per test process instead of once per app.
+
+    `Specification.__init__` checks the whole spec against the OpenAPI 3.0 schema (jsonschema, ~1.5 s
+    for openapi.yaml); every app a test builds gets the same spec. The spec's JSON text keys the cache, so
+    a changed spec is validated again, and an invalid one raises every time (nothing failing is cached).
+    Real servers (`runplane serve` subprocesses) are not affected.
+    """
+    original = Specification.__dict__["_validate_spec"].__func__
+    validated: set[str] = set()
+
+    def validate(cls: type[Specification], spec: dict[str, Any]) -> None:
+        digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+        if digest not in validated:
+            original(cls, spec)
+            validated.add(digest)
+
+    Specification._validate_spec = classmethod(validate)
+
+
+_validate_spec_once()
 
 
 @pytest.fixture
@@ -68,6 +102,92 @@ def postgres_template(worker_id: str) -> Iterator[str]:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def _sqlalchemy_url(name: str) -> str:
+    return _database_url(POSTGRES_ADMIN_URL, name).replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+class PostgresClones:
+    """Fresh PostgreSQL databases cloned from `template`, the next one made while the current test runs.
+
+    One background thread runs every CREATE DATABASE ... TEMPLATE and DROP DATABASE in order (two
+    clones of one template at once would fail: a template must have no other connection). `take` returns
+    a database name made for the caller alone; `give_back` drops it later; `close` waits for all of it and
+    raises the first error any of it met.
+    """
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postgres-clones")
+        self._next: Future[str] | None = None
+        self._drops: list[Future[None]] = []
+
+    def _create(self) -> str:
+        name = f"rp_test_{uuid.uuid4().hex[:16]}"
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(self.template)
+                )
+            )
+        return name
+
+    @staticmethod
+    def _drop(name: str) -> None:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    def take(self) -> str:
+        """A new database's name (blocks until it exists); starts making the next one."""
+        current = self._next or self._thread.submit(self._create)
+        self._next = self._thread.submit(self._create)
+        return current.result()
+
+    def give_back(self, name: str) -> None:
+        """Drops the database `name` in the background (its connections are ended: WITH (FORCE))."""
+        self._drops.append(self._thread.submit(self._drop, name))
+
+    def close(self) -> None:
+        if self._next is not None:
+            try:
+                self.give_back(self._next.result())
+            finally:
+                self._next = None
+        self._thread.shutdown(wait=True)
+        for drop in self._drops:
+            drop.result()
+
+
+@pytest.fixture(scope="session")
+def postgres_clones(postgres_template: str) -> Iterator[PostgresClones]:
+    """Fresh databases from the session's PostgreSQL template (closed before the template is dropped)."""
+    clones = PostgresClones(postgres_template)
+    try:
+        yield clones
+    finally:
+        clones.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database file migrated once per test process: tests get copies (`fresh_sqlite`)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "runplane.sqlite3"
+    migrate(f"sqlite+aiosqlite:///{path}")
+    # The migration's connection is closed, so SQLite has checkpointed its WAL into the main file.
+    leftovers = [p.name for p in path.parent.iterdir() if p != path]
+    assert not leftovers, (
+        f"the migrated SQLite template left {leftovers}: copying the file alone is not enough"
+    )
+    return path
+
+
+def fresh_sqlite(request: pytest.FixtureRequest, path: Path) -> str:
+    """A migrated SQLite database at `path` (a copy of the session's template); returns its URL."""
+    template: Path = request.getfixturevalue("sqlite_template")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
 @pytest.fixture(scope="session")
 def worker_id(request: pytest.FixtureRequest) -> str:
     # pytest-xdist provides this fixture when it runs; alone, we are the only worker.
@@ -79,19 +199,14 @@ def worker_id(request: pytest.FixtureRequest) -> str:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database for one test, on each backend."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'runplane.sqlite3'}"
-        migrate(url)
-        yield url
+        yield fresh_sqlite(request, tmp_path / "runplane.sqlite3")
         return
-    template = request.getfixturevalue("postgres_template")
-    name = f"rp_test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
-        )
-    yield _database_url(POSTGRES_ADMIN_URL, name).replace("postgresql://", "postgresql+psycopg://", 1)
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    clones: PostgresClones = request.getfixturevalue("postgres_clones")
+    name = clones.take()
+    try:
+        yield _sqlalchemy_url(name)
+    finally:
+        clones.give_back(name)
 
 
 @pytest.fixture

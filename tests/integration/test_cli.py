@@ -1,8 +1,15 @@
-"""The `runplane` command line, run as a user runs it: a subprocess per command, against a real server and a
-real worker for the client commands."""
+"""The `runplane` command line against a real server and a real worker for the client commands.
+
+Most commands run in this process through typer's CliRunner (`Stack.cli`, `local`), with the environment
+and working directory a subprocess would get: a new interpreter per command cost 1-5 s on a loaded 2-core
+machine, about 45 of them here. The main paths also run as a user runs them, a `python -m runplane.cli`
+subprocess each (`Stack.process`, `runplane`): creating keys, `submit --watch`, `logs -f`, `login` and a
+profile read by a later command, a one-line error.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -29,9 +36,36 @@ from tests.support.worker_process import running_worker
 pytestmark = pytest.mark.integration
 
 
-def runplane(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+def in_process(
+    args: list[str], env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`runplane ARGS` run in this process by typer's CliRunner, answered as `subprocess.run` would.
+
+    `env` is the whole environment the command sees (the test process's variables that it lacks are unset
+    while it runs, then everything is put back); `cwd` is its working directory. An exception the CLI does
+    not turn into an exit status propagates (a subprocess would print a traceback and exit 1).
+    """
+    overrides: dict[str, str | None] = {name: None for name in os.environ if name not in env}
+    overrides.update(env)
+    with contextlib.chdir(cwd or Path.cwd()):
+        result = CliRunner().invoke(cli_app, args, env=overrides, catch_exceptions=False)
+    return subprocess.CompletedProcess(["runplane", *args], result.exit_code, result.stdout, result.stderr)
+
+
+def local_env(data_dir: Path) -> dict[str, str]:
     env = {**os.environ, "RUNPLANE_DATA_DIR": str(data_dir)}
     env.pop("RUNPLANE_DATABASE_URL", None)
+    return env
+
+
+def local(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """`runplane ARGS` with the data dir `data_dir`, in this process."""
+    return in_process(list(args), local_env(data_dir), REPO_ROOT)
+
+
+def runplane(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """`runplane ARGS` with the data dir `data_dir`, as a subprocess (as a user runs it)."""
+    env = local_env(data_dir)
     return subprocess.run(
         [sys.executable, "-m", "runplane.cli", *args],
         cwd=REPO_ROOT,
@@ -89,22 +123,22 @@ def test_keys_create_prints_the_key_alone_and_stores_only_its_hash(tmp_path: Pat
     key = created.stdout.strip()
     assert created.stdout == key + "\n"
     assert key.startswith("rp_") and len(key) > 40
-    listed = runplane("keys", "list", "--local", data_dir=tmp_path)
+    listed = local("keys", "list", "--local", data_dir=tmp_path)
     assert "ops" in listed.stdout and key not in listed.stdout
     for database_file in tmp_path.glob("runplane.sqlite3*"):  # the database, its WAL and shared memory
         assert key.encode() not in database_file.read_bytes()
-    again = runplane("keys", "create", "--local", "--role", "admin", "--name", "ops", data_dir=tmp_path)
+    again = local("keys", "create", "--local", "--role", "admin", "--name", "ops", data_dir=tmp_path)
     assert again.returncode != 0
     assert again.stdout == ""
 
 
 def test_an_unknown_role_is_refused(tmp_path: Path) -> None:
-    result = runplane("keys", "create", "--local", "--role", "root", "--name", "x", data_dir=tmp_path)
+    result = local("keys", "create", "--local", "--role", "root", "--name", "x", data_dir=tmp_path)
     assert result.returncode == 2
     assert result.stdout == ""
 
 
-# -- against a real server and worker: each command a subprocess, as a user runs it ---------------------
+# -- against a real server and worker ------------------------------------------------------------------
 
 TRAIN = """\
 import json, os, pathlib, sys
@@ -139,6 +173,12 @@ class Stack:
     worker_key: str = ""
 
     def cli(
+        self, *args: str, key: str | None = None, cwd: Path | None = None, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        """`runplane ARGS` in this process, with what `process` gives a subprocess (environment, cwd)."""
+        return in_process(list(args), self.env(key, **env), cwd or self.project)
+
+    def process(
         self, *args: str, key: str | None = None, cwd: Path | None = None, **env: str
     ) -> subprocess.CompletedProcess[str]:
         """`runplane ARGS` as a user runs it: the API and key from the environment, its own config dir."""
@@ -201,7 +241,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # Keys over the API with the admin key (no --local): the key alone on stdout.
         keys = {}
         for role in ("user", "worker"):
-            made = bare.cli("keys", "create", "--name", f"cli-{role}", "--role", role, key=server.admin_key)
+            made = bare.process(
+                "keys", "create", "--name", f"cli-{role}", "--role", role, key=server.admin_key
+            )
             assert made.returncode == 0, made.stderr
             keys[role] = made.stdout.strip()
             assert made.stdout == keys[role] + "\n" and keys[role].startswith("rp_")
@@ -225,7 +267,7 @@ def test_submit_watch_logs_results_artifacts_and_download(stack: Stack, tmp_path
     (stack.project / "data" / "big.bin").write_bytes(b"x" * 1000)
     (stack.project / ".runplaneignore").write_text("# not sent\ndata/\n*.tmp\n")
     (stack.project / "scratch.tmp").write_text("not sent either")
-    submitted = stack.cli(
+    submitted = stack.process(
         "submit", ".", "--watch", "--secret", "TOKEN", "--env", "MODE=cli", "--seed", "3",
         "--label", "cli-run", "--cpu", "1", "--memory-gb", "0.5", "--timeout", "300", "--priority", "7",
         "--", "python", "train.py", "--epochs", "3",
@@ -321,7 +363,7 @@ def test_submit_watch_logs_results_artifacts_and_download(stack: Stack, tmp_path
 def test_logs_follow_cancel_and_watch_outcomes(stack: Stack) -> None:
     (stack.project / "sleeper.py").write_text(SLEEPER)
     (stack.project / "fail.py").write_text(FAIL)
-    failed = stack.cli("submit", "--watch", "--", "python", "fail.py")
+    failed = stack.process("submit", "--watch", "--", "python", "fail.py")
     assert failed.returncode == 1, (failed.stdout, failed.stderr)
     assert "failed" in failed.stderr
 
@@ -359,7 +401,7 @@ def test_logs_follow_cancel_and_watch_outcomes(stack: Stack) -> None:
 
 
 def test_errors_are_one_line_with_the_code_and_trace_id(stack: Stack, tmp_path: Path) -> None:
-    one_line_error(stack.cli("list", key="rp_not-a-key"), "UNAUTHORIZED")
+    one_line_error(stack.process("list", key="rp_not-a-key"), "UNAUTHORIZED")
     one_line_error(stack.cli("status", "no-such-task"), "NOT_FOUND")
     one_line_error(stack.cli("keys", "list"), "FORBIDDEN")  # a user key is no admin key
     # Local key commands outside the repository directory, with nothing there yet.
@@ -378,7 +420,7 @@ def test_errors_are_one_line_with_the_code_and_trace_id(stack: Stack, tmp_path: 
 
 
 def test_login_writes_a_private_profile_that_later_commands_use(stack: Stack) -> None:
-    logged_in = stack.cli("login", "--profile", "lab")
+    logged_in = stack.process("login", "--profile", "lab")
     assert logged_in.returncode == 0, logged_in.stderr
     config = stack.root / "config" / "runplane" / "config.toml"
     assert stat.S_IMODE(config.stat().st_mode) == 0o600

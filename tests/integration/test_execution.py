@@ -535,6 +535,10 @@ def test_up_serves_the_api_and_a_local_worker_and_stops_both(tmp_path: Path) -> 
         "RUNPLANE_DATA_DIR": str(tmp_path / "var"),
         "RUNPLANE_ADMIN_KEY": admin_key,
         "RUNPLANE_HEARTBEAT_SECONDS": "0.5",
+        # The killed worker stays `active` until its lease ends (30 s by default) and the reaper sees it:
+        # a short lease keeps the wait for its replacement to seconds, with room for a loaded machine.
+        "RUNPLANE_LEASE_SECONDS": "5",
+        "RUNPLANE_REAPER_SECONDS": "0.5",
     }
     log_path = tmp_path / "up.log"
     with log_path.open("wb") as log:
@@ -562,7 +566,8 @@ def test_up_serves_the_api_and_a_local_worker_and_stops_both(tmp_path: Path) -> 
                     (w for w in listed if w["name"] == "local-worker" and w["status"] == "active"), None
                 )
 
-            first_worker = poll(local_worker, timeout=60, what="the local worker to register")
+            # Bounds a failure only: `up` starts a server and a worker, >60 s on a loaded 2-core machine.
+            first_worker = poll(local_worker, timeout=180, what="the local worker to register")
             created = http.post(
                 "/v1/tasks",
                 headers=admin,
@@ -572,7 +577,7 @@ def test_up_serves_the_api_and_a_local_worker_and_stops_both(tmp_path: Path) -> 
             task_id = created.json()["id"]
             poll(
                 lambda: http.get(f"/v1/tasks/{task_id}/status", headers=admin).json()["status"] in TERMINAL,
-                timeout=60,
+                timeout=180,
                 what="the model run to end",
             )
             assert http.get(f"/v1/tasks/{task_id}/status", headers=admin).json()["status"] == "completed"

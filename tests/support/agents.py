@@ -107,7 +107,8 @@ class System:
             return bool(self._worker_ids(name) - before)
 
         if wait:
-            poll(registered, timeout=60, what=f"worker {name} to register")
+            # A bound on failure only: a worker process starting on a loaded 2-core machine took >60 s.
+            poll(registered, timeout=180, what=f"worker {name} to register")
         return agent
 
     def submit(self, **body: Any) -> str:

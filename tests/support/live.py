@@ -11,7 +11,6 @@ import os
 import socket
 import struct
 import time
-import uuid
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,15 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
-from psycopg import sql
 from sqlalchemy import or_, select
 
 from runplane.live.hub import PUBLIC_TOPICS
-from runplane.store.database import Database, migrate
+from runplane.store.database import Database
 from runplane.store.tables import EventRow
-from tests.conftest import POSTGRES_ADMIN_URL, _database_url, auth
+from tests.conftest import PostgresClones, _sqlalchemy_url, auth, fresh_sqlite
 from tests.support.server import RunningServer, running_server
 from tests.support.workers import free, registration
 
@@ -48,21 +45,14 @@ DEADLINE = 30.0
 def module_database(request: pytest.FixtureRequest, tmp: Path) -> Iterator[str]:
     """A fresh migrated database on the backend named by `request.param` ("sqlite" or "postgres")."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp / 'runplane.sqlite3'}"
-        migrate(url)
-        yield url
+        yield fresh_sqlite(request, tmp / "runplane.sqlite3")
         return
-    template = request.getfixturevalue("postgres_template")
-    name = f"rp_live_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
-        )
+    clones: PostgresClones = request.getfixturevalue("postgres_clones")
+    name = clones.take()
     try:
-        yield _database_url(POSTGRES_ADMIN_URL, name).replace("postgresql://", "postgresql+psycopg://", 1)
+        yield _sqlalchemy_url(name)
     finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        clones.give_back(name)
 
 
 @dataclass(frozen=True)

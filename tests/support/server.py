@@ -38,8 +38,14 @@ class RunningServer:
 
 @contextmanager
 def running_server(
-    data_dir: Path, *, workers: int = 1, env: dict[str, str] | None = None, ready_timeout: float = 60.0
+    data_dir: Path, *, workers: int = 1, env: dict[str, str] | None = None, ready_timeout: float = 180.0
 ) -> Iterator[RunningServer]:
+    """`runplane serve` on a free port with `data_dir` and `env`, ready (/readyz 200) when yielded.
+
+    `ready_timeout` only bounds a failure: a quiet 2-core machine starts a server in a few seconds, but one
+    shared with other test runs was measured at over 60 s (imports and gunicorn's workers), so the bound is
+    wide. Raises RuntimeError with the server's log when it exits or is not ready in time.
+    """
     port = free_port()
     admin_key = "rp_test-admin-" + os.urandom(12).hex()
     log_path = data_dir / "server.log"

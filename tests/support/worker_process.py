@@ -42,7 +42,8 @@ def running_worker(
                 pytest.fail(f"worker {name} exited with {process.returncode}:\n{log_path.read_text()}")
             return registered(name)
 
-        poll(up, timeout=60, what=f"worker {name} to register")
+        # A bound on failure only: a worker process starting on a loaded 2-core machine took >60 s.
+        poll(up, timeout=180, what=f"worker {name} to register")
         yield process
     finally:
         stop_process_group(process, grace_seconds=30)
