@@ -373,9 +373,21 @@ class WorkerStore:
             busy = await gangs.still_running(session, task.id)
             if spec.worker_id in busy:
                 continue
-            # What the worker says it has free, within what the books leave it (reservations held there).
-            claimer = gang.Node(spec.worker_id, total=me.total, free=_lesser(spec.free, me.free))
-            others = [node for node in fleet.values() if node.worker_id not in busy]
+            if task.reservation_id is None:
+                # What the worker says it has free, within what the books leave it (reservations held there).
+                claimer = gang.Node(spec.worker_id, total=me.total, free=_lesser(spec.free, me.free))
+                others = [node for node in fleet.values() if node.worker_id not in busy]
+            else:
+                # A gang in a reservation runs only on its workers, within what it holds on each.
+                inside = {
+                    node.worker_id: node
+                    for node in await gangs.reservation_nodes(session, task, spec.now) or []
+                }
+                mine = inside.get(spec.worker_id)
+                if mine is None:
+                    continue
+                claimer = gang.Node(spec.worker_id, total=me.total, free=_lesser(spec.free, mine.free))
+                others = [node for node in inside.values() if node.worker_id not in busy]
             workers = gang.place(gangs.demand_of(task), claimer, others)
             if workers is None:
                 continue
