@@ -416,3 +416,24 @@ async def test_a_gang_in_a_reservation_runs_on_its_workers_within_what_it_holds(
         sorted(p["worker_id"] for p in (await task_of(client, user_key, waiting))["node_assignments"])
         == bound
     )
+
+
+async def test_a_gangs_parts_count_against_what_its_reservation_holds_on_every_worker(
+    client, worker_key, user_key
+):
+    for n in range(2):
+        await register(client, worker_key, f"cpu-{n}", cpu=8, memory_gb=32, slots=2)
+    reservation = await reserve(client, user_key, gpu_count=0, cpu=4, memory_gb=8, node_count=2)
+    first, second = sorted(reservation["worker_ids"])
+    rid = reservation["id"]
+    gang = await submit(client, user_key, "gang", node_count=2, cpu=3, memory_gb=4, reservation_id=rid)
+    assert await claimed_all(client, worker_key, first) == [(gang, 0)]
+    assert await claimed_all(client, worker_key, second) == [(gang, 1)]
+    # Rank 1 runs on `second` under the task's id on `first`: it still uses 3 of the 4 cores the
+    # reservation holds there, so a 2-core task of the reservation fits on neither worker.
+    single = await submit(client, user_key, "single", cpu=2, memory_gb=1, reservation_id=rid)
+    for worker_id in (first, second):
+        assert await claimed_all(client, worker_key, worker_id, cpu=5, memory_gb=28) == []
+    one_core = await submit(client, user_key, "one", cpu=1, memory_gb=1, reservation_id=rid)
+    assert await claimed_all(client, worker_key, second, cpu=5, memory_gb=28) == [(one_core, None)]
+    assert (await task_of(client, user_key, single))["status"] == "queued"
