@@ -1375,6 +1375,12 @@ class Worker(BaseModel):
     connected_at: Timestamp
     last_heartbeat: Timestamp
     lease_expires_at: Timestamp
+    replaced_by: Annotated[
+        ResourceId | None,
+        Field(
+            description="The id of the later registration of the same agent (same name and hostname, same worker key's user) that replaced this one after the agent restarted; absent while it is the latest."
+        ),
+    ] = None
 
 
 class WorkerList(BaseModel):

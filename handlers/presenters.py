@@ -279,6 +279,7 @@ def worker(view: WorkerView) -> models.Worker:
             "connected_at": row.connected_at,
             "last_heartbeat": row.last_heartbeat,
             "lease_expires_at": row.lease_expires_at,
+            "replaced_by": view.replaced_by,
         }
     )
 

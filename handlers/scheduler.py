@@ -35,10 +35,14 @@ async def get_scheduler_status(token_info: dict[str, Any]) -> Answer:
 
 
 async def list_workers(
-    token_info: dict[str, Any], limit: int = 50, offset: int = 0, status: str | None = None
+    token_info: dict[str, Any],
+    limit: int = 50,
+    offset: int = 0,
+    status: str | None = None,
+    include_replaced: bool = False,
 ) -> Answer:
     views, total = await services().workers.page(
-        principal(token_info), status=status, limit=limit, offset=offset
+        principal(token_info), status=status, limit=limit, offset=offset, include_replaced=include_replaced
     )
     return presenters.dump(presenters.worker_list(views, total, limit, offset)), 200
 

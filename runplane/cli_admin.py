@@ -114,15 +114,24 @@ def queue(
 
 def workers(
     status: Annotated[WorkerStatus | None, typer.Option(help="Only workers in this state.")] = None,
+    replaced: Annotated[
+        bool,
+        typer.Option(
+            "--replaced", help="Also list offline registrations a restarted agent replaced (its history)."
+        ),
+    ] = False,
     api: ApiOption = None,
     key: KeyOption = None,
     profile: ProfileOption = DEFAULT_PROFILE,
     json_: JsonOption = False,
 ) -> None:
-    """The worker agents, their capacity and what they run."""
+    """The worker agents, their capacity and what they run; each agent once, as its latest registration."""
     with connect(api, key, profile) as client:
         found: WorkerList = client.call(
-            list_workers.sync_detailed, status=status if status is not None else UNSET, limit=1000
+            list_workers.sync_detailed,
+            status=status if status is not None else UNSET,
+            include_replaced=replaced if replaced else UNSET,
+            limit=1000,
         )
     if json_:
         print_json(found)

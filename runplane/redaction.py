@@ -37,12 +37,19 @@ Command lines
     ``NAME=value`` with a secret name (``API_KEY=abc``, Hydra's ``+wandb.api_key=abc``), a header
     (``Authorization: Bearer abc`` keeps its scheme: ``Authorization: Bearer <redacted>``), a bare
     ``Bearer abc``, URLs anywhere inside it, ``"token": "abc"`` JSON pairs, and an argument that is itself a
-    command line (``bash -c "train.py --api-key abc"``) is redacted as one. A whole argument
+    command line (``bash -c "train.py --api-key abc"``) is redacted as one. The argument after a
+    shell's ``-c`` (``-lc``, ``-ec``…) is always read as a command line, whatever its first word, so
+    ``bash -c "--token=abc; ls"`` reads ``--token=<redacted>; ls`` as it would anywhere else in a
+    script, rather than losing the script as the option's value. Elsewhere a whole argument
     ``NAME=value`` loses everything after ``=``, spaces included. ``Bearer`` or ``Basic`` standing alone
     hides the next argument (for ``Basic``, only when it looks like base64).
     :func:`redact_command` replaces only the characters of each secret value: operators (``;``, ``&&``,
     ``|``, which also end an option's value), spacing, brackets and quoting stay exactly as written, so
     ``--password 'a b'; ls`` reads ``--password '<redacted>'; ls`` (the placeholder is left bare).
+
+Free text
+    :func:`redact_text` finds the same forms in place; the quoted value of a harmless option or pair is
+    searched too (``bash -c "--token=abc echo hi"``, ``--note "use --api-key abc"``).
 
 URLs
     The password of the userinfo (``https://user:<redacted>@host/x``) and the values of secret query and
@@ -310,6 +317,9 @@ _SHELL_UNSAFE = re.compile(r"[^\w@%+=:,./-]", re.ASCII)
 # Characters that keep their meaning inside double quotes: a token with one of them is single-quoted.
 _DOUBLE_QUOTE_SPECIAL = re.compile(r'["$`\\!]')
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{8,}={0,2}")
+# ``-c`` and the clusters shells accept before it (``bash -lc``, ``sh -ec``, ``bash -xeuc``): the next
+# argument is a command line.
+_SHELL_SCRIPT_OPTION = re.compile(r"-[A-Za-z]*c")
 # An argument holding a command line is redacted as one; nesting deeper than this is not unpacked.
 _MAX_NESTING = 3
 _MAX_PASSES = 5
@@ -430,6 +440,13 @@ def _redact_urls_in(text: str) -> str:
 
 def _replace_pair(match: re.Match[str]) -> str:
     if not is_secret_name(match["name"]):
+        if match["quote"] and match["quoted"]:
+            # The quoted value of a harmless name is text of its own (``bash -c "--token=abc; ls"``,
+            # ``--note "use --api-key abc"``): the pattern consumed it whole, so its secrets are found here
+            # or not at all.
+            whole = match.start(0)
+            start, end = match.start("quoted") - whole, match.end("quoted") - whole
+            return match[0][:start] + _redact_text_once(match["quoted"]) + match[0][end:]
         return match[0]
     start = match.start("quoted") if match["quote"] else match.start("bare")
     end = match.end("quoted") if match["quote"] else match.end("bare")
@@ -497,11 +514,27 @@ def _redact_value(value: str, depth: int) -> str:
     return _redact_text_once(value)
 
 
+def _is_script(arg: str) -> bool:
+    """Whether ``arg``, following a shell's ``-c``, holds more than one word of a command line."""
+    return any(character.isspace() or character in _SHELL_OPERATORS for character in arg)
+
+
 def _redact_tokens(args: Sequence[str], depth: int) -> list[str]:
     redacted: list[str] = []
     value_is_secret = False
     after_basic = False
+    script_next = False
     for arg in args:
+        if script_next:
+            script_next = False
+            # The argument of ``sh -c`` is a command line whatever its first word is: read whole as
+            # ``--token=abc`` or ``API_KEY=abc`` it would lose the script after its first word, and be
+            # masked unlike the same words anywhere else in it.
+            if depth < _MAX_NESTING and _is_script(arg):
+                redacted.append(_redact_text_once(_redact_command(arg, depth + 1)))
+                continue
+        if _SHELL_SCRIPT_OPTION.fullmatch(arg):
+            script_next = True
         if value_is_secret:
             value_is_secret = False
             if not arg.startswith("--"):

@@ -19,9 +19,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from runplane.errors import Conflict, Forbidden, NotFound, Unprocessable
-from runplane.scheduler import WAITING_PREFIX, Capacity, capacity_of, gpu_type_matches
+from runplane.gang import Node, one_part
+from runplane.scheduler import WAITING_PREFIX, Capacity, capacity_of, fits, gpu_type_matches
+from runplane.store.gangs import GangStore, demand_of
 from runplane.store.reservations import Booked, ReservationStore, StoredReservation
-from runplane.store.tables import ReservationRow, WorkerRow, utcnow
+from runplane.store.tables import ReservationRow, TaskRow, WorkerRow, utcnow
 
 if TYPE_CHECKING:
     from generated.models import ReservationCreate, TaskCreate
@@ -254,7 +256,9 @@ class ReservationManager:
         return await self.visible(principal, reservation_id)
 
     async def check_task(self, principal: Principal, request: TaskCreate) -> None:
-        """422 unless the task's `reservation_id` is the caller's own live reservation and fits in it."""
+        """422 unless the task's `reservation_id` is the caller's own live reservation and fits in it:
+        each part (a single-node task is one) within what the reservation holds per node, and no more
+        parts than it has nodes (a gang's parts each take one of its workers)."""
         if request.reservation_id is None:
             return
         reservation_id = request.reservation_id.root
@@ -266,8 +270,13 @@ class ReservationManager:
         if row.status != "active" or row.expires_at <= utcnow():
             ended = "expired" if row.status == "active" else row.status
             raise Unprocessable(f"Reservation {reservation_id} is {ended}", details=field)
-        if request.node_count != 1:
-            raise Unprocessable("A task in a reservation runs on one node", details={"field": "node_count"})
+        if request.node_count > row.node_count:
+            # Each part of a gang takes one of the reservation's workers: it could never start.
+            raise Unprocessable(
+                f"The task needs {request.node_count} nodes; reservation {reservation_id} holds "
+                f"{row.node_count}",
+                details={"field": "node_count", "reservation_id": reservation_id},
+            )
         too_big = [
             name
             for name, ok in (
@@ -290,14 +299,41 @@ class ReservationManager:
         Called once per reaper pass (`runplane.workers.WorkerManager.reap`); returns the expired ids.
         """
         expired = await self.store.end(status="expired", now=now, message="Cancelled")
+        gangs = GangStore(self.store.db)
         for queued in await self.store.queued_in_reservations():
             reason = waiting_reason_in_reservation(queued.reservation, queued.status, now)
+            if queued.task.node_count > 1 and queued.reservation is not None:
+                fleet = await gangs.reservation_fleet(queued.task, now)
+                if fleet is not None:  # live: started, and the task's user's
+                    reason = gang_waiting_in_reservation(queued.reservation, queued.task, fleet)
             message = reason if reason is not None else "Queued"
             if queued.task.message != message and (
                 reason is not None or (queued.task.message or "").startswith(WAITING_PREFIX)
             ):  # only then write: most passes change nothing and take no write lock
                 await self.store.set_message(queued.task, message, now=now)
         return expired
+
+
+def gang_waiting_in_reservation(
+    reservation: ReservationRow, task: TaskRow, fleet: Sequence[Node]
+) -> str | None:
+    """Why a queued multi-node task waits inside its live reservation, from the reservation's active
+    workers with what each has free for it (`runplane.store.gangs.reservation_nodes`); None when enough
+    of them can take a part now (the next claim by one of them places it)."""
+    part = one_part(demand_of(task))
+    wanted = task.node_count
+    able = sum(1 for node in fleet if fits(part, node.free))
+    if able >= wanted:
+        return None
+    if len(fleet) < wanted:
+        return (
+            f"{WAITING_PREFIX} needs {wanted} workers of reservation {reservation.id}; {len(fleet)} of its "
+            f"{reservation.node_count} are active"
+        )
+    return (
+        f"{WAITING_PREFIX} for {wanted} workers of reservation {reservation.id} with a part's resources "
+        f"free at once; {able} can take a part now, its other tasks use the rest"
+    )
 
 
 def _same_kind(task_type: str, reserved_type: str | None) -> bool:

@@ -70,12 +70,14 @@ class WorkerView:
     """A worker with its active tasks (what the Worker model shows).
 
     ``active_task_ids`` are the ids the viewer may see (an admin: all; a user: its own tasks only);
-    ``busy_slots`` counts all of them, whoever owns them.
+    ``busy_slots`` counts all of them, whoever owns them. ``replaced_by``: the id of the later
+    registration of the same agent (same user, name and hostname) that replaced this one, if any.
     """
 
     row: WorkerRow
     active_task_ids: list[str]
     busy_slots: int
+    replaced_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -364,19 +366,35 @@ class WorkerManager:
         return (await self._views(viewer, [row]))[0]
 
     async def page(
-        self, viewer: Principal, *, status: str | None, limit: int, offset: int
+        self,
+        viewer: Principal,
+        *,
+        status: str | None,
+        limit: int,
+        offset: int,
+        include_replaced: bool = False,
     ) -> tuple[list[WorkerView], int]:
-        rows, total = await self.store.page(status=status, limit=limit, offset=offset)
+        """A page of workers as `viewer` may see them, and the total.
+
+        An agent that restarts registers again and gets a new worker id (its tasks, events and audit
+        entries keep naming the old one, which stays readable by id). The old row, once offline, is
+        *replaced*: left out of the list and the counts unless `include_replaced`, so each running agent is
+        listed once, as Slurm lists a node once however often its slurmd restarted.
+        """
+        rows, total = await self.store.page(
+            status=status, limit=limit, offset=offset, include_replaced=include_replaced
+        )
         return await self._views(viewer, rows), total
 
     async def _views(self, viewer: Principal, rows: Sequence[WorkerRow]) -> list[WorkerView]:
         active = await self.store.active_tasks([row.id for row in rows])
+        replaced = await self.store.replacements(rows)
         views = []
         for row in rows:
             tasks = active[row.id]
             # Another user's task ids are not this user's to see (they would be 404 to it anyway).
             shown = [task_id for task_id, owner in tasks if viewer.is_admin or owner == viewer.user_id]
-            views.append(WorkerView(row, shown, len(tasks)))
+            views.append(WorkerView(row, shown, len(tasks), replaced.get(row.id)))
         return views
 
     async def status_counts(self) -> dict[str, int]:

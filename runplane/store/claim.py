@@ -33,6 +33,7 @@ from runplane.scheduler import ClaimSpec
 from runplane.store.tables import (
     ReservationRow,
     ReservationWorkerRow,
+    TaskPartRow,
     TaskRow,
     UTCDateTime,
     WorkerRow,
@@ -88,9 +89,23 @@ def _reservation_sql(dialect: str, spec: ClaimSpec, candidate: Any) -> list[Colu
     running = aliased(TaskRow, name="running")
     mine_here = (running.reservation_id == res.id, running.worker_id == spec.worker_id)
     active = running.status.in_(ACTIVE)
+    part = aliased(TaskPartRow, name="part")
+    # A gang of the reservation's has its rank 0 as the task's worker_id; its other parts here use it too.
+    part_here = (
+        part.task_id == running.id,
+        part.worker_id == spec.worker_id,
+        part.rank > 0,
+        part.released.is_(False),
+    )
 
     def used(column: Any) -> Any:
-        return select(func.coalesce(func.sum(column), 0)).where(*mine_here, active).scalar_subquery()
+        tasks = select(func.coalesce(func.sum(column), 0)).where(*mine_here, active).scalar_subquery()
+        parts = (
+            select(func.coalesce(func.sum(column), 0))
+            .where(running.reservation_id == res.id, active, *part_here)
+            .scalar_subquery()
+        )
+        return tasks + parts
 
     unused = {
         "cpu": greatest(dialect, res.cpu - used(running.cpu), 0),

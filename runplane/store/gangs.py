@@ -31,6 +31,8 @@ from runplane.store.claim import effective_priority, greatest
 from runplane.store.database import Database
 from runplane.store.reservations import held_per_worker
 from runplane.store.tables import (
+    ReservationRow,
+    ReservationWorkerRow,
     TaskPartRow,
     TaskRow,
     UTCDateTime,
@@ -106,7 +108,7 @@ async def queued_in_order(
     ]
     query = select(TaskRow).order_by(*order)
     if gangs_only:
-        query = query.where(*conditions, TaskRow.node_count > 1, TaskRow.reservation_id.is_(None))
+        query = query.where(*conditions, TaskRow.node_count > 1)
     else:
         query = query.where(*conditions).limit(1)
     rows = await session.scalars(query.execution_options(populate_existing=True))
@@ -116,8 +118,9 @@ async def queued_in_order(
 async def nodes(session: AsyncSession, now: datetime) -> list[Node]:
     """Every active worker with its registered capacity and what it has free by the server's books:
     capacity less its active single-node tasks, its unreleased parts, and the whole per-node amounts of
-    the reservations live on it at `now` (a gang names no reservation, so it never takes what one holds;
-    counting a reservation's own running task twice only errs towards leaving it alone)."""
+    the reservations live on it at `now` (a gang that names no reservation never takes what one holds;
+    counting a reservation's own running task twice only errs towards leaving it alone; a gang that
+    names one sees `reservation_nodes`)."""
     workers = (await session.scalars(select(WorkerRow).where(WorkerRow.status == "active"))).all()
     used: dict[str, list[float]] = {}
     held = await session.execute(held_per_worker(now))
@@ -157,6 +160,76 @@ async def nodes(session: AsyncSession, now: datetime) -> list[Node]:
             slots=total.slots - int(slots),
         )
         found.append(Node(worker_id=row.id, total=total, free=free))
+    return found
+
+
+async def reservation_nodes(session: AsyncSession, task: TaskRow, now: datetime) -> list[Node] | None:
+    """The workers a gang that names a reservation may use, with what each has free for it; None when
+    the reservation is not live at `now` for the task's user (gone, ended, not started, another's).
+
+    Those are the reservation's bound workers that are active. On each, a part may take what the worker
+    has free by the server's books with this reservation's own hold given back (`nodes` takes every
+    live hold off), but never more than the reservation still holds unused there: its per-node amounts
+    less its active single-node tasks and unreleased parts on that worker (`runplane.reservations`).
+    """
+    reservation = await session.get(ReservationRow, task.reservation_id)
+    if (
+        reservation is None
+        or reservation.status != "active"
+        or reservation.user_id != task.user_id
+        or not reservation.starts_at <= now < reservation.expires_at
+    ):
+        return None
+    bound = set(
+        (
+            await session.scalars(
+                select(ReservationWorkerRow.worker_id).where(
+                    ReservationWorkerRow.reservation_id == reservation.id
+                )
+            )
+        ).all()
+    )
+    mine = TaskRow.reservation_id == reservation.id
+    singles = await session.execute(
+        select(TaskRow.worker_id, func.sum(TaskRow.cpu), func.sum(TaskRow.memory_gb), func.sum(TaskRow.gpu))
+        .where(mine, TaskRow.status.in_(ACTIVE), TaskRow.node_count == 1, TaskRow.worker_id.in_(bound))
+        .group_by(TaskRow.worker_id)
+    )
+    parts = await session.execute(
+        select(
+            TaskPartRow.worker_id, func.sum(TaskRow.cpu), func.sum(TaskRow.memory_gb), func.sum(TaskRow.gpu)
+        )
+        .join(TaskRow, TaskRow.id == TaskPartRow.task_id)
+        .where(mine, TaskPartRow.released.is_(False), TaskPartRow.worker_id.in_(bound))
+        .group_by(TaskPartRow.worker_id)
+    )
+    used: dict[str, list[float]] = {}
+    for worker_id, cpu, memory, gpu in [*singles.all(), *parts.all()]:
+        sums = used.setdefault(str(worker_id), [0, 0.0, 0])
+        sums[0] += int(cpu or 0)
+        sums[1] += float(memory or 0.0)
+        sums[2] += int(gpu or 0)
+    found = []
+    for node in await nodes(session, now):
+        if node.worker_id not in bound:
+            continue
+        used_cpu, used_memory, used_gpus = used.get(node.worker_id, [0, 0.0, 0])
+        free = node.free
+        found.append(
+            Node(
+                worker_id=node.worker_id,
+                total=node.total,
+                free=Capacity(
+                    cpu=min(free.cpu + reservation.cpu, reservation.cpu - int(used_cpu)),
+                    memory_gb=min(
+                        free.memory_gb + reservation.memory_gb, reservation.memory_gb - float(used_memory)
+                    ),
+                    gpu_names=free.gpu_names,
+                    gpus=min(free.gpus + reservation.gpu_count, reservation.gpu_count - int(used_gpus)),
+                    slots=free.slots + 1,  # the reservation's own slot, given back
+                ),
+            )
+        )
     return found
 
 
@@ -278,6 +351,11 @@ class GangStore:
         """Every active worker with its capacity and what it has free now (for waiting reasons)."""
         async with self.db.reader() as session:
             return await nodes(session, now)
+
+    async def reservation_fleet(self, task: TaskRow, now: datetime) -> list[Node] | None:
+        """`reservation_nodes` of a gang that names a reservation (for its waiting reason)."""
+        async with self.db.reader() as session:
+            return await reservation_nodes(session, task, now)
 
     async def parts(self, task: TaskRow, attempt: int | None = None) -> list[PartView]:
         """The parts of the task's attempt (default: the current one), rank 0 first."""

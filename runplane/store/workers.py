@@ -64,6 +64,28 @@ class Orphan:
     worker_name: str
 
 
+def _replaced() -> Any:
+    """SQL: a later registration of the same worker exists (same user, name and hostname, connected after
+    this one): the agent restarted and registered again, and this row is its history."""
+    newer = aliased(WorkerRow)
+    return (
+        select(newer.id)
+        .where(
+            newer.user_id == WorkerRow.user_id,
+            newer.name == WorkerRow.name,
+            newer.hostname == WorkerRow.hostname,
+            newer.connected_at > WorkerRow.connected_at,
+        )
+        .exists()
+    )
+
+
+def _replaced_offline() -> Any:
+    """SQL: an offline worker replaced by a later registration (`_replaced`); one not yet offline still
+    counts and is listed: it may still run (or be taken back from) its tasks."""
+    return and_(WorkerRow.status == "offline", _replaced())
+
+
 class WorkerStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -151,8 +173,17 @@ class WorkerStore:
                 await events.worker_changed(session, row, change="offline")
             return rows
 
-    async def page(self, *, status: str | None, limit: int, offset: int) -> tuple[Sequence[WorkerRow], int]:
-        conditions = [WorkerRow.status == status] if status is not None else []
+    async def page(
+        self, *, status: str | None, limit: int, offset: int, include_replaced: bool = False
+    ) -> tuple[Sequence[WorkerRow], int]:
+        """A page of workers, newest registration first, and how many there are in all.
+
+        Without `include_replaced`, an offline worker that a later registration replaced (`_replaced`)
+        is left out: a restarted agent is listed once, as its current registration.
+        """
+        conditions: list[Any] = [WorkerRow.status == status] if status is not None else []
+        if not include_replaced:
+            conditions.append(~_replaced_offline())
         async with self.db.reader() as session:
             total = await session.scalar(select(func.count()).select_from(WorkerRow).where(*conditions)) or 0
             rows = await session.scalars(
@@ -170,9 +201,41 @@ class WorkerStore:
             return rows.all()
 
     async def counts_by_status(self) -> dict[str, int]:
+        """status → how many workers, counted as the list shows them (replaced offline ones left out)."""
         async with self.db.reader() as session:
-            result = await session.execute(select(WorkerRow.status, func.count()).group_by(WorkerRow.status))
+            result = await session.execute(
+                select(WorkerRow.status, func.count()).where(~_replaced_offline()).group_by(WorkerRow.status)
+            )
             return {str(status): int(count) for status, count in result.all()}
+
+    async def replacements(self, rows: Sequence[WorkerRow]) -> dict[str, str]:
+        """worker id → the id of the latest later registration that replaced it (`_replaced`), for those of
+        `rows` that were replaced."""
+        if not rows:
+            return {}
+        names = {row.name for row in rows}
+        async with self.db.reader() as session:
+            found = await session.execute(
+                select(
+                    WorkerRow.id,
+                    WorkerRow.user_id,
+                    WorkerRow.name,
+                    WorkerRow.hostname,
+                    WorkerRow.connected_at,
+                )
+                .where(WorkerRow.name.in_(names))
+                .order_by(WorkerRow.connected_at.desc(), WorkerRow.id.desc())
+            )
+            registrations = found.all()
+        latest: dict[tuple[str, str, str], tuple[str, datetime]] = {}
+        for worker_id, user_id, name, hostname, connected_at in registrations:
+            latest.setdefault((user_id, name, hostname), (worker_id, connected_at))
+        replaced: dict[str, str] = {}
+        for row in rows:
+            newest = latest.get((row.user_id, row.name, row.hostname))
+            if newest is not None and newest[1] > row.connected_at:
+                replaced[row.id] = newest[0]
+        return replaced
 
     async def active_tasks(self, worker_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
         """worker id → (task id, owner's user id) of its tasks in preparing, running or collecting
@@ -310,9 +373,21 @@ class WorkerStore:
             busy = await gangs.still_running(session, task.id)
             if spec.worker_id in busy:
                 continue
-            # What the worker says it has free, within what the books leave it (reservations held there).
-            claimer = gang.Node(spec.worker_id, total=me.total, free=_lesser(spec.free, me.free))
-            others = [node for node in fleet.values() if node.worker_id not in busy]
+            if task.reservation_id is None:
+                # What the worker says it has free, within what the books leave it (reservations held there).
+                claimer = gang.Node(spec.worker_id, total=me.total, free=_lesser(spec.free, me.free))
+                others = [node for node in fleet.values() if node.worker_id not in busy]
+            else:
+                # A gang in a reservation runs only on its workers, within what it holds on each.
+                inside = {
+                    node.worker_id: node
+                    for node in await gangs.reservation_nodes(session, task, spec.now) or []
+                }
+                mine = inside.get(spec.worker_id)
+                if mine is None:
+                    continue
+                claimer = gang.Node(spec.worker_id, total=me.total, free=_lesser(spec.free, mine.free))
+                others = [node for node in inside.values() if node.worker_id not in busy]
             workers = gang.place(gangs.demand_of(task), claimer, others)
             if workers is None:
                 continue

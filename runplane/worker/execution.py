@@ -183,7 +183,11 @@ class TaskExecution:
                 status=ReportedStatus.failed, failure_reason=FailureReason.internal, message=str(exc)
             )
             return
-        script = None if self.assignment.model_id else entrypoint_script(self.assignment.entrypoint)
+        script = (
+            None
+            if self.assignment.model_id
+            else entrypoint_script(self.assignment.entrypoint, [arg.root for arg in self.assignment.args])
+        )
         if script is not None and not (self._dirs.code / script).exists():
             await self._report(
                 status=ReportedStatus.failed,

@@ -4,8 +4,8 @@ One server per backend (short leases: RUNPLANE_LEASE_SECONDS=3, RUNPLANE_HEARTBE
 every 0.5 s, fast aging); each test starts the workers it needs and stops them. Every wait is a poll with a
 deadline; every answer is checked against openapi.yaml.
 
-The run, the lost worker and the priority order run on SQLite and PostgreSQL (claims, leases and the
-reaper are SQL). Cancel/timeout/memory, the GPU wait and the drain run on SQLite only, to keep the file
+The run, the lost worker, the priority order and the missing entrypoint script run on SQLite and
+PostgreSQL (claims, leases and the reaper are SQL). Cancel/timeout/memory, the GPU wait and the drain run on SQLite only, to keep the file
 near two minutes: what they add over tests/integration/test_workers_api.py (which covers those server
 paths on both backends) is the worker's side, which does not depend on the database.
 """
@@ -393,15 +393,24 @@ def test_cancel_timeout_and_memory_limit_end_tasks_with_their_reasons(stack: Sta
 
 @pytest.mark.slow
 def test_a_script_missing_from_the_code_fails_as_entrypoint_not_found(stack: Stack) -> None:
-    stack.sqlite_only()
     snapshot_id = stack.upload({"train.py": "print('hi')\n"})
     with stack.workers("w-missing"):
-        # Without a snapshot the server cannot know at submit; the worker tells it apart from a crash.
-        missing = stack.submit(entrypoint="python missing.py")
-        failed = stack.wait_status(missing, TERMINAL)
-        assert failed["status"] == "failed"
-        assert failed["failure"]["reason"] == "entrypoint_not_found"
-        assert failed["failure"]["message"] == "the entrypoint script 'missing.py' is not in the task's code"
+        # Without a snapshot the server cannot know at submit; the worker tells it apart from a crash, the
+        # same whether the script is in the entrypoint or is the interpreter's first argument.
+        for form in (
+            {"entrypoint": "python missing.py"},
+            {"entrypoint": "python", "args": ["missing.py"]},
+            {"entrypoint": "python -u", "args": ["./missing.py", "--epochs", "3"]},
+            {"entrypoint": "bash", "args": ["missing.sh"]},
+        ):
+            missing = stack.submit(**form)
+            failed = stack.wait_status(missing, TERMINAL)
+            assert failed["status"] == "failed", form
+            assert failed["failure"]["reason"] == "entrypoint_not_found", (form, failed["failure"])
+            script = "missing.sh" if form["entrypoint"] == "bash" else "missing.py"
+            assert (
+                failed["failure"]["message"] == f"the entrypoint script {script!r} is not in the task's code"
+            )
         present = stack.submit(entrypoint="python train.py", snapshot_id=snapshot_id)
         assert stack.wait_status(present, TERMINAL)["status"] == "completed"
 

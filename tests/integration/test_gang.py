@@ -256,3 +256,33 @@ def test_killing_one_parts_worker_requeues_the_whole_gang_when_its_policy_retrie
     assert {part["status"] for part in second} == {"completed"}
     assert artifact(system, task_id, "rank-1/result.json")["sum"] == 30
     poll(lambda: not task_processes(token), timeout=60, what="every part's process to end")
+
+
+def test_a_gang_in_a_reservation_all_reduces_on_the_reservations_workers(system: System) -> None:
+    names = ("w-res-a", "w-res-b", "w-res-c")
+    for name in names:
+        system.start_agent(name, *NODE)
+    response = system.http.post(
+        "/v1/scheduler/reservations",
+        headers=system.user,
+        json={"gpu_count": 0, "cpu": 1, "memory_gb": 1, "node_count": 2},
+    )
+    assert response.status_code == 201, response.text
+    reservation = response.json()
+    snapshot_id = upload(system, {"allreduce.py": ALLREDUCE})
+    body = {"job_name": "job", "entrypoint": "allreduce.py", "snapshot_id": snapshot_id, "memory_gb": 0.5}
+    too_wide = system.http.post(
+        "/v1/tasks", headers=system.user, json={**body, "node_count": 3, "reservation_id": reservation["id"]}
+    )
+    assert too_wide.status_code == 422, too_wide.text
+    assert too_wide.json()["details"] == {"field": "node_count", "reservation_id": reservation["id"]}
+
+    # The workers outside the reservation take nothing of it: the gang runs on its two, whole.
+    task_id = system.submit(**{**body, "node_count": 2, "reservation_id": reservation["id"]})
+    ended = system.wait_ended([task_id], timeout=180)[task_id]
+    assert ended["status"] == "completed", ended
+    parts = ended["node_assignments"]
+    assert sorted(part["worker_id"] for part in parts) == sorted(reservation["worker_ids"])
+    assert {part["status"] for part in parts} == {"completed"}
+    for rank in range(2):
+        assert artifact(system, task_id, f"rank-{rank}/result.json")["sum"] == 30

@@ -13,7 +13,7 @@ from runplane.store.database import Database
 from runplane.store.tables import ReservationRow
 from tests.conftest import auth
 from tests.support.errors import assert_error
-from tests.support.workers import H100, claim, claimed_id, register, submit, task_of
+from tests.support.workers import H100, claim, claimed_id, free, register, report, submit, task_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -330,3 +330,110 @@ async def test_the_limits_come_from_the_settings(client, worker_key, user_key, s
     assert response.status_code == 422 and response.json()["details"]["max_minutes"] == 30
     response = await client.post(PATH, headers=auth(user_key), json={"gpu_count": 0, "node_count": 2})
     assert response.status_code == 409 and response.json()["details"]["max_nodes"] == 1
+
+
+async def claimed_all(client: httpx.AsyncClient, key: str, worker_id: str, **resources: Any) -> list[Any]:
+    """(task id, rank) of everything a claim hands the worker (parts placed by other claims included)."""
+    response = await client.post(
+        f"/v1/workers/{worker_id}/claim",
+        headers=auth(key),
+        json={**free(**resources), "max_tasks": 4, "master_port": 40000},
+    )
+    assert response.status_code == 200, response.text
+    return [(found["task_id"], found.get("rank")) for found in response.json()["assignments"]]
+
+
+async def test_a_gang_in_a_reservation_runs_on_its_workers_within_what_it_holds(
+    client, worker_key, user_key, other_user_key, manager
+):
+    workers = [await register(client, worker_key, f"cpu-{n}", cpu=8, memory_gb=32, slots=2) for n in range(4)]
+    reservation = await reserve(client, user_key, gpu_count=0, cpu=4, memory_gb=8, node_count=2)
+    bound = sorted(reservation["worker_ids"])
+    unbound = [worker_id for worker_id in workers if worker_id not in bound]
+    rid = reservation["id"]
+
+    async def submit_gang(**extra: Any) -> httpx.Response:
+        body = {"job_name": "gang", "entrypoint": "python -c 'print(1)'", "reservation_id": rid, **extra}
+        response: httpx.Response = await client.post("/v1/tasks", headers=auth(user_key), json=body)
+        return response
+
+    # Never fits: more parts than the reservation has workers, or a part bigger than it holds per node.
+    assert_error(
+        await submit_gang(node_count=3, cpu=1),
+        422,
+        "VALIDATION_ERROR",
+        f"The task needs 3 nodes; reservation {rid} holds 2",
+        {"field": "node_count", "reservation_id": rid},
+    )
+    assert_error(
+        await submit_gang(node_count=2, cpu=5),
+        422,
+        "VALIDATION_ERROR",
+        f"The task needs more than reservation {rid} holds per node (cpu)",
+        {"field": "cpu", "reservation_id": rid},
+    )
+
+    first = await submit_gang(node_count=2, cpu=3, memory_gb=4)
+    assert first.status_code == 201, first.text
+    gang = first.json()["id"]
+    # A worker outside the reservation never starts it, though it has room for a part.
+    for worker_id in unbound:
+        assert await claimed_all(client, worker_key, worker_id) == []
+    assert (await task_of(client, user_key, gang))["status"] == "queued"
+    assert await claimed_all(client, worker_key, bound[0]) == [(gang, 0)]
+    assert await claimed_all(client, worker_key, bound[1]) == [(gang, 1)]
+    placed = await task_of(client, user_key, gang)
+    assert placed["status"] == "preparing"
+    assert sorted(part["worker_id"] for part in placed["node_assignments"]) == bound
+    assert (await reservation_of(client, user_key, rid))["status"] == "claimed"
+
+    # A second gang fits the reservation (2 nodes, 1 core each) but not what it holds unused now (4 - 3):
+    # the workers have 5 cores free, yet it waits, and says why.
+    second = await submit_gang(node_count=2, cpu=2, memory_gb=1)
+    assert second.status_code == 201, second.text
+    waiting = second.json()["id"]
+    for worker_id in workers:
+        assert await claimed_all(client, worker_key, worker_id, cpu=5, memory_gb=28) == []
+    await manager.reap()
+    assert (await task_of(client, user_key, waiting))["message"] == (
+        f"Waiting: for 2 workers of reservation {rid} with a part's resources free at once; 0 can take a "
+        "part now, its other tasks use the rest"
+    )
+    # Another user's gang never takes what the reservation holds: it runs on the other two workers.
+    theirs = await submit(client, other_user_key, "theirs", node_count=2, cpu=4, memory_gb=4)
+    assert await claimed_all(client, worker_key, bound[0], cpu=5, memory_gb=28) == []
+    placed_theirs = [await claimed_all(client, worker_key, worker_id) for worker_id in unbound]
+    assert sorted(placed_theirs) == [[(theirs, 0)], [(theirs, 1)]]
+
+    # The first gang ends: the second starts inside the reservation.
+    for worker_id in bound:
+        for status in ("running", "collecting", "completed"):
+            assert (await report(client, worker_key, worker_id, gang, status=status)).status_code == 200
+    assert (await task_of(client, user_key, gang))["status"] == "completed"
+    got = [await claimed_all(client, worker_key, worker_id) for worker_id in bound]
+    assert sorted(got) == [[(waiting, 0)], [(waiting, 1)]]
+    assert (
+        sorted(p["worker_id"] for p in (await task_of(client, user_key, waiting))["node_assignments"])
+        == bound
+    )
+
+
+async def test_a_gangs_parts_count_against_what_its_reservation_holds_on_every_worker(
+    client, worker_key, user_key
+):
+    for n in range(2):
+        await register(client, worker_key, f"cpu-{n}", cpu=8, memory_gb=32, slots=2)
+    reservation = await reserve(client, user_key, gpu_count=0, cpu=4, memory_gb=8, node_count=2)
+    first, second = sorted(reservation["worker_ids"])
+    rid = reservation["id"]
+    gang = await submit(client, user_key, "gang", node_count=2, cpu=3, memory_gb=4, reservation_id=rid)
+    assert await claimed_all(client, worker_key, first) == [(gang, 0)]
+    assert await claimed_all(client, worker_key, second) == [(gang, 1)]
+    # Rank 1 runs on `second` under the task's id on `first`: it still uses 3 of the 4 cores the
+    # reservation holds there, so a 2-core task of the reservation fits on neither worker.
+    single = await submit(client, user_key, "single", cpu=2, memory_gb=1, reservation_id=rid)
+    for worker_id in (first, second):
+        assert await claimed_all(client, worker_key, worker_id, cpu=5, memory_gb=28) == []
+    one_core = await submit(client, user_key, "one", cpu=1, memory_gb=1, reservation_id=rid)
+    assert await claimed_all(client, worker_key, second, cpu=5, memory_gb=28) == [(one_core, None)]
+    assert (await task_of(client, user_key, single))["status"] == "queued"

@@ -611,3 +611,78 @@ async def test_a_log_batch_sent_again_is_stored_once_and_a_gap_is_marked(client,
         "[runplane] 2 line(s) of output (lines 4-5 of this attempt) were not delivered by the worker\n"
         "six\n"
     )
+
+
+async def test_a_restarted_agent_is_listed_once_and_its_old_registration_stays_readable(
+    client, worker_key, other_worker_key, user_key, admin_key, db, manager
+):
+    """An agent that restarts registers again (same name and hostname, same key's user) under a new id.
+
+    Its old row, once offline, is replaced: left out of the list and the counts by default, listed with
+    `include_replaced`, and still readable by id (with `replaced_by`), since its task keeps naming it.
+    """
+    first = await register(client, worker_key, "gpu-1")
+    task_id = await submit(client, user_key)
+    assert await claimed_id(client, worker_key, first) == task_id
+    # A worker that went away for good (never registered again) stays listed as offline.
+    gone = await register(client, worker_key, "gpu-2")
+    # The same name on another host, and the same name under another worker key's user, are other agents.
+    elsewhere = await client.post(
+        "/v1/workers", headers=auth(worker_key), json={**registration("gpu-1"), "hostname": "other.example"}
+    )
+    assert elsewhere.status_code == 201
+    theirs = await register(client, other_worker_key, "gpu-1")
+
+    # The agent restarts before its old lease ended: both rows are live, both listed.
+    second = await register(client, worker_key, "gpu-1")
+    listed = await client.get("/v1/scheduler/workers", headers=auth(admin_key))
+    assert {worker["id"] for worker in listed.json()["workers"]} == {
+        first,
+        second,
+        gone,
+        elsewhere.json()["worker_id"],
+        theirs,
+    }
+    for worker_id in (first, gone, elsewhere.json()["worker_id"], theirs):
+        await end_lease(db, worker_id)
+    await manager.reap()
+
+    listed = await client.get("/v1/scheduler/workers", headers=auth(admin_key))
+    assert listed.status_code == 200
+    body = listed.json()
+    assert [(worker["id"], worker["status"]) for worker in body["workers"]] == [
+        (second, "active"),
+        (theirs, "offline"),
+        (elsewhere.json()["worker_id"], "offline"),
+        (gone, "offline"),
+    ]
+    assert body["total"] == 4
+    assert all("replaced_by" not in worker for worker in body["workers"])
+    offline = await client.get("/v1/scheduler/workers?status=offline", headers=auth(admin_key))
+    assert {worker["id"] for worker in offline.json()["workers"]} == {
+        theirs,
+        elsewhere.json()["worker_id"],
+        gone,
+    }
+    status = (await client.get("/v1/scheduler/status", headers=auth(user_key))).json()
+    assert (status["workers_total"], status["workers_active"], status["workers_offline"]) == (4, 1, 3)
+
+    everything = await client.get("/v1/scheduler/workers?include_replaced=true", headers=auth(admin_key))
+    rows = {worker["id"]: worker for worker in everything.json()["workers"]}
+    assert everything.json()["total"] == 5
+    assert rows[first]["status"] == "offline" and rows[first]["replaced_by"] == second
+    offline_all = await client.get(
+        "/v1/scheduler/workers?status=offline&include_replaced=true", headers=auth(admin_key)
+    )
+    assert offline_all.json()["total"] == 4
+
+    # History stays: the old id is readable, and the task taken back from it still names it.
+    old = await client.get(f"/v1/scheduler/workers/{first}", headers=auth(user_key))
+    assert old.status_code == 200
+    assert old.json()["status"] == "offline" and old.json()["replaced_by"] == second
+    task = await task_of(client, user_key, task_id)
+    assert task["status"] == "failed" and task["failure"]["reason"] == "worker_lost"
+    assert task["worker_id"] == first
+    # The replaced registration cannot come back: it is lost, and the agent works as its new one.
+    assert (await heartbeat(client, worker_key, first)).status_code == 409
+    assert (await heartbeat(client, worker_key, second)).status_code == 200

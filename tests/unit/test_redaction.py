@@ -508,14 +508,84 @@ def _command_pieces(draw: st.DrawFn) -> str:
     pieces=st.lists(_command_pieces(), min_size=1, max_size=6),
     separators=st.lists(st.sampled_from([" ", "; ", " && ", " | ", ";", "\n", " ( ", " ) "]), min_size=6),
     nested=st.booleans(),
+    lead=st.sampled_from(["echo ", ""]),
 )
 def test_redaction_keeps_every_character_outside_the_masked_spans(
-    pieces: list[str], separators: list[str], nested: bool
+    pieces: list[str], separators: list[str], nested: bool, lead: str
 ) -> None:
     command = "".join(piece + separator for piece, separator in zip(pieces, separators, strict=False))
+    mask = f"([^{re.escape(_STRUCTURE)}]+)"
     if nested:
-        command = f"bash -c {shlex.quote('echo ' + command)}; echo done"
+        # The script may start with a secret form itself (``bash -c '--token=abc; ls'``).
+        script = lead + command
+        command = f"bash -c {shlex.quote(script)}; echo done"
+        for shown in (redact_args(["bash", "-c", script])[2], redact_args(["-lc", script])[1]):
+            parts = shown.split(R)
+            assert re.fullmatch(mask.join(re.escape(part) for part in parts), script, re.DOTALL), (
+                script,
+                shown,
+            )
     redacted = redact_command(command)
     parts = redacted.split(R)
-    mask = f"([^{re.escape(_STRUCTURE)}]+)"
     assert re.fullmatch(mask.join(re.escape(part) for part in parts), command, re.DOTALL), (command, redacted)
+
+
+# A shell's script that starts with a secret form is masked like the same words anywhere else in it: the
+# value goes, the rest of the script stays (it used to be read whole as the option's value and vanish).
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("--token=abc echo hi", f"--token={R} echo hi"),
+        ("--token=abc; echo hi", f"--token={R}; echo hi"),
+        ("--api-key=s3cr3t python train.py --epochs 3", f"--api-key={R} python train.py --epochs 3"),
+        ("-token=abc && ls", f"-token={R} && ls"),
+        ("--password='a b' | tee x", f"--password='{R}' | tee x"),
+        ("API_KEY=abc python t.py", f"API_KEY={R} python t.py"),
+        ("+wandb.api_key=abc python t.py", f"+wandb.api_key={R} python t.py"),
+        ("--token=abc", f"--token={R}"),
+        ("--epochs=3 --token abc", f"--epochs=3 --token {R}"),
+    ],
+)
+def test_a_shell_script_starting_with_a_secret_form_keeps_its_script(script: str, expected: str) -> None:
+    for shell in (["bash", "-c"], ["sh", "-ec"], ["-lc"]):
+        assert redact_args([*shell, script]) == [*shell, expected]
+    if "'" not in script:
+        assert shlex.split(redact_command(shlex.join(["bash", "-c", script]))) == ["bash", "-c", expected]
+    # A whole argument that is not a script still loses everything after its "=": it may be one value.
+    assert redact_args(["train.py", "--password=two words"]) == ["train.py", f"--password={R}"]
+
+
+# Free text (audit, events, failure messages) finds a secret inside the quoted value of a harmless option,
+# which the option pattern used to consume whole and skip.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('ran bash -c "--token=abc echo hi"', f'ran bash -c "--token={R} echo hi"'),
+        ('ran bash -c "echo --token=abc"', f'ran bash -c "echo --token={R}"'),
+        ("x --note '--api-key abc'", f"x --note '--api-key {R}'"),
+        ('x --name="a --password=abc"', f'x --name="a --password={R}"'),
+        ('{"cmd": "train --token abc"}', f'{{"cmd": "train --token {R}"}}'),
+        ('x --name "plain words"', 'x --name "plain words"'),
+    ],
+)
+def test_text_redacts_inside_the_quoted_value_of_a_harmless_option(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    option=_secret_options,
+    secret=_value,
+    after=st.lists(st.text(alphabet="abcdefghiklmnoprstuvwy._/", min_size=1, max_size=8), max_size=3),
+    separator=st.sampled_from([" ", "; ", " && ", " | "]),
+    quote=st.sampled_from(['"', "'"]),
+)
+def test_a_secret_at_the_start_of_a_script_never_shows(
+    option: str, secret: str, after: list[str], separator: str, quote: str
+) -> None:
+    script = f"{option}={secret}{separator}{' '.join(['echo', *after])}"
+    shown = redact_args(["bash", "-c", script])[2]
+    assert secret not in shown
+    assert shown.endswith(" ".join(["echo", *after]))
+    assert secret not in redact_text(f"bash -c {quote}{script}{quote}")
+    assert secret not in redact_command(shlex.join(["bash", "-c", script]))

@@ -306,6 +306,26 @@ async def test_failures_carry_their_reasons(fake: FakeApi, start: Callable[..., 
     assert fake.final("dataset")["failure_reason"] == "dataset_invalid"  # type: ignore[index]
 
 
+async def test_a_missing_script_fails_before_running_whether_in_the_entrypoint_or_the_args(
+    fake: FakeApi, start: Callable[..., Running]
+) -> None:
+    fake.queue += [
+        assignment_body("in-entrypoint", entrypoint="python missing.py"),
+        assignment_body("in-args", entrypoint="python", args=["missing.py"]),
+        assignment_body("after-options", entrypoint="python -u", args=["./missing.py", "--epochs", "3"]),
+        assignment_body("shell", entrypoint="bash", args=["missing.sh"]),
+    ]
+    start()
+    scripts = {"in-entrypoint": "missing.py", "in-args": "missing.py", "after-options": "missing.py"}
+    scripts["shell"] = "missing.sh"
+    await until(lambda: all(fake.final(task_id) for task_id in scripts), within=30)
+    for task_id, script in scripts.items():
+        final = fake.final(task_id)
+        assert final is not None and final["failure_reason"] == "entrypoint_not_found", (task_id, final)
+        assert final["message"] == f"the entrypoint script {script!r} is not in the task's code"
+        assert fake.statuses(task_id) == ["preparing", "failed"]  # it never ran
+
+
 PID_WRITER = """
     import os, pathlib, sys, time
     pathlib.Path(sys.argv[1]).write_text(f"{os.getpid()} {os.getpgid(0)}")

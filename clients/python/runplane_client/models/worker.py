@@ -35,6 +35,7 @@ class Worker:
         lease_expires_at (datetime.datetime):
         address (str | Unset): Where other workers reach it (multi-node tasks' `MASTER_ADDR`).
         gpu_type (str | Unset):
+        replaced_by (str | Unset): An opaque identifier.
     """
 
     id: str
@@ -51,6 +52,7 @@ class Worker:
     lease_expires_at: datetime.datetime
     address: str | Unset = UNSET
     gpu_type: str | Unset = UNSET
+    replaced_by: str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         id = self.id
@@ -81,6 +83,8 @@ class Worker:
 
         gpu_type = self.gpu_type
 
+        replaced_by = self.replaced_by
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -103,6 +107,8 @@ class Worker:
             field_dict["address"] = address
         if gpu_type is not UNSET:
             field_dict["gpu_type"] = gpu_type
+        if replaced_by is not UNSET:
+            field_dict["replaced_by"] = replaced_by
 
         return field_dict
 
@@ -140,6 +146,8 @@ class Worker:
 
         gpu_type = d.pop("gpu_type", UNSET)
 
+        replaced_by = d.pop("replaced_by", UNSET)
+
         worker = cls(
             id=id,
             name=name,
@@ -155,6 +163,7 @@ class Worker:
             lease_expires_at=lease_expires_at,
             address=address,
             gpu_type=gpu_type,
+            replaced_by=replaced_by,
         )
 
         return worker

@@ -14,6 +14,7 @@ from ...types import UNSET, Response, Unset
 def _get_kwargs(
     *,
     status: WorkerStatus | Unset = UNSET,
+    include_replaced: bool | Unset = False,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
 ) -> dict[str, Any]:
@@ -25,6 +26,8 @@ def _get_kwargs(
         json_status = status.value
 
     params["status"] = json_status
+
+    params["include_replaced"] = include_replaced
 
     params["limit"] = limit
 
@@ -100,15 +103,22 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     status: WorkerStatus | Unset = UNSET,
+    include_replaced: bool | Unset = False,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
 ) -> Response[ErrorResponse | WorkerList]:
     """List workers
 
-     Workers with their capabilities, slots, active tasks, last heartbeat and state.
+     Workers with their capabilities, slots, active tasks, last heartbeat and state, newest registration
+    first. An agent that restarts registers again under a new worker id; its earlier registration (same
+    user, name and hostname), once offline, is *replaced* and left out of this list (and of the
+    scheduler status counts) unless `include_replaced` is true. A replaced worker stays readable by its
+    id (`GET /v1/scheduler/workers/{workerId}`, with `replaced_by`): tasks, events and audit entries
+    keep naming it.
 
     Args:
         status (WorkerStatus | Unset):
+        include_replaced (bool | Unset):  Default: False.
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
 
@@ -122,6 +132,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         status=status,
+        include_replaced=include_replaced,
         limit=limit,
         offset=offset,
     )
@@ -137,15 +148,22 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     status: WorkerStatus | Unset = UNSET,
+    include_replaced: bool | Unset = False,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
 ) -> ErrorResponse | WorkerList | None:
     """List workers
 
-     Workers with their capabilities, slots, active tasks, last heartbeat and state.
+     Workers with their capabilities, slots, active tasks, last heartbeat and state, newest registration
+    first. An agent that restarts registers again under a new worker id; its earlier registration (same
+    user, name and hostname), once offline, is *replaced* and left out of this list (and of the
+    scheduler status counts) unless `include_replaced` is true. A replaced worker stays readable by its
+    id (`GET /v1/scheduler/workers/{workerId}`, with `replaced_by`): tasks, events and audit entries
+    keep naming it.
 
     Args:
         status (WorkerStatus | Unset):
+        include_replaced (bool | Unset):  Default: False.
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
 
@@ -160,6 +178,7 @@ def sync(
     return sync_detailed(
         client=client,
         status=status,
+        include_replaced=include_replaced,
         limit=limit,
         offset=offset,
     ).parsed
@@ -169,15 +188,22 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     status: WorkerStatus | Unset = UNSET,
+    include_replaced: bool | Unset = False,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
 ) -> Response[ErrorResponse | WorkerList]:
     """List workers
 
-     Workers with their capabilities, slots, active tasks, last heartbeat and state.
+     Workers with their capabilities, slots, active tasks, last heartbeat and state, newest registration
+    first. An agent that restarts registers again under a new worker id; its earlier registration (same
+    user, name and hostname), once offline, is *replaced* and left out of this list (and of the
+    scheduler status counts) unless `include_replaced` is true. A replaced worker stays readable by its
+    id (`GET /v1/scheduler/workers/{workerId}`, with `replaced_by`): tasks, events and audit entries
+    keep naming it.
 
     Args:
         status (WorkerStatus | Unset):
+        include_replaced (bool | Unset):  Default: False.
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
 
@@ -191,6 +217,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         status=status,
+        include_replaced=include_replaced,
         limit=limit,
         offset=offset,
     )
@@ -204,15 +231,22 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     status: WorkerStatus | Unset = UNSET,
+    include_replaced: bool | Unset = False,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
 ) -> ErrorResponse | WorkerList | None:
     """List workers
 
-     Workers with their capabilities, slots, active tasks, last heartbeat and state.
+     Workers with their capabilities, slots, active tasks, last heartbeat and state, newest registration
+    first. An agent that restarts registers again under a new worker id; its earlier registration (same
+    user, name and hostname), once offline, is *replaced* and left out of this list (and of the
+    scheduler status counts) unless `include_replaced` is true. A replaced worker stays readable by its
+    id (`GET /v1/scheduler/workers/{workerId}`, with `replaced_by`): tasks, events and audit entries
+    keep naming it.
 
     Args:
         status (WorkerStatus | Unset):
+        include_replaced (bool | Unset):  Default: False.
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
 
@@ -228,6 +262,7 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             status=status,
+            include_replaced=include_replaced,
             limit=limit,
             offset=offset,
         )
