@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from runplane.audit import AuditEntry, chain_hash, event_document, format_timestamp
@@ -40,14 +40,14 @@ class MissingChainHead(RuntimeError):
 # The statements of `append`, built once: Core statements on the tables (not the ORM entities), so an
 # append costs three plain statements rather than ORM bulk UPDATEs and a unit-of-work flush (measured
 # 2.3 ms against 1.2 ms of CPU per append on SQLite; see docs/benchmarks.md, "The API's fixed cost").
-_HEAD = AuditHeadRow.__table__
+_HEAD = cast(Table, AuditHeadRow.__table__)
 _CLAIM_ONE = (
     update(_HEAD)
     .where(_HEAD.c.id == HEAD_ID)
     .values(seq=_HEAD.c.seq + 1)
     .returning(_HEAD.c.seq, _HEAD.c.event_hash)
 )
-_INSERT_EVENT = insert(AuditEventRow.__table__)
+_INSERT_EVENT = insert(cast(Table, AuditEventRow.__table__))
 _SET_HEAD = (
     update(_HEAD)
     .where(_HEAD.c.id == HEAD_ID)

@@ -23,9 +23,9 @@ Topics and their `data`:
 from __future__ import annotations
 
 import logging
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import event, insert
+from sqlalchemy import Table, event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -48,7 +48,7 @@ from runplane.store.tables import EventRow, TaskRow, WorkerRow, utcnow
 # change logs nothing): the console of `runplane up` is these lines and errors.
 transitions_logger = logging.getLogger("runplane.tasks")
 _TRANSITION_LINES: Final = "runplane.events.transition_lines"
-_INSERT_EVENT: Final = insert(EventRow.__table__)
+_INSERT_EVENT: Final = insert(cast(Table, EventRow.__table__))
 
 __all__ = [
     "QUEUE_STATS",

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, insert, inspect, or_, select, update
+from sqlalchemy import String, Table, and_, cast, func, insert, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.schema import ColumnDefault
 
 from runplane.lifecycle import (
     ACTIVE,
@@ -38,16 +39,16 @@ async def keep_redacted_views(session: AsyncSession, *conditions: Any) -> None:
 # A task's INSERT as a Core statement on the table, built once: submitting a task is the API's hottest
 # write, and an ORM unit-of-work flush of a 60-column row costs more than the statement itself
 # (docs/benchmarks.md, "The API's fixed cost"). The row object stays the caller's (transient) TaskRow.
-_TASK_TABLE: Any = TaskRow.__table__
+_TASK_TABLE: Table = TaskRow.__table__  # type: ignore[assignment]  # a declarative class's table is a Table
 _INSERT_TASK = insert(_TASK_TABLE)
 _TASK_COLUMNS: tuple[tuple[str, str], ...] = tuple(
     (attribute.key, attribute.columns[0].key) for attribute in inspect(TaskRow).column_attrs
 )
 # Columns with a Python-side default that `new_task_row` may leave unset (the ORM applied these at flush).
-_TASK_DEFAULTS: dict[str, str] = {
-    attribute: column.default.arg
+_TASK_DEFAULTS: dict[str, Any] = {
+    attribute: default.arg
     for attribute, name in _TASK_COLUMNS
-    if (column := _TASK_TABLE.c[name]).default is not None and not callable(column.default.arg)
+    if isinstance(default := _TASK_TABLE.c[name].default, ColumnDefault) and not callable(default.arg)
 }
 
 
