@@ -286,6 +286,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=300, help="unmeasured requests before each operation")
     parser.add_argument("--operations", nargs="+", choices=OPERATIONS, default=list(OPERATIONS))
     parser.add_argument("--postgres", action="store_true", help="also on fresh PostgreSQL databases")
+    parser.add_argument("--postgres-only", action="store_true", help="only on fresh PostgreSQL databases")
     parser.add_argument("--postgres-admin-url", default=POSTGRES_ADMIN_URL)
     parser.add_argument("--profile", choices=OPERATIONS, default=None, help="cProfile this operation")
     parser.add_argument("--top", type=int, default=40, help="functions shown by --profile")
@@ -302,8 +303,8 @@ def main() -> int:
         return 0
 
     apps = ("runplane", "bare") if args.app == "both" else (args.app,)
-    databases: list[tuple[str, str | None]] = [("sqlite", None)]
-    if args.postgres:
+    databases: list[tuple[str, str | None]] = [] if args.postgres_only else [("sqlite", None)]
+    if args.postgres or args.postgres_only:
         databases.append(("postgres", "fresh"))
     results: dict[tuple[str, str], dict[str, Any]] = {}
     for database, url in databases:
