@@ -54,7 +54,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 HOST = "127.0.0.1"  # loopback only: the benchmark never sends traffic anywhere else
-READY_TIMEOUT_S = 60.0
+READY_TIMEOUT_S = 180.0  # a server on a loaded 2-core machine can take a minute to start
 STOP_TIMEOUT_S = 20.0
 # High enough never to refuse in a bounded run, so the limiter's bookkeeping is measured, not its 429s.
 RATE_LIMIT = "1000000000/minute"

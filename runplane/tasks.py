@@ -224,7 +224,13 @@ class TaskManager:
     async def submit(
         self, principal: Principal, request: TaskCreate, *, idempotency_key: str | None = None
     ) -> TaskRow:
-        fingerprint = request_fingerprint(request.model_dump(mode="json", exclude_unset=True))
+        # The request's fingerprint matters only to an idempotent submission (a second serialisation of
+        # the body otherwise, on the API's hottest write).
+        fingerprint = (
+            request_fingerprint(request.model_dump(mode="json", exclude_unset=True))
+            if idempotency_key is not None
+            else ""
+        )
         if idempotency_key is not None:
             replay = await self._replay(principal, idempotency_key, fingerprint)
             if replay is not None:

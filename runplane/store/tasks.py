@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, or_, select, update
+from sqlalchemy import String, Table, and_, cast, func, insert, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.schema import ColumnDefault
 
 from runplane.lifecycle import (
     ACTIVE,
@@ -35,6 +36,31 @@ async def keep_redacted_views(session: AsyncSession, *conditions: Any) -> None:
         await session.execute(update(TaskRow), views)
 
 
+# A task's INSERT as a Core statement on the table, built once: submitting a task is the API's hottest
+# write, and the ORM unit-of-work flush of its 58-column row added about 200 µs of CPU to the statement
+# (docs/benchmarks.md, "The API's fixed cost"). The row object stays the caller's (transient) TaskRow.
+_TASK_TABLE: Table = TaskRow.__table__  # type: ignore[assignment]  # a declarative class's table is a Table
+_INSERT_TASK = insert(_TASK_TABLE)
+_TASK_COLUMNS: tuple[tuple[str, str], ...] = tuple(
+    (attribute.key, attribute.columns[0].key) for attribute in inspect(TaskRow).column_attrs
+)
+# Columns with a Python-side default that `new_task_row` may leave unset (the ORM applied these at flush).
+_TASK_DEFAULTS: dict[str, Any] = {
+    attribute: default.arg
+    for attribute, name in _TASK_COLUMNS
+    if isinstance(default := _TASK_TABLE.c[name].default, ColumnDefault) and not callable(default.arg)
+}
+
+
+def task_values(row: TaskRow) -> dict[str, Any]:
+    """The INSERT parameters (by column name) of a new task `row`; unset defaulted attributes are set
+    on `row` too, as an ORM flush would have set them."""
+    for attribute, default in _TASK_DEFAULTS.items():
+        if getattr(row, attribute) is None:
+            setattr(row, attribute, default)
+    return {column: getattr(row, attribute) for attribute, column in _TASK_COLUMNS}
+
+
 class IdempotencyClash(Exception):
     """Another request stored the same idempotency key first."""
 
@@ -47,10 +73,9 @@ class TaskStore:
         """Stores the task, and its idempotency record in the same transaction."""
         try:
             async with self.db.session() as session:
-                session.add(row)
+                await session.execute(_INSERT_TASK, task_values(row))
                 await events.task_changed(session, row, previous=None)
                 if idempotency is not None:
-                    await session.flush()
                     key, request_hash = idempotency
                     session.add(
                         IdempotencyRow(

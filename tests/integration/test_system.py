@@ -22,6 +22,20 @@ async def test_probes_need_no_key(client):
     assert next(c for c in report["checks"] if c["name"] == "database")["status"] == "healthy"
 
 
+async def test_liveness_answered_before_connexion_keeps_the_contract(client):
+    """`GET /healthz` is served ahead of connexion (runplane.app, the API's fixed cost): same answer,
+    same headers from the middleware chain, and other methods still get connexion's uniform 405."""
+    probe = await client.get("/healthz", headers={"X-Trace-Id": "probe-trace-1"})
+    assert (probe.status_code, probe.text) == (200, "ok")
+    assert probe.headers["content-type"] == "text/plain; charset=utf-8"
+    assert probe.headers["x-trace-id"] == "probe-trace-1"
+    refused = await client.post("/healthz")
+    assert refused.status_code == 405
+    assert refused.headers["content-type"] == "application/json"
+    assert refused.json()["code"] == "METHOD_NOT_ALLOWED"
+    assert refused.headers["allow"] == "GET, HEAD"
+
+
 @pytest.fixture
 def settings_overrides():
     return {"admin_key": "rp_admin-secret-value-0123456789", "redis_url": "redis://:redispass@127.0.0.1:1/0"}

@@ -1,0 +1,337 @@
+"""The API's fixed cost per request, in one process, without HTTP: runplane's ASGI app against bench/bare_app.py.
+
+    .venv/bin/python bench/api_profile.py                       # both apps, SQLite: CPU µs per request
+    .venv/bin/python bench/api_profile.py --postgres            # the same on fresh PostgreSQL databases too
+    .venv/bin/python bench/api_profile.py --app runplane --profile get --top 40   # where a GET's time goes
+
+Each app runs in a process of its own (a subprocess per app and database), built the way a gunicorn worker
+builds it (`runplane.app.create_app()` with RUNPLANE_* settings; `bare_app:app`), its lifespan started,
+and is then called directly as an ASGI app, one request after another, on uvloop: no sockets, no HTTP
+parsing, no client sharing the process. For each operation (`GET /healthz`, `GET /v1/tasks/{id}`, `POST
+/v1/tasks`) a warm-up, then `--requests` measured calls; the figure is the process's CPU time (all its
+threads, so aiosqlite's thread counts) per request. Every answer must be 2xx, else the run fails.
+
+What it leaves out is what both servers pay alike (uvicorn's HTTP parsing, the socket), so its ratios are
+higher than `api_load.py`'s, where that common cost dilutes them; what it adds is a repeatable figure on a
+shared machine and, with `--profile`, a cProfile of one operation (main thread only: the SQLite work done in
+aiosqlite's thread is not in it, the time waiting for it is).
+
+runplane runs as `api_load.py` runs it: admin key set, the rate limiter on with a budget that never refuses,
+log level INFO with the JSON access line per request (written to a file in the data directory, so the
+formatting is paid as in production).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import io
+import itertools
+import json
+import logging
+import os
+import pstats
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+RATE_LIMIT = "1000000000/minute"
+OPERATIONS = ("healthz", "get", "post")
+LABELS = {"healthz": "GET /healthz", "get": "GET /v1/tasks/{id}", "post": "POST /v1/tasks"}
+
+_numbers = itertools.count(1)
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+async def call(
+    app: Any, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
+) -> Answer:
+    """One HTTP request through the ASGI app, as uvicorn would hand it over; (status, headers, body)."""
+    raw_headers = [(b"host", b"127.0.0.1:8000")]
+    raw_headers += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
+    if body:
+        raw_headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": raw_headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # never: a disconnect only comes when the client goes
+        raise AssertionError
+
+    status = 0
+    answer_headers: dict[str, str] = {}
+    chunks: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            answer_headers.update((k.decode().lower(), v.decode()) for k, v in message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, answer_headers, b"".join(chunks)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Any) -> Any:
+    """The app's ASGI lifespan: started on entry, shut down on exit."""
+    to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def send(message: dict[str, Any]) -> None:
+        await from_app.put(message)
+
+    task = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, to_app.get, send)
+    )
+    await to_app.put({"type": "lifespan.startup"})
+    started = await from_app.get()
+    if started["type"] != "lifespan.startup.complete":
+        raise RuntimeError(f"startup failed: {started}")
+    try:
+        yield
+    finally:
+        await to_app.put({"type": "lifespan.shutdown"})
+        await from_app.get()
+        await task
+
+
+def _post_body() -> bytes:
+    number = next(_numbers)
+    return b'{"job_name":"bench-%d","entrypoint":"echo %d","priority":5}' % (number, number)
+
+
+def _quiet_logs(log_path: Path) -> None:
+    """Keeps every handler (so lines are formatted as in production) but writes them to a file."""
+    stream = log_path.open("a")
+    for logger in [
+        logging.getLogger(),
+        *(logging.getLogger(name) for name in logging.root.manager.loggerDict),
+    ]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+                handler.setStream(stream)
+
+
+async def _serve_one(args: argparse.Namespace) -> dict[str, Any]:
+    data_dir = Path(args.data_dir)
+    if args.app == "runplane":
+        from runplane.app import create_app
+        from runplane.settings import Settings
+
+        settings = Settings()
+        app: Any = create_app(settings)
+        admin = {"X-API-Key": os.environ["RUNPLANE_ADMIN_KEY"]}
+        _quiet_logs(data_dir / "server.log")
+    else:
+        sys.path.insert(0, str(BENCH_DIR))
+        import bare_app
+
+        app = bare_app.app
+    async with lifespan(app):
+        if args.app == "runplane":
+            status, _, body = await call(
+                app, "POST", "/v1/keys", admin, json.dumps({"name": "bench", "role": "user"}).encode()
+            )
+            assert status == 201, (status, body)
+            key = json.loads(body)["key"]
+        else:
+            key = os.environ["BENCH_KEY"]
+        auth = {"X-API-Key": key}
+        status, _, body = await call(
+            app, "POST", "/v1/tasks", auth, b'{"job_name":"target","entrypoint":"true"}'
+        )
+        assert status == 201, (status, body)
+        task_path = "/v1/tasks/" + json.loads(body)["id"]
+
+        async def one(operation: str) -> Answer:
+            if operation == "healthz":
+                return await call(app, "GET", "/healthz")
+            if operation == "get":
+                return await call(app, "GET", task_path, auth)
+            return await call(app, "POST", "/v1/tasks", auth, _post_body())
+
+        figures: dict[str, Any] = {}
+        for operation in args.operations:
+            for _ in range(args.warmup):
+                await one(operation)
+            profiler = cProfile.Profile() if args.profile == operation else None
+            statuses: dict[int, int] = {}
+            cpu_before, wall_before = time.process_time(), time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
+            for _ in range(args.requests):
+                status, _, _ = await one(operation)
+                statuses[status] = statuses.get(status, 0) + 1
+            if profiler is not None:
+                profiler.disable()
+            cpu, wall = time.process_time() - cpu_before, time.perf_counter() - wall_before
+            bad = {code: n for code, n in statuses.items() if not 200 <= code < 300}
+            if bad:
+                raise RuntimeError(f"{args.app} {operation}: non-2xx answers {bad}")
+            figures[operation] = {"cpu_us": cpu / args.requests * 1e6, "wall_us": wall / args.requests * 1e6}
+            if profiler is not None:
+                out = io.StringIO()
+                stats = pstats.Stats(profiler, stream=out)
+                stats.sort_stats(args.sort).print_stats(args.top)
+                figures["profile"] = out.getvalue()
+                if args.profile_out:
+                    stats.dump_stats(args.profile_out)
+    return figures
+
+
+@contextlib.contextmanager
+def fresh_postgres(admin_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (dropped after); its SQLAlchemy URL."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"rp_profile_{secrets.token_hex(6)}"
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield f"{admin_url.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def run_child(app: str, database_url: str | None, args: argparse.Namespace) -> dict[str, Any]:
+    """One app in a fresh process with its own data directory (and database); its figures."""
+    data_dir = Path(tempfile.mkdtemp(prefix=f"rp-profile-{app}-"))
+    env = {name: value for name, value in os.environ.items() if not name.startswith("RUNPLANE_")}
+    env.update(RUNPLANE_DATA_DIR=str(data_dir), RUNPLANE_LOG_LEVEL="INFO")
+    if database_url:
+        env["RUNPLANE_DATABASE_URL"] = database_url
+    runplane = [sys.executable, "-m", "runplane.cli"]
+    try:
+        subprocess.run([*runplane, "migrate"], env=env, check=True, capture_output=True, cwd=REPO_ROOT)
+        if app == "runplane":
+            env.update(
+                RUNPLANE_ADMIN_KEY="rp_bench-admin-" + secrets.token_hex(16), RUNPLANE_RATE_LIMIT=RATE_LIMIT
+            )
+        else:
+            env["BENCH_KEY"] = subprocess.run(
+                [*runplane, "keys", "create", "--local", "--role", "user", "--name", "bench"],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=REPO_ROOT,
+            ).stdout.strip()
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            "--app",
+            app,
+            "--data-dir",
+            str(data_dir),
+            "--requests",
+            str(args.requests),
+            "--warmup",
+            str(args.warmup),
+            "--operations",
+            *args.operations,
+        ]
+        if args.profile:
+            command += ["--profile", args.profile, "--top", str(args.top), "--sort", args.sort]
+            if args.profile_out:
+                command += ["--profile-out", str(args.profile_out)]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO_ROOT)
+        if done.returncode != 0:
+            raise RuntimeError(f"{app} failed:\n{done.stderr[-4000:]}")
+        figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return figures
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--app", choices=("both", "runplane", "bare"), default="both")
+    parser.add_argument("--requests", type=int, default=2000, help="measured requests per operation")
+    parser.add_argument("--warmup", type=int, default=300, help="unmeasured requests before each operation")
+    parser.add_argument("--operations", nargs="+", choices=OPERATIONS, default=list(OPERATIONS))
+    parser.add_argument("--postgres", action="store_true", help="also on fresh PostgreSQL databases")
+    parser.add_argument("--postgres-only", action="store_true", help="only on fresh PostgreSQL databases")
+    parser.add_argument("--postgres-admin-url", default=POSTGRES_ADMIN_URL)
+    parser.add_argument("--profile", choices=OPERATIONS, default=None, help="cProfile this operation")
+    parser.add_argument("--top", type=int, default=40, help="functions shown by --profile")
+    parser.add_argument("--sort", default="cumulative", help="pstats sort key (cumulative, tottime, ...)")
+    parser.add_argument("--profile-out", type=Path, default=None, help="also write the raw profile here")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        import uvloop
+
+        print(json.dumps(uvloop.run(_serve_one(args))))
+        return 0
+
+    apps = ("runplane", "bare") if args.app == "both" else (args.app,)
+    databases: list[tuple[str, str | None]] = [] if args.postgres_only else [("sqlite", None)]
+    if args.postgres or args.postgres_only:
+        databases.append(("postgres", "fresh"))
+    results: dict[tuple[str, str], dict[str, Any]] = {}
+    for database, url in databases:
+        for app in apps:
+            if url is None:
+                results[(database, app)] = run_child(app, None, args)
+            else:
+                with fresh_postgres(args.postgres_admin_url) as fresh:
+                    results[(database, app)] = run_child(app, fresh, args)
+            profile = results[(database, app)].pop("profile", None)
+            if profile:
+                print(f"--- {app} on {database}: cProfile of {LABELS[args.profile]} ---\n{profile}")
+    if args.profile:
+        return 0
+    print(f"CPU µs per request, one process, {args.requests} requests per operation (after {args.warmup}):")
+    print(f"  {'database':<9} {'operation':<20} {'runplane':>9} {'bare':>9} {'ratio':>7}")
+    for database, _ in databases:
+        for operation in args.operations:
+            ours = results.get((database, "runplane"), {}).get(operation, {}).get("cpu_us")
+            bare = results.get((database, "bare"), {}).get(operation, {}).get("cpu_us")
+            ratio = f"{ours / bare:.2f}x" if ours and bare else "-"
+            print(
+                f"  {database:<9} {LABELS[operation]:<20} {ours or float('nan'):9.0f} "
+                f"{bare or float('nan'):9.0f} {ratio:>7}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
