@@ -16,9 +16,11 @@ A report is accepted for as long as its attempt is the task's current one and th
 worker's, even when the worker's lease has run out or it was declared lost before the reaper took the task
 back: a finished attempt's report is not thrown away only to run the work again (issue 7, item 4).
 
-Reports move a task along ``preparing → running → collecting → completed``; from any active state it may
-end ``failed``, or ``cancelled`` when its owner asked for that. Repeating a report is harmless: a report
-of the state the task is already in only records its progress and message.
+Reports move a task along ``preparing → running → collecting → completed`` (``running → completed`` when
+the task has no outputs to upload); from any active state it may end ``failed``, or ``cancelled`` when its
+owner asked for that. Repeating a report is harmless: a report of the state the task is already in only
+records its progress and message. The claim makes a task ``preparing``, so the agent's first report is
+``running`` (an older agent's explicit ``preparing`` is such a repeat).
 """
 
 from __future__ import annotations
