@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from runplane.audit import AuditEntry, chain_hash, event_document, format_timestamp
@@ -37,49 +37,61 @@ class MissingChainHead(RuntimeError):
     """The audit_head row is gone: the database was not migrated by runplane, or was tampered with."""
 
 
-async def append(session: AsyncSession, entry: AuditEntry) -> AuditEventRow:
-    """Appends `entry` as the next link of the chain, in the caller's transaction (written on its commit).
+_HEAD = cast(Table, AuditHeadRow.__table__)
+_EVENTS = cast(Table, AuditEventRow.__table__)
+# Built once (Core, on the tables): an append runs on every task transition, and building these per call
+# cost more than running them (issue 11 §2).
+_CLAIM_ONE = (
+    update(_HEAD)
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(seq=_HEAD.c.seq + 1)
+    .returning(_HEAD.c.seq, _HEAD.c.event_hash)
+)
+_SET_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(
+        event_hash=bindparam("audit_hash", type_=_HEAD.c.event_hash.type),
+        updated_at=bindparam("audit_at", type_=_HEAD.c.updated_at.type),
+    )
+)
+_INSERT_ONE = insert(_EVENTS)
+
+
+async def append(session: AsyncSession, entry: AuditEntry) -> int:
+    """Appends `entry` as the next link of the chain, in the caller's transaction (written on its commit);
+    its sequence number.
 
     Call it after the change it records, so that on PostgreSQL the head's row lock is held only from
     here to the commit. Raises MissingChainHead when there is no head row.
     """
-    claimed = await session.execute(
-        update(AuditHeadRow)
-        .where(AuditHeadRow.id == HEAD_ID)
-        .values(seq=AuditHeadRow.seq + 1)
-        .returning(AuditHeadRow.seq, AuditHeadRow.event_hash)
-        .execution_options(synchronize_session=False)
-    )
-    found = claimed.first()
+    values = entry.fields()  # before the lock: the actor, clipping, metadata
+    found = (await session.execute(_CLAIM_ONE)).first()
     if found is None:
         raise MissingChainHead("the audit chain head (audit_head, id 1) is missing; run the migrations")
     seq, prev_hash = int(found[0]), str(found[1])
     # Taken after the lock, so timestamps never go backwards along the chain (on one clock).
     now = utcnow()
-    values = entry.fields()
-    row = AuditEventRow(
-        seq=seq,
-        created_at=now,
-        event_type=values["event_type"],
-        user_id=values["user_id"],
-        resource=values["resource"],
-        action=values["action"],
-        success=values["success"],
-        ip_address=values["ip_address"],
-        error=values["error"],
-        metadata_=values["metadata"],
-        prev_hash=prev_hash,
-    )
+    row = {
+        "seq": seq,
+        "created_at": now,
+        "event_type": values["event_type"],
+        "user_id": values["user_id"],
+        "resource": values["resource"],
+        "action": values["action"],
+        "success": values["success"],
+        "ip_address": values["ip_address"],
+        "error": values["error"],
+        "metadata_": values["metadata"],
+        "prev_hash": prev_hash,
+    }
     # The writer hashes the document the verifier rebuilds from the stored row: one definition of it.
-    event_hash = row.event_hash = chain_hash(prev_hash, event_document(row))
-    session.add(row)
-    await session.execute(
-        update(AuditHeadRow)
-        .where(AuditHeadRow.id == HEAD_ID)
-        .values(event_hash=event_hash, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return row
+    event_hash = chain_hash(prev_hash, event_document(SimpleNamespace(**row)))  # type: ignore[arg-type]
+    row["event_hash"] = event_hash
+    row["metadata"] = row.pop("metadata_")  # the table's column name
+    await session.execute(_INSERT_ONE, row)
+    await session.execute(_SET_HEAD, {"audit_hash": event_hash, "audit_at": now})
+    return seq
 
 
 async def append_many(session: AsyncSession, entries: Sequence[AuditEntry]) -> int:
@@ -154,8 +166,8 @@ class AuditStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def record(self, entry: AuditEntry) -> AuditEventRow:
-        """Appends `entry` in a transaction of its own."""
+    async def record(self, entry: AuditEntry) -> int:
+        """Appends `entry` in a transaction of its own; its sequence number."""
         async with self.db.session() as session:
             return await append(session, entry)
 

@@ -2,8 +2,8 @@
 
 Every state change writes one `EventRow` in the same transaction as the change itself, so an event exists
 exactly when its change was committed (a rolled-back change leaves no event). The live streams, metrics
-and dashboards of every API process read this table; writes are a single INSERT flushed with the
-caller's own commit, so recording is cheap.
+and dashboards of every API process read this table; writes are a single Core INSERT in the
+caller's own transaction, so recording is cheap.
 
 Topics and their `data`:
 
@@ -23,9 +23,9 @@ Topics and their `data`:
 from __future__ import annotations
 
 import logging
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import event
+from sqlalchemy import Table, event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -48,6 +48,7 @@ from runplane.store.tables import EventRow, TaskRow, WorkerRow, utcnow
 # change logs nothing): the console of `runplane up` is these lines and errors.
 transitions_logger = logging.getLogger("runplane.tasks")
 _TRANSITION_LINES: Final = "runplane.events.transition_lines"
+_INSERT_EVENT: Final = insert(cast(Table, EventRow.__table__))
 
 __all__ = [
     "QUEUE_STATS",
@@ -76,15 +77,18 @@ async def record(
 ) -> None:
     """Appends an event in the caller's transaction (written when the caller commits)."""
     assert topic in TOPICS, topic
-    session.add(
-        EventRow(
-            topic=topic,
-            task_id=task_id,
-            user_id=user_id,
-            worker_id=worker_id,
-            data=without_none(data),
-            created_at=utcnow(),
-        )
+    # A Core INSERT run now (not an ORM object flushed at commit): no unit-of-work bookkeeping on the
+    # hot paths (every claim and report writes one or two events).
+    await session.execute(
+        _INSERT_EVENT,
+        {
+            "topic": topic,
+            "task_id": task_id,
+            "user_id": user_id,
+            "worker_id": worker_id,
+            "data": without_none(data),
+            "created_at": utcnow(),
+        },
     )
     notify.mark(session)  # wakes the live readers when this transaction commits
 
