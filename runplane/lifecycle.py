@@ -3,13 +3,13 @@
 This module is the one home of a task's lifecycle (issue 8 §1); every other module asks it:
 
     queued ──claim──▶ preparing ──▶ running ──▶ collecting ──▶ completed
-      │  ▲               │             │  └───(no outputs)──────┘
       │  ▲               │             │             │
       │  └───requeue─────┴─────────────┴─────────────┘   (retry policy, lost worker, forgotten claim)
       │                  │             │             │
       ▼                  ▼             ▼             ▼
     cancelled          failed | cancelled (from any active state)
         └──────retry (POST /v1/tasks/{id}/retry)──────▶ queued     failed ──retry──▶ queued
+    running ──▶ completed   (a task with no outputs to upload skips collecting)
 
 - `TaskStatus` is the contract's enum (`generated.models.TaskStatus`, a `StrEnum`: its members compare and
   bind as the plain strings stored in ``tasks.status``). `ACTIVE` / `TERMINAL` / `LIVE` are its sets.
