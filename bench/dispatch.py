@@ -66,6 +66,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import api_load
 import httpx
 import psutil
 from api_load import (
@@ -888,10 +889,19 @@ def main() -> int:
     parser.add_argument(
         "--postgres-admin-url", default=POSTGRES_ADMIN_URL, help="where --postgres creates its databases"
     )
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=None,
+        help="seconds the server and the agents may take to start (default 60; more on a loaded machine)",
+    )
     parser.add_argument("--seed", type=int, default=7, help="seed of the idle phase's random gaps")
     parser.add_argument("--keep-data", action="store_true", help="keep the data dirs and the logs")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
+    if args.ready_timeout is not None:
+        global READY_TIMEOUT_S
+        READY_TIMEOUT_S = api_load.READY_TIMEOUT_S = args.ready_timeout
     if not 1 <= args.tasks <= 100_000 or not 1 <= args.submitters <= 256 or not 0 <= args.idle_tasks <= 1000:
         parser.error("--tasks must be in [1, 100000], --submitters in [1, 256], --idle-tasks in [0, 1000]")
     if not 0 < args.timeout <= 600 or not 1 <= args.server_workers <= 64:

@@ -9,6 +9,7 @@ This module is the one home of a task's lifecycle (issue 8 §1); every other mod
       ▼                  ▼             ▼             ▼
     cancelled          failed | cancelled (from any active state)
         └──────retry (POST /v1/tasks/{id}/retry)──────▶ queued     failed ──retry──▶ queued
+    running ──▶ completed   (a task with no outputs to upload skips collecting)
 
 - `TaskStatus` is the contract's enum (`generated.models.TaskStatus`, a `StrEnum`: its members compare and
   bind as the plain strings stored in ``tasks.status``). `ACTIVE` / `TERMINAL` / `LIVE` are its sets.
@@ -88,7 +89,8 @@ TRANSITIONS: Final[dict[TaskStatus, frozenset[TaskStatus]]] = {
     S.queued: frozenset({S.preparing, S.cancelled}),
     # reported on by its worker; requeued (retry policy, lost worker, a claim its worker never got)
     S.preparing: frozenset({S.running, S.failed, S.cancelled, S.queued}),
-    S.running: frozenset({S.collecting, S.failed, S.cancelled, S.queued}),
+    # running → completed: a task with no outputs to upload skips `collecting` (one report less)
+    S.running: frozenset({S.collecting, S.completed, S.failed, S.cancelled, S.queued}),
     S.collecting: frozenset({S.completed, S.failed, S.cancelled, S.queued}),
     S.completed: frozenset(),
     # queued again as the next attempt, on request
@@ -98,7 +100,7 @@ TRANSITIONS: Final[dict[TaskStatus, frozenset[TaskStatus]]] = {
 # The changes a worker's report may ask for (the other edges are the server's own).
 REPORTED: Final[dict[TaskStatus, frozenset[TaskStatus]]] = {
     S.preparing: frozenset({S.running, S.failed, S.cancelled}),
-    S.running: frozenset({S.collecting, S.failed, S.cancelled}),
+    S.running: frozenset({S.collecting, S.completed, S.failed, S.cancelled}),
     S.collecting: frozenset({S.completed, S.failed, S.cancelled}),
 }
 # The message a task shows on entering a state when nobody gave one.

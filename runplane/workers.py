@@ -16,9 +16,11 @@ A report is accepted for as long as its attempt is the task's current one and th
 worker's, even when the worker's lease has run out or it was declared lost before the reaper took the task
 back: a finished attempt's report is not thrown away only to run the work again (issue 7, item 4).
 
-Reports move a task along ``preparing → running → collecting → completed``; from any active state it may
-end ``failed``, or ``cancelled`` when its owner asked for that. Repeating a report is harmless: a report
-of the state the task is already in only records its progress and message.
+Reports move a task along ``preparing → running → collecting → completed`` (``running → completed`` when
+the task has no outputs to upload); from any active state it may end ``failed``, or ``cancelled`` when its
+owner asked for that. Repeating a report is harmless: a report of the state the task is already in only
+records its progress and message. The claim makes a task ``preparing``, so the agent's first report is
+``running`` (an older agent's explicit ``preparing`` is such a repeat).
 """
 
 from __future__ import annotations
@@ -147,10 +149,7 @@ class WorkerManager:
 
     async def owned(self, principal: Principal, worker_id: str) -> WorkerRow:
         """The worker, when `principal` registered it; 404 otherwise."""
-        row = await self.store.get(worker_id)
-        if row is None or row.user_id != principal.user_id:
-            raise NotFound("Worker not found", details={"worker_id": worker_id})
-        return row
+        return _own(principal, worker_id, await self.store.get(worker_id))
 
     async def heartbeat(self, principal: Principal, worker_id: str, held: Sequence[str]) -> HeartbeatAnswer:
         """Renews the lease; says the worker's state and which tasks it must stop.
@@ -246,13 +245,15 @@ class WorkerManager:
         makes a report too late. Raises 404 (unknown task or worker), 409 (not this worker's, another
         attempt, an impossible transition) and 400 (a failure reason without status `failed`).
         """
-        worker = await self.owned(principal, worker_id)
+        # The worker and the task in one read (one session instead of two: a report is a hot path).
+        found, first = await self.store.worker_and_task(worker_id, task_id)
+        worker = _own(principal, worker_id, found)
         target = report.status.value if report.status is not None else None
         reason = report.failure_reason.value if report.failure_reason is not None else None
         _check_report(target, reason)
         await self.touch(worker)
-        for _ in range(_REPORT_ATTEMPTS):
-            task = await self.store.task(task_id)
+        for tried in range(_REPORT_ATTEMPTS):
+            task = first if tried == 0 else await self.store.task(task_id)
             if task is None:
                 raise NotFound("Task not found", details={"task_id": task_id})
             if task.node_count > 1:
@@ -571,6 +572,13 @@ class WorkerManager:
 
     def _lease_end(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.settings.lease_seconds)
+
+
+def _own(principal: Principal, worker_id: str, row: WorkerRow | None) -> WorkerRow:
+    """`row` when `principal` registered it; 404 otherwise (another user's worker id leaks nothing)."""
+    if row is None or row.user_id != principal.user_id:
+        raise NotFound("Worker not found", details={"worker_id": worker_id})
+    return row
 
 
 def check_assigned(task: TaskRow, worker_id: str, attempt: int | None) -> None:

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from runplane.store.database import Database
 from runplane.store.tables import ArtifactRow
+
+
+@functools.cache
+def _upsert_statement(backend: str) -> Any:
+    """INSERT ... ON CONFLICT (task_id, attempt, path) DO UPDATE, built once per backend (every task's
+    end writes run.json through it; building it per call cost more than running it, issue 11 §2)."""
+    insert = postgresql.insert if backend == "postgresql" else sqlite.insert
+    statement = insert(cast(Table, ArtifactRow.__table__))
+    return statement.on_conflict_do_update(
+        index_elements=["task_id", "attempt", "path"],
+        set_={name: statement.excluded[name] for name in ("size", "sha256", "content_type", "created_at")},
+    )
 
 
 class ArtifactStore:
@@ -37,16 +51,9 @@ class ArtifactStore:
             "content_type": content_type,
             "created_at": created_at,
         }
-        insert = postgresql.insert if self.db.backend == "postgresql" else sqlite.insert
-        statement = insert(ArtifactRow).values(**values)
-        statement = statement.on_conflict_do_update(
-            index_elements=[ArtifactRow.task_id, ArtifactRow.attempt, ArtifactRow.path],
-            set_={
-                name: statement.excluded[name] for name in ("size", "sha256", "content_type", "created_at")
-            },
-        )
+        statement = _upsert_statement(self.db.backend)
         async with self.db.session() as session:
-            await session.execute(statement)
+            await session.execute(statement, values)
         return ArtifactRow(**values)
 
     async def get(self, task_id: str, path: str, attempt: int = 1) -> ArtifactRow | None:

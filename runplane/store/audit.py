@@ -37,41 +37,45 @@ class MissingChainHead(RuntimeError):
     """The audit_head row is gone: the database was not migrated by runplane, or was tampered with."""
 
 
-# The statements of `append`, built once: Core statements on the tables (not the ORM entities), so an
-# append costs three plain statements rather than ORM bulk UPDATEs and a unit-of-work flush (measured
-# 2.3 ms against 1.2 ms of CPU per append on SQLite; see docs/benchmarks.md, "The API's fixed cost").
 _HEAD = cast(Table, AuditHeadRow.__table__)
+_EVENTS = cast(Table, AuditEventRow.__table__)
+# Built once, Core statements on the tables (not the ORM entities): an append runs on every task
+# transition, and ORM bulk UPDATEs plus a unit-of-work flush cost about twice as much CPU (2.3 ms
+# against 1.2 ms per append on SQLite; docs/benchmarks.md, "The API's fixed cost").
 _CLAIM_ONE = (
     update(_HEAD)
     .where(_HEAD.c.id == HEAD_ID)
     .values(seq=_HEAD.c.seq + 1)
     .returning(_HEAD.c.seq, _HEAD.c.event_hash)
 )
-_INSERT_EVENT = insert(cast(Table, AuditEventRow.__table__))
 _SET_HEAD = (
     update(_HEAD)
     .where(_HEAD.c.id == HEAD_ID)
-    .values(event_hash=bindparam("new_hash"), updated_at=bindparam("now"))
+    .values(
+        event_hash=bindparam("audit_hash", type_=_HEAD.c.event_hash.type),
+        updated_at=bindparam("audit_at", type_=_HEAD.c.updated_at.type),
+    )
 )
+_INSERT_ONE = insert(_EVENTS)
 
 
-async def append(session: AsyncSession, entry: AuditEntry) -> AuditEventRow:
+async def append(session: AsyncSession, entry: AuditEntry) -> int:
     """Appends `entry` as the next link of the chain, in the caller's transaction (written on its commit);
-    the event as stored (a new, unattached row object).
+    its sequence number.
 
     Call it after the change it records, so that on PostgreSQL the head's row lock is held only from
     here to the commit. Raises MissingChainHead when there is no head row.
     """
-    # The caller's pending ORM changes go first (these Core statements do not autoflush), so the change
-    # is written before the head is locked, as the docstring above promises.
+    # The caller's pending ORM changes go first (Core statements do not autoflush), so the change is
+    # written before the head is locked, as the docstring above promises.
     await session.flush()
+    values = entry.fields()  # before the lock: the actor, clipping, metadata
     found = (await session.execute(_CLAIM_ONE)).first()
     if found is None:
         raise MissingChainHead("the audit chain head (audit_head, id 1) is missing; run the migrations")
     seq, prev_hash = int(found[0]), str(found[1])
     # Taken after the lock, so timestamps never go backwards along the chain (on one clock).
     now = utcnow()
-    values = entry.fields()
     row = {
         "seq": seq,
         "created_at": now,
@@ -86,11 +90,12 @@ async def append(session: AsyncSession, entry: AuditEntry) -> AuditEventRow:
         "prev_hash": prev_hash,
     }
     # The writer hashes the document the verifier rebuilds from the stored row: one definition of it.
-    event_hash = row["event_hash"] = chain_hash(prev_hash, event_document(SimpleNamespace(**row)))  # type: ignore[arg-type]
-    stored = {("metadata" if name == "metadata_" else name): value for name, value in row.items()}
-    await session.execute(_INSERT_EVENT, stored)
-    await session.execute(_SET_HEAD, {"new_hash": event_hash, "now": now})
-    return AuditEventRow(**row)
+    event_hash = chain_hash(prev_hash, event_document(SimpleNamespace(**row)))  # type: ignore[arg-type]
+    row["event_hash"] = event_hash
+    row["metadata"] = row.pop("metadata_")  # the table's column name
+    await session.execute(_INSERT_ONE, row)
+    await session.execute(_SET_HEAD, {"audit_hash": event_hash, "audit_at": now})
+    return seq
 
 
 async def append_many(session: AsyncSession, entries: Sequence[AuditEntry]) -> int:
@@ -165,8 +170,8 @@ class AuditStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def record(self, entry: AuditEntry) -> AuditEventRow:
-        """Appends `entry` in a transaction of its own."""
+    async def record(self, entry: AuditEntry) -> int:
+        """Appends `entry` in a transaction of its own; its sequence number."""
         async with self.db.session() as session:
             return await append(session, entry)
 

@@ -3,10 +3,17 @@
 One statement per claim, per dialect (see `runplane.scheduler` for the rule and the locking story).
 `tests/integration/test_scheduler_claim_agreement.py` proves this SQL and the Python rule choose the same
 task on generated queues, on SQLite and PostgreSQL.
+
+The statement is built once per dialect and shape (the worker's GPU names; whether it has a free slot)
+and kept (`_cached_statement`); what changes per claim (the worker, the time, what is free, the aging
+settings) is passed as bound parameters (`claim_statement` returns both). Building it anew for every
+claim — four aliases of the tasks and reservations tables, each proxying every column — cost more CPU
+than running it (issue 11 §2: a profile of the dispatch path).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -16,6 +23,7 @@ from sqlalchemy import (
     DateTime,
     Update,
     and_,
+    bindparam,
     cast,
     exists,
     extract,
@@ -48,19 +56,25 @@ def greatest(dialect: str, a: Any, b: Any) -> ColumnElement[Any]:
     return func.greatest(a, b) if dialect == "postgresql" else func.max(a, b)
 
 
-def minutes_waited(dialect: str, queued_at: Any, now: datetime) -> ColumnElement[float]:
-    """Minutes from `queued_at` to `now`, never negative, in the dialect's date arithmetic."""
+def _at(now: datetime | ColumnElement[Any]) -> ColumnElement[Any]:
+    """`now` as a SQL value: a datetime becomes a literal, a bound parameter stays as it is."""
+    return literal(now, UTCDateTime()) if isinstance(now, datetime) else now
+
+
+def minutes_waited(dialect: str, queued_at: Any, now: datetime | ColumnElement[Any]) -> ColumnElement[float]:
+    """Minutes from `queued_at` to `now` (a datetime or a bound parameter), never negative, in the
+    dialect's date arithmetic."""
     if dialect == "postgresql":
-        at = cast(literal(now, UTCDateTime()), DateTime(timezone=True))
+        at = cast(_at(now), DateTime(timezone=True))
         minutes: ColumnElement[Any] = extract("epoch", at - queued_at) / 60.0
     else:
         # SQLite keeps UTCDateTime as 'YYYY-MM-DD HH:MM:SS.ffffff' text; julianday counts in days.
-        minutes = (func.julianday(literal(now, UTCDateTime())) - func.julianday(queued_at)) * 1440.0
+        minutes = (func.julianday(_at(now)) - func.julianday(queued_at)) * 1440.0
     return greatest(dialect, minutes, 0.0)
 
 
 def effective_priority(
-    dialect: str, table: Any, now: datetime, *, rate: float, max_boost: float
+    dialect: str, table: Any, now: datetime | ColumnElement[Any], *, rate: Any, max_boost: Any
 ) -> ColumnElement[float]:
     boost = _least(dialect, minutes_waited(dialect, table.queued_at, now) * rate, max_boost)
     result: ColumnElement[float] = table.priority + boost
@@ -77,7 +91,24 @@ def _gpu_type_sql(dialect: str, table: Any, gpu_names: Sequence[str]) -> ColumnE
     return or_(table.gpu_type.is_(None), *matches) if matches else table.gpu_type.is_(None)
 
 
-def _reservation_sql(dialect: str, spec: ClaimSpec, candidate: Any) -> list[ColumnElement[bool]]:
+_TASKS = TaskRow.__table__
+
+
+class _Binds:
+    """The claim's bound parameters: what changes from one claim to the next."""
+
+    worker_id = bindparam("claim_worker_id", type_=_TASKS.c.worker_id.type)
+    now = bindparam("claim_now", type_=UTCDateTime())
+    cpu = bindparam("claim_cpu", type_=_TASKS.c.cpu.type)
+    memory_gb = bindparam("claim_memory_gb", type_=_TASKS.c.memory_gb.type)
+    gpus = bindparam("claim_gpus", type_=_TASKS.c.gpu.type)
+    slots = bindparam("claim_slots", type_=_TASKS.c.cpu.type)
+    rate = bindparam("claim_aging_rate", type_=_TASKS.c.memory_gb.type)
+    max_boost = bindparam("claim_aging_max_boost", type_=_TASKS.c.memory_gb.type)
+    message = bindparam("claim_message", type_=_TASKS.c.message.type)
+
+
+def _reservation_sql(dialect: str, candidate: Any) -> list[ColumnElement[bool]]:
     """The reservation part of the fit rule (`usable`) in SQL, correlated to the candidate task.
 
     For each reservation live on this worker, what it still holds unused is computed from its per-node
@@ -87,13 +118,13 @@ def _reservation_sql(dialect: str, spec: ClaimSpec, candidate: Any) -> list[Colu
     res = aliased(ReservationRow, name="res")
     link = aliased(ReservationWorkerRow, name="link")
     running = aliased(TaskRow, name="running")
-    mine_here = (running.reservation_id == res.id, running.worker_id == spec.worker_id)
+    mine_here = (running.reservation_id == res.id, running.worker_id == _Binds.worker_id)
     active = running.status.in_(ACTIVE)
     part = aliased(TaskPartRow, name="part")
     # A gang of the reservation's has its rank 0 as the task's worker_id; its other parts here use it too.
     part_here = (
         part.task_id == running.id,
-        part.worker_id == spec.worker_id,
+        part.worker_id == _Binds.worker_id,
         part.rank > 0,
         part.released.is_(False),
     )
@@ -115,10 +146,10 @@ def _reservation_sql(dialect: str, spec: ClaimSpec, candidate: Any) -> list[Colu
     }
     live = and_(
         link.reservation_id == res.id,
-        link.worker_id == spec.worker_id,
+        link.worker_id == _Binds.worker_id,
         res.status == "active",
-        res.starts_at <= literal(spec.now, UTCDateTime()),
-        res.expires_at > literal(spec.now, UTCDateTime()),
+        res.starts_at <= _Binds.now,
+        res.expires_at > _Binds.now,
     )
     not_own = or_(candidate.reservation_id.is_(None), res.id != candidate.reservation_id)
 
@@ -131,7 +162,6 @@ def _reservation_sql(dialect: str, spec: ClaimSpec, candidate: Any) -> list[Colu
             .scalar_subquery()
         )
 
-    free = spec.free
     own = (
         select(res.id)
         .select_from(res)
@@ -146,39 +176,60 @@ def _reservation_sql(dialect: str, spec: ClaimSpec, candidate: Any) -> list[Colu
         .exists()
     )
     return [
-        candidate.cpu <= free.cpu - held_by_others("cpu"),
-        candidate.memory_gb <= free.memory_gb - held_by_others("memory_gb"),
-        candidate.gpu <= free.gpus - held_by_others("gpus"),
-        free.slots - held_by_others("slots") >= 1,
+        candidate.cpu <= _Binds.cpu - held_by_others("cpu"),
+        candidate.memory_gb <= _Binds.memory_gb - held_by_others("memory_gb"),
+        candidate.gpu <= _Binds.gpus - held_by_others("gpus"),
+        _Binds.slots - held_by_others("slots") >= 1,
         or_(candidate.reservation_id.is_(None), own),
     ]
 
 
-def claim_statement(dialect: str, spec: ClaimSpec) -> Update:
-    """The one statement that assigns the best fitting queued task to the worker (RETURNING the task).
+def claim_statement(dialect: str, spec: ClaimSpec) -> tuple[Update, dict[str, Any]]:
+    """The one statement that assigns the best fitting queued task to the worker (RETURNING the task),
+    and its parameters for `spec`: ``session.execute(statement, params)``.
 
     The fit is `fits(demand, usable(free, holds, task.reservation_id, task.user_id))`, in SQL.
     """
-    candidate = aliased(TaskRow, name="candidate")
     free = spec.free
-    worker_is_active = exists().where(WorkerRow.id == spec.worker_id, WorkerRow.status == "active")
+    statement = _cached_statement(
+        dialect, tuple(sorted({n.lower() for n in free.gpu_names if n})), free.slots >= 1
+    )
+    params = {
+        "claim_worker_id": spec.worker_id,
+        "claim_now": spec.now,
+        "claim_cpu": free.cpu,
+        "claim_memory_gb": free.memory_gb,
+        "claim_gpus": free.gpus,
+        "claim_slots": free.slots,
+        "claim_aging_rate": spec.aging_rate,
+        "claim_aging_max_boost": spec.aging_max_boost,
+        "claim_message": f"Preparing on worker {spec.worker_name}",
+    }
+    return statement, params
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_statement(dialect: str, gpu_names: tuple[str, ...], has_slot: bool) -> Update:
+    """The claim statement of this dialect and shape, with `_Binds` for everything a claim changes."""
+    candidate = aliased(TaskRow, name="candidate")
+    worker_is_active = exists().where(WorkerRow.id == _Binds.worker_id, WorkerRow.status == "active")
     conditions = [
         candidate.status == TaskStatus.queued,
         candidate.node_count == 1,
         # A retried task waits out its backoff (runplane.retries) before any worker may take it.
-        or_(candidate.not_before.is_(None), candidate.not_before <= literal(spec.now, UTCDateTime())),
-        candidate.cpu <= free.cpu,
-        candidate.memory_gb <= free.memory_gb,
-        candidate.gpu <= free.gpus,
-        _gpu_type_sql(dialect, candidate, free.gpu_names),
+        or_(candidate.not_before.is_(None), candidate.not_before <= _Binds.now),
+        candidate.cpu <= _Binds.cpu,
+        candidate.memory_gb <= _Binds.memory_gb,
+        candidate.gpu <= _Binds.gpus,
+        _gpu_type_sql(dialect, candidate, gpu_names),
         worker_is_active,
-        *_reservation_sql(dialect, spec, candidate),
+        *_reservation_sql(dialect, candidate),
     ]
-    if free.slots < 1:
+    if not has_slot:
         conditions.append(false())
     order = (
         effective_priority(
-            dialect, candidate, spec.now, rate=spec.aging_rate, max_boost=spec.aging_max_boost
+            dialect, candidate, _Binds.now, rate=_Binds.rate, max_boost=_Binds.max_boost
         ).desc(),
         candidate.queued_at.asc(),
         candidate.id.asc(),
@@ -186,9 +237,9 @@ def claim_statement(dialect: str, spec: ClaimSpec) -> Update:
     chosen = select(candidate.id).where(and_(*conditions)).order_by(*order).limit(1)
     values = {
         "status": TaskStatus.preparing,
-        "worker_id": spec.worker_id,
-        "updated_at": spec.now,
-        "message": f"Preparing on worker {spec.worker_name}",
+        "worker_id": _Binds.worker_id,
+        "updated_at": _Binds.now,
+        "message": _Binds.message,
     }
     if dialect == "postgresql":
         nxt = chosen.with_for_update(skip_locked=True, of=candidate).cte("next")

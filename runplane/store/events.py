@@ -2,8 +2,8 @@
 
 Every state change writes one `EventRow` in the same transaction as the change itself, so an event exists
 exactly when its change was committed (a rolled-back change leaves no event). The live streams, metrics
-and dashboards of every API process read this table; writes are a single INSERT flushed with the
-caller's own commit, so recording is cheap.
+and dashboards of every API process read this table; writes are a single Core INSERT in the
+caller's own transaction, so recording is cheap.
 
 Topics and their `data`:
 

@@ -341,7 +341,7 @@ class WorkerStore:
             if waiting:
                 spec, held = await self._claim_gangs(session, spec, claimed, max_tasks, master_port)
             while not held and len(claimed) < max_tasks and spec.free.slots >= 1:
-                result = await session.execute(claim_statement(self.dialect, spec))
+                result = await session.execute(*claim_statement(self.dialect, spec))
                 row = result.scalars().first()
                 if row is None:
                     break

@@ -528,18 +528,14 @@ class WorkerAgent:
         runner.add_done_callback(finished)
 
     async def _refuse(self, worker_id: str, task_id: str, attempt: int, why: str) -> None:
-        # Through "preparing", like any task this worker ends: the server sees one path of transitions.
-        reports = [
-            TaskReport(attempt=attempt, status=ReportedStatus.preparing, message="preparing"),
-            TaskReport(
-                attempt=attempt,
-                status=ReportedStatus.failed,
-                failure_reason=FailureReason.internal,
-                message=why[:1024],
-            ),
-        ]
+        # The claim already made the task `preparing` here: one `failed` report ends it.
+        report = TaskReport(
+            attempt=attempt,
+            status=ReportedStatus.failed,
+            failure_reason=FailureReason.internal,
+            message=why[:1024],
+        )
         try:
-            for report in reports:
-                await self._client.report(worker_id, task_id, report)
+            await self._client.report(worker_id, task_id, report)
         except (api.ApiError, api.ApiUnavailable) as exc:
             logger.warning("task %s: refusal not reported: %s", task_id, exc)

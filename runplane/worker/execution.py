@@ -1,12 +1,15 @@
 """One assigned task, from ``preparing`` to its end, on this worker.
 
-The flow: report ``preparing``; lay out ``<work_dir>/<task_id>-<attempt>/`` (``code/``, ``output/``,
-``tmp/``); download and safely extract the snapshot into ``code/`` (any failure: ``snapshot_invalid``);
-fetch the datasets into the shared cache and place them under ``code/`` (``dataset_invalid``); report
-``running`` and run the command (:mod:`runplane.worker.launch`) under its limits, streaming its output,
-masked, into the task log and its progress lines into throttled reports; then report ``collecting``,
-upload every file of ``output/`` and report ``completed``, or ``failed`` with its reason (``exit_code``,
-``timeout``, ``out_of_memory``). ``timeout_seconds`` bounds the command only, not the preparation.
+The flow (the claim already made the task ``preparing`` on this worker, so that is not reported again):
+lay out ``<work_dir>/<task_id>-<attempt>/`` (``code/``, ``output/``, ``tmp/``); download and safely
+extract the snapshot into ``code/`` (any failure: ``snapshot_invalid``); fetch the datasets into the shared
+cache and place them under ``code/`` (``dataset_invalid``); report ``running`` and run the command
+(:mod:`runplane.worker.launch`) under its limits, streaming its output, masked, into the task log and its
+progress lines into throttled reports; then, when ``output/`` holds files, report ``collecting`` and
+upload them; and report ``completed``, or ``failed`` with its reason (``exit_code``, ``timeout``,
+``out_of_memory``). A task with no outputs goes from ``running`` straight to its end (one report less; no
+one would see a ``collecting`` with nothing to upload). ``timeout_seconds`` bounds the command only, not
+the preparation. The task's last log lines are shipped (one request) before its end is reported.
 
 Cancellation has three causes, and only one is reported:
 
@@ -161,7 +164,8 @@ class TaskExecution:
                 await asyncio.to_thread(shutil.rmtree, self._dirs.root, ignore_errors=True)
 
     async def _run(self) -> None:
-        await self._report(status=ReportedStatus.preparing, message="preparing")
+        # No `preparing` report: the claim that handed this task over already made it `preparing` on
+        # this worker (with its message and event). The first report is `running`, or the end.
         try:
             await self._prepare()
         except _Cancelled:
@@ -411,8 +415,14 @@ class TaskExecution:
     # -- collecting -----------------------------------------------------------------------------------
 
     async def _collect(self) -> str | None:
-        """Upload every output file; the first upload error, or ``None`` when all went up."""
+        """Upload every output file; the first upload error, or ``None`` when all went up.
+
+        ``collecting`` is reported only when there is something to upload (users see the uploads); a
+        task with no outputs goes from ``running`` straight to its end report.
+        """
         outputs = await asyncio.to_thread(collect_outputs, self._dirs.output)
+        if not outputs:
+            return None
         await self._report(status=ReportedStatus.collecting, message=f"uploading {len(outputs)} artifact(s)")
         first_error: str | None = None
         for output in outputs:

@@ -383,7 +383,7 @@ async def sql_choice(
                 aging_rate=aging.rate_per_minute,
                 aging_max_boost=aging.max_boost,
             )
-            result = await session.execute(claim_statement(db.backend, spec))
+            result = await session.execute(*claim_statement(db.backend, spec))
             row = result.scalars().first()
             return None if row is None else row.id
         finally:

@@ -223,6 +223,93 @@ async def test_a_whole_run_through_the_worker_operations(client, worker_key, use
     assert {row.user_id for row in rows} == {"alice"}
 
 
+async def _audit_types(client, admin_key: str, task_id: str) -> list[str]:
+    response = await client.get("/v1/audit/events", headers=auth(admin_key), params={"limit": 1000})
+    assert response.status_code == 200, response.text
+    events = response.json()["events"]
+    return [e["event_type"] for e in events if e["metadata"].get("task_id") == task_id]
+
+
+async def _task_events(db, task_id: str) -> list[tuple[str, str | None, str | None]]:
+    async with db.reader() as session:
+        rows = (
+            await session.scalars(select(EventRow).where(EventRow.task_id == task_id).order_by(EventRow.id))
+        ).all()
+    return [(row.topic, row.data.get("status"), row.data.get("previous_status")) for row in rows]
+
+
+async def test_a_task_without_outputs_ends_from_running_with_its_events_and_audit(
+    client, db, worker_key, user_key, admin_key
+):
+    """Issue 11 §2: today's agent sends no `preparing` (the claim made the task preparing) and no
+    `collecting` when it has nothing to upload: queued → preparing → running → completed, two reports."""
+    worker_id = await register(client, worker_key)
+    task_id = await submit(client, user_key)
+    assert await claimed_id(client, worker_key, worker_id) == task_id
+    running = await report(client, worker_key, worker_id, task_id, status="running")
+    assert running.json() == {"status": "running", "progress": 0.0, "cancel_requested": False}
+    completed = await report(client, worker_key, worker_id, task_id, status="completed")
+    assert completed.json() == {"status": "completed", "progress": 100.0, "cancel_requested": False}
+    status = (await client.get(f"/v1/tasks/{task_id}/status", headers=auth(user_key))).json()
+    assert status == {
+        "task_id": task_id,
+        "status": "completed",
+        "progress": 100.0,
+        "message": "Completed",
+        "started_at": Recent(),
+        "updated_at": Recent(),
+        "ended_at": Recent(),
+    }
+    assert await _task_events(db, task_id) == [
+        ("task_update", "queued", None),
+        ("task_update", "preparing", "queued"),
+        ("task_update", "running", "preparing"),
+        ("task_update", "completed", "running"),
+        ("task_complete", "completed", None),
+    ]
+    assert await _audit_types(client, admin_key, task_id) == [
+        "job_queued",
+        "job_assigned",
+        "job_started",
+        "job_completed",
+    ]
+    # The finish hook ran as after `collecting`: the run record is among the task's artifacts.
+    listed = await client.get(f"/v1/tasks/{task_id}/artifacts", headers=auth(user_key))
+    assert listed.status_code == 200, listed.text
+    assert "run.json" in listed.text
+
+
+async def test_an_older_agents_preparing_and_collecting_reports_are_still_accepted(
+    client, db, worker_key, user_key, admin_key
+):
+    """An agent from before issue 11 §2 reports `preparing` (already the task's state: only its message
+    is recorded) and `collecting` even without outputs: the same end, the same audit."""
+    worker_id = await register(client, worker_key)
+    task_id = await submit(client, user_key)
+    assert await claimed_id(client, worker_key, worker_id) == task_id
+    preparing = await report(client, worker_key, worker_id, task_id, status="preparing", message="preparing")
+    assert preparing.json() == {"status": "preparing", "progress": 0.0, "cancel_requested": False}
+    assert (await task_of(client, user_key, task_id))["message"] == "preparing"
+    for step in ("running", "collecting", "completed"):
+        answer = await report(client, worker_key, worker_id, task_id, status=step)
+        assert answer.status_code == 200 and answer.json()["status"] == step, answer.text
+    assert await _task_events(db, task_id) == [
+        ("task_update", "queued", None),
+        ("task_update", "preparing", "queued"),
+        ("task_progress", None, None),
+        ("task_update", "running", "preparing"),
+        ("task_update", "collecting", "running"),
+        ("task_update", "completed", "collecting"),
+        ("task_complete", "completed", None),
+    ]
+    assert await _audit_types(client, admin_key, task_id) == [
+        "job_queued",
+        "job_assigned",
+        "job_started",
+        "job_completed",
+    ]
+
+
 async def test_a_failed_run_records_its_reason(client, worker_key, user_key):
     worker_id = await register(client, worker_key)
     task_id = await submit(client, user_key)

@@ -51,6 +51,8 @@ def test_an_illegal_report_is_a_conflict(current: str, target: str, message: str
 
 def test_legal_transitions_pass() -> None:
     lifecycle.check_transition("t1", "running", "collecting", allowed=REPORTED)
+    # A task with no outputs to upload ends straight from running (issue 11 §2: no empty `collecting`).
+    lifecycle.check_transition("t1", "running", "completed", allowed=REPORTED)
     lifecycle.check_transition("t1", "failed", "queued")
     assert lifecycle.can_move("queued", "preparing") and not lifecycle.can_move("queued", "running")
 

@@ -47,6 +47,8 @@ class FakeApi:
     """The task ids each claim assigned, in order."""
     reports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     logs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    log_batches: dict[str, int] = field(default_factory=dict)
+    """How many log requests each task's lines took."""
     artifacts: dict[str, dict[str, bytes]] = field(default_factory=dict)
     heartbeats: list[list[str]] = field(default_factory=list)
     status: str = "active"
@@ -136,6 +138,7 @@ class FakeApi:
             )
         if what == "logs":
             stored = self.logs.setdefault(task_id, [])
+            self.log_batches[task_id] = self.log_batches.get(task_id, 0) + 1
             # As the server does: a batch starts where the stored lines end, or repeats some of them.
             assert json_body["attempt"] == 1 and json_body["first_line"] <= len(stored), json_body
             new = json_body["lines"][len(stored) - json_body["first_line"] :]
@@ -243,7 +246,8 @@ async def test_a_task_runs_from_snapshot_to_completed(fake: FakeApi, start: Call
     )
     running = start()
     await until(lambda: fake.final("t1"))
-    assert fake.statuses("t1") == ["preparing", "running", "collecting", "completed"]
+    # The claim made it `preparing`: the agent reports `running`, `collecting` (it has outputs), the end.
+    assert fake.statuses("t1") == ["running", "collecting", "completed"]
     # The end report says how it ended (the server words it "Completed"), not the last progress text.
     assert fake.final("t1") == {"status": "completed", "progress": 100.0}
     progress = [r["progress"] for r in fake.reports["t1"] if "progress" in r]
@@ -269,6 +273,24 @@ async def test_a_task_runs_from_snapshot_to_completed(fake: FakeApi, start: Call
         "wait_seconds": 5.0,
     }
     await until(lambda: not (running.work_dir / "t1-1").exists())
+
+
+async def test_a_short_task_costs_two_reports_and_at_most_one_log_request(
+    fake: FakeApi, start: Callable[..., Running]
+) -> None:
+    """Issue 11 §2: no `preparing` report (the claim made it so), no `collecting` without outputs, and
+    the last lines of a short task go out in one batch before its end is reported."""
+    fake.queue += [
+        assignment_body("noop", entrypoint="true"),
+        assignment_body("chatty", entrypoint="/bin/sh -c 'for i in 1 2 3 4 5; do echo line $i; done'"),
+    ]
+    start()
+    await until(lambda: fake.final("noop") and fake.final("chatty"))
+    for task_id in ("noop", "chatty"):
+        assert [r.get("status") for r in fake.reports[task_id]] == ["running", "completed"], fake.reports
+    assert "noop" not in fake.log_batches and "noop" not in fake.logs
+    assert fake.log_batches["chatty"] == 1
+    assert fake.logs["chatty"] == [("stdout", f"line {i}") for i in range(1, 6)]
 
 
 async def test_failures_carry_their_reasons(fake: FakeApi, start: Callable[..., Running]) -> None:
@@ -297,12 +319,13 @@ async def test_failures_carry_their_reasons(fake: FakeApi, start: Callable[..., 
         "exit_code": 3,
         "message": "exited with code 3",
     }
-    assert fake.statuses("exit") == ["preparing", "running", "collecting", "failed"]
+    # No outputs: no `collecting` between running and the end.
+    assert fake.statuses("exit") == ["running", "failed"]
     assert fake.final("timeout")["failure_reason"] == "timeout"  # type: ignore[index]
     assert fake.final("oom")["failure_reason"] == "out_of_memory"  # type: ignore[index]
     for task_id in ("nosnap", "badsnap"):
         assert fake.final(task_id)["failure_reason"] == "snapshot_invalid"  # type: ignore[index]
-        assert fake.statuses(task_id) == ["preparing", "failed"]
+        assert fake.statuses(task_id) == ["failed"]
     assert fake.final("dataset")["failure_reason"] == "dataset_invalid"  # type: ignore[index]
 
 
@@ -453,7 +476,7 @@ async def test_a_task_needing_gpus_this_worker_lacks_fails_at_once(
     fake.queue.append(assignment_body("gpu", gpu=1))
     start()
     await until(lambda: fake.final("gpu"))
-    assert fake.statuses("gpu") == ["preparing", "failed"]
+    assert fake.statuses("gpu") == ["failed"]
     assert fake.final("gpu")["failure_reason"] == "internal"  # type: ignore[index]
 
 
