@@ -346,7 +346,7 @@ async def test_a_missing_script_fails_before_running_whether_in_the_entrypoint_o
         final = fake.final(task_id)
         assert final is not None and final["failure_reason"] == "entrypoint_not_found", (task_id, final)
         assert final["message"] == f"the entrypoint script {script!r} is not in the task's code"
-        assert fake.statuses(task_id) == ["preparing", "failed"]  # it never ran
+        assert fake.statuses(task_id) == ["failed"]  # it never ran (the claim made it preparing)
 
 
 PID_WRITER = """
