@@ -283,7 +283,11 @@ async def test_a_short_secret_value_is_refused_by_name(client, user_key, value):
 
 async def test_a_retry_refuses_a_short_secret_value(client, user_key):
     task_id = await submit(client, user_key, secrets={"HF_TOKEN": "long-enough"})
-    assert (await client.delete(f"/v1/tasks/{task_id}", headers=auth(user_key))).status_code in (200, 202, 204)
+    assert (await client.delete(f"/v1/tasks/{task_id}", headers=auth(user_key))).status_code in (
+        200,
+        202,
+        204,
+    )
     response = await client.post(
         f"/v1/tasks/{task_id}/retry", json={"secrets": {"HF_TOKEN": "x"}}, headers=auth(user_key)
     )

@@ -105,7 +105,9 @@ async def test_retry_takes_the_secrets_again_or_is_409_naming_them(client, db, w
     assert partial.status_code == 409
     assert partial.json()["details"]["missing_secrets"] == ["DB_PASSWORD"]
     unknown = await client.post(
-        f"/v1/tasks/{task_id}/retry", headers=auth(user_key), json={"secrets": {**SECRETS, "OTHER": "other-value"}}
+        f"/v1/tasks/{task_id}/retry",
+        headers=auth(user_key),
+        json={"secrets": {**SECRETS, "OTHER": "other-value"}},
     )
     assert unknown.status_code == 422, unknown.text
     assert unknown.json()["details"]["field"] == "secrets"
