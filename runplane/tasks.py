@@ -195,11 +195,9 @@ def check_runnable(request: TaskCreate) -> None:
             raise Unprocessable(f"'entrypoint': {exc}", details={"field": "entrypoint"}) from None
     for index, spec in enumerate(request.dataset_specs or []):
         # The worker's own rules (runplane.workdir): it would refuse to place the dataset.
-        name_problem = dataset_name_problem(spec.name)
-        field, value = ("name", spec.name) if name_problem else ("mount_path", spec.mount_path)
-        problem = name_problem or (
-            mount_path_problem(spec.mount_path) if spec.mount_path is not None else None
-        )
+        field, value, problem = "name", spec.name, dataset_name_problem(spec.name)
+        if problem is None and spec.mount_path is not None:
+            field, value, problem = "mount_path", spec.mount_path, mount_path_problem(spec.mount_path)
         if problem:
             raise Unprocessable(
                 f"'dataset_specs.{index}.{field}' {value!r} {problem}",
