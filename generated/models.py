@@ -804,7 +804,16 @@ class Environment(RootModel[dict[str, EnvironmentAdditionalProperty]]):
 
 
 SecretsAdditionalProperty = TypeAliasType(
-    "SecretsAdditionalProperty", Annotated[str, Field(max_length=4096, pattern="^[^\\x00]*$")]
+    "SecretsAdditionalProperty",
+    Annotated[
+        str,
+        Field(
+            description="A secret's value: at least 4 characters. Values are masked wherever the task's text is\nshown, so a shorter (or empty) one would mask unrelated characters (`epoch` as `***poch`)\nwhile hiding nothing worth hiding. A refused value is named by its secret's name, never shown.\n",
+            max_length=4096,
+            min_length=4,
+            pattern="^[^\\x00]*$",
+        ),
+    ],
 )
 
 

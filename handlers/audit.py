@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from handlers.context import services
 from runplane.audit import format_timestamp
 from runplane.errors import ValidationFailed
+from runplane.validation import utc_instant
 
 Answer = tuple[dict[str, Any], int]
 
 
 def _instant(value: str | None, name: str) -> datetime | None:
-    # connexion checks the date-time format; a time without an offset is read as UTC.
+    # connexion has checked the value already (runplane.validation holds every date-time to one rule).
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value)
+        return utc_instant(value)
     except ValueError as exc:
-        raise ValidationFailed(
-            f"'{name}' must be an RFC 3339 date-time", details={"field": name, "in": "query"}
-        ) from exc
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+        raise ValidationFailed(f"'{name}' {exc}", details={"field": name, "in": "query"}) from None
 
 
 async def list_audit_events(

@@ -66,11 +66,12 @@ def _secret_values(row: TaskRow) -> SecretValues:
     return SecretValues([*(str(value) for value in (row.secrets or {}).values()), *plugin_secrets])
 
 
-def plugin_configs(row: TaskRow) -> dict[str, Any]:
-    """The task's plugin configurations without secret values (their names in `secret_names`)."""
+def plugin_configs(row: TaskRow, configs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The task's plugin configurations (`configs`, default the stored ones) without secret values (their
+    names in `secret_names`)."""
     return {
         name: plugin_definitions.public_config(name, config)
-        for name, config in (row.plugin_configs or {}).items()
+        for name, config in ((row.plugin_configs if configs is None else configs) or {}).items()
     }
 
 
@@ -103,10 +104,12 @@ def node_assignments(parts: Sequence[PartView]) -> list[dict[str, Any]] | None:
 def task(row: TaskRow, manager: TaskManager, parts: Sequence[PartView] = ()) -> models.Task:
     hidden = _secret_values(row)
     shown = lifecycle.shown_command(row)  # its redacted view, once its secret values were erased
+    # Every other user-given text too: a secret value pasted into metadata is hidden as in args.
+    fields = lifecycle.shown_fields(row, hidden)
     return models.Task.model_validate(
         {
             "id": row.id,
-            "job_name": row.job_name,
+            "job_name": fields["job_name"],
             "status": row.status,
             "priority": row.priority,
             "priority_aged": manager.priority_aged(row),
@@ -114,17 +117,17 @@ def task(row: TaskRow, manager: TaskManager, parts: Sequence[PartView] = ()) -> 
             "entrypoint": hidden.command(shown[0]) if shown[0] is not None else None,
             "args": hidden.args(shown[1]),
             "model_id": row.model_id,
-            "inputs": row.inputs,
+            "inputs": fields["inputs"],
             "snapshot_id": row.snapshot_id,
-            "datasets": row.datasets,
-            "dataset_specs": row.dataset_specs,
+            "datasets": fields["datasets"],
+            "dataset_specs": fields["dataset_specs"],
             "cpu": row.cpu,
             "memory_gb": row.memory_gb,
             "gpu": row.gpu,
-            "gpu_type": row.gpu_type,
+            "gpu_type": fields["gpu_type"],
             "node_count": row.node_count,
             "reservation_id": row.reservation_id,
-            "plugin_configs": plugin_configs(row),
+            "plugin_configs": plugin_configs(row, fields["plugin_configs"]),
             "plugin_status": row.plugin_status or None,
             "max_retries": row.max_retries,
             "retry_count": row.retry_count,
@@ -142,9 +145,9 @@ def task(row: TaskRow, manager: TaskManager, parts: Sequence[PartView] = ()) -> 
             "timeout_seconds": row.timeout_seconds,
             "env": hidden.env(shown[2]),
             "secret_names": sorted(row.secret_names or row.secrets),
-            "metadata": row.metadata_,
+            "metadata": fields["metadata"],
             "experiment_id": row.experiment_id,
-            "run_label": row.run_label,
+            "run_label": fields["run_label"],
             "random_seed": row.random_seed,
             "progress": row.progress,
             "message": _message(row, hidden),

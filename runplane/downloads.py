@@ -6,9 +6,10 @@ Starlette's FileResponse honours ``Range`` itself, but answers a bad or unsatisf
 - one satisfiable ``bytes`` range → 206 with exactly those bytes (Starlette's single-range path);
 - a range that starts past the end (or ``bytes=-0``) → :class:`RangeNotSatisfiable` (416, uniform body,
   ``Content-Range: bytes */size``);
-- malformed ``bytes`` syntax → 400 ``VALIDATION_ERROR`` naming the header;
-- another unit, several ranges, or an ``If-Range`` that no longer matches → the whole file (200), which
-  RFC 9110 allows.
+- an invalid Range header (malformed ``bytes`` syntax, ``bytes=5-2`` with the last position before the
+  first), another unit, several ranges, or an ``If-Range`` that no longer matches → the whole file (200):
+  RFC 9110 §14.2 lets a server ignore a Range header it cannot or will not use, and a client that sent
+  one must be ready for a 200, whereas a 400 would fail a download that could have succeeded.
 
 The response then sees only the range decided here (or none), never the client's raw header.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 from starlette.responses import FileResponse
 from starlette.types import Receive, Scope, Send
 
-from runplane.errors import RangeNotSatisfiable, ValidationFailed
+from runplane.errors import RangeNotSatisfiable
 
 _DIGITS = re.compile(r"[0-9]*")
 _MAX_HEADER_IN_DETAILS = 64
@@ -35,19 +36,13 @@ DOWNLOAD_HEADERS = {
 }
 
 
-def _malformed(header: str) -> ValidationFailed:
-    return ValidationFailed(
-        "Malformed Range header (expected e.g. 'bytes=0-1023')",
-        details={"field": "Range", "in": "header", "value": header[:_MAX_HEADER_IN_DETAILS]},
-    )
-
-
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
     """The inclusive byte range ``(first, last)`` a Range header asks of a ``size``-byte file, or None
-    when the whole file should be sent instead. Raises for malformed or unsatisfiable ranges."""
+    when the whole file should be sent instead: for an invalid header (RFC 9110 §14.2 ignores it), another
+    unit or several ranges. Raises `RangeNotSatisfiable` (416) for a valid range the file cannot satisfy."""
     unit, equals, spec = header.partition("=")
     if not equals:
-        raise _malformed(header)
+        return None
     if unit.strip().lower() != "bytes":
         return None
     parts = spec.split(",")
@@ -61,7 +56,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
         or not _DIGITS.fullmatch(last_text)
         or not (first_text or last_text)
     ):
-        raise _malformed(header)
+        return None
     if not first_text:  # a suffix: the last N bytes
         length = int(last_text)
         if length == 0 or size == 0:
@@ -70,7 +65,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     first = int(first_text)
     last = int(last_text) if last_text else size - 1
     if last_text and last < first:
-        raise _malformed(header)
+        return None  # an invalid byte-range-spec (RFC 9110 §14.1.1): ignored like any invalid header
     if first >= size:
         raise _unsatisfiable(header, size)
     return first, min(last, size - 1)

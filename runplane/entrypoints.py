@@ -81,3 +81,17 @@ def entrypoint_script(entrypoint: str | None, args: list[str] | None = None) -> 
     if _INTERPRETER.fullmatch(posixpath.basename(words[0])):
         return _interpreter_script(posixpath.basename(words[0]), [*words[1:], *(args or [])])
     return None
+
+
+def entrypoint_words(entrypoint: str) -> list[str]:
+    """The words of an entrypoint, split as a POSIX shell would (`shlex.split`; no shell runs it): the
+    worker's command line starts with them (runplane.worker.launch), and the server refuses at submit an
+    entrypoint that gives none (runplane.tasks.check_runnable). Raises ValueError saying why: an unclosed
+    quote or trailing escape, or no words at all (empty or whitespace only)."""
+    try:
+        words = shlex.split(entrypoint)
+    except ValueError as exc:
+        raise ValueError(f"cannot split the entrypoint as a shell would: {exc}") from None
+    if not words:
+        raise ValueError("the entrypoint is blank: it names no program to run")
+    return words

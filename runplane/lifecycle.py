@@ -27,6 +27,7 @@ their edges to `TRANSITIONS`, and the checks follow.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -181,20 +182,37 @@ def queued_cancel_values(cancelled_by: str, *, now: datetime) -> dict[str, Any]:
     }
 
 
+SHOWN_FIELDS: Final[dict[str, str]] = {
+    "job_name": "job_name",
+    "run_label": "run_label",
+    "metadata": "metadata_",
+    "inputs": "inputs",
+    "datasets": "datasets",
+    "dataset_specs": "dataset_specs",
+    "gpu_type": "gpu_type",
+    "plugin_configs": "plugin_configs",
+    "variation": "variation",
+}
+"""The task's other user-given fields its views show (view name → TaskRow attribute): free text a secret
+value may have been pasted into, redacted by value like ``entrypoint``, ``args`` and ``env``."""
+
+
 def redacted_view(task: TaskRow) -> dict[str, Any] | None:
-    """The task's ``entrypoint``, ``args`` and ``env`` with its secret values redacted (by value, as the
-    views do while the values are stored), kept when the values are erased so that the views can still
-    hide a value passed literally there. Built on the previous view, so values of earlier attempts stay
-    hidden. None when the task has no secret values now."""
+    """The task's ``entrypoint``, ``args`` and ``env``, and its `SHOWN_FIELDS` (under ``fields``), with its
+    secret values redacted (by value, as the views do while the values are stored), kept when the values are
+    erased so that the views can still hide a value passed literally there. Built on the previous view, so
+    values of earlier attempts stay hidden. None when the task has no secret values now."""
     if not task.secrets:
         return None
     hidden = SecretValues(str(value) for value in task.secrets.values() if value is not None)
     base = task.redacted_view or {}
     entrypoint = base.get("entrypoint", task.entrypoint)
+    fields = shown_fields(task)
     return {
         "entrypoint": hidden.redact(entrypoint) if entrypoint is not None else None,
         "args": [hidden.redact(str(arg)) for arg in base.get("args", task.args or [])],
         "env": {name: hidden.redact(str(value)) for name, value in base.get("env", task.env or {}).items()},
+        "fields": {name: hidden.deep(value) for name, value in fields.items()},
     }
 
 
@@ -207,6 +225,51 @@ def shown_command(task: TaskRow) -> tuple[str | None, list[Any], dict[str, Any]]
         list(view.get("args", task.args or [])),
         dict(view.get("env", task.env or {})),
     )
+
+
+def shown_fields(task: TaskRow, hidden: SecretValues | None = None) -> dict[str, Any]:
+    """The task's `SHOWN_FIELDS` (by view name) as its views show them: the redacted copies kept when its
+    secret values were erased (`redacted_view`), else the stored values, redacted by `hidden` (its secret
+    values now) and kept within the contract's bounds (a redaction can lengthen a text; a dataset name,
+    which has a pattern, becomes ``redacted``)."""
+    kept = (task.redacted_view or {}).get("fields") or {}
+    shown = {
+        name: kept[name] if name in kept else getattr(task, attribute)
+        for name, attribute in SHOWN_FIELDS.items()
+    }
+    if hidden is None:
+        return shown
+    fields = {name: value for name, value in shown.items() if name != "plugin_configs"}
+    fields = {name: hidden.deep(value) for name, value in fields.items()}
+    # Plugin names are the server's (a fixed set); only what a task gave inside a config is redacted.
+    fields["plugin_configs"] = {
+        name: hidden.deep(config) for name, config in (shown["plugin_configs"] or {}).items()
+    }
+    for name, limit in _TEXT_LIMITS.items():
+        if isinstance(fields[name], str):
+            fields[name] = fields[name][:limit]
+    if isinstance(fields["metadata"], dict):
+        fields["metadata"] = {key: str(value)[:1024] for key, value in fields["metadata"].items()}
+    fields["dataset_specs"] = [_bounded_spec(spec) for spec in fields["dataset_specs"] or []]
+    return fields
+
+
+_TEXT_LIMITS: Final = {"job_name": 64, "run_label": 128, "gpu_type": 64}
+# openapi.yaml's DatasetSpec: `name` has a pattern "<redacted>" does not match; `source` and `mount_path`
+# have lengths.
+_DATASET_NAME: Final = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+def _bounded_spec(spec: Any) -> Any:
+    if not isinstance(spec, dict):
+        return spec
+    bounded = dict(spec)
+    if isinstance(bounded.get("name"), str) and not _DATASET_NAME.fullmatch(bounded["name"]):
+        bounded["name"] = "redacted"
+    for name, limit in (("source", 2048), ("mount_path", 512)):
+        if isinstance(bounded.get(name), str):
+            bounded[name] = bounded[name][:limit]
+    return bounded
 
 
 def erase_secrets(task: TaskRow | None, values: dict[str, Any]) -> dict[str, Any]:

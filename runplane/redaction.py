@@ -64,7 +64,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import unquote_plus
 
 __all__ = [
@@ -804,6 +804,11 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
 # rule as the task log's mask (runplane.worker.masking), so what the log hides, every other view hides.
 _MIN_SECRET_LINE_CHARS = 4
 
+MIN_SECRET_CHARS = 4
+"""The shortest secret value accepted (openapi.yaml's ``SecretValue.minLength``, and a task's plugin secret
+settings, `runplane.plugins.definitions.check_config`): values are masked wherever they appear, so a
+one-character secret would mask that character in every log line (``***poch``) and hide nothing."""
+
 
 class SecretValues:
     """A task's secret values, redacted by value wherever they appear, whatever the name around them.
@@ -841,3 +846,17 @@ class SecretValues:
     def env(self, env: Mapping[str, str]) -> dict[str, str]:
         """:func:`redact_env` of `env`, its secret values redacted first."""
         return redact_env({name: self.redact(value) for name, value in env.items()})
+
+    def deep(self, value: Any) -> Any:
+        """`value` (JSON: objects, arrays, strings, numbers) with every string in it, property names
+        included, redacted by :meth:`redact`; other values unchanged. Used for the free-form fields a
+        user gives a task (`metadata`, `inputs`, ...), where a secret value may appear anywhere."""
+        if self._pattern is None:
+            return value
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, Mapping):
+            return {self.redact(str(key)): self.deep(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.deep(item) for item in value]
+        return value

@@ -24,6 +24,7 @@ from runplane.artifacts import ArtifactManager
 from runplane.errors import Conflict, NotFound
 from runplane.lifecycle import TERMINAL, TaskStatus
 from runplane.logstore import LogStore
+from runplane.plugins import definitions as plugin_definitions
 from runplane.redaction import SecretValues
 from runplane.store.database import Database
 from runplane.store.sweeps import SweepStore
@@ -150,9 +151,18 @@ class ResultsManager:
         attempt, or of the earlier attempt ``attempt`` (from the task's attempt history). 404 for an
         attempt the task has not had."""
         number = self.attempt_of(row, attempt)
+        # The user-given texts as the task's own view shows them: its secret values redacted.
+        hidden = SecretValues(
+            [
+                *(str(value) for value in (row.secrets or {}).values()),
+                *plugin_definitions.secret_values(row.plugin_configs or {}),
+            ]
+        )
+        shown = lifecycle.shown_fields(row, hidden)
+        variation = shown["variation"]
         fields: dict[str, Any] = {
             "task_id": row.id,
-            "job_name": row.job_name,
+            "job_name": shown["job_name"],
             "user_id": row.user_id,
             "experiment_id": row.experiment_id,
             # A sweep's task is identified by its repeat and variation (aiperf's sweep_id / trial /
@@ -160,11 +170,11 @@ class ResultsManager:
             "sweep_id": row.sweep_id,
             "trial": row.trial if row.sweep_id is not None else await self.trial(row),
             "variation_index": row.variation_index,
-            "variation_label": variation_label(row.variation) if row.variation is not None else None,
-            "variation_values": row.variation,
+            "variation_label": variation_label(variation) if variation is not None else None,
+            "variation_values": variation,
             "attempt": row.retry_count + 1,
             "random_seed": row.random_seed,
-            "run_label": row.run_label,
+            "run_label": shown["run_label"],
             "model_id": row.model_id,
             "status": row.status,
             "worker_id": row.worker_id,

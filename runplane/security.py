@@ -88,8 +88,15 @@ async def authenticate(
     return Principal(user_id=row.user_id, role=row.role, key_id=row.id)
 
 
+def header_key(value: str) -> str:
+    """The API key in an ``X-API-Key`` header value: without the optional whitespace (SP, HTAB) around it,
+    which RFC 9110 §5.5 says is no part of a field value. Keys never contain whitespace themselves."""
+    return value.strip(" \t")
+
+
 async def resolve_api_key(api_key: str, request: ConnexionRequest) -> dict[str, Any] | None:
     """connexion's `x-apikeyInfoFunc`: None means 401; a wrong role is 403."""
+    api_key = header_key(api_key)
     services = services_of(request.scope)
     client = audit.client_address(request.scope)
     resource = f"{request.method} {request.url.path}"

@@ -44,6 +44,7 @@ from runplane.catalog import get_model, validate_inputs
 from runplane.catalog.registry import CONTEXT_KEYS
 from runplane.errors import Conflict, NotFound, Unprocessable
 from runplane.lifecycle import ALL, TERMINAL, TaskStatus
+from runplane.redaction import SecretValues
 from runplane.security import Principal
 from runplane.store.sweeps import SweepClash, SweepStore, SweepTaskView
 from runplane.store.tables import SweepRow, TaskRow
@@ -395,11 +396,14 @@ class SweepManager:
         else:
             base_seed = secrets.randbelow(2**32)
         now = template["created_at"]
+        # The sweep shows its template's texts as its tasks' views do: their secret values redacted (the
+        # sweep keeps no values to redact by later, so this copy is redacted now).
+        hidden = SecretValues(str(value) for value in (template.get("secrets") or {}).values())
         sweep = SweepRow(
             id=uuid.uuid4().hex,
             user_id=principal.user_id,
-            name=request.name or task.job_name,
-            job_name=task.job_name,
+            name=hidden.redact(request.name or task.job_name)[:128],
+            job_name=hidden.redact(task.job_name)[:64],
             model_id=task.model_id.root if task.model_id else None,
             parameters=expansion.parameters,
             variation_count=len(expansion.variations),

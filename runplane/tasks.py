@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from runplane import retries
 from runplane.catalog import get_model, validate_inputs
-from runplane.entrypoints import entrypoint_script
+from runplane.entrypoints import entrypoint_script, entrypoint_words
 from runplane.errors import Conflict, Forbidden, NotFound, Unprocessable, ValidationFailed
 from runplane.lifecycle import ALL, RETRYABLE, TERMINAL, TaskStatus
 from runplane.plugins.definitions import check_task_configs, move_task_secrets
@@ -26,6 +26,7 @@ from runplane.security import Principal
 from runplane.store.tables import TaskRow, utcnow
 from runplane.store.tasks import IdempotencyClash, TaskStore
 from runplane.validation import invalid_environment_names
+from runplane.workdir import dataset_name_problem, mount_path_problem
 
 if TYPE_CHECKING:
     from generated.models import TaskCreate
@@ -186,6 +187,21 @@ def check_runnable(request: TaskCreate) -> None:
             raise Unprocessable(
                 f"'secrets.{variable}' and the plugin setting that becomes {variable} disagree; give it once",
                 details={"field": f"secrets.{variable}"},
+            )
+    if request.entrypoint is not None:
+        try:
+            entrypoint_words(request.entrypoint)
+        except ValueError as exc:
+            raise Unprocessable(f"'entrypoint': {exc}", details={"field": "entrypoint"}) from None
+    for index, spec in enumerate(request.dataset_specs or []):
+        # The worker's own rules (runplane.workdir): it would refuse to place the dataset.
+        field, value, problem = "name", spec.name, dataset_name_problem(spec.name)
+        if problem is None and spec.mount_path is not None:
+            field, value, problem = "mount_path", spec.mount_path, mount_path_problem(spec.mount_path)
+        if problem:
+            raise Unprocessable(
+                f"'dataset_specs.{index}.{field}' {value!r} {problem}",
+                details={"field": f"dataset_specs.{index}.{field}"},
             )
     if request.datasets:
         raise Unprocessable(

@@ -29,7 +29,7 @@ from typing import Any, Final
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from runplane.live.hub import ALL_TOPICS, EventHub, LiveEvent, Subscription
-from runplane.security import DEFAULT_ROLES, Principal, authenticate
+from runplane.security import DEFAULT_ROLES, Principal, authenticate, header_key
 from runplane.services import Services, services_of
 
 logger = logging.getLogger("runplane.live")
@@ -124,7 +124,9 @@ async def _close(websocket: WebSocket, code: int, reason: str) -> None:
 async def _principal(websocket: WebSocket, services: Services) -> Principal | None:
     """Who is connecting, from the header or a first `auth` message; None (socket closed) otherwise."""
     key = websocket.headers.get("x-api-key")
-    if key is None:
+    if key is not None:
+        key = header_key(key)
+    else:
         try:
             async with asyncio.timeout(services.settings.ws_auth_timeout_seconds):
                 received = await websocket.receive()

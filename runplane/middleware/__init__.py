@@ -12,7 +12,7 @@ The order is written down once, here, and `runplane.app` builds the chain from i
 6. `ratelimit.RateLimitMiddleware`  per-address failed-key budgets (429) and the RateLimit-* headers of
                                     the per-key budget, which is spent once the key is resolved (security).
 7. `body_limit.BodyLimitMiddleware` refuses bodies over the configured size (413) before anyone reads them.
-8. `content_type.ContentTypeMiddleware` refuses a body without a Content-Type (415).
+8. `content_type.ContentTypeMiddleware` refuses a body without a Content-Type, or content-coded (415).
 9. `request_body.RequestBodyMiddleware` lower-cases the media type and bounds body reading in time (408);
                                     a hang-up while reading is a 499 (connexion's JSON body validator then
                                     holds every JSON body to the server limits, runplane.validation).

@@ -1,4 +1,5 @@
-"""Refuses a request body that does not say what it is (no Content-Type) with 415.
+"""Refuses a request body that does not say what it is (no Content-Type), or that is content-coded
+(a ``Content-Encoding`` other than ``identity``, which nothing here decodes), with 415.
 
 connexion validates such a body as if it were JSON but hands the handler its raw bytes, so a body
 without a Content-Type would pass validation and then reach a handler in the wrong shape.
@@ -20,6 +21,10 @@ def _has_body(headers: Headers) -> bool:
     return "transfer-encoding" in headers
 
 
+def _coded(headers: Headers) -> bool:
+    return headers.get("content-encoding", "identity").strip().lower() not in ("identity", "")
+
+
 class ContentTypeMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -27,10 +32,20 @@ class ContentTypeMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             headers = Headers(scope=scope)
+            error = None
             if "content-type" not in headers and _has_body(headers):
                 error = UnsupportedMediaType(
                     "A request body needs a Content-Type header", details={"field": "Content-Type"}
                 )
+            elif _coded(headers) and _has_body(headers):
+                # Nothing here decodes a content coding: RFC 9110 §15.5.16 answers 415, with
+                # Accept-Encoding saying what would do; read as text it would be "not valid UTF-8".
+                error = UnsupportedMediaType(
+                    "Content-Encoding is not supported: send the request body unencoded (identity)",
+                    details={"field": "Content-Encoding", "in": "header"},
+                    headers={"Accept-Encoding": "identity"},
+                )
+            if error is not None:
                 await send_error(send, describe(error))
                 return
         await self.app(scope, receive, send)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from runplane.errors import Unprocessable
+from runplane.redaction import MIN_SECRET_CHARS
 
 MLFLOW: Final = "mlflow"
 TENSORBOARD: Final = "tensorboard"
@@ -226,9 +227,11 @@ def check_config(
                 "use the plugin's username/password or token settings",
                 details=where,
             )
-        elif setting.secret and not value.strip():
+        elif setting.secret and (not value.strip() or len(value) < MIN_SECRET_CHARS):
             raise Unprocessable(
-                f"Secret setting {name!r} of plugin {plugin!r} must not be blank", details=where
+                f"Secret setting {name!r} of plugin {plugin!r} must not be blank and must be at least "
+                f"{MIN_SECRET_CHARS} characters long",
+                details=where,
             )
 
 

@@ -27,17 +27,18 @@ import stat
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import httpx
 
+from runplane.workdir import mount_parts
+
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _CHUNK_BYTES = 1024 * 1024
 _BACKDATE_NS = 60 * 10**9
-DEFAULT_MOUNT_DIR = "datasets"
 
 
 class _Hasher(Protocol):
@@ -91,16 +92,12 @@ async def fetch_dataset(
 
 
 def _mount_target(spec: DatasetSpec, workdir: Path) -> Path:
-    name = spec.name
-    if not name or "/" in name or "\0" in name or name in (".", ".."):
-        raise DatasetError(f"dataset name {name!r} must be a single path component")
-    relative = spec.mount_path if spec.mount_path is not None else f"{DEFAULT_MOUNT_DIR}/{name}"
-    pure = PurePosixPath(relative)
-    if "\0" in relative or pure.is_absolute() or ".." in pure.parts:
-        raise DatasetError(f"dataset {name!r}: mount path {relative!r} must stay inside the workdir")
-    if not pure.parts:
-        raise DatasetError(f"dataset {name!r}: mount path {relative!r} names the workdir itself")
-    return workdir.joinpath(*pure.parts)
+    # The rule is shared with the server, which refuses such a task at submit (runplane.workdir).
+    try:
+        parts = mount_parts(spec.name, spec.mount_path)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
+    return workdir.joinpath(*parts)
 
 
 # -- the cache --------------------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import socket
 import sys
 from collections.abc import Mapping, Sequence
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generated.models import TaskAssignment
+from runplane.entrypoints import entrypoint_words
 from runplane.worker.capabilities import gpu_env
 
 # Variables of the worker's environment a task inherits; everything else stays with the worker.
@@ -93,11 +93,9 @@ def build_argv(assignment: TaskAssignment, code_dir: Path, *, python: str = sys.
     if not assignment.entrypoint or not assignment.entrypoint.strip():
         raise LaunchError("the task has neither an entrypoint nor a model")
     try:
-        words = shlex.split(assignment.entrypoint)
+        words = entrypoint_words(assignment.entrypoint)  # the rule the server checked at submit
     except ValueError as exc:
-        raise LaunchError(f"cannot split the entrypoint: {exc}") from None
-    if not words:
-        raise LaunchError("the entrypoint is empty")
+        raise LaunchError(str(exc)) from None
     words += [arg.root for arg in assignment.args]
     program, rest = words[0], words[1:]
     if program.endswith(".py"):

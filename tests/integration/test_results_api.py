@@ -378,18 +378,18 @@ async def test_range_requests(client, user_key, worker):
         )
         assert response.headers["content-range"] == "bytes */100"
 
-    for header in ("bytes", "bytes=abc", "bytes=5-2", "bytes=-"):
-        response = await get(header)
-        assert_error(
-            response,
-            400,
-            "VALIDATION_ERROR",
-            "Malformed Range header (expected e.g. 'bytes=0-1023')",
-            {"field": "Range", "in": "header", "value": header},
-        )
-
-    # Several ranges, another unit, or a stale If-Range: the whole file.
-    for header, extra in [("bytes=0-1,5-6", {}), ("items=0-1", {}), ("bytes=0-1", {"If-Range": '"stale"'})]:
+    # An invalid Range header (RFC 9110 §14.2), several ranges, another unit, or a stale If-Range: the
+    # whole file.
+    for header, extra in [
+        ("bytes", {}),
+        ("bytes=abc", {}),
+        ("bytes=5-2", {}),
+        ("bytes=10-5", {}),
+        ("bytes=-", {}),
+        ("bytes=0-1,5-6", {}),
+        ("items=0-1", {}),
+        ("bytes=0-1", {"If-Range": '"stale"'}),
+    ]:
         response = await get(header, **extra)
         assert response.status_code == 200 and response.content == data
 

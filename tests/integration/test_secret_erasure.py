@@ -100,12 +100,14 @@ async def test_retry_takes_the_secrets_again_or_is_409_naming_them(client, db, w
     assert response.json()["details"]["missing_secrets"] == sorted(SECRETS)
     assert "DB_PASSWORD, HF_TOKEN" in response.json()["error"]
     partial = await client.post(
-        f"/v1/tasks/{task_id}/retry", headers=auth(user_key), json={"secrets": {"HF_TOKEN": "x"}}
+        f"/v1/tasks/{task_id}/retry", headers=auth(user_key), json={"secrets": {"HF_TOKEN": "hf-partial-1"}}
     )
     assert partial.status_code == 409
     assert partial.json()["details"]["missing_secrets"] == ["DB_PASSWORD"]
     unknown = await client.post(
-        f"/v1/tasks/{task_id}/retry", headers=auth(user_key), json={"secrets": {**SECRETS, "OTHER": "x"}}
+        f"/v1/tasks/{task_id}/retry",
+        headers=auth(user_key),
+        json={"secrets": {**SECRETS, "OTHER": "other-value"}},
     )
     assert unknown.status_code == 422, unknown.text
     assert unknown.json()["details"]["field"] == "secrets"

@@ -242,7 +242,7 @@ async def test_only_the_owner_may_run_a_snapshot(client, user_key, other_user_ke
         ),
         (
             "secrets",
-            {"secrets": {"1TOKEN": "x"}},
+            {"secrets": {"1TOKEN": "x-value"}},
             "'secrets' has a name that is not a valid environment variable name: '1TOKEN' (use letters, "
             "digits and '_', not starting with a digit)",
             {"field": "secrets", "name": "1TOKEN"},
@@ -268,7 +268,7 @@ async def test_what_can_never_run_is_refused_at_submit(client, user_key, field, 
 async def test_posix_environment_names_are_accepted(client, user_key):
     env = {"_X": "1", "CUDA_HOME": "/usr/local/cuda", "a1": "x"}
     response = await client.post(
-        "/v1/tasks", headers=auth(user_key), json=simple_task(env=env, secrets={"HF_TOKEN": "t"})
+        "/v1/tasks", headers=auth(user_key), json=simple_task(env=env, secrets={"HF_TOKEN": "t-value"})
     )
     assert response.status_code == 201, response.text
     assert response.json()["env"] == env
