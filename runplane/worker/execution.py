@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 from collections.abc import Awaitable
@@ -57,7 +58,7 @@ from runplane.worker.process import ProcessOutcome, ResourceLimits, run_process
 from runplane.worker.progress import ProgressTracker, parse_progress_line
 from runplane.worker.resources import Allocation
 from runplane.worker.service import free_port, service_url, wait_until_answers
-from runplane.worker.snapshot import UnsafeArchiveError, extract_snapshot
+from runplane.worker.snapshot import UnsafeArchiveError, extract_snapshot, limits_from_env
 
 logger = logging.getLogger(__name__)
 
@@ -302,7 +303,9 @@ class TaskExecution:
                 FailureReason.snapshot_invalid, f"snapshot {snapshot_id} cannot be downloaded: {exc.message}"
             ) from exc
         try:
-            await asyncio.to_thread(extract_snapshot, archive, self._dirs.code)
+            await asyncio.to_thread(
+                functools.partial(extract_snapshot, archive, self._dirs.code, **limits_from_env())
+            )
         except UnsafeArchiveError as exc:
             raise _PrepareFailed(FailureReason.snapshot_invalid, str(exc)) from exc
         finally:
