@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     snapshot_max_unpacked_bytes: int = Field(
         10 * 1024**3,
         ge=1,
+        le=1024**5,
         description="Largest total a code snapshot may unpack to (the sum of its files' sizes in the tar "
         "headers); more is 422 on upload, and a worker (reading the same variable) refuses to extract it.",
     )
