@@ -201,6 +201,25 @@ class ServerConfig(BaseModel):
     max_upload_bytes: Annotated[
         int, Field(description="Largest snapshot or artifact upload.", ge=0, le=1099511627776)
     ]
+    snapshot_max_unpacked_bytes: Annotated[
+        int,
+        Field(
+            description="Largest total a code snapshot may unpack to (the sum of its files' sizes in the tar headers).",
+            ge=1,
+            le=1125899906842624,
+        ),
+    ]
+    snapshot_max_members: Annotated[
+        int, Field(description="Most entries a code snapshot may hold.", ge=1, le=1000000000)
+    ]
+    wal_checkpoint_seconds: Annotated[
+        float,
+        Field(
+            description="SQLite: how often each server process checkpoints and truncates the write-ahead log, so erased\nsecret values leave it within this long (0 means never).\n",
+            ge=0.0,
+            le=3600.0,
+        ),
+    ]
     body_timeout_seconds: Annotated[
         float,
         Field(

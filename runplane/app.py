@@ -65,7 +65,7 @@ from runplane.snapshots import SnapshotManager
 from runplane.storage import Storage
 from runplane.store.artifacts import ArtifactStore
 from runplane.store.audit import AuditStore
-from runplane.store.database import Database
+from runplane.store.database import Database, WalCheckpointer
 from runplane.store.experiments import ExperimentStore
 from runplane.store.keys import KeyStore
 from runplane.store.plugins import PluginStore
@@ -165,7 +165,13 @@ def build_services(settings: Settings) -> Services:
     storage = Storage(settings.resolved_data_dir)
     artifacts = ArtifactManager(ArtifactStore(db), storage, max_upload_bytes=settings.max_upload_bytes)
     logs = LogStore(storage, follow_limit_seconds=settings.stream_max_seconds)
-    snapshots = SnapshotManager(SnapshotStore(db), storage, max_upload_bytes=settings.max_upload_bytes)
+    snapshots = SnapshotManager(
+        SnapshotStore(db),
+        storage,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_unpacked_bytes=settings.snapshot_max_unpacked_bytes,
+        max_members=settings.snapshot_max_members,
+    )
     reservations = ReservationManager(
         ReservationStore(db),
         ReservationLimits(
@@ -308,6 +314,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         # Every process runs a reaper: lost workers' tasks are requeued even with one process alive.
         reaper = Reaper(services.workers, interval=settings.reaper_seconds)
         reaper.start()
+        checkpointer = WalCheckpointer(services.db, settings.wal_checkpoint_seconds)
+        checkpointer.start()
         await hub.start()
         # One process of the server supervises the plugins' sidecars (a file lock elects it).
         services.plugins.supervisor.start()
@@ -317,6 +325,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             await services.plugins.supervisor.stop()
             await hub.stop()
             await reaper.stop()
+            await checkpointer.stop()
             await services.limiter.close()
             await services.db.close()
 

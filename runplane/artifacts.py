@@ -22,8 +22,9 @@ from runplane.storage import (
     Storage,
     UnsafePathError,
     UploadTooLarge,
-    clean_relative_path,
+    check_artifact_name,
     commit,
+    decode_artifact_path,
     discard,
     receive,
     write_atomic,
@@ -59,9 +60,10 @@ class ArtifactManager:
         return await self.store.for_task(task_id, attempt)
 
     async def locate(self, task_id: str, raw_path: str, attempt: int = 1) -> ArtifactFile:
-        """The artifact a download names. 400 for an unsafe path, 404 for anything not served."""
+        """The artifact a download names (exactly as stored: the HTTP layer has decoded the URL once and
+        nothing decodes it again). 400 for an unsafe path, 404 for anything not served."""
         try:
-            path = clean_relative_path(raw_path)
+            path = check_artifact_name(raw_path)
         except UnsafePathError as exc:
             raise _unsafe(exc, "artifactPath", "path") from None
         row = await self.store.get(task_id, path, attempt)
@@ -98,9 +100,14 @@ class ArtifactManager:
         *,
         attempt: int = 1,
     ) -> ArtifactRow:
-        """Store one uploaded file: safe path, sha256 checked, moved into place atomically, row upserted."""
+        """Store one uploaded file: safe path, sha256 checked, moved into place atomically, row upserted.
+
+        ``raw_path`` is the wire form: each segment percent-encoded by the worker, decoded here exactly once
+        (:func:`runplane.storage.decode_artifact_path`); the decoded name is the one checked, stored and
+        served.
+        """
         try:
-            path = clean_relative_path(raw_path)
+            path = decode_artifact_path(raw_path)
             final = self.storage.artifact_file(task_id, path, attempt)
         except UnsafePathError as exc:
             raise _unsafe(exc, "path", "query") from None
@@ -140,7 +147,7 @@ class ArtifactManager:
 
     async def put_bytes(self, task_id: str, path: str, data: bytes, *, attempt: int = 1) -> ArtifactRow:
         """Write an artifact the server produces itself (run.json), atomically, and register it."""
-        final = self.storage.artifact_file(task_id, clean_relative_path(path), attempt)
+        final = self.storage.artifact_file(task_id, check_artifact_name(path), attempt)
         sha256 = await write_atomic(final, data)
         return await self.store.upsert(
             task_id=task_id,

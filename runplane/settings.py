@@ -90,6 +90,25 @@ class Settings(BaseSettings):
     reaper_seconds: float = Field(
         1.0, ge=0, le=60, description="How often each API process recovers lost workers' tasks (0: never)."
     )
+    snapshot_max_unpacked_bytes: int = Field(
+        10 * 1024**3,
+        ge=1,
+        le=1024**5,
+        description="Largest total a code snapshot may unpack to (the sum of its files' sizes in the tar "
+        "headers); more is 422 on upload, and a worker (reading the same variable) refuses to extract it.",
+    )
+    snapshot_max_members: int = Field(
+        100_000,
+        ge=1,
+        description="Most entries (files, folders, links) a code snapshot may hold (422 past it).",
+    )
+    wal_checkpoint_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="SQLite: how often each API process checkpoints and truncates the write-ahead log, so "
+        "erased secret values leave the `-wal` file within this many seconds (0: never).",
+    )
     max_upload_bytes: int = Field(
         10 * 1024**3, ge=1024, description="Largest snapshot or artifact upload accepted."
     )

@@ -24,11 +24,15 @@ from runplane.security import Principal
 from runplane.storage import Storage, UploadTooLarge, commit, discard, receive
 from runplane.store.snapshots import SnapshotStore
 from runplane.store.tables import SnapshotRow, utcnow
-from runplane.worker.snapshot import InvalidArchiveError, UnsafeArchiveError, validate_snapshot_archive
+from runplane.worker.snapshot import (
+    DEFAULT_MAX_MEMBERS,
+    DEFAULT_MAX_UNPACKED_BYTES,
+    ArchiveTooLarge,
+    InvalidArchiveError,
+    UnsafeArchiveError,
+    validate_snapshot_archive,
+)
 
-# What one snapshot may unpack to: a small gzip can expand enormously.
-MAX_MEMBERS = 100_000
-UNPACKED_FACTOR = 4
 _MAX_NAME_IN_MESSAGE = 200
 
 
@@ -63,10 +67,22 @@ def _shorten(name: str) -> str:
 
 
 class SnapshotManager:
-    def __init__(self, store: SnapshotStore, storage: Storage, *, max_upload_bytes: int) -> None:
+    def __init__(
+        self,
+        store: SnapshotStore,
+        storage: Storage,
+        *,
+        max_upload_bytes: int,
+        max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES,
+        max_members: int = DEFAULT_MAX_MEMBERS,
+    ) -> None:
+        """``max_unpacked_bytes`` / ``max_members``: what an uploaded archive may unpack to (the sum of its
+        regular members' sizes from their tar headers, and its member count); past either, 422."""
         self.store = store
         self.storage = storage
         self.max_upload_bytes = max_upload_bytes
+        self.max_unpacked_bytes = max_unpacked_bytes
+        self.max_members = max_members
 
     async def upload(self, principal: Principal, chunks: AsyncIterable[bytes]) -> SnapshotRow:
         snapshot_id = uuid.uuid4().hex
@@ -115,12 +131,17 @@ class SnapshotManager:
         try:
             validate_snapshot_archive(
                 archive,
-                max_members=MAX_MEMBERS,
-                max_total_bytes=self.max_upload_bytes * UNPACKED_FACTOR,
+                max_members=self.max_members,
+                max_total_bytes=self.max_unpacked_bytes,
             )
         except InvalidArchiveError:
             raise BadRequest(
                 "The snapshot is not a valid gzip-compressed tar archive", details={"field": "body"}
+            ) from None
+        except ArchiveTooLarge as exc:
+            raise PayloadTooLarge(
+                f"The snapshot archive is refused: it {exc.why}",
+                details={"field": "body", "reason": exc.why, f"limit_{exc.unit}": exc.limit},
             ) from None
         except UnsafeArchiveError as exc:
             if exc.member == archive.name:  # a limit on the archive as a whole, not one member

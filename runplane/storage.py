@@ -21,10 +21,10 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_to_bytes
 
 import anyio
 import anyio.to_thread
@@ -103,13 +103,63 @@ def clean_relative_path(raw: str) -> str:
     return normalized
 
 
-def safe_join(base: Path, relative: str) -> Path:
-    """``base / relative`` resolved, after :func:`clean_relative_path`; refuses symlinks that lead out.
+def check_artifact_name(name: str) -> str:
+    """``name`` itself if it is a safe artifact name, exactly as it will be stored; no decoding at all.
+
+    An artifact name is ``/``-separated segments. Refused (:class:`UnsafePathError`): an empty or over-long
+    name, NUL bytes, control characters, absolute names, drive letters, ``..``, ``.`` or empty segments
+    (backslashes read as separators for these checks, so ``..\\x`` is refused as ``..``), any remaining
+    backslash (a Windows client would read it as a separator, so ``a\\b`` and ``a/b`` could be confused),
+    and segments longer than :data:`MAX_SEGMENT_BYTES`. Percent signs are ordinary characters here: the name
+    checked is the name stored and the name served (the fault this replaced checked a decoded name but
+    stored the undecoded one).
+    """
+    if not name:
+        raise UnsafePathError(name, "is empty")
+    if len(name) > MAX_PATH_CHARS:
+        raise UnsafePathError(name[:64] + "…", f"is longer than {MAX_PATH_CHARS} characters")
+    _check_form(name, name.replace("\\", "/"))
+    if "\\" in name:
+        raise UnsafePathError(name, "contains a backslash")
+    for segment in name.split("/"):
+        if len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
+            raise UnsafePathError(name, f"has a name longer than {MAX_SEGMENT_BYTES} bytes")
+    return name
+
+
+def decode_artifact_path(wire: str) -> str:
+    """The artifact name a worker sent as ``path``: each ``/``-separated segment percent-decoded once.
+
+    The worker percent-encodes every segment of the file's path (see
+    :func:`runplane.worker.outputs.encode_artifact_path`), so a file literally named ``a%2fb`` arrives as
+    ``a%252fb`` and is stored as ``a%2fb``. The decoded name goes through :func:`check_artifact_name` and
+    is returned; a segment that decodes to something holding ``/`` or to bytes that are not UTF-8 is refused
+    (:class:`UnsafePathError`), as is anything :func:`check_artifact_name` refuses.
+    """
+    if not wire:
+        raise UnsafePathError(wire, "is empty")
+    if len(wire) > 3 * MAX_PATH_CHARS:
+        raise UnsafePathError(wire[:64] + "…", f"is longer than {MAX_PATH_CHARS} characters")
+    segments = []
+    for part in wire.split("/"):
+        try:
+            segment = unquote_to_bytes(part).decode("utf-8")
+        except UnicodeDecodeError:
+            raise UnsafePathError(wire, "is not UTF-8 once decoded") from None
+        if "/" in segment:
+            raise UnsafePathError(wire, "has a '/' inside a segment")
+        segments.append(segment)
+    return check_artifact_name("/".join(segments))
+
+
+def safe_join(base: Path, relative: str, *, check: Callable[[str], str] = clean_relative_path) -> Path:
+    """``base / relative`` resolved, after ``check`` (:func:`clean_relative_path` unless given); refuses
+    symlinks that lead out.
 
     The result is the fully resolved path (symlinks that exist are followed) and is always inside
     ``base`` resolved, or :class:`UnsafePathError` is raised.
     """
-    cleaned = clean_relative_path(relative)
+    cleaned = check(relative)
     root = base.resolve()
     resolved = root.joinpath(*cleaned.split("/")).resolve()
     if resolved == root or not resolved.is_relative_to(root):
@@ -212,7 +262,7 @@ class Storage:
 
     def artifact_file(self, task_id: str, relative: str, attempt: int = 1) -> Path:
         """Where the artifact ``relative`` of a task lives; :class:`UnsafePathError` for unsafe paths."""
-        return safe_join(self.artifacts_dir(task_id, attempt), relative)
+        return safe_join(self.artifacts_dir(task_id, attempt), relative, check=check_artifact_name)
 
     def log_file(self, task_id: str, attempt: int = 1, rank: int = 0) -> Path:
         """A task attempt's log: ``logs/<task_id>.log`` for the first, ``logs/<task_id>.attempt-<N>.log``

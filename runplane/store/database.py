@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +20,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
+logger = logging.getLogger(__name__)
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -28,6 +33,9 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Erased secret values must not stay readable in freed page space; the WAL copies of the old pages
+    # are removed by the periodic checkpoint (Database.checkpoint, WalCheckpointer).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -140,5 +148,55 @@ class Database:
         async with self.engine.connect() as connection:
             return await connection.run_sync(read)
 
+    async def checkpoint(self) -> bool:
+        """SQLite: copy the write-ahead log into the database file and truncate it to zero bytes
+        (``PRAGMA wal_checkpoint(TRUNCATE)``), so pages that held erased values leave the ``-wal`` file.
+
+        Returns True when the log was fully checkpointed and truncated, False when a reader or writer of
+        another connection kept it busy (the next call tries again). Always True on PostgreSQL (nothing
+        to do: its dead row versions are VACUUM's business).
+        """
+        if self.backend != "sqlite":
+            return True
+        async with self.engine.connect() as connection:
+            row = (await connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))).one()
+            await connection.commit()
+        return int(row[0]) == 0
+
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+class WalCheckpointer:
+    """Every ``interval`` seconds, :meth:`Database.checkpoint` (SQLite only; 0 or PostgreSQL: never).
+
+    Why a loop and not a checkpoint per ended task: a TRUNCATE checkpoint waits for readers and rewrites
+    pages, too costly for the report path; a bounded delay is what README promises ("erased from the
+    database file and its write-ahead log within ``RUNPLANE_WAL_CHECKPOINT_SECONDS``", as long as no
+    reader holds the log open that long).
+    """
+
+    def __init__(self, db: Database, interval: float) -> None:
+        self.db = db
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.interval > 0 and self.db.backend == "sqlite" and self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="runplane-wal-checkpoint")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                if not await self.db.checkpoint():
+                    logger.info("WAL checkpoint incomplete (the log is in use); trying again")
+            except Exception:
+                logger.exception("WAL checkpoint failed")

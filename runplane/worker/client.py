@@ -45,6 +45,7 @@ from generated.models import (
     WorkerRegistration,
 )
 from runplane import __version__
+from runplane.worker.outputs import encode_artifact_path
 
 logger = logging.getLogger(__name__)
 
@@ -265,7 +266,11 @@ class WorkerClient:
     async def upload_artifact(
         self, worker_id: str, task_id: str, *, path: str, sha256: str, file: Path, size: int
     ) -> Artifact:
-        """Stream ``file`` as the artifact ``path``; the server checks ``sha256`` on arrival."""
+        """Stream ``file`` as the artifact ``path``; the server checks ``sha256`` on arrival.
+
+        ``path`` is the artifact name; it travels with each segment percent-encoded (the server decodes it
+        exactly once), so names holding ``%`` arrive as written.
+        """
 
         async def chunks() -> AsyncIterator[bytes]:
             with file.open("rb") as fh:
@@ -275,7 +280,7 @@ class WorkerClient:
         response = await self._call(
             "POST",
             f"/v1/workers/{_seg(worker_id)}/tasks/{_seg(task_id)}/artifacts",
-            params={"path": path, "sha256": sha256},
+            params={"path": encode_artifact_path(path), "sha256": sha256},
             content_factory=chunks,
             headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
             # The same path uploaded again replaces the same bytes.

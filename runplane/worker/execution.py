@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 from collections.abc import Awaitable
@@ -55,12 +56,12 @@ from runplane.worker.datasets import DatasetError, DatasetSpec, fetch_dataset
 from runplane.worker.launch import LaunchError, TaskDirs, build_argv, build_env
 from runplane.worker.logship import BatchRefused, LogBatcher, LogShipper, ShippingStopped
 from runplane.worker.masking import SecretMasker
-from runplane.worker.outputs import collect_outputs
+from runplane.worker.outputs import gather_outputs
 from runplane.worker.process import ProcessOutcome, ResourceLimits, run_process
 from runplane.worker.progress import ProgressTracker, parse_progress_line
 from runplane.worker.resources import Allocation
 from runplane.worker.service import free_port, service_url, wait_until_answers
-from runplane.worker.snapshot import UnsafeArchiveError, extract_snapshot
+from runplane.worker.snapshot import UnsafeArchiveError, extract_snapshot, limits_from_env
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +138,8 @@ class TaskExecution:
         # in the middle of a request (which would reach the server cut short).
         self._progress_lock = asyncio.Lock()
         self._undelivered_lines = 0
+        self._output_warnings: list[str] = []
+        self._shipper: LogShipper | None = None
 
     def request_cancel(self, reason: CancelReason) -> None:
         # The first cause wins: a task the owner cancelled stays "requested" even if the lease then ends.
@@ -230,11 +233,11 @@ class TaskExecution:
         if outcome.reason is None and upload_error is None:
             percent, _ = self._tracker.complete()
             # No message: the server says "Completed" (the last progress text is not how the task ended).
-            note = (
-                f"{self._undelivered_lines} log line(s) could not be delivered"
-                if self._undelivered_lines
-                else None
+            notes = [f"{self._undelivered_lines} log line(s) could not be delivered"] * bool(
+                self._undelivered_lines
             )
+            notes += self._output_warnings
+            note = "; ".join(self._masker.mask(n) for n in notes) or None
             await self._report(status=ReportedStatus.completed, progress=percent, message=note)
             return
         percent, _ = self._tracker.current
@@ -308,7 +311,9 @@ class TaskExecution:
                 FailureReason.snapshot_invalid, f"snapshot {snapshot_id} cannot be downloaded: {exc.message}"
             ) from exc
         try:
-            await asyncio.to_thread(extract_snapshot, archive, self._dirs.code)
+            await asyncio.to_thread(
+                functools.partial(extract_snapshot, archive, self._dirs.code, **limits_from_env())
+            )
         except UnsafeArchiveError as exc:
             raise _PrepareFailed(FailureReason.snapshot_invalid, str(exc)) from exc
         finally:
@@ -322,6 +327,7 @@ class TaskExecution:
             LogBatcher(max_delay_seconds=self._settings.log_flush_seconds, attempt=self.assignment.attempt),
             label=f"task {self.task_id}",
         )
+        self._shipper = shipper
 
         async def on_output(stream: str, line: str) -> None:
             masked = self._masker.mask(line)
@@ -418,9 +424,13 @@ class TaskExecution:
         """Upload every output file; the first upload error, or ``None`` when all went up.
 
         ``collecting`` is reported only when there is something to upload (users see the uploads); a
-        task with no outputs goes from ``running`` straight to its end report.
+        task with no outputs goes from ``running`` straight to its end report. Names that had to be
+        escaped or skipped are told in the task's log and its final message either way.
         """
-        outputs = await asyncio.to_thread(collect_outputs, self._dirs.output)
+        collected = await asyncio.to_thread(gather_outputs, self._dirs.output)
+        outputs = collected.files
+        for warning in collected.warnings:
+            await self._output_warning(warning)
         if not outputs:
             return None
         await self._report(status=ReportedStatus.collecting, message=f"uploading {len(outputs)} artifact(s)")
@@ -437,10 +447,21 @@ class TaskExecution:
                 )
             except (api.Conflict, api.NotFound) as exc:
                 raise TaskLost(str(exc)) from exc
+            except api.BadRequest as exc:
+                # A name (or file) the server refuses is that file's problem, not the task's: the command
+                # succeeded, so the task does too, and the log and message say what was left out.
+                await self._output_warning(f"output {output.path!r} not uploaded: {exc}")
             except (api.ApiError, api.ApiUnavailable, OSError) as exc:
                 logger.warning("task %s: artifact %s not uploaded: %s", self.task_id, output.path, exc)
                 first_error = first_error or f"{output.path}: {exc}"
         return first_error
+
+    async def _output_warning(self, warning: str) -> None:
+        """One renamed or skipped output: the worker's log, the task's log, and (at the end) its message."""
+        logger.warning("task %s: %s", self.task_id, warning)
+        self._output_warnings.append(warning)
+        if self._shipper is not None:
+            await self._shipper.note(f"[runplane] {self._masker.mask(warning)}")
 
     # -- talking to the API ---------------------------------------------------------------------------
 

@@ -211,6 +211,14 @@ class LogShipper:
             await self._flush(everything=True)
             self.dropped_lines = dropped
 
+    async def note(self, text: str) -> None:
+        """Add one ``stderr`` line from the worker itself and deliver it now; usable after :meth:`close`
+        (how the worker tells a task's log about outputs it renamed or skipped)."""
+        if self.stopped:
+            return
+        self._batcher.add("stderr", text)
+        await self._flush(everything=True)
+
     async def _run_timer(self) -> None:
         while True:
             delay = self._batcher.seconds_until_due()

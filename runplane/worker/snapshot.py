@@ -6,14 +6,25 @@ symlinks the way the kernel would) leaves the destination, paths that reach outs
 device files and FIFOs, and any other special member. Extraction then runs with tarfile's ``data`` filter
 as a second line of defence (it also drops setuid/setgid bits and group/other write permission). The same
 checks serve the API on upload through :func:`validate_snapshot_archive`.
+
+Both also bound what an archive unpacks to (a 3 MB gzip can hold a 3 GB sparse file): the sum of the
+regular members' sizes (read from their tar headers, as the headers are listed, so a bomb is refused at its
+first oversized header without decompressing it) and the number of members. The limits are
+``RUNPLANE_SNAPSHOT_MAX_UNPACKED_BYTES`` (default 10 GiB) and ``RUNPLANE_SNAPSHOT_MAX_MEMBERS`` (default
+100,000), the server's settings of the same names; the worker reads the same variables
+(:func:`limits_from_env`) and checks again before extracting.
 """
 
 from __future__ import annotations
 
+import os
 import tarfile
 import zlib
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
+
+DEFAULT_MAX_UNPACKED_BYTES = 10 * 1024**3
+DEFAULT_MAX_MEMBERS = 100_000
 
 # The kernel's own limit on symlinks followed while resolving one path (MAXSYMLINKS).
 _MAX_SYMLINK_HOPS = 40
@@ -32,8 +43,33 @@ class InvalidArchiveError(UnsafeArchiveError):
     """Not a readable gzip-compressed tar archive at all; ``member`` is the archive's file name."""
 
 
+class ArchiveTooLarge(UnsafeArchiveError):
+    """An archive past an unpacked-size or member-count limit; ``limit`` is the limit it went past and
+    ``unit`` says which ("bytes" or "members")."""
+
+    def __init__(self, archive: str, why: str, *, limit: int, unit: str) -> None:
+        super().__init__(archive, why)
+        self.limit = limit
+        self.unit = unit
+
+
 class _Escape(Exception):
     pass
+
+
+def limits_from_env(environ: dict[str, str] | None = None) -> dict[str, int]:
+    """``max_members`` and ``max_total_bytes`` from ``RUNPLANE_SNAPSHOT_MAX_MEMBERS`` and
+    ``RUNPLANE_SNAPSHOT_MAX_UNPACKED_BYTES`` (the defaults when unset; ValueError when not a positive
+    integer), as keyword arguments for :func:`extract_snapshot`."""
+    env = os.environ if environ is None else environ
+    limits = {
+        "max_members": env.get("RUNPLANE_SNAPSHOT_MAX_MEMBERS", str(DEFAULT_MAX_MEMBERS)),
+        "max_total_bytes": env.get("RUNPLANE_SNAPSHOT_MAX_UNPACKED_BYTES", str(DEFAULT_MAX_UNPACKED_BYTES)),
+    }
+    parsed = {key: int(value) for key, value in limits.items()}
+    if any(value < 1 for value in parsed.values()):
+        raise ValueError(f"snapshot limits must be positive: {parsed}")
+    return parsed
 
 
 def validate_snapshot_archive(
@@ -45,7 +81,8 @@ def validate_snapshot_archive(
     upload may unpack to; a small gzip can expand enormously.
     """
     with _open(path) as tar:
-        _check(path, _members(path, tar), max_members=max_members, max_total_bytes=max_total_bytes)
+        members = _members(path, tar, max_members=max_members, max_total_bytes=max_total_bytes)
+        _check(path, members)
 
 
 def extract_snapshot(
@@ -53,8 +90,8 @@ def extract_snapshot(
 ) -> None:
     """Check every member of ``archive``, then extract it into ``dest`` (created if needed)."""
     with _open(archive) as tar:
-        members = _members(archive, tar)
-        _check(archive, members, max_members=max_members, max_total_bytes=max_total_bytes)
+        members = _members(archive, tar, max_members=max_members, max_total_bytes=max_total_bytes)
+        _check(archive, members)
         if not hasattr(tarfile, "data_filter"):
             # Our checks alone would do, but the filter also strips setuid bits: insist on it.
             raise RuntimeError("extracting snapshots needs Python 3.11.4+ (tarfile extraction filters)")
@@ -81,12 +118,37 @@ def _open(path: Path) -> tarfile.TarFile:
         raise InvalidArchiveError(path.name, f"not a valid gzip-compressed tar archive: {exc}") from exc
 
 
-def _members(path: Path, tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
+def _members(
+    path: Path, tar: tarfile.TarFile, *, max_members: int | None, max_total_bytes: int | None
+) -> list[tarfile.TarInfo]:
+    """Every member, header by header; stops at the first one past a limit (before reading its data).
+
+    Reading to the end also proves the compressed data is intact.
+    """
+    members: list[tarfile.TarInfo] = []
+    total = 0
     try:
-        # Reads the whole stream, which also proves the compressed data is intact.
-        return tar.getmembers()
+        while (member := tar.next()) is not None:
+            members.append(member)
+            if max_members is not None and len(members) > max_members:
+                raise ArchiveTooLarge(
+                    path.name,
+                    f"has more than {max_members} members (the limit)",
+                    limit=max_members,
+                    unit="members",
+                )
+            if member.isreg():
+                total += member.size
+                if max_total_bytes is not None and total > max_total_bytes:
+                    raise ArchiveTooLarge(
+                        path.name,
+                        f"unpacks to more than {max_total_bytes} bytes (the limit)",
+                        limit=max_total_bytes,
+                        unit="bytes",
+                    )
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise InvalidArchiveError(path.name, f"not a valid gzip-compressed tar archive: {exc}") from exc
+    return members
 
 
 def _parts(name: str) -> tuple[str, ...]:
@@ -135,19 +197,7 @@ def _resolve(
     return tuple(resolved)
 
 
-def _check(
-    path: Path,
-    members: list[tarfile.TarInfo],
-    *,
-    max_members: int | None,
-    max_total_bytes: int | None,
-) -> None:
-    if max_members is not None and len(members) > max_members:
-        raise UnsafeArchiveError(path.name, f"{len(members)} members, more than the {max_members} allowed")
-    if max_total_bytes is not None:
-        total = sum(member.size for member in members if member.isreg())
-        if total > max_total_bytes:
-            raise UnsafeArchiveError(path.name, f"unpacks to {total} bytes, more than {max_total_bytes}")
+def _check(path: Path, members: list[tarfile.TarInfo]) -> None:
     # Every symlink of the archive, whatever its position: a link extracted later can still redirect a path.
     links = {_name_parts(member): member.linkname for member in members if member.issym()}
     for member in members:

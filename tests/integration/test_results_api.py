@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import pytest
@@ -416,8 +417,6 @@ ENCODED_ATTEMPTS = [
     ("..%2F..%2F..%2Fsecret.txt", "contains '..'"),
     ("plots/%2e%2e/%2e%2e/%2e%2e/secret.txt", "contains '..'"),
     ("..%5c..%5csecret.txt", "contains '..'"),
-    ("%252e%252e/%252e%252e/secret.txt", "contains '..'"),
-    ("%25252e%25252e%25252fsecret.txt", "contains '..'"),
     ("%2Fetc%2Fpasswd", "is absolute"),
     ("%5Cetc%5Cpasswd", "is absolute"),
     ("C:%5cWindows%5cwin.ini", "starts with a drive letter"),
@@ -434,6 +433,19 @@ async def test_encoded_traversal_is_refused(client, settings, user_key, worker, 
     task_id = await completed_task(client, user_key, worker, {"results.json": b"{}"})
     response = await client.get(f"/v1/tasks/{task_id}/artifacts/{raw}", headers=auth(user_key))
     assert_error(response, *unsafe(why))
+    assert OUTSIDE not in response.content
+
+
+@pytest.mark.parametrize("raw", ["%252e%252e/%252e%252e/secret.txt", "%25252e%25252e%25252fsecret.txt"])
+async def test_names_decoded_only_by_the_url_are_looked_up_as_they_are(
+    client, settings, user_key, worker, raw
+):
+    """The URL is decoded once; the name that leaves (``%2e%2e/...``) is an artifact name like any other,
+    never decoded again (that is how an artifact literally named ``%2e%2e`` stays downloadable): 404."""
+    (settings.resolved_data_dir / "secret.txt").write_bytes(OUTSIDE)
+    task_id = await completed_task(client, user_key, worker, {"results.json": b"{}"})
+    response = await client.get(f"/v1/tasks/{task_id}/artifacts/{raw}", headers=auth(user_key))
+    assert response.status_code == 404, response.text
     assert OUTSIDE not in response.content
 
 
@@ -547,6 +559,11 @@ async def test_upload_with_a_wrong_sha256_stores_nothing(client, settings, user_
         ("a/", "has an empty segment"),
         ("bad\x00name", "contains a NUL byte"),
         ("x" * 300, "has a name longer than 255 bytes"),
+        # Each segment is decoded exactly once, and the decoded name is the one checked.
+        ("%01ctl", "contains a control character"),
+        ("back%5Cslash", "contains a backslash"),
+        ("a%2Fb", "has a '/' inside a segment"),
+        ("%FF.bin", "is not UTF-8 once decoded"),
     ],
 )
 async def test_unsafe_upload_paths_are_refused(client, settings, user_key, worker, path, why):
@@ -561,6 +578,27 @@ async def test_unsafe_upload_paths_are_refused(client, settings, user_key, worke
     )
     assert not (settings.resolved_data_dir / "escape.txt").exists()
     assert (await client.get(f"/v1/tasks/{task_id}/artifacts", headers=auth(user_key))).json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("wire", "name"),
+    [("a%252fb", "a%2fb"), ("%252e%252e", "%2e%2e"), ("plots/%25", "plots/%"), ("caf%C3%A9.txt", "café.txt")],
+)
+async def test_an_uploaded_name_is_decoded_once_and_stored_and_served_as_decoded(
+    client, settings, user_key, worker, wire, name
+):
+    """The fault: ``a%2fb`` was checked as ``a/b`` but stored as ``a%2fb``, and ``%2e%2e`` was refused."""
+    task_id = await running_task(client, user_key, worker)
+    response = await worker.upload(task_id, wire, b"payload")
+    assert response.status_code == 201, response.text
+    assert response.json()["path"] == name
+    listed = (await client.get(f"/v1/tasks/{task_id}/artifacts", headers=auth(user_key))).json()
+    assert [a["path"] for a in listed["artifacts"]] == [name]
+    url = f"/v1/tasks/{task_id}/artifacts/{'/'.join(quote(s, safe='') for s in name.split('/'))}"
+    download = await client.get(url, headers=auth(user_key))
+    assert download.status_code == 200, download.text
+    assert download.content == b"payload"
+    assert (settings.resolved_data_dir / "artifacts" / task_id / name).read_bytes() == b"payload"
 
 
 async def test_same_path_again_replaces_and_collisions_are_409(client, user_key, worker):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import os
@@ -289,3 +290,49 @@ class TestUploadLimit:
         assert_error(
             response, 413, "PAYLOAD_TOO_LARGE", "Request body exceeds 2048 bytes", {"limit_bytes": 2048}
         )
+
+
+class TestUnpackedLimit:
+    """A small archive that unpacks to a lot (a decompression bomb) is refused, found from the headers."""
+
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"snapshot_max_unpacked_bytes": 1024 * 1024, "snapshot_max_members": 3}
+
+    async def test_unpacking_past_the_limit_is_413_and_nothing_is_stored(self, client, settings, user_key):
+        # 2 MiB of zeros: a few KiB compressed.
+        body = archive(regular("zeros.bin", bytes(2 * 1024 * 1024)))
+        assert len(body) < 16 * 1024
+        response = await upload(client, user_key, body)
+        why = "unpacks to more than 1048576 bytes (the limit)"
+        assert_error(
+            response,
+            413,
+            "PAYLOAD_TOO_LARGE",
+            f"The snapshot archive is refused: it {why}",
+            {"field": "body", "reason": why, "limit_bytes": 1024 * 1024},
+        )
+        assert stored_files(settings.resolved_data_dir) == []
+
+    async def test_a_header_claiming_terabytes_is_refused_without_reading_on(self, client, user_key):
+        info = tarfile.TarInfo("sparse.bin")
+        info.size = 3 * 1024**4
+        body = gzip.compress(info.tobuf(format=tarfile.GNU_FORMAT) + bytes(4096))
+        response = await upload(client, user_key, body)
+        assert response.status_code == 413, response.text
+
+    async def test_more_members_than_the_limit_is_413(self, client, user_key):
+        body = archive(*(regular(f"f{i}.py", b"x") for i in range(4)))
+        response = await upload(client, user_key, body)
+        why = "has more than 3 members (the limit)"
+        assert_error(
+            response,
+            413,
+            "PAYLOAD_TOO_LARGE",
+            f"The snapshot archive is refused: it {why}",
+            {"field": "body", "reason": why, "limit_members": 3},
+        )
+
+    async def test_within_the_limits_is_accepted(self, client, user_key):
+        body = archive(*(regular(f"f{i}.py", bytes(1000)) for i in range(3)))
+        assert (await upload(client, user_key, body)).status_code == 201

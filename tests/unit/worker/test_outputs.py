@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from runplane.worker.outputs import OutputFile, collect_outputs, content_type_for
+from runplane.storage import check_artifact_name, decode_artifact_path
+from runplane.worker.outputs import (
+    OutputFile,
+    collect_outputs,
+    content_type_for,
+    encode_artifact_path,
+    gather_outputs,
+)
 
 
 def write(path: Path, data: bytes) -> None:
@@ -106,3 +113,61 @@ def test_paths_are_posix_relative(tmp_path: Path) -> None:
 )
 def test_content_types(name: str, expected: str) -> None:
     assert content_type_for(name) == expected
+
+
+def test_unsafe_names_are_escaped_clashes_skipped_and_every_one_is_a_warning(tmp_path: Path) -> None:
+    """The trial's names: none fails the collection, no two files share an artifact, nothing goes silently."""
+    files = {
+        b"a%2fb": b"A",
+        b"%2e%2e": b"B",
+        b"back\\slash": b"E",
+        b"back/slash": b"F",
+        b"\x01ctl": b"C",
+        b"bad\xffbyte": b"X",
+        b"dup\x01": b"H",  # escapes to dup%01, which is a real file's name: skipped
+        b"dup%01": b"I",
+        b"C:": b"D",
+    }
+    for raw, data in files.items():
+        path = os.path.join(os.fsencode(tmp_path), raw)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(data)
+    collected = gather_outputs(tmp_path)
+    got = {f.path: f.absolute.read_bytes() for f in collected.files}
+    assert got == {
+        "a%2fb": b"A",
+        "%2e%2e": b"B",
+        "back%5Cslash": b"E",
+        "back/slash": b"F",
+        "%01ctl": b"C",
+        "bad%FFbyte": b"X",
+        "dup%01": b"I",
+        "C%3A": b"D",
+    }
+    for name in got:
+        assert check_artifact_name(name) == name
+    skipped = [w for w in collected.warnings if "not uploaded" in w]
+    assert len(skipped) == 1 and "'dup\\x01'" in skipped[0] and "dup%01" in skipped[0]
+    renamed = [w for w in collected.warnings if "uploaded as artifact" in w]
+    assert len(renamed) == 4
+
+
+def test_a_too_long_escaped_name_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    (tmp_path / ("\x01" * 100)).write_bytes(b"x")  # 300 bytes once escaped
+    collected = gather_outputs(tmp_path)
+    assert collected.files == [] and len(collected.warnings) == 1 and "too long" in collected.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "wire"),
+    [
+        ("a%2fb", "a%252fb"),
+        ("%2e%2e", "%252e%252e"),
+        ("plots/loss.png", "plots/loss.png"),
+        ("é/x y", "%C3%A9/x%20y"),
+    ],
+)
+def test_the_wire_form_decodes_exactly_once_to_the_name(name: str, wire: str) -> None:
+    assert encode_artifact_path(name) == wire
+    assert decode_artifact_path(wire) == name

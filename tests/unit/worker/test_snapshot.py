@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from runplane.worker.snapshot import (
+    ArchiveTooLarge,
     InvalidArchiveError,
     UnsafeArchiveError,
     extract_snapshot,
+    limits_from_env,
     validate_snapshot_archive,
 )
 
@@ -211,3 +213,34 @@ def test_extracts_into_an_existing_directory(tmp_path: Path) -> None:
     (dest / "already.txt").write_text("kept")
     extract_snapshot(make_archive(tmp_path / "code.tar.gz", [regular("new.txt", b"new")]), dest)
     assert sorted(p.name for p in dest.iterdir()) == ["already.txt", "new.txt"]
+
+
+def bomb_header(size: int) -> bytes:
+    """A gzip tar whose only member's header claims ``size`` bytes, followed by far fewer: refusing it
+    as too large (not as truncated) proves the limit stops at the header, before reading the data."""
+    info = tarfile.TarInfo("huge.bin")
+    info.size = size
+    return gzip.compress(info.tobuf(format=tarfile.GNU_FORMAT) + b"\0" * 4096)
+
+
+def test_a_bomb_is_refused_at_its_first_oversized_header(tmp_path: Path) -> None:
+    archive = tmp_path / "bomb.tar.gz"
+    archive.write_bytes(bomb_header(3 * 1024**3))
+    with pytest.raises(ArchiveTooLarge, match="unpacks to more than 1048576 bytes") as caught:
+        validate_snapshot_archive(archive, max_total_bytes=1024**2)
+    assert (caught.value.limit, caught.value.unit) == (1024**2, "bytes")
+    with pytest.raises(ArchiveTooLarge):
+        extract_snapshot(archive, tmp_path / "work", max_total_bytes=1024**2)
+    assert not (tmp_path / "work").exists()
+
+
+def test_the_worker_reads_the_limits_from_the_server_s_variables(tmp_path: Path) -> None:
+    assert limits_from_env({}) == {"max_members": 100_000, "max_total_bytes": 10 * 1024**3}
+    env = {"RUNPLANE_SNAPSHOT_MAX_MEMBERS": "3", "RUNPLANE_SNAPSHOT_MAX_UNPACKED_BYTES": "4096"}
+    assert limits_from_env(env) == {"max_members": 3, "max_total_bytes": 4096}
+    with pytest.raises(ValueError, match="positive"):
+        limits_from_env({"RUNPLANE_SNAPSHOT_MAX_MEMBERS": "0"})
+    archive = tmp_path / "code.tar.gz"
+    archive.write_bytes(bomb_header(8192))
+    with pytest.raises(ArchiveTooLarge):
+        extract_snapshot(archive, tmp_path / "work", **limits_from_env(env))

@@ -35,6 +35,12 @@ class ServerConfig:
         key_cache_seconds (float): How long a server process reuses a resolved API key (0: no cache). A revocation
             reaches every process at once.
         max_upload_bytes (int): Largest snapshot or artifact upload.
+        snapshot_max_unpacked_bytes (int): Largest total a code snapshot may unpack to (the sum of its files' sizes in
+            the tar headers).
+        snapshot_max_members (int): Most entries a code snapshot may hold.
+        wal_checkpoint_seconds (float): SQLite: how often each server process checkpoints and truncates the write-ahead
+            log, so erased
+            secret values leave it within this long (0 means never).
         body_timeout_seconds (float): How long a JSON request body may take to arrive, and the longest pause within an
             upload;
             past it the request ends with 408.
@@ -86,6 +92,9 @@ class ServerConfig:
     worker_rate_limit: str
     key_cache_seconds: float
     max_upload_bytes: int
+    snapshot_max_unpacked_bytes: int
+    snapshot_max_members: int
+    wal_checkpoint_seconds: float
     body_timeout_seconds: float
     metrics_require_key: bool
     aging_rate: float
@@ -141,6 +150,12 @@ class ServerConfig:
         key_cache_seconds = self.key_cache_seconds
 
         max_upload_bytes = self.max_upload_bytes
+
+        snapshot_max_unpacked_bytes = self.snapshot_max_unpacked_bytes
+
+        snapshot_max_members = self.snapshot_max_members
+
+        wal_checkpoint_seconds = self.wal_checkpoint_seconds
 
         body_timeout_seconds = self.body_timeout_seconds
 
@@ -209,6 +224,9 @@ class ServerConfig:
                 "worker_rate_limit": worker_rate_limit,
                 "key_cache_seconds": key_cache_seconds,
                 "max_upload_bytes": max_upload_bytes,
+                "snapshot_max_unpacked_bytes": snapshot_max_unpacked_bytes,
+                "snapshot_max_members": snapshot_max_members,
+                "wal_checkpoint_seconds": wal_checkpoint_seconds,
                 "body_timeout_seconds": body_timeout_seconds,
                 "metrics_require_key": metrics_require_key,
                 "aging_rate": aging_rate,
@@ -279,6 +297,12 @@ class ServerConfig:
 
         max_upload_bytes = d.pop("max_upload_bytes")
 
+        snapshot_max_unpacked_bytes = d.pop("snapshot_max_unpacked_bytes")
+
+        snapshot_max_members = d.pop("snapshot_max_members")
+
+        wal_checkpoint_seconds = d.pop("wal_checkpoint_seconds")
+
         body_timeout_seconds = d.pop("body_timeout_seconds")
 
         metrics_require_key = d.pop("metrics_require_key")
@@ -343,6 +367,9 @@ class ServerConfig:
             worker_rate_limit=worker_rate_limit,
             key_cache_seconds=key_cache_seconds,
             max_upload_bytes=max_upload_bytes,
+            snapshot_max_unpacked_bytes=snapshot_max_unpacked_bytes,
+            snapshot_max_members=snapshot_max_members,
+            wal_checkpoint_seconds=wal_checkpoint_seconds,
             body_timeout_seconds=body_timeout_seconds,
             metrics_require_key=metrics_require_key,
             aging_rate=aging_rate,

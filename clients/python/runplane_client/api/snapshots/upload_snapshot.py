@@ -106,7 +106,10 @@ def sync_detailed(
 
      A gzip-compressed tar of the code a task runs, sent as `application/octet-stream` or
     `application/gzip` (the same bytes either way). Archives with unsafe members (absolute paths, `..`,
-    links that lead out, devices) are refused with 400 naming the member.
+    links that lead out, devices) are refused with 400 naming the member. An archive that would unpack
+    to more than `RUNPLANE_SNAPSHOT_MAX_UNPACKED_BYTES` (default 10 GiB, the sum of its files' sizes in
+    the tar headers) or hold more than `RUNPLANE_SNAPSHOT_MAX_MEMBERS` entries (default 100,000) is 413,
+    found while the headers are listed, without unpacking it.
 
     Args:
         body (File):
@@ -140,7 +143,10 @@ def sync(
 
      A gzip-compressed tar of the code a task runs, sent as `application/octet-stream` or
     `application/gzip` (the same bytes either way). Archives with unsafe members (absolute paths, `..`,
-    links that lead out, devices) are refused with 400 naming the member.
+    links that lead out, devices) are refused with 400 naming the member. An archive that would unpack
+    to more than `RUNPLANE_SNAPSHOT_MAX_UNPACKED_BYTES` (default 10 GiB, the sum of its files' sizes in
+    the tar headers) or hold more than `RUNPLANE_SNAPSHOT_MAX_MEMBERS` entries (default 100,000) is 413,
+    found while the headers are listed, without unpacking it.
 
     Args:
         body (File):
@@ -169,7 +175,10 @@ async def asyncio_detailed(
 
      A gzip-compressed tar of the code a task runs, sent as `application/octet-stream` or
     `application/gzip` (the same bytes either way). Archives with unsafe members (absolute paths, `..`,
-    links that lead out, devices) are refused with 400 naming the member.
+    links that lead out, devices) are refused with 400 naming the member. An archive that would unpack
+    to more than `RUNPLANE_SNAPSHOT_MAX_UNPACKED_BYTES` (default 10 GiB, the sum of its files' sizes in
+    the tar headers) or hold more than `RUNPLANE_SNAPSHOT_MAX_MEMBERS` entries (default 100,000) is 413,
+    found while the headers are listed, without unpacking it.
 
     Args:
         body (File):
@@ -201,7 +210,10 @@ async def asyncio(
 
      A gzip-compressed tar of the code a task runs, sent as `application/octet-stream` or
     `application/gzip` (the same bytes either way). Archives with unsafe members (absolute paths, `..`,
-    links that lead out, devices) are refused with 400 naming the member.
+    links that lead out, devices) are refused with 400 naming the member. An archive that would unpack
+    to more than `RUNPLANE_SNAPSHOT_MAX_UNPACKED_BYTES` (default 10 GiB, the sum of its files' sizes in
+    the tar headers) or hold more than `RUNPLANE_SNAPSHOT_MAX_MEMBERS` entries (default 100,000) is 413,
+    found while the headers are listed, without unpacking it.
 
     Args:
         body (File):
