@@ -74,7 +74,7 @@ class EventStreamResponse(StreamingResponse):
 
     def __init__(
         self,
-        content: AsyncIterator[str],
+        content: AsyncIterator[str] | AsyncIterator[bytes],
         watch: Watch | None = None,
         *,
         revoked: Callable[[], Awaitable[None]] | None = None,
