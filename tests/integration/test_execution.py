@@ -36,7 +36,7 @@ from tests.support.live import module_database
 from tests.support.openapi import validate_read
 from tests.support.server import REPO_ROOT, RunningServer, free_port, running_server
 from tests.support.snapshots import snapshot_archive
-from tests.support.task_user import default_task_user, reachable_by_tasks
+from tests.support.task_user import default_task_user
 from tests.support.waiting import poll
 
 pytestmark = pytest.mark.integration
@@ -162,7 +162,7 @@ class Stack:
                 key_file.touch(mode=0o600)
                 key_file.write_text(self.worker_key)
                 command += ["--key-file", str(key_file)]
-                # As root, tasks run as `nobody` (the worker's default): every guarantee below holds so.
+                # The worker's own default task user (tests/conftest.py sets the tests' user).
                 env = default_task_user(os.environ)
                 with log_path.open("wb") as log:
                     process = subprocess.Popen(
@@ -202,7 +202,6 @@ class Stack:
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp(f"execution-{request.param}")
-    reachable_by_tasks(root)
     with (
         module_database(request, root) as database_url,
         running_server(root / "server", env={**SERVER_ENV, "RUNPLANE_DATABASE_URL": database_url}) as server,

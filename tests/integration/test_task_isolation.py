@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.support.server import REPO_ROOT, free_port, running_server
-from tests.support.task_user import RUNS_AS_ROOT, default_task_user, reachable_by_tasks
+from tests.support.task_user import RUNS_AS_ROOT, default_task_user, reachable_dir
 from tests.support.waiting import poll
 
 pytestmark = [
@@ -112,8 +112,14 @@ def _up(root: Path) -> Iterator[tuple[str, str]]:
             up.wait()
 
 
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """Not pytest's (see `reachable_dir`): a directory tasks run as `nobody` can enter."""
+    with reachable_dir() as path:
+        yield path
+
+
 def test_a_task_under_up_reaches_neither_the_key_nor_the_database(tmp_path: Path) -> None:
-    reachable_by_tasks(tmp_path)
     with _up(tmp_path) as (base, admin_key), httpx.Client(base_url=base, timeout=30) as http:
         admin = {"X-API-Key": admin_key}
 
@@ -133,7 +139,6 @@ def test_a_task_under_up_reaches_neither_the_key_nor_the_database(tmp_path: Path
 
 
 def test_a_task_reaches_neither_the_key_file_nor_the_agent(tmp_path: Path) -> None:
-    reachable_by_tasks(tmp_path)
     with (
         running_server(tmp_path / "server") as server,
         httpx.Client(base_url=server.base_url, timeout=30) as http,

@@ -1,26 +1,34 @@
 """Workers whose tasks run as `nobody` (the default of a worker run as root), for the tests that check it.
 
 tests/conftest.py makes workers the tests start run tasks as the tests' own user, because pytest's
-temporary directories are root-only; a test that wants the real default uses these two helpers.
+temporary directories are root-only; a test that wants the real default uses these helpers.
 """
 
 from __future__ import annotations
 
 import os
-import stat
-from collections.abc import Mapping
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 RUNS_AS_ROOT = os.geteuid() == 0
 
 
-def reachable_by_tasks(path: Path) -> None:
-    """Give ``path`` and every directory above it that this user owns search permission for others
-    (``o+x``, not read: nobody can list them), so a task run as `nobody` can enter a work dir below."""
-    for directory in (path.resolve(), *path.resolve().parents):
-        info = directory.stat()
-        if info.st_uid == os.geteuid() and not info.st_mode & stat.S_IXOTH:
-            directory.chmod(stat.S_IMODE(info.st_mode) | stat.S_IXOTH)
+@contextmanager
+def reachable_dir() -> Iterator[Path]:
+    """A fresh directory under the system's temp dir that `nobody` may enter (``0o711``), removed after.
+
+    Not under pytest's ``tmp_path``: pytest makes ``/tmp/pytest-of-<user>`` ``0o700`` again at the start
+    of every session, and other sessions may start at any time.
+    """
+    path = Path(tempfile.mkdtemp(prefix="runplane-task-user-"))
+    path.chmod(0o711)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def default_task_user(env: Mapping[str, str]) -> dict[str, str]:

@@ -26,7 +26,7 @@ from runplane.worker.process import (
     run_process,
     set_task_user,
 )
-from tests.support.task_user import RUNS_AS_ROOT, reachable_by_tasks
+from tests.support.task_user import RUNS_AS_ROOT, reachable_dir
 
 SECRET = "rp_worker-secret-" + os.urandom(6).hex()
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -151,6 +151,12 @@ def test_protect_process_removes_the_key_from_the_environment(monkeypatch) -> No
 
 
 @pytest.fixture
+def reachable() -> Iterator[Path]:
+    with reachable_dir() as path:
+        yield path
+
+
+@pytest.fixture
 def as_nobody() -> Iterator[TaskUser]:
     user = resolve_task_user(None)
     assert user is not None and user.name == "nobody"
@@ -163,9 +169,9 @@ def as_nobody() -> Iterator[TaskUser]:
 
 @root_only
 def test_a_root_worker_runs_tasks_as_nobody_in_directories_it_owns(
-    tmp_path: Path, as_nobody: TaskUser
+    reachable: Path, as_nobody: TaskUser
 ) -> None:
-    reachable_by_tasks(tmp_path)
+    tmp_path = reachable
     work = tmp_path / "t-1"
     code, output, tmp = work / "code", work / "output", work / "tmp"
     for directory in (code, output, tmp, code / "sub"):
@@ -211,22 +217,21 @@ def test_a_root_worker_runs_tasks_as_nobody_in_directories_it_owns(
 
 
 @root_only
-def test_a_missing_program_still_exits_127_as_another_user(tmp_path: Path, as_nobody: TaskUser) -> None:
-    reachable_by_tasks(tmp_path)
-    outcome, lines = run(["no-such-program-here"], tmp_path, {"PATH": "/usr/bin:/bin"})
+def test_a_missing_program_still_exits_127_as_another_user(reachable: Path, as_nobody: TaskUser) -> None:
+    outcome, lines = run(["no-such-program-here"], reachable, {"PATH": "/usr/bin:/bin"})
     assert outcome.exit_code == 127, lines
 
 
 @root_only
-def test_a_work_dir_the_task_user_cannot_enter_is_refused_up_front(tmp_path: Path) -> None:
+def test_a_work_dir_the_task_user_cannot_enter_is_refused_up_front(reachable: Path) -> None:
     user = resolve_task_user("nobody")
     assert user is not None
-    private = tmp_path / "private"
+    private = reachable / "private"
     (private / "work").mkdir(parents=True)
     private.chmod(0o700)
     with pytest.raises(ValueError, match="cannot enter"):
         check_reachable(private / "work", user)
-    reachable_by_tasks(private / "work")
+    private.chmod(0o711)
     check_reachable(private / "work", user)
 
 
