@@ -407,7 +407,7 @@ class _WorkerSupervisor:
         self._worker = None
         by_hand = (
             f"start one by hand: {_keys_command()} keys create --role worker --name worker-2 --local, then "
-            f"RUNPLANE_WORKER_KEY=<that key> {_keys_command()} worker --api {self._url}"
+            f"{_keys_command()} worker --api {self._url} --key-file <a 0600 file holding that key>"
         )
         if code == 0:
             typer.echo(f"the local worker stopped (drained); the API keeps serving; {by_hand}", err=True)
