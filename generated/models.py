@@ -164,6 +164,13 @@ class ServerConfig(BaseModel):
     auth_failure_limit: Annotated[
         str, Field(description="Failed key attempts allowed per client address.", max_length=64)
     ]
+    forwarded_allow_ips: Annotated[
+        str | None,
+        Field(
+            description="Addresses or networks (comma-separated, `*` for any) of the reverse proxies whose X-Forwarded-For / X-Forwarded-Proto headers are trusted; empty (the default) trusts none.",
+            max_length=1024,
+        ),
+    ] = None
     max_body_bytes: Annotated[int, Field(ge=0, le=10737418240)]
     admin_key_configured: Annotated[
         bool, Field(description="Whether `RUNPLANE_ADMIN_KEY` is set (its value is never shown).")

@@ -11,7 +11,9 @@ from starlette.responses import Response, StreamingResponse
 from handlers import presenters
 from handlers.context import principal, services
 from runplane.downloads import DOWNLOAD_HEADERS, file_response
+from runplane.live.sse import EventStreamResponse
 from runplane.results import identity_document
+from runplane.security import wait_until_revoked
 
 Answer = tuple[dict[str, Any], int]
 
@@ -29,9 +31,19 @@ async def get_task_logs(
     rank: int = 0,
 ) -> Response:
     svc = services()
-    row = await svc.tasks.visible(principal(token_info), task_id)
+    caller = principal(token_info)
+    row = await svc.tasks.visible(caller, task_id)
     body = svc.results.log(row, tail=tail, follow=follow, attempt=attempt, rank=rank)
-    return StreamingResponse(body, media_type=LOG_MEDIA_TYPE, headers=FOLLOW_HEADERS if follow else None)
+    if not follow:
+        return StreamingResponse(body, media_type=LOG_MEDIA_TYPE)
+    # Followed for hours maybe: it ends when the caller's key is revoked.
+    return EventStreamResponse(
+        body,
+        revoked=lambda: wait_until_revoked(svc, caller),
+        media_type=LOG_MEDIA_TYPE,
+        headers=FOLLOW_HEADERS,
+        revoked_note="",
+    )
 
 
 async def list_task_artifacts(task_id: str, token_info: dict[str, Any], attempt: int | None = None) -> Answer:

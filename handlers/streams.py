@@ -12,6 +12,7 @@ from handlers.context import header, principal, services
 from runplane.errors import ServiceUnavailable, UpgradeRequired
 from runplane.live import sse
 from runplane.live.hub import EventHub
+from runplane.security import wait_until_revoked
 from runplane.services import Services
 from runplane.store.tasks import TERMINAL
 
@@ -25,17 +26,18 @@ def _hub(found: Services) -> EventHub:
 
 async def stream_scheduler_status(token_info: dict[str, Any]) -> sse.EventStreamResponse:
     found = services()
+    caller = principal(token_info)
     hub = _hub(found)
     watch = sse.Watch()
     stream = sse.status_stream(
         hub,
-        principal(token_info),
+        caller,
         last_event_id=sse.parse_last_event_id(header("Last-Event-ID")),
         keepalive=found.settings.sse_keepalive_seconds,
         lifetime=found.settings.stream_max_seconds,
         watch=watch,
     )
-    return sse.EventStreamResponse(stream, watch)
+    return sse.EventStreamResponse(stream, watch, revoked=lambda: wait_until_revoked(found, caller))
 
 
 async def stream_job(job_id: str, token_info: dict[str, Any]) -> sse.EventStreamResponse:
@@ -59,7 +61,7 @@ async def stream_job(job_id: str, token_info: dict[str, Any]) -> sse.EventStream
         is_finished=is_finished,
         watch=watch,
     )
-    return sse.EventStreamResponse(stream, watch)
+    return sse.EventStreamResponse(stream, watch, revoked=lambda: wait_until_revoked(found, caller))
 
 
 async def connect_websocket() -> NoReturn:

@@ -104,7 +104,14 @@ def logging_environment(level: str, log_format: LogFormatName, log_file: Path | 
     return env
 
 
-def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
+def gunicorn_command(host: str, port: int, workers: int, forwarded_allow_ips: str = "") -> list[str]:
+    """The gunicorn command line of `serve` and `up`.
+
+    ``forwarded_allow_ips`` (``RUNPLANE_FORWARDED_ALLOW_IPS``) is always passed: without it gunicorn and
+    uvicorn trust X-Forwarded-For from 127.0.0.1 (or ``$FORWARDED_ALLOW_IPS``), so any local process, a
+    task on the local worker included, could pick the address the audit log records and the failed-auth
+    limit counts. Empty trusts no one.
+    """
     return [
         sys.executable,
         "-m",
@@ -123,9 +130,25 @@ def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
         "60",
         "--log-level",
         "warning",
+        "--forwarded-allow-ips",
+        forwarded_allow_ips,
         "--config",
         "python:runplane.gunicorn_conf",
     ]
+
+
+def private_data_dir(data_dir: Path) -> None:
+    """Create the server's data directory (database, artifacts, logs, metrics) readable by its owner only
+    (``0o700``): tasks run as another user (``--task-user``) must not read the database or other users'
+    artifacts."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+
+
+def local_worker_dir(data_dir: Path) -> Path:
+    """`up`'s local worker's work directory: ``<data_dir>-worker`` beside the data directory, not in it,
+    since tasks run as an unprivileged user must reach their work directories but not the data dir."""
+    return data_dir.with_name(f"{data_dir.name}-worker")
 
 
 def metrics_environment(settings: Settings) -> dict[str, str]:
@@ -150,9 +173,10 @@ def serve(
 
     os.environ.update(logging_environment(log_level, log_format, log_file))
     settings = Settings()
+    private_data_dir(settings.resolved_data_dir)
     migrate(settings.sqlalchemy_url)
     os.environ.update(metrics_environment(settings))
-    os.execv(sys.executable, gunicorn_command(host, port, workers))
+    os.execv(sys.executable, gunicorn_command(host, port, workers, settings.forwarded_allow_ips))
 
 
 @app.command("migrate")
@@ -331,10 +355,11 @@ class _WorkerSupervisor:
     worker by hand.
     """
 
-    def __init__(self, command: list[str], env: dict[str, str], url: str) -> None:
+    def __init__(self, command: list[str], env: dict[str, str], url: str, key: str) -> None:
         self._command = command
         self._env = env
         self._url = url
+        self._key = key
         self._worker: subprocess.Popen[bytes] | None = None
         self._started = 0.0
         self._fast_crashes = 0
@@ -344,10 +369,25 @@ class _WorkerSupervisor:
         """Whether it stopped restarting the worker (too many fast deaths, or a drained exit)."""
 
     def start(self) -> subprocess.Popen[bytes]:
-        """Start the worker now; the process."""
-        self._worker = subprocess.Popen(
-            self._command, env=self._env, start_new_session=True, preexec_fn=_die_with_parent
-        )
+        """Start the worker now; the process.
+
+        The key travels on a pipe the worker reads once (``--key-file /dev/fd/N``), never in its
+        environment or command line: ``/proc/<pid>/environ`` keeps a process's initial environment for
+        its whole life, readable by every process of the same user.
+        """
+        key_r, key_w = os.pipe()
+        try:
+            os.write(key_w, self._key.encode())
+            os.close(key_w)
+            self._worker = subprocess.Popen(
+                [*self._command, "--key-file", f"/dev/fd/{key_r}"],
+                env=self._env,
+                pass_fds=(key_r,),
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        finally:
+            os.close(key_r)
         self._started = time.monotonic()
         self._restart_at = None
         return self._worker
@@ -367,7 +407,7 @@ class _WorkerSupervisor:
         self._worker = None
         by_hand = (
             f"start one by hand: {_keys_command()} keys create --role worker --name worker-2 --local, then "
-            f"RUNPLANE_WORKER_KEY=<that key> {_keys_command()} worker --api {self._url}"
+            f"{_keys_command()} worker --api {self._url} --key-file <a 0600 file holding that key>"
         )
         if code == 0:
             typer.echo(f"the local worker stopped (drained); the API keeps serving; {by_hand}", err=True)
@@ -405,7 +445,7 @@ def up(
 ) -> None:
     """The embedded default on one machine: SQLite under ./var, local artifacts, the API and one worker.
 
-    The local worker gets a fresh worker key (through its environment, never its command line) and starts
+    The local worker gets a fresh worker key (on a pipe, never its environment or command line) and starts
     once the API is ready. Ctrl-C or SIGTERM stops the worker first, then the server. The console shows a
     banner, then one line per task transition and errors; every request's line is at DEBUG, in
     `--log-format json` and in `--log-file`.
@@ -416,7 +456,7 @@ def up(
     log_env = logging_environment(log_level, log_format, log_file)
     os.environ.update(log_env)
     settings = Settings()
-    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    private_data_dir(settings.resolved_data_dir)
     migrate(settings.sqlalchemy_url)
     secret = asyncio.run(_bootstrap_admin_key(settings))
     worker_key = asyncio.run(_local_worker_key(settings))
@@ -425,7 +465,7 @@ def up(
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     server = subprocess.Popen(
-        gunicorn_command(host, port, workers),
+        gunicorn_command(host, port, workers, settings.forwarded_allow_ips),
         env={**os.environ, **metrics_environment(settings)},
         start_new_session=True,
         preexec_fn=_die_with_parent,
@@ -437,16 +477,21 @@ def up(
             raise _NotReady()
         typer.echo(banner(url, settings, secret, settings.log_file), err=True)
         command = [sys.executable, "-m", "runplane.worker", "--name", LOCAL_WORKER_NAME]
-        command += ["--work-dir", str(settings.resolved_data_dir / "worker")]
+        command += ["--work-dir", str(local_worker_dir(settings.resolved_data_dir))]
         command += ["--grace-seconds", str(_LOCAL_WORKER_GRACE_SECONDS)]
         # The server logs every task transition; the local worker adds its warnings and errors (all of
         # its lines at DEBUG).
         worker_level = "INFO" if log_env["RUNPLANE_LOG_LEVEL"] == "DEBUG" else "WARNING"
         command += ["--log-format", log_format.value, "--log-level", worker_level]
         # The server's settings (an admin key, the database URL) are none of the worker's business.
-        worker_env = {name: value for name, value in os.environ.items() if not name.startswith("RUNPLANE_")}
-        worker_env.update(RUNPLANE_WORKER_API=url, RUNPLANE_WORKER_KEY=worker_key)
-        supervisor = _WorkerSupervisor(command, worker_env, url)
+        # RUNPLANE_WORKER_TASK_USER is the worker's own setting (whom its tasks run as) and passes.
+        worker_env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith("RUNPLANE_") or name == "RUNPLANE_WORKER_TASK_USER"
+        }
+        worker_env.update(RUNPLANE_WORKER_API=url)
+        supervisor = _WorkerSupervisor(command, worker_env, url, worker_key)
         worker = supervisor.start()
         while server.poll() is None:
             worker = supervisor.check()

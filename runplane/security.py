@@ -8,11 +8,12 @@ enforced here, in one place, when the key is resolved.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from connexion.lifecycle import ConnexionRequest
@@ -38,6 +39,9 @@ class Principal:
     user_id: str
     role: str
     key_id: str
+    # The key's hash, so a long-lived stream can re-check it (`wait_until_revoked`); None for a principal
+    # not made from a stored key (the admin key of the environment, tests).
+    key_hash: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_admin(self) -> bool:
@@ -85,7 +89,7 @@ async def authenticate(
             ip_address=client, resource=resource, reason="unknown or revoked key"
         )
         return None
-    return Principal(user_id=row.user_id, role=row.role, key_id=row.id)
+    return Principal(user_id=row.user_id, role=row.role, key_id=row.id, key_hash=row.key_hash)
 
 
 def header_key(value: str) -> str:
@@ -142,3 +146,33 @@ async def spend_budget(services: Services, principal: Principal, api_key: str, s
     scope.setdefault("state", {})[STATE_KEY] = budget
     if not budget.allowed:
         raise refusal(budget, limit, "Rate limit exceeded")
+
+
+KEY_RECHECK_SECONDS = 1.0
+"""How often an open stream (WebSocket, SSE, followed log) re-checks its key. Each check is one read of
+the revocation epoch while the key stays cached (`runplane.store.keys.KeyStore.find_active`), so a
+revocation ends the stream within about this long, in every server process."""
+
+
+async def wait_until_revoked(
+    services: Services, principal: Principal, *, interval: float = KEY_RECHECK_SECONDS
+) -> None:
+    """Returns once ``principal``'s key no longer authenticates (revoked or deleted); never returns for a
+    principal without a stored key (the environment's admin key cannot be revoked through the API).
+
+    Open streams await this beside their work and end when it returns: a request is authenticated once,
+    but a stream lives for hours, and a revoked key must stop receiving data at once (README, "Keys").
+    A failed check (database or epoch storage down) keeps the stream and tries again next time.
+    """
+    if principal.key_hash is None:
+        await asyncio.Event().wait()
+        return
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            row = await services.keys.find_active(principal.key_hash)
+        except Exception:
+            logger.warning("key re-check of an open stream failed", exc_info=True)
+            continue
+        if row is None or row.id != principal.key_id:
+            return

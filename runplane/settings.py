@@ -40,6 +40,12 @@ class Settings(BaseSettings):
         "A revocation through the API or `runplane keys revoke` reaches every process at once regardless.",
     )
     auth_failure_limit: str = Field("30/minute", description="Failed key attempts per client address.")
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Comma-separated proxy addresses (or `*`) whose X-Forwarded-For/-Proto headers are "
+        "trusted as the client's address (audit `ip_address`, the failed-auth limit). Default: none, "
+        "so no client, local tasks included, can forge its address.",
+    )
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest JSON request body accepted.")
     metrics_require_key: bool = Field(
         False,

@@ -43,6 +43,12 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REQUIRE_SERVICES = os.environ.get("RUNPLANE_REQUIRE_SERVICES") == "1"
 
+# A worker run as root runs its tasks as `nobody`, who cannot enter pytest's root-only temporary
+# directories (0o700): the worker would refuse to start. Workers the tests start therefore run tasks as
+# the tests' own user unless a test asks otherwise (tests/integration/test_execution.py and
+# tests/integration/test_task_isolation.py run them as `nobody` in directories it can reach).
+os.environ.setdefault("RUNPLANE_WORKER_TASK_USER", str(os.geteuid()))
+
 
 def _validate_spec_once() -> None:
     """Make connexion validate each distinct spec once per test process instead of once per app.

@@ -63,14 +63,33 @@ class Watch:
 
 
 class EventStreamResponse(StreamingResponse):
-    """A text/event-stream answer that stops (and releases its subscription) as soon as the client goes."""
+    """A long-lived streamed answer (text/event-stream unless told otherwise) that stops, and releases its
+    subscription, as soon as the client goes, the hub drops it (``watch``) or ``revoked`` returns.
 
-    def __init__(self, content: AsyncIterator[str], watch: Watch | None = None) -> None:
-        super().__init__(content, media_type=MEDIA_TYPE, headers=HEADERS)
+    ``revoked`` is `runplane.security.wait_until_revoked` for the caller's key: its end closes the stream
+    with ``revoked_note`` as the last bytes (an SSE comment by default), so a revoked key stops receiving
+    data on streams it already holds. The followed log (`handlers.results`) uses it with its own media
+    type.
+    """
+
+    def __init__(
+        self,
+        content: AsyncIterator[str] | AsyncIterator[bytes],
+        watch: Watch | None = None,
+        *,
+        revoked: Callable[[], Awaitable[None]] | None = None,
+        media_type: str = MEDIA_TYPE,
+        headers: dict[str, str] | None = None,
+        revoked_note: str = ": closed: the API key was revoked\n\n",
+    ) -> None:
+        super().__init__(content, media_type=media_type, headers=HEADERS if headers is None else headers)
         self._stream = content
         self._watch = watch
+        self._revoked = revoked
+        self._revoked_note = revoked_note
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        revoked = False
         try:
             if scope.get("method") == "HEAD":  # the headers only: a stream never ends by itself
                 await send(
@@ -89,11 +108,23 @@ class EventStreamResponse(StreamingResponse):
                     await watch.dropped()
                     group.cancel_scope.cancel()
 
+                async def key_check(revoked_key: Callable[[], Awaitable[None]]) -> None:
+                    nonlocal revoked
+                    await revoked_key()
+                    revoked = True
+                    group.cancel_scope.cancel()
+
                 group.start_soon(stream)
                 if self._watch is not None:
                     group.start_soon(watch, self._watch)
+                if self._revoked is not None:
+                    group.start_soon(key_check, self._revoked)
                 await self.listen_for_disconnect(receive)
                 group.cancel_scope.cancel()
+            if revoked:  # end the answer properly: the client sees the stream end, not a broken one
+                with contextlib.suppress(Exception):
+                    note = self._revoked_note.encode()
+                    await send({"type": "http.response.body", "body": note, "more_body": False})
         finally:
             aclose = getattr(self._stream, "aclose", None)
             if aclose is not None:

@@ -16,6 +16,8 @@ GET of `/ws` reaches connexion and answers 426). The protocol (schemas `WsClient
 - Each client has a bounded queue drained by its own writer task; a client that cannot keep up is
   closed with 1013 and a reason, and never holds anyone else up. More than `ws_max_connections` open
   sockets in this process: the newcomer is closed with 1013 "too many connections".
+- The key is re-checked about every second (`runplane.security.wait_until_revoked`): once it is revoked
+  the socket is closed with 4401 "the API key was revoked".
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any, Final
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from runplane.live.hub import ALL_TOPICS, EventHub, LiveEvent, Subscription
-from runplane.security import DEFAULT_ROLES, Principal, authenticate, header_key
+from runplane.security import DEFAULT_ROLES, Principal, authenticate, header_key, wait_until_revoked
 from runplane.services import Services, services_of
 
 logger = logging.getLogger("runplane.live")
@@ -45,6 +47,8 @@ the server (which closes it)."""
 POLICY_VIOLATION: Final = 1008
 TRY_AGAIN_LATER: Final = 1013
 INTERNAL_ERROR: Final = 1011
+# The key the socket was opened with has been revoked (4000-4999: application codes; 4401 echoes 401).
+KEY_REVOKED: Final = 4401
 
 
 def error(message: str) -> dict[str, Any]:
@@ -184,20 +188,24 @@ async def _read(websocket: WebSocket, hub: EventHub, sub: Subscription) -> None:
             return
 
 
-async def _serve(websocket: WebSocket, hub: EventHub, principal: Principal) -> None:
+async def _serve(websocket: WebSocket, services: Services, hub: EventHub, principal: Principal) -> None:
     sub = hub.subscribe(principal, "websocket", topics=frozenset())
     writer = asyncio.create_task(_write(websocket, sub), name="runplane-ws-writer")
     reader = asyncio.create_task(_read(websocket, hub, sub), name="runplane-ws-reader")
     closed = asyncio.create_task(sub.closed.wait(), name="runplane-ws-closed")
+    revoked = asyncio.create_task(wait_until_revoked(services, principal), name="runplane-ws-key")
+    tasks = (writer, reader, closed, revoked)
     try:
-        await asyncio.wait({writer, reader, closed}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (writer, reader, closed):
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(writer, reader, closed, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         dropped = sub.reason if sub.closed.is_set() else None
         hub.unsubscribe(sub)
-    if dropped is not None:
+    if revoked.done() and not revoked.cancelled() and revoked.exception() is None:
+        await _close(websocket, KEY_REVOKED, "the API key was revoked")
+    elif dropped is not None:
         await _close(websocket, sub.code, dropped)
 
 
@@ -215,7 +223,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     try:
         principal = await _principal(websocket, services)
         if principal is not None:
-            await _serve(websocket, hub, principal)
+            await _serve(websocket, services, hub, principal)
     except WebSocketDisconnect:
         pass
     except Exception:

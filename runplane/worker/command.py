@@ -16,6 +16,7 @@ import typer
 
 from runplane.logs import LogFormatName, configure_logging
 from runplane.worker.agent import AgentFailed, AgentOptions, WorkerAgent, default_worker_name
+from runplane.worker.process import choose_task_user, protect_process, set_task_user
 
 
 def worker_command(
@@ -24,14 +25,25 @@ def worker_command(
         typer.Option("--api", envvar="RUNPLANE_WORKER_API", help="The API's base URL.", show_default=False),
     ],
     key: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--key",
             envvar="RUNPLANE_WORKER_KEY",
-            help="A worker key. Prefer the environment variable: a command line is visible to `ps`.",
+            help=(
+                "A worker key. Prefer --key-file: a command line is visible to `ps`, and an environment "
+                "variable stays readable in /proc/<pid>/environ to processes of the same user."
+            ),
             show_default=False,
         ),
-    ],
+    ] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-file",
+            help="A file (or /dev/fd/N) holding the worker key; read once at start. Preferred over --key.",
+            show_default=False,
+        ),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="The worker's name (default: the host name).")] = None,
     slots: Annotated[
         int | None, typer.Option(min=1, max=1024, help="Tasks at once (default: cores).")
@@ -46,7 +58,7 @@ def worker_command(
         int | None, typer.Option(min=0, max=64, help="GPUs offered (default: all found).")
     ] = None,
     work_dir: Annotated[Path, typer.Option(help="Where task work directories and caches go.")] = Path(
-        "var/worker"
+        "var-worker"
     ),
     poll_seconds: Annotated[
         float,
@@ -97,9 +109,26 @@ def worker_command(
     log_format: Annotated[
         LogFormatName, typer.Option(help="json (one object a line) or console (short lines for a person).")
     ] = LogFormatName.json,
+    task_user: Annotated[
+        str | None,
+        typer.Option(
+            envvar="RUNPLANE_WORKER_TASK_USER",
+            help=(
+                "The user tasks run as (a name or uid). Default: nobody when the worker runs as root, "
+                "else the worker's own user. Only root can switch."
+            ),
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a worker agent: register with the API, claim tasks and run them (HTTP only, no database)."""
+    protect_process()
     configure_logging(log_level, log_format.value)
+    key = _read_key(key, key_file)
+    try:
+        set_task_user(choose_task_user(task_user, work_dir))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--task-user") from None
     # One line per HTTP request is the server's access log's job, not the worker's.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     options = AgentOptions(
@@ -127,6 +156,19 @@ def worker_command(
     except AgentFailed as exc:
         typer.echo(f"worker stopped: {exc}", err=True)
         raise typer.Exit(1) from None
+
+
+def _read_key(key: str | None, key_file: Path | None) -> str:
+    if key_file is not None:
+        try:
+            key = key_file.read_text().strip()
+        except OSError as exc:
+            raise typer.BadParameter(
+                f"cannot read {key_file}: {exc.strerror or exc}", param_hint="--key-file"
+            ) from None
+    if not key:
+        raise typer.BadParameter("a worker key is needed: --key-file, --key or RUNPLANE_WORKER_KEY")
+    return key
 
 
 def main() -> None:

@@ -110,8 +110,18 @@ def _in_code(program: str, code_dir: Path) -> str:
     return str(path if path.is_absolute() else code_dir / path)
 
 
+# Never inherited, whatever the allow list says: the worker's credentials (RUNPLANE_WORKER_KEY) and settings.
+DENIED_PREFIXES = ("RUNPLANE_",)
+
+
 def base_env(worker_env: Mapping[str, str], *, python: str = sys.executable) -> dict[str, str]:
-    env = {name: worker_env[name] for name in INHERITED_VARIABLES if name in worker_env}
+    """What a task inherits from the worker: `INHERITED_VARIABLES` (an allow list), never a name with a
+    `DENIED_PREFIXES` prefix (the worker key is ``RUNPLANE_WORKER_KEY``), plus ``PATH`` and Python's."""
+    env = {
+        name: worker_env[name]
+        for name in INHERITED_VARIABLES
+        if name in worker_env and not name.startswith(DENIED_PREFIXES)
+    }
     interpreter_dir = str(Path(python).parent)
     path = worker_env.get("PATH") or _DEFAULT_PATH
     env["PATH"] = (

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import ctypes
 import itertools
 import json
 import logging
@@ -39,9 +40,10 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_IMODE, S_IXGRP, S_IXOTH, S_IXUSR
 from typing import Any, Literal
 
 from runplane.worker.shim import (
@@ -72,6 +74,152 @@ _GROUP_GONE_POLL_SECONDS = 0.05
 _DRAIN_STALL_SECONDS = 5.0
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _SERVER_EXIT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class TaskUser:
+    """The unprivileged account tasks run as when the worker runs as root (``--task-user``).
+
+    ``uid``/``gid`` are what the entrypoint drops to (no supplementary groups); ``name`` becomes the task's
+    ``USER``/``LOGNAME``. Use :func:`resolve_task_user` to build one from a user name.
+    """
+
+    name: str
+    uid: int
+    gid: int
+
+
+def resolve_task_user(name: str | None) -> TaskUser | None:
+    """The account tasks run as: ``name`` (a user name or a numeric uid) or, when ``None``, ``nobody`` if
+    this process runs as root and this process's own account otherwise (``None`` means "do not switch").
+
+    Mirrors Slurm, where a job never runs with slurmd's privileges: a task run as root could read the
+    worker's key, other tasks' secrets and the server's database. ``name`` equal to the current user also
+    gives ``None``. An unknown user raises ``ValueError``; naming another user while not root raises
+    ``ValueError`` too (only root can switch).
+    """
+    import pwd
+
+    if name is None:
+        if os.geteuid() != 0:
+            return None
+        name = "nobody"
+    try:
+        entry = pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
+    except (KeyError, ValueError):
+        raise ValueError(f"task user {name!r} does not exist on this host") from None
+    if entry.pw_uid == os.geteuid():
+        return None
+    if os.geteuid() != 0:
+        raise ValueError(f"only a worker running as root can run tasks as another user ({name!r})")
+    return TaskUser(name=entry.pw_name, uid=entry.pw_uid, gid=entry.pw_gid)
+
+
+def check_reachable(directory: Path, user: TaskUser) -> None:
+    """Raise ``ValueError`` unless ``user`` may enter ``directory`` (search permission on it and on every
+    directory above it): the task's work directory lies below it, and a task that cannot ``chdir`` there
+    would fail every time. Root-only parents (``/root``, pytest's ``/tmp/pytest-of-root``, the server's
+    ``0o700`` data dir) are the usual culprits."""
+    for path in (directory.resolve(), *directory.resolve().parents):
+        info = path.stat()
+        if info.st_uid == user.uid:
+            bit = S_IXUSR
+        elif info.st_gid == user.gid:
+            bit = S_IXGRP
+        else:
+            bit = S_IXOTH
+        if not info.st_mode & bit:
+            raise ValueError(
+                f"tasks run as {user.name!r} cannot enter {path} (mode {S_IMODE(info.st_mode):o}), "
+                f"so not the work directory {directory}: choose a --work-dir they can reach, or give "
+                "that directory search permission (chmod o+x)"
+            )
+
+
+def choose_task_user(name: str | None, work_dir: Path) -> TaskUser | None:
+    """The user `runplane worker` runs its tasks as (``--task-user``; None: its own), checked up front.
+
+    A named user must be able to enter ``work_dir`` (created here) or ``ValueError`` is raised; if it
+    cannot run the worker's Python (``.py`` entrypoints and catalog models need it) a warning says so.
+    With no name, a root worker picks ``nobody`` when ``nobody`` can do both, and otherwise warns and
+    keeps running tasks as root (a Python installed under ``/root``, such as pyenv's, is out of
+    ``nobody``'s reach): README, "Security", says what that leaves open.
+    """
+    user = resolve_task_user(name)
+    if user is None:
+        return None
+    work_dir.mkdir(parents=True, exist_ok=True)
+    python = Path(sys.executable).resolve()
+    try:
+        check_reachable(python.parent, user)
+        python_problem = (
+            None if os.stat(python).st_mode & S_IXOTH else f"{python} is not executable by others"
+        )
+    except ValueError as exc:
+        python_problem = str(exc)
+    if name is not None:
+        check_reachable(work_dir, user)
+        if python_problem:
+            logger.warning("tasks run as %s cannot start Python: %s", user.name, python_problem)
+        return user
+    try:
+        check_reachable(work_dir, user)
+    except ValueError as exc:
+        python_problem = python_problem or str(exc)
+    if python_problem:
+        logger.warning(
+            "the worker runs as root and its tasks run as root too (they can read every file of this "
+            "host): %s. Give --task-user a user who can, or make it reachable.",
+            python_problem,
+        )
+        return None
+    return user
+
+
+PR_SET_DUMPABLE = 4
+
+
+def protect_process() -> None:
+    """Keep the worker's key from processes of its own user (its tasks when they share its uid).
+
+    The agent becomes non-dumpable (Linux ``prctl(PR_SET_DUMPABLE, 0)``): its ``/proc/<pid>/environ``,
+    ``mem`` and ``fd`` become root's and ptrace is refused to other processes of the same uid. The key is
+    also dropped from ``os.environ``, so nothing the agent starts inherits it (``/proc/<pid>/environ``
+    still shows the environment a process started with, hence ``--key-file`` and ``runplane up``'s pipe).
+    Elsewhere than Linux only the second half applies. Children regain dumpability on ``exec``.
+    """
+    os.environ.pop("RUNPLANE_WORKER_KEY", None)
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+            logger.warning("cannot make the worker non-dumpable: errno %d", ctypes.get_errno())
+
+
+_task_user: TaskUser | None = None
+
+
+def set_task_user(user: TaskUser | None) -> None:
+    """Run every task this process starts from now on as ``user`` (``None``: as this process's user)."""
+    global _task_user
+    _task_user = user
+
+
+def _hand_over(paths: Sequence[str], user: TaskUser) -> None:
+    """Give ``user`` the directories a task is told it may write: each tree's directories and its regular
+    files with a single link. Symbolic links are never followed (a link in a snapshot must not make root
+    chown what it points at), and a hardlinked file (a dataset shared with the content cache, ``0o444``)
+    stays root's so the task cannot make it writable and corrupt the cache."""
+    for top in dict.fromkeys(paths):
+        if not os.path.isdir(top) or os.path.islink(top):
+            continue
+        os.chown(top, user.uid, user.gid, follow_symlinks=False)
+        for directory, subdirs, files in os.walk(top):
+            for name in subdirs:
+                os.chown(os.path.join(directory, name), user.uid, user.gid, follow_symlinks=False)
+            for name in files:
+                path = os.path.join(directory, name)
+                if os.lstat(path).st_nlink == 1:
+                    os.chown(path, user.uid, user.gid, follow_symlinks=False)
 
 
 @dataclass(frozen=True)
@@ -128,12 +276,23 @@ async def run_process(
         return ProcessOutcome(exit_code=None, reason="cancelled", peak_rss_bytes=0, duration_seconds=0.0)
     started = loop.time()
     runtime = _runtime()
+    user = _task_user
+    if user is not None:
+        env = dict(env)
+        # The worker's HOME (root's, 0700) is no place for the task's user; its tmp dir is its own.
+        if env.get("HOME") == os.environ.get("HOME"):
+            env["HOME"] = env.get("TMPDIR") or str(cwd)
+        env["USER"] = env["LOGNAME"] = user.name
+        owned = [str(cwd), *(env[name] for name in ("TMPDIR", "RUNPLANE_OUTPUT_DIR") if env.get(name))]
+        await asyncio.to_thread(_hand_over, owned, user)
     status_r, status_w = os.pipe()
     try:
         try:
             os.set_blocking(status_r, False)
             spawn = asyncio.ensure_future(
-                runtime.forks.spawn(argv, env=env, cwd=cwd, cpu_ids=limits.cpu_ids, status_fd=status_w)
+                runtime.forks.spawn(
+                    argv, env=env, cwd=cwd, cpu_ids=limits.cpu_ids, status_fd=status_w, user=user
+                )
             )
             try:
                 proc = await asyncio.shield(spawn)
@@ -181,6 +340,13 @@ def _cut_point(data: bytes | bytearray, limit: int) -> int:
     while cut > limit - 3 and (data[cut] & 0xC0) == 0x80:
         cut -= 1
     return cut if (data[cut] & 0xC0) != 0x80 else limit
+
+
+def server_env(worker_env: Mapping[str, str]) -> dict[str, str]:
+    """The fork server's environment: the worker's, less every ``RUNPLANE_*`` variable (the worker key
+    above all). The server and the shims it forks never need them, and each task gets its own environment
+    built from an allow list (`runplane.worker.launch.build_env`)."""
+    return {name: value for name, value in worker_env.items() if not name.startswith("RUNPLANE_")}
 
 
 class _TaskProcess:
@@ -259,6 +425,9 @@ class _ForkServerClient:
                     str(theirs.fileno()),
                 ],
                 pass_fds=(theirs.fileno(),),
+                # Not the worker's environment: its key (and any RUNPLANE_* setting) must not sit in a
+                # process whose /proc/<pid>/environ a task might read.
+                env=server_env(os.environ),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 start_new_session=True,
@@ -376,12 +545,21 @@ class _ForkServerClient:
         cwd: Path,
         cpu_ids: list[int] | None,
         status_fd: int,
+        user: TaskUser | None = None,
     ) -> _TaskProcess:
         """Start ``argv`` under a forked shim; a missing ``cwd`` raises ``FileNotFoundError``."""
         request_id = next(self._ids)
         cpus = sorted(set(cpu_ids)) if cpu_ids is not None else None
         frame = encode_request(
-            {"op": "spawn", "id": request_id, "argv": list(argv), "env": env, "cwd": str(cwd), "cpus": cpus}
+            {
+                "op": "spawn",
+                "id": request_id,
+                "argv": list(argv),
+                "env": env,
+                "cwd": str(cwd),
+                "cpus": cpus,
+                "user": [user.uid, user.gid] if user is not None else None,
+            }
         )
         stdin_r, stdin_w = os.pipe()
         out_r, out_w = os.pipe()

@@ -158,6 +158,8 @@ class _Args:
     status_fd: int
     cpus: list[int] | None
     command: list[str]
+    # (uid, gid) the entrypoint runs as; None: the shim's own (only the fork server's requests set it).
+    user: tuple[int, int] | None = None
 
 
 def _parse_args(argv: Sequence[str]) -> _Args:
@@ -248,6 +250,8 @@ class _Shim:
                 self.child_status = status
 
     def spawn(self) -> int:
+        if self.args.user is not None:
+            return self._spawn_as(*self.args.user)
         stdin_actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)]
         return os.posix_spawnp(
             self.args.command[0],
@@ -258,6 +262,47 @@ class _Shim:
             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
             setsigmask=(),
         )
+
+    def _spawn_as(self, uid: int, gid: int) -> int:
+        """Fork, drop to ``uid``/``gid`` (no supplementary groups) and exec the entrypoint.
+
+        ``posix_spawn`` cannot change credentials, hence a plain fork (the shim is single-threaded). The
+        child's exec error, if any, comes back on a close-on-exec pipe and is raised here as the
+        ``OSError`` ``posix_spawnp`` would have raised, so a missing program still exits 127. The shim
+        itself keeps its uid: it must be able to signal, reap and read ``/proc`` of everything the task
+        starts, and the task must not be able to signal or trace it.
+        """
+        env = original_environ() if self.env is None else self.env
+        command = self.args.command
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the forked child up to exec
+            try:
+                os.close(err_r)
+                devnull = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(devnull, 0)
+                os.close(devnull)
+                for signum in (signal.SIGPIPE, signal.SIGXFSZ):
+                    signal.signal(signum, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_SETMASK, [])
+                os.setgroups([])
+                os.setgid(gid)
+                os.setuid(uid)
+                os.execvpe(command[0], command, {k.decode(): v.decode() for k, v in env.items()})
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.write(err_w, str(exc.errno or 0).encode())
+            finally:
+                os._exit(EXIT_CANNOT_EXECUTE)
+        os.close(err_w)
+        with os.fdopen(err_r, "rb") as reader:
+            failure = reader.read()
+        if failure:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            errno_value = int(failure)
+            raise OSError(errno_value, os.strerror(errno_value))
+        return pid
 
     def supervise(self) -> None:
         wake_r, wake_w = os.pipe()
@@ -371,13 +416,15 @@ class ForkServer:
     Started once per worker as ``python -I shim.py --serve --parent-pid P --socket-fd F``, where F is a Unix
     stream socket to the worker. Requests (worker → server) are :func:`encode_request` frames:
 
-    * ``{"op": "spawn", "id": N, "argv": [...], "env": {...}, "cwd": "...", "cpus": [...] | null}`` with
+    * ``{"op": "spawn", "id": N, "argv": [...], "env": {...}, "cwd": "...", "cpus": [...] | null,
+      "user": [uid, gid] | null}`` with
       :data:`SPAWN_FDS` descriptors passed (``SCM_RIGHTS``) on the frame's first byte. The server forks; the
       child starts a new session (its pid names the task's process group, as before), takes the descriptors
       as its stdin, stdout, stderr and status fd, closes everything else, enters ``cwd``, sets the task's
       environment and runs exactly what a shim started on its own runs (:meth:`_Shim.run`): subreaper,
       parent-death signal (now on the server's death; the liveness pipe still ties it to the worker itself),
-      CPU pinning, reaping, the status line.
+      CPU pinning, reaping, the status line. With ``user`` the entrypoint (not the shim) runs as that
+      uid/gid without supplementary groups, as a Slurm job runs as its user and never as slurmd's.
     * ``{"op": "reap", "pid": P}``: the worker has seen P's end and will not signal its group again; the
       server reaps P and answers ``{"reaped": P}``.
 
@@ -507,6 +554,7 @@ class ForkServer:
             status_fd=_STATUS_FD_IN_SHIM,
             cpus=[int(cpu) for cpu in cpus] if isinstance(cpus, list) else None,
             command=argv,
+            user=_request_user(request.get("user")),
         )
         shim = _Shim(args, env=env)
         try:
@@ -535,6 +583,13 @@ class ForkServer:
                     "signal": None if exited else info.si_status,
                 }
             )
+
+
+def _request_user(value: object) -> tuple[int, int] | None:
+    """A spawn request's ``user``: ``[uid, gid]`` the entrypoint drops to, or absent/null."""
+    if isinstance(value, list) and len(value) == 2:
+        return int(value[0]), int(value[1])
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

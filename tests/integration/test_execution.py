@@ -36,6 +36,7 @@ from tests.support.live import module_database
 from tests.support.openapi import validate_read
 from tests.support.server import REPO_ROOT, RunningServer, free_port, running_server
 from tests.support.snapshots import snapshot_archive
+from tests.support.task_user import default_task_user
 from tests.support.waiting import poll
 
 pytestmark = pytest.mark.integration
@@ -156,8 +157,13 @@ class Stack:
                 command = [sys.executable, "-m", "runplane.cli", "worker", "--api", self.server.base_url]
                 command += ["--name", name, "--slots", str(slots), "--work-dir", str(self.root / name)]
                 command += ["--grace-seconds", "1", *(extra or [])]
-                # The key travels in the environment, as `runplane up` passes it.
-                env = {**os.environ, "RUNPLANE_WORKER_KEY": self.worker_key}
+                # The key travels in a private file (the documented way), never the environment.
+                key_file = self.root / f"{name}.key"
+                key_file.touch(mode=0o600)
+                key_file.write_text(self.worker_key)
+                command += ["--key-file", str(key_file)]
+                # The worker's own default task user (tests/conftest.py sets the tests' user).
+                env = default_task_user(os.environ)
                 with log_path.open("wb") as log:
                     process = subprocess.Popen(
                         command,
@@ -590,7 +596,8 @@ def test_up_serves_the_api_and_a_local_worker_and_stops_both(tmp_path: Path) -> 
                 what="the model run to end",
             )
             assert http.get(f"/v1/tasks/{task_id}/status", headers=admin).json()["status"] == "completed"
-            # The worker's key is in its environment, never on its command line (which `ps` shows).
+            # The worker's key is neither in its environment (/proc/<pid>/environ) nor on its command line
+            # (which `ps` shows): it came on a pipe.
             children = _children(up.pid)
             assert children, "no child processes of `up`"
             workers = []
@@ -601,7 +608,7 @@ def test_up_serves_the_api_and_a_local_worker_and_stops_both(tmp_path: Path) -> 
                     workers.append(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
             assert len(workers) == 1
             names = {item.split(b"=", 1)[0] for item in workers[0]}
-            assert {b"RUNPLANE_WORKER_KEY", b"RUNPLANE_WORKER_API"} <= names
+            assert b"RUNPLANE_WORKER_API" in names and b"RUNPLANE_WORKER_KEY" not in names
             # The server's own settings stay with the server.
             assert b"RUNPLANE_ADMIN_KEY" not in names and b"RUNPLANE_DATA_DIR" not in names
             keys = http.get("/v1/keys", headers=admin, params={"limit": 1000}).json()["keys"]

@@ -28,7 +28,9 @@ def test_a_worker_that_keeps_dying_is_restarted_with_backoff_then_given_up(
 ) -> None:
     monkeypatch.setattr(cli, "_RESTART_FIRST_DELAY_SECONDS", 0.05)
     monkeypatch.setattr(cli, "_RESTART_MAX_DELAY_SECONDS", 0.1)
-    supervisor = cli._WorkerSupervisor([sys.executable, "-c", "raise SystemExit(3)"], {}, "http://h:1")
+    supervisor = cli._WorkerSupervisor(
+        [sys.executable, "-c", "raise SystemExit(3)"], {}, "http://h:1", "rp_k"
+    )
     supervisor.start()
     _supervise(supervisor, within=120)
     lines = capsys.readouterr().err.splitlines()
@@ -44,7 +46,7 @@ def test_a_worker_that_keeps_dying_is_restarted_with_backoff_then_given_up(
 
 
 def test_a_worker_that_exits_0_was_drained_and_is_not_restarted(capsys: pytest.CaptureFixture[str]) -> None:
-    supervisor = cli._WorkerSupervisor([sys.executable, "-c", "pass"], {}, "http://h:1")
+    supervisor = cli._WorkerSupervisor([sys.executable, "-c", "pass"], {}, "http://h:1", "rp_k")
     supervisor.start()
     _supervise(supervisor, within=60)
     assert supervisor.given_up

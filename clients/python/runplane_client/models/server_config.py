@@ -62,6 +62,8 @@ class ServerConfig:
         ws_queue_size (int): Messages queued per live client before it is dropped.
         ws_auth_timeout_seconds (float): How long /ws waits for a first auth message.
         redis_url (str | Unset): The Redis URL with any password replaced by `<redacted>`.
+        forwarded_allow_ips (str | Unset): Addresses or networks (comma-separated, `*` for any) of the reverse proxies
+            whose X-Forwarded-For / X-Forwarded-Proto headers are trusted; empty (the default) trusts none.
         log_file (str | Unset): Where JSON log lines are also appended; absent when not set.
         claim_recheck_seconds (float | Unset): How often a waiting (long-poll) claim looks at the queue again without a
             wake-up hint.
@@ -112,6 +114,7 @@ class ServerConfig:
     ws_queue_size: int
     ws_auth_timeout_seconds: float
     redis_url: str | Unset = UNSET
+    forwarded_allow_ips: str | Unset = UNSET
     log_file: str | Unset = UNSET
     claim_recheck_seconds: float | Unset = UNSET
     claim_max_wait_seconds: float | Unset = UNSET
@@ -191,6 +194,8 @@ class ServerConfig:
 
         redis_url = self.redis_url
 
+        forwarded_allow_ips = self.forwarded_allow_ips
+
         log_file = self.log_file
 
         claim_recheck_seconds = self.claim_recheck_seconds
@@ -247,6 +252,8 @@ class ServerConfig:
         )
         if redis_url is not UNSET:
             field_dict["redis_url"] = redis_url
+        if forwarded_allow_ips is not UNSET:
+            field_dict["forwarded_allow_ips"] = forwarded_allow_ips
         if log_file is not UNSET:
             field_dict["log_file"] = log_file
         if claim_recheck_seconds is not UNSET:
@@ -337,6 +344,8 @@ class ServerConfig:
 
         redis_url = d.pop("redis_url", UNSET)
 
+        forwarded_allow_ips = d.pop("forwarded_allow_ips", UNSET)
+
         log_file = d.pop("log_file", UNSET)
 
         claim_recheck_seconds = d.pop("claim_recheck_seconds", UNSET)
@@ -387,6 +396,7 @@ class ServerConfig:
             ws_queue_size=ws_queue_size,
             ws_auth_timeout_seconds=ws_auth_timeout_seconds,
             redis_url=redis_url,
+            forwarded_allow_ips=forwarded_allow_ips,
             log_file=log_file,
             claim_recheck_seconds=claim_recheck_seconds,
             claim_max_wait_seconds=claim_max_wait_seconds,
