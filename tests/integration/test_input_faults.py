@@ -142,7 +142,9 @@ MARKER = "Mk7secretValue9"
 
 # The string-holding fields of TaskCreate, and where test_no_view_shows_a_secret_value puts the marker.
 # References to other resources (ids) and fixed vocabularies are checked by the server, not free text.
-REFERENCES = {"model_id", "snapshot_id", "experiment_id", "reservation_id", "retry_on", "secrets"}
+# Not free text: ids the server resolves, the secrets themselves, and a model's `inputs` (each is checked
+# against the values the model declares, any other is a 422, and they need a model, not an entrypoint).
+REFERENCES = {"model_id", "snapshot_id", "experiment_id", "reservation_id", "retry_on", "secrets", "inputs"}
 
 
 def _string_fields(schema: Any, depth: int = 0) -> bool:
