@@ -15,7 +15,6 @@ from typing import Annotated
 import typer
 
 from runplane.logs import LogFormatName, configure_logging
-from runplane.worker.agent import AgentFailed, AgentOptions, WorkerAgent, default_worker_name
 from runplane.worker.process import choose_task_user, protect_process, set_task_user
 
 
@@ -122,6 +121,10 @@ def worker_command(
     ] = None,
 ) -> None:
     """Run a worker agent: register with the API, claim tasks and run them (HTTP only, no database)."""
+    # Imported here, not at the top: the agent pulls in the contract's models, and every other `runplane`
+    # command (which imports this module to register the command) starts faster without them.
+    from runplane.worker.agent import AgentFailed, AgentOptions, WorkerAgent, default_worker_name
+
     protect_process()
     configure_logging(log_level, log_format.value)
     key = _read_key(key, key_file)
