@@ -29,14 +29,13 @@ when several reapers (and claims and reports) race: see `runplane.workers.Worker
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from runplane.periodic import Periodic
 from runplane.store.tables import WorkerRow
 
 if TYPE_CHECKING:
@@ -225,34 +224,18 @@ class ClaimSpec:
 # --- the reaper ---------------------------------------------------------------------------------------
 
 
-class Reaper:
+class Reaper(Periodic):
     """Every `interval` seconds: recovers lost workers' tasks, finishes drains, explains waiting tasks.
 
     Each API process runs one; their passes may overlap freely (every change is a conditional UPDATE).
     `WorkerManager.reap()` is the single pass; tests call it directly instead of waiting for the loop.
     """
 
+    name = "runplane-reaper"
+
     def __init__(self, workers: WorkerManager, interval: float = 1.0) -> None:
+        super().__init__(interval)
         self.workers = workers
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        if self.interval > 0 and self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="runplane-reaper")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.workers.reap()
-            except Exception:
-                # A failed pass (database briefly away, a lost race) is retried on the next tick.
-                logger.exception("reaper pass failed")
-            await asyncio.sleep(self.interval)
+    async def run_once(self) -> None:
+        await self.workers.reap()

@@ -59,6 +59,30 @@ _SET_HEAD = (
 _INSERT_ONE = insert(_EVENTS)
 
 
+def _linked(seq: int, now: datetime, values: dict[str, Any], prev_hash: str) -> dict[str, Any]:
+    """The stored event `seq` for an entry's `values`, linked after `prev_hash`: its row by the ORM's
+    attribute names (``metadata_``), ``event_hash`` included.
+
+    The writer hashes the document the verifier rebuilds from the stored row (`event_document` reads
+    these attribute names): one definition of it for `append` and `append_many`.
+    """
+    row: dict[str, Any] = {
+        "seq": seq,
+        "created_at": now,
+        "event_type": values["event_type"],
+        "user_id": values["user_id"],
+        "resource": values["resource"],
+        "action": values["action"],
+        "success": values["success"],
+        "ip_address": values["ip_address"],
+        "error": values["error"],
+        "metadata_": values["metadata"],
+        "prev_hash": prev_hash,
+    }
+    row["event_hash"] = chain_hash(prev_hash, event_document(SimpleNamespace(**row)))  # type: ignore[arg-type]
+    return row
+
+
 async def append(session: AsyncSession, entry: AuditEntry) -> int:
     """Appends `entry` as the next link of the chain, in the caller's transaction (written on its commit);
     its sequence number.
@@ -76,22 +100,8 @@ async def append(session: AsyncSession, entry: AuditEntry) -> int:
     seq, prev_hash = int(found[0]), str(found[1])
     # Taken after the lock, so timestamps never go backwards along the chain (on one clock).
     now = utcnow()
-    row = {
-        "seq": seq,
-        "created_at": now,
-        "event_type": values["event_type"],
-        "user_id": values["user_id"],
-        "resource": values["resource"],
-        "action": values["action"],
-        "success": values["success"],
-        "ip_address": values["ip_address"],
-        "error": values["error"],
-        "metadata_": values["metadata"],
-        "prev_hash": prev_hash,
-    }
-    # The writer hashes the document the verifier rebuilds from the stored row: one definition of it.
-    event_hash = chain_hash(prev_hash, event_document(SimpleNamespace(**row)))  # type: ignore[arg-type]
-    row["event_hash"] = event_hash
+    row = _linked(seq, now, values, prev_hash)
+    event_hash = row["event_hash"]
     row["metadata"] = row.pop("metadata_")  # the table's column name
     await session.execute(_INSERT_ONE, row)
     await session.execute(_SET_HEAD, {"audit_hash": event_hash, "audit_at": now})
@@ -124,21 +134,8 @@ async def append_many(session: AsyncSession, entries: Sequence[AuditEntry]) -> i
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for offset, values in enumerate(fields):
-        row = {
-            "seq": first + offset,
-            "created_at": now,
-            "event_type": values["event_type"],
-            "user_id": values["user_id"],
-            "resource": values["resource"],
-            "action": values["action"],
-            "success": values["success"],
-            "ip_address": values["ip_address"],
-            "error": values["error"],
-            "metadata_": values["metadata"],
-            "prev_hash": prev_hash,
-        }
-        # The same document `append` hashes (event_document reads these attribute names).
-        prev_hash = row["event_hash"] = chain_hash(prev_hash, event_document(SimpleNamespace(**row)))  # type: ignore[arg-type]
+        row = _linked(first + offset, now, values, prev_hash)
+        prev_hash = row["event_hash"]
         rows.append(row)
     await session.execute(insert(AuditEventRow), rows)
     await session.execute(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +17,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
+
+from runplane.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class Database:
         await self.engine.dispose()
 
 
-class WalCheckpointer:
+class WalCheckpointer(Periodic):
     """Every ``interval`` seconds, :meth:`Database.checkpoint` (SQLite only; 0 or PostgreSQL: never).
 
     Why a loop and not a checkpoint per ended task: a TRUNCATE checkpoint waits for readers and rewrites
@@ -176,27 +176,17 @@ class WalCheckpointer:
     reader holds the log open that long).
     """
 
+    name = "runplane-wal-checkpoint"
+    run_first = False
+
     def __init__(self, db: Database, interval: float) -> None:
+        super().__init__(interval)
         self.db = db
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        if self.interval > 0 and self.db.backend == "sqlite" and self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="runplane-wal-checkpoint")
+    @property
+    def enabled(self) -> bool:
+        return self.interval > 0 and self.db.backend == "sqlite"
 
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                if not await self.db.checkpoint():
-                    logger.info("WAL checkpoint incomplete (the log is in use); trying again")
-            except Exception:
-                logger.exception("WAL checkpoint failed")
+    async def run_once(self) -> None:
+        if not await self.db.checkpoint():
+            logger.info("WAL checkpoint incomplete (the log is in use); trying again")
