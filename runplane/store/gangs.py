@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from runplane.gang import PART_ENDED, Node
 from runplane.lifecycle import ACTIVE, TaskStatus, erase_secrets
@@ -42,6 +43,15 @@ from runplane.store.tables import (
 _RETURNING = {"synchronize_session": False, "populate_existing": True}
 # pg_advisory_xact_lock key that orders gang placements (any constant unique within runplane).
 _GANG_LOCK = 727275
+
+
+def _this_part(part: TaskPartRow) -> tuple[ColumnElement[bool], ...]:
+    """The WHERE of one part's row: its primary key (task, attempt, rank)."""
+    return (
+        TaskPartRow.task_id == part.task_id,
+        TaskPartRow.attempt == part.attempt,
+        TaskPartRow.rank == part.rank,
+    )
 
 
 def demand_of(task: TaskRow) -> Demand:
@@ -250,15 +260,7 @@ async def undelivered(session: AsyncSession, worker_id: str) -> list[tuple[TaskR
     )
     found = [(task, part) for task, part in result.all()]
     for _, part in found:
-        await session.execute(
-            update(TaskPartRow)
-            .where(
-                TaskPartRow.task_id == part.task_id,
-                TaskPartRow.attempt == part.attempt,
-                TaskPartRow.rank == part.rank,
-            )
-            .values(delivered=True)
-        )
+        await session.execute(update(TaskPartRow).where(*_this_part(part)).values(delivered=True))
     return found
 
 
@@ -403,13 +405,7 @@ class GangStore:
         async with self.db.session() as session:
             for part in parts:
                 await session.execute(
-                    update(TaskPartRow)
-                    .where(
-                        TaskPartRow.task_id == part.task_id,
-                        TaskPartRow.attempt == part.attempt,
-                        TaskPartRow.rank == part.rank,
-                    )
-                    .values(released=True, updated_at=now)
+                    update(TaskPartRow).where(*_this_part(part)).values(released=True, updated_at=now)
                 )
 
     async def orphaned(self) -> Sequence[tuple[TaskRow, TaskPartRow, str]]:
