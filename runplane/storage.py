@@ -97,10 +97,16 @@ def clean_relative_path(raw: str) -> str:
         candidate = decoded
     else:
         raise UnsafePathError(raw, "has too many levels of percent-encoding")
-    for segment in normalized.split("/"):
+    _check_segment_lengths(raw, normalized)
+    return normalized
+
+
+def _check_segment_lengths(raw: str, name: str) -> None:
+    """Raises UnsafePathError (naming `raw`) when a ``/``-separated segment of `name` is longer than
+    :data:`MAX_SEGMENT_BYTES` in UTF-8 (what file systems allow a name)."""
+    for segment in name.split("/"):
         if len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
             raise UnsafePathError(raw, f"has a name longer than {MAX_SEGMENT_BYTES} bytes")
-    return normalized
 
 
 def check_artifact_name(name: str) -> str:
@@ -121,9 +127,7 @@ def check_artifact_name(name: str) -> str:
     _check_form(name, name.replace("\\", "/"))
     if "\\" in name:
         raise UnsafePathError(name, "contains a backslash")
-    for segment in name.split("/"):
-        if len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
-            raise UnsafePathError(name, f"has a name longer than {MAX_SEGMENT_BYTES} bytes")
+    _check_segment_lengths(name, name)
     return name
 
 
