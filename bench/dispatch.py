@@ -19,7 +19,9 @@ everything is started fresh on 127.0.0.1, as the README runs it:
 Two phases per layout, once the workers have registered:
 
 * `burst`: `--tasks` tasks `{"job_name": "noop-<i>", "entrypoint": "true"}` submitted as fast as
-  `--submitters` concurrent clients can (`POST /v1/tasks`), then a bounded wait (`--timeout`) until every
+  `--submitters` concurrent clients can (`POST /v1/tasks`), or with `--submit sweep` as one
+  `POST /v1/sweeps` whose grid makes the `--tasks` tasks (the way a parameter sweep arrives: the server's
+  per-task cost is then the dispatch path alone), then a bounded wait (`--timeout`) until every
   one has ended. From the API (`GET /v1/tasks` pages: `created_at`, `started_at`, `ended_at`): throughput
   (tasks / (last `ended_at` - first `created_at`)), submit→start latency p50/p90/p99/max (`started_at` -
   `created_at`; `started_at` is the worker's `running` report, so it includes the claim, the `preparing`
@@ -334,6 +336,23 @@ async def submit_all(
     return ids, errors, time.monotonic() - started
 
 
+async def submit_sweep(http: httpx.AsyncClient, key: str, tasks: int) -> tuple[list[str], list[str], float]:
+    """Submits `tasks` no-op tasks as one sweep (a grid of one parameter); (the sweep's id once per task it
+    created, errors, seconds taken), the shape of :func:`submit_all`'s answer."""
+    # `true {i}`: the variation must be used somewhere, and `true` ignores its arguments.
+    task = {"job_name": "noop", "entrypoint": "true", "args": ["{i}"]}
+    body = {"task": task, "grid": {"i": list(range(tasks))}}
+    started = time.monotonic()
+    try:
+        answer = await http.post("/v1/sweeps", headers={"X-API-Key": key}, json=body, timeout=120)
+    except httpx.HTTPError as exc:
+        return [], [f"sweep: {type(exc).__name__}: {exc}"], time.monotonic() - started
+    took = time.monotonic() - started
+    if answer.status_code != 201:
+        return [], [f"sweep: {answer.status_code} {answer.text[:200]}"], took
+    return [answer.json()["id"]] * tasks, [], took
+
+
 async def count_ended(http: httpx.AsyncClient, key: str) -> int:
     total = 0
     for status in TERMINAL:
@@ -561,8 +580,11 @@ async def burst(rig: Rig, key: str, args: argparse.Namespace) -> Phase:
     limits = httpx.Limits(max_connections=args.submitters + 4)
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30, limits=limits) as http:
         mark = rig.mark()
-        names = [f"noop-{index}" for index in range(args.tasks)]
-        ids, errors, submit_s = await submit_all(http, key, names, args.submitters)
+        if args.submit == "sweep":
+            ids, errors, submit_s = await submit_sweep(http, key, args.tasks)
+        else:
+            names = [f"noop-{index}" for index in range(args.tasks)]
+            ids, errors, submit_s = await submit_all(http, key, names, args.submitters)
         finished = await wait_ended(http, key, len(ids), time.monotonic() + args.timeout, every=0.5)
         after = rig.mark()
         if not finished:
@@ -873,6 +895,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=None, help="with --slots: one layout of N agents")
     parser.add_argument("--slots", type=int, default=None, help="slots per agent (default 4 with --workers)")
     parser.add_argument("--submitters", type=int, default=8, help="concurrent submitting clients")
+    parser.add_argument(
+        "--submit",
+        choices=("tasks", "sweep"),
+        default="tasks",
+        help="the burst as single POST /v1/tasks (default) or as one POST /v1/sweeps",
+    )
     parser.add_argument("--idle-tasks", type=int, default=10, help="tasks of the idle phase (0: skip it)")
     parser.add_argument("--server-workers", type=int, default=2, help="gunicorn workers of the API")
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds a phase may take to finish")
