@@ -31,6 +31,7 @@ from playwright.sync_api import (
     Browser,
     ConsoleMessage,
     Dialog,
+    FloatRect,
     Page,
     ViewportSize,
     WebSocketRoute,
@@ -650,8 +651,17 @@ def test_a_sweep_started_through_the_api_is_listed_linked_and_kept_across_a_relo
     screenshot(tab, "sweeps-view")
     if os.environ.get("RUNPLANE_UPDATE_SCREENSHOTS") == "1":
         # The README's picture of a sweep (its panel and the list), refreshed on request only.
+        tab.evaluate("() => window.scrollTo(0, 0)")
+        box = tab.locator("#sweeps-card").bounding_box()
+        assert box is not None
         DOCS_SWEEP_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        tab.locator(".col-main").screenshot(path=str(DOCS_SWEEP_SCREENSHOT))
+        clip: FloatRect = {
+            "x": 0,
+            "y": 0,
+            "width": VIEWPORT["width"],
+            "height": box["y"] + box["height"] + 16,
+        }
+        tab.screenshot(path=str(DOCS_SWEEP_SCREENSHOT), full_page=True, clip=clip)
 
     # A trial of the results table opens its task, which names its sweep, trial and variation.
     first = tab.locator("#sweep-results-table tbody tr").first
