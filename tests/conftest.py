@@ -73,6 +73,32 @@ def _validate_spec_once() -> None:
 _validate_spec_once()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run files with a `slow` test first, then the others, most tests first; a file's own order is kept.
+
+    `make test` hands whole files to two processes in this order (`--dist loadfile
+    --no-loadscope-reorder`). xdist's own order (most tests first) left the few-test files that take a
+    minute or more (schemathesis' three roles, the plugins' and chaos runs) to the end, where one process
+    ran them while the other had nothing left; started first, the many short files fill in around them.
+    The sort is stable and by file, so pytest's grouping of tests by module-scoped parameters is kept.
+    """
+    counts: dict[str, int] = {}
+    slow: set[str] = set()
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        counts[path] = counts.get(path, 0) + 1
+        if item.get_closest_marker("slow") is not None:
+            slow.add(path)
+    first_seen = {path: index for index, path in enumerate(counts)}
+
+    def file_order(item: pytest.Item) -> tuple[bool, int, int]:
+        path = item.nodeid.split("::", 1)[0]
+        return (path not in slow, -counts[path], first_seen[path])
+
+    items.sort(key=file_order)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
