@@ -3,8 +3,9 @@
 Configuration is what was asked (the task as submitted, ``GET /v1/tasks/{id}``); the run identity is what
 ran: ids, experiment and trial, attempt, seed, label, user, worker, times, and the command line with
 secret-looking values redacted. :meth:`ResultsManager.run_identity` is the only place that builds it:
-``GET /v1/tasks/{id}/run`` serves it and :meth:`ResultsManager.task_finished` writes exactly its JSON
-dump as ``run.json`` among the task's artifacts, so the two cannot drift.
+``GET /v1/tasks/{id}/run`` serves it and :meth:`ResultsManager.record_run` (in the transaction of a
+worker's report that ends the task) or :meth:`ResultsManager.task_finished` (after other ends) writes
+exactly its JSON dump as ``run.json`` among the task's artifacts, so the two cannot drift.
 """
 
 from __future__ import annotations

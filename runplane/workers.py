@@ -21,6 +21,12 @@ the task has no outputs to upload); from any active state it may end ``failed``,
 owner asked for that. Repeating a report is harmless: a report of the state the task is already in only
 records its progress and message. The claim makes a task ``preparing``, so the agent's first report is
 ``running`` (an older agent's explicit ``preparing`` is such a repeat).
+
+The common report (a plain ``running``, ``collecting``, ``completed`` or progress report on the current
+attempt) is one conditional write that checks the worker, the attempt and the state it moves from,
+without reading first (`WorkerManager._report_unread`); every other report, and one whose write matched
+nothing, is read and answered by the rules above. A report that ends a task writes run.json in the
+transaction of that end (`on_ending`).
 """
 
 from __future__ import annotations
