@@ -3,6 +3,7 @@
     .venv/bin/python bench/dispatch_cycle.py                       # SQLite, 200 tasks in batches of 4
     .venv/bin/python bench/dispatch_cycle.py --postgres            # a fresh PostgreSQL database (dropped after)
     .venv/bin/python bench/dispatch_cycle.py --profile 30          # and cProfile's top 30 (by own time)
+    .venv/bin/python bench/dispatch_cycle.py --profile 30 --profile-only report   # of the reports only
     .venv/bin/python bench/dispatch_cycle.py --old-agent           # the reports an agent sent before issue 11
 
 `bench/dispatch.py` measures the whole system (gunicorn, real agents, shims) and moves with the load of a
@@ -95,11 +96,12 @@ async def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, f
 
             async def timed(name: str, call: Any) -> httpx.Response:
                 before = cpu()
-                if profiler is not None:
-                    profiler.enable()
+                profiled = profiler if name.startswith(args.profile_only) else None
+                if profiled is not None:
+                    profiled.enable()
                 response: httpx.Response = await call
-                if profiler is not None:
-                    profiler.disable()
+                if profiled is not None:
+                    profiled.disable()
                 spent[name] += cpu() - before
                 if response.status_code >= 300:
                     raise RuntimeError(f"{name}: {response.status_code} {response.text}")
@@ -166,6 +168,12 @@ def main() -> int:
     )
     parser.add_argument("--old-agent", action="store_true", help="preparing, running, collecting, completed")
     parser.add_argument("--profile", type=int, default=0, help="print cProfile's top N functions")
+    parser.add_argument(
+        "--profile-only",
+        default="",
+        metavar="PREFIX",
+        help="profile only the operations whose name starts with PREFIX (e.g. 'report completed')",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="runplane-cycle-") as tmp:
         data_dir = Path(tmp)

@@ -30,6 +30,7 @@ from runplane.storage import (
     write_atomic,
 )
 from runplane.store.artifacts import ArtifactStore
+from runplane.store.database import Transaction
 from runplane.store.tables import ArtifactRow, utcnow
 from runplane.worker.outputs import content_type_for
 
@@ -145,8 +146,12 @@ class ArtifactManager:
             created_at=utcnow(),
         )
 
-    async def put_bytes(self, task_id: str, path: str, data: bytes, *, attempt: int = 1) -> ArtifactRow:
-        """Write an artifact the server produces itself (run.json), atomically, and register it."""
+    async def put_bytes(
+        self, task_id: str, path: str, data: bytes, *, attempt: int = 1, within: Transaction | None = None
+    ) -> ArtifactRow:
+        """Write an artifact the server produces itself (run.json), atomically, and register it: the file
+        first, then its row (in the transaction `within` when given), so a row never names a missing file.
+        OSError when the file cannot be written (nothing registered then)."""
         final = self.storage.artifact_file(task_id, check_artifact_name(path), attempt)
         sha256 = await write_atomic(final, data)
         return await self.store.upsert(
@@ -157,6 +162,7 @@ class ArtifactManager:
             sha256=sha256,
             content_type=content_type_for(path),
             created_at=utcnow(),
+            within=within,
         )
 
     @staticmethod

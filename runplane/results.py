@@ -3,8 +3,9 @@
 Configuration is what was asked (the task as submitted, ``GET /v1/tasks/{id}``); the run identity is what
 ran: ids, experiment and trial, attempt, seed, label, user, worker, times, and the command line with
 secret-looking values redacted. :meth:`ResultsManager.run_identity` is the only place that builds it:
-``GET /v1/tasks/{id}/run`` serves it and :meth:`ResultsManager.task_finished` writes exactly its JSON
-dump as ``run.json`` among the task's artifacts, so the two cannot drift.
+``GET /v1/tasks/{id}/run`` serves it and :meth:`ResultsManager.record_run` (in the transaction of a
+worker's report that ends the task) or :meth:`ResultsManager.task_finished` (after other ends) writes
+exactly its JSON dump as ``run.json`` among the task's artifacts, so the two cannot drift.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from runplane.lifecycle import TERMINAL, TaskStatus
 from runplane.logstore import LogStore
 from runplane.plugins import definitions as plugin_definitions
 from runplane.redaction import SecretValues
-from runplane.store.database import Database
+from runplane.store.database import Database, Transaction
 from runplane.store.sweeps import SweepStore
 from runplane.store.tables import TaskRow
 from runplane.store.tasks import TaskStore
@@ -140,16 +141,18 @@ class ResultsManager:
             )
         return attempt
 
-    async def trial(self, row: TaskRow) -> int | None:
+    async def trial(self, row: TaskRow, *, within: Transaction | None = None) -> int | None:
         """1-based position of the task among its experiment's tasks by submission (ties by id)."""
         if row.experiment_id is None:
             return None
-        return await self.tasks.submitted_before(row.experiment_id, row) + 1
+        return await self.tasks.submitted_before(row.experiment_id, row, within=within) + 1
 
-    async def run_identity(self, row: TaskRow, attempt: int | None = None) -> models.RunIdentity:
+    async def run_identity(
+        self, row: TaskRow, attempt: int | None = None, *, within: Transaction | None = None
+    ) -> models.RunIdentity:
         """The one builder of a task's run identity (served at /run, written as run.json): of its current
         attempt, or of the earlier attempt ``attempt`` (from the task's attempt history). 404 for an
-        attempt the task has not had."""
+        attempt the task has not had. `within`: read in that open transaction (a task's ending one)."""
         number = self.attempt_of(row, attempt)
         # The user-given texts as the task's own view shows them: its secret values redacted.
         hidden = SecretValues(
@@ -168,7 +171,7 @@ class ResultsManager:
             # A sweep's task is identified by its repeat and variation (aiperf's sweep_id / trial /
             # variation_*); another task's trial is its place among its experiment's tasks.
             "sweep_id": row.sweep_id,
-            "trial": row.trial if row.sweep_id is not None else await self.trial(row),
+            "trial": row.trial if row.sweep_id is not None else await self.trial(row, within=within),
             "variation_index": row.variation_index,
             "variation_label": variation_label(variation) if variation is not None else None,
             "variation_values": variation,
@@ -192,7 +195,8 @@ class ResultsManager:
         return models.RunIdentity.model_validate(fields)
 
     async def task_finished(self, row: TaskRow) -> None:
-        """Write run.json into the task's artifacts; call once the task has reached a terminal state.
+        """Write run.json into the task's artifacts; call once the task has reached a terminal state (by
+        a path that did not write it in its own transaction, `record_run`: the reaper, a multi-node task).
 
         The row is read again from the database first, so run.json holds exactly what ``/run`` will serve.
         A failure to write (disk full) is logged, not raised: the task's end is already recorded.
@@ -208,6 +212,35 @@ class ResultsManager:
         if current is not None and current.sweep_id is not None and current.status == TaskStatus.completed:
             await record_summary(
                 SweepStore(self.db), self.artifacts, current, path=RESULTS_FILE, max_bytes=MAX_RESULTS_BYTES
+            )
+
+    async def record_run(self, row: TaskRow, within: Transaction) -> None:
+        """Write run.json for a task that the open transaction `within` ends (a worker's report), from
+        `row`, the task as that transaction's UPDATE returned it, i.e. exactly what ``/run`` serves once
+        it commits (no read again).
+
+        The file is written first and its artifact row then goes into `within`: the row is committed with
+        the task's end or not at all, and never names a file that is not there. A transaction that does
+        not commit leaves at most an unregistered file, never served, which the task's end rewrites. A
+        failure to build or write the file (disk full) is logged, not raised: the end commits without
+        run.json, as `task_finished` leaves it. A database error in writing the row fails the transaction.
+        """
+        try:
+            data = run_json(await self.run_identity(row, within=within))
+        except Exception:
+            logger.exception("could not build run.json for task %s", row.id)
+            return
+        try:
+            await self.artifacts.put_bytes(row.id, RUN_FILE, data, attempt=row.retry_count + 1, within=within)
+        except OSError:
+            logger.exception("could not write run.json for task %s", row.id)
+
+    async def after_run(self, row: TaskRow) -> None:
+        """What follows the commit of a task's end whose run.json `record_run` wrote in it: a sweep's
+        completed task keeps its results summary (`runplane.sweeps.record_summary`)."""
+        if row.sweep_id is not None and row.status == TaskStatus.completed:
+            await record_summary(
+                SweepStore(self.db), self.artifacts, row, path=RESULTS_FILE, max_bytes=MAX_RESULTS_BYTES
             )
 
     async def results(self, row: TaskRow) -> models.TaskResults:

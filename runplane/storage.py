@@ -226,18 +226,25 @@ async def discard(temp: Path) -> None:
 
 
 async def write_atomic(final: Path, data: bytes) -> str:
-    """Write ``data`` to ``final`` through a temporary file and ``os.replace``; returns its sha256."""
+    """Write ``data`` to ``final`` through a temporary file and ``os.replace``; returns its sha256.
 
-    async def one_chunk() -> AsyncIterable[bytes]:
-        yield data
+    All in one worker thread (directory, temporary file, write, move): every task's end writes run.json
+    this way, and a hop to a thread per step cost more CPU than the writing itself (issue 11).
+    """
+    return await anyio.to_thread.run_sync(_write_atomic, final, data)
 
-    received = await receive(final.parent, one_chunk())
+
+def _write_atomic(final: Path, data: bytes) -> str:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=final.parent, prefix=TEMP_PREFIX, suffix=".part")
     try:
-        await commit(received.temp, final)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(name, final)
     except BaseException:
-        await discard(received.temp)
+        Path(name).unlink(missing_ok=True)
         raise
-    return received.sha256
+    return hashlib.sha256(data).hexdigest()
 
 
 class Storage:

@@ -21,6 +21,12 @@ the task has no outputs to upload); from any active state it may end ``failed``,
 owner asked for that. Repeating a report is harmless: a report of the state the task is already in only
 records its progress and message. The claim makes a task ``preparing``, so the agent's first report is
 ``running`` (an older agent's explicit ``preparing`` is such a repeat).
+
+The common report (a plain ``running``, ``collecting``, ``completed`` or progress report on the current
+attempt) is one conditional write that checks the worker, the attempt and the state it moves from,
+without reading first (`WorkerManager._report_unread`); every other report, and one whose write matched
+nothing, is read and answered by the rules above. A report that ends a task writes run.json in the
+transaction of that end (`on_ending`).
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ from runplane.scheduler import (
 )
 from runplane.store.gangs import GangStore, demand_of
 from runplane.store.tables import TaskRow, WorkerRow, utcnow
-from runplane.store.workers import WorkerStore
+from runplane.store.workers import EndingHook, WorkerStore
 
 if TYPE_CHECKING:
     from generated.models import ClaimRequest, TaskReport, WorkerRegistration
@@ -63,6 +69,15 @@ logger = logging.getLogger("runplane.workers")
 
 # A report's status change is retried this often when a concurrent change moved the task first.
 _REPORT_ATTEMPTS = 5
+# A report naming no other field is recorded without reading the task first (`_report_unread`).
+_PLAIN_REPORT = frozenset({"attempt", "status", "progress", "message", "exit_code"})
+# The status such a report moves the task to → the one state it moves it from then. Any other (a repeat,
+# an older agent's `collecting → completed`) finds the UPDATE's condition false and takes the read path.
+_UNREAD_FROM: dict[str, TaskStatus] = {
+    TaskStatus.running: TaskStatus.preparing,
+    TaskStatus.collecting: TaskStatus.running,
+    TaskStatus.completed: TaskStatus.running,
+}
 
 FinishedHook = Callable[[TaskRow], Awaitable[None]]
 
@@ -108,13 +123,20 @@ class WorkerManager:
         settings: Settings,
         *,
         on_finished: FinishedHook | None = None,
+        on_ending: EndingHook | None = None,
+        after_ending: FinishedHook | None = None,
         arrivals: Arrivals | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
-        # Called after a task reached completed / failed / cancelled through a worker or the reaper
-        # (the results manager writes run.json there), given by runplane.app.build_services.
+        # Called after a task reached completed / failed / cancelled through the reaper or a multi-node
+        # task's parts (the results manager writes run.json there), given by runplane.app.build_services.
         self.on_finished = on_finished
+        # A worker's report that ends a task calls `on_ending` inside the transaction of that end (run.json,
+        # its file and row: ResultsManager.record_run), then `after_ending` once it committed (a sweep's
+        # summary). Without `on_ending`, such an end calls `on_finished` after its commit instead.
+        self.on_ending = on_ending
+        self.after_ending = after_ending
         # Multi-node tasks' parts: their reports, recovery and stops (runplane.gangs).
         self.gangs = GangManager(GangStore(store.db), on_finished=self._finished)
         # Wakes waiting long-poll claims when a task is queued (the event hub's, given by runplane.app);
@@ -245,6 +267,9 @@ class WorkerManager:
         makes a report too late. Raises 404 (unknown task or worker), 409 (not this worker's, another
         attempt, an impossible transition) and 400 (a failure reason without status `failed`).
         """
+        unread = await self._report_unread(principal, worker_id, task_id, report)
+        if unread is not None:
+            return unread
         # The worker and the task in one read (one session instead of two: a report is a hot path).
         found, first = await self.store.worker_and_task(worker_id, task_id)
         worker = _own(principal, worker_id, found)
@@ -286,6 +311,67 @@ class WorkerManager:
             if row is not None:
                 return row
         raise Conflict("The task changed concurrently; report again", details={"task_id": task_id})
+
+    async def _report_unread(
+        self, principal: Principal, worker_id: str, task_id: str, report: TaskReport
+    ) -> TaskRow | None:
+        """The common report recorded in one conditional write, without reading the task or the worker
+        first: a plain report (`_PLAIN_REPORT`: no failure, no service URL) moving a task by the usual edge
+        (`_UNREAD_FROM`), or recording progress, on the reporting worker's current attempt of a single-node
+        task. The task as it is now; None when the write's condition did not hold (nothing written): the
+        read path (`report`) then answers exactly as it always does (404, 409, a repeat, a retry).
+
+        The values are `_move`'s (and `report`'s for progress) for these cases; a task that holds secret
+        values is read first when the report ends it (its texts are redacted by them, `erase_secrets`).
+        """
+        if report.model_fields_set - _PLAIN_REPORT:
+            return None
+        target = report.status.value if report.status is not None else None
+        now = utcnow()
+        values: dict[str, Any] = {"updated_at": now}
+        if report.exit_code is not None:
+            values["exit_code"] = report.exit_code
+        start: datetime | None = None
+        from_status: str | Sequence[str]
+        if target is None:
+            if report.message is not None:
+                values["message"] = report.message
+            if report.progress is None and len(values) == 1:
+                return None  # nothing to record: the read path answers with the task as it is
+            from_status, previous = ACTIVE, None
+        else:
+            if target not in _UNREAD_FROM:
+                return None
+            from_status = previous = _UNREAD_FROM[target]
+            values["status"] = target
+            if target == lifecycle.S.running:
+                start = now  # unless the task has a start already (a task keeps its first)
+            values["message"] = report.message or lifecycle.DEFAULT_MESSAGES[lifecycle.TaskStatus(target)]
+            if target == lifecycle.S.completed:
+                message = "Completed" + (f": {report.message}" if report.message else "")
+                values.update(progress=100.0, ended_at=now, message=message[:1024])
+        found = await self.store.report_unread(
+            task_id,
+            worker_id=worker_id,
+            user_id=principal.user_id,
+            attempt=report.attempt,
+            from_status=from_status,
+            values=values,
+            progress=report.progress,
+            start=start,
+            previous=previous,
+            ending=self.on_ending,
+        )
+        if found is None:
+            return None
+        row = found.task
+        lease = found.lease_expires_at
+        if lease is not None and lease - now <= timedelta(seconds=self.settings.lease_seconds * 2 / 3):
+            # `touch`'s renewal, after the report instead of before it (a worker lost meanwhile is not).
+            await self.store.renew(worker_id, now=now, lease_expires_at=self._lease_end(now))
+        if row.status in TERMINAL:
+            await self._ended(row)
+        return row
 
     async def _load(self, task_id: str) -> TaskRow:
         task = await self.store.task(task_id)
@@ -343,9 +429,10 @@ class WorkerManager:
             progress=report.progress,
             require_cancel=target == lifecycle.S.cancelled,
             previous=current,
+            ending=self.on_ending,
         )
         if row is not None and row.status in TERMINAL:
-            await self._finished(row)
+            await self._ended(row)
         return row
 
     # --- operators ----------------------------------------------------------------------------------
@@ -533,6 +620,19 @@ class WorkerManager:
             return None if any(fits(demand, free) for free in free_elsewhere) else text
 
         return reason
+
+    async def _ended(self, row: TaskRow) -> None:
+        """After the commit of a task's end on a worker's report: `after_ending` when `on_ending` ran in
+        its transaction, else `on_finished`."""
+        if self.on_ending is None:
+            await self._finished(row)
+            return
+        if self.after_ending is None:
+            return
+        try:
+            await self.after_ending(row)
+        except Exception:
+            logger.exception("after-end hook failed for task %s", row.id)
 
     async def _finished(self, row: TaskRow) -> None:
         if self.on_finished is None:

@@ -10,7 +10,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from runplane.store.database import Database
+from runplane.store.database import Database, Transaction
 from runplane.store.tables import ArtifactRow
 
 
@@ -40,8 +40,10 @@ class ArtifactStore:
         sha256: str,
         content_type: str,
         created_at: datetime,
+        within: Transaction | None = None,
     ) -> ArtifactRow:
-        """Insert the artifact, or replace the one at the same path, in one statement on either backend."""
+        """Insert the artifact, or replace the one at the same path, in one statement on either backend:
+        in the transaction `within` when given (committed with it), else in one of its own."""
         values = {
             "task_id": task_id,
             "attempt": attempt,
@@ -52,8 +54,11 @@ class ArtifactStore:
             "created_at": created_at,
         }
         statement = _upsert_statement(self.db.backend)
-        async with self.db.session() as session:
-            await session.execute(statement, values)
+        if within is not None:
+            await within.execute(statement, values)
+        else:
+            async with self.db.session() as session:
+                await session.execute(statement, values)
         return ArtifactRow(**values)
 
     async def get(self, task_id: str, path: str, attempt: int = 1) -> ArtifactRow | None:

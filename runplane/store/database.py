@@ -24,6 +24,11 @@ logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
+# An open write transaction, as code above the store sees it: a handle that the store gives to a hook it
+# calls inside its transaction (the run record of a task's end, `runplane.results`), to be handed back to
+# store functions that then write in that transaction. Nothing above the store runs SQL on it.
+Transaction = AsyncSession
+
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the one writer; busy_timeout makes concurrent writers from several

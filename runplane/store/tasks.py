@@ -22,7 +22,7 @@ from runplane.lifecycle import (
     redacted_view,
 )
 from runplane.store import events
-from runplane.store.database import Database
+from runplane.store.database import Database, Transaction
 from runplane.store.tables import IdempotencyRow, TaskRow, utcnow
 
 
@@ -114,20 +114,26 @@ class TaskStore:
             ).first()
         return None if found is None else (str(found[0]), int(found[1]))
 
-    async def submitted_before(self, experiment_id: str, row: TaskRow) -> int:
-        """How many of the experiment's tasks were submitted before `row` (ties broken by id)."""
-        async with self.db.reader() as session:
-            earlier = await session.scalar(
-                select(func.count())
-                .select_from(TaskRow)
-                .where(
-                    TaskRow.experiment_id == experiment_id,
-                    or_(
-                        TaskRow.created_at < row.created_at,
-                        and_(TaskRow.created_at == row.created_at, TaskRow.id < row.id),
-                    ),
-                )
+    async def submitted_before(
+        self, experiment_id: str, row: TaskRow, *, within: Transaction | None = None
+    ) -> int:
+        """How many of the experiment's tasks were submitted before `row` (ties broken by id); read in the
+        transaction `within` when given."""
+        statement = (
+            select(func.count())
+            .select_from(TaskRow)
+            .where(
+                TaskRow.experiment_id == experiment_id,
+                or_(
+                    TaskRow.created_at < row.created_at,
+                    and_(TaskRow.created_at == row.created_at, TaskRow.id < row.id),
+                ),
             )
+        )
+        if within is not None:
+            return int(await within.scalar(statement) or 0)
+        async with self.db.reader() as session:
+            earlier = await session.scalar(statement)
         return int(earlier or 0)
 
     async def page(

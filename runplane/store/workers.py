@@ -8,22 +8,23 @@ event (`runplane.events`) in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import String, Update, and_, bindparam, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from runplane import gang
 from runplane.gang import Claimed, Rank
-from runplane.lifecycle import ACTIVE, TaskStatus, erase_secrets
+from runplane.lifecycle import ACTIVE, TERMINAL, TaskStatus, erase_secrets
 from runplane.scheduler import WAITING_PREFIX, Capacity, ClaimSpec, Demand
 from runplane.store import events, gangs
 from runplane.store.claim import claim_statement, greatest
-from runplane.store.database import Database
+from runplane.store.database import Database, Transaction
 from runplane.store.tables import TaskPartRow, TaskRow, WorkerRow
 
 
@@ -54,6 +55,78 @@ def _taken(spec: ClaimSpec, task: TaskRow) -> ClaimSpec:
 
 # Applied to every ORM UPDATE ... RETURNING: the returned rows replace any loaded copy.
 _RETURNING = {"synchronize_session": False, "populate_existing": True}
+
+# Called inside the transaction that ends a task (its status became terminal), with the row as the
+# UPDATE returned it: the task's run record goes in with its end (`runplane.results`).
+EndingHook = Callable[[TaskRow, Transaction], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Reported:
+    """A report recorded by `WorkerStore.report_unread`: the task as it is now, and the reporting
+    worker's lease end as it was (for the caller's renewal when due)."""
+
+    task: TaskRow
+    lease_expires_at: datetime | None
+
+
+@functools.lru_cache(maxsize=64)
+def _unread_statement(
+    dialect: str,
+    columns: tuple[str, ...],
+    from_status: tuple[str, ...],
+    *,
+    attempt: bool,
+    progress: bool,
+    start: bool,
+    secret_free: bool,
+) -> Update:
+    """The conditional UPDATE of `WorkerStore.report_unread` for this shape of report, built once and
+    run with bound parameters (``set_<column>`` for each of `columns`, and ``report_task_id``,
+    ``report_worker_id``, ``report_user_id``, ``report_retry_count``, ``report_progress``, ``report_start``): building it per report cost more CPU than
+    running it, as with the claim (`runplane.store.claim`)."""
+    tasks = TaskRow.__table__.c
+    worker = bindparam("report_worker_id", type_=tasks.worker_id.type)
+    owned = (
+        select(WorkerRow.id)
+        .where(
+            WorkerRow.id == worker,
+            WorkerRow.user_id == bindparam("report_user_id", type_=WorkerRow.user_id.type),
+        )
+        .exists()
+    )
+    conditions: list[Any] = [
+        TaskRow.id == bindparam("report_task_id", type_=tasks.id.type),
+        TaskRow.worker_id == worker,
+        TaskRow.status.in_(from_status),
+        TaskRow.node_count == 1,  # a multi-node task's reports are its parts' (runplane.gangs)
+        owned,
+    ]
+    if attempt:
+        conditions.append(
+            TaskRow.retry_count == bindparam("report_retry_count", type_=tasks.retry_count.type)
+        )
+    if secret_free:
+        # An ending write redacts the texts it writes by the task's secret values (erase_secrets): a task
+        # holding any is read first.
+        conditions.append(cast(TaskRow.secrets, String) == "{}")
+    values: dict[str, Any] = {name: bindparam(f"set_{name}", type_=tasks[name].type) for name in columns}
+    if progress:
+        values["progress"] = greatest(
+            dialect, TaskRow.progress, bindparam("report_progress", type_=tasks.progress.type)
+        )
+    if start:
+        values["started_at"] = func.coalesce(
+            TaskRow.started_at, bindparam("report_start", type_=tasks.started_at.type)
+        )
+    lease = select(WorkerRow.lease_expires_at).where(WorkerRow.id == worker).scalar_subquery()
+    return (
+        update(TaskRow)
+        .where(*conditions)
+        .values(**values)
+        .returning(TaskRow, lease)
+        .execution_options(**_RETURNING)
+    )
 
 
 @dataclass(frozen=True)
@@ -424,12 +497,14 @@ class WorkerStore:
         progress: float | None = None,
         require_cancel: bool = False,
         previous: str | None = None,
+        ending: EndingHook | None = None,
     ) -> TaskRow | None:
         """One conditional transition of a task held by `worker_id`; None when its state moved on.
 
         `progress` raises the stored progress to at least that value (never lowers it). With `previous`,
         the change is a status change and records `task_update` (and `task_complete` at the end);
-        without, it records `task_progress`.
+        without, it records `task_progress`. `ending` runs in the transaction when the change ends the
+        task, before its events.
         """
         states = (from_status,) if isinstance(from_status, str) else tuple(from_status)
         conditions = [TaskRow.id == task_id, TaskRow.worker_id == worker_id, TaskRow.status.in_(states)]
@@ -448,11 +523,61 @@ class WorkerStore:
             )
             row = result.scalars().first()
             if row is not None:
-                if previous is not None:
-                    await events.task_changed(session, row, previous=previous)
-                else:
-                    await events.task_progress(session, row)
+                await _recorded(session, row, previous, ending)
             return row
+
+    async def report_unread(
+        self,
+        task_id: str,
+        *,
+        worker_id: str,
+        user_id: str,
+        attempt: int | None,
+        from_status: str | Sequence[str],
+        values: dict[str, Any],
+        progress: float | None = None,
+        start: datetime | None = None,
+        previous: str | None = None,
+        ending: EndingHook | None = None,
+    ) -> Reported | None:
+        """A worker's report recorded without reading the task or the worker first: one conditional UPDATE
+        that holds only when the task is in `from_status`, assigned to `worker_id` (a worker `user_id`
+        registered), single-node, on attempt `attempt` (when given) and, when `values` end it, holds no
+        secret values. None when it does not hold (nothing is written; the caller reads and answers why).
+
+        `values` as for `update_task`; `start` sets ``started_at`` unless the task has one. With
+        `previous` (the one state `from_status` names) it records `task_update`, else `task_progress`;
+        `ending` runs in the transaction when the task ends, before its events.
+        """
+        states = (from_status,) if isinstance(from_status, str) else tuple(from_status)
+        changes = erase_secrets(None, values)
+        if progress is not None and "progress" in changes:
+            progress = None
+        ending_write = changes.get("status") in TERMINAL
+        statement = _unread_statement(
+            self.dialect,
+            tuple(sorted(changes)),
+            states,
+            attempt=attempt is not None,
+            progress=progress is not None,
+            start=start is not None,
+            secret_free=ending_write,
+        )
+        params: dict[str, Any] = {f"set_{name}": value for name, value in changes.items()}
+        params.update(report_task_id=task_id, report_worker_id=worker_id, report_user_id=user_id)
+        if attempt is not None:
+            params["report_retry_count"] = attempt - 1
+        if progress is not None:
+            params["report_progress"] = progress
+        if start is not None:
+            params["report_start"] = start
+        async with self.db.session() as session:
+            found = (await session.execute(statement, params)).first()
+            if found is None:
+                return None
+            row, lease = found
+            await _recorded(session, row, previous, ending)
+            return Reported(row, lease)
 
     # --- recovery -----------------------------------------------------------------------------------
 
@@ -553,3 +678,17 @@ class WorkerStore:
             for row in rows:
                 await events.task_progress(session, row)
             return len(rows)
+
+
+async def _recorded(
+    session: AsyncSession, row: TaskRow, previous: str | None, ending: EndingHook | None
+) -> None:
+    """What a worker's recorded report adds in its transaction: the task's run record when it ended (first,
+    so that on PostgreSQL the audit chain's head is locked only from the events to the commit), then the
+    events: `task_update` (and `task_complete`) for a status change from `previous`, else `task_progress`."""
+    if ending is not None and row.status in TERMINAL:
+        await ending(row, session)
+    if previous is not None:
+        await events.task_changed(session, row, previous=previous)
+    else:
+        await events.task_progress(session, row)
