@@ -61,6 +61,7 @@ __all__ = [
     "cancelled_values",
     "check_started",
     "check_transition",
+    "earliest_start",
     "erase_secrets",
     "failure_message",
     "redacted_view",
@@ -180,6 +181,14 @@ def check_started(task_id: str, current: str, target: str) -> bool:
     if TaskStatus(target) not in FOLDED[S.preparing]:
         raise Conflict(f"A {current} task cannot become {target}", details=details)
     return True
+
+
+def earliest_start(task: TaskRow) -> datetime:
+    """The earliest moment a `preparing` task's process can have started: its last change (its claim, or
+    a preparing report, which the agent sends before it starts the process). A cancel request changes a
+    task while its process may already run, so for a task whose cancel was asked it is when the task was
+    queued for this attempt (before its claim)."""
+    return task.queued_at if task.cancel_requested else task.updated_at
 
 
 def started_at(run_seconds: float, *, since: datetime, now: datetime) -> datetime:

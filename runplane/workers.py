@@ -310,7 +310,7 @@ class WorkerManager:
         now = utcnow()
         started = now
         if report.run_seconds is not None:
-            started = lifecycle.started_at(report.run_seconds, since=task.updated_at, now=now)
+            started = lifecycle.started_at(report.run_seconds, since=lifecycle.earliest_start(task), now=now)
         started_values: dict[str, Any] | None = None
         if folded:
             started_values = _started_values(task, started, now)

@@ -175,6 +175,25 @@ async def test_the_folded_start_is_kept_between_the_claim_and_the_end(client, db
             assert ended - started <= timedelta(seconds=0.5)
 
 
+async def test_a_cancel_request_during_the_run_does_not_move_the_start_bound(
+    client, db, worker_key, user_key
+):
+    """A cancel request changes the task while its process may already run: the start is then kept
+    after the attempt was queued, not after the request."""
+    worker_id = await register(client, worker_key)
+    task_id = await submit(client, user_key)
+    assert await claimed_id(client, worker_key, worker_id) == task_id
+    assert (await client.delete(f"/v1/tasks/{task_id}", headers=auth(user_key))).status_code == 202
+    async with db.reader() as session:
+        row = await session.get(TaskRow, task_id)
+        assert row is not None
+        queued_at, cancel_asked_at = row.queued_at, row.updated_at
+    answer = await report(client, worker_key, worker_id, task_id, status="cancelled", run_seconds=31622400)
+    assert answer.json()["status"] == "cancelled", answer.text
+    started = datetime.fromisoformat((await task_of(client, user_key, task_id))["started_at"])
+    assert started == queued_at < cancel_asked_at
+
+
 async def test_a_running_report_with_run_seconds_dates_the_start(client, db, worker_key, user_key):
     """A task longer than the agent's window reports `running` with how long it has run: its start is
     dated back by that (within the claim), the rest as before."""

@@ -33,7 +33,7 @@ class TaskReport:
             duration on the
             worker's clock, so a difference between the worker's and the server's clocks does not matter).
             It says the process started: the task's `started_at` becomes the report's arrival minus
-            `run_seconds`, kept between the task's last change (its claim) and now. Sent with the report of
+            `run_seconds`, kept between the attempt's claim and now. Sent with the report of
             a task still `preparing`: with status `running`, it makes `started_at` exact; with an end
             (`collecting`, `completed`, `failed`, `cancelled`) it folds the `running` report into it (a
             task that ended within moments sends one report): the server records the task's `running`
