@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from runplane.store.tables import EventRow, TaskRow
 from tests.conftest import auth
+from tests.integration.test_gang_placement import start_gang
 from tests.support.errors import assert_error
 from tests.support.workers import claimed_id, register, report, submit, task_of
 
@@ -294,3 +295,18 @@ async def test_a_folded_end_sent_again_is_a_repeat(client, db, worker_key, user_
         {"task_id": task_id, "status": "completed", "requested": "failed"},
     )
     assert await _seen(client, db, admin_key, user_key, task_id, worker_id) == before
+
+
+async def test_a_multi_node_part_reports_running_on_its_own(client, worker_key, user_key):
+    """A gang is as far as its slowest part: a part's end cannot stand for its `running` (409, nothing
+    changes; the agent never folds a part's reports)."""
+    task_id, workers = await start_gang(client, worker_key, user_key, 2)
+    folded = await report(client, worker_key, workers[0], task_id, status="completed", run_seconds=0.1)
+    assert_error(
+        folded,
+        409,
+        "CONFLICT",
+        "A multi-node task's part reports 'running' on its own: run_seconds is for single-node tasks",
+        {"task_id": task_id, "status": "preparing"},
+    )
+    assert (await task_of(client, user_key, task_id))["status"] == "preparing"
