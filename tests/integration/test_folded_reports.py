@@ -71,7 +71,7 @@ async def _seen(client, db, admin_key: str, user_key: str, task_id: str, worker_
         key: task.get(key)
         for key in ("status", "message", "progress", "failure", "retry_count", "attempts", "exit_code")
     }
-    return _same(
+    seen: dict[str, Any] = _same(
         {
             "events": await _events(db, task_id),
             "audit": await _audit(client, admin_key, task_id),
@@ -83,6 +83,7 @@ async def _seen(client, db, admin_key: str, user_key: str, task_id: str, worker_
         },
         ids,
     )
+    return seen
 
 
 # Each case: what the task is submitted with, whether its owner cancels it first, and the end report.
