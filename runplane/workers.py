@@ -317,7 +317,6 @@ class WorkerManager:
             # The end is decided on the task as the `running` report would have left it (an ended attempt's
             # history keeps its start). The row is this report's own copy, read for it.
             task.started_at = started_values["started_at"]
-            current = lifecycle.S.running
         values: dict[str, Any] = {"status": target, "updated_at": now}
         if report.exit_code is not None:
             values["exit_code"] = report.exit_code

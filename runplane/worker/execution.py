@@ -11,8 +11,8 @@ upload them; and report ``completed``, or ``failed`` with its reason (``exit_cod
 one would see a ``collecting`` with nothing to upload). ``running`` is reported once the process has run
 ``start_report_delay_seconds`` (default 0.5 s; 0: at once): a process that ends sooner has its start told
 by its next status report (``collecting`` or the end), which carries how long it ran (``run_seconds``), and
-the server records ``running`` and that report together (issue 11: a no-op task costs one report). ``timeout_seconds`` bounds the command only, not
-the preparation. The task's last log lines are shipped (one request) before its end is reported.
+the server records ``running`` and that report together (issue 11: a no-op task costs one report).
+``timeout_seconds`` bounds the command only, not the preparation. The task's last log lines are shipped (one request) before its end is reported.
 
 Cancellation has three causes, and only one is reported:
 
