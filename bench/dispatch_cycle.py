@@ -5,13 +5,17 @@
     .venv/bin/python bench/dispatch_cycle.py --profile 30          # and cProfile's top 30 (by own time)
     .venv/bin/python bench/dispatch_cycle.py --profile 30 --profile-only report   # of the reports only
     .venv/bin/python bench/dispatch_cycle.py --old-agent           # the reports an agent sent before issue 11
+    .venv/bin/python bench/dispatch_cycle.py --folded              # one end report with run_seconds (issue 11)
+    .venv/bin/python bench/dispatch_cycle.py --compare             # the agent's two reports, then --folded
 
 `bench/dispatch.py` measures the whole system (gunicorn, real agents, shims) and moves with the load of a
 shared machine. This script isolates the server's work on the dispatch path: the app in-process (as the
 tests build it, over httpx's ASGI transport, no sockets), one worker, and for each batch of `--batch` tasks:
 `--batch` times `POST /v1/tasks`, one `POST .../claim` (`max_tasks` = `--batch`), then each task's reports as
-today's agent sends them for a no-op task (`running`, `completed`; with `--old-agent`: `preparing`,
-`running`, `collecting`, `completed`). The figure is this process's CPU time (user + system, all threads:
+an agent sends them for a no-op task (`running`, `completed`: an agent with `--start-report-delay-seconds 0`,
+or whose task outlived the delay; with `--old-agent`: `preparing`, `running`, `collecting`, `completed`; with
+`--folded`: today's agent for a task that ended within the delay, one `completed` with `run_seconds`).
+`--compare` runs the two-report agent and then `--folded` in one process and prints them side by side. The figure is this process's CPU time (user + system, all threads:
 the driver's threads included) per task and per operation, so other work on the machine changes it little.
 It does not include the database server's CPU on PostgreSQL.
 """
@@ -58,7 +62,15 @@ async def new_key(url: str, role: str, name: str) -> str:
         await db.close()
 
 
-async def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, float]:
+# The reports a no-op task costs, by agent.
+AGENTS: dict[str, list[dict[str, Any]]] = {
+    "old agent": [{"status": s} for s in ("preparing", "running", "collecting", "completed")],
+    "agent": [{"status": "running"}, {"status": "completed"}],
+    "folded agent": [{"status": "completed", "run_seconds": 0.004}],
+}
+
+
+async def run(url: str, data_dir: Path, args: argparse.Namespace, agent: str) -> dict[str, float]:
     settings = Settings(
         data_dir=data_dir,
         database_url=url,
@@ -71,9 +83,7 @@ async def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, f
     migrate(sql_url)
     user = {"X-API-Key": await new_key(sql_url, "user", "bench")}
     worker = {"X-API-Key": await new_key(sql_url, "worker", "bench-worker")}
-    statuses = (
-        ["preparing", "running", "collecting", "completed"] if args.old_agent else ["running", "completed"]
-    )
+    reports = AGENTS[agent]
     spent: dict[str, float] = defaultdict(float)
     profiler = cProfile.Profile() if args.profile else None
     application = create_app(settings)
@@ -123,14 +133,15 @@ async def run(url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, f
                 )
                 ids = [a["task_id"] for a in claimed.json().get("assignments", [])]
                 assert len(ids) == args.batch, claimed.text
-                for status in statuses:
+                for sent in reports:
+                    name = f"report {sent['status']}" + (" (folded)" if "run_seconds" in sent else "")
                     for task_id in ids:
                         await timed(
-                            f"report {status}",
+                            name,
                             http.post(
                                 f"/v1/workers/{worker_id}/tasks/{task_id}/report",
                                 headers=worker,
-                                json={"attempt": 1, "status": status},
+                                json={"attempt": 1, **sent},
                             ),
                         )
 
@@ -167,6 +178,8 @@ def main() -> int:
         "--postgres", action="store_true", help="a fresh PostgreSQL database instead of SQLite"
     )
     parser.add_argument("--old-agent", action="store_true", help="preparing, running, collecting, completed")
+    parser.add_argument("--folded", action="store_true", help="one completed report with run_seconds")
+    parser.add_argument("--compare", action="store_true", help="the agent's two reports, then --folded")
     parser.add_argument("--profile", type=int, default=0, help="print cProfile's top N functions")
     parser.add_argument(
         "--profile-only",
@@ -175,6 +188,25 @@ def main() -> int:
         help="profile only the operations whose name starts with PREFIX (e.g. 'report completed')",
     )
     args = parser.parse_args()
+    if args.compare:
+        agents = ["agent", "folded agent"]
+    else:
+        agents = ["old agent" if args.old_agent else "folded agent" if args.folded else "agent"]
+    results = {agent: measure(args, agent) for agent in agents}
+    db = "postgresql" if args.postgres else "sqlite"
+    print(f"dispatch_cycle: {db}, {args.tasks} tasks, batches of {args.batch}; CPU ms per task:")
+    names = list(dict.fromkeys(name for figures in results.values() for name in figures))
+    print(f"  {'':26s}" + "".join(f"{agent:>14s}" for agent in agents))
+    for name in names:
+        cells = "".join(
+            f"{results[agent][name]:14.2f}" if name in results[agent] else f"{'':14s}" for agent in agents
+        )
+        print(f"  {name:26s}{cells}")
+    return 0
+
+
+def measure(args: argparse.Namespace, agent: str) -> dict[str, float]:
+    """One run of `run` on a fresh database (SQLite in a temporary directory, or PostgreSQL)."""
     with tempfile.TemporaryDirectory(prefix="runplane-cycle-") as tmp:
         data_dir = Path(tmp)
         if args.postgres:
@@ -187,17 +219,11 @@ def main() -> int:
         else:
             url = f"sqlite+aiosqlite:///{data_dir / 'cycle.sqlite3'}"
         try:
-            figures = asyncio.run(run(url, data_dir, args))
+            return asyncio.run(run(url, data_dir, args, agent))
         finally:
             if args.postgres:
                 with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    db = "postgresql" if args.postgres else "sqlite"
-    agent = "old agent" if args.old_agent else "agent"
-    print(f"dispatch_cycle: {db}, {args.tasks} tasks, batches of {args.batch}, {agent}; CPU ms per task:")
-    for name, value in figures.items():
-        print(f"  {name:20s} {value:8.2f}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -1568,6 +1568,15 @@ class TaskReport(BaseModel):
             pattern="^https?://",
         ),
     ] = None
+    run_seconds: Annotated[
+        float | None,
+        Field(
+            description="How long the task's process had run when this report was sent, in seconds (a duration on the\nworker's clock, so a difference between the worker's and the server's clocks does not matter).\nIt says the process started: the task's `started_at` becomes the report's arrival minus\n`run_seconds`, kept between the attempt's claim and now. Sent with the report of\na task still `preparing`: with status `running`, it makes `started_at` exact; with an end\n(`collecting`, `completed`, `failed`, `cancelled`) it folds the `running` report into it (a\ntask that ended within moments sends one report): the server records the task's `running`\n(its event and audit entry) and then the end, in one transaction, exactly as two reports\nwould have. 400 without a status or with status `preparing`; 409 when the task is no longer\n`preparing` (unless the report repeats its status), or is a multi-node task's part. Without\nit, a `preparing` task cannot be reported `completed` or `collecting`.\n",
+            examples=[0.042],
+            ge=0.0,
+            le=31622400.0,
+        ),
+    ] = None
 
 
 class TaskReportReply(BaseModel):

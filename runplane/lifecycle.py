@@ -10,6 +10,8 @@ This module is the one home of a task's lifecycle (issue 8 §1); every other mod
     cancelled          failed | cancelled (from any active state)
         └──────retry (POST /v1/tasks/{id}/retry)──────▶ queued     failed ──retry──▶ queued
     running ──▶ completed   (a task with no outputs to upload skips collecting)
+    preparing ─(running)─▶ collecting | completed | failed | cancelled   (`FOLDED`: one report whose
+                            `run_seconds` says the process ran; recorded as running, then the end)
 
 - `TaskStatus` is the contract's enum (`generated.models.TaskStatus`, a `StrEnum`: its members compare and
   bind as the plain strings stored in ``tasks.status``). `ACTIVE` / `TERMINAL` / `LIVE` are its sets.
@@ -30,7 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from generated.models import FailureReason, TaskStatus
@@ -45,6 +47,7 @@ __all__ = [
     "ACTIVE",
     "ALL",
     "DEFAULT_MESSAGES",
+    "FOLDED",
     "LIVE",
     "REPORTED",
     "RETRYABLE",
@@ -56,7 +59,9 @@ __all__ = [
     "after_failure",
     "can_move",
     "cancelled_values",
+    "check_started",
     "check_transition",
+    "earliest_start",
     "erase_secrets",
     "failure_message",
     "marked_texts",
@@ -64,6 +69,7 @@ __all__ = [
     "restored_texts",
     "shown_command",
     "shown_text",
+    "started_at",
 ]
 
 S = TaskStatus
@@ -107,6 +113,11 @@ REPORTED: Final[dict[TaskStatus, frozenset[TaskStatus]]] = {
     S.running: frozenset({S.collecting, S.completed, S.failed, S.cancelled}),
     S.collecting: frozenset({S.completed, S.failed, S.cancelled}),
 }
+# The ends a worker's report may fold its `running` into (`TaskReport.run_seconds`: the process started and
+# ended before the agent said so): from `preparing`, the task goes through `running` to them in one change.
+FOLDED: Final[dict[TaskStatus, frozenset[TaskStatus]]] = {
+    S.preparing: frozenset({S.collecting, S.completed, S.failed, S.cancelled}),
+}
 # The message a task shows on entering a state when nobody gave one.
 DEFAULT_MESSAGES: Final[dict[TaskStatus, str]] = {
     S.queued: "Queued",
@@ -149,6 +160,48 @@ def check_transition(
         raise Conflict(f"Task already {current}", details=details)
     if TaskStatus(target) not in allowed.get(TaskStatus(current), frozenset()):
         raise Conflict(f"A {current} task cannot become {target}", details=details)
+
+
+def check_started(task_id: str, current: str, target: str) -> bool:
+    """Checks a report that says the task's process started (`TaskReport.run_seconds`) and moves it to
+    `target`; True when it folds `running` into its end (`FOLDED`: the task goes preparing → running →
+    `target`), False when it is the `running` report itself.
+
+    Only a task still `preparing` started with this report: a task already further along started with an
+    earlier one, so the duration says nothing true about it; 409 (`Conflict`) then, naming the status.
+    """
+    details = {"task_id": task_id, "status": str(current), "requested": str(target)}
+    if current != S.preparing:
+        if current in TERMINAL:
+            check_transition(task_id, current, target, allowed=REPORTED)  # "Task already <status>"
+        raise Conflict(
+            f"A {current} task already reported its start: run_seconds goes only with the report that "
+            "starts a preparing task",
+            details=details,
+        )
+    if target == S.running:
+        return False
+    if TaskStatus(target) not in FOLDED[S.preparing]:
+        raise Conflict(f"A {current} task cannot become {target}", details=details)
+    return True
+
+
+def earliest_start(task: TaskRow) -> datetime:
+    """The earliest moment a `preparing` task's process can have started: its last change (its claim, or
+    a preparing report, which the agent sends before it starts the process). A cancel request changes a
+    task while its process may already run, so for a task whose cancel was asked it is when the task was
+    queued for this attempt (before its claim)."""
+    return task.queued_at if task.cancel_requested else task.updated_at
+
+
+def started_at(run_seconds: float, *, since: datetime, now: datetime) -> datetime:
+    """When a task's process started, from a report that says it had run `run_seconds` when it was sent:
+    `now` (the report's arrival) less the duration, kept between `since` (the task's last change before
+    the start: its claim or a preparing report) and `now`. The report's travel time makes the start
+    look slightly earlier than it was; a worker's clock that runs apart from the server's does not
+    matter (a duration)."""
+    start = now - timedelta(seconds=run_seconds)
+    return min(max(start, since), now)
 
 
 def failure_message(reason: str, exit_code: int | None, timeout_seconds: int | None) -> str:

@@ -276,12 +276,14 @@ class WorkerManager:
         target = report.status.value if report.status is not None else None
         reason = report.failure_reason.value if report.failure_reason is not None else None
         _check_report(target, reason)
+        _check_run_seconds(target, report.run_seconds)
         await self.touch(worker)
         for tried in range(_REPORT_ATTEMPTS):
             task = first if tried == 0 else await self.store.task(task_id)
             if task is None:
                 raise NotFound("Task not found", details={"task_id": task_id})
             if task.node_count > 1:
+                _check_part_report(task, report)
                 return await self.gangs.report(
                     lambda: self._load(task_id), worker_id, worker.name, report, target, reason
                 )
@@ -383,19 +385,31 @@ class WorkerManager:
         self, task: TaskRow, worker_id: str, target: str, reason: str | None, report: TaskReport
     ) -> TaskRow | None:
         current = task.status
-        lifecycle.check_transition(task.id, current, target, allowed=lifecycle.REPORTED)
+        # A report that says the process ran (`run_seconds`) and ends the task folds its `running` in.
+        folded = report.run_seconds is not None and lifecycle.check_started(task.id, current, target)
+        if not folded:
+            lifecycle.check_transition(task.id, current, target, allowed=lifecycle.REPORTED)
         if target == lifecycle.S.cancelled and not task.cancel_requested:
             raise Conflict(
                 "Nobody asked to cancel this task", details={"task_id": task.id, "status": current}
             )
         now = utcnow()
+        started = now
+        if report.run_seconds is not None:
+            started = lifecycle.started_at(report.run_seconds, since=lifecycle.earliest_start(task), now=now)
+        started_values: dict[str, Any] | None = None
+        if folded:
+            started_values = _started_values(task, started, now)
+            # The end is decided on the task as the `running` report would have left it (an ended attempt's
+            # history keeps its start). The row is this report's own copy, read for it.
+            task.started_at = started_values["started_at"]
         values: dict[str, Any] = {"status": target, "updated_at": now}
         if report.exit_code is not None:
             values["exit_code"] = report.exit_code
         if report.service_url is not None:
             values["service_url"] = report.service_url
         if target == lifecycle.S.running:
-            values["started_at"] = task.started_at or now
+            values["started_at"] = task.started_at or started
         default_message = lifecycle.DEFAULT_MESSAGES.get(lifecycle.TaskStatus(target))
         if default_message is not None:
             values["message"] = report.message or default_message
@@ -421,16 +435,28 @@ class WorkerManager:
         elif target == lifecycle.S.cancelled:
             values.update(lifecycle.cancelled_values(task, now=now))
         values = lifecycle.erase_secrets(task, values)
-        row = await self.store.update_task(
-            task.id,
-            worker_id=worker_id,
-            from_status=current,
-            values=values,
-            progress=report.progress,
-            require_cancel=target == lifecycle.S.cancelled,
-            previous=current,
-            ending=self.on_ending,
-        )
+        if started_values is not None:
+            # Both changes in one transaction: the events and audit entries of `running`, then of the end.
+            row = await self.store.start_and_move(
+                task.id,
+                worker_id=worker_id,
+                started=started_values,
+                values=values,
+                progress=report.progress,
+                require_cancel=target == lifecycle.S.cancelled,
+                ending=self.on_ending,
+            )
+        else:
+            row = await self.store.update_task(
+                task.id,
+                worker_id=worker_id,
+                from_status=current,
+                values=values,
+                progress=report.progress,
+                require_cancel=target == lifecycle.S.cancelled,
+                previous=current,
+                ending=self.on_ending,
+            )
         if row is not None and row.status in TERMINAL:
             await self._ended(row)
         return row
@@ -695,6 +721,36 @@ def check_assigned(task: TaskRow, worker_id: str, attempt: int | None) -> None:
         raise Conflict(
             f"Attempt {attempt} is over: the task is on attempt {current}",
             details={"task_id": task.id, "attempt": attempt, "current_attempt": current},
+        )
+
+
+def _started_values(task: TaskRow, started: datetime, now: datetime) -> dict[str, Any]:
+    """The column values a `running` report without a message would write on `task` (preparing), for a
+    report that folds it into the end."""
+    return {
+        "status": lifecycle.S.running,
+        "updated_at": now,
+        "started_at": task.started_at or started,
+        "message": lifecycle.DEFAULT_MESSAGES[lifecycle.S.running],
+    }
+
+
+def _check_run_seconds(target: str | None, run_seconds: float | None) -> None:
+    """400 for `run_seconds` on a report that moves the task nowhere past `preparing`."""
+    if run_seconds is not None and target in (None, TaskStatus.preparing):
+        raise ValidationFailed(
+            "'run_seconds' goes with the report that starts the task: status 'running' or its end",
+            details={"field": "run_seconds"},
+        )
+
+
+def _check_part_report(task: TaskRow, report: TaskReport) -> None:
+    """409 for `run_seconds` on a multi-node task's part: each part reports its `running` on its own (the
+    gang is as far as its slowest part)."""
+    if report.run_seconds is not None:
+        raise Conflict(
+            "A multi-node task's part reports 'running' on its own: run_seconds is for single-node tasks",
+            details={"task_id": task.id, "status": task.status},
         )
 
 

@@ -579,6 +579,54 @@ class WorkerStore:
             await _recorded(session, row, previous, ending)
             return Reported(row, lease)
 
+    async def start_and_move(
+        self,
+        task_id: str,
+        *,
+        worker_id: str,
+        started: dict[str, Any],
+        values: dict[str, Any],
+        progress: float | None = None,
+        require_cancel: bool = False,
+        ending: EndingHook | None = None,
+    ) -> TaskRow | None:
+        """A `preparing` task held by `worker_id` becomes `running` (`started`: its column values) and then
+        moves on (`values`: to its end, or `collecting`), in one transaction, each change recording its
+        events and audit entry as `update_task` does (so readers see ``running`` and then the end, as after
+        two reports; `ending` as for `update_task`); None, changing nothing, when the task is no longer preparing on this worker (or,
+        with `require_cancel`, nobody asked to cancel it).
+        """
+        conditions = [TaskRow.id == task_id, TaskRow.worker_id == worker_id]
+        if require_cancel:
+            conditions.append(TaskRow.cancel_requested.is_(True))
+        changes = erase_secrets(None, values)
+        if progress is not None and "progress" not in changes:
+            changes["progress"] = greatest(self.dialect, TaskRow.progress, progress)
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(TaskRow)
+                .where(*conditions, TaskRow.status == TaskStatus.preparing)
+                .values(**started)
+                .returning(TaskRow)
+                .execution_options(**_RETURNING)
+            )
+            row = result.scalars().first()
+            if row is None:
+                return None
+            await events.task_changed(session, row, previous=TaskStatus.preparing)
+            # The first change holds the row (SQLite: the write lock; PostgreSQL: the row lock) until the
+            # commit, so the second one's condition holds.
+            result = await session.execute(
+                update(TaskRow)
+                .where(*conditions, TaskRow.status == TaskStatus.running)
+                .values(**changes)
+                .returning(TaskRow)
+                .execution_options(**_RETURNING)
+            )
+            ended = result.scalars().one()
+            await _recorded(session, ended, TaskStatus.running, ending)
+            return ended
+
     # --- recovery -----------------------------------------------------------------------------------
 
     async def orphans(self) -> Sequence[Orphan]:

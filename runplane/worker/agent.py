@@ -123,6 +123,11 @@ class AgentOptions:
     progress_interval_seconds: float = 1.0
     log_flush_seconds: float = 1.0
     keep_work_dirs: bool = False
+    start_report_delay_seconds: float = 0.5
+    """How long a task's process may run before `running` is reported: one that ends sooner sends only
+    its end, which carries how long it ran (the server records its `running` too). 0: report `running`
+    as the process starts. Services and parts of multi-node tasks always report it at once. 0.5 s: a
+    no-op's process (started through the shim) took up to 0.2 s on a loaded 2-core machine."""
     http_timeout_seconds: float = 30.0
     claim_wait_seconds: float = 5.0
     """How long an idle worker's claim may wait on the server for work (a long poll); 0: plain polling.
@@ -208,6 +213,7 @@ class WorkerAgent:
             progress_interval_seconds=options.progress_interval_seconds,
             log_flush_seconds=options.log_flush_seconds,
             keep_work_dirs=options.keep_work_dirs,
+            start_report_delay_seconds=options.start_report_delay_seconds,
             service_host=options.service_host,
         )
         self.worker_id: str | None = None

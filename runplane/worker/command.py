@@ -84,6 +84,17 @@ def worker_command(
     grace_seconds: Annotated[
         float, typer.Option(min=0, help="On SIGTERM/SIGINT, how long running tasks get to finish.")
     ] = 10.0,
+    start_report_delay_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=60,
+            help=(
+                "How long a task's process may run before its start is reported: a task that ends sooner "
+                "sends only its end report (with how long it ran). 0: report the start at once."
+            ),
+        ),
+    ] = 0.5,
     keep_work_dirs: Annotated[
         bool, typer.Option(help="Keep each task's work directory after it ends (for debugging).")
     ] = False,
@@ -147,6 +158,7 @@ def worker_command(
         claim_wait_seconds=claim_wait_seconds,
         grace_seconds=grace_seconds,
         keep_work_dirs=keep_work_dirs,
+        start_report_delay_seconds=start_report_delay_seconds,
         service_host=service_host,
         address=address,
     )

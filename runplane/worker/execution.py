@@ -8,8 +8,11 @@ cache and place them under ``code/`` (``dataset_invalid``); report ``running`` a
 progress lines into throttled reports; then, when ``output/`` holds files, report ``collecting`` and
 upload them; and report ``completed``, or ``failed`` with its reason (``exit_code``, ``timeout``,
 ``out_of_memory``). A task with no outputs goes from ``running`` straight to its end (one report less; no
-one would see a ``collecting`` with nothing to upload). ``timeout_seconds`` bounds the command only, not
-the preparation. The task's last log lines are shipped (one request) before its end is reported.
+one would see a ``collecting`` with nothing to upload). ``running`` is reported once the process has run
+``start_report_delay_seconds`` (default 0.5 s; 0: at once): a process that ends sooner has its start told
+by its next status report (``collecting`` or the end), which carries how long it ran (``run_seconds``), and
+the server records ``running`` and that report together (issue 11: a no-op task costs one report).
+``timeout_seconds`` bounds the command only, not the preparation. The task's last log lines are shipped (one request) before its end is reported.
 
 Cancellation has three causes, and only one is reported:
 
@@ -95,6 +98,8 @@ class ExecutionSettings:
     progress_interval_seconds: float = 1.0
     log_flush_seconds: float = 1.0
     keep_work_dirs: bool = False
+    # How long a task's process may run before `running` is reported (0: at once); see `_run_command`.
+    start_report_delay_seconds: float = 0.0
     # The address a task of kind `service` listens on and is reported at.
     service_host: str = "127.0.0.1"
 
@@ -140,6 +145,12 @@ class TaskExecution:
         self._undelivered_lines = 0
         self._output_warnings: list[str] = []
         self._shipper: LogShipper | None = None
+        # When the process started (the loop's clock) while its start is not reported yet: the next status
+        # report carries how long it has run (`run_seconds`), which tells the server it started.
+        self._unreported_start: float | None = None
+        # Set once `running` is reported: progress reports wait for it (a task must not show progress
+        # while it still shows `preparing`; the end report carries the last progress anyway).
+        self._start_reported = asyncio.Event()
 
     def request_cancel(self, reason: CancelReason) -> None:
         # The first cause wins: a task the owner cancelled stays "requested" even if the lease then ends.
@@ -216,13 +227,47 @@ class TaskExecution:
             port = await asyncio.to_thread(free_port, host)
             argv += [f"--ip={host}", f"--port={port}"]
             url = service_url(host, port)
-        await self._report(status=ReportedStatus.running, message="running")
-        outcome = await self._execute(argv, env, url)
+        outcome = await self._run_command(argv, env, url)
         if outcome.reason == "cancelled":
             await self._end_cancelled()
             return
         upload_error = await self._collect()
         await self._end(outcome, upload_error)
+
+    async def _run_command(self, argv: list[str], env: dict[str, str], url: str | None) -> ProcessOutcome:
+        """Runs the command and reports `running`: at once (a service, a part of a multi-node task, or no
+        delay set), or once the process has run `start_report_delay_seconds`. A process that ends sooner
+        has its start reported by its next status report (its end, or `collecting`), which carries how
+        long it ran: one report instead of two, and the server still records `running` (issue 11).
+
+        A cancel reaches the process during the delay as at any time (heartbeats, `request_cancel`). If
+        the `running` report fails, the process is stopped before the error goes on (a task the server
+        gave away must not keep running here).
+        """
+        delay = self._settings.start_report_delay_seconds
+        if delay <= 0 or url is not None or self.assignment.rank is not None:
+            await self._report(status=ReportedStatus.running, message="running")
+            self._start_reported.set()
+            return await self._execute(argv, env, url)
+        loop = asyncio.get_running_loop()
+        self._unreported_start = loop.time()
+        ended = asyncio.Event()
+        run = asyncio.ensure_future(self._execute(argv, env, url, ended=ended))
+        waiter = asyncio.ensure_future(ended.wait())
+        try:
+            await asyncio.wait([run, waiter], timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if ended.is_set() or run.done():
+            return await run  # its start goes with its next status report
+        try:
+            await self._report(status=ReportedStatus.running, message="running")
+        except BaseException:
+            self.request_cancel("lost")
+            await asyncio.gather(run, return_exceptions=True)
+            raise
+        self._start_reported.set()
+        return await run
 
     async def _end_cancelled(self) -> None:
         if self.cancel_reason == "requested":
@@ -323,7 +368,16 @@ class TaskExecution:
 
     # -- running --------------------------------------------------------------------------------------
 
-    async def _execute(self, argv: list[str], env: dict[str, str], url: str | None = None) -> ProcessOutcome:
+    async def _execute(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        url: str | None = None,
+        *,
+        ended: asyncio.Event | None = None,
+    ) -> ProcessOutcome:
+        """Runs the process to its end, shipping its output and progress; `ended` is set as soon as the
+        process has ended (before its last lines are shipped)."""
         shipper = LogShipper(
             self._send_logs,
             LogBatcher(max_delay_seconds=self._settings.log_flush_seconds, attempt=self.assignment.attempt),
@@ -359,6 +413,8 @@ class TaskExecution:
                 kill_grace_seconds=self._settings.kill_grace_seconds,
             )
         finally:
+            if ended is not None:
+                ended.set()
             if announcer is not None:
                 announcer.cancel()
                 await asyncio.gather(announcer, return_exceptions=True)
@@ -386,7 +442,9 @@ class TaskExecution:
         self._progress_wake.set()
 
     async def _report_progress(self) -> None:
-        """Sends progress as the tracker allows, one report at a time (the end report sends the last)."""
+        """Sends progress as the tracker allows, one report at a time (the end report sends the last),
+        once the task's start is reported."""
+        await self._start_reported.wait()
         while True:
             await self._progress_wake.wait()
             self._progress_wake.clear()
@@ -479,8 +537,13 @@ class TaskExecution:
         exit_code: int | None = None,
         service_url: str | None = None,
     ) -> TaskReportReply:
+        run_seconds = None
+        if status is not None and self._unreported_start is not None:
+            # This report says the process started: how long it has run, by this host's monotonic clock.
+            run_seconds = round(max(0.0, asyncio.get_running_loop().time() - self._unreported_start), 6)
         report = TaskReport(
             attempt=self.assignment.attempt,
+            run_seconds=run_seconds,
             status=status,
             progress=progress,
             message=_truncate(message) if message is not None else None,
@@ -492,6 +555,8 @@ class TaskExecution:
             reply = await self._client.report(self.worker_id, self.task_id, report)
         except (api.Conflict, api.NotFound) as exc:
             raise TaskLost(str(exc)) from exc
+        if run_seconds is not None:
+            self._unreported_start = None
         if reply.cancel_requested and status not in _FINAL:
             self.request_cancel("requested")
         return reply

@@ -375,7 +375,8 @@ def test_cancel_timeout_and_memory_limit_end_tasks_with_their_reasons(stack: Sta
             entrypoint="python -c 'b = bytearray(512 * 2**20); import time; time.sleep(30)'", memory_gb=0.125
         )
         pgid = pgid_from(pid_file)
-        assert stack.status(cancelled)["status"] == "running"
+        # The agent reports `running` once the process has run its start-report delay (issue 11).
+        stack.wait_status(cancelled, {"running"})
         assert not group_gone(pgid)
         response = stack.http.delete(f"/v1/tasks/{cancelled}", headers=stack.user)
         assert response.status_code == 202, response.text  # accepted: the worker stops it

@@ -107,3 +107,47 @@ def test_no_retries_left_or_a_cancel_request_ends_the_task() -> None:
     assert lifecycle.after_failure(spent, "worker_lost", exit_code=None, text="x", now=NOW).retry is None
     asked = _task(cancel_requested=True)
     assert lifecycle.after_failure(asked, "worker_lost", exit_code=None, text="x", now=NOW).retry is None
+
+
+def test_a_folded_report_goes_through_running_by_the_reported_edges() -> None:
+    """Every FOLDED end is a reported edge from `running` (the two reports it stands for)."""
+    for target in lifecycle.FOLDED[TaskStatus.preparing]:
+        assert TaskStatus.running in REPORTED[TaskStatus.preparing]
+        assert target in REPORTED[TaskStatus.running]
+        assert lifecycle.check_started("t", "preparing", target) is True
+    assert lifecycle.check_started("t", "preparing", "running") is False
+
+
+@pytest.mark.parametrize(
+    ("current", "target", "message"),
+    [
+        ("running", "completed", "A running task already reported its start"),
+        ("collecting", "completed", "A collecting task already reported its start"),
+        ("completed", "failed", "Task already completed"),
+        ("preparing", "queued", "A preparing task cannot become queued"),
+    ],
+)
+def test_a_report_that_says_the_process_started_only_starts_a_preparing_task(
+    current: str, target: str, message: str
+) -> None:
+    with pytest.raises(Conflict) as raised:
+        lifecycle.check_started("t", current, target)
+    assert raised.value.message.startswith(message)
+
+
+def test_the_start_a_report_gives_is_kept_between_the_bound_and_now() -> None:
+    since = NOW - timedelta(seconds=10)
+    assert lifecycle.started_at(2.5, since=since, now=NOW) == NOW - timedelta(seconds=2.5)
+    assert lifecycle.started_at(0, since=since, now=NOW) == NOW
+    assert lifecycle.started_at(1e6, since=since, now=NOW) == since
+    # A bound later than now (a clock step between two server processes) does not put the start ahead.
+    assert lifecycle.started_at(1, since=NOW + timedelta(seconds=5), now=NOW) == NOW
+
+
+def test_a_cancel_request_moves_the_earliest_start_back_to_the_queueing() -> None:
+    task = TaskRow(
+        queued_at=NOW - timedelta(minutes=5), updated_at=NOW - timedelta(minutes=1), cancel_requested=False
+    )
+    assert lifecycle.earliest_start(task) == NOW - timedelta(minutes=1)
+    task.cancel_requested = True
+    assert lifecycle.earliest_start(task) == NOW - timedelta(minutes=5)
