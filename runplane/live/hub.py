@@ -237,6 +237,8 @@ class EventHub:
         self._subs: dict[Subscription, None] = {}  # insertion-ordered set
         self._gap: _Gap | None = None
         self._next_prune = 0.0
+        self._polled_at = float("-inf")
+        """When the reader's last poll started (time.monotonic())."""
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -401,13 +403,12 @@ class EventHub:
 
     async def _run(self) -> None:
         failures = 0
-        polled_at = -MIN_POLL_GAP
         while True:  # until stop() cancels it
             more = False
             try:
                 if self.cursor is None:
                     await self._init_cursor()
-                polled_at = time.monotonic()
+                self._polled_at = time.monotonic()
                 more = await self._poll()
                 await self._maybe_prune()
                 failures = 0
@@ -421,7 +422,11 @@ class EventHub:
                         await self._wake.wait()
                 # Wake-ups that come within MIN_POLL_GAP of the last poll wait for the rest of it and
                 # are then served by one read.
-                await asyncio.sleep(max(0.0, polled_at + MIN_POLL_GAP - time.monotonic()))
+                await asyncio.sleep(self._poll_delay())
+
+    def _poll_delay(self) -> float:
+        """Seconds until the next poll may start: none after a quiet spell, else the rest of MIN_POLL_GAP."""
+        return max(0.0, self._polled_at + MIN_POLL_GAP - time.monotonic())
 
     async def _queue_stats(self) -> None:
         """Recounts the queue after changes, at most once per interval (see `runplane.live.queue_stats`)."""
