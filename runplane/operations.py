@@ -49,7 +49,7 @@ class OnceAsyncOperation(AsyncOperation):
     """connexion's `AsyncOperation` with its decorated handler built once."""
 
     @functools.cached_property
-    def fn(self) -> Callable[..., Any]:  # type: ignore[override]  # a property in the base class
+    def fn(self) -> Callable[..., Any]:
         decorator = OnceStarletteDecorator(pythonic_params=self.pythonic_params, jsonifier=self.jsonifier)
         return decorator(self._fn)
 

@@ -179,7 +179,6 @@ async def test_old_events_are_pruned_but_never_the_newest(hub: EventHub, db: Dat
     assert remaining == 1  # the newest stays, so SQLite never hands its id out again
 
 
-
 async def test_a_wake_up_after_a_quiet_spell_polls_at_once_and_others_wait_for_the_gap(hub: EventHub):
     hub._polled_at = float("-inf")  # no poll for a long time
     assert hub._poll_delay() == 0.0

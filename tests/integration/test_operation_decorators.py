@@ -15,7 +15,7 @@ async def test_handler_decorators_are_built_once_per_operation(client, user_key,
     inspected: list[object] = []
     inspect = parameter.inspect_function_arguments
 
-    def counted(function):  # type: ignore[no-untyped-def]
+    def counted(function):
         inspected.append(function)
         return inspect(function)
 
