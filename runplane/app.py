@@ -53,6 +53,7 @@ from runplane.middleware.no_content import NoContentMiddleware
 from runplane.middleware.ratelimit import RateLimitMiddleware
 from runplane.middleware.request_body import RequestBodyMiddleware
 from runplane.middleware.trace import TraceMiddleware
+from runplane.operations import use_once_operations
 from runplane.plugins.manager import PluginManager
 from runplane.ratelimit import RateLimiter, SharedCounter, storage_uri_for
 from runplane.reservations import ReservationLimits, ReservationManager
@@ -292,6 +293,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs", spec_path="/openapi.json"),
         pythonic_params=True,
     )
+    use_once_operations(api)  # connexion rebuilds each handler's decorators per request otherwise
     api.add_api(
         copy.deepcopy(load_spec()),  # connexion resolves references in the dict it is given
         strict_validation=True,

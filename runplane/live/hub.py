@@ -69,8 +69,12 @@ YIELD_EVERY: Final = 32
 GAP_MAX_WAIT: Final = 10.0
 """Seconds an id gap may hold delivery back when it cannot be proven permanent sooner."""
 PRUNE_INTERVAL: Final = 300.0
-MIN_POLL_GAP: Final = 0.005
-"""Least time between two polls, so a burst of wake-ups costs one query, not hundreds."""
+MIN_POLL_GAP: Final = 0.05
+"""Least time from the start of one poll to the start of the next. Every commit that wrote events wakes
+the reader; an event committed after a quiet spell is read at once, but a stream of them (every task
+submission writes one) is read in batches, at most 1 / MIN_POLL_GAP reads a second, however many
+requests write: otherwise each write request paid a read of the log after it (docs/benchmarks.md, "The
+API's fixed cost"). The price is up to this much delay for live events and claim wake-ups under load."""
 
 ConnectionKind = Literal["websocket", "sse"]
 
@@ -233,6 +237,8 @@ class EventHub:
         self._subs: dict[Subscription, None] = {}  # insertion-ordered set
         self._gap: _Gap | None = None
         self._next_prune = 0.0
+        self._polled_at = float("-inf")
+        """When the reader's last poll started (time.monotonic())."""
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -402,6 +408,7 @@ class EventHub:
             try:
                 if self.cursor is None:
                     await self._init_cursor()
+                self._polled_at = time.monotonic()
                 more = await self._poll()
                 await self._maybe_prune()
                 failures = 0
@@ -413,7 +420,13 @@ class EventHub:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.poll_interval):
                         await self._wake.wait()
-                await asyncio.sleep(MIN_POLL_GAP)
+                # Wake-ups that come within MIN_POLL_GAP of the last poll wait for the rest of it and
+                # are then served by one read.
+                await asyncio.sleep(self._poll_delay())
+
+    def _poll_delay(self) -> float:
+        """Seconds until the next poll may start: none after a quiet spell, else the rest of MIN_POLL_GAP."""
+        return max(0.0, self._polled_at + MIN_POLL_GAP - time.monotonic())
 
     async def _queue_stats(self) -> None:
         """Recounts the queue after changes, at most once per interval (see `runplane.live.queue_stats`)."""

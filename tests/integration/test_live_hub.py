@@ -4,6 +4,7 @@ replay/live seam, tenancy, dropping a subscriber whose queue is full, and prunin
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
+from runplane.live import hub as hub_module
 from runplane.live.hub import Dropped, EventHub, LiveEvent, Subscription
 from runplane.security import Principal
 from runplane.settings import Settings
@@ -175,3 +177,36 @@ async def test_old_events_are_pruned_but_never_the_newest(hub: EventHub, db: Dat
     async with db.reader() as session:
         remaining = (await session.execute(select(func.count()).select_from(EventRow))).scalar_one()
     assert remaining == 1  # the newest stays, so SQLite never hands its id out again
+
+
+async def test_a_wake_up_after_a_quiet_spell_polls_at_once_and_others_wait_for_the_gap(hub: EventHub):
+    hub._polled_at = float("-inf")  # no poll for a long time
+    assert hub._poll_delay() == 0.0
+    hub._polled_at = time.monotonic()  # a poll just started
+    assert 0.0 < hub._poll_delay() <= hub_module.MIN_POLL_GAP
+
+
+async def test_commits_within_the_poll_gap_share_one_read(
+    hub: EventHub, db: Database, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(hub_module, "MIN_POLL_GAP", 1.0)
+    monkeypatch.setattr(hub, "poll_interval", 3600.0)  # no timed polls: only wake-ups read
+    polls = 0
+    poll = hub._poll
+
+    async def counted() -> bool:
+        nonlocal polls
+        polls += 1
+        return await poll()
+
+    monkeypatch.setattr(hub, "_poll", counted)
+    sub = hub.subscribe(ALICE, "websocket")
+    # Quiet: the reader waits for a wake-up (PostgreSQL's LISTEN connection wakes it once at its start).
+    await eventually(lambda: not hub._wake.is_set() and time.monotonic() > hub._polled_at + 1.0)
+    before = polls
+    for index in range(5):
+        await record(db, "alice", index)
+    got = await take(sub, 5)
+    assert [event.data["index"] for event in got] == list(range(5))
+    # The first commit's wake-up reads at once, the rest a second after it: at most one more read.
+    assert polls - before <= 2
