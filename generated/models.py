@@ -2477,13 +2477,15 @@ class ModelInput(BaseModel):
 
 class ModelInputList(RootModel[list[ModelInput]]):
     """
-    Every input the model reads; a run with any other input is refused (422).
+    Every input the model reads: the one list /v1/tasks, /v1/sweeps (a swept parameter must be one of
+    them) and /api/runs accept; a run with any other input is refused (422).
+
     """
 
     root: Annotated[
         list[ModelInput],
         Field(
-            description="Every input the model reads; a run with any other input is refused (422).",
+            description="Every input the model reads: the one list /v1/tasks, /v1/sweeps (a swept parameter must be one of\nthem) and /api/runs accept; a run with any other input is refused (422).\n",
             max_length=64,
         ),
     ]

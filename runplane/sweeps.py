@@ -7,8 +7,8 @@ variation runs ``repeats`` times; the repeat (1-based) is the run identity's ``t
 Where the values go:
 
 - a catalog model run gets them in its ``inputs`` (over the template's own inputs). A parameter must be one
-  the model reads (its grid parameters and the scenario keys of :mod:`runplane.catalog.registry`), and each
-  value must pass the model's input validation;
+  the model reads (`runplane.catalog.ModelSpec.input_names`: what the model listings show), and each value
+  must pass the model's input validation; a ``seed`` input is the task's seed (not a derived one);
 - a command gets them through ``{name}`` placeholders in ``args`` and in ``env`` values (``{{`` and ``}}``
   are literal braces). A placeholder that names no parameter, and a parameter no placeholder uses, are
   refused: a swept value that would silently not reach the run is a mistake. Values are written as JSON
@@ -42,8 +42,7 @@ import anyio.to_thread
 
 from generated.models import TaskCreate
 from runplane import lifecycle
-from runplane.catalog import get_model, validate_inputs
-from runplane.catalog.registry import CONTEXT_KEYS
+from runplane.catalog import get_model, input_seed, validate_inputs
 from runplane.errors import Conflict, NotFound, Unprocessable
 from runplane.lifecycle import ALL, TERMINAL, TaskStatus
 from runplane.redaction import SecretValues
@@ -287,7 +286,7 @@ def check_model_parameters(model_id: str, base_inputs: Mapping[str, Any], expans
     """422 unless the model reads every swept parameter and every variation's inputs are valid for it."""
     spec = get_model(model_id)
     assert spec is not None, "the template's references are checked first"
-    reads = [*spec.params, *CONTEXT_KEYS]
+    reads = spec.input_names()  # the catalog's one list: what /v1/models and /api/models show
     for name in expansion.parameters:
         if name not in reads:
             raise Unprocessable(
@@ -521,7 +520,10 @@ class SweepManager:
                         "args": args,
                         "env": env,
                         "inputs": inputs,
-                        "random_seed": derive_seed(base_seed, index, trial),
+                        # A model's `seed` input is its run's seed (runplane.catalog.input_seed).
+                        "random_seed": derive_seed(base_seed, index, trial)
+                        if (seed := input_seed(inputs)) is None
+                        else seed,
                         "created_at": at,
                         "updated_at": at,
                         "queued_at": at,

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from runplane.catalog import CATALOG
 from runplane.store.sweeps import SweepStore
 from tests.conftest import auth
 from tests.support.worker_flow import FREE, FakeWorker
@@ -248,3 +249,61 @@ async def test_integers_within_the_bound_are_reported_as_they_ran(client, user_k
     written = await client.get(f"/v1/tasks/{task_id}/artifacts/run.json", headers=auth(user_key))
     assert json.loads(written.content)["variation_values"] == {"x": 9007199254740991}
     assert '"x": 9007199254740991' in written.text
+
+
+# --- 5. a model's inputs: one list, listed and accepted alike -----------------------------------------
+
+VALID = {"parameter_set": "baseline", "region": "NA", "year": 2024, "seed": 7}
+
+
+@pytest.mark.parametrize("model_id", sorted(CATALOG))
+async def test_every_listed_input_is_accepted_by_tasks_and_sweeps(client, user_key, model_id):
+    spec = CATALOG[model_id]
+    listed_v1 = await get(client, user_key, f"/v1/models/{model_id}")
+    listed_api = next(
+        m for m in (await get(client, user_key, "/api/models"))["models"] if m["id"] == model_id
+    )
+    names = [item["name"] for item in listed_v1["inputs"]]
+    assert names == [item["name"] for item in listed_api["inputs"]] == spec.input_names()
+    assert {"parameter_set", "seed"} <= set(names)
+    for name in names:
+        value = spec.params[name][0] if name in spec.params else VALID[name]
+        task = {"job_name": "in", "model_id": model_id, "inputs": {name: value}}
+        response = await client.post("/v1/tasks", headers=auth(user_key), json=task)
+        assert response.status_code == 201, (name, response.text)
+        grid = {name: [value]}
+        sweep = await client.post(
+            "/v1/sweeps", headers=auth(user_key), json={"task": {**task, "inputs": {}}, "grid": grid}
+        )
+        assert sweep.status_code == 201, (name, sweep.text)
+
+
+async def test_a_sweep_over_parameter_set(client, user_key):
+    task = {"job_name": "xgb", "model_id": "xgb_forecast", "inputs": {"region": "NA"}}
+    sweep = await create(client, user_key, {"task": task, "grid": {"parameter_set": ["shallow", "deep"]}})
+    tasks = await get(client, user_key, "/v1/tasks", sweep_id=sweep["id"], limit=10)
+    assert sorted(t["inputs"]["parameter_set"] for t in tasks["tasks"]) == ["deep", "shallow"]
+    response = await client.post(
+        "/v1/sweeps", headers=auth(user_key), json={"task": task, "grid": {"parameter_set": ["nope"]}}
+    )
+    assert_refused(response, "invalid input 'parameter_set'")
+
+
+async def test_the_seed_input_is_the_tasks_random_seed(client, user_key):
+    task = {"job_name": "sim", "model_id": "simulator", "inputs": {"seed": 7}}
+    created = await client.post("/v1/tasks", headers=auth(user_key), json=task)
+    assert created.status_code == 201, created.text
+    assert created.json()["random_seed"] == 7 and created.json()["inputs"] == {"seed": 7}
+    same = await client.post("/v1/tasks", headers=auth(user_key), json={**task, "random_seed": 7})
+    assert same.status_code == 201, same.text
+    other = await client.post("/v1/tasks", headers=auth(user_key), json={**task, "random_seed": 8})
+    assert_refused(other, "random_seed")
+    for bad in (-1, 2**32, True, "7", 1.5):
+        response = await client.post(
+            "/v1/tasks", headers=auth(user_key), json={**task, "inputs": {"seed": bad}}
+        )
+        assert_refused(response, "Invalid input 'seed'")
+    # Swept, each task runs with its own seed rather than a derived one.
+    sweep = await create(client, user_key, {"task": {**task, "inputs": {}}, "grid": {"seed": [3, 5]}})
+    tasks = await get(client, user_key, "/v1/tasks", sweep_id=sweep["id"], limit=10)
+    assert sorted(t["random_seed"] for t in tasks["tasks"]) == [3, 5]
