@@ -2309,6 +2309,29 @@ class Task(BaseModel):
     ]
     metadata: Metadata
     experiment_id: Annotated[str | None, Field(max_length=64)] = None
+    sweep_id: Annotated[
+        str | None,
+        Field(
+            description="The sweep the task belongs to; absent for a task submitted on its own.",
+            max_length=64,
+        ),
+    ] = None
+    trial: Annotated[
+        int | None,
+        Field(
+            description="In a sweep, the repeat of its variation (1 to the sweep's `repeats`).", ge=1, le=1000
+        ),
+    ] = None
+    variation_index: Annotated[
+        int | None, Field(description="In a sweep, the variation's position (0-based).", ge=0, le=9999)
+    ] = None
+    variation_values: Annotated[
+        dict[str, SweepValue] | None,
+        Field(
+            description="In a sweep, the variation's parameter values (as in the task's `inputs` or command).",
+            max_length=16,
+        ),
+    ] = None
     run_label: Annotated[str | None, Field(max_length=128)] = None
     random_seed: Annotated[int | None, Field(ge=0, le=4294967295)] = None
     progress: Annotated[float, Field(ge=0.0, le=100.0)]

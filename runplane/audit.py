@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from runplane.lifecycle import TaskStatus
+from runplane.lifecycle import TaskStatus, shown_text
 from runplane.redaction import REDACTED, redact_text
 
 if TYPE_CHECKING:
@@ -270,14 +270,14 @@ def task_entry(row: TaskRow, *, previous: str | None, worker_id: str | None) -> 
     if status == TaskStatus.queued and previous is None:
         event_type, action = JOB_QUEUED, "submit"
         metadata.update(
-            job_name=row.job_name,
+            job_name=shown_text(row, "job_name"),
             priority=row.priority,
             experiment_id=row.experiment_id,
             model_id=row.model_id,
             snapshot_id=row.snapshot_id,
             cpu=row.cpu,
             gpu=row.gpu,
-            gpu_type=row.gpu_type,
+            gpu_type=shown_text(row, "gpu_type"),
             node_count=row.node_count,
         )
     elif status == TaskStatus.queued:

@@ -37,7 +37,7 @@ from generated.models import FailureReason, TaskStatus
 from runplane import retries
 from runplane.errors import Conflict
 from runplane.plugins import definitions as plugin_definitions
-from runplane.redaction import SecretValues
+from runplane.redaction import SecretMarks, SecretValues
 
 if TYPE_CHECKING:
     from runplane.store.tables import TaskRow
@@ -60,10 +60,13 @@ __all__ = [
     "check_transition",
     "erase_secrets",
     "failure_message",
+    "marked_texts",
     "redacted_view",
+    "restored_texts",
     "secret_values",
     "shown_command",
     "shown_field",
+    "shown_text",
 ]
 
 S = TaskStatus
@@ -301,6 +304,53 @@ def _bounded_spec(spec: Any) -> Any:
     return bounded
 
 
+_MARKED: Final = ("entrypoint", "args", "env", *SHOWN_FIELDS.values())
+"""The stored texts a secret value may have been passed in literally (attributes of TaskRow)."""
+
+
+def marked_texts(task: TaskRow) -> dict[str, Any]:
+    """The task's stored texts (`_MARKED`) that hold one of its secret values, with each value replaced by
+    its secret's mark (`runplane.redaction.SecretMarks`): what an ending write stores instead, so that no
+    value outlives the task (a retry puts them back: :func:`restored_texts`). Attribute → new value; only
+    the texts that change. Empty when the task has no secret values now."""
+    if not task.secrets:
+        return {}
+    marks = SecretMarks(task.secret_names or task.secrets)
+    changed: dict[str, Any] = {}
+    for attribute in _MARKED:
+        value = getattr(task, attribute)
+        marked = marks.erase(task.secrets, value)
+        if marked != value:
+            changed[attribute] = marked
+    return changed
+
+
+def restored_texts(task: TaskRow, secrets: dict[str, str]) -> dict[str, Any]:
+    """The task's stored texts with the marks of :func:`marked_texts` replaced by the values a retry gives
+    again (`secrets`, name → value): the same command as the first attempt ran, with today's values. Texts
+    with a bounded column (`_TEXT_LIMITS`) are cut to its length. Attribute → new value; only the texts that change."""
+    marks = SecretMarks(task.secret_names or secrets)
+    changed: dict[str, Any] = {}
+    for attribute in _MARKED:
+        value = getattr(task, attribute)
+        restored = marks.restore(secrets, value)
+        if restored != value:
+            limit = _TEXT_LIMITS.get(attribute)
+            changed[attribute] = restored[:limit] if limit and isinstance(restored, str) else restored
+    return changed
+
+
+def shown_text(task: TaskRow, name: str) -> str | None:
+    """One of the task's `SHOWN_FIELDS` texts (``job_name``, ``run_label``, ``gpu_type``) as its views show
+    it: :func:`shown_fields` for one field, cheap enough for a log line on every transition."""
+    kept = (task.redacted_view or {}).get("fields") or {}
+    text = kept[name] if name in kept else getattr(task, SHOWN_FIELDS[name])
+    if text is None or not task.secrets:
+        return text  # type: ignore[no-any-return]
+    hidden = SecretValues(str(value) for value in task.secrets.values() if value is not None)
+    return hidden.redact(str(text))[: _TEXT_LIMITS.get(name)]
+
+
 def erase_secrets(task: TaskRow | None, values: dict[str, Any]) -> dict[str, Any]:
     """`values` (the columns a change writes) with the task's secret values erased when the change ends the
     task (its status is in `TERMINAL`); unchanged otherwise (a requeue keeps them for the next attempt).
@@ -319,6 +369,7 @@ def erase_secrets(task: TaskRow | None, values: dict[str, Any]) -> dict[str, Any
     if task is not None and task.secrets:
         hidden = SecretValues(str(value) for value in task.secrets.values() if value is not None)
         erased["redacted_view"] = redacted_view(task)
+        erased.update(marked_texts(task))
         for name in ("message", "failure_message"):
             text = erased.get(name)
             if isinstance(text, str):

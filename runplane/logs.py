@@ -89,6 +89,20 @@ class QuietConsoleFilter(logging.Filter):
         return ours or record.levelno >= logging.WARNING
 
 
+class ConnexionNoticeFilter(logging.Filter):
+    """Drops connexion's "this operation accepts multiple content types, using X" warning.
+
+    connexion (3.x, ``connexion.operations.openapi3``) logs it each time it looks up the body schema of an
+    operation that declares several request content types (a snapshot upload accepts gzip, zstd and
+    octet-stream), several times per request: a note about our own contract, not about the request.
+    """
+
+    NOTICE = "this operation accepts multiple content types, using %s"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != self.NOTICE
+
+
 def configure_logging(
     level: str = "INFO", log_format: str = "json", log_file: Path | str | None = None
 ) -> None:
@@ -121,6 +135,9 @@ def configure_logging(
             old.close()  # an earlier call's log file (tests build several apps in one process)
     root.handlers[:] = handlers
     root.setLevel(level)
+    notices = logging.getLogger("connexion.operations.openapi3")
+    if not any(isinstance(kept, ConnexionNoticeFilter) for kept in notices.filters):
+        notices.addFilter(ConnexionNoticeFilter())
     # uvicorn's and gunicorn's own access logs would duplicate ours, in another format.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access"):
         logger = logging.getLogger(name)

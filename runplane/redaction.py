@@ -64,7 +64,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 from urllib.parse import unquote_plus
 
 __all__ = [
@@ -860,3 +860,68 @@ class SecretValues:
         if isinstance(value, list | tuple):
             return [self.deep(item) for item in value]
         return value
+
+
+_MARK_BASE: Final = 0xE000
+"""The first character of Unicode's private use area: a task's secret `i` (by sorted name) is written at
+rest as ``chr(_MARK_BASE + i)`` (:class:`SecretMarks`). No text a user gives a task is expected to hold
+these characters, and one character is never longer than the value it stands for (at least
+`MIN_SECRET_CHARS`), so a marked text fits wherever the value did."""
+MAX_MARKS: Final = 6400
+"""How many secrets a task can have marked (the private use area's size)."""
+
+
+class SecretMarks:
+    """A task's secret values erased from its stored texts and put back for a retry.
+
+    When a task ends its secret values are erased (`runplane.lifecycle.erase_secrets`); a value the user
+    also passed literally in a text (``--token <value>`` in `args`, a `metadata` entry) must go too, yet a
+    retry given the values again (``POST /v1/tasks/{id}/retry``) must run the same command. So each
+    occurrence of a value is replaced by one private-use character naming its secret (:meth:`erase`), and
+    the retry's values replace the characters (:meth:`restore`). Values are matched whole, longest first;
+    a line of a multi-line value found on its own is redacted (:data:`REDACTED`) and does not come back.
+    """
+
+    def __init__(self, names: Iterable[str]) -> None:
+        ordered = sorted(names)
+        if len(ordered) > MAX_MARKS:
+            raise ValueError(f"at most {MAX_MARKS} secrets can be marked, not {len(ordered)}")
+        self._marks = {name: chr(_MARK_BASE + index) for index, name in enumerate(ordered)}
+
+    def erase(self, secrets: Mapping[str, Any], value: Any) -> Any:
+        """`value` (JSON) with every string in it, property names included, rid of `secrets`' values."""
+        by_value = {
+            str(text): self._marks[name] for name, text in secrets.items() if text and name in self._marks
+        }
+        if not by_value:
+            return value
+        # The lines of a multi-line value, as SecretValues redacts them.
+        lines = {
+            line.strip()
+            for text in by_value
+            if len(text.splitlines()) > 1
+            for line in text.splitlines()
+            if len(line.strip()) >= _MIN_SECRET_LINE_CHARS and line.strip() not in by_value
+        }
+        ordered = sorted([*by_value, *lines], key=lambda text: (-len(text), text))
+        pattern = re.compile("|".join(re.escape(text) for text in ordered))
+        return _deep(value, lambda text: pattern.sub(lambda found: by_value.get(found[0], REDACTED), text))
+
+    def restore(self, secrets: Mapping[str, str], value: Any) -> Any:
+        """`value` (JSON) with each secret's character replaced by its value in `secrets` (the retry's);
+        a character whose secret has no value there is left as it is."""
+        by_mark = {mark: secrets[name] for name, mark in self._marks.items() if name in secrets}
+        if not by_mark:
+            return value
+        pattern = re.compile("[" + "".join(by_mark) + "]")
+        return _deep(value, lambda text: pattern.sub(lambda found: by_mark[found[0]], text))
+
+
+def _deep(value: Any, change: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, Mapping):
+        return {change(str(key)): _deep(item, change) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_deep(item, change) for item in value]
+    return value

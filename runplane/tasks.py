@@ -20,7 +20,7 @@ from runplane import retries
 from runplane.catalog import get_model, input_seed, validate_inputs
 from runplane.entrypoints import entrypoint_script, entrypoint_words
 from runplane.errors import Conflict, Forbidden, NotFound, Unprocessable, ValidationFailed
-from runplane.lifecycle import ALL, RETRYABLE, TERMINAL, TaskStatus
+from runplane.lifecycle import ALL, RETRYABLE, TERMINAL, TaskStatus, restored_texts
 from runplane.plugins.definitions import check_task_configs, move_task_secrets
 from runplane.security import Principal
 from runplane.store.tables import TaskRow, utcnow
@@ -457,6 +457,8 @@ class TaskManager:
             f"(attempt {row.retry_count + 2})",
         )
         values["secrets"] = values_again
+        # The values the user passed literally in the task's texts were marked when it ended: back they go.
+        values.update(restored_texts(row, values_again))
         updated = await self.store.requeue_ended(row, values)
         if updated is None:
             current = await self.visible(principal, task_id)

@@ -565,14 +565,14 @@ class PluginManager:
             tags = {
                 "runplane.task_id": row.id,
                 "runplane.user_id": row.user_id,
-                "runplane.job_name": row.job_name,
+                "runplane.job_name": lifecycle.shown_text(row, "job_name") or "",
             }
             try:
                 experiment_id, run_id = await mlflow_rest.create_run(
                     local,
                     settings,
                     experiment=str(experiment),
-                    run_name=row.run_label or row.job_name,
+                    run_name=_run_name(row),
                     tags=tags,
                 )
             except mlflow_rest.MlflowError as exc:
@@ -603,7 +603,7 @@ class PluginManager:
             {
                 "WANDB_MODE": str(settings.get("wandb_mode", "offline")),
                 "WANDB_RUN_ID": row.id,
-                "WANDB_NAME": row.run_label or row.job_name,
+                "WANDB_NAME": _run_name(row),
                 "WANDB_RESUME": "allow",
             }
         )
@@ -733,3 +733,9 @@ class PluginManager:
             )
         await self.store.close_task_status(row.id, final)
         return final
+
+
+def _run_name(row: TaskRow) -> str:
+    """The name a tracker gives the task's run: its label, else its job name, as its views show them (a
+    secret value passed literally there must not reach the tracker's store)."""
+    return lifecycle.shown_text(row, "run_label") or lifecycle.shown_text(row, "job_name") or row.id

@@ -39,7 +39,7 @@ from runplane.events import (
     WORKER_STATUS,
     without_none,
 )
-from runplane.lifecycle import TERMINAL, TaskStatus
+from runplane.lifecycle import TERMINAL, TaskStatus, shown_text
 from runplane.store import audit as audit_store
 from runplane.store import notify
 from runplane.store.tables import EventRow, TaskRow, WorkerRow, utcnow
@@ -159,7 +159,7 @@ def _transition_line(
     row: TaskRow, previous: str | None, worker_id: str | None
 ) -> tuple[int, str, dict[str, Any]]:
     """The level, text and structured fields of a task transition's log line."""
-    text = f"task {row.id} ({row.job_name}): "
+    text = f"task {row.id} ({shown_text(row, 'job_name')}): "
     text += row.status if previous is None else f"{previous} → {row.status}"
     if worker_id and row.status in (TaskStatus.preparing, TaskStatus.running):
         text += f" on worker {worker_id}"

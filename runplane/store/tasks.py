@@ -17,6 +17,7 @@ from runplane.lifecycle import (
     TERMINAL,
     TaskStatus,
     erase_secrets,
+    marked_texts,
     queued_cancel_values,
     redacted_view,
 )
@@ -27,11 +28,15 @@ from runplane.store.tables import IdempotencyRow, TaskRow, utcnow
 
 async def keep_redacted_views(session: AsyncSession, *conditions: Any) -> None:
     """Before a write that ends the tasks matching `conditions` without reading them (a bulk cancel),
-    keeps the redacted view of those holding secret values (`lifecycle.redacted_view`): the write erases
-    the values (`lifecycle.erase_secrets`), after which a value passed literally in an argument could no
-    longer be hidden. In the caller's transaction; reads only the tasks that still hold values."""
+    keeps the redacted view of those holding secret values (`lifecycle.redacted_view`) and marks the
+    values passed literally in their texts (`lifecycle.marked_texts`): the write erases the values
+    (`lifecycle.erase_secrets`), after which such a value could no longer be hidden. In the caller's transaction; reads only the tasks that still hold values."""
     held = await session.scalars(select(TaskRow).where(*conditions, cast(TaskRow.secrets, String) != "{}"))
-    views = [{"id": row.id, "redacted_view": redacted_view(row)} for row in held.all() if row.secrets]
+    views = [
+        {"id": row.id, "redacted_view": redacted_view(row), **marked_texts(row)}
+        for row in held.all()
+        if row.secrets
+    ]
     if views:
         await session.execute(update(TaskRow), views)
 

@@ -86,6 +86,23 @@ class TaskDirs:
         for directory in (self.code, self.output, self.tmp):
             directory.mkdir(parents=True, exist_ok=True)
 
+    def remove_if_empty(self) -> bool:
+        """Remove the layout if nothing but its three empty directories is left (a task that wrote no
+        file: four ``rmdir`` calls, cheap enough for the event loop); ``True`` when it is gone.
+
+        ``False`` when something is in it (files, a directory the task replaced by a symbolic link, which
+        ``rmdir`` refuses rather than follows): what was removed stays removed, and the caller removes
+        the rest with ``shutil.rmtree``. A missing directory counts as removed.
+        """
+        for directory in (self.code, self.output, self.tmp, self.root):
+            try:
+                os.rmdir(directory)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                return False
+        return True
+
 
 def build_argv(assignment: TaskAssignment, code_dir: Path, *, python: str = sys.executable) -> list[str]:
     if assignment.model_id:

@@ -120,6 +120,20 @@ def _escape_segment(raw: bytes, *, first: bool) -> str:
     return escaped
 
 
+def nothing_to_collect(output_dir: Path) -> bool:
+    """Whether ``output_dir`` is missing or an empty directory (``gather_outputs`` would find nothing and
+    say nothing); a few system calls, cheap enough for the event loop. A symbolic link is not nothing:
+    :func:`gather_outputs` warns about it."""
+    try:
+        with os.scandir(output_dir) as entries:
+            empty = next(entries, None) is None
+    except NotADirectoryError:
+        return True
+    except FileNotFoundError:
+        return not output_dir.is_symlink()
+    return empty and not output_dir.is_symlink()
+
+
 def gather_outputs(output_dir: Path) -> CollectedOutputs:
     """Every regular file under ``output_dir`` under its artifact name, sorted by name, plus warnings.
 

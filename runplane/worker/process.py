@@ -703,8 +703,10 @@ class _Watchdog:
         self.task: asyncio.Task[None] | None = None
 
     def add(self, supervision: _Supervision) -> None:
+        # Not sampled at once: a task just started holds next to no memory, its shim (a subreaper) keeps
+        # its processes its descendants until the next sample finds them, and its peak also comes from the
+        # shim's own account at the end. A sample per start cost one /proc listing per task.
         self.watched[supervision.pgid] = supervision
-        self.sample()
         if self.task is None or self.task.done():
             self.task = asyncio.ensure_future(self._loop())
 

@@ -31,6 +31,7 @@ from playwright.sync_api import (
     Browser,
     ConsoleMessage,
     Dialog,
+    FloatRect,
     Page,
     ViewportSize,
     WebSocketRoute,
@@ -238,6 +239,60 @@ def sign_in(page: Page, stack: Stack) -> None:
     page.get_by_role("button", name="Connect").click()
     expect(page.locator("#app")).to_be_visible(timeout=UI_TIMEOUT_MS)
     expect(page.locator("#workers-list")).to_contain_text(WORKER_NAME, timeout=UI_TIMEOUT_MS)
+
+
+# Wraps fetch before the page's scripts run, recording each request (URL, method, how many requests of the
+# open sweep's panel were in flight when it started, and for GET /v1/sweeps/{id} the counts it answered).
+RECORD_FETCHES = """(() => {
+  window.__fetches = [];
+  let inflight = 0;
+  const original = window.fetch;
+  window.fetch = async function (input, init) {
+    const url = new URL(String(input instanceof Request ? input.url : input), location.href);
+    const method = (init && init.method) || "GET";
+    const panel = method === "GET" && /^\\/v1\\/sweeps\\/[^/]+(\\/results)?$/.test(url.pathname);
+    const entry = { path: url.pathname, method, panel, results: url.pathname.endsWith("/results") };
+    if (panel) entry.concurrent = ++inflight;
+    window.__fetches.push(entry);
+    try {
+      const response = await original.apply(this, arguments);
+      if (panel && !entry.results && response.ok) {
+        try { entry.counts = JSON.stringify((await response.clone().json()).counts); } catch (err) {}
+      }
+      return response;
+    } finally {
+      if (panel) inflight -= 1;
+    }
+  };
+})();"""
+
+
+def record_fetches(page: Page) -> None:
+    page.add_init_script(RECORD_FETCHES)
+
+
+def fetches(page: Page, sweep_id: str) -> list[dict[str, Any]]:
+    """The requests the page made for one sweep's panel (GET /v1/sweeps/{id} and its /results)."""
+    seen: list[dict[str, Any]] = page.evaluate(
+        "(id) => window.__fetches.filter((f) => f.panel && f.path.startsWith(`/v1/sweeps/${id}`))", sweep_id
+    )
+    return seen
+
+
+def same_origin_only(page: Page, stack: Stack) -> list[str]:
+    """Collects every URL the page asks for that is not on the server (data: and blob: are the page's own)."""
+    outside: list[str] = []
+
+    def on_request(request: Any) -> None:
+        url = request.url
+        if not url.startswith((stack.server.base_url, "data:", "blob:")):
+            ws_origin = stack.server.base_url.replace("http://", "ws://", 1)
+            if not url.startswith(ws_origin):
+                outside.append(url)
+
+    page.on("request", on_request)
+    page.on("websocket", lambda ws: on_request(ws))
+    return outside
 
 
 def row(page: Page, task_id: str) -> Any:
@@ -523,4 +578,185 @@ def test_sweep_grid_starts_a_sweep_and_charts_its_metric(page: tuple[Page, Watch
     tab.get_by_label("Best is").select_option("max")
     expect(tab.locator("#sweep-best")).to_contain_text("Best (max r2)", timeout=UI_TIMEOUT_MS)
     screenshot(tab, "sweep-chart")
+    watch.assert_clean()
+
+
+SWEEP_BODY = {
+    "name": "api-ridge",
+    "task": {"job_name": "api-ridge", "model_id": "linear_reg", "inputs": {"region": "NA"}},
+    "grid": {"alpha": [0.1, 1.0, 10.0]},
+    "repeats": 2,
+    "random_seed": 5,
+}
+DOCS_SWEEP_SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "dashboard-sweep.png"
+POLL_MS = 2000  # sweeps.js's POLL_MS
+
+
+def start_sweep(stack: Stack, body: dict[str, Any]) -> dict[str, Any]:
+    response = stack.http.post("/v1/sweeps", headers=stack.user(), json=body)
+    assert response.status_code == 201, response.text
+    sweep: dict[str, Any] = response.json()
+    return sweep
+
+
+def sweep_row(page: Page, sweep_id: str) -> Any:
+    return page.locator(f'#sweeps-body tr[data-sweep-id="{sweep_id}"]')
+
+
+def test_a_sweep_started_through_the_api_is_listed_linked_and_kept_across_a_reload(
+    page: tuple[Page, Watch], stack: Stack
+) -> None:
+    """A sweep the API started shows in the sweeps list (name, progress, counts); opening it shows its panel
+    (progress, results table, chart) at a URL a reload keeps; its tasks name their sweep, trial and
+    variation and link back to it. The panel reads the results table only when the counts changed, one
+    request at a time, and stops polling once the sweep has ended. Nothing is loaded from another origin."""
+    tab, watch = page
+    record_fetches(tab)
+    outside = same_origin_only(tab, stack)
+    sweep = start_sweep(stack, SWEEP_BODY)
+    sign_in(tab, stack)
+
+    listed = sweep_row(tab, sweep["id"])
+    expect(listed).to_be_visible(timeout=UI_TIMEOUT_MS)
+    expect(listed).to_contain_text("api-ridge")
+    expect(listed).to_contain_text("6 tasks")
+    listed.get_by_role("link", name="api-ridge").click()
+    card = tab.locator("#sweep-view")
+    expect(card).to_be_visible()
+    expect(tab.locator("#sweep-title")).to_have_text("Sweep api-ridge", timeout=UI_TIMEOUT_MS)
+    assert f"sweep={sweep['id']}" in tab.evaluate("() => location.hash")
+    expect(card).to_have_attribute("data-finished", "1", timeout=RUN_TIMEOUT_MS * 2)
+    expect(card).to_have_attribute("data-polling", "0", timeout=UI_TIMEOUT_MS)
+    expect(tab.locator("#sweep-results-table tbody tr")).to_have_count(6)
+    expect(tab.locator("#sweep-chart circle.chart-point")).to_have_count(6, timeout=UI_TIMEOUT_MS)
+    expect(listed).to_have_attribute("data-state", "finished", timeout=UI_TIMEOUT_MS)
+    expect(listed).to_contain_text("6 completed")
+
+    # Polling: one panel request at a time; the whole results table only when the counts changed (or a
+    # completed row still lacked its summary, a few times at most); nothing once the sweep has ended.
+    seen = fetches(tab, sweep["id"])
+    assert max(f["concurrent"] for f in seen) == 1, seen
+    results_reads = [f for f in seen if f["results"]]
+    distinct_counts = {f["counts"] for f in seen if not f["results"] and "counts" in f}
+    assert 1 <= len(results_reads) <= len(distinct_counts) + 4, seen
+    tab.wait_for_timeout(3 * POLL_MS)  # an absence: three poll periods with no request
+    assert len(fetches(tab, sweep["id"])) == len(seen)
+
+    # A reload opens the same sweep from the URL.
+    tab.reload()
+    expect(card).to_be_visible(timeout=UI_TIMEOUT_MS)
+    expect(tab.locator("#sweep-title")).to_have_text("Sweep api-ridge", timeout=UI_TIMEOUT_MS)
+    expect(tab.locator("#sweep-results-table tbody tr")).to_have_count(6, timeout=UI_TIMEOUT_MS)
+    expect(sweep_row(tab, sweep["id"])).to_have_class(re.compile(r"\bselected\b"), timeout=UI_TIMEOUT_MS)
+    screenshot(tab, "sweeps-view")
+    if os.environ.get("RUNPLANE_UPDATE_SCREENSHOTS") == "1":
+        # The README's picture of a sweep (its panel and the list), refreshed on request only.
+        tab.evaluate("() => window.scrollTo(0, 0)")
+        box = tab.locator("#sweeps-card").bounding_box()
+        assert box is not None
+        DOCS_SWEEP_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        clip: FloatRect = {
+            "x": 0,
+            "y": 0,
+            "width": VIEWPORT["width"],
+            "height": box["y"] + box["height"] + 16,
+        }
+        tab.screenshot(path=str(DOCS_SWEEP_SCREENSHOT), full_page=True, clip=clip)
+
+    # A trial of the results table opens its task, which names its sweep, trial and variation.
+    first = tab.locator("#sweep-results-table tbody tr").first
+    task_id = first.get_attribute("data-task-id")
+    assert task_id
+    first.get_by_role("link").click()
+    view = tab.locator("#task-view")
+    expect(view).to_be_visible(timeout=UI_TIMEOUT_MS)
+    task = stack.task(task_id)
+    assert (task["sweep_id"], task["trial"]) == (sweep["id"], int(first.locator("td").nth(2).inner_text()))
+    facts = tab.locator("#task-facts")
+    expect(facts.locator('[data-fact="sweep"] a')).to_have_text("sweep api-ridge", timeout=UI_TIMEOUT_MS)
+    expect(facts.locator('[data-fact="trial"] dd')).to_have_text(str(task["trial"]))
+    expect(facts.locator('[data-fact="variation"] dd')).to_have_text(
+        f"alpha={task['variation_values']['alpha']:g}"
+    )
+    hash_now = tab.evaluate("() => location.hash")
+    assert f"sweep={sweep['id']}" in hash_now and f"task={task_id}" in hash_now
+
+    # The task's row links its sweep too; closing the panel and following the task's link reopens it.
+    expect(row(tab, task_id).locator("a.sweep-link")).to_have_text("sweep api-ridge", timeout=UI_TIMEOUT_MS)
+    tab.get_by_role("button", name="Close sweep view").click()
+    expect(card).to_be_hidden()
+    assert "sweep=" not in tab.evaluate("() => location.hash")
+    facts.locator('[data-fact="sweep"] a').click()
+    expect(card).to_be_visible(timeout=UI_TIMEOUT_MS)
+    expect(tab.locator("#sweep-title")).to_have_text("Sweep api-ridge", timeout=UI_TIMEOUT_MS)
+    assert outside == [], outside
+    watch.assert_clean()
+
+
+def test_cancel_sweep_asks_first_and_then_rereads_the_task_rows(
+    page: tuple[Page, Watch], stack: Stack
+) -> None:
+    """A sweep started with "Sweep grid": closing its panel stops its polling; "Cancel sweep" asks first,
+    saying how many unfinished tasks it stops, and does nothing on "Keep running"; once confirmed, the
+    sweep's tasks are cancelled and the task rows show the API's message for them, not a stale one."""
+    tab, watch = page
+    record_fetches(tab)
+    outside = same_origin_only(tab, stack)
+    sign_in(tab, stack)
+    tab.get_by_label("Model", exact=True).select_option("linear_reg")
+    tab.get_by_label("Job name").fill("many-ridge")
+    tab.get_by_label("Sweep repeats").fill("100")  # 300 tasks: most are still queued when we cancel
+    tab.get_by_role("button", name="Sweep grid").click()
+    expect(tab.locator("#submit-result")).to_contain_text("300 tasks", timeout=UI_TIMEOUT_MS)
+    card = tab.locator("#sweep-view")
+    expect(card).to_be_visible()
+    sweep_id = card.get_attribute("data-sweep-id")
+    assert sweep_id
+    expect(sweep_row(tab, sweep_id)).to_be_visible(timeout=UI_TIMEOUT_MS)
+
+    # Closed, the panel polls no more; opened again from the list, it polls again.
+    expect(card).to_have_attribute("data-polling", "1", timeout=UI_TIMEOUT_MS)
+    tab.get_by_role("button", name="Close sweep view").click()
+    expect(card).to_have_attribute("data-polling", "0")
+    before = len(fetches(tab, sweep_id))
+    tab.wait_for_timeout(3 * POLL_MS)  # an absence: three poll periods with no request
+    assert len(fetches(tab, sweep_id)) == before
+    sweep_row(tab, sweep_id).get_by_role("link", name="many-ridge").click()
+    expect(card).to_be_visible()
+    expect(tab.locator("#sweep-counts")).to_contain_text("300 tasks", timeout=UI_TIMEOUT_MS)
+
+    # "Keep running" cancels nothing.
+    tab.get_by_role("button", name="Cancel sweep").click()
+    confirm = tab.locator("#sweep-confirm")
+    expect(confirm).to_be_visible()
+    expect(confirm).to_contain_text(re.compile(r"Stop \d+ unfinished tasks of sweep many-ridge\?"))
+    asked = re.search(r"Stop (\d+) unfinished", confirm.inner_text())
+    assert asked and 0 < int(asked.group(1)) <= 300
+    tab.get_by_role("button", name="Keep running").click()
+    expect(confirm).to_be_hidden()
+    counts = stack.http.get(f"/v1/sweeps/{sweep_id}", headers=stack.user()).json()["counts"]
+    assert counts["cancelled"] == 0, counts
+
+    tab.get_by_role("button", name="Cancel sweep").click()
+    expect(confirm).to_be_visible()
+    tab.locator("#sweep-confirm-yes").click()
+    expect(tab.locator("#sweep-notice")).to_contain_text("Cancelled ", timeout=UI_TIMEOUT_MS)
+    expect(card).to_have_attribute("data-finished", "1", timeout=RUN_TIMEOUT_MS)
+    answer = stack.http.get(f"/v1/sweeps/{sweep_id}", headers=stack.user()).json()
+    assert answer["finished"] and answer["counts"]["cancelled"] > 0, answer
+    expect(tab.locator("#sweep-cancel")).to_be_hidden()
+
+    # The rows were read again: a cancelled row says what the API says, not "Queued".
+    cancelled_rows = tab.locator('#tasks-body tr[data-status="cancelled"]')
+    expect(cancelled_rows.first).to_be_visible(timeout=UI_TIMEOUT_MS)
+    expect(
+        tab.locator('#tasks-body tr[data-status="cancelled"] .row-message', has_text="Queued")
+    ).to_have_count(0, timeout=UI_TIMEOUT_MS)
+    one = cancelled_rows.first.get_attribute("data-task-id")
+    assert one
+    api_message = stack.task(one)["message"]
+    expect(row(tab, one).locator(".row-message")).to_have_text(api_message)
+    expect(sweep_row(tab, sweep_id)).to_have_attribute("data-state", "cancelled", timeout=UI_TIMEOUT_MS)
+    screenshot(tab, "sweep-cancelled")
+    assert outside == [], outside
     watch.assert_clean()

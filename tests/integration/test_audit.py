@@ -343,6 +343,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
 """
 
 
+@pytest.mark.slow
 async def test_concurrent_processes_leave_a_gap_free_chain(database_url, db):
     processes, per_process = 4, 40
     children = [

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import auth
 from tests.support.live import DEADLINE, Live, live_server, module_database
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = [pytest.mark.integration, pytest.mark.anyio, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -121,6 +121,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
 """
 
 
+@pytest.mark.slow
 async def test_batches_and_single_appends_from_many_processes_leave_a_gap_free_chain(database_url, db):
     processes, per_process = 3, 16
     children = [

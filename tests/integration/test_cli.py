@@ -33,7 +33,7 @@ from runplane.store.database import migrate
 from tests.support.server import REPO_ROOT, RunningServer, running_server
 from tests.support.worker_process import running_worker
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def in_process(

@@ -158,6 +158,85 @@ async def test_cancelling_a_sweep_erases_its_queued_tasks_values(client, db, use
         assert task["args"][1] == "<redacted>" and SECRETS["HF_TOKEN"] not in str(task)
 
 
+# A value passed literally in every text a user gives a task (besides `secrets`, where it belongs).
+LITERAL: dict[str, Any] = {
+    "job_name": f"job-{SECRETS['HF_TOKEN']}",
+    "run_label": f"label {SECRETS['DB_PASSWORD']}",
+    "args": ["--token", SECRETS["HF_TOKEN"], f"--db={SECRETS['DB_PASSWORD']}"],
+    "env": {"TOKEN_COPY": SECRETS["HF_TOKEN"]},
+    "metadata": {"note": f"uses {SECRETS['HF_TOKEN']}", SECRETS["DB_PASSWORD"]: "as a key"},
+}
+
+
+def _texts(row: TaskRow) -> str:
+    """Every column of the stored row as text (what a reader of the database file would see)."""
+    return repr({column.key: getattr(row, column.key) for column in TaskRow.__mapper__.column_attrs})
+
+
+async def _audit_texts(db: Database, task_id: str) -> str:
+    from sqlalchemy import select
+
+    from runplane.store.tables import AuditEventRow
+
+    async with db.reader() as session:
+        rows = (
+            await session.scalars(select(AuditEventRow).where(AuditEventRow.resource == f"task/{task_id}"))
+        ).all()
+    assert rows
+    return repr([(row.event_type, row.error, row.metadata_) for row in rows])
+
+
+async def test_values_passed_literally_in_the_texts_are_erased_too_and_come_back_on_retry(
+    client, db, manager, worker_key, user_key, caplog
+):
+    worker = await FakeWorker(client, worker_key).register()
+    ended: list[str] = []
+    # completed
+    completed = await submit(client, user_key, secrets=SECRETS, **LITERAL)
+    await worker.start(completed)
+    await worker.finish(completed)
+    ended.append(completed)
+    # failed for good
+    failed = await submit(client, user_key, secrets=SECRETS, **LITERAL)
+    await worker.start(failed)
+    await worker.report(failed, status="failed", exit_code=1)
+    ended.append(failed)
+    # cancelled while queued (a bulk write that reads nothing first)
+    queued = await submit(client, user_key, secrets=SECRETS, **LITERAL)
+    assert (await client.delete(f"/v1/tasks/{queued}", headers=auth(user_key))).status_code in (200, 202, 204)
+    ended.append(queued)
+    # its worker lost, no retry left (the reaper fails it)
+    lost = await submit(client, user_key, secrets=SECRETS, max_retries=0, **LITERAL)
+    await worker.start(lost)
+    await end_lease(db, worker.worker_id)
+    assert lost in (await manager.reap()).failed
+    ended.append(lost)
+    for task_id in ended:
+        row = await stored(db, task_id)
+        assert row.secrets == {}
+        for value in SECRETS.values():
+            assert value not in _texts(row), task_id
+            assert value not in await _audit_texts(db, task_id), task_id
+        # The views show the texts redacted, as they did while the values were stored.
+        task = await task_of(client, user_key, task_id)
+        assert task["args"] == ["--token", "<redacted>", "--db=<redacted>"]
+        assert task["job_name"] == "job-<redacted>" and task["env"]["TOKEN_COPY"] == "<redacted>"
+    # The server's transition lines never carried a value either.
+    for value in SECRETS.values():
+        assert value not in caplog.text
+
+    # A retry given the values again runs the same command with them (new values where the old ones were).
+    again = {"HF_TOKEN": "new-hf-value-111111", "DB_PASSWORD": "new-pw-value-222222"}
+    response = await client.post(f"/v1/tasks/{failed}/retry", headers=auth(user_key), json={"secrets": again})
+    assert response.status_code == 200, response.text
+    assert again["HF_TOKEN"] not in response.text and again["DB_PASSWORD"] not in response.text
+    worker = await FakeWorker(client, worker_key).register()
+    assignment = await worker.claim(failed)
+    assert assignment["args"] == ["--token", again["HF_TOKEN"], f"--db={again['DB_PASSWORD']}"]
+    assert assignment["job_name"] == f"job-{again['HF_TOKEN']}"
+    assert assignment["secrets"] == again
+
+
 def _migrate_to(url: str, revision: str, *, down: bool) -> None:
     from alembic import command
     from sqlalchemy import create_engine

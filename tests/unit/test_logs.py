@@ -73,3 +73,13 @@ def test_json_keeps_access_lines_and_a_log_file_gets_them_too(capsys, tmp_path: 
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="log format"):
         configure_logging("INFO", "yaml")
+
+
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_connexions_multiple_content_types_notice_is_dropped(capsys, log_format: str) -> None:
+    configure_logging("INFO", log_format)
+    notices = logging.getLogger("connexion.operations.openapi3")
+    notices.warning("this operation accepts multiple content types, using %s", "application/gzip")
+    notices.warning("another connexion warning")
+    err = capsys.readouterr().err
+    assert "multiple content types" not in err and "another connexion warning" in err

@@ -589,3 +589,26 @@ def test_a_secret_at_the_start_of_a_script_never_shows(
     assert shown.endswith(" ".join(["echo", *after]))
     assert secret not in redact_text(f"bash -c {quote}{script}{quote}")
     assert secret not in redact_command(shlex.join(["bash", "-c", script]))
+
+
+def test_secret_marks_erase_every_value_and_a_retry_puts_new_ones_back():
+    from runplane.redaction import SecretMarks
+
+    secrets = {"TOKEN": "abcd1234", "LONG": "abcd1234-and-more", "PEM": "line-one-xx\nline-two-yy"}
+    marks = SecretMarks(secrets)
+    stored = {
+        "args": ["--token", "abcd1234", "--long=abcd1234-and-more"],
+        "abcd1234": {"nested": ["x abcd1234 y", 3, None]},
+        "pem": "only line-two-yy here",
+    }
+    erased = marks.erase(secrets, stored)
+    assert all(value not in repr(erased) for value in ("abcd1234", "line-two-yy"))
+    # A value containing another is marked whole (longest first); a line of a multi-line value is redacted.
+    assert erased["pem"] == f"only {REDACTED} here"
+    again = {"TOKEN": "new-token", "LONG": "new-long", "PEM": "new-pem"}
+    restored = marks.restore(again, erased)
+    assert restored["args"] == ["--token", "new-token", "--long=new-long"]
+    assert restored["new-token"] == {"nested": ["x new-token y", 3, None]}
+    # Nothing to erase leaves the value as it was; a secret not given again leaves its mark.
+    assert marks.erase({}, stored) is stored
+    assert marks.restore({"LONG": "z"}, erased)["args"][1] == erased["args"][1]

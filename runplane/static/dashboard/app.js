@@ -281,6 +281,7 @@
     state.selectedLoadedFor = null;
     clear($("tasks-body"));
     showLogin(message);
+    announce("runplane:session", { signedIn: false });
   }
 
   async function signIn(key) {
@@ -304,7 +305,13 @@
     await Promise.allSettled([loadModels(), refreshAll()]);
     const fromHash = taskIdFromHash();
     if (fromHash) selectTask(fromHash, false);
+    announce("runplane:session", { signedIn: true });
     startLive();
+  }
+
+  // Tells sweeps.js what happened here (sign-in and out, a re-read task list) without sharing state.
+  function announce(name, detail) {
+    document.dispatchEvent(new CustomEvent(name, { detail }));
   }
 
   // ---------------------------------------------------------------- queue, workers
@@ -518,6 +525,7 @@
       if (!ids.includes(id) && id !== state.selectedId) state.tasks.delete(id);
     }
     renderTasks();
+    announce("runplane:tasks-listed", {});
   }
 
   function upsertTask(task, atTop) {
@@ -563,6 +571,8 @@
       el("td", null,
         el("button", { type: "button", class: "link task-open", text: task.job_name, onclick: () => selectTask(task.id, true), "aria-label": `Open task ${task.job_name}` }),
         label,
+        task.sweep_id ? el("div", { class: "muted tiny task-sweep" }, sweepLink(task.sweep_id), ` · trial ${task.trial}`,
+          task.variation_values ? ` · ${variationText(task.variation_values)}` : "") : null,
         el("div", { class: "mono muted tiny", text: task.id.slice(0, 12) })),
       task.model_id
         ? el("td", { class: "small", text: task.model_id })
@@ -598,15 +608,57 @@
 
   // ---------------------------------------------------------------- the task view
 
+  // The URL's fragment holds what is open: `task=ID`, and `sweep=ID` (sweeps.js), as query-style pairs.
+  function hashParams() {
+    return new URLSearchParams(location.hash.replace(/^#/, ""));
+  }
+
   function taskIdFromHash() {
-    const match = /^#task=([A-Za-z0-9_-]{1,64})$/.exec(location.hash);
-    return match ? match[1] : null;
+    const id = hashParams().get("task");
+    return id && /^[A-Za-z0-9_-]{1,64}$/.test(id) ? id : null;
+  }
+
+  function setHashTask(id) {
+    const params = hashParams();
+    if (id) params.set("task", id);
+    else params.delete("task");
+    const hash = params.toString();
+    if ((hash ? `#${hash}` : "") !== location.hash) {
+      history.replaceState(null, "", hash ? `#${hash}` : `${location.pathname}${location.search}`);
+    }
+  }
+
+  function variationText(values) {
+    return Object.entries(values || {}).map(([k, v]) => `${k}=${fmtCell(v)}`).join(", ");
+  }
+
+  // A link to the task's sweep: it opens the sweep's panel (sweeps.js follows the URL).
+  function sweepLink(sweepId) {
+    const sweeps = window.runplaneSweeps;
+    const name = sweeps ? sweeps.nameOf(sweepId) : null;
+    const params = hashParams();
+    params.set("sweep", sweepId);
+    return el("a", {
+      href: `#${params}`,
+      class: "link sweep-link",
+      dataset: { sweepId },
+      text: name ? `sweep ${name}` : `sweep ${sweepId.slice(0, 8)}`,
+      title: `Sweep ${sweepId}`,
+      onclick: (event) => {
+        if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+        event.preventDefault();
+        const now = hashParams();
+        now.set("sweep", sweepId);
+        history.pushState(null, "", `#${now}`);
+        window.dispatchEvent(new HashChangeEvent("hashchange"));
+      },
+    });
   }
 
   function selectTask(id, focus) {
     state.selectedId = id;
     state.selectedLoadedFor = null;
-    if (taskIdFromHash() !== id) history.replaceState(null, "", `#task=${id}`);
+    setHashTask(id);
     for (const row of document.querySelectorAll("#tasks-body tr[data-task-id]")) {
       row.classList.toggle("selected", row.dataset.taskId === id);
     }
@@ -627,7 +679,7 @@
     state.selectedLoadedFor = null;
     stopLogPolling();
     $("task-view").hidden = true;
-    history.replaceState(null, "", location.pathname);
+    setHashTask(null);
     for (const row of document.querySelectorAll("#tasks-body tr.selected")) row.classList.remove("selected");
   }
 
@@ -716,6 +768,9 @@
       task.model_id
         ? ["Model", task.model_id]
         : ["Command", [task.entrypoint, ...(task.args || [])].filter(Boolean).join(" "), "mono pre fact-wide"],
+      ["Sweep", task.sweep_id ? sweepLink(task.sweep_id) : null],
+      ["Trial", task.sweep_id ? task.trial : null],
+      ["Variation", task.sweep_id && task.variation_values ? variationText(task.variation_values) : null],
       ["Inputs", inputs],
       ["Seed", task.random_seed],
       ["Metadata", metadata],
@@ -732,7 +787,8 @@
     for (const [name, value, cls] of pairs) {
       if (value === null || value === undefined || value === "") continue;
       const wide = cls && cls.includes("fact-wide") ? " fact-wide" : "";
-      append(facts, el("div", { class: `fact${wide}` }, el("dt", { text: name }), el("dd", { class: cls || "", text: value })));
+      const shown = value instanceof Node ? el("dd", { class: cls || "" }, value) : el("dd", { class: cls || "", text: value });
+      append(facts, el("div", { class: `fact${wide}`, dataset: { fact: name.toLowerCase().replace(/\s+/g, "-") } }, el("dt", { text: name }), shown));
     }
   }
 
@@ -1049,6 +1105,7 @@
           if (data.worker_id !== undefined) task.worker_id = data.worker_id;
           if (data.status === "completed") task.progress = 100;
         }, true);
+        if (data.status === "cancelled") scheduleRefresh("tasks", 800);
         scheduleRefresh("queue", 1000);
         // A claim or an end changes a worker's busy slots: its card is refreshed with the queue.
         scheduleRefresh("workers", 1000);
@@ -1060,6 +1117,8 @@
           if (data.status === "completed") task.progress = 100;
         }, true);
         scheduleRefresh("queue", 1000);
+        // An event carries the status, not the message ("Cancelled"): re-read the rows, once per burst.
+        if (data.status === "cancelled") scheduleRefresh("tasks", 800);
         break;
       case "queue_stats":
         if (typeof data.queued === "number") setText($("stat-queued"), fmtNumber(data.queued));
@@ -1121,7 +1180,13 @@
     $("log-refresh").addEventListener("click", () => state.selectedId && loadLog(state.selectedId));
     window.addEventListener("hashchange", () => {
       const id = taskIdFromHash();
-      if (state.key && id && id !== state.selectedId) selectTask(id, false);
+      if (state.key && id && id !== state.selectedId) selectTask(id, true);
+    });
+    // sweeps.js cancelled tasks: their rows' statuses and messages are read again now, not at the next event.
+    document.addEventListener("runplane:tasks-changed", () => {
+      if (!state.key) return;
+      refreshTasks().catch(() => {});
+      if (state.selectedId) loadTask(state.selectedId).catch(() => {});
     });
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden && state.key && !state.wsLive) refreshAll().catch(() => {});

@@ -1,6 +1,12 @@
-// runplane dashboard, sweeps: "Sweep grid" starts a sweep over the chosen catalog model's whole parameter
-// grid (POST /v1/sweeps) and follows it: progress, counts, the best trial, and a chart of a chosen metric
-// against the swept parameter, drawn here as SVG (no library, nothing from another origin).
+// runplane dashboard, sweeps: the caller's sweeps (GET /v1/sweeps, paged), "Sweep grid" to start one over
+// the chosen catalog model's whole parameter grid (POST /v1/sweeps), and a panel that follows one sweep:
+// progress, counts, the best trial, a results table, a chart of a chosen metric against the swept parameter
+// (drawn here as SVG: no library, nothing from another origin) and cancelling it.
+//
+// The open sweep lives in the URL (#sweep=ID, beside app.js's task=ID), so a reload or a shared link opens it
+// again. Polling is cheap: the panel reads the sweep's counts (GET /v1/sweeps/{id}) every POLL_MS and the
+// whole results table only when those counts changed; one request at a time; none once the sweep has ended
+// or the panel is closed.
 //
 // The same safety rule as app.js: server and user data reach the page as text only (textContent, SVG
 // attributes set one by one); no innerHTML, no inline styles (the page's CSP forbids them), no eval.
@@ -9,20 +15,65 @@
 (() => {
   const KEY_STORAGE = "runplane.apiKey";
   const POLL_MS = 2000;
+  const LIST_POLL_ACTIVE_MS = 5000; // while a listed sweep is unfinished
+  const LIST_POLL_IDLE_MS = 15000; // otherwise: picks up sweeps started elsewhere (the API, another tab)
+  const LIST_PAGE = 10;
+  const RESULT_ROWS_SHOWN = 100;
+  // A task's results summary is recorded just after its status turns `completed`: a results table read in
+  // between lacks it. Read again (every few polls, a few times) until each completed row has its summary.
+  const SUMMARY_RETRIES = 4;
+  const SUMMARY_RETRY_POLLS = 2;
   const SVG_NS = "http://www.w3.org/2000/svg";
   const CHART = { width: 640, height: 300, left: 76, right: 20, top: 16, bottom: 48 };
   const PREFERRED_METRICS = ["rmse", "loss", "mae", "r2"];
+  const STATUSES = ["queued", "preparing", "running", "collecting", "completed", "failed", "cancelled"];
+  const UNFINISHED = ["queued", "preparing", "running", "collecting"];
+  const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-  const sweepState = { id: null, timer: null, metric: "", parameter: null, busy: false };
+  const sweepState = {
+    id: null,
+    sweep: null, // the latest GET /v1/sweeps/{id}
+    results: null, // the latest GET /v1/sweeps/{id}/results
+    resultsKey: null, // the counts the results were read at
+    summaryRetries: 0,
+    pollsSinceResults: 0,
+    timer: null,
+    metric: "",
+    parameter: null,
+    busy: false,
+    again: false, // a refresh was asked for while one was in flight
+  };
+  const listState = { offset: 0, total: 0, sweeps: [], timer: null, busy: false, again: false, signedIn: false, readAt: 0 };
+  const names = new Map(); // sweep id -> name, for the task view's link
 
   const $ = (id) => document.getElementById(id);
 
   function setText(node, value) {
-    if (node) node.textContent = value === undefined || value === null ? "" : String(value);
+    if (!node) return;
+    const text = value === undefined || value === null ? "" : String(value);
+    if (node.textContent !== text) node.textContent = text;
   }
 
   function clear(node) {
     while (node.firstChild) node.removeChild(node.firstChild);
+  }
+
+  function el(tag, attributes, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attributes || {})) {
+      if (value === undefined || value === null || value === false) continue;
+      if (name === "class") node.className = value;
+      else if (name === "text") node.textContent = String(value);
+      else if (name === "dataset") Object.assign(node.dataset, value);
+      else if (name.startsWith("on") && typeof value === "function") node.addEventListener(name.slice(2), value);
+      else if (name in node && typeof value !== "string") node[name] = value;
+      else node.setAttribute(name, String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === undefined || child === null || child === false) continue;
+      node.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
   }
 
   function svg(tag, attributes, text) {
@@ -36,6 +87,16 @@
     if (typeof value !== "number" || !Number.isFinite(value)) return String(value);
     if (Number.isInteger(value)) return String(value);
     return value.toLocaleString("en-US", { maximumSignificantDigits: 4, useGrouping: false });
+  }
+
+  function fmtTime(iso) {
+    if (!iso) return "—";
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return String(iso);
+    const sameDay = date.toDateString() === new Date().toDateString();
+    return sameDay
+      ? date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
+      : date.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
   }
 
   function randomToken() {
@@ -70,9 +131,165 @@
     }
     if (!response.ok) {
       const field = body && body.details && body.details.field ? ` [${body.details.field}]` : "";
-      throw new Error(`${(body && body.error) || `HTTP ${response.status}`}${field}`);
+      const error = new Error(`${(body && body.error) || `HTTP ${response.status}`}${field}`);
+      error.status = response.status;
+      throw error;
     }
     return body;
+  }
+
+  // ---------------------------------------------------------------- the URL (#sweep=ID&task=ID)
+
+  function hashParams() {
+    return new URLSearchParams(location.hash.replace(/^#/, ""));
+  }
+
+  function sweepIdFromHash() {
+    const id = hashParams().get("sweep");
+    return id && ID_PATTERN.test(id) ? id : null;
+  }
+
+  // Sets (or with null drops) the sweep in the URL, keeping the rest (an open task). `push` makes a history
+  // entry (the user opened a sweep: Back returns); otherwise the entry is replaced.
+  function setHashSweep(id, push) {
+    const params = hashParams();
+    if (id) params.set("sweep", id);
+    else params.delete("sweep");
+    const hash = params.toString();
+    const url = hash ? `#${hash}` : `${location.pathname}${location.search}`;
+    if ((hash ? `#${hash}` : "") === location.hash) return;
+    if (push) history.pushState(null, "", url);
+    else history.replaceState(null, "", url);
+  }
+
+  function sweepHref(id) {
+    const params = hashParams();
+    params.set("sweep", id);
+    return `#${params}`;
+  }
+
+  function taskHref(id) {
+    const params = hashParams();
+    params.set("task", id);
+    return `#${params}`;
+  }
+
+  // A link that opens the sweep in this page (the href also works in a new tab).
+  function sweepLink(id, text, className) {
+    return el("a", {
+      href: sweepHref(id),
+      class: className || "link sweep-open",
+      text,
+      onclick: (event) => {
+        if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+        event.preventDefault();
+        openSweepById(id, true);
+      },
+    });
+  }
+
+  // Task rows and the task view (app.js) link a task's sweep before its name may be known here: name them.
+  function relabel() {
+    for (const link of document.querySelectorAll("a.sweep-link[data-sweep-id]")) {
+      const name = names.get(link.dataset.sweepId);
+      if (name) setText(link, `sweep ${name}`);
+    }
+  }
+
+  function announce(name, detail) {
+    document.dispatchEvent(new CustomEvent(name, { detail }));
+  }
+
+  // ---------------------------------------------------------------- the list of sweeps
+
+  function scheduleList(delay) {
+    clearTimeout(listState.timer);
+    listState.timer = listState.signedIn ? setTimeout(() => refreshList(), delay) : null;
+  }
+
+  async function refreshList() {
+    if (!listState.signedIn) return;
+    if (listState.busy) {
+      listState.again = true;
+      return;
+    }
+    listState.busy = true;
+    let active = false;
+    try {
+      if (document.hidden) return;
+      const params = new URLSearchParams({ limit: String(LIST_PAGE), offset: String(listState.offset) });
+      listState.readAt = Date.now();
+      const page = await call(`/v1/sweeps?${params}`);
+      if (!listState.signedIn) return;
+      if ((page.sweeps || []).length === 0 && listState.offset > 0 && page.total > 0) {
+        listState.offset = Math.max(0, Math.floor((page.total - 1) / LIST_PAGE) * LIST_PAGE);
+        listState.again = true;
+        return;
+      }
+      listState.sweeps = page.sweeps || [];
+      listState.total = page.total || 0;
+      for (const sweep of listState.sweeps) names.set(sweep.id, sweep.name);
+      active = listState.sweeps.some((s) => !s.finished);
+      renderList();
+      relabel();
+    } catch (err) {
+      setText($("sweeps-footer"), `Sweeps not refreshed: ${err.message}`);
+    } finally {
+      listState.busy = false;
+      if (listState.again) {
+        listState.again = false;
+        scheduleList(0);
+      } else {
+        scheduleList(active ? LIST_POLL_ACTIVE_MS : LIST_POLL_IDLE_MS);
+      }
+    }
+  }
+
+  function stateOf(sweep) {
+    if (sweep.finished) return sweep.cancelled_at ? "cancelled" : "finished";
+    return sweep.cancelled_at ? "cancelling" : "running";
+  }
+
+  function countsText(counts) {
+    return STATUSES.filter((status) => counts && counts[status]).map((status) => `${counts[status]} ${status}`).join(" · ");
+  }
+
+  function renderList() {
+    const body = $("sweeps-body");
+    clear(body);
+    if (listState.sweeps.length === 0) {
+      body.appendChild(el("tr", null, el("td", { colSpan: 4, class: "empty", text: "No sweeps yet. Choose a model and press Sweep grid, or POST /v1/sweeps." })));
+    }
+    for (const sweep of listState.sweeps) body.appendChild(sweepRow(sweep));
+    const first = listState.total ? listState.offset + 1 : 0;
+    const last = listState.offset + listState.sweeps.length;
+    setText($("sweeps-footer"), listState.total ? `Sweeps ${first}–${last} of ${listState.total}, newest first.` : "");
+    $("sweeps-prev").disabled = listState.offset === 0;
+    $("sweeps-next").disabled = last >= listState.total;
+  }
+
+  function sweepRow(sweep) {
+    const state = stateOf(sweep);
+    const progress = Math.max(0, Math.min(100, Number(sweep.progress) || 0));
+    const what = sweep.model_id ? `${sweep.model_id} · ` : "";
+    return el("tr", { dataset: { sweepId: sweep.id, state }, class: sweep.id === sweepState.id ? "selected" : "" },
+      el("td", null,
+        sweepLink(sweep.id, sweep.name),
+        el("div", { class: "muted tiny", text: `${what}${(sweep.parameters || []).join(", ")} · ${sweep.variation_count} × ${sweep.repeats}` }),
+        el("div", { class: "mono muted tiny", text: sweep.id.slice(0, 12) })),
+      el("td", { class: "small", text: fmtTime(sweep.created_at), title: sweep.created_at }),
+      el("td", { class: "col-progress" },
+        el("div", { class: "progress-cell" },
+          el("progress", { max: 100, value: progress, class: `bar bar-${sweep.finished ? (state === "cancelled" ? "cancelled" : "completed") : "running"}`, "aria-label": `Progress of sweep ${sweep.name}` }),
+          el("span", { class: "progress-label", text: `${Math.floor(progress)}%` }))),
+      el("td", { class: "small" },
+        el("div", null, `${sweep.task_count} tasks`, el("span", { class: `badge badge-${state === "finished" ? "completed" : state === "running" ? "running" : "cancelled"} sweep-state`, text: state })),
+        el("div", { class: "muted tiny sweep-row-counts", text: countsText(sweep.counts) })));
+  }
+
+  function pageList(step) {
+    listState.offset = Math.max(0, listState.offset + step * LIST_PAGE);
+    refreshList();
   }
 
   // ---------------------------------------------------------------- starting a sweep from the form
@@ -121,7 +338,10 @@
       setText(result, "Starting sweep…");
       const sweep = await call("/v1/sweeps", { method: "POST", json: body, headers: { "Idempotency-Key": randomToken() } });
       setText(result, `Sweep ${sweep.name} started: ${sweep.task_count} tasks (${sweep.id.slice(0, 8)}).`);
-      openSweep(sweep);
+      names.set(sweep.id, sweep.name);
+      listState.offset = 0;
+      refreshList();
+      openSweep(sweep, true);
     } catch (err) {
       result.className = "form-status form-error";
       setText(result, `Sweep not started: ${err.message}`);
@@ -132,50 +352,173 @@
 
   // ---------------------------------------------------------------- following a sweep
 
-  function openSweep(sweep) {
-    sweepState.id = sweep.id;
+  function resetPanel() {
+    sweepState.sweep = null;
+    sweepState.results = null;
+    sweepState.resultsKey = null;
+    sweepState.summaryRetries = 0;
+    sweepState.pollsSinceResults = 0;
     sweepState.metric = "";
-    sweepState.parameter = (sweep.parameters || [])[0] || null;
-    $("sweep-view").hidden = false;
-    setText($("sweep-title"), `Sweep ${sweep.name}`);
-    renderSweep(sweep);
+    sweepState.again = false;
+    $("sweep-confirm").hidden = true;
     clear($("sweep-chart"));
+    clear($("sweep-results"));
+    setText($("sweep-results-note"), "");
+    setText($("sweep-error"), "");
+    setText($("sweep-notice"), "");
+    setText($("sweep-best"), "");
+    setText($("sweep-chart-caption"), "");
+  }
+
+  function markSelectedRow() {
+    for (const row of document.querySelectorAll("#sweeps-body tr[data-sweep-id]")) {
+      row.classList.toggle("selected", row.dataset.sweepId === sweepState.id);
+    }
+  }
+
+  function openSweep(sweep, push) {
+    if (sweepState.id !== sweep.id) {
+      resetPanel();
+      sweepState.id = sweep.id;
+    }
+    sweepState.parameter = (sweep.parameters || [])[0] || null;
+    names.set(sweep.id, sweep.name);
+    setHashSweep(sweep.id, push);
+    $("sweep-view").hidden = false;
+    $("sweep-view").dataset.sweepId = sweep.id;
+    setText($("sweep-title"), `Sweep ${sweep.name}`);
+    markSelectedRow();
+    renderSweep(sweep);
     refresh();
   }
 
-  function closeSweep() {
+  // Opens a sweep known only by its id (a link, the URL): its name comes with the first read.
+  function openSweepById(id, push) {
+    if (sweepState.id === id && !$("sweep-view").hidden) {
+      setHashSweep(id, push);
+      return;
+    }
+    resetPanel();
+    sweepState.id = id;
+    sweepState.parameter = null;
+    setHashSweep(id, push);
+    $("sweep-view").hidden = false;
+    $("sweep-view").dataset.sweepId = id;
+    $("sweep-view").dataset.finished = "0";
+    setText($("sweep-title"), `Sweep ${names.get(id) || id.slice(0, 8)}`);
+    setText($("sweep-counts"), "Loading…");
+    markSelectedRow();
+    refresh();
+  }
+
+  function closeSweep(keepHash) {
     sweepState.id = null;
     if (sweepState.timer) clearTimeout(sweepState.timer);
     sweepState.timer = null;
+    resetPanel();
     $("sweep-view").hidden = true;
+    delete $("sweep-view").dataset.sweepId;
+    $("sweep-view").dataset.polling = "0";
+    if (!keepHash) setHashSweep(null, false);
+    markSelectedRow();
   }
 
   function schedule(delay) {
     if (sweepState.timer) clearTimeout(sweepState.timer);
-    sweepState.timer = setTimeout(refresh, delay);
+    sweepState.timer = setTimeout(() => {
+      sweepState.timer = null;
+      refresh();
+    }, delay);
+    $("sweep-view").dataset.polling = "1";
   }
 
+  function stopPolling() {
+    if (sweepState.timer) clearTimeout(sweepState.timer);
+    sweepState.timer = null;
+    $("sweep-view").dataset.polling = "0";
+  }
+
+  function sweepQuery() {
+    const params = new URLSearchParams({ goal: $("sweep-goal").value });
+    if (sweepState.metric) params.set("metric", sweepState.metric);
+    return params;
+  }
+
+  function completedWithoutSummary(results) {
+    return (results.rows || []).some((row) => row.status === "completed" && Object.keys(row.summary || {}).length === 0);
+  }
+
+  // One poll: the sweep's counts; the results table only when they changed since it was last read (or a
+  // completed row still lacks its summary). Never two at once: a refresh asked for meanwhile runs after.
   async function refresh() {
     const id = sweepState.id;
-    if (!id || sweepState.busy) return;
+    if (!id) return;
+    if (sweepState.busy) {
+      sweepState.again = true;
+      return;
+    }
     sweepState.busy = true;
+    let next = POLL_MS;
     try {
-      const results = await call(`/v1/sweeps/${encodeURIComponent(id)}/results`);
+      if (document.hidden) return; // visibilitychange polls again when the tab is shown
+      let sweep = await call(`/v1/sweeps/${encodeURIComponent(id)}?${sweepQuery()}`);
       if (id !== sweepState.id) return;
-      chooseMetric(results.metrics || []);
-      const params = new URLSearchParams({ goal: $("sweep-goal").value });
-      if (sweepState.metric) params.set("metric", sweepState.metric);
-      const sweep = await call(`/v1/sweeps/${encodeURIComponent(id)}?${params}`);
-      if (id !== sweepState.id) return;
+      const key = JSON.stringify(sweep.counts);
+      sweepState.pollsSinceResults += 1;
+      const retry = sweepState.results && key === sweepState.resultsKey && completedWithoutSummary(sweepState.results)
+        && sweepState.summaryRetries < SUMMARY_RETRIES && sweepState.pollsSinceResults >= SUMMARY_RETRY_POLLS;
+      if (key !== sweepState.resultsKey || retry) {
+        const results = await call(`/v1/sweeps/${encodeURIComponent(id)}/results`);
+        if (id !== sweepState.id) return;
+        sweepState.summaryRetries = key === sweepState.resultsKey ? sweepState.summaryRetries + 1 : 0;
+        sweepState.results = results;
+        sweepState.resultsKey = key;
+        sweepState.pollsSinceResults = 0;
+        const before = sweepState.metric;
+        chooseMetric(results.metrics || []);
+        if (sweepState.metric !== before) {
+          // The best trial is ranked by the metric, known only now: read the sweep once more for it.
+          sweep = await call(`/v1/sweeps/${encodeURIComponent(id)}?${sweepQuery()}`);
+          if (id !== sweepState.id) return;
+        }
+      }
+      sweepState.sweep = sweep;
+      names.set(sweep.id, sweep.name);
+      sweepState.parameter = sweepState.parameter || (sweep.parameters || [])[0] || null;
+      setText($("sweep-title"), `Sweep ${sweep.name}`);
       renderSweep(sweep);
-      drawChart(results, sweep);
+      if (sweepState.results) {
+        drawChart(sweepState.results, sweep);
+        renderResults(sweepState.results);
+      }
+      patchListRow(sweep);
       setText($("sweep-error"), "");
-      if (!sweep.finished) schedule(POLL_MS);
+      const pendingSummary = sweepState.results && completedWithoutSummary(sweepState.results) && sweepState.summaryRetries < SUMMARY_RETRIES;
+      if (sweep.finished && !pendingSummary) next = null;
     } catch (err) {
-      setText($("sweep-error"), `Sweep not refreshed: ${err.message}`);
-      schedule(POLL_MS * 2);
+      if (id !== sweepState.id) return;
+      if (err.status === 404) {
+        setText($("sweep-counts"), "");
+        setText($("sweep-error"), "This sweep does not exist or belongs to someone else.");
+        next = null;
+      } else {
+        setText($("sweep-error"), `Sweep not refreshed: ${err.message}`);
+        next = POLL_MS * 2;
+      }
     } finally {
       sweepState.busy = false;
+      relabel();
+      if (sweepState.id) {
+        // Another sweep was opened meanwhile, or a refresh was asked for: read now; else poll on or stop.
+        if (id !== sweepState.id || sweepState.again) {
+          sweepState.again = false;
+          schedule(0);
+        } else if (next === null) {
+          stopPolling();
+        } else {
+          schedule(next);
+        }
+      }
     }
   }
 
@@ -184,12 +527,7 @@
     const known = Array.from(select.options, (o) => o.value);
     if (known.join("\n") !== metrics.join("\n")) {
       clear(select);
-      for (const name of metrics) {
-        const option = document.createElement("option");
-        option.value = name;
-        option.textContent = name;
-        select.appendChild(option);
-      }
+      for (const name of metrics) select.appendChild(el("option", { value: name, text: name }));
     }
     if (!metrics.includes(sweepState.metric)) {
       sweepState.metric = PREFERRED_METRICS.find((m) => metrics.includes(m)) || metrics[0] || "";
@@ -198,18 +536,20 @@
     select.disabled = metrics.length === 0;
   }
 
+  function unfinishedOf(sweep) {
+    const counts = sweep.counts || {};
+    return UNFINISHED.reduce((sum, status) => sum + (counts[status] || 0), 0);
+  }
+
   function renderSweep(sweep) {
     const bar = $("sweep-progress");
     bar.value = sweep.progress;
     setText($("sweep-progress-label"), `${Math.round(sweep.progress)}%`);
-    const counts = sweep.counts || {};
-    const parts = ["queued", "preparing", "running", "collecting", "completed", "failed", "cancelled"]
-      .filter((status) => counts[status])
-      .map((status) => `${counts[status]} ${status}`);
-    const state = sweep.finished ? "finished" : sweep.cancelled_at ? "cancelling" : "running";
-    setText($("sweep-counts"), `${sweep.task_count} tasks (${sweep.variation_count} variations × ${sweep.repeats}) · ${state} · ${parts.join(" · ")}`);
+    const state = stateOf(sweep);
+    setText($("sweep-counts"), `${sweep.task_count} tasks (${sweep.variation_count} variations × ${sweep.repeats}) · ${state} · ${countsText(sweep.counts)}`);
     $("sweep-view").dataset.finished = sweep.finished ? "1" : "0";
-    $("sweep-cancel").hidden = sweep.finished;
+    $("sweep-cancel").hidden = sweep.finished || unfinishedOf(sweep) === 0;
+    if ($("sweep-cancel").hidden) $("sweep-confirm").hidden = true;
     const best = sweep.best;
     if (best) {
       const values = Object.entries(best.variation).map(([k, v]) => `${k}=${fmt(v)}`).join(", ");
@@ -219,15 +559,82 @@
     }
   }
 
+  function patchListRow(sweep) {
+    const index = listState.sweeps.findIndex((s) => s.id === sweep.id);
+    if (index < 0) return;
+    listState.sweeps[index] = sweep;
+    const row = document.querySelector(`#sweeps-body tr[data-sweep-id="${CSS.escape(sweep.id)}"]`);
+    if (row) row.replaceWith(sweepRow(sweep));
+  }
+
+  // The results table: completed trials best first by the chosen metric, then the others in the sweep's
+  // order; the first RESULT_ROWS_SHOWN of them.
+  function renderResults(results) {
+    const host = $("sweep-results");
+    const rows = (results.rows || []).slice();
+    const metric = sweepState.metric;
+    const sign = $("sweep-goal").value === "max" ? -1 : 1;
+    const has = (row) => row.summary && typeof row.summary[metric] === "number";
+    rows.sort((a, b) => {
+      if (has(a) !== has(b)) return has(a) ? -1 : 1;
+      if (has(a)) return sign * (a.summary[metric] - b.summary[metric]) || a.variation_index - b.variation_index || a.trial - b.trial;
+      return 0;
+    });
+    const parameters = results.parameters || [];
+    // The chosen metric first, then the others (a model may report many: the first few).
+    const metrics = [metric, ...(results.metrics || []).filter((m) => m !== metric)].filter(Boolean).slice(0, 6);
+    const shown = rows.slice(0, RESULT_ROWS_SHOWN);
+    clear(host);
+    if (rows.length === 0) return;
+    host.appendChild(el("table", { class: "table table-compact", id: "sweep-results-table" },
+      el("caption", { class: "visually-hidden", text: "Sweep results, best first" }),
+      el("thead", null, el("tr", null,
+        el("th", { scope: "col", text: "Task" }),
+        parameters.map((p) => el("th", { scope: "col", text: p })),
+        el("th", { scope: "col", class: "num", text: "Trial" }),
+        el("th", { scope: "col", text: "Status" }),
+        metrics.map((m) => el("th", { scope: "col", class: "num", text: m })))),
+      el("tbody", null, shown.map((row) => el("tr", { dataset: { taskId: row.task_id, status: row.status } },
+        el("td", { class: "mono small" }, el("a", { href: taskHref(row.task_id), class: "link task-link", text: row.task_id.slice(0, 8), "aria-label": `Open task ${row.task_id}` })),
+        parameters.map((p) => el("td", { class: "small", text: fmt((row.variation || {})[p]) })),
+        el("td", { class: "num small", text: row.trial }),
+        el("td", null, el("span", { class: `badge badge-${String(row.status).replace(/[^a-z_]/g, "")}`, text: row.status })),
+        metrics.map((m) => el("td", { class: "num small", text: row.summary && row.summary[m] !== undefined ? fmt(row.summary[m]) : "—" })))))));
+    setText($("sweep-results-note"), rows.length > shown.length
+      ? `Showing ${shown.length} of ${rows.length} trials, best first; GET /v1/sweeps/${results.sweep_id}/results has them all.`
+      : `${rows.length} trial${rows.length === 1 ? "" : "s"}, best first.`);
+  }
+
+  // "Cancel sweep" asks first, saying how many unfinished tasks it stops; "Stop them" cancels, then the task
+  // rows are read again (their messages change with their status) and the panel refreshes.
+  function askCancel() {
+    const sweep = sweepState.sweep;
+    if (!sweep) return;
+    const unfinished = unfinishedOf(sweep);
+    const done = (sweep.counts.completed || 0) + (sweep.counts.failed || 0);
+    setText($("sweep-confirm-text"), `Stop ${unfinished} unfinished task${unfinished === 1 ? "" : "s"} of sweep ${sweep.name}?`
+      + (done ? ` The ${done} finished task${done === 1 ? "" : "s"} keep${done === 1 ? "s" : ""} ${done === 1 ? "its" : "their"} results.` : ""));
+    setText($("sweep-confirm-yes"), `Stop ${unfinished} task${unfinished === 1 ? "" : "s"}`);
+    $("sweep-confirm").hidden = false;
+    $("sweep-confirm-no").focus();
+  }
+
   async function cancelSweep() {
     const id = sweepState.id;
+    $("sweep-confirm").hidden = true;
     if (!id) return;
+    const button = $("sweep-cancel");
+    button.disabled = true;
     try {
       const answer = await call(`/v1/sweeps/${encodeURIComponent(id)}`, { method: "DELETE" });
-      setText($("sweep-error"), `Cancelled ${answer.cancelled} queued task(s); stopping ${answer.stopping}.`);
+      setText($("sweep-notice"), `Cancelled ${answer.cancelled} queued task${answer.cancelled === 1 ? "" : "s"}; stopping ${answer.stopping} started one${answer.stopping === 1 ? "" : "s"}.`);
+      announce("runplane:tasks-changed", { sweepId: id });
       refresh();
+      refreshList();
     } catch (err) {
       setText($("sweep-error"), `Not cancelled: ${err.message}`);
+    } finally {
+      button.disabled = false;
     }
   }
 
@@ -344,17 +751,72 @@
     return { at, ticks: [], log: false, categories: all };
   }
 
+  // ---------------------------------------------------------------- wiring
+
+  function syncFromHash() {
+    if (!listState.signedIn) return;
+    const id = sweepIdFromHash();
+    if (id && id !== sweepState.id) openSweepById(id, false);
+    else if (!id && sweepState.id) closeSweep(true);
+  }
+
+  function onSession(event) {
+    const signedIn = Boolean(event.detail && event.detail.signedIn);
+    listState.signedIn = signedIn;
+    if (signedIn) {
+      listState.offset = 0;
+      refreshList();
+      syncFromHash();
+    } else {
+      clearTimeout(listState.timer);
+      listState.timer = null;
+      listState.sweeps = [];
+      clear($("sweeps-body"));
+      setText($("sweeps-footer"), "");
+      closeSweep(true);
+    }
+  }
+
   function init() {
     $("sweep-grid").addEventListener("click", startSweep);
-    $("sweep-close").addEventListener("click", closeSweep);
-    $("sweep-cancel").addEventListener("click", cancelSweep);
+    $("sweep-close").addEventListener("click", () => closeSweep(false));
+    $("sweep-cancel").addEventListener("click", askCancel);
+    $("sweep-confirm-yes").addEventListener("click", cancelSweep);
+    $("sweep-confirm-no").addEventListener("click", () => {
+      $("sweep-confirm").hidden = true;
+      $("sweep-cancel").focus();
+    });
     $("sweep-metric").addEventListener("change", (event) => {
       sweepState.metric = event.target.value;
+      if (sweepState.results) {
+        renderResults(sweepState.results);
+        if (sweepState.sweep) drawChart(sweepState.results, sweepState.sweep);
+      }
       refresh();
     });
-    $("sweep-goal").addEventListener("change", () => refresh());
-    $("sign-out").addEventListener("click", closeSweep);
+    $("sweep-goal").addEventListener("change", () => {
+      if (sweepState.results) renderResults(sweepState.results);
+      refresh();
+    });
+    $("sweeps-prev").addEventListener("click", () => pageList(-1));
+    $("sweeps-next").addEventListener("click", () => pageList(1));
+    $("sweeps-refresh").addEventListener("click", () => refreshList());
+    document.addEventListener("runplane:session", onSession);
+    // app.js re-read its task list (a task it did not know appeared): a sweep may have started elsewhere.
+    document.addEventListener("runplane:tasks-listed", () => {
+      if (!listState.signedIn || listState.busy || Date.now() - listState.readAt < LIST_POLL_ACTIVE_MS) return;
+      scheduleList(300);
+    });
+    window.addEventListener("hashchange", syncFromHash);
+    window.addEventListener("popstate", syncFromHash);
+    document.addEventListener("visibilitychange", () => {
+      if (document.hidden || !listState.signedIn) return;
+      refreshList();
+      if (sweepState.id && $("sweep-view").dataset.polling === "1") refresh();
+    });
   }
+
+  window.runplaneSweeps = { nameOf: (id) => names.get(id) || null, sweepHref };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();

@@ -477,3 +477,24 @@ def test_the_worker_never_loads_the_server_or_its_database_layer() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_task_dirs_remove_if_empty_removes_only_an_empty_layout(tmp_path: Path) -> None:
+    dirs = TaskDirs.for_task(tmp_path, "t1", 1)
+    dirs.create()
+    assert dirs.remove_if_empty()
+    assert not dirs.root.exists()
+    assert dirs.remove_if_empty()  # already gone counts as removed
+    # A file left behind: not removed here (the caller's rmtree does it), and nothing is lost meanwhile.
+    dirs.create()
+    (dirs.code / "train.py").write_text("print(1)")
+    assert not dirs.remove_if_empty()
+    assert (dirs.code / "train.py").read_text() == "print(1)"
+    # A directory the task replaced by a symlink is never followed: its target survives.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (dirs.code / "train.py").unlink()
+    dirs.tmp.rmdir()
+    dirs.tmp.symlink_to(elsewhere)
+    assert not dirs.remove_if_empty()
+    assert elsewhere.is_dir()

@@ -171,3 +171,21 @@ def test_a_too_long_escaped_name_is_skipped_with_a_warning(tmp_path: Path) -> No
 def test_the_wire_form_decodes_exactly_once_to_the_name(name: str, wire: str) -> None:
     assert encode_artifact_path(name) == wire
     assert decode_artifact_path(wire) == name
+
+
+def test_nothing_to_collect_only_for_a_missing_or_empty_real_directory(tmp_path: Path) -> None:
+    from runplane.worker.outputs import nothing_to_collect
+
+    assert nothing_to_collect(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    assert nothing_to_collect(tmp_path / "empty")
+    write(tmp_path / "full" / "a.txt", b"a")
+    assert not nothing_to_collect(tmp_path / "full")
+    write(tmp_path / "nested" / "deep" / "a.txt", b"a")
+    assert not nothing_to_collect(tmp_path / "nested")
+    # A symlink, even to an empty directory or to nothing, goes to gather_outputs, which warns about it.
+    (tmp_path / "link").symlink_to(tmp_path / "empty")
+    assert not nothing_to_collect(tmp_path / "link")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    assert not nothing_to_collect(tmp_path / "dangling")
+    assert gather_outputs(tmp_path / "link").files == []

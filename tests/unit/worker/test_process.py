@@ -638,3 +638,50 @@ def test_tasks_share_one_fork_server_and_outlive_its_loss(tmp_path: Path) -> Non
     assert lost.exit_code is not None and lost.exit_code != 0
     assert after.exit_code == 0
     wait_until(lambda: not live(group_processes(seen["pgid"])), 30, "the lost task's group to die")
+
+
+def test_the_entrypoint_is_looked_up_on_the_tasks_own_path(tmp_path: Path) -> None:
+    """The forked shim sets only PATH (in its C environment) before posix_spawnp: a program on the task's
+    PATH alone is found, the task sees exactly its own environment, and a task without PATH gets the C
+    library's default lookup."""
+    bin_dir = tmp_path / "task-bin"
+    bin_dir.mkdir()
+    program = bin_dir / "only-here"
+    program.write_text('#!/bin/sh\necho "found $MARK"\nenv | sort\n')
+    program.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "MARK": "task-path"}
+    outcome, lines = run_task(["only-here"], tmp_path, env=env)
+    assert outcome.exit_code == 0, lines
+    out = stream(lines, "stdout")
+    assert out[0] == "found task-path"
+    # The script's own shell may add PWD, SHLVL and "_"; nothing of the worker's environment arrives.
+    names = {line.split("=", 1)[0] for line in out[1:]}
+    assert names - {"PWD", "SHLVL", "_", "OLDPWD"} == {"PATH", "MARK"}
+    # No PATH at all: the default lookup (/bin:/usr/bin) does not find it.
+    outcome, lines = run_task(["only-here"], tmp_path, env={"MARK": "x"})
+    assert outcome.exit_code == 127
+    assert any("only-here" in line for line in stream(lines, "stderr"))
+
+
+def test_a_malformed_spawn_request_is_answered_not_fatal_to_the_fork_server(tmp_path: Path) -> None:
+    """Arguments are read in the server before it forks: a request it cannot read gets an error answer,
+    and the server goes on serving."""
+    import json
+    import socket
+
+    from runplane.worker.shim import SPAWN_FDS, ForkServer, encode_request
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with ours:
+        server = ForkServer(theirs.detach(), os.getpid())
+        fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(SPAWN_FDS)]
+        server.inbox += encode_request({"op": "spawn", "id": 7, "argv": 5, "env": {}, "cwd": str(tmp_path)})
+        server.fds.extend(fds)
+        server.handle_requests()
+        answer = json.loads(ours.recv(65536).split(b"\n")[0])
+        assert answer["id"] == 7 and "pid" not in answer and "bad spawn request" in answer["error"]
+        # The descriptors of the refused request are closed, not leaked.
+        for fd in fds:
+            with pytest.raises(OSError, match="Bad file descriptor"):
+                os.fstat(fd)
+        server.sock.close()

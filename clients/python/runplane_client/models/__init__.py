@@ -125,6 +125,7 @@ from .task_retry_secrets import TaskRetrySecrets
 from .task_status import TaskStatus
 from .task_status_report import TaskStatusReport
 from .task_update_data import TaskUpdateData
+from .task_variation_values import TaskVariationValues
 from .worker import Worker
 from .worker_capabilities import WorkerCapabilities
 from .worker_lease import WorkerLease
@@ -265,6 +266,7 @@ __all__ = (
     "TaskStatus",
     "TaskStatusReport",
     "TaskUpdateData",
+    "TaskVariationValues",
     "Worker",
     "WorkerCapabilities",
     "WorkerLease",

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..models.task_failure import TaskFailure
     from ..models.task_plugin_configs import TaskPluginConfigs
     from ..models.task_plugin_status import TaskPluginStatus
+    from ..models.task_variation_values import TaskVariationValues
 
 
 T = TypeVar("T", bound="Task")
@@ -72,6 +73,11 @@ class Task:
             time.
         timeout_seconds (int | Unset):
         experiment_id (str | Unset):
+        sweep_id (str | Unset): The sweep the task belongs to; absent for a task submitted on its own.
+        trial (int | Unset): In a sweep, the repeat of its variation (1 to the sweep's `repeats`).
+        variation_index (int | Unset): In a sweep, the variation's position (0-based).
+        variation_values (TaskVariationValues | Unset): In a sweep, the variation's parameter values (as in the task's
+            `inputs` or command).
         run_label (str | Unset):
         random_seed (int | Unset):
         message (str | Unset):
@@ -121,6 +127,10 @@ class Task:
     not_before: datetime.datetime | Unset = UNSET
     timeout_seconds: int | Unset = UNSET
     experiment_id: str | Unset = UNSET
+    sweep_id: str | Unset = UNSET
+    trial: int | Unset = UNSET
+    variation_index: int | Unset = UNSET
+    variation_values: TaskVariationValues | Unset = UNSET
     run_label: str | Unset = UNSET
     random_seed: int | Unset = UNSET
     message: str | Unset = UNSET
@@ -218,6 +228,16 @@ class Task:
 
         experiment_id = self.experiment_id
 
+        sweep_id = self.sweep_id
+
+        trial = self.trial
+
+        variation_index = self.variation_index
+
+        variation_values: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.variation_values, Unset):
+            variation_values = self.variation_values.to_dict()
+
         run_label = self.run_label
 
         random_seed = self.random_seed
@@ -297,6 +317,14 @@ class Task:
             field_dict["timeout_seconds"] = timeout_seconds
         if experiment_id is not UNSET:
             field_dict["experiment_id"] = experiment_id
+        if sweep_id is not UNSET:
+            field_dict["sweep_id"] = sweep_id
+        if trial is not UNSET:
+            field_dict["trial"] = trial
+        if variation_index is not UNSET:
+            field_dict["variation_index"] = variation_index
+        if variation_values is not UNSET:
+            field_dict["variation_values"] = variation_values
         if run_label is not UNSET:
             field_dict["run_label"] = run_label
         if random_seed is not UNSET:
@@ -327,6 +355,7 @@ class Task:
         from ..models.task_failure import TaskFailure  # noqa: PLC0415
         from ..models.task_plugin_configs import TaskPluginConfigs  # noqa: PLC0415
         from ..models.task_plugin_status import TaskPluginStatus  # noqa: PLC0415
+        from ..models.task_variation_values import TaskVariationValues  # noqa: PLC0415
 
         d = dict(src_dict)
         id = d.pop("id")
@@ -428,6 +457,19 @@ class Task:
 
         experiment_id = d.pop("experiment_id", UNSET)
 
+        sweep_id = d.pop("sweep_id", UNSET)
+
+        trial = d.pop("trial", UNSET)
+
+        variation_index = d.pop("variation_index", UNSET)
+
+        _variation_values = d.pop("variation_values", UNSET)
+        variation_values: TaskVariationValues | Unset
+        if isinstance(_variation_values, Unset):
+            variation_values = UNSET
+        else:
+            variation_values = TaskVariationValues.from_dict(_variation_values)
+
         run_label = d.pop("run_label", UNSET)
 
         random_seed = d.pop("random_seed", UNSET)
@@ -504,6 +546,10 @@ class Task:
             not_before=not_before,
             timeout_seconds=timeout_seconds,
             experiment_id=experiment_id,
+            sweep_id=sweep_id,
+            trial=trial,
+            variation_index=variation_index,
+            variation_values=variation_values,
             run_label=run_label,
             random_seed=random_seed,
             message=message,
