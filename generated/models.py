@@ -442,21 +442,42 @@ class SweepGoal(StrEnum):
 
 class SweepValue1(RootModel[int]):
     root: Annotated[
-        int, Field(description="One value of a swept parameter.", ge=-9007199254740991, le=9007199254740991)
+        int,
+        Field(
+            description="One value of a swept parameter. An integer is kept exact end to end (the command runs it as written\nand the results report the same integer), so it must lie within ±9007199254740991 (2^53-1, what\nevery JSON client holds exactly); a larger one is refused (422): give it as a string.\n",
+            ge=-9007199254740991,
+            le=9007199254740991,
+        ),
     ]
 
 
 class SweepValue2(RootModel[float]):
-    root: Annotated[float, Field(description="One value of a swept parameter.", ge=-1e300, le=1e300)]
+    root: Annotated[
+        float,
+        Field(
+            description="One value of a swept parameter. An integer is kept exact end to end (the command runs it as written\nand the results report the same integer), so it must lie within ±9007199254740991 (2^53-1, what\nevery JSON client holds exactly); a larger one is refused (422): give it as a string.\n",
+            ge=-1e300,
+            le=1e300,
+        ),
+    ]
 
 
 class SweepValue3(RootModel[str]):
-    root: Annotated[str, Field(description="One value of a swept parameter.", max_length=1024)]
+    root: Annotated[
+        str,
+        Field(
+            description="One value of a swept parameter. An integer is kept exact end to end (the command runs it as written\nand the results report the same integer), so it must lie within ±9007199254740991 (2^53-1, what\nevery JSON client holds exactly); a larger one is refused (422): give it as a string.\n",
+            max_length=1024,
+        ),
+    ]
 
 
 class SweepValue(RootModel[SweepValue1 | SweepValue2 | SweepValue3 | bool]):
     root: Annotated[
-        SweepValue1 | SweepValue2 | SweepValue3 | bool, Field(description="One value of a swept parameter.")
+        SweepValue1 | SweepValue2 | SweepValue3 | bool,
+        Field(
+            description="One value of a swept parameter. An integer is kept exact end to end (the command runs it as written\nand the results report the same integer), so it must lie within ±9007199254740991 (2^53-1, what\nevery JSON client holds exactly); a larger one is refused (422): give it as a string.\n"
+        ),
     ]
 
 
@@ -551,7 +572,10 @@ class Sweep(BaseModel):
     ]
     created_at: Timestamp
     cancelled_at: Annotated[
-        AwareDatetime | None, Field(description="When the sweep was cancelled; absent until then.")
+        AwareDatetime | None,
+        Field(
+            description="When the sweep was cancelled: the time of the first cancel that found at least one unfinished\ntask (queued ones cancelled, started ones asked to stop). Absent until then, and for good when\nevery task had already finished (a cancel then changes nothing, and a repeated cancel keeps the\nfirst time).\n"
+        ),
     ] = None
     best: Annotated[
         SweepTrial | None,
@@ -2215,7 +2239,17 @@ class SweepResults(BaseModel):
     parameters: Annotated[list[SweepParameterName], Field(max_length=16)]
     metrics: Annotated[
         list[SweepMetricName],
-        Field(description="Every key that appears in the rows' `summary`, sorted.", max_length=256),
+        Field(
+            description="The metric names of the rows' `summary`, sorted: the numeric summary keys of 1..128 characters\n(other keys are never kept), at most 256 of them; when the tasks wrote more, the 256 found in\nmost rows (ties by name), and `metrics_omitted` says how many were left out of the table.\n",
+            max_length=256,
+        ),
+    ]
+    metrics_omitted: Annotated[
+        int,
+        Field(
+            description="How many other metric names the tasks wrote beyond the 256 listed in `metrics`; their values are\nleft out of every row's `summary`. 0 when none were.\n",
+            ge=0,
+        ),
     ]
     rows: Annotated[list[SweepResultRow], Field(max_length=10000)]
 
@@ -2475,13 +2509,15 @@ class ModelInput(BaseModel):
 
 class ModelInputList(RootModel[list[ModelInput]]):
     """
-    Every input the model reads; a run with any other input is refused (422).
+    Every input the model reads: the one list /v1/tasks, /v1/sweeps (a swept parameter must be one of
+    them) and /api/runs accept; a run with any other input is refused (422).
+
     """
 
     root: Annotated[
         list[ModelInput],
         Field(
-            description="Every input the model reads; a run with any other input is refused (422).",
+            description="Every input the model reads: the one list /v1/tasks, /v1/sweeps (a swept parameter must be one of\nthem) and /api/runs accept; a run with any other input is refused (422).\n",
             max_length=64,
         ),
     ]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from generated import models
 from handlers import presenters
 from handlers.context import header, principal, services
-from runplane.store.sweeps import SweepTaskView
 from runplane.store.tables import SweepRow
-from runplane.sweeps import SweepRequest, SweepView
+from runplane.sweeps import ResultsTable, SweepRequest, SweepView
 
 Answer = tuple[dict[str, Any], int]
 
@@ -82,13 +80,13 @@ def sweep(view: SweepView) -> models.Sweep:
     )
 
 
-def sweep_results(row: SweepRow, tasks: Sequence[SweepTaskView]) -> models.SweepResults:
-    metrics = sorted({name for task in tasks for name in task.summary})
+def sweep_results(row: SweepRow, table: ResultsTable) -> models.SweepResults:
     return models.SweepResults.model_validate(
         {
             "sweep_id": row.id,
             "parameters": row.parameters,
-            "metrics": metrics,
+            "metrics": table.metrics,
+            "metrics_omitted": table.metrics_omitted,
             "rows": [
                 {
                     "task_id": task.id,
@@ -99,7 +97,7 @@ def sweep_results(row: SweepRow, tasks: Sequence[SweepTaskView]) -> models.Sweep
                     "variation": task.variation,
                     "summary": task.summary,
                 }
-                for task in tasks
+                for task in table.rows
             ],
         }
     )

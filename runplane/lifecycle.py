@@ -30,7 +30,7 @@ their edges to `TRANSITIONS`, and the checks follow.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Final
 from generated.models import FailureReason, TaskStatus
 from runplane import retries
 from runplane.errors import Conflict
+from runplane.plugins import definitions as plugin_definitions
 from runplane.redaction import SecretMarks, SecretValues
 
 if TYPE_CHECKING:
@@ -67,7 +68,9 @@ __all__ = [
     "marked_texts",
     "redacted_view",
     "restored_texts",
+    "secret_values",
     "shown_command",
+    "shown_field",
     "shown_text",
     "started_at",
 ]
@@ -288,26 +291,52 @@ def shown_fields(task: TaskRow, hidden: SecretValues | None = None) -> dict[str,
     secret values were erased (`redacted_view`), else the stored values, redacted by `hidden` (its secret
     values now) and kept within the contract's bounds (a redaction can lengthen a text; a dataset name,
     which has a pattern, becomes ``redacted``)."""
-    kept = (task.redacted_view or {}).get("fields") or {}
-    shown = {
-        name: kept[name] if name in kept else getattr(task, attribute)
-        for name, attribute in SHOWN_FIELDS.items()
-    }
+    shown = {name: _kept_or_stored(task, name) for name in SHOWN_FIELDS}
     if hidden is None:
         return shown
-    fields = {name: value for name, value in shown.items() if name != "plugin_configs"}
-    fields = {name: hidden.deep(value) for name, value in fields.items()}
-    # Plugin names are the server's (a fixed set); only what a task gave inside a config is redacted.
-    fields["plugin_configs"] = {
-        name: hidden.deep(config) for name, config in (shown["plugin_configs"] or {}).items()
-    }
-    for name, limit in _TEXT_LIMITS.items():
-        if isinstance(fields[name], str):
-            fields[name] = fields[name][:limit]
-    if isinstance(fields["metadata"], dict):
-        fields["metadata"] = {key: str(value)[:1024] for key, value in fields["metadata"].items()}
-    fields["dataset_specs"] = [_bounded_spec(spec) for spec in fields["dataset_specs"] or []]
-    return fields
+    return {name: _shown(name, value, hidden) for name, value in shown.items()}
+
+
+def shown_field(task: Any, name: str, hidden: SecretValues) -> Any:
+    """One of the task's `SHOWN_FIELDS`, exactly as ``shown_fields(task, hidden)[name]``, for a reader that
+    loaded only that column and ``redacted_view`` (a sweep's table of up to 10,000 tasks): `task` is any
+    object with those attributes."""
+    return _shown(name, _kept_or_stored(task, name), hidden)
+
+
+def secret_values(
+    secrets: Mapping[str, Any] | None, plugin_configs: Mapping[str, Any] | None
+) -> SecretValues:
+    """What a task's views hide by value: its own secret values (`secrets`, empty once erased) and the
+    secret settings of its `plugin_configs` (they reach it as secret env, so are hidden alike)."""
+    return SecretValues(
+        [
+            *(str(value) for value in (secrets or {}).values() if value is not None),
+            *plugin_definitions.secret_values(plugin_configs or {}),
+        ]
+    )
+
+
+def _kept_or_stored(task: Any, name: str) -> Any:
+    kept = (task.redacted_view or {}).get("fields") or {}
+    return kept[name] if name in kept else getattr(task, SHOWN_FIELDS[name])
+
+
+def _shown(name: str, value: Any, hidden: SecretValues) -> Any:
+    if name == "plugin_configs":
+        # Plugin names are the server's (a fixed set); only what a task gave inside a config is redacted.
+        return {plugin: hidden.deep(config) for plugin, config in (value or {}).items()}
+    value = hidden.deep(value)
+    if name in _TEXT_LIMITS and isinstance(value, str):
+        return value[: _TEXT_LIMITS[name]]
+    if name == "metadata" and isinstance(value, dict):
+        return {key: str(item)[:1024] for key, item in value.items()}
+    if name == "dataset_specs":
+        return [_bounded_spec(spec) for spec in value or []]
+    if name == "variation" and isinstance(value, dict):
+        # openapi.yaml's SweepValue: a text of at most 1024 characters, which a redaction can lengthen.
+        return {key: item[:1024] if isinstance(item, str) else item for key, item in value.items()}
+    return value
 
 
 _TEXT_LIMITS: Final = {"job_name": 64, "run_label": 128, "gpu_type": 64}

@@ -17,16 +17,16 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from generated.models import RunState, TaskCreate
-from runplane.catalog import ModelSpec
+from runplane.catalog import ModelSpec, registry
 from runplane.errors import Conflict, NotFound, Unprocessable
 from runplane.lifecycle import RETRYABLE, TaskStatus
 from runplane.security import Principal
 from runplane.store.tables import TaskRow
 from runplane.tasks import TaskManager
 
-DEFAULT_RUN_SEED: Final = 42
-SEED_INPUT: Final = "seed"
-MAX_SEED: Final = 4_294_967_295  # TaskCreate.random_seed's maximum
+SEED_INPUT: Final = registry.SEED_KEY
+MAX_SEED: Final = registry.MAX_SEED
+DEFAULT_RUN_SEED: Final = registry.DEFAULT_RUN_SEED
 JOB_NAME_SUFFIX: Final = "-run"
 MAX_JOB_NAME: Final = 64
 MAX_MESSAGE: Final = 1024
@@ -65,16 +65,6 @@ def run_message(row: TaskRow) -> str | None:
     return message
 
 
-SEED_DOC: Final = {
-    "name": SEED_INPUT,
-    "description": (
-        f"The run's random seed, 0..{MAX_SEED} (default {DEFAULT_RUN_SEED}): with the model and `region` / "
-        "`year` it fixes the generated data and the model's randomness, so the same inputs give the same "
-        "rows. The run's task has it as its `random_seed`."
-    ),
-}
-
-
 def run_seed(inputs: Mapping[str, Any]) -> int:
     """The run's seed: `inputs.seed`, or DEFAULT_RUN_SEED without one; Unprocessable for any other value."""
     if SEED_INPUT not in inputs:
@@ -89,8 +79,9 @@ def run_seed(inputs: Mapping[str, Any]) -> int:
 
 
 def run_inputs(spec: ModelSpec) -> list[dict[str, object]]:
-    """What /api/models says a run reads: the model's inputs and the run's `seed`."""
-    return [*spec.inputs(), dict(SEED_DOC)]
+    """What /api/models says a run reads: the catalog's inputs of the model, the same list /v1/models
+    shows and /v1/tasks and /v1/sweeps accept (`seed` among them)."""
+    return spec.inputs()
 
 
 def run_task(model_id: str, inputs: Mapping[str, Any]) -> TaskCreate:

@@ -7,8 +7,8 @@ variation runs ``repeats`` times; the repeat (1-based) is the run identity's ``t
 Where the values go:
 
 - a catalog model run gets them in its ``inputs`` (over the template's own inputs). A parameter must be one
-  the model reads (its grid parameters and the scenario keys of :mod:`runplane.catalog.registry`), and each
-  value must pass the model's input validation;
+  the model reads (`runplane.catalog.ModelSpec.input_names`: what the model listings show), and each value
+  must pass the model's input validation; a ``seed`` input is the task's seed (not a derived one);
 - a command gets them through ``{name}`` placeholders in ``args`` and in ``env`` values (``{{`` and ``}}``
   are literal braces). A placeholder that names no parameter, and a parameter no placeholder uses, are
   refused: a swept value that would silently not reach the run is a mistake. Values are written as JSON
@@ -32,16 +32,17 @@ import math
 import re
 import secrets
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import anyio.to_thread
 
 from generated.models import TaskCreate
-from runplane.catalog import get_model, validate_inputs
-from runplane.catalog.registry import CONTEXT_KEYS
+from runplane import lifecycle
+from runplane.catalog import get_model, input_seed, validate_inputs
 from runplane.errors import Conflict, NotFound, Unprocessable
 from runplane.lifecycle import ALL, TERMINAL, TaskStatus
 from runplane.redaction import SecretValues
@@ -62,7 +63,10 @@ Variation: TypeAlias = dict[str, Value]
 MAX_TASKS: Final = 10_000
 MAX_PARAMETERS: Final = 16
 MAX_TEXT: Final = 4096  # the contract's bound on one arg and on one env value
-MAX_METRICS: Final = 256
+MAX_METRICS: Final = 256  # the contract's bound on SweepResults.metrics (and on one ResultSummary)
+MAX_METRIC_NAME: Final = 128  # SweepMetricName's maxLength
+MAX_METRIC_VALUE: Final = 1e300
+MAX_EXACT_INT: Final = 2**53 - 1  # SweepValue's integer bound: what every JSON client holds exactly
 STATUSES: Final = ALL
 GOALS: Final = ("min", "max")
 
@@ -114,19 +118,74 @@ def variation_label(values: Mapping[str, Value]) -> str:
     return ",".join(f"{name}={render_value(value)}" for name, value in values.items())
 
 
-def summary_metrics(summary: Mapping[str, Any]) -> dict[str, int | float]:
-    """The numbers of a results ``summary`` (finite ints and floats; booleans, text and nested values left
-    out): what a sweep's results table and best trial compare."""
+def metric_value(value: Any) -> int | float | None:
+    """``value`` when a sweep keeps it as a metric: an int or a finite float within ±1e300 (so that it
+    converts to a float exactly enough to compare and to report as the best trial's ``value``); None for
+    anything else (booleans, text, nested values, NaN, infinities, huge numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if abs(value) > MAX_METRIC_VALUE:
+        return None
+    return value
+
+
+def summary_metrics(summary: Mapping[str, Any], limit: int | None = MAX_METRICS) -> dict[str, int | float]:
+    """The metrics of a results ``summary``: its numbers (`metric_value`) under names of 1..128 characters
+    (the contract's ``SweepMetricName``), the first ``limit`` such (None: all); what a sweep's table and
+    best trial compare. Applied when a task's summary is stored (the first 256 kept) and again when the
+    table is read (`results_table`), so a row stored before a bound existed is held to it too."""
     metrics: dict[str, int | float] = {}
     for name, value in summary.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if not isinstance(name, str) or not 1 <= len(name) <= MAX_METRIC_NAME:
             continue
-        if isinstance(value, float) and not math.isfinite(value):
+        number = metric_value(value)
+        if number is None:
             continue
-        metrics[str(name)] = value
-        if len(metrics) >= MAX_METRICS:
+        metrics[name] = number
+        if limit is not None and len(metrics) >= limit:
             break
     return metrics
+
+
+@dataclass(frozen=True)
+class ResultsTable:
+    """A sweep's results table within the contract's bounds: the metric names kept (sorted), how many other
+    names the tasks wrote, and each task's view with its summary cut to the kept names and its variation
+    as its task's views show it."""
+
+    metrics: list[str]
+    metrics_omitted: int
+    rows: list[SweepTaskView]
+
+
+def results_table(tasks: Sequence[SweepTaskView]) -> ResultsTable:
+    """The table of ``tasks`` (already in variation then trial order): at most 256 metric names, those
+    found in most rows (ties by name), whatever the tasks wrote."""
+    summaries = [summary_metrics(task.summary, limit=None) for task in tasks]
+    found = Counter(name for summary in summaries for name in summary)
+    if len(found) > MAX_METRICS:  # then every row keeps at most MAX_METRICS too
+        ranked = sorted(found, key=lambda name: (-found[name], name))
+        kept = set(ranked[:MAX_METRICS])
+        summaries = [{k: v for k, v in summary.items() if k in kept} for summary in summaries]
+    else:
+        kept = set(found)
+    rows = [
+        replace(task, variation=shown_variation(task), summary=summary)
+        for task, summary in zip(tasks, summaries, strict=True)
+    ]
+    return ResultsTable(sorted(kept), len(found) - len(kept), rows)
+
+
+def shown_variation(task: SweepTaskView) -> Variation:
+    """The task's variation as its own views show it (`runplane.lifecycle.shown_field`): its secret values
+    redacted, also once they were erased (from the redacted copy kept then)."""
+    if not task.secrets and not task.plugin_configs and not task.redacted_view:
+        return task.variation  # nothing to hide: the common case, 10,000 times per table
+    hidden = lifecycle.secret_values(task.secrets, task.plugin_configs)
+    shown: Variation = lifecycle.shown_field(task, "variation", hidden) or {}
+    return shown
 
 
 @dataclass(frozen=True)
@@ -174,13 +233,31 @@ def expand(request: SweepRequest) -> Expansion:
         _check_names(parameters, "grid")
         count = math.prod(len(values) for values in request.grid.values())
         _check_size(count, request.repeats)
+        for name, values in request.grid.items():
+            for value in values:
+                _check_value(value, f"grid.{name}")
         combos = itertools.product(*(request.grid[name] for name in parameters))
         return Expansion(parameters, [dict(zip(parameters, combo, strict=True)) for combo in combos])
     assert request.variations is not None
     _check_size(len(request.variations), request.repeats)
     parameters = list(dict.fromkeys(name for variation in request.variations for name in variation))
     _check_names(parameters, "variations")
+    for index, variation in enumerate(request.variations):
+        for name, value in variation.items():
+            _check_value(value, f"variations.{index}.{name}")
     return Expansion(parameters, request.variations)
+
+
+def _check_value(value: Value, field: str) -> None:
+    """422 for an integer a JSON client cannot hold exactly: the contract's number branch of SweepValue
+    admits it, but what ran (its exact digits) would then be reported rounded."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_EXACT_INT:
+        shown = str(value) if len(str(value)) <= 40 else str(value)[:37] + "..."
+        raise Unprocessable(
+            f"Value {shown} of {field} is an integer beyond ±{MAX_EXACT_INT} (2^53-1), which cannot be "
+            "reported exactly; give it as a string",
+            details={"field": field, "limit": MAX_EXACT_INT},
+        )
 
 
 def _check_names(parameters: Sequence[str], field: str) -> None:
@@ -209,7 +286,7 @@ def check_model_parameters(model_id: str, base_inputs: Mapping[str, Any], expans
     """422 unless the model reads every swept parameter and every variation's inputs are valid for it."""
     spec = get_model(model_id)
     assert spec is not None, "the template's references are checked first"
-    reads = [*spec.params, *CONTEXT_KEYS]
+    reads = spec.input_names()  # the catalog's one list: what /v1/models and /api/models show
     for name in expansion.parameters:
         if name not in reads:
             raise Unprocessable(
@@ -318,19 +395,22 @@ class SweepView:
 def best_trial(tasks: Sequence[SweepTaskView], metric: str, goal: str) -> BestTrial | None:
     """The completed task with the lowest (``min``) or highest (``max``) ``metric`` in its summary; ties go
     to the earlier variation, then trial. None when no completed task has that metric."""
-    best: BestTrial | None = None
+    best: SweepTaskView | None = None
+    best_value = 0.0
     for task in tasks:
         if task.status != TaskStatus.completed or not task.summary:
             continue
-        value = task.summary.get(metric)
+        # Held to the table's bounds (`summary_metrics`): a text, NaN or huge number is no metric value.
+        value = metric_value(task.summary.get(metric)) if len(metric) <= MAX_METRIC_NAME else None
         if value is None:
             continue
-        better = best is None or (value < best.value if goal == "min" else value > best.value)
-        if better:
-            best = BestTrial(
-                task.id, metric, goal, float(value), task.variation_index, task.trial, task.variation
-            )
-    return best
+        if best is None or (value < best_value if goal == "min" else value > best_value):
+            best, best_value = task, float(value)
+    if best is None:
+        return None
+    return BestTrial(
+        best.id, metric, goal, best_value, best.variation_index, best.trial, shown_variation(best)
+    )
 
 
 def progress_of(task_count: int, counts: Mapping[str, int], active_progress: float) -> Progress:
@@ -399,6 +479,13 @@ class SweepManager:
         # The sweep shows its template's texts as its tasks' views do: their secret values redacted (the
         # sweep keeps no values to redact by later, so this copy is redacted now).
         hidden = SecretValues(str(value) for value in (template.get("secrets") or {}).values())
+        for name in expansion.parameters:
+            # The sweep lists its parameters' names as given; a name may not carry a secret value.
+            if hidden.redact(name) != name:
+                raise Unprocessable(
+                    "A swept parameter's name contains one of the task's secret values",
+                    details={"field": "parameters"},
+                )
         sweep = SweepRow(
             id=uuid.uuid4().hex,
             user_id=principal.user_id,
@@ -433,7 +520,10 @@ class SweepManager:
                         "args": args,
                         "env": env,
                         "inputs": inputs,
-                        "random_seed": derive_seed(base_seed, index, trial),
+                        # A model's `seed` input is its run's seed (runplane.catalog.input_seed).
+                        "random_seed": derive_seed(base_seed, index, trial)
+                        if (seed := input_seed(inputs)) is None
+                        else seed,
                         "created_at": at,
                         "updated_at": at,
                         "queued_at": at,
@@ -489,10 +579,11 @@ class SweepManager:
             result[row.id] = progress_of(row.task_count, counts, active_progress)
         return result
 
-    async def results(self, principal: Principal, sweep_id: str) -> tuple[SweepRow, list[SweepTaskView]]:
-        """The sweep and one view per task, in variation then trial order."""
+    async def results(self, principal: Principal, sweep_id: str) -> tuple[SweepRow, ResultsTable]:
+        """The sweep and its results table (`results_table`): one row per task, in variation then trial
+        order."""
         row = await self.visible(principal, sweep_id)
-        return row, await self.store.tasks_of(row.id, completed_only=False)
+        return row, results_table(await self.store.tasks_of(row.id, completed_only=False))
 
     async def cancel(self, principal: Principal, sweep_id: str) -> tuple[int, int]:
         """Cancels every unfinished task: (queued tasks cancelled at once, started tasks asked to stop)."""

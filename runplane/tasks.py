@@ -17,7 +17,7 @@ from secrets import token_urlsafe
 from typing import TYPE_CHECKING, Any
 
 from runplane import retries
-from runplane.catalog import get_model, validate_inputs
+from runplane.catalog import get_model, input_seed, validate_inputs
 from runplane.entrypoints import entrypoint_script, entrypoint_words
 from runplane.errors import Conflict, Forbidden, NotFound, Unprocessable, ValidationFailed
 from runplane.lifecycle import ALL, RETRYABLE, TERMINAL, TaskStatus, restored_texts
@@ -86,6 +86,13 @@ def task_args(request: TaskCreate) -> list[str]:
     return args
 
 
+def _random_seed(request: TaskCreate) -> int | None:
+    """The task's ``random_seed``; a catalog model's ``seed`` input is it (`runplane.catalog.input_seed`)."""
+    if request.random_seed is None and request.model_id is not None and request.inputs is not None:
+        return input_seed(request.inputs.root)
+    return request.random_seed
+
+
 def new_task_row(user_id: str, request: TaskCreate) -> TaskRow:
     """A queued task as submitted: the one place a TaskCreate becomes a stored row.
 
@@ -138,7 +145,7 @@ def new_task_row(user_id: str, request: TaskCreate) -> TaskRow:
         metadata_=request.metadata.model_dump(mode="json") if request.metadata else {},
         experiment_id=request.experiment_id.root if request.experiment_id else None,
         run_label=request.run_label,
-        random_seed=request.random_seed,
+        random_seed=_random_seed(request),
         progress=0.0,
         message="Queued",
         failure_reason=None,
@@ -306,6 +313,13 @@ class TaskManager:
                 raise Unprocessable(
                     f"Invalid input '{field}': {problem}",
                     details={"field": f"inputs.{field}", "errors": problems},
+                )
+            seed = input_seed(request.inputs.root if request.inputs else {})
+            if seed is not None and request.random_seed is not None and seed != request.random_seed:
+                raise Unprocessable(
+                    f"Input 'seed' ({seed}) is the task's random_seed, which is given as "
+                    f"{request.random_seed}: give one, or the same value",
+                    details={"field": "inputs.seed"},
                 )
         elif request.inputs is not None and request.inputs.root:
             raise Unprocessable(

@@ -3,6 +3,6 @@
 A worker runs one as a task with ``python -m runplane.catalog <model_id>``; see ``__main__``.
 """
 
-from runplane.catalog.registry import CATALOG, ModelSpec, get_model, validate_inputs
+from runplane.catalog.registry import CATALOG, ModelSpec, get_model, input_seed, validate_inputs
 
-__all__ = ["CATALOG", "ModelSpec", "get_model", "validate_inputs"]
+__all__ = ["CATALOG", "ModelSpec", "get_model", "input_seed", "validate_inputs"]

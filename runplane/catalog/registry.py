@@ -22,6 +22,11 @@ Progress: TypeAlias = Callable[[float, str], None]
 # The inputs that describe the scenario a run is about; they select the generated data set.
 CONTEXT_KEYS: Final = ("region", "year")
 PRESET_KEY: Final = "parameter_set"
+SEED_KEY: Final = "seed"
+"""The run's random seed as an input: the task's ``random_seed`` (`input_seed`)."""
+MAX_SEED: Final = 4_294_967_295  # TaskCreate.random_seed's maximum
+DEFAULT_RUN_SEED: Final = 42
+"""The seed of a Model Runner run (``POST /api/runs``) given none (the seed API has no seed field)."""
 BASELINE: Final = "baseline"
 """The preset every model has: its defaults (what a run without parameters does)."""
 MAX_REGION_CHARS: Final = 64
@@ -74,6 +79,11 @@ class ModelSpec:
             "inputs": self.inputs(),
         }
 
+    def input_names(self) -> list[str]:
+        """The names of every input this model reads, in `inputs` order: the one list that tasks,
+        sweeps (a swept parameter must be one) and the model listings (/v1/models, /api/models) use."""
+        return [*self.params, PRESET_KEY, *CONTEXT_KEYS, SEED_KEY]
+
     def preset_names(self) -> list[str]:
         return [BASELINE, *(name for name in self.presets if name != BASELINE)]
 
@@ -120,7 +130,18 @@ class ModelSpec:
                     "with `region` and the run's seed it selects the generated data set."
                 ),
             },
+            {
+                "name": SEED_KEY,
+                "description": (
+                    f"The run's random seed, 0..{MAX_SEED}: with the model and `region` / `year` it fixes "
+                    "the generated data and the model's randomness, so the same inputs give the same rows. "
+                    "It is the run's task's `random_seed` (a task that gives both must give the same "
+                    "value; in a sweep it replaces the derived seed). Without it a task's `random_seed` "
+                    f"applies, and a Model Runner run (/api/runs) uses {DEFAULT_RUN_SEED}."
+                ),
+            },
         ]
+        assert [item["name"] for item in described] == self.input_names()
         return described
 
     def parameters(self, inputs: Mapping[str, object]) -> dict[str, ParamValue]:
@@ -277,14 +298,15 @@ def _year_problem(value: object) -> str | None:
 def validate_inputs(model_id: str, inputs: Mapping[str, object]) -> dict[str, str]:
     """Problems with ``inputs`` for ``model_id``, as field -> message; empty when the inputs are fine.
 
-    A model reads its parameters (a grid value each), `parameter_set` (one of its presets), `region` and
-    `year` (see ``ModelSpec.inputs``); any other input is a problem, never silently ignored.
+    A model reads its parameters (a grid value each), `parameter_set` (one of its presets), `region`,
+    `year` and `seed` (``ModelSpec.input_names``, described by ``ModelSpec.inputs``); any other input is a
+    problem, never silently ignored.
     """
     spec = get_model(model_id)
     if spec is None:
         return {"model_id": f"unknown model {model_id!r}; known: {', '.join(CATALOG)}"}
     problems: dict[str, str] = {}
-    known = [*spec.params, PRESET_KEY, *CONTEXT_KEYS]
+    known = spec.input_names()
     for name in inputs:
         if name not in known:
             problems[name] = f"is not an input of {model_id}; it reads {', '.join(known)}"
@@ -302,4 +324,15 @@ def validate_inputs(model_id: str, inputs: Mapping[str, object]) -> dict[str, st
         problems["region"] = f"must be a name of 1..{MAX_REGION_CHARS} characters; got {_shown(region)}"
     if "year" in inputs and (problem := _year_problem(inputs["year"])) is not None:
         problems["year"] = problem
+    if SEED_KEY in inputs and input_seed(inputs) is None:
+        problems[SEED_KEY] = f"must be an integer 0..{MAX_SEED}; got {_shown(inputs[SEED_KEY])}"
     return problems
+
+
+def input_seed(inputs: Mapping[str, object]) -> int | None:
+    """The ``seed`` input when it is a valid seed (an integer 0..MAX_SEED, not a boolean); None when
+    absent or invalid (`validate_inputs` reports an invalid one)."""
+    value = inputs.get(SEED_KEY)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SEED:
+        return value
+    return None

@@ -46,6 +46,11 @@ class SweepTaskView:
     random_seed: int
     variation: dict[str, Any]
     summary: dict[str, Any]
+    # What hides the task's secret values in `variation` (`runplane.lifecycle.shown_field`): its values
+    # while it may run, the redacted copies kept once they were erased.
+    secrets: dict[str, Any]
+    plugin_configs: dict[str, Any]
+    redacted_view: dict[str, Any] | None
 
 
 class SweepStore:
@@ -172,6 +177,9 @@ class SweepStore:
                     TaskRow.random_seed,
                     TaskRow.variation,
                     TaskRow.result_summary,
+                    TaskRow.secrets,
+                    TaskRow.plugin_configs,
+                    TaskRow.redacted_view,
                 )
                 .where(*conditions)
                 .order_by(TaskRow.variation_index, TaskRow.trial)
@@ -185,8 +193,22 @@ class SweepStore:
                     random_seed=int(seed or 0),
                     variation=dict(variation or {}),
                     summary=dict(summary or {}),
+                    secrets=dict(secrets or {}),
+                    plugin_configs=dict(plugin_configs or {}),
+                    redacted_view=redacted_view,
                 )
-                for task_id, status, index, trial, seed, variation, summary in result.all()
+                for (
+                    task_id,
+                    status,
+                    index,
+                    trial,
+                    seed,
+                    variation,
+                    summary,
+                    secrets,
+                    plugin_configs,
+                    redacted_view,
+                ) in result.all()
             ]
 
     async def set_summary(self, task_id: str, summary: dict[str, Any]) -> None:
@@ -195,7 +217,8 @@ class SweepStore:
 
     async def cancel_unfinished(self, sweep_id: str, *, cancelled_by: str) -> tuple[int, int]:
         """Queued tasks → cancelled in one UPDATE; active ones get cancel requested in another (their
-        workers stop them, as for one task). One transaction; returns (cancelled, asked to stop).
+        workers stop them, as for one task). One transaction; returns (cancelled, asked to stop). The
+        sweep's ``cancelled_at`` is set by the first cancel that found an unfinished task, never otherwise.
 
         The queued ones go first: a task a worker claims in between is active by the second statement.
         """
@@ -243,11 +266,14 @@ class SweepStore:
             if event_rows:
                 await session.execute(insert(EVENTS), event_rows)
                 notify.mark(session)
-            await session.execute(
-                update(SweepRow)
-                .where(SweepRow.id == sweep_id, SweepRow.cancelled_at.is_(None))
-                .values(cancelled_at=now)
-            )
+            if cancelled_rows or stopping_rows:
+                # The sweep reads as cancelled only when this cancel stopped something (a sweep whose
+                # tasks had all finished is not cancelled by it), from the first such cancel on.
+                await session.execute(
+                    update(SweepRow)
+                    .where(SweepRow.id == sweep_id, SweepRow.cancelled_at.is_(None))
+                    .values(cancelled_at=now)
+                )
             # job_cancelled for every queued task it cancelled, as a single cancel records it (last: the
             # audit head's lock is held from here to the commit).
             ended: list[dict[str, Any]] = [

@@ -28,7 +28,13 @@ async def test_the_catalog_lists_the_three_models_with_their_grids(client, user_
         assert model["name"] == name
         assert model["params"] == params
         assert set(model) == {"id", "name", "description", "params", "inputs"}
-        assert {item["name"] for item in model["inputs"]} == {*params, "parameter_set", "region", "year"}
+        assert {item["name"] for item in model["inputs"]} == {
+            *params,
+            "parameter_set",
+            "region",
+            "year",
+            "seed",
+        }
         assert model["description"]
 
 

@@ -158,7 +158,7 @@ async def test_variations_fill_the_command_template(client, user_key):
         (
             {"task": MODEL_TASK, "grid": {"depth": [1, 2]}},
             "Model 'linear_reg' does not read parameter 'depth'",
-            {"field": "parameters.depth", "reads": ["alpha", "region", "year"]},
+            {"field": "parameters.depth", "reads": ["alpha", "parameter_set", "region", "year", "seed"]},
         ),
         (
             {"task": MODEL_TASK, "variations": [{"alpha": 0.1}, {"alpha": 0.5}]},

@@ -19,6 +19,7 @@ from runplane.sweeps import (
     placeholders,
     progress_of,
     render,
+    results_table,
     summary_metrics,
     task_columns,
     variation_label,
@@ -93,8 +94,27 @@ def test_summary_metrics_keep_finite_numbers_only() -> None:
     assert summary_metrics(summary) == {"rmse": 1.5, "n": 3}
 
 
+def test_summary_metrics_keep_the_contracts_names_and_values_only() -> None:
+    summary = {"k" * 129: 1, "": 2, "k" * 128: 3, "inf": float("inf"), "big": 10**400, "edge": 1e300}
+    assert summary_metrics(summary) == {"k" * 128: 3, "edge": 1e300}
+    assert len(summary_metrics({f"m{n}": n for n in range(300)})) == 256
+    assert len(summary_metrics({f"m{n}": n for n in range(300)}, limit=None)) == 300
+
+
+def test_results_table_keeps_the_256_names_found_in_most_rows() -> None:
+    common = {f"c{n}": n for n in range(200)}
+    tasks = [
+        view("t0", 0, "completed", {**common, **{f"a{n}": n for n in range(100)}}),
+        view("t1", 1, "completed", {**common, **{f"b{n}": n for n in range(100)}}),
+    ]
+    table = results_table(tasks)
+    assert len(table.metrics) == 256 and table.metrics_omitted == 144
+    assert set(common) <= set(table.metrics) and table.metrics == sorted(table.metrics)
+    assert all(set(row.summary) <= set(table.metrics) for row in table.rows)
+
+
 def view(task_id: str, index: int, status: str, summary: dict[str, Any]) -> SweepTaskView:
-    return SweepTaskView(task_id, status, index, 1, 0, {"a": index}, summary)
+    return SweepTaskView(task_id, status, index, 1, 0, {"a": index}, summary, {}, {}, None)
 
 
 def test_best_trial_by_goal_ties_to_the_earlier_variation() -> None:

@@ -32,7 +32,7 @@ def test_as_dict_is_a_json_safe_copy() -> None:
         "params": {"alpha": [0.1, 1.0, 10.0]},
         "inputs": spec.inputs(),
     }
-    assert [item["name"] for item in spec.inputs()] == ["alpha", "parameter_set", "region", "year"]
+    assert [item["name"] for item in spec.inputs()] == ["alpha", "parameter_set", "region", "year", "seed"]
     public["params"]["alpha"].append(99.0)  # type: ignore[index]
     assert spec.params["alpha"] == [0.1, 1.0, 10.0]
 
@@ -63,13 +63,13 @@ def test_valid_inputs(model_id: str, inputs: dict[str, object]) -> None:
             "linear_reg",
             {"anything": {"nested": [1, 2]}},
             "anything",
-            "is not an input of linear_reg; it reads alpha, parameter_set, region, year",
+            "is not an input of linear_reg; it reads alpha, parameter_set, region, year, seed",
         ),
         (
             "simulator",
             {"alpha": 1.0},
             "alpha",
-            "is not an input of simulator; it reads trials, parameter_set, region, year",
+            "is not an input of simulator; it reads trials, parameter_set, region, year, seed",
         ),
         (
             "xgb_forecast",

@@ -21,7 +21,9 @@ class Model:
         name (str):
         description (str):
         params (ParameterGrid): Each parameter's allowed values, with their own types (`max_depth` 3, `alpha` 1.0).
-        inputs (list[ModelInput]): Every input the model reads; a run with any other input is refused (422).
+        inputs (list[ModelInput]): Every input the model reads: the one list /v1/tasks, /v1/sweeps (a swept parameter
+            must be one of
+            them) and /api/runs accept; a run with any other input is refused (422).
     """
 
     id: str

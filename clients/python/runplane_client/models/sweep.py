@@ -34,7 +34,11 @@ class Sweep:
         finished (bool): True once every task has completed, failed or been cancelled.
         created_at (datetime.datetime):
         model_id (str | Unset): The catalog model every task runs; absent for a sweep of a command.
-        cancelled_at (datetime.datetime | Unset): When the sweep was cancelled; absent until then.
+        cancelled_at (datetime.datetime | Unset): When the sweep was cancelled: the time of the first cancel that found
+            at least one unfinished
+            task (queued ones cancelled, started ones asked to stop). Absent until then, and for good when
+            every task had already finished (a cancel then changes nothing, and a repeated cancel keeps the
+            first time).
         best (None | SweepTrialType0 | Unset): The best trial for the requested metric; null without `metric` or before
             any has it.
     """

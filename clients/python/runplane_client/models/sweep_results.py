@@ -18,13 +18,20 @@ class SweepResults:
     Attributes:
         sweep_id (str): An opaque identifier.
         parameters (list[str]):
-        metrics (list[str]): Every key that appears in the rows' `summary`, sorted.
+        metrics (list[str]): The metric names of the rows' `summary`, sorted: the numeric summary keys of 1..128
+            characters
+            (other keys are never kept), at most 256 of them; when the tasks wrote more, the 256 found in
+            most rows (ties by name), and `metrics_omitted` says how many were left out of the table.
+        metrics_omitted (int): How many other metric names the tasks wrote beyond the 256 listed in `metrics`; their
+            values are
+            left out of every row's `summary`. 0 when none were.
         rows (list[SweepResultRow]):
     """
 
     sweep_id: str
     parameters: list[str]
     metrics: list[str]
+    metrics_omitted: int
     rows: list[SweepResultRow]
 
     def to_dict(self) -> dict[str, Any]:
@@ -33,6 +40,8 @@ class SweepResults:
         parameters = self.parameters
 
         metrics = self.metrics
+
+        metrics_omitted = self.metrics_omitted
 
         rows = []
         for rows_item_data in self.rows:
@@ -46,6 +55,7 @@ class SweepResults:
                 "sweep_id": sweep_id,
                 "parameters": parameters,
                 "metrics": metrics,
+                "metrics_omitted": metrics_omitted,
                 "rows": rows,
             }
         )
@@ -63,6 +73,8 @@ class SweepResults:
 
         metrics = cast(list[str], d.pop("metrics"))
 
+        metrics_omitted = d.pop("metrics_omitted")
+
         rows = []
         _rows = d.pop("rows")
         for rows_item_data in _rows:
@@ -74,6 +86,7 @@ class SweepResults:
             sweep_id=sweep_id,
             parameters=parameters,
             metrics=metrics,
+            metrics_omitted=metrics_omitted,
             rows=rows,
         )
 
