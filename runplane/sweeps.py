@@ -502,7 +502,7 @@ class SweepManager:
             created_at=now,
             cancelled_at=None,
         )
-        rows: list[dict[str, Any]] = []
+        planned: list[tuple[int, dict[str, Any], Any, Any, dict[str, Any]]] = []
         for index, variation in enumerate(expansion.variations):
             if command is not None:
                 args, env = command.apply(index, variation)
@@ -510,7 +510,13 @@ class SweepManager:
             else:
                 args, env = template["args"], template["env"]
                 inputs = {**base_inputs, **variation}
-            for trial in range(1, request.repeats + 1):
+            planned.append((index, variation, args, env, inputs))
+        rows: list[dict[str, Any]] = []
+        # Trial-major: every variation's first trial is queued before any second one, so a sweep that is
+        # cut short (cancelled, or still running) has covered its whole grid evenly, and its chart shows
+        # every swept value from the first len(variations) tasks on.
+        for trial in range(1, request.repeats + 1):
+            for index, variation, args, env, inputs in planned:
                 # Microsecond steps keep the queue's order (priority, then queued_at) the sweep's order.
                 at = now + timedelta(microseconds=len(rows))
                 rows.append(

@@ -120,6 +120,17 @@ async def test_a_grid_is_the_cartesian_product_first_parameter_slowest(client, u
     assert args == {(str(lr), str(batch)) for lr in (0.1, 0.01) for batch in (32, 64, 128)}
 
 
+async def test_tasks_are_claimed_trial_by_trial_so_a_cut_sweep_covers_its_grid(client, user_key, worker):
+    task = {**COMMAND_TASK, "args": ["{lr}"], "env": {}}
+    sweep = await create(client, user_key, {"task": task, "grid": {"lr": [0.1, 0.2, 0.3]}, "repeats": 2})
+    order = []
+    for _ in range(sweep["task_count"]):
+        task_id = await complete_next(client, worker, None)
+        identity = await run_identity(client, user_key, task_id)
+        order.append((identity["trial"], identity["variation_index"]))
+    assert order == [(trial, index) for trial in (1, 2) for index in range(3)]
+
+
 async def test_variations_fill_the_command_template(client, user_key):
     variations = [{"lr": 0.1, "batch": 32}, {"lr": "1e-3", "batch": 64}, {"lr": True, "batch": 8}]
     sweep = await create(client, user_key, {"task": COMMAND_TASK, "variations": variations})
