@@ -24,7 +24,7 @@ from runplane.scheduler import WAITING_PREFIX, Capacity, ClaimSpec, Demand
 from runplane.store import events, gangs
 from runplane.store.claim import claim_statement, greatest
 from runplane.store.database import Database
-from runplane.store.tables import TaskPartRow, TaskRow, WorkerRow
+from runplane.store.tables import ReservationRow, TaskPartRow, TaskRow, WorkerRow
 
 
 def _less(free: Capacity, task: TaskRow) -> Capacity:
@@ -54,6 +54,15 @@ def _taken(spec: ClaimSpec, task: TaskRow) -> ClaimSpec:
 
 # Applied to every ORM UPDATE ... RETURNING: the returned rows replace any loaded copy.
 _RETURNING = {"synchronize_session": False, "populate_existing": True}
+
+
+@dataclass(frozen=True)
+class ReaperProbe:
+    """What `WorkerStore.reaper_probe` found: whether a reaper pass has work now (`due`), and when the
+    earliest lease or reservation ends (`next_at`, UTC; None when nothing live has an end)."""
+
+    due: bool
+    next_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -455,6 +464,51 @@ class WorkerStore:
             return row
 
     # --- recovery -----------------------------------------------------------------------------------
+
+    async def reaper_probe(self, now: datetime) -> ReaperProbe:
+        """One cheap read answering "has the reaper anything to do now, and if not, when next?".
+
+        Due when any of the reaper's passes would find work: a live worker whose lease has ended, a
+        draining worker, an active task (or a gang's running part) whose worker is offline or unknown, a
+        queued task (its waiting reason), an active reservation past its end. Otherwise `next_at` is the
+        earliest moment one of them can come due by time alone: the earliest lease end of a live worker
+        or end of an active reservation (None: neither exists). Core, one statement on one connection.
+        """
+        live = (WorkerRow.status.in_(("active", "draining")),)
+        alive = select(WorkerRow.id).where(WorkerRow.id == TaskRow.worker_id, WorkerRow.status != "offline")
+        part_alive = select(WorkerRow.id).where(
+            WorkerRow.id == TaskPartRow.worker_id, WorkerRow.status != "offline"
+        )
+        due = or_(
+            select(WorkerRow.id).where(*live, WorkerRow.lease_expires_at < now).exists(),
+            select(WorkerRow.id).where(WorkerRow.status == "draining").exists(),
+            select(TaskRow.id).where(TaskRow.status.in_(ACTIVE), ~alive.exists()).exists(),
+            select(TaskPartRow.rank)
+            .join(TaskRow, TaskRow.id == TaskPartRow.task_id)
+            .where(
+                TaskRow.status.in_(ACTIVE),
+                TaskRow.node_count > 1,
+                TaskPartRow.attempt == TaskRow.retry_count + 1,
+                TaskPartRow.status.not_in(gang.PART_ENDED),
+                ~part_alive.exists(),
+            )
+            .exists(),
+            select(TaskRow.id).where(TaskRow.status == TaskStatus.queued).exists(),
+            select(ReservationRow.id)
+            .where(ReservationRow.status == "active", ReservationRow.expires_at <= now)
+            .exists(),
+        )
+        statement = select(
+            due,
+            select(func.min(WorkerRow.lease_expires_at)).where(*live).scalar_subquery(),
+            select(func.min(ReservationRow.expires_at))
+            .where(ReservationRow.status == "active")
+            .scalar_subquery(),
+        )
+        async with self.db.engine.connect() as connection:
+            is_due, lease_end, reservation_end = (await connection.execute(statement)).one()
+        ends = [moment for moment in (lease_end, reservation_end) if moment is not None]
+        return ReaperProbe(due=bool(is_due), next_at=min(ends) if ends else None)
 
     async def orphans(self) -> Sequence[Orphan]:
         """Active tasks whose worker is offline or unknown."""
