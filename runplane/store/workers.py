@@ -339,24 +339,34 @@ class WorkerStore:
         is chosen, so the tasks fit side by side. While the head of the queue is a gang waiting for
         this worker (`gang.hold_for`), it takes no single-node task. Empty when nothing fits.
         """
-        waiting = await gangs.gangs_waiting(self.db)
         claimed: list[Claimed] = []
         async with self.db.session() as session:
-            await gangs.lock_for_claim(session, self.dialect, spec.worker_id, gangs=waiting)
+            # One transaction from the first read. PostgreSQL: whether gangs wait decides the locks, and a
+            # read before them is as good as one in a transaction of its own. SQLite: the write lock comes
+            # first (its lock ignores `gangs`), since a transaction that read first may not write later.
+            if self.dialect == "postgresql":
+                waiting = await gangs.gangs_waiting_in(session)
+                await gangs.lock_for_claim(session, self.dialect, spec.worker_id, gangs=waiting)
+            else:
+                await gangs.lock_for_claim(session, self.dialect, spec.worker_id, gangs=False)
+                waiting = await gangs.gangs_waiting_in(session)
             for task, part in await gangs.undelivered(session, spec.worker_id):
                 claimed.append(Claimed(task, Rank(part.rank, task.node_count)))
                 spec = _taken(spec, task)
             held = False
             if waiting:
                 spec, held = await self._claim_gangs(session, spec, claimed, max_tasks, master_port)
+            single: list[TaskRow] = []
             while not held and len(claimed) < max_tasks and spec.free.slots >= 1:
                 result = await session.execute(*claim_statement(self.dialect, spec))
                 row = result.scalars().first()
                 if row is None:
                     break
-                await events.task_changed(session, row, previous=TaskStatus.queued)
+                single.append(row)
                 claimed.append(Claimed(row))
                 spec = _taken(spec, row)
+            # Their events and audit entries in one batch (each task's own were three statements).
+            await events.tasks_changed(session, single, previous=TaskStatus.queued)
         return claimed
 
     async def _claim_gangs(
