@@ -20,10 +20,11 @@ class Counting(Periodic):
         self.passes = 0
         self.fail_first = fail_first
 
-    async def run_once(self) -> None:
+    async def run_once(self) -> float | None:
         self.passes += 1
         if self.fail_first and self.passes == 1:
             raise RuntimeError("database briefly away")
+        return None
 
 
 async def until(condition, within: float = 30.0) -> None:
