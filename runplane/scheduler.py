@@ -36,6 +36,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from runplane.periodic import Periodic
+from runplane.store import notify
 from runplane.store.tables import WorkerRow
 
 if TYPE_CHECKING:
@@ -225,17 +226,34 @@ class ClaimSpec:
 
 
 class Reaper(Periodic):
-    """Every `interval` seconds: recovers lost workers' tasks, finishes drains, explains waiting tasks.
+    """Recovers lost workers' tasks, finishes drains, explains waiting tasks: `WorkerManager.reap`.
 
     Each API process runs one; their passes may overlap freely (every change is a conditional UPDATE).
     `WorkerManager.reap()` is the single pass; tests call it directly instead of waiting for the loop.
+    Every `interval` seconds a tick probes first (`WorkerManager.reap_if_due`, one cheap query) and runs
+    the pass only when it has work. With nothing to do, the reaper sleeps until the earliest lease or
+    reservation ends (so a lost worker is still found within `interval` of its lease's end), at most
+    `IDLE_MAX_SECONDS`, or until a commit of this process that wrote events wakes it (a task queued, a
+    worker drained, a claim: whatever could give it work; another process's changes wake that process's
+    own reaper).
     """
 
     name = "runplane-reaper"
+
+    IDLE_MAX_SECONDS = 15.0
 
     def __init__(self, workers: WorkerManager, interval: float = 1.0) -> None:
         super().__init__(interval)
         self.workers = workers
 
-    async def run_once(self) -> None:
-        await self.workers.reap()
+    def start(self) -> None:
+        if self.enabled and self._task is None:
+            notify.add_listener(self.wake)
+        super().start()
+
+    async def stop(self) -> None:
+        notify.remove_listener(self.wake)
+        await super().stop()
+
+    async def run_once(self) -> float | None:
+        return await self.workers.reap_if_due(longest=max(self.interval, self.IDLE_MAX_SECONDS))

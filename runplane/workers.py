@@ -556,6 +556,22 @@ class WorkerManager:
             )
         return report
 
+    async def reap_if_due(self, *, longest: float) -> float | None:
+        """The reaper's tick: one cheap probe (`WorkerStore.reaper_probe`), and a full `reap()` only when
+        it finds work. Returns None after a pass (the next tick comes after the usual interval), else the
+        seconds until something can come due by time alone (the earliest lease or reservation end), at
+        most `longest`: the reaper may sleep that long unless woken by a change.
+        """
+        now = utcnow()
+        probe = await self.store.reaper_probe(now)
+        if probe.due:
+            await self.reap()
+            return None
+        if probe.next_at is None:
+            return longest
+        # Just past the end: a lease is lost once `lease_expires_at < now`.
+        return min(longest, max(0.0, (probe.next_at - now).total_seconds()) + 0.01)
+
     async def _recover(self, task: TaskRow, worker_name: str, *, now: datetime, why: str) -> TaskRow | None:
         """Takes a lost worker's task back: cancelled when asked, else retried or failed by its policy."""
         values: dict[str, Any]

@@ -11,6 +11,7 @@ rule procrastinate follows for its workers (NOTIFY is a hint, polling the truth)
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 
 class Arrivals:
@@ -23,6 +24,10 @@ class Arrivals:
     def __init__(self) -> None:
         self.generation = 0
         self.closed = False
+        self.waiting = 0
+        """Claims waiting now (the hub keeps reading the event log on its clock while there are any)."""
+        self.on_wait: Callable[[], None] | None = None
+        """Called when a claim starts waiting (the hub's `wake`, so a quiet hub reads the log again)."""
         self._changed = asyncio.Event()
 
     def notify(self) -> None:
@@ -42,8 +47,12 @@ class Arrivals:
             return True
         changed = self._changed
         waiter = asyncio.ensure_future(changed.wait())
+        self.waiting += 1
+        if self.on_wait is not None:
+            self.on_wait()
         try:
             await asyncio.wait([waiter], timeout=seconds)
         finally:
+            self.waiting -= 1
             waiter.cancel()
         return changed.is_set()

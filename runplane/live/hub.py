@@ -6,6 +6,11 @@ truth. A single background reader per process selects the rows after the last id
 hands each event to every subscriber that wants it. Every process and host does the same, so a client sees
 the same events whichever process it is connected to.
 
+A process nobody listens to (no subscriber, no waiting long-poll claim, no id gap open) reads on wake-ups
+only (its own commits, NOTIFY) and for pruning, not on the clock: an idle server costs next to nothing.
+Its cursor may then lag what other processes wrote (SQLite), so a new subscription first calls
+`catch_up()`, which reads up to the end of the log before the subscriber's starting point is taken.
+
 Ordering and the id seam. Ids are handed out in insertion order, but on PostgreSQL transactions commit
 in any order: id 11 can be visible while id 10 is still in flight. The reader therefore never passes a
 missing id until it knows the id will not appear: when every transaction that was running when the gap
@@ -239,6 +244,8 @@ class EventHub:
         self._next_prune = 0.0
         self._polled_at = float("-inf")
         """When the reader's last poll started (time.monotonic())."""
+        self._last_poll = 0.0
+        self._poll_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -259,7 +266,9 @@ class EventHub:
         """Reads the current end of the log (live streams start there) and starts the reader."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._poll_lock = asyncio.Lock()
         self.arrivals.closed = False
+        self.arrivals.on_wait = self.wake
         try:
             await self._init_cursor()
         except Exception:
@@ -273,6 +282,7 @@ class EventHub:
 
     async def stop(self) -> None:
         notify.remove_listener(self._woken)
+        self.arrivals.on_wait = None
         self.arrivals.close()
         tasks, self._tasks = self._tasks, []
         for task in tasks:
@@ -302,10 +312,15 @@ class EventHub:
         topics: frozenset[str] | None = None,
         task_id: str | None = None,
     ) -> Subscription:
-        """A new subscription receiving every wanted event with an id above the current cursor."""
+        """A new subscription receiving every wanted event with an id above the current cursor.
+
+        Await `catch_up()` first (with no await in between) so that the cursor is the end of the log: a
+        hub that nobody listened to may lag it."""
         if self.cursor is None:
             raise HubNotReady("the event log has not been read yet")
         sub = Subscription(principal, kind, self.queue_size, self.cursor, topics=topics, task_id=task_id)
+        if not self._subs:
+            self._wake.set()  # the reader reads on its clock again
         self._subs[sub] = None
         self.stats.connections[kind] += 1
         metrics.connection_opened(kind)
@@ -358,16 +373,18 @@ class EventHub:
                 extra={"user_id": sub.principal.user_id, "kind": sub.kind, "discarded": discarded + 1},
             )
 
-    def _publish(self, event: LiveEvent) -> None:
-        self.cursor = event.id
+    def _note(self, event_id: int, topic: str, status: object) -> None:
+        """An event was read: the cursor moves past it, queue figures and waiting claims hear of it."""
+        self.cursor = event_id
         self.stats.events_published += 1
-        if event.topic in queue_stats.TRIGGERS:
+        if topic in queue_stats.TRIGGERS:
             self._queue_changed.set()
-        if event.topic == events.WORKER_STATUS or (
-            event.topic == events.TASK_UPDATE and event.data.get("status") == TaskStatus.queued
-        ):
+        if topic == events.WORKER_STATUS or (topic == events.TASK_UPDATE and status == TaskStatus.queued):
             # Work to claim, or a worker drained / lost: waiting claims look again.
             self.arrivals.notify()
+
+    def _publish(self, event: LiveEvent) -> None:
+        self._note(event.id, event.topic, event.data.get("status"))
         for sub in tuple(self._subs):
             if sub.wants(event) and not sub._put(event):
                 self._drop(sub, "too slow: event queue full", 1013)
@@ -396,6 +413,43 @@ class EventHub:
                 return
             cursor = rows[-1].id
 
+    async def catch_up(self) -> None:
+        """Brings a hub that nobody listened to up to the end of the log (for a new subscription).
+
+        A no-op while the reader reads on its clock (the cursor lags by at most one poll, as always).
+        Otherwise the events after the cursor are read and handed out now; on SQLite, a backlog of more
+        than one batch with no subscriber to hand it to is skipped (ids are visible in order there, so the
+        newest id is a safe resume point). A failure is logged: the subscription then starts at the cursor
+        it has, so its client may see some earlier events, but misses none.
+        """
+        if self.cursor is None or time.monotonic() - self._last_poll < self.poll_interval:
+            return
+        try:
+            if not self._postgres and not self._subs:
+                async with self._poll_lock:
+                    newest = await self.log.newest_id()
+                    if self.cursor is not None and newest - self.cursor > BATCH:
+                        self.cursor = newest
+                        self.arrivals.notify()
+                        self._queue_changed.set()
+            while await self._poll():
+                pass
+        except Exception:
+            logger.warning("could not catch up with the event log", exc_info=True)
+
+    def _next_wait(self) -> float | None:
+        """How long the reader waits for a wake-up before reading again (None: until woken).
+
+        `poll_interval` while anyone listens: a subscriber, a waiting long-poll claim, or an open id gap
+        (which only a later read can close). Otherwise until the next prune is due: commits of this
+        process and PostgreSQL NOTIFY still wake it, and a new subscriber catches up (`catch_up`).
+        """
+        if self._subs or self.arrivals.waiting or self._gap is not None or self.cursor is None:
+            return self.poll_interval
+        if self.retention <= timedelta(0):
+            return None
+        return max(self.poll_interval, self._next_prune - time.monotonic())
+
     # --- the reader -----------------------------------------------------------------------------------
 
     async def _init_cursor(self) -> None:
@@ -418,7 +472,7 @@ class EventHub:
                 await asyncio.sleep(min(0.5 * failures, 5.0))
             if not more:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.poll_interval):
+                    async with asyncio.timeout(self._next_wait()):
                         await self._wake.wait()
                 # Wake-ups that come within MIN_POLL_GAP of the last poll wait for the rest of it and
                 # are then served by one read.
@@ -442,8 +496,13 @@ class EventHub:
 
     async def _poll(self) -> bool:
         """Hands out the next events in id order; True when more may be waiting already."""
+        async with self._poll_lock:  # the reader and `catch_up` never read at once
+            return await self._poll_locked()
+
+    async def _poll_locked(self) -> bool:
         assert self.cursor is not None
         self._wake.clear()
+        self._last_poll = time.monotonic()
         # With a gap open, the snapshot's xmin is taken before the read: transactions that ended before
         # that point are visible to it.
         rows, xmin = await self.log.read_after(self.cursor, BATCH, with_xmin=self._gap is not None)
@@ -455,6 +514,9 @@ class EventHub:
             horizon = await self.log.snapshot_xmax()
             self._gap = _Gap(gap_at, time.monotonic(), horizon)
         for index, row in enumerate(ready):
+            if not self._subs:  # nobody to render it for: only what the process itself needs from it
+                self._note(row.id, row.topic, row.data.get("status"))
+                continue
             self._publish(LiveEvent.of(row))
             if index % self._yield_every == self._yield_every - 1:
                 await asyncio.sleep(0)

@@ -162,6 +162,7 @@ async def status_stream(
     watch: Watch,
 ) -> AsyncIterator[str]:
     """`/v1/scheduler/status/stream`: every event `principal` may see, from now or after its last id."""
+    await hub.catch_up()
     with hub.subscription(principal, "sse") as sub:
         watch.attach(sub)
         yield f"retry: {RETRY_MS}\n\n"
@@ -203,6 +204,7 @@ async def job_stream(
         async for event in hub.replay(principal, after=last, upto=None, task_id=task_id):
             yield event.sse()
         return
+    await hub.catch_up()
     with hub.subscription(principal, "sse", task_id=task_id) as sub:
         watch.attach(sub)
         async for event in hub.replay(principal, after=last, upto=sub.after, task_id=task_id):

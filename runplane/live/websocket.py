@@ -189,6 +189,7 @@ async def _read(websocket: WebSocket, hub: EventHub, sub: Subscription) -> None:
 
 
 async def _serve(websocket: WebSocket, services: Services, hub: EventHub, principal: Principal) -> None:
+    await hub.catch_up()
     sub = hub.subscribe(principal, "websocket", topics=frozenset())
     writer = asyncio.create_task(_write(websocket, sub), name="runplane-ws-writer")
     reader = asyncio.create_task(_read(websocket, hub, sub), name="runplane-ws-reader")

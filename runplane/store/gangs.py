@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -93,13 +93,20 @@ async def lock_for_claim(session: AsyncSession, dialect: str, worker_id: str, *,
         )
 
 
+_GANG_QUEUED: Final = (
+    select(TaskRow.id).where(TaskRow.status == TaskStatus.queued, TaskRow.node_count > 1).limit(1)
+)
+
+
 async def gangs_waiting(db: Database) -> bool:
     """Whether any multi-node task is queued (a cheap read before the claim decides its locks)."""
     async with db.reader() as session:
-        found = await session.scalar(
-            select(TaskRow.id).where(TaskRow.status == TaskStatus.queued, TaskRow.node_count > 1).limit(1)
-        )
-        return found is not None
+        return await gangs_waiting_in(session)
+
+
+async def gangs_waiting_in(session: AsyncSession) -> bool:
+    """`gangs_waiting` in the caller's session (the claim's own transaction)."""
+    return (await session.scalar(_GANG_QUEUED)) is not None
 
 
 async def queued_in_order(

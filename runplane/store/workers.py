@@ -25,7 +25,7 @@ from runplane.scheduler import WAITING_PREFIX, Capacity, ClaimSpec, Demand
 from runplane.store import events, gangs
 from runplane.store.claim import claim_statement, greatest
 from runplane.store.database import Database, Transaction
-from runplane.store.tables import TaskPartRow, TaskRow, WorkerRow
+from runplane.store.tables import ReservationRow, TaskPartRow, TaskRow, WorkerRow
 
 
 def _less(free: Capacity, task: TaskRow) -> Capacity:
@@ -127,6 +127,15 @@ def _unread_statement(
         .returning(TaskRow, lease)
         .execution_options(**_RETURNING)
     )
+
+
+@dataclass(frozen=True)
+class ReaperProbe:
+    """What `WorkerStore.reaper_probe` found: whether a reaper pass has work now (`due`), and when the
+    earliest lease or reservation ends (`next_at`, UTC; None when nothing live has an end)."""
+
+    due: bool
+    next_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -403,24 +412,34 @@ class WorkerStore:
         is chosen, so the tasks fit side by side. While the head of the queue is a gang waiting for
         this worker (`gang.hold_for`), it takes no single-node task. Empty when nothing fits.
         """
-        waiting = await gangs.gangs_waiting(self.db)
         claimed: list[Claimed] = []
         async with self.db.session() as session:
-            await gangs.lock_for_claim(session, self.dialect, spec.worker_id, gangs=waiting)
+            # One transaction from the first read. PostgreSQL: whether gangs wait decides the locks, and a
+            # read before them is as good as one in a transaction of its own. SQLite: the write lock comes
+            # first (its lock ignores `gangs`), since a transaction that read first may not write later.
+            if self.dialect == "postgresql":
+                waiting = await gangs.gangs_waiting_in(session)
+                await gangs.lock_for_claim(session, self.dialect, spec.worker_id, gangs=waiting)
+            else:
+                await gangs.lock_for_claim(session, self.dialect, spec.worker_id, gangs=False)
+                waiting = await gangs.gangs_waiting_in(session)
             for task, part in await gangs.undelivered(session, spec.worker_id):
                 claimed.append(Claimed(task, Rank(part.rank, task.node_count)))
                 spec = _taken(spec, task)
             held = False
             if waiting:
                 spec, held = await self._claim_gangs(session, spec, claimed, max_tasks, master_port)
+            single: list[TaskRow] = []
             while not held and len(claimed) < max_tasks and spec.free.slots >= 1:
                 result = await session.execute(*claim_statement(self.dialect, spec))
                 row = result.scalars().first()
                 if row is None:
                     break
-                await events.task_changed(session, row, previous=TaskStatus.queued)
+                single.append(row)
                 claimed.append(Claimed(row))
                 spec = _taken(spec, row)
+            # Their events and audit entries in one batch (each task's own were three statements).
+            await events.tasks_changed(session, single, previous=TaskStatus.queued)
         return claimed
 
     async def _claim_gangs(
@@ -628,6 +647,51 @@ class WorkerStore:
             return ended
 
     # --- recovery -----------------------------------------------------------------------------------
+
+    async def reaper_probe(self, now: datetime) -> ReaperProbe:
+        """One cheap read answering "has the reaper anything to do now, and if not, when next?".
+
+        Due when any of the reaper's passes would find work: a live worker whose lease has ended, a
+        draining worker, an active task (or a gang's running part) whose worker is offline or unknown, a
+        queued task (its waiting reason), an active reservation past its end. Otherwise `next_at` is the
+        earliest moment one of them can come due by time alone: the earliest lease end of a live worker
+        or end of an active reservation (None: neither exists). Core, one statement on one connection.
+        """
+        live = (WorkerRow.status.in_(("active", "draining")),)
+        alive = select(WorkerRow.id).where(WorkerRow.id == TaskRow.worker_id, WorkerRow.status != "offline")
+        part_alive = select(WorkerRow.id).where(
+            WorkerRow.id == TaskPartRow.worker_id, WorkerRow.status != "offline"
+        )
+        due = or_(
+            select(WorkerRow.id).where(*live, WorkerRow.lease_expires_at < now).exists(),
+            select(WorkerRow.id).where(WorkerRow.status == "draining").exists(),
+            select(TaskRow.id).where(TaskRow.status.in_(ACTIVE), ~alive.exists()).exists(),
+            select(TaskPartRow.rank)
+            .join(TaskRow, TaskRow.id == TaskPartRow.task_id)
+            .where(
+                TaskRow.status.in_(ACTIVE),
+                TaskRow.node_count > 1,
+                TaskPartRow.attempt == TaskRow.retry_count + 1,
+                TaskPartRow.status.not_in(gang.PART_ENDED),
+                ~part_alive.exists(),
+            )
+            .exists(),
+            select(TaskRow.id).where(TaskRow.status == TaskStatus.queued).exists(),
+            select(ReservationRow.id)
+            .where(ReservationRow.status == "active", ReservationRow.expires_at <= now)
+            .exists(),
+        )
+        statement = select(
+            due,
+            select(func.min(WorkerRow.lease_expires_at)).where(*live).scalar_subquery(),
+            select(func.min(ReservationRow.expires_at))
+            .where(ReservationRow.status == "active")
+            .scalar_subquery(),
+        )
+        async with self.db.engine.connect() as connection:
+            is_due, lease_end, reservation_end = (await connection.execute(statement)).one()
+        ends = [moment for moment in (lease_end, reservation_end) if moment is not None]
+        return ReaperProbe(due=bool(is_due), next_at=min(ends) if ends else None)
 
     async def orphans(self) -> Sequence[Orphan]:
         """Active tasks whose worker is offline or unknown."""

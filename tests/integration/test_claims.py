@@ -11,7 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from runplane.store.tables import AuditEventRow, EventRow
 from tests.conftest import auth
 from tests.support.server import running_server
 from tests.support.workers import free, register, submit, task_of
@@ -222,3 +224,40 @@ async def test_a_waiting_claim_whose_agent_hung_up_takes_nothing(app, client, wo
     assert (await task_of(client, user_key, task_id))["status"] == "queued"
     answer = await _claim(client, worker_key, worker_id)
     assert answer["assignment"]["task_id"] == task_id
+
+
+async def test_a_claim_of_several_records_each_tasks_event_and_audit_entry_in_order(
+    client, worker_key, user_key, admin_key, db
+):
+    """The claimed tasks' `task_update` events and `job_assigned` audit entries are written as one batch:
+    one of each per task, in the claim's order, and the audit chain still verifies."""
+    worker_id = await register(client, worker_key)
+    ids = [await submit(client, user_key, f"job-{i}") for i in range(3)]
+    answer = await _claim(client, worker_key, worker_id, max_tasks=3, free_slots=3)
+    assert [a["task_id"] for a in answer["assignments"]] == ids
+    async with db.reader() as session:
+        updates = (
+            await session.execute(
+                select(EventRow.task_id, EventRow.data)
+                .where(EventRow.topic == "task_update", EventRow.task_id.in_(ids))
+                .order_by(EventRow.id)
+            )
+        ).all()
+        assigned = (
+            await session.execute(
+                select(AuditEventRow.metadata_)
+                .where(AuditEventRow.event_type == "job_assigned")
+                .order_by(AuditEventRow.seq)
+            )
+        ).scalars()
+        assigned_ids = [metadata["task_id"] for metadata in assigned]
+    claimed = [(task_id, data) for task_id, data in updates if data["status"] == "preparing"]
+    assert [task_id for task_id, _ in claimed] == ids
+    assert all(
+        data
+        == {"task_id": task_id, "status": "preparing", "previous_status": "queued", "worker_id": worker_id}
+        for task_id, data in claimed
+    )
+    assert assigned_ids == ids
+    verified = await client.post("/v1/audit/verify", headers=auth(admin_key))
+    assert verified.status_code == 200 and verified.json()["valid"] is True, verified.text

@@ -16,7 +16,7 @@ from runplane.live import hub as hub_module
 from runplane.live.hub import Dropped, EventHub, LiveEvent, Subscription
 from runplane.security import Principal
 from runplane.settings import Settings
-from runplane.store import events
+from runplane.store import events, notify
 from runplane.store.database import Database
 from runplane.store.tables import EventRow, utcnow
 
@@ -210,3 +210,41 @@ async def test_commits_within_the_poll_gap_share_one_read(
     assert [event.data["index"] for event in got] == list(range(5))
     # The first commit's wake-up reads at once, the rest a second after it: at most one more read.
     assert polls - before <= 2
+
+
+async def test_a_subscriber_arriving_after_the_hub_went_quiet_starts_at_the_end_of_the_log(
+    hub: EventHub, db: Database, settings: Settings
+):
+    """With nobody listening the hub reads only when woken, so its cursor may lag what another process
+    wrote; a new subscription catches up first and then gets every later event, and none before it."""
+    await eventually(lambda: (wait := hub._next_wait()) is None or wait > settings.event_poll_seconds)
+    notify.remove_listener(hub._woken)  # what another process commits does not wake this one
+    try:
+        for index in range(3):
+            await record(db, "alice", index)
+        async with db.reader() as session:
+            newest = (await session.execute(select(func.max(EventRow.id)))).scalar_one()
+        await eventually(lambda: hub_idle_for_a_poll(hub))
+        await hub.catch_up()
+        with hub.subscription(ALICE, "websocket") as sub:
+            assert sub.after == newest
+            assert hub._next_wait() == settings.event_poll_seconds  # it reads on its clock again
+            await record(db, "alice", 3)
+            [live] = await take(sub, 1)
+        assert live.data["index"] == 3
+    finally:
+        notify.add_listener(hub._woken)
+
+
+def hub_idle_for_a_poll(hub: EventHub) -> bool:
+    """Whether the hub's last read is more than one poll interval ago (so `catch_up` has work)."""
+    return time.monotonic() - hub._last_poll >= hub.poll_interval
+
+
+async def test_a_waiting_claim_keeps_the_hub_reading_on_its_clock(hub: EventHub, settings: Settings):
+    waiter = asyncio.create_task(hub.arrivals.wait(hub.arrivals.generation, DEADLINE))
+    await eventually(lambda: hub.arrivals.waiting == 1)
+    assert hub._next_wait() == settings.event_poll_seconds
+    hub.arrivals.notify()
+    assert await waiter
+    assert hub.arrivals.waiting == 0

@@ -20,10 +20,11 @@ class Counting(Periodic):
         self.passes = 0
         self.fail_first = fail_first
 
-    async def run_once(self) -> None:
+    async def run_once(self) -> float | None:
         self.passes += 1
         if self.fail_first and self.passes == 1:
             raise RuntimeError("database briefly away")
+        return None
 
 
 async def until(condition, within: float = 30.0) -> None:
@@ -70,3 +71,23 @@ async def test_without_run_first_the_first_pass_waits_an_interval() -> None:
     await asyncio.sleep(0.05)
     assert loop.passes == 0
     await loop.stop()
+
+
+class Sleepy(Counting):
+    """Asks for an hour's sleep after each pass."""
+
+    async def run_once(self) -> float | None:
+        await super().run_once()
+        return 3600.0
+
+
+async def test_a_pass_that_asks_for_a_long_sleep_sleeps_until_woken() -> None:
+    loop = Sleepy(0.01)
+    loop.start()
+    try:
+        await until(lambda: loop.passes >= 1)
+        assert loop.passes == 1  # asleep: the hour is not over
+        loop.wake()
+        await until(lambda: loop.passes >= 2)
+    finally:
+        await loop.stop()
