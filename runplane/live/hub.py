@@ -2,7 +2,8 @@
 
 The events table (`EventRow`, written by `runplane.events.record` in the transaction of each change) is the
 truth. A single background reader per process selects the rows after the last id it has handled, every
-`event_poll_seconds` or sooner when woken (PostgreSQL LISTEN/NOTIFY, or a commit in this process), and
+`event_poll_seconds` or sooner when woken (PostgreSQL LISTEN/NOTIFY, SQLite's datagrams between the
+processes of one server (`runplane.live.siblings`), or a commit in this process), and
 hands each event to every subscriber that wants it. Every process and host does the same, so a client sees
 the same events whichever process it is connected to.
 
@@ -52,6 +53,7 @@ from runplane import events, metrics
 from runplane.lifecycle import TaskStatus
 from runplane.live import queue_stats
 from runplane.live.arrivals import Arrivals
+from runplane.live.siblings import SiblingWakeups
 from runplane.store import notify
 from runplane.store.event_log import EventLog, EventRecord
 from runplane.store.tables import EventRow, utcnow
@@ -239,6 +241,12 @@ class EventHub:
         self.cursor: int | None = None
         self.stats = HubStats()
         self._postgres = db.backend == "postgresql"
+        # SQLite's stand-in for LISTEN/NOTIFY between the processes of one server.
+        self.siblings = (
+            None
+            if self._postgres
+            else SiblingWakeups(settings.resolved_data_dir / "run" / "wake", settings.sqlalchemy_url)
+        )
         self._subs: dict[Subscription, None] = {}  # insertion-ordered set
         self._gap: _Gap | None = None
         self._next_prune = 0.0
@@ -274,6 +282,9 @@ class EventHub:
         except Exception:
             logger.warning("event log unreadable at start; the live reader will retry", exc_info=True)
         notify.add_listener(self._woken)
+        if self.siblings is not None:
+            self.siblings.open(self.wake)
+            notify.add_listener(self.siblings.send)
         self._queue_changed = asyncio.Event()
         self._tasks.append(asyncio.create_task(self._run(), name="runplane-live-reader"))
         self._tasks.append(asyncio.create_task(self._queue_stats(), name="runplane-queue-stats"))
@@ -282,6 +293,9 @@ class EventHub:
 
     async def stop(self) -> None:
         notify.remove_listener(self._woken)
+        if self.siblings is not None:
+            notify.remove_listener(self.siblings.send)
+            self.siblings.close()
         self.arrivals.on_wait = None
         self.arrivals.close()
         tasks, self._tasks = self._tasks, []
