@@ -89,22 +89,8 @@
     return value.toLocaleString("en-US", { maximumSignificantDigits: 4, useGrouping: false });
   }
 
-  function fmtTime(iso) {
-    if (!iso) return "—";
-    const date = new Date(iso);
-    if (Number.isNaN(date.getTime())) return String(iso);
-    const sameDay = date.toDateString() === new Date().toDateString();
-    return sameDay
-      ? date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
-      : date.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
-  }
-
-  function randomToken() {
-    if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
-    const bytes = new Uint8Array(16);
-    window.crypto.getRandomValues(bytes);
-    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  }
+  // One time format and one Idempotency-Key maker for the whole dashboard (app.js, loaded first).
+  const { fmtTime, randomToken } = window.runplaneShared;
 
   async function call(path, options = {}) {
     const headers = { "X-API-Key": sessionStorage.getItem(KEY_STORAGE) || "", Accept: "application/json" };
