@@ -428,15 +428,15 @@ class EventHub:
             cursor = rows[-1].id
 
     async def catch_up(self) -> None:
-        """Brings a hub that nobody listened to up to the end of the log (for a new subscription).
+        """Brings the hub up to the end of the log (for a new subscription, which then starts there).
 
-        A no-op while the reader reads on its clock (the cursor lags by at most one poll, as always).
-        Otherwise the events after the cursor are read and handed out now; on SQLite, a backlog of more
+        The events after the cursor are read and handed out now, whenever the last read was: a read a
+        moment ago (a wake-up, the clock) says nothing of what was committed since. On SQLite, a backlog of more
         than one batch with no subscriber to hand it to is skipped (ids are visible in order there, so the
         newest id is a safe resume point). A failure is logged: the subscription then starts at the cursor
         it has, so its client may see some earlier events, but misses none.
         """
-        if self.cursor is None or time.monotonic() - self._last_poll < self.poll_interval:
+        if self.cursor is None:
             return
         try:
             if not self._postgres and not self._subs:

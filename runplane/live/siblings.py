@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -54,14 +55,23 @@ class SiblingWakeups:
         """Binds this process's socket and registers it; `on_wake()` runs on the running loop for each
         burst of datagrams. Logs and carries on without the channel when the socket cannot be made."""
         self._pid = os.getpid()  # a gunicorn worker opens it after the fork
+        receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             receiver.setblocking(False)
             receiver.bind(self._address(self._pid))
             (self.directory / str(self._pid)).touch()
-        except OSError:
-            logger.warning("no wake-up channel between server processes; they poll", exc_info=True)
+        except OSError as exc:
+            receiver.close()
+            # EADDRINUSE: another app of this process has the channel already (its commits wake this one
+            # through the in-process listeners).
+            logger.log(
+                logging.DEBUG
+                if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE
+                else logging.WARNING,
+                "no wake-up channel between server processes; they poll",
+                exc_info=True,
+            )
             return
         loop = asyncio.get_running_loop()
 

@@ -140,8 +140,10 @@ def test_an_unknown_role_is_refused(tmp_path: Path) -> None:
 
 # -- against a real server and worker ------------------------------------------------------------------
 
+# Each epoch takes 0.3 s: the run outlasts the worker's start-report delay (0.5 s), so its progress is
+# reported as it goes (a task that ends sooner is reported once, at its end: docs/lifecycle.md).
 TRAIN = """\
-import json, os, pathlib, sys
+import json, os, pathlib, sys, time
 from runplane.task import progress
 
 out = pathlib.Path(os.environ["RUNPLANE_OUTPUT_DIR"])
@@ -150,6 +152,7 @@ print("token", os.environ["TOKEN"], "mode", os.environ["MODE"], "has data", path
 for epoch in range(1, epochs + 1):
     progress(100 * epoch / epochs, f"epoch {epoch}/{epochs}")
     print(f"epoch {epoch} done", flush=True)
+    time.sleep(0.3)
 (out / "model.bin").write_bytes(bytes(range(256)) * 300)
 (out / "results.json").write_text(json.dumps({"summary": {"loss": 0.25}, "rows": [{"epoch": 1}]}))
 """
