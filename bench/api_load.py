@@ -206,10 +206,19 @@ def start_runplane(data_dir: Path, *, workers: int, log_level: str) -> Server:
     return server
 
 
+CLI_TIMEOUT_S = 60.0
+"""How long one `runplane` set-up command (`run_cli`) may take; longer on a busy machine (bench/idle.py)."""
+
+
 def run_cli(arguments: list[str], env: dict[str, str]) -> str:
     """Runs a `runplane` subcommand; its stdout, or its whole output in the error when it fails."""
     done = subprocess.run(
-        [*runplane_command(), *arguments], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+        [*runplane_command(), *arguments],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
     )
     if done.returncode != 0:
         raise RuntimeError(f"runplane {' '.join(arguments)} failed ({done.returncode}):\n{done.stderr}")

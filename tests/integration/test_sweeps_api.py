@@ -55,19 +55,6 @@ async def run_identity(client: Any, key: str, task_id: str) -> dict[str, Any]:
     return dict(response.json())
 
 
-async def complete_next(client: Any, worker: FakeWorker, summary: dict[str, Any] | None) -> str:
-    """Claims the next queued task, and completes it with a results.json holding ``summary``."""
-    response = await client.post(f"{worker.base}/claim", headers=auth(worker.key), json=FREE)
-    assert response.status_code == 200, response.text
-    task_id = str(response.json()["assignment"]["task_id"])
-    await worker.report(task_id, status="running")
-    if summary is not None:
-        document = json.dumps({"summary": summary, "rows": []}).encode()
-        assert (await worker.upload(task_id, "results.json", document)).status_code == 201
-    await worker.finish(task_id)
-    return task_id
-
-
 async def test_a_grid_over_a_catalog_model_with_repeats(client, user_key):
     body = {"task": MODEL_TASK, "grid": {"alpha": [0.1, 1.0, 10.0]}, "repeats": 2, "random_seed": 11}
     sweep = await create(client, user_key, body)
@@ -125,7 +112,7 @@ async def test_tasks_are_claimed_trial_by_trial_so_a_cut_sweep_covers_its_grid(c
     sweep = await create(client, user_key, {"task": task, "grid": {"lr": [0.1, 0.2, 0.3]}, "repeats": 2})
     order = []
     for _ in range(sweep["task_count"]):
-        task_id = await complete_next(client, worker, None)
+        task_id = await worker.complete_next(None)
         identity = await run_identity(client, user_key, task_id)
         order.append((identity["trial"], identity["variation_index"]))
     assert order == [(trial, index) for trial in (1, 2) for index in range(3)]
@@ -298,7 +285,7 @@ async def test_cancel_stops_every_unfinished_task(client, user_key, worker):
     sweep = await create(
         client, user_key, {"task": MODEL_TASK, "grid": {"alpha": [0.1, 1.0, 10.0]}, "repeats": 2}
     )
-    done = await complete_next(client, worker, {"rmse": 1.0})
+    done = await worker.complete_next({"rmse": 1.0})
     running = await client.post(f"{worker.base}/claim", headers=auth(worker.key), json=FREE)
     running_id = running.json()["assignment"]["task_id"]
     await worker.report(running_id, status="running")
@@ -341,7 +328,7 @@ async def test_results_table_progress_and_best_trial(client, user_key, worker):
         {"rmse": 1.5, "r2": 0.75},
         None,
     ]
-    finished = [await complete_next(client, worker, summary) for summary in summaries]
+    finished = [await worker.complete_next(summary) for summary in summaries]
 
     results = (await client.get(f"/v1/sweeps/{sweep['id']}/results", headers=auth(user_key))).json()
     assert results["sweep_id"] == sweep["id"] and results["parameters"] == ["alpha"]

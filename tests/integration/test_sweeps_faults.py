@@ -12,7 +12,7 @@ import pytest
 from runplane.catalog import CATALOG
 from runplane.store.sweeps import SweepStore
 from tests.conftest import auth
-from tests.support.worker_flow import FREE, FakeWorker
+from tests.support.worker_flow import FakeWorker
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -34,20 +34,6 @@ async def get(client: Any, key: str, path: str, **params: Any) -> dict[str, Any]
     response = await client.get(path, headers=auth(key), params=params)
     assert response.status_code == 200, response.text
     return dict(response.json())
-
-
-async def complete_next(client: Any, worker: FakeWorker, summary: dict[str, Any] | None) -> str:
-    """Claims the next queued task and completes it with a results.json holding ``summary``."""
-    response = await client.post(f"{worker.base}/claim", headers=auth(worker.key), json=FREE)
-    assert response.status_code == 200, response.text
-    task_id = str(response.json()["assignment"]["task_id"])
-    await worker.report(task_id, status="running")
-    if summary is not None:
-        # json.dumps writes NaN and Infinity as a task's json.dump may: results.json is the task's text.
-        document = json.dumps({"summary": summary, "rows": []}).encode()
-        assert (await worker.upload(task_id, "results.json", document)).status_code == 201
-    await worker.finish(task_id)
-    return task_id
 
 
 def assert_refused(response: Any, words: str) -> None:
@@ -74,8 +60,8 @@ async def test_a_secret_value_swept_is_redacted_in_results_and_best_before_and_a
     assert [row["variation"] for row in queued["rows"]] == [{"region": "<redacted>"}, {"region": "north"}]
 
     # Ended: the values are erased, the views show the redacted copy kept then.
-    first = await complete_next(client, worker, {"rmse": 1.0})
-    await complete_next(client, worker, {"rmse": 2.0})
+    first = await worker.complete_next({"rmse": 1.0})
+    await worker.complete_next({"rmse": 2.0})
     ended = await get(client, user_key, f"{path}/results")
     assert_hidden(ended)
     assert ended["rows"][0]["variation"] == {"region": "<redacted>"}
@@ -100,8 +86,8 @@ async def test_a_command_sweep_hides_a_secret_inside_a_value_and_in_its_texts(cl
     sweep = await create(client, user_key, body)
     assert_hidden(sweep)
     assert sweep["name"] == "sweep <redacted>" and sweep["job_name"] == "job-<redacted>"
-    await complete_next(client, worker, {"loss": 2.0})
-    second = await complete_next(client, worker, {"loss": 1.0})
+    await worker.complete_next({"loss": 2.0})
+    second = await worker.complete_next({"loss": 1.0})
     results = await get(client, user_key, f"/v1/sweeps/{sweep['id']}/results")
     assert [row["variation"] for row in results["rows"]] == [
         {"wd": "0", "lr": 0.1},
@@ -138,9 +124,7 @@ async def test_results_stay_within_bounds_whatever_the_tasks_wrote(client, user_
     sweep = await create(client, user_key, {"task": task, "grid": {"i": [0, 1, 2]}})
     path = f"/v1/sweeps/{sweep['id']}"
     long_key = "k" * 200
-    await complete_next(
-        client,
-        worker,
+    await worker.complete_next(
         {
             long_key: 1.0,
             "": 2.0,
@@ -154,8 +138,8 @@ async def test_results_stay_within_bounds_whatever_the_tasks_wrote(client, user_
             **{f"a{n}": n for n in range(200)},
         },
     )
-    await complete_next(client, worker, {"rmse": 0.25, **{f"b{n}": n for n in range(200)}})
-    await complete_next(client, worker, {"rmse": float("-inf")})
+    await worker.complete_next({"rmse": 0.25, **{f"b{n}": n for n in range(200)}})
+    await worker.complete_next({"rmse": float("-inf")})
 
     results = await get(client, user_key, f"{path}/results")
     metrics = results["metrics"]
@@ -177,8 +161,8 @@ async def test_summaries_stored_beyond_the_bounds_are_held_to_them_when_read(cli
     # A summary stored before these bounds existed (or by another path) is held to them when read.
     task = {"job_name": "old", "entrypoint": "echo", "args": ["{i}"]}
     sweep = await create(client, user_key, {"task": task, "grid": {"i": [0, 1]}})
-    first = await complete_next(client, worker, None)
-    second = await complete_next(client, worker, None)
+    first = await worker.complete_next(None)
+    second = await worker.complete_next(None)
     store = SweepStore(db)
     await store.set_summary(first, {"k" * 200: 1, "loss": "low", "big": 10**400, "ok": 3})
     await store.set_summary(second, {"loss": 0.5, "ok": 2, **{f"m{n}": n for n in range(300)}})
@@ -197,7 +181,7 @@ async def test_cancelling_a_finished_sweep_does_not_mark_it_cancelled(client, us
     task = {"job_name": "done", "entrypoint": "echo", "args": ["{i}"]}
     sweep = await create(client, user_key, {"task": task, "grid": {"i": [0, 1]}})
     for _ in range(2):
-        await complete_next(client, worker, {"loss": 1.0})
+        await worker.complete_next({"loss": 1.0})
     for _ in range(2):  # a repeated cancel too
         response = await client.delete(f"/v1/sweeps/{sweep['id']}", headers=auth(user_key))
         assert response.json() == {"sweep_id": sweep["id"], "cancelled": 0, "stopping": 0}
@@ -208,7 +192,7 @@ async def test_cancelling_a_finished_sweep_does_not_mark_it_cancelled(client, us
 async def test_cancelled_at_is_the_first_cancel_that_stopped_something(client, user_key, worker):
     task = {"job_name": "half", "entrypoint": "echo", "args": ["{i}"]}
     sweep = await create(client, user_key, {"task": task, "grid": {"i": [0, 1]}})
-    await complete_next(client, worker, {"loss": 1.0})
+    await worker.complete_next({"loss": 1.0})
     response = await client.delete(f"/v1/sweeps/{sweep['id']}", headers=auth(user_key))
     assert response.json()["cancelled"] == 1
     first = (await get(client, user_key, f"/v1/sweeps/{sweep['id']}"))["cancelled_at"]
@@ -240,7 +224,7 @@ async def test_integers_within_the_bound_are_reported_as_they_ran(client, user_k
     reported = [row["variation"]["x"] for row in results["rows"]]
     assert reported == values
     assert [type(value) for value in reported] == [type(value) for value in values]
-    task_id = await complete_next(client, worker, None)
+    task_id = await worker.complete_next(None)
     tasks = await get(client, user_key, "/v1/tasks", sweep_id=sweep["id"], limit=100)
     ran = {t["id"]: t["args"] for t in tasks["tasks"]}
     assert ran[task_id] == ["9007199254740991"]

@@ -441,8 +441,9 @@
     return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
-  // What sweeps.js (loaded after this file) shares with it: one time format and one token maker.
-  window.runplaneShared = Object.freeze({ fmtTime, randomToken });
+  // What sweeps.js (loaded after this file) shares with it: the element builder, the time format and the
+  // token maker.
+  window.runplaneShared = Object.freeze({ el, fmtTime, randomToken });
 
   function buildSubmission() {
     const model = currentModel();

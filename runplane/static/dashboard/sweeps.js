@@ -58,24 +58,6 @@
     while (node.firstChild) node.removeChild(node.firstChild);
   }
 
-  function el(tag, attributes, ...children) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attributes || {})) {
-      if (value === undefined || value === null || value === false) continue;
-      if (name === "class") node.className = value;
-      else if (name === "text") node.textContent = String(value);
-      else if (name === "dataset") Object.assign(node.dataset, value);
-      else if (name.startsWith("on") && typeof value === "function") node.addEventListener(name.slice(2), value);
-      else if (name in node && typeof value !== "string") node[name] = value;
-      else node.setAttribute(name, String(value));
-    }
-    for (const child of children.flat()) {
-      if (child === undefined || child === null || child === false) continue;
-      node.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-
   function svg(tag, attributes, text) {
     const node = document.createElementNS(SVG_NS, tag);
     for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, String(value));
@@ -89,8 +71,8 @@
     return value.toLocaleString("en-US", { maximumSignificantDigits: 4, useGrouping: false });
   }
 
-  // One time format and one Idempotency-Key maker for the whole dashboard (app.js, loaded first).
-  const { fmtTime, randomToken } = window.runplaneShared;
+  // One element builder, time format and Idempotency-Key maker for the whole dashboard (app.js, loaded first).
+  const { el, fmtTime, randomToken } = window.runplaneShared;
 
   async function call(path, options = {}) {
     const headers = { "X-API-Key": sessionStorage.getItem(KEY_STORAGE) || "", Accept: "application/json" };
