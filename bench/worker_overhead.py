@@ -6,7 +6,11 @@
 * `per task`: `run_process(["true"])` (runplane.worker.process, with a memory limit) `--tasks` times in a
   row in this process, after one unmeasured task (a fork server's start is paid once per worker): CPU
   (user + system of this process and of all its descendants, with what each has reaped) and wall time per
-  task.
+  task, then split: this process (the agent's side: pipes, pumps, supervision), the fork server itself,
+  and the shims with their tasks (what the server has reaped), with the page faults of each (a forked
+  shim's cost is mostly copy-on-write faults).
+* `fork-exec`: in the same run, the machine's own floor: this process `posix_spawn`s `true` and waits,
+  `--tasks` times; CPU per process (this process and its reaped children) and the ratio to `per task`.
 * `watchdog`: `--concurrent` tasks `sleep --sleep-seconds` at once with a memory limit; CPU of this
   process alone while they run (the supervision, the watchdog's sampling), as a share of one core, and how
   many processes the host had (the old watchdog's cost grew with it).
@@ -21,6 +25,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import os
+import resource
 import sys
 import tempfile
 import time
@@ -42,6 +48,34 @@ def load(process_py: Path | None) -> ModuleType:
     sys.modules["process_under_test"] = module
     spec.loader.exec_module(module)
     return module
+
+
+def own_and_reaped(pid: int) -> tuple[float, float, int, int]:
+    """(own CPU s, reaped children's CPU s, own minor faults, reaped children's minor faults) of ``pid``."""
+    times = psutil.Process(pid).cpu_times()
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        fields = fh.read().rsplit(b")", 1)[1].split()
+    # proc(5): minflt is field 10, cminflt 11; fields[0] here is field 3.
+    return (
+        times.user + times.system,
+        times.children_user + times.children_system,
+        int(fields[7]),
+        int(fields[8]),
+    )
+
+
+def fork_exec_floor(tasks: int) -> float:
+    """CPU seconds per `true` that this process posix_spawns and waits for (itself and the child)."""
+    before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    env = {"PATH": "/usr/bin:/bin"}
+    for _ in range(tasks):
+        pid = os.posix_spawnp("true", ["true"], env)
+        os.waitpid(pid, 0)
+    after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = sum(
+        a.ru_utime + a.ru_stime - (b.ru_utime + b.ru_stime) for a, b in zip(after, before, strict=True)
+    )
+    return used / tasks
 
 
 def tree_cpu_seconds() -> float:
@@ -71,13 +105,26 @@ async def measure(module: ModuleType, args: argparse.Namespace) -> bool:
         return bool(outcome.exit_code == 0)
 
     ok = await run(["true"])
+    server_pid = module._runtime().forks.process.pid
+    me = os.getpid()
+    agent0, server0 = own_and_reaped(me), own_and_reaped(server_pid)
     cpu0, wall0 = tree_cpu_seconds(), time.perf_counter()
     for _ in range(args.tasks):
         ok = await run(["true"]) and ok
     cpu1, wall1 = tree_cpu_seconds(), time.perf_counter()
+    agent1, server1 = own_and_reaped(me), own_and_reaped(server_pid)
+    n = args.tasks
+    per_task = (cpu1 - cpu0) / n
+    print(f"per task: {n} x true: {per_task * 1000:.2f} ms CPU, {(wall1 - wall0) / n * 1000:.1f} ms wall")
     print(
-        f"per task: {args.tasks} x true: {(cpu1 - cpu0) / args.tasks * 1000:.1f} ms CPU, "
-        f"{(wall1 - wall0) / args.tasks * 1000:.1f} ms wall"
+        f"  split: agent side {(agent1[0] - agent0[0]) / n * 1000:.2f} ms ({(agent1[2] - agent0[2]) / n:.0f} faults), "
+        f"fork server {(server1[0] - server0[0]) / n * 1000:.2f} ms ({(server1[2] - server0[2]) / n:.0f} faults), "
+        f"shims + tasks {(server1[1] - server0[1]) / n * 1000:.2f} ms ({(server1[3] - server0[3]) / n:.0f} faults)"
+    )
+    floor = fork_exec_floor(n)
+    print(
+        f"fork-exec: {n} x posix_spawn(true): {floor * 1000:.2f} ms CPU per process; "
+        f"per task / fork-exec = {per_task / floor:.1f}x"
     )
     me = psutil.Process()
     before, wall0 = me.cpu_times(), time.perf_counter()

@@ -417,6 +417,9 @@ class _ForkServerClient:
                 [
                     sys.executable,
                     "-I",
+                    # No site: the shim is standard-library only, and site (with an editable install's
+                    # import finder) would add megabytes to the memory every fork copies the tables of.
+                    "-S",
                     str(SHIM_PATH),
                     "--serve",
                     "--parent-pid",
