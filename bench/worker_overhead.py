@@ -7,8 +7,9 @@
   row in this process, after one unmeasured task (a fork server's start is paid once per worker): CPU
   (user + system of this process and of all its descendants, with what each has reaped) and wall time per
   task, then split: this process (the agent's side: pipes, pumps, supervision), the fork server itself,
-  and the shims with their tasks (what the server has reaped), with the page faults of each (a forked
-  shim's cost is mostly copy-on-write faults).
+  and the rest: the shims (live ones, reused from task to task, and any the server has reaped) with their
+  tasks. Page faults of the first two are shown too (a freshly forked shim's cost is mostly copy-on-write
+  faults; a reused one takes few).
 * `fork-exec`: in the same run, the machine's own floor: this process `posix_spawn`s `true` and waits,
   `--tasks` times; CPU per process (this process and its reaped children) and the ratio to `per task`.
 * `watchdog`: `--concurrent` tasks `sleep --sleep-seconds` at once with a memory limit; CPU of this
@@ -115,11 +116,12 @@ async def measure(module: ModuleType, args: argparse.Namespace) -> bool:
     agent1, server1 = own_and_reaped(me), own_and_reaped(server_pid)
     n = args.tasks
     per_task = (cpu1 - cpu0) / n
+    agent, server = (agent1[0] - agent0[0]) / n, (server1[0] - server0[0]) / n
     print(f"per task: {n} x true: {per_task * 1000:.2f} ms CPU, {(wall1 - wall0) / n * 1000:.1f} ms wall")
     print(
-        f"  split: agent side {(agent1[0] - agent0[0]) / n * 1000:.2f} ms ({(agent1[2] - agent0[2]) / n:.0f} faults), "
-        f"fork server {(server1[0] - server0[0]) / n * 1000:.2f} ms ({(server1[2] - server0[2]) / n:.0f} faults), "
-        f"shims + tasks {(server1[1] - server0[1]) / n * 1000:.2f} ms ({(server1[3] - server0[3]) / n:.0f} faults)"
+        f"  split: agent side {agent * 1000:.2f} ms ({(agent1[2] - agent0[2]) / n:.0f} faults), "
+        f"fork server {server * 1000:.2f} ms ({(server1[2] - server0[2]) / n:.0f} faults), "
+        f"shims + tasks {(per_task - agent - server) * 1000:.2f} ms"
     )
     floor = fork_exec_floor(n)
     print(

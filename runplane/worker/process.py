@@ -1,13 +1,13 @@
 """Run a task's entrypoint as its own process group, with its resource limits enforced.
 
-The entrypoint runs under the supervisor shim (``runplane/worker/shim.py``), which leads a new session and
-process group, pins the CPUs, reaps everything the task forks and takes the whole group down if the worker
-dies, even by SIGKILL. The shim is not a new interpreter per task: each worker process (each event loop)
-starts one fork server (``shim.py --serve``, a child of the worker that dies with it) holding the shim's
-code already imported, and a task's shim is a ``fork()`` of it (:class:`_ForkServerClient`); the task's
-pipes travel to it over a Unix socket. The shim then does exactly what it did as a process of its own.
-This module streams the group's stdout/stderr line by line, watches its memory, its deadline and the
-cancel event, and only returns once no process of the group is left, the shim's zombie included.
+The entrypoint runs under a supervisor shim (``runplane/worker/shim.py``), which starts it as the leader of
+a new session and process group, pins the CPUs, reaps everything the task forks and takes the whole task
+down if the worker dies, even by SIGKILL. Shims are not new interpreters per task: each worker process
+(each event loop) starts one fork server (``shim.py --serve``, a child of the worker that dies with it)
+holding the shim's code already imported; it forks shims as needed and hands each task to an idle one
+(:class:`_ForkServerClient`), so a shim runs task after task, one at a time. The task's pipes travel to
+it over Unix sockets. This module streams the task's stdout/stderr line by line, watches its memory, its
+deadline and the cancel event, and only returns once no process of the task is left.
 
 Memory is enforced by a watchdog, not by ``RLIMIT_AS``: one loop per worker (:class:`_Watchdog`) sums,
 every ``SAMPLE_INTERVAL_SECONDS``, the RSS of every live process of each task (the descendants of its shim
@@ -350,10 +350,13 @@ def server_env(worker_env: Mapping[str, str]) -> dict[str, str]:
 
 
 class _TaskProcess:
-    """The worker's handle on one shim the fork server started (what an ``asyncio.subprocess.Process`` was).
+    """The worker's handle on one task run by a shim of the fork server (once an ``asyncio`` ``Process``).
 
-    ``returncode`` is ``None`` until the server has reported the shim's end; from then on the shim is never
-    signalled again (its pid and group id may be reused once the server reaps it).
+    ``pid`` is the shim's (a shim runs one task at a time, and the next only once this handle is reaped);
+    ``group`` the task's process group id (its entrypoint's pid) once the shim has reported it.
+    ``returncode`` is ``None`` until the server has reported the task's end; from then on its group is never
+    signalled again. Signals go through the shim (:meth:`signal_group`), which sends them only while the
+    group's leader is unreaped: the worker never names a group id that may have been reused.
     """
 
     def __init__(
@@ -365,8 +368,10 @@ class _TaskProcess:
         stderr: asyncio.StreamReader,
         transports: list[asyncio.BaseTransport],
         stdin_fd: int,
+        client: _ForkServerClient,
     ) -> None:
         self.pid = pid
+        self._client = client
         self._exit = exit_future
         self._reaped = reaped_future
         self.stdout = stdout
@@ -377,6 +382,20 @@ class _TaskProcess:
     @property
     def returncode(self) -> int | None:
         return self._exit.result() if self._exit.done() else None
+
+    @property
+    def group(self) -> int | None:
+        return self._client.leaders.get(self.pid)
+
+    def signal_group(self, signum: int) -> None:
+        """Have the shim send ``signum`` to the task's process group (nothing once the task has ended)."""
+        if self.returncode is None:
+            self._client.request({"op": "signal", "pid": self.pid, "signal": int(signum)})
+
+    def kill_shim(self) -> None:
+        """Have the server SIGKILL the shim itself (it could not end the task in time)."""
+        if self.returncode is None:
+            self._client.request({"op": "kill", "pid": self.pid})
 
     async def wait(self) -> int:
         return await asyncio.shield(self._exit)
@@ -447,6 +466,8 @@ class _ForkServerClient:
         self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._exits: dict[int, asyncio.Future[int]] = {}
         self._reaps: dict[int, asyncio.Future[None]] = {}
+        # Shim pid → the process group id of its running task, as the shim reported it.
+        self.leaders: dict[int, int] = {}
         self._inbox = bytearray()
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
@@ -501,7 +522,11 @@ class _ForkServerClient:
             self._dispatch(message)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
+        if "leader" in message:
+            self.leaders[int(message["pid"])] = int(message["leader"])
+            return
         if "reaped" in message:
+            self.leaders.pop(int(message["reaped"]), None)
             reaped = self._reaps.pop(int(message["reaped"]), None)
             if reaped is not None and not reaped.done():
                 reaped.set_result(None)
@@ -521,6 +546,11 @@ class _ForkServerClient:
             self._reaps[int(message["pid"])] = self.loop.create_future()
         if reply is not None and not reply.done():
             reply.set_result(message)
+
+    def request(self, payload: dict[str, object]) -> None:
+        """Send ``payload`` to the server without waiting (nothing when it is gone)."""
+        if not self.closed:
+            self._send_later(encode_request(payload), [])
 
     def _send_later(self, frame: bytes, fds: list[int]) -> None:
         task = self.loop.create_task(self._send(frame, fds))
@@ -601,7 +631,14 @@ class _ForkServerClient:
                     os.close(fd)
             raise
         return _TaskProcess(
-            pid, exit_future, reaped_future, stdout, stderr, [stdout_transport, stderr_transport], stdin_w
+            pid,
+            exit_future,
+            reaped_future,
+            stdout,
+            stderr,
+            [stdout_transport, stderr_transport],
+            stdin_w,
+            self,
         )
 
     async def _reader(self, fd: int) -> tuple[asyncio.StreamReader, asyncio.BaseTransport]:
@@ -846,7 +883,8 @@ class _Supervision:
     ) -> None:
         self.proc = proc
         self.runtime = runtime
-        # The shim leads its own session, so its pid names the task's process group.
+        # The shim's pid: the root of the task's process tree (the shim is a subreaper), the watchdog's key
+        # and the name in logs. The task's process group is its entrypoint's (``proc.group``).
         self.pgid = proc.pid
         self.limits = limits
         self.kill_grace_seconds = kill_grace_seconds
@@ -875,10 +913,9 @@ class _Supervision:
             self.over_limit.set()
 
     def _signal_group(self, signum: int) -> None:
-        # Once the shim is reaped its pid, and so the group id, may be reused: never signal the group after.
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pgid, signum)
+        # Through the shim, which signals the group only while its leader is unreaped (the group id cannot
+        # have been reused), and not at all once the task's end has been reported.
+        self.proc.signal_group(signum)
 
     def _kill_task_processes(self) -> None:
         for pid in self._task_processes():
@@ -892,7 +929,7 @@ class _Supervision:
         done, _ = await asyncio.wait([self.exited], timeout=_SHIM_EXIT_SECONDS)
         if not done:
             logger.warning("task shim %d did not exit after its processes were killed; killing it", self.pgid)
-            self._signal_group(signal.SIGKILL)
+            self.proc.kill_shim()
             await self.exited
 
     async def _terminate(self) -> None:
@@ -918,20 +955,23 @@ class _Supervision:
             # The shim writes its status only after it has killed and reaped every process of the task
             # (it is a subreaper: no child left means no descendant left), so there is nothing to look for.
             return
+        group = self.proc.group
+        if group is None:
+            return  # the shim died before it started anything
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _GROUP_GONE_SECONDS
         while True:
-            # The shim has exited and been reaped: only the group id is left to find stragglers by.
-            live = [p for p in scan_processes() if p.pgrp == self.pgid and p.alive]
+            # The shim has died: only the group id is left to find stragglers by. Its leader may have been
+            # reaped by now, but a group id stays taken while any member lives, and none is left once the
+            # scan comes back empty.
+            live = [p for p in scan_processes() if p.pgrp == group and p.alive]
             if not live:
                 return
             for proc in live:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(proc.pid, signal.SIGKILL)
             if loop.time() >= deadline:
-                logger.error(
-                    "processes %s of task group %d survive SIGKILL", [p.pid for p in live], self.pgid
-                )
+                logger.error("processes %s of task group %d survive SIGKILL", [p.pid for p in live], group)
                 return
             await asyncio.sleep(_GROUP_GONE_POLL_SECONDS)
 

@@ -1,25 +1,31 @@
 """Supervisor shim a task's entrypoint runs under; the worker starts it, never a user.
 
-The worker runs ``python -I shim.py --parent-pid P --status-fd F [--cpus 0,1] -- argv...`` as the leader of a
-new session, hence of a new process group whose id is the shim's pid. The shim then:
+A shim leads a session of its own, and runs one task at a time. The worker's fork server (:class:`ForkServer`,
+``shim.py --serve``) forks shims and hands each task to an idle one, so that a shim serves task after task and
+a task costs neither an interpreter start nor a fork. (``python -I shim.py --parent-pid P --status-fd F
+[--cpus 0,1] -- argv...`` runs one task in a shim of its own, then exits the way the entrypoint did.) For each
+task the shim:
 
-* makes itself a child subreaper, so every orphaned descendant of the task (``sleep 300 &`` left behind by a
-  shell, double forks, even a process that called ``setsid``) is re-parented to it rather than to PID 1. It
-  can therefore find and kill all of them, and it reaps them: PID 1 in a container often reaps nothing, and
-  the zombies would otherwise keep the group alive for ever;
+* is a child subreaper, so every orphaned descendant of the task (``sleep 300 &`` left behind by a shell,
+  double forks, even a process that called ``setsid``) is re-parented to it rather than to PID 1. It can
+  therefore find and kill all of them, and it reaps them: PID 1 in a container often reaps nothing, and the
+  zombies would otherwise keep the group alive for ever. It has no child between tasks, so its descendants
+  are always the running task's processes and nothing else;
 * dies with the worker: ``PR_SET_PDEATHSIG`` only covers a direct child, so the shim asks for a catchable
-  signal on the worker's death and also watches its stdin, a pipe whose only writer is the worker. On either
-  sign it SIGKILLs the whole group and every descendant, reaps them, and exits;
-* pins itself to the requested CPUs before starting the entrypoint, so every process of the task inherits
-  the affinity from its very first instruction;
-* starts the entrypoint with the environment the worker gave (read back from ``/proc/self/environ``:
-  Python's own start-up may already have added ``LC_CTYPE`` to ``os.environ``), stdin on ``/dev/null``, and
-  stdout/stderr inherited from the worker's pipes;
+  signal on its parent's death, watches its link to the server, and watches its stdin, the task's liveness
+  pipe whose only writer is the worker. On any sign it SIGKILLs every descendant, reaps them, and exits;
+* pins itself to the requested CPUs (or back to the worker's) before starting the entrypoint, so every
+  process of the task inherits the affinity from its very first instruction;
+* starts the entrypoint as the leader of a new session, hence of a process group whose id is its pid, with
+  the environment the worker gave, stdin on ``/dev/null``, and stdout/stderr the worker's pipes. Signals for
+  the group come through the shim, which sends them only while that leader is unreaped;
 * when the entrypoint ends, SIGKILLs whatever the task left behind, reaps everything, writes one JSON line
-  with the entrypoint's exit status and peak RSS to the status fd, and exits the way the entrypoint did.
+  with the entrypoint's exit status and peak RSS to the status fd, lets go of the task's descriptors (the
+  worker then reads the end of its output) and reports the end to the server.
 
-The module is standard-library only and never imports ``runplane``: ``-I`` keeps the task's ``PYTHONPATH``
-and friends from changing what the shim imports. ``runplane.worker.process`` reuses its /proc helpers.
+The module is standard-library only and never imports ``runplane``: ``-I -S`` keeps the task's
+``PYTHONPATH`` and friends from changing what the shim imports. ``runplane.worker.process`` reuses its /proc
+helpers.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ except ImportError:  # pragma: no cover - not CPython
     _SIG_DFL = signal.SIG_DFL
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 # Not SIGKILL: the shim must survive its parent's death long enough to kill the task's processes.
 PARENT_DEATH_SIGNAL = signal.SIGUSR1
@@ -204,14 +211,30 @@ def _parse_args(argv: Sequence[str]) -> _Args:
 
 
 class _Shim:
-    def __init__(self, args: _Args, env: dict[bytes, bytes] | None = None) -> None:
+    """One shim: supervises one task at a time (a forked shim of the fork server: one after another).
+
+    ``link`` is the shim's socket to the fork server (``None`` for a shim started on its own, which runs
+    one task and exits the way it ended). Over it the shim reports each task's process group leader and its
+    end, and receives the next task and the signals the worker sends to the running task's group.
+    """
+
+    def __init__(self, args: _Args, env: dict[bytes, bytes] | None = None, link: Any = None) -> None:
         self.args = args
         # Given by the fork server; a shim started on its own reads its start-up environment instead.
         self.env = env
+        self.link = link
+        self.inbox = bytearray()
         self.pid = os.getpid()
         self.child_pid: int | None = None
         self.child_status: int | None = None
+        # The task's peak RSS: the largest ru_maxrss of any process reaped during it (wait4's figure for a
+        # child includes the children it has reaped itself), so a reused shim counts each task on its own.
+        self.peak_rss_kb = 0
         self.parent_gone = False
+        # A task's liveness pipe (the worker's write end) was closed under it: end the task and the shim.
+        self.abandoned = False
+        self.wake_r = -1
+        self.base_cpus: set[int] | None = None
 
     def _on_parent_death_signal(self, signum: int, frame: FrameType | None) -> None:
         # PDEATHSIG fires when the *thread* that spawned us ends, even if the worker process lives on.
@@ -222,17 +245,21 @@ class _Shim:
         if os.getppid() != self.args.parent_pid:
             self.parent_gone = True
 
+    def _note(self, pid: int, status: int, usage: Any) -> None:
+        self.peak_rss_kb = max(self.peak_rss_kb, int(usage.ru_maxrss))
+        if pid == self.child_pid:
+            self.child_status = status
+
     def reap(self) -> None:
         """Collect every exited child without blocking, noting the entrypoint's status."""
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
-            if pid == self.child_pid:
-                self.child_status = status
+            self._note(pid, status, usage)
 
     def has_children(self) -> bool:
         """Whether any child (live or not yet reaped) is left, without reaping it."""
@@ -243,10 +270,10 @@ class _Shim:
         return True
 
     def kill_all(self) -> None:
-        """SIGKILL every live process of the group and every descendant until none is left."""
+        """SIGKILL every live process of the task (every descendant) until none is left."""
         # The shim is a subreaper: every descendant has a chain of live ancestors up to a child of the shim
         # (an orphan is re-parented to the shim before its parent's death is reported), and every member of
-        # the shim's session descends from it. No child at all therefore means nothing left of the task,
+        # the task's session descends from it. No child at all therefore means nothing left of the task,
         # and the usual clean end needs no scan of /proc.
         if not self.has_children():
             return
@@ -254,7 +281,7 @@ class _Shim:
         while True:
             targets = [
                 proc
-                for proc in group_members(scan_processes(), pgid=self.pid, root=self.pid)
+                for proc in group_members(scan_processes(), pgid=self.child_pid or -1, root=self.pid)
                 if proc.alive and proc.pid != self.pid
             ]
             if not targets or time.monotonic() >= deadline:
@@ -269,11 +296,10 @@ class _Shim:
     def reap_all(self) -> None:
         while True:
             try:
-                pid, status = os.waitpid(-1, 0)
+                pid, status, usage = os.wait4(-1, 0)
             except ChildProcessError:
                 return
-            if pid == self.child_pid:
-                self.child_status = status
+            self._note(pid, status, usage)
 
     def spawn(self) -> int:
         if self.args.user is not None:
@@ -287,6 +313,9 @@ class _Shim:
             # Python ignores SIGPIPE and SIGXFSZ; an ignored disposition would survive exec into the task.
             setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
             setsigmask=(),
+            # The entrypoint leads a session (and process group) of its own, whose id is its pid: the
+            # task's group holds the task's processes only, never the shim.
+            setsid=True,
         )
 
     def _spawn_as(self, uid: int, gid: int) -> int:
@@ -305,6 +334,7 @@ class _Shim:
         if pid == 0:  # pragma: no cover - runs in the forked child up to exec
             try:
                 os.close(err_r)
+                os.setsid()
                 devnull = os.open(os.devnull, os.O_RDONLY)
                 os.dup2(devnull, 0)
                 os.close(devnull)
@@ -330,21 +360,66 @@ class _Shim:
             raise OSError(errno_value, os.strerror(errno_value))
         return pid
 
+    def _drain_wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self.wake_r, 4096):
+                pass
+
+    def _read_link(self) -> list[int] | None:
+        """Read what the server sent into the inbox; the descriptors that came with it, or ``None`` at EOF."""
+        import socket
+
+        try:
+            data, fds, _, _ = socket.recv_fds(self.link, 1 << 20, 64)
+        except BlockingIOError:
+            return []
+        except OSError:
+            data, fds = b"", []
+        if not data:
+            for fd in fds:
+                os.close(fd)
+            return None
+        self.inbox += data
+        return fds
+
+    def _next_message(self) -> dict[str, Any] | None:
+        if len(self.inbox) < _HEADER_BYTES:
+            return None
+        size = int.from_bytes(self.inbox[:_HEADER_BYTES], "big")
+        if size > _MAX_REQUEST_BYTES:
+            os._exit(EXIT_CANNOT_EXECUTE)  # not our server talking
+        if len(self.inbox) < _HEADER_BYTES + size:
+            return None
+        message: dict[str, Any] = json.loads(bytes(self.inbox[_HEADER_BYTES : _HEADER_BYTES + size]))
+        del self.inbox[: _HEADER_BYTES + size]
+        return message
+
+    def _tell(self, payload: dict[str, object]) -> None:
+        if self.link is not None:
+            with contextlib.suppress(OSError):
+                self.link.sendall(_status_line(payload))
+
+    def _on_link_message(self, message: dict[str, Any]) -> None:
+        # The worker's SIGTERM (timeout, cancel) or SIGKILL for the task's group, relayed by the server. Sent
+        # only while the entrypoint is unreaped: its pid, the group's id, cannot have been reused.
+        signum = message.get("signal")
+        if isinstance(signum, int) and self.child_pid is not None and self.child_status is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.child_pid, signum)
+
     def supervise(self) -> None:
-        wake_r, wake_w = os.pipe()
-        os.set_blocking(wake_r, False)
-        os.set_blocking(wake_w, False)
-        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         stdin_open = True
         while self.child_status is None:
             self.reap()
             if self.child_status is not None:
                 break
             self._check_parent()
-            if self.parent_gone:
+            if self.parent_gone or self.abandoned:
                 self.kill_all()
                 continue
-            watched = [wake_r, 0] if stdin_open else [wake_r]
+            watched = [self.wake_r, 0] if stdin_open else [self.wake_r]
+            if self.link is not None:
+                watched.append(self.link.fileno())
             readable, _, _ = select.select(watched, [], [], _IDLE_POLL_SECONDS)
             if 0 in readable:
                 try:
@@ -353,60 +428,174 @@ class _Shim:
                     data = b""
                 if not data:
                     stdin_open = False
-                    self.parent_gone = True
-            if wake_r in readable:
-                try:
-                    while os.read(wake_r, 4096):
-                        pass
-                except BlockingIOError:
-                    pass
+                    self.abandoned = True
+            if self.wake_r in readable:
+                self._drain_wake()
+            if self.link is not None and self.link.fileno() in readable:
+                fds = self._read_link()
+                if fds is None:
+                    self.parent_gone = True  # the server is gone
+                    continue
+                for fd in fds:  # a signal message carries none; never leak what came by mistake
+                    os.close(fd)
+                while (message := self._next_message()) is not None:
+                    self._on_link_message(message)
 
     def write_status(self, payload: dict[str, object]) -> None:
         # Failing means the worker is gone, and nobody is left to read it.
         with contextlib.suppress(OSError):
             os.write(self.args.status_fd, _status_line(payload))
 
-    def fail(self, code: int, message: str) -> NoReturn:
-        """Give up before the entrypoint runs; the message lands in the task's log."""
-        print(f"runplane: {message}", file=sys.stderr, flush=True)
+    def fail(self, code: int, message: str) -> tuple[int | None, int | None]:
+        """Give up before the entrypoint runs; the message lands in the task's log. (code, no signal)."""
+        with contextlib.suppress(OSError):
+            os.write(2, f"runplane: {message}\n".encode(errors="replace"))
         self.write_status({"exit_code": code, "signal": None, "max_rss_kb": 0, "error": message})
-        os._exit(code)
+        return code, None
 
-    def run(self) -> NoReturn:
-        os.set_inheritable(self.args.status_fd, False)
+    def setup(self) -> None:
+        """Once per shim process: subreaper, parent-death signal, signal handlers, the wake-up fd."""
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        # A shim serves task after task: what it held of one (its environment, secrets included) must not be
+        # readable through /proc/<pid>/mem or ptrace by a later task of the same user. Its tasks regain
+        # dumpability when they exec.
+        _prctl(PR_SET_DUMPABLE, 0)
         _prctl(PR_SET_PDEATHSIG, PARENT_DEATH_SIGNAL)
         for signum in SURVIVED_SIGNALS:
             _set_handler(signum, _ignore_signal)
         # A handler (even a no-op) is what makes the wake-up fd see SIGCHLD.
         _set_handler(signal.SIGCHLD, _ignore_signal)
         _set_handler(PARENT_DEATH_SIGNAL, self._on_parent_death_signal)
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        self.wake_r = wake_r
+        self.base_cpus = os.sched_getaffinity(0)
+
+    def run_task(self) -> tuple[int | None, int | None]:
+        """Run ``self.args``'s command to its end, nothing of it left: (exit code, or None; signal, or None).
+
+        The status line goes to the status fd; the caller has entered the task's directory."""
+        self.child_pid = self.child_status = None
+        self.peak_rss_kb = 0
+        os.set_inheritable(self.args.status_fd, False)
         self._check_parent()
         if self.parent_gone:
-            # The worker died before PR_SET_PDEATHSIG took effect: start nothing.
+            # The worker died before PR_SET_PDEATHSIG took effect, or while this shim was idle: start nothing.
             os._exit(EXIT_CANNOT_EXECUTE)
-        if self.args.cpus is not None:
+        cpus = set(self.args.cpus) if self.args.cpus is not None else self.base_cpus
+        if cpus is not None and cpus != os.sched_getaffinity(0):
             try:
-                os.sched_setaffinity(0, self.args.cpus)
+                os.sched_setaffinity(0, cpus)
             except OSError as exc:
-                self.fail(EXIT_CANNOT_EXECUTE, f"cannot pin to CPUs {self.args.cpus}: {exc.strerror or exc}")
+                return self.fail(
+                    EXIT_CANNOT_EXECUTE, f"cannot pin to CPUs {self.args.cpus}: {exc.strerror or exc}"
+                )
         try:
             self.child_pid = self.spawn()
         except (OSError, ValueError) as exc:
             code = EXIT_NOT_FOUND if isinstance(exc, FileNotFoundError) else EXIT_CANNOT_EXECUTE
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self.fail(code, f"cannot start {self.args.command[0]!r}: {detail}")
+            return self.fail(code, f"cannot start {self.args.command[0]!r}: {detail}")
+        self._tell({"leader": self.child_pid})
         self.supervise()
         self.kill_all()
         self.reap_all()
         status = self.child_status if self.child_status is not None else 0
-        max_rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         if os.WIFSIGNALED(status):
-            self.write_status({"exit_code": None, "signal": os.WTERMSIG(status), "max_rss_kb": max_rss_kb})
-            _exit_by_signal(os.WTERMSIG(status))
+            signum = os.WTERMSIG(status)
+            self.write_status({"exit_code": None, "signal": signum, "max_rss_kb": self.peak_rss_kb})
+            return None, signum
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
-        self.write_status({"exit_code": code, "signal": None, "max_rss_kb": max_rss_kb})
-        os._exit(code)
+        self.write_status({"exit_code": code, "signal": None, "max_rss_kb": self.peak_rss_kb})
+        return code, None
+
+    def run(self) -> NoReturn:
+        """A shim started on its own: one task, then exit the way its entrypoint did."""
+        self.setup()
+        code, signum = self.run_task()
+        if signum is not None:
+            _exit_by_signal(signum)
+        os._exit(code if code is not None else 1)
+
+    def serve_tasks(self, cwd: str) -> NoReturn:
+        """A forked shim of the fork server: run its first task, then each one the server hands it.
+
+        Between tasks the shim holds nothing of the last one: its stdin, stdout, stderr and status fd are
+        ``/dev/null`` again (so the worker reads the end of the task's output), it has no child, and it sits
+        in ``/``. It exits when its server or its worker is gone, or when the server closes its link."""
+        self.setup()
+        while True:
+            try:
+                os.chdir(cwd)
+            except OSError as exc:
+                code, signum = self.fail(EXIT_CANNOT_EXECUTE, f"cannot enter {cwd!r}: {exc.strerror or exc}")
+            else:
+                code, signum = self.run_task()
+                with contextlib.suppress(OSError):
+                    os.chdir("/")
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for target in range(SPAWN_FDS):
+                os.dup2(devnull, target, inheritable=target < _STATUS_FD_IN_SHIM)
+            os.close(devnull)
+            self._tell({"done": 1, "code": code, "signal": signum})
+            if self.abandoned or self.parent_gone:
+                os._exit(EXIT_CANNOT_EXECUTE)
+            request, fds = self._wait_for_task()
+            if request is None:
+                os._exit(0)
+            try:
+                self.args, self.env = _shim_arguments(request, parent_pid=self.args.parent_pid)
+                cwd = str(request["cwd"])
+            except (KeyError, TypeError, ValueError, AttributeError):
+                os._exit(EXIT_CANNOT_EXECUTE)  # the server checked it already; nothing sane to do
+            _take_descriptors(fds)
+            _set_path(self.env)
+
+    def _wait_for_task(self) -> tuple[dict[str, Any] | None, list[int]]:
+        """The next spawn request and its descriptors; (None, []) when the shim should exit."""
+        fds: list[int] = []
+        while True:
+            message = self._next_message()
+            if message is not None:
+                if message.get("op") == "spawn" and len(fds) >= SPAWN_FDS:
+                    return message, fds[:SPAWN_FDS]
+                continue  # a late signal for a task already over
+            self._check_parent()
+            if self.parent_gone:
+                return None, []
+            readable, _, _ = select.select([self.link.fileno(), self.wake_r], [], [], _IDLE_POLL_SECONDS)
+            if self.wake_r in readable:
+                self._drain_wake()
+                self.reap()  # nothing should be left, but a child is never left a zombie
+            if self.link.fileno() in readable:
+                received = self._read_link()
+                if received is None:
+                    return None, []
+                fds.extend(received)
+
+
+def _take_descriptors(fds: list[int]) -> None:
+    """Make ``fds`` (a spawn request's, in :data:`SPAWN_FDS` order) the shim's descriptors 0 to 3."""
+    # Move them out of the way first: one of them may already sit on 0-3.
+    moved = [os.dup(fd) for fd in fds]
+    for fd in fds:
+        os.close(fd)
+    for target, fd in enumerate(moved):
+        os.dup2(fd, target)
+        os.close(fd)
+
+
+def _set_path(env: dict[bytes, bytes]) -> None:
+    # posix_spawnp looks the program up on this process's own PATH: make it the task's. Only PATH, and in the
+    # C environment only (the entrypoint gets `env` itself): rewriting all of os.environb cost ~80
+    # copy-on-write faults per task.
+    path = env.get(b"PATH")
+    if path is None:
+        os.unsetenv(b"PATH")
+    else:
+        os.putenv(b"PATH", path)
 
 
 def _status_line(payload: dict[str, object]) -> bytes:
@@ -435,6 +624,10 @@ def _exit_by_signal(signum: int) -> NoReturn:
 #: writer is the worker), the task's stdout and stderr (write ends), and the status pipe (write end).
 SPAWN_FDS = 4
 _STATUS_FD_IN_SHIM = 3
+# A forked shim's socket to its server.
+_LINK_FD_IN_SHIM = 4
+# Idle shims kept for the next tasks (as many as the worker ran at once, up to this); more exit.
+_MAX_IDLE_SHIMS = 64
 _HEADER_BYTES = 4
 _MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
@@ -446,31 +639,37 @@ def encode_request(payload: dict[str, object]) -> bytes:
 
 
 class ForkServer:
-    """Forks an already-imported shim per task, so a task costs a ``fork()`` instead of an interpreter start.
+    """Starts and reuses shims, so a task costs neither an interpreter start nor (mostly) a ``fork()``.
 
-    Started once per worker as ``python -I shim.py --serve --parent-pid P --socket-fd F``, where F is a Unix
-    stream socket to the worker. Requests (worker → server) are :func:`encode_request` frames:
+    Started once per worker as ``python -I -S shim.py --serve --parent-pid P --socket-fd F``, where F is a
+    Unix stream socket to the worker. Requests (worker → server) are :func:`encode_request` frames:
 
     * ``{"op": "spawn", "id": N, "argv": [...], "env": {...}, "cwd": "...", "cpus": [...] | null,
-      "user": [uid, gid] | null}`` with
-      :data:`SPAWN_FDS` descriptors passed (``SCM_RIGHTS``) on the frame's first byte. The server forks; the
-      child starts a new session (its pid names the task's process group, as before), takes the descriptors
-      as its stdin, stdout, stderr and status fd, closes everything else, enters ``cwd``, sets the task's
-      environment and runs exactly what a shim started on its own runs (:meth:`_Shim.run`): subreaper,
-      parent-death signal (now on the server's death; the liveness pipe still ties it to the worker itself),
-      CPU pinning, reaping, the status line. With ``user`` the entrypoint (not the shim) runs as that
+      "user": [uid, gid] | null}`` with :data:`SPAWN_FDS` descriptors passed (``SCM_RIGHTS``) on the frame's
+      first byte. The server hands the task to an idle shim, or forks a new one (a child of the server
+      that leads a session of its own and keeps a socket to the server, its *link*). The shim takes the
+      descriptors as its stdin (the worker's liveness pipe for this task), stdout, stderr and status fd,
+      enters ``cwd`` and runs the command as :meth:`_Shim.run_task` does: subreaper, parent-death signal
+      (on the server's death; the liveness pipe ties it to the worker itself), CPU pinning, the entrypoint
+      leading a session and process group of its own (the group's id is its pid), killing and reaping
+      everything the task left, the status line. With ``user`` the entrypoint (not the shim) runs as that
       uid/gid without supplementary groups, as a Slurm job runs as its user and never as slurmd's.
-    * ``{"op": "reap", "pid": P}``: the worker has seen P's end and will not signal its group again; the
-      server reaps P and answers ``{"reaped": P}``.
+    * ``{"op": "signal", "pid": P, "signal": S}``: send S to the process group of shim P's running task. The
+      shim does it only while its entrypoint, the group's leader, is unreaped, so the group's id cannot
+      have been reused; the worker never signals a task's group itself.
+    * ``{"op": "kill", "pid": P}``: SIGKILL shim P itself (it could not end its task in time).
+    * ``{"op": "reap", "pid": P}``: the worker has seen P's task end. A shim still alive becomes idle (the
+      next task may go to it); one that has died is reaped. The server answers ``{"reaped": P}``.
 
     Answers (server → worker) are JSON lines: ``{"id": N, "pid": P}`` or ``{"id": N, "errno": E, "error":
-    "..."}`` for a spawn, and ``{"exit": P, "code": C, "signal": S}`` when shim P has ended. An ended shim
-    is kept as a zombie (``waitid(..., WNOWAIT)``) until the worker says ``reap``: its pid, hence its
-    process group id, cannot be reused while the worker may still signal that group.
+    "..."}`` for a spawn, ``{"leader": L, "pid": P}`` once shim P has started its entrypoint (pid L), and
+    ``{"exit": P, "code": C, "signal": S}`` when shim P's task has ended (or shim P has died). A shim that
+    has died is kept as a zombie (``waitid(..., WNOWAIT)``) until the worker says ``reap``.
 
     The server dies with the worker (``PR_SET_PDEATHSIG`` = SIGKILL, and it exits at the socket's end); its
-    shims then get their own parent-death signal, and their stdin (the worker's liveness pipe) reaches EOF:
-    either makes a shim kill its task's processes.
+    shims then get their own parent-death signal and the end of their link, and the stdin of a running
+    task's shim (the worker's liveness pipe) reaches EOF: any of them makes a shim kill its task's
+    processes and exit.
     """
 
     def __init__(self, sock_fd: int, parent_pid: int) -> None:
@@ -479,13 +678,17 @@ class ForkServer:
         self.sock = socket.socket(fileno=sock_fd)
         self.sock.setblocking(True)
         self.parent_pid = parent_pid
-        self.running: set[int] = set()
-        self.held: set[int] = set()
+        # Shim pid → its link; and each shim's state: "busy" (a task runs), "ended" (its end was reported,
+        # the worker has not said reap), "idle", or "dead" (exited, kept a zombie until reap).
+        self.links: dict[int, Any] = {}
+        self.link_inbox: dict[int, bytearray] = {}
+        self.state: dict[int, str] = {}
+        self.idle: list[int] = []
         self.inbox = bytearray()
         self.fds: list[int] = []
 
     def reply(self, payload: dict[str, object]) -> None:
-        self.sock.sendall(json.dumps(payload).encode() + b"\n")
+        self.sock.sendall(_status_line(payload))
 
     def serve(self) -> NoReturn:
         import socket
@@ -506,11 +709,16 @@ class ForkServer:
         gc.freeze()
         while True:
             sock_fd = self.sock.fileno()
-            readable, _, _ = select.select([sock_fd, wake_r], [], [], _IDLE_POLL_SECONDS)
+            by_fd = {link.fileno(): pid for pid, link in self.links.items()}
+            readable, _, _ = select.select([sock_fd, wake_r, *by_fd], [], [], _IDLE_POLL_SECONDS)
             if wake_r in readable:
                 with contextlib.suppress(BlockingIOError):
                     while os.read(wake_r, 4096):
                         pass
+            # What shims said first: a shim's "done" must be relayed before its death is noticed.
+            for fd in readable:
+                if fd in by_fd:
+                    self.read_link(by_fd[fd])
             self.collect()
             if sock_fd in readable:
                 try:
@@ -525,6 +733,38 @@ class ForkServer:
             if os.getppid() != self.parent_pid:
                 os._exit(0)
 
+    def read_link(self, pid: int) -> None:
+        link = self.links.get(pid)
+        if link is None:
+            return
+        try:
+            data = link.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.drop_link(pid)  # the shim is exiting; collect() reports it
+            return
+        inbox = self.link_inbox.setdefault(pid, bytearray())
+        inbox += data
+        while (newline := inbox.find(b"\n")) >= 0:
+            message = json.loads(bytes(inbox[:newline]))
+            del inbox[: newline + 1]
+            if "leader" in message:
+                self.reply({"leader": message["leader"], "pid": pid})
+            elif "done" in message and self.state.get(pid) == "busy":
+                self.state[pid] = "ended"
+                self.reply({"exit": pid, "code": message.get("code"), "signal": message.get("signal")})
+
+    def drop_link(self, pid: int) -> None:
+        link = self.links.pop(pid, None)
+        self.link_inbox.pop(pid, None)
+        if link is not None:
+            link.close()
+        if pid in self.idle:
+            self.idle.remove(pid)
+
     def handle_requests(self) -> None:
         while len(self.inbox) >= _HEADER_BYTES:
             size = int.from_bytes(self.inbox[:_HEADER_BYTES], "big")
@@ -532,32 +772,68 @@ class ForkServer:
                 os._exit(EXIT_CANNOT_EXECUTE)  # not our worker talking; nothing sane to do
             if len(self.inbox) < _HEADER_BYTES + size:
                 return
-            request = json.loads(bytes(self.inbox[_HEADER_BYTES : _HEADER_BYTES + size]))
+            frame = bytes(self.inbox[: _HEADER_BYTES + size])
+            request = json.loads(frame[_HEADER_BYTES:])
             del self.inbox[: _HEADER_BYTES + size]
-            if request.get("op") == "spawn":
+            op = request.get("op")
+            if op == "spawn":
                 fds, self.fds = self.fds[:SPAWN_FDS], self.fds[SPAWN_FDS:]
-                self.spawn(request, fds)
-            elif request.get("op") == "reap":
+                self.spawn(request, fds, frame)
+            elif op == "reap":
+                self.release(int(request["pid"]))
+            elif op == "signal":
                 pid = int(request["pid"])
-                if pid in self.held:
-                    self.held.discard(pid)
-                    with contextlib.suppress(ChildProcessError):
-                        os.waitpid(pid, 0)
-                    self.reply({"reaped": pid})
+                if self.state.get(pid) == "busy" and pid in self.links:
+                    with contextlib.suppress(OSError):
+                        self.links[pid].sendall(encode_request({"signal": int(request["signal"])}))
+            elif op == "kill":
+                pid = int(request["pid"])
+                if self.state.get(pid) in ("busy", "ended"):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
 
-    def spawn(self, request: dict[str, object], fds: list[int]) -> None:
+    def release(self, pid: int) -> None:
+        state = self.state.get(pid)
+        if state == "dead":
+            del self.state[pid]
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        elif state == "ended":
+            if pid in self.links and len(self.idle) < _MAX_IDLE_SHIMS:
+                self.state[pid] = "idle"
+                self.idle.append(pid)
+            else:
+                self.state[pid] = "idle"
+                self.drop_link(pid)  # the shim exits at its link's end; collect() reaps it
+        else:
+            return
+        self.reply({"reaped": pid})
+
+    def spawn(self, request: dict[str, object], fds: list[int], frame: bytes) -> None:
+        import socket
+
         request_id = request.get("id")
         try:
             cwd = str(request["cwd"])
             if len(fds) != SPAWN_FDS:
                 raise OSError(0, f"expected {SPAWN_FDS} descriptors, got {len(fds)}")
-            # Read before the fork, here: every object the child builds or touches after it costs a
-            # copy-on-write fault of the page it sits on (a shim's main cost), while the server's own
-            # pages written here are mostly written anyway.
+            # Checked here, in the server, so that a bad request gets an answer and never reaches a shim.
             args, env = _shim_arguments(request, parent_pid=os.getpid())
             if not os.path.isdir(cwd):
                 raise FileNotFoundError(2, f"No such directory: {cwd!r}", cwd)
-            pid = os.fork()
+            pid = 0
+            while self.idle and not pid:
+                candidate = self.idle.pop()
+                try:
+                    # The descriptors ride on the frame's first byte, as on the worker's socket.
+                    socket.send_fds(self.links[candidate], [frame[:1]], fds)
+                    self.links[candidate].sendall(frame[1:])
+                except (OSError, KeyError):
+                    self.drop_link(candidate)
+                    continue
+                pid = candidate
+            if not pid:
+                pid = self.fork_shim(args, env, cwd, fds)
         except (OSError, KeyError, TypeError, ValueError, AttributeError) as exc:
             for fd in fds:
                 os.close(fd)
@@ -565,65 +841,94 @@ class ForkServer:
             message = (exc.strerror if isinstance(exc, OSError) else None) or f"bad spawn request: {exc!r}"
             self.reply({"id": request_id, "errno": errno_value, "error": message})
             return
-        if pid == 0:
-            try:
-                self.become_shim(args, env, cwd, fds)
-            finally:
-                os._exit(EXIT_CANNOT_EXECUTE)
         for fd in fds:
             os.close(fd)
-        self.running.add(pid)
+        self.state[pid] = "busy"
         self.reply({"id": request_id, "pid": pid})
 
-    def become_shim(self, args: _Args, env: dict[bytes, bytes], cwd: str, fds: list[int]) -> NoReturn:
-        """In the forked child: turn into the task's shim (never returns)."""
-        # The shim allocates little and exits with os._exit: a collection would only copy pages.
-        gc.disable()
+    def fork_shim(self, args: _Args, env: dict[bytes, bytes], cwd: str, fds: list[int]) -> int:
+        import socket
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            pid = os.fork()
+        except BaseException:
+            ours.close()
+            theirs.close()
+            raise
+        if pid == 0:
+            try:
+                ours.detach()
+                self.become_shim(args, env, cwd, fds, theirs)
+            finally:
+                os._exit(EXIT_CANNOT_EXECUTE)
+        theirs.close()
+        # Blocking: a frame is sent whole (it is read only when select says so, never blocking there).
+        self.links[pid] = ours
+        return pid
+
+    def become_shim(
+        self, args: _Args, env: dict[bytes, bytes], cwd: str, fds: list[int], link: Any
+    ) -> NoReturn:
+        """In the forked child: turn into a shim and run its first task (never returns)."""
         signal.set_wakeup_fd(-1)
-        # The server's SIGCHLD handler and its ignored SIGINT/SIGHUP/SIGQUIT are replaced by run() (before
+        # The server's SIGCHLD handler and its ignored SIGINT/SIGHUP/SIGQUIT are replaced by setup() (before
         # anything is started); SIGCHLD's default until then keeps its handler from running here.
         _set_handler(signal.SIGCHLD, _SIG_DFL)
         os.setsid()
-        # Move the passed descriptors out of the way first: one of them may already sit on 0-3.
-        moved = [os.dup(fd) for fd in fds]
-        for target, fd in enumerate(moved):
-            os.dup2(fd, target)
-        os.closerange(_STATUS_FD_IN_SHIM + 1, os.sysconf("SC_OPEN_MAX"))
-        # posix_spawnp looks the program up on this process's own PATH: make it the task's. Only PATH, and
-        # in the C environment only (the entrypoint gets `env` itself): rewriting all of os.environb here
-        # cost ~80 copy-on-write faults per task.
-        path = env.get(b"PATH")
-        if path is None:
-            os.unsetenv(b"PATH")
-        else:
-            os.putenv(b"PATH", path)
-        shim = _Shim(args, env=env)
-        try:
-            os.chdir(cwd)
-        except OSError as exc:
-            shim.fail(EXIT_CANNOT_EXECUTE, f"cannot enter {cwd!r}: {exc.strerror or exc}")
-        shim.run()
+        # The server's descriptors are not the shim's: its socket to the worker and the other shims' links
+        # (their Python objects are detached, never to close a number reused since).
+        self.sock.detach()
+        for other in self.links.values():
+            other.detach()
+        self.links.clear()
+        # The link first goes above the numbers about to be taken (it may sit on one of 0-4 itself).
+        import fcntl
+        import socket
+
+        link_fd = link.detach()
+        high = fcntl.fcntl(link_fd, fcntl.F_DUPFD_CLOEXEC, _LINK_FD_IN_SHIM + 1)
+        os.close(link_fd)
+        _take_descriptors(fds)
+        os.dup2(high, _LINK_FD_IN_SHIM, inheritable=False)
+        os.close(high)
+        os.closerange(_LINK_FD_IN_SHIM + 1, os.sysconf("SC_OPEN_MAX"))
+
+        _set_path(env)
+        # Blocking, like the server's end: read only when select says so, and what it sends is small.
+        shim = _Shim(args, env=env, link=socket.socket(fileno=_LINK_FD_IN_SHIM))
+        shim.serve_tasks(cwd)
 
     def collect(self) -> None:
-        """Report every shim that has ended, keeping it a zombie until the worker says ``reap``."""
-        for pid in list(self.running):
+        """Notice every shim that has died: report a task it was running, and reap an idle one at once.
+        A shim that ended with a task is kept a zombie until the worker says ``reap``."""
+        for pid, state in list(self.state.items()):
+            if state == "dead":
+                continue
             try:
                 info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
-                self.running.discard(pid)
+                self.state.pop(pid, None)
+                self.drop_link(pid)
                 continue
             if info is None or info.si_pid == 0:
                 continue
-            self.running.discard(pid)
-            self.held.add(pid)
-            exited = info.si_code == os.CLD_EXITED
-            self.reply(
-                {
-                    "exit": pid,
-                    "code": info.si_status if exited else None,
-                    "signal": None if exited else info.si_status,
-                }
-            )
+            self.drop_link(pid)
+            if state == "idle":
+                del self.state[pid]
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
+                continue
+            self.state[pid] = "dead"
+            if state == "busy":
+                exited = info.si_code == os.CLD_EXITED
+                self.reply(
+                    {
+                        "exit": pid,
+                        "code": info.si_status if exited else None,
+                        "signal": None if exited else info.si_status,
+                    }
+                )
 
 
 def _shim_arguments(request: dict[str, Any], *, parent_pid: int) -> tuple[_Args, dict[bytes, bytes]]:

@@ -544,15 +544,16 @@ def test_task_group_dies_with_a_sigkilled_worker(tmp_path: Path) -> None:
             line = _read_line(worker.stdout.fileno(), buffer, time.monotonic() + 30)
             assert line.startswith("pgid "), line
             pgid = int(line.removeprefix("pgid "))
-            # shim, sh and both sleeps
-            wait_until(lambda: len(live(group_processes(pgid))) >= 4, 30, "the task's processes to start")
+            # sh and both sleeps (the shim is not in the task's group: the entrypoint leads a group of its own)
+            wait_until(lambda: len(live(group_processes(pgid))) >= 3, 30, "the task's processes to start")
+            shim = psutil.Process(pgid).ppid()
 
             worker.kill()
             worker.wait()
 
         def group_gone() -> bool:
             with contextlib.suppress(ChildProcessError):
-                os.waitpid(pgid, os.WNOHANG)  # the orphaned shim, once it has exited
+                os.waitpid(shim, os.WNOHANG)  # the orphaned shim, once it has exited
             return not group_processes(pgid)
 
         wait_until(group_gone, 30, f"task group {pgid} to disappear")
@@ -685,3 +686,67 @@ def test_a_malformed_spawn_request_is_answered_not_fatal_to_the_fork_server(tmp_
             with pytest.raises(OSError, match="Bad file descriptor"):
                 os.fstat(fd)
         server.sock.close()
+
+
+def test_a_shim_runs_task_after_task_each_in_a_group_of_its_own(tmp_path: Path) -> None:
+    """Sequential tasks of one worker run under the same shim, which keeps nothing of one task for the next:
+    each task leads a process group of its own (the shim is in none of them), the second is not left on the
+    first one's CPUs, and each one's peak RSS is its own (a shim's RUSAGE_CHILDREN would carry the first's)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    show = """
+        import os
+        print("ids", os.getpid(), os.getpgid(0), os.getppid(), flush=True)
+        print("cpus", ",".join(map(str, sorted(os.sched_getaffinity(0)))), flush=True)
+    """
+    hog = textwrap.dedent(show) + "block = b'x' * (200 * 1024 * 1024)\n"
+    lines: list[list[Line]] = [[], []]
+
+    async def main() -> list[ProcessOutcome]:
+        outcomes = []
+        for index, (code, limits) in enumerate(
+            [(hog, ResourceLimits(cpu_ids=cpus[:1])), (show, ResourceLimits())]
+        ):
+
+            async def on_output(stream_name: str, line: str, index: int = index) -> None:
+                lines[index].append((stream_name, line))
+
+            outcomes.append(
+                await run_process(
+                    python(code),
+                    cwd=tmp_path,
+                    env=base_env(),
+                    limits=limits,
+                    on_output=on_output,
+                    cancel=asyncio.Event(),
+                )
+            )
+        return outcomes
+
+    first, second = asyncio.run(main())
+    assert first.exit_code == 0 and second.exit_code == 0, lines
+    ids = [stream(task_lines, "stdout")[0].split()[1:] for task_lines in lines]
+    (pid1, pgid1, shim1), (pid2, pgid2, shim2) = ([int(value) for value in row] for row in ids)
+    assert shim1 == shim2  # the same shim
+    assert pgid1 == pid1 and pgid2 == pid2 and pgid1 != pgid2
+    assert not group_processes(pgid1) and not group_processes(pgid2)
+    assert stream(lines[0], "stdout")[1] == f"cpus {cpus[0]}"
+    assert stream(lines[1], "stdout")[1] == "cpus " + ",".join(map(str, cpus))
+    assert first.peak_rss_bytes > 200 * MiB
+    assert second.peak_rss_bytes < 100 * MiB
+
+
+def test_a_signal_for_a_task_reaches_its_group_through_the_shim(tmp_path: Path) -> None:
+    """Timeout: the worker's SIGTERM goes to the task's group by way of its shim (the worker never names a
+    group id itself), and reaches a child that stayed in the group."""
+    outcome, lines = run_task(
+        [
+            "sh",
+            "-c",
+            'trap "echo term; exit 3" TERM; echo "pgid $(cut -d" " -f5 /proc/$$/stat)"; sleep 300 & wait',
+        ],
+        tmp_path,
+        limits=ResourceLimits(timeout_seconds=start_allowance_seconds() + 1),
+    )
+    assert outcome.reason == "timeout"
+    assert "term" in stream(lines, "stdout"), lines
+    assert not group_processes(value_after(lines, "pgid "))
