@@ -559,9 +559,12 @@ class _Shim:
         while True:
             message = self._next_message()
             if message is not None:
-                if message.get("op") == "spawn" and len(fds) >= SPAWN_FDS:
-                    return message, fds[:SPAWN_FDS]
-                continue  # a late signal for a task already over
+                if message.get("op") != "spawn":
+                    continue  # a late signal for a task already over
+                if len(fds) != SPAWN_FDS:
+                    # Not what the server sends: exit, so that it reports this task's end at once.
+                    os._exit(EXIT_CANNOT_EXECUTE)
+                return message, fds
             self._check_parent()
             if self.parent_gone:
                 return None, []
