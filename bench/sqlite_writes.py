@@ -246,6 +246,7 @@ async def writers(
         "sessions_per_s": round(len(latencies) / elapsed, 1),
         # the process's CPU less the loop load's bursts
         "cpu_ms_per_session": round(cpu * 1000 / len(latencies), 2),
+        "latency_mean_ms": round(statistics.fmean(latencies) * 1000, 2),
         "latency_p50_ms": round(latencies[len(latencies) // 2] * 1000, 2),
         "latency_p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
         "busy_waits": len(waited),
@@ -283,6 +284,7 @@ def two_processes(
     return {
         "serialize_writes": serialize,
         "sessions_per_s_each": [r["sessions_per_s"] for r in results],
+        "latency_mean_ms": [r["latency_mean_ms"] for r in results],
         "latency_p50_ms": [r["latency_p50_ms"] for r in results],
         "latency_p99_ms": [r["latency_p99_ms"] for r in results],
         "busy_waits": sum(r["busy_waits"] for r in results),
@@ -351,6 +353,7 @@ def main() -> None:
                 "serialize_writes",
                 "sessions_per_s",
                 "cpu_ms_per_session",
+                "latency_mean_ms",
                 "latency_p50_ms",
                 "latency_p99_ms",
                 "busy_waits",
@@ -381,6 +384,7 @@ def main() -> None:
                 [
                     "serialize_writes",
                     "sessions_per_s_each",
+                    "latency_mean_ms",
                     "latency_p50_ms",
                     "latency_p99_ms",
                     "busy_waits",
