@@ -34,13 +34,17 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 Transaction = AsyncSession
 
 
+# How long a SQLite writer waits for another connection's write lock before it fails ("database is locked").
+BUSY_TIMEOUT_MS = 10_000
+
+
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the one writer; busy_timeout makes concurrent writers from several
     # server processes wait for the lock instead of failing at once.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     # Erased secret values must not stay readable in freed page space; the WAL copies of the old pages
     # are removed by the periodic checkpoint (Database.checkpoint, WalCheckpointer).
@@ -138,11 +142,12 @@ class _WriteTurn:
 class _OpenWrite:
     """A task's open write session: whether it holds its loop's turn (taken at its first write statement)."""
 
-    __slots__ = ("held", "turn")
+    __slots__ = ("held", "skipped", "turn")
 
     def __init__(self) -> None:
         self.turn: _WriteTurn | None = None
         self.held = False
+        self.skipped = False  # waited `turn_timeout` in vain: the rest of the session runs without a turn
 
 
 class Database:
@@ -177,6 +182,10 @@ class Database:
         self.write_wait_seconds = 0.0
         #: Write sessions opened by a task inside its own write session (they share the outer one's turn).
         self.nested_writes = 0
+        #: Seconds a write transaction waits for its turn before it goes on without one (SQLite's own
+        #: ``busy_timeout``), and how often that happened.
+        self.turn_timeout = BUSY_TIMEOUT_MS / 1000
+        self.turn_timeouts = 0
         if self.serialize_writes:
             event.listen(self.engine.sync_engine, "before_cursor_execute", self._before_statement)
 
@@ -189,13 +198,26 @@ class Database:
 
     async def _take_turn(self, open_write: _OpenWrite) -> None:
         turn = self._turn()
-        if turn.lock.locked():
-            started = time.perf_counter()
-            await turn.lock.acquire()
-            self.write_waits += 1
-            self.write_wait_seconds += time.perf_counter() - started
-        else:
-            await turn.lock.acquire()
+        contended = turn.lock.locked()
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.turn_timeout):
+                await turn.lock.acquire()
+        except TimeoutError:
+            # Never wait on the loop longer than SQLite itself would have (busy_timeout): go on without
+            # the turn and let SQLite's lock decide, as before turns existed. A holder that keeps its
+            # transaction open this long is a bug to see in the log, not a reason to hang.
+            open_write.skipped = True
+            self.turn_timeouts += 1
+            logger.warning(
+                "a write transaction waited %.0f s for this process's SQLite write turn; going on without it",
+                self.turn_timeout,
+            )
+            return
+        finally:
+            if contended:
+                self.write_waits += 1
+                self.write_wait_seconds += time.perf_counter() - started
         # Set here, in the coroutine that acquired, so that a cancellation can never leave the lock held
         # by nobody: `session` releases exactly when `held` is set.
         open_write.turn, open_write.held = turn, True
@@ -213,7 +235,7 @@ class Database:
         except RuntimeError:  # no running loop: a sync use of the engine, nothing to take turns with
             return
         open_write = self._open.get(task) if task is not None else None
-        if open_write is None or open_write.held:
+        if open_write is None or open_write.held or open_write.skipped:
             return
         if statement.lstrip().upper().startswith(_READ_ONLY_STARTS):
             return

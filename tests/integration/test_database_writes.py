@@ -209,3 +209,25 @@ async def test_without_turns_writers_still_commit(database_url: str) -> None:
         assert database.write_waits == 0
     finally:
         await database.close()
+
+
+async def test_a_writer_waits_no_longer_than_the_busy_timeout_for_its_turn(db: Database) -> None:
+    """A turn held too long (a bug elsewhere) delays other writers by ``turn_timeout``, never forever."""
+    if db.backend != "sqlite":
+        pytest.skip("turns exist on SQLite only")
+    db.turn_timeout = 0.2
+    turn = db._turn()
+    await turn.lock.acquire()  # a stuck holder that has not written (SQLite's own lock is free)
+    try:
+
+        async def write() -> None:
+            async with db.session() as session:
+                await session.execute(text("UPDATE bench_counter SET n = n + 1 WHERE id = 1"))
+                await session.execute(text("INSERT INTO bench_log (id, writer) VALUES (1, 1)"))
+
+        await asyncio.wait_for(write(), DEADLINE)
+    finally:
+        turn.lock.release()
+    assert db.turn_timeouts == 1  # once per session, not once per statement
+    assert await _counter(db) == 1
+    assert not turn.lock.locked()
