@@ -315,7 +315,11 @@ class Database:
         # loop behind it instead of sleeping in the busy handler.
         turn = self._turn() if self.serialize_writes else None
         if turn is not None:
-            await turn.lock.acquire()
+            try:
+                async with asyncio.timeout(self.turn_timeout):
+                    await turn.lock.acquire()
+            except TimeoutError:  # as a writer would (see _take_turn): go on, SQLite's lock decides
+                turn = None
         try:
             async with self.engine.connect() as connection:
                 row = (await connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))).one()
