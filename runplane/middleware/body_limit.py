@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runplane.errors import PayloadTooLarge, describe
+from runplane.middleware.headers import header
 from runplane.middleware.responses import send_error
 
 
@@ -47,7 +47,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope["method"], scope["path"])
-        declared = Headers(scope=scope).get("content-length")
+        declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await send_error(send, describe(self._too_large(limit)))
             return

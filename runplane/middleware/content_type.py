@@ -7,22 +7,24 @@ without a Content-Type would pass validation and then reach a handler in the wro
 
 from __future__ import annotations
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runplane.errors import UnsupportedMediaType, describe
+from runplane.middleware.headers import headers_named
 from runplane.middleware.responses import send_error
 
+_NAMES = (b"content-type", b"content-length", b"transfer-encoding", b"content-encoding")
 
-def _has_body(headers: Headers) -> bool:
-    length = headers.get("content-length")
+
+def _has_body(headers: dict[bytes, str]) -> bool:
+    length = headers.get(b"content-length")
     if length is not None:
         return length.strip() not in ("", "0")
-    return "transfer-encoding" in headers
+    return b"transfer-encoding" in headers
 
 
-def _coded(headers: Headers) -> bool:
-    return headers.get("content-encoding", "identity").strip().lower() not in ("identity", "")
+def _coded(headers: dict[bytes, str]) -> bool:
+    return headers.get(b"content-encoding", "identity").strip().lower() not in ("identity", "")
 
 
 class ContentTypeMiddleware:
@@ -31,9 +33,9 @@ class ContentTypeMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            headers = Headers(scope=scope)
+            headers = headers_named(scope, _NAMES)
             error = None
-            if "content-type" not in headers and _has_body(headers):
+            if b"content-type" not in headers and _has_body(headers):
                 error = UnsupportedMediaType(
                     "A request body needs a Content-Type header", details={"field": "Content-Type"}
                 )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runplane.middleware.headers import header
 from runplane.tracing import TRACE_HEADER, current_trace_id, new_trace_id
+
+_TRACE_HEADER_NAME = TRACE_HEADER.lower().encode("latin-1")
 
 
 class TraceMiddleware:
@@ -16,7 +19,7 @@ class TraceMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        trace_id = new_trace_id(Headers(scope=scope).get(TRACE_HEADER))
+        trace_id = new_trace_id(header(scope, _TRACE_HEADER_NAME))
         token = current_trace_id.set(trace_id)
         scope.setdefault("state", {})["trace_id"] = trace_id
 

@@ -91,8 +91,10 @@ async def append(session: AsyncSession, entry: AuditEntry) -> int:
     here to the commit. Raises MissingChainHead when there is no head row.
     """
     # The caller's pending ORM changes go first (Core statements do not autoflush), so the change is
-    # written before the head is locked, as the docstring above promises.
-    await session.flush()
+    # written before the head is locked, as the docstring above promises. A caller that wrote with Core
+    # statements only (a task's submission) has none: the flush (a greenlet hop) is skipped then.
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
     values = entry.fields()  # before the lock: the actor, clipping, metadata
     found = (await session.execute(_CLAIM_ONE)).first()
     if found is None:
