@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from generated.models import FailureReason
 from runplane import gang, lifecycle, reservations, retries
-from runplane.errors import Conflict, NotFound, ValidationFailed
+from runplane.errors import ApiError, Conflict, NotFound, ValidationFailed
 from runplane.gang import Claimed
 from runplane.gangs import GangManager
 from runplane.lifecycle import ACTIVE, TERMINAL, TaskStatus
@@ -102,6 +102,16 @@ class HeartbeatAnswer:
     status: str
     lease_expires_at: datetime
     cancel_task_ids: list[str]
+
+
+@dataclass(frozen=True)
+class CarriedReport:
+    """How one report carried by a claim went: the task as the report left it, or the error the report
+    operation would have answered (`error`, one of ours: 400, 404 or 409)."""
+
+    task_id: str
+    row: TaskRow | None = None
+    error: ApiError | None = None
 
 
 @dataclass
@@ -241,6 +251,51 @@ class WorkerManager:
                 await arrivals.wait(seen, pause)
             # The worker may have been drained or lost while this claim waited.
             worker = await self.owned(principal, worker_id)
+
+    async def claim_with_reports(
+        self,
+        principal: Principal,
+        worker_id: str,
+        request: ClaimRequest,
+        *,
+        gone: Callable[[], Awaitable[bool]] | None = None,
+    ) -> tuple[list[CarriedReport], list[Claimed]]:
+        """Records the reports a claim carries (`request.reports`), then claims (`claim`).
+
+        Each report is recorded exactly as `report` records it (its own checks, events, audit entries,
+        retries, run.json and hooks), in the list's order; one that `report` refuses (400, 404, 409) is
+        answered with that error and does not stop the others or the claim. A claim carrying reports does
+        not wait (its `wait_seconds` is taken as 0): the worker is waiting for their outcomes. Raises 400
+        when a task is named twice, 404 for a worker that is not `principal`'s and 409 for an offline one
+        (drained or lost), before anything is recorded; errors other than ours (the database away) end the
+        request, the reports before it being recorded (repeating a report is harmless).
+        """
+        carried = request.reports or []
+        if not carried:
+            return [], await self.claim(principal, worker_id, request, gone=gone)
+        seen: set[str] = set()
+        for item in carried:
+            task_id = item.task_id.root
+            if task_id in seen:
+                raise ValidationFailed(
+                    "A claim carries at most one report per task",
+                    details={"field": "reports", "task_id": task_id},
+                )
+            seen.add(task_id)
+        worker = await self.owned(principal, worker_id)
+        if worker.status == "offline":
+            raise self._gone(worker)
+        outcomes: list[CarriedReport] = []
+        for item in carried:
+            task_id = item.task_id.root
+            try:
+                row = await self.report(principal, worker_id, task_id, item.report)
+            except ApiError as exc:
+                outcomes.append(CarriedReport(task_id, error=exc))
+            else:
+                outcomes.append(CarriedReport(task_id, row=row))
+        at_once = request.model_copy(update={"wait_seconds": 0.0})
+        return outcomes, await self.claim(principal, worker_id, at_once, gone=gone)
 
     async def _claim_once(self, worker: WorkerRow, request: ClaimRequest) -> list[Claimed]:
         spec = ClaimSpec(
