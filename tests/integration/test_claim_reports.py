@@ -93,7 +93,7 @@ async def test_each_carried_report_is_answered_as_the_report_operation_would(cli
     refused = await submit(client, user_key)
     assert await claimed_id(client, worker_key, worker_id) == refused
     waiting = await submit(client, user_key)
-    bad = [
+    bad: list[tuple[str, dict[str, Any]]] = [
         ("0" * 32, {"status": "completed", "run_seconds": 0.1}),
         (theirs, {"status": "completed", "run_seconds": 0.1}),
         (refused, {"status": "running", "failure_reason": "timeout"}),
