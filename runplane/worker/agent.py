@@ -172,6 +172,9 @@ class AgentOptions:
     """How long an idle worker's claim may wait on the server for work (a long poll); 0: plain polling.
     A stop request waits for a claim in flight (the task it brings is run, not stranded), so this bounds
     how long an idle worker takes to stop."""
+    claim_reports: bool = True
+    """Send tasks' end reports with the next claim (one request per cycle); False: each by itself, as
+    an agent did before issue 11 §2."""
     # Where services (Jupyter servers) listen and are reported: an address users can reach this host at.
     service_host: str = "127.0.0.1"
     # Where other workers reach this one (a multi-node task's MASTER_ADDR when its rank 0 runs here);
@@ -268,7 +271,7 @@ class WorkerAgent:
         self._outbox: dict[str, _Outgoing] = {}
         self._outbox_added = asyncio.Event()
         # Whether the server takes reports with claims; False once it showed it does not (older servers).
-        self._exchange = True
+        self._exchange = options.claim_reports
         self._tasks: set[asyncio.Task[None]] = set()
         self._runners: dict[str, asyncio.Task[None]] = {}
         self._exit = asyncio.Event()

@@ -267,11 +267,12 @@ async def test_a_drained_agent_delivers_its_final_reports_and_exits(
     assert client.alone == ["completed"]
 
 
-@pytest.mark.parametrize("server", ["ignores", "refuses"])
+@pytest.mark.parametrize("server", ["ignores", "refuses", "not asked"])
 async def test_an_older_server_gets_the_reports_by_themselves(
     harness: Harness, no_linger: None, server: str
 ) -> None:
-    agent, client = harness.start(server=server)
+    """Also an agent told not to send reports with claims (`claim_reports=False`)."""
+    agent, client = harness.start(server=server, claim_reports=server != "not asked")
     task_ids = [await harness.submit("true") for _ in range(3)]
     tasks = await harness.ended(task_ids)
     assert [task["status"] for task in tasks] == ["completed"] * 3
