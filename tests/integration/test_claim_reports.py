@@ -204,3 +204,70 @@ async def test_only_a_claim_naming_reports_gets_them_back(client, worker_key, us
     assert plain.status_code == 200 and plain.json() == {}
     empty = await exchange(client, worker_key, worker_id, [], **free())
     assert empty.status_code == 200 and empty.json() == {"reports": []}
+
+
+# The ends of one claim: a folded start, a task that reported `running` first, a note with an exit code, a
+# secret-holding task (its texts redacted at the end), and one the batch leaves to the report operation (a
+# failure, retried).
+_BATCH: list[tuple[dict[str, Any], bool, dict[str, Any]]] = [
+    ({}, False, {"status": "completed", "progress": 100}),
+    ({}, True, {"status": "completed"}),
+    ({}, False, {"status": "completed", "message": "1 line lost", "exit_code": 0}),
+    (
+        {"secrets": {"TOKEN": "s3cr3t-value"}, "args": ["--token", "s3cr3t-value"]},
+        False,
+        {"status": "completed", "message": "used s3cr3t-value"},
+    ),
+    (
+        {"max_retries": 1, "retry_on": ["exit_code"]},
+        False,
+        {"status": "failed", "failure_reason": "exit_code", "exit_code": 3},
+    ),
+]
+
+
+async def test_the_ends_one_claim_carries_record_what_single_reports_would_have(
+    client, db, worker_key, user_key, admin_key
+):
+    """Several ends in one claim (recorded together in one transaction where they are plain completions):
+    each task's events, audit entries, view, attempts and run record, and each reply, are those of the
+    same reports sent one by one."""
+    worker_id = await register(client, worker_key)
+    seen: list[list[dict[str, Any]]] = []
+    replies: list[list[dict[str, Any]]] = []
+    for carried in (False, True):
+        task_ids = []
+        for extra, _, _ in _BATCH:
+            task_id = await submit(client, user_key, **extra)
+            assert await claimed_id(client, worker_key, worker_id) == task_id
+            task_ids.append(task_id)
+        items = []
+        for task_id, (_, started_first, end) in zip(task_ids, _BATCH, strict=True):
+            body = {"attempt": 1, **end}
+            if started_first:
+                started = await report(client, worker_key, worker_id, task_id, attempt=1, status="running")
+                assert started.status_code == 200, started.text
+            else:
+                body["run_seconds"] = 0.25
+            items.append({"task_id": task_id, "report": body})
+        if carried:
+            answer = await exchange(client, worker_key, worker_id, items)
+            assert answer.status_code == 200, answer.text
+            results = answer.json()["reports"]
+            assert [result["task_id"] for result in results] == task_ids
+            assert all(result["status"] == 200 for result in results), results
+            replies.append([result["task"] for result in results])
+        else:
+            answers = []
+            for item in items:
+                single = await report(client, worker_key, worker_id, item["task_id"], **item["report"])
+                assert single.status_code == 200, single.text
+                answers.append(single.json())
+            replies.append(answers)
+        seen.append([await _seen(client, db, admin_key, user_key, task_id, worker_id) for task_id in task_ids])
+        for task_id in task_ids:
+            if (await task_of(client, user_key, task_id))["status"] == "queued":  # retried: out of the way
+                assert (await client.delete(f"/v1/tasks/{task_id}", headers=auth(user_key))).status_code == 204
+    assert seen[1] == seen[0]
+    assert replies[1] == replies[0]
+    assert "s3cr3t-value" not in str(seen[1])
