@@ -241,9 +241,9 @@ async def test_the_ends_one_claim_carries_record_what_single_reports_would_have(
             task_id = await submit(client, user_key, **extra)
             assert await claimed_id(client, worker_key, worker_id) == task_id
             task_ids.append(task_id)
-        items = []
+        items: list[dict[str, Any]] = []
         for task_id, (_, started_first, end) in zip(task_ids, _BATCH, strict=True):
-            body = {"attempt": 1, **end}
+            body: dict[str, Any] = {"attempt": 1, **end}
             if started_first:
                 started = await report(client, worker_key, worker_id, task_id, attempt=1, status="running")
                 assert started.status_code == 200, started.text
@@ -264,10 +264,14 @@ async def test_the_ends_one_claim_carries_record_what_single_reports_would_have(
                 assert single.status_code == 200, single.text
                 answers.append(single.json())
             replies.append(answers)
-        seen.append([await _seen(client, db, admin_key, user_key, task_id, worker_id) for task_id in task_ids])
+        seen.append(
+            [await _seen(client, db, admin_key, user_key, task_id, worker_id) for task_id in task_ids]
+        )
         for task_id in task_ids:
             if (await task_of(client, user_key, task_id))["status"] == "queued":  # retried: out of the way
-                assert (await client.delete(f"/v1/tasks/{task_id}", headers=auth(user_key))).status_code == 204
+                assert (
+                    await client.delete(f"/v1/tasks/{task_id}", headers=auth(user_key))
+                ).status_code == 204
     assert seen[1] == seen[0]
     assert replies[1] == replies[0]
     assert "s3cr3t-value" not in str(seen[1])
