@@ -7,6 +7,7 @@
     .venv/bin/python bench/dispatch_cycle.py --old-agent           # the reports an agent sent before issue 11
     .venv/bin/python bench/dispatch_cycle.py --folded              # one end report with run_seconds (issue 11)
     .venv/bin/python bench/dispatch_cycle.py --compare             # the agent's two reports, then --folded
+    .venv/bin/python bench/dispatch_cycle.py --exchange            # --folded, then the end reports in claims
 
 `bench/dispatch.py` measures the whole system (gunicorn, real agents, shims) and moves with the load of a
 shared machine. This script isolates the server's work on the dispatch path: the app in-process (as the
@@ -15,7 +16,10 @@ tests build it, over httpx's ASGI transport, no sockets), one worker, and for ea
 an agent sends them for a no-op task (`running`, `completed`: an agent with `--start-report-delay-seconds 0`,
 or whose task outlived the delay; with `--old-agent`: `preparing`, `running`, `collecting`, `completed`; with
 `--folded`: today's agent for a task that ended within the delay, one `completed` with `run_seconds`).
-`--compare` runs the two-report agent and then `--folded` in one process and prints them side by side. The figure is this process's CPU time (user + system, all threads:
+`--compare` runs the two-report agent and then `--folded` in one process and prints them side by side.
+`--exchange` runs `--folded` and then the agent of issue 11 §2, whose end reports (the same folded
+`completed`) ride on its next claim (`reports`): each batch's claim carries the previous batch's ends, and
+a last claim the last batch's; side by side as well. The figure is this process's CPU time (user + system, all threads:
 the driver's threads included) per task and per operation, so other work on the machine changes it little.
 It does not include the database server's CPU on PostgreSQL.
 """
@@ -67,7 +71,10 @@ AGENTS: dict[str, list[dict[str, Any]]] = {
     "old agent": [{"status": s} for s in ("preparing", "running", "collecting", "completed")],
     "agent": [{"status": "running"}, {"status": "completed"}],
     "folded agent": [{"status": "completed", "run_seconds": 0.004}],
+    # The folded end, carried by the next claim instead of its own request.
+    "exchange agent": [],
 }
+EXCHANGED = {"status": "completed", "run_seconds": 0.004}
 
 
 async def run(url: str, data_dir: Path, args: argparse.Namespace, agent: str) -> dict[str, float]:
@@ -117,6 +124,23 @@ async def run(url: str, data_dir: Path, args: argparse.Namespace, agent: str) ->
                     raise RuntimeError(f"{name}: {response.status_code} {response.text}")
                 return response
 
+            # The exchange agent's ended tasks whose reports its next claim carries.
+            ended: list[str] = []
+
+            async def exchange(free: dict[str, Any]) -> httpx.Response:
+                carried = [{"task_id": task_id, "report": {"attempt": 1, **EXCHANGED}} for task_id in ended]
+                name = "claim + reports" if carried else "claim"
+                claimed = await timed(
+                    name,
+                    http.post(
+                        f"/v1/workers/{worker_id}/claim", headers=worker, json={**free, "reports": carried}
+                    ),
+                )
+                outcomes = claimed.json()["reports"]
+                assert [r["status"] for r in outcomes] == [200] * len(carried), claimed.text
+                ended.clear()
+                return claimed
+
             async def batch() -> None:
                 for _ in range(args.batch):
                     body = {"job_name": f"noop-{uuid.uuid4().hex[:6]}", "entrypoint": "true"}
@@ -128,11 +152,15 @@ async def run(url: str, data_dir: Path, args: argparse.Namespace, agent: str) ->
                     "free_gpus": 0,
                     "max_tasks": args.batch,
                 }
-                claimed = await timed(
-                    "claim", http.post(f"/v1/workers/{worker_id}/claim", headers=worker, json=free)
-                )
+                if agent == "exchange agent":
+                    claimed = await exchange(free)
+                else:
+                    claimed = await timed(
+                        "claim", http.post(f"/v1/workers/{worker_id}/claim", headers=worker, json=free)
+                    )
                 ids = [a["task_id"] for a in claimed.json().get("assignments", [])]
                 assert len(ids) == args.batch, claimed.text
+                ended.extend(ids)
                 for sent in reports:
                     name = f"report {sent['status']}" + (" (folded)" if "run_seconds" in sent else "")
                     for task_id in ids:
@@ -152,12 +180,15 @@ async def run(url: str, data_dir: Path, args: argparse.Namespace, agent: str) ->
             rounds = max(1, args.tasks // args.batch)
             for _ in range(rounds):
                 await batch()
+            if agent == "exchange agent":
+                # The last batch's ends, on a claim that takes nothing (all of them are this run's tasks).
+                await exchange({"free_slots": 0, "free_cpu": 0, "free_memory_gb": 0, "free_gpus": 0})
             wall = time.monotonic() - start
     tasks = rounds * args.batch
     figures = {name: total * 1000 / tasks for name, total in spent.items()}
     figures["total"] = sum(spent.values()) * 1000 / tasks
     figures["wall ms/task"] = wall * 1000 / tasks
-    if profiler is not None:
+    if profiler is not None and profiler.getstats():  # nothing profiled: no such operation in this run
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.profile)
         print(out.getvalue())
@@ -180,6 +211,9 @@ def main() -> int:
     parser.add_argument("--old-agent", action="store_true", help="preparing, running, collecting, completed")
     parser.add_argument("--folded", action="store_true", help="one completed report with run_seconds")
     parser.add_argument("--compare", action="store_true", help="the agent's two reports, then --folded")
+    parser.add_argument(
+        "--exchange", action="store_true", help="--folded, then the folded ends carried by the next claim"
+    )
     parser.add_argument("--profile", type=int, default=0, help="print cProfile's top N functions")
     parser.add_argument(
         "--profile-only",
@@ -190,6 +224,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.compare:
         agents = ["agent", "folded agent"]
+    elif args.exchange:
+        agents = ["folded agent", "exchange agent"]
     else:
         agents = ["old agent" if args.old_agent else "folded agent" if args.folded else "agent"]
     results = {agent: measure(args, agent) for agent in agents}

@@ -1523,40 +1523,6 @@ class HeartbeatReply(BaseModel):
     ]
 
 
-class ClaimRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    free_slots: Annotated[int, Field(ge=0, le=1024)]
-    free_cpu: Annotated[int, Field(ge=0, le=4096)]
-    free_memory_gb: Annotated[float, Field(ge=0.0, le=65536.0)]
-    free_gpus: Annotated[int, Field(ge=0, le=64)]
-    max_tasks: Annotated[
-        int,
-        Field(
-            description="The most tasks to assign in this claim (all must fit together in what is free).",
-            ge=1,
-            le=64,
-        ),
-    ] = 1
-    wait_seconds: Annotated[
-        float,
-        Field(
-            description="How long the server may hold the request when nothing can be assigned at once (a long poll):\nit answers as soon as a task it can assign is queued, or with no assignment when the wait ends.\nA server may hold it less (its own limit, 30 s by default).\n",
-            ge=0.0,
-            le=30.0,
-        ),
-    ] = 0
-    master_port: Annotated[
-        int | None,
-        Field(
-            description="A TCP port free on this worker now. When this claim starts a multi-node task, the claiming\nworker is its rank 0 and this port is the task's `MASTER_PORT` (without it the server picks one\nfrom 29500-30499).\n",
-            ge=1024,
-            le=65535,
-        ),
-    ] = None
-
-
 class ReportedStatus(StrEnum):
     preparing = "preparing"
     running = "running"
@@ -2370,6 +2336,35 @@ class TaskList(BaseModel):
     offset: Annotated[int, Field(ge=0)]
 
 
+class ClaimReport(BaseModel):
+    """
+    One task's report carried by a claim (what the report operation's body would be).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    task_id: ResourceId
+    report: TaskReport
+
+
+class ClaimReportResult(BaseModel):
+    """
+    How a report carried by a claim went: `status` is what the report operation would have answered
+    (200, or its 400, 404 or 409), with the task's reply (`task`) on 200, the uniform error body
+    (`error`) otherwise.
+
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    task_id: ResourceId
+    status: Annotated[int, Field(ge=200, le=599)]
+    task: TaskReportReply | None = None
+    error: ErrorResponse | None = None
+
+
 class TaskAssignment(BaseModel):
     """
     Everything a worker needs to run a task, secrets included (only workers ever see this); absent from a
@@ -2433,6 +2428,13 @@ class ClaimResult(BaseModel):
             max_length=64,
         ),
     ] = None
+    reports: Annotated[
+        list[ClaimReportResult] | None,
+        Field(
+            description="One result per item of the claim's `reports`, in the same order. Present when the claim named\n`reports` (absent otherwise, for agents that parse this answer strictly).\n",
+            max_length=64,
+        ),
+    ] = None
 
 
 class ModelInputValue(RootModel[int | float | PresetName]):
@@ -2489,6 +2491,47 @@ class MetricsSnapshot(BaseModel):
     events: Events
     connections: Connections
     timestamp: Timestamp
+
+
+class ClaimRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    free_slots: Annotated[int, Field(ge=0, le=1024)]
+    free_cpu: Annotated[int, Field(ge=0, le=4096)]
+    free_memory_gb: Annotated[float, Field(ge=0.0, le=65536.0)]
+    free_gpus: Annotated[int, Field(ge=0, le=64)]
+    max_tasks: Annotated[
+        int,
+        Field(
+            description="The most tasks to assign in this claim (all must fit together in what is free).",
+            ge=1,
+            le=64,
+        ),
+    ] = 1
+    wait_seconds: Annotated[
+        float,
+        Field(
+            description="How long the server may hold the request when nothing can be assigned at once (a long poll):\nit answers as soon as a task it can assign is queued, or with no assignment when the wait ends.\nA server may hold it less (its own limit, 30 s by default).\n",
+            ge=0.0,
+            le=30.0,
+        ),
+    ] = 0
+    master_port: Annotated[
+        int | None,
+        Field(
+            description="A TCP port free on this worker now. When this claim starts a multi-node task, the claiming\nworker is its rank 0 and this port is the task's `MASTER_PORT` (without it the server picks one\nfrom 29500-30499).\n",
+            ge=1024,
+            le=65535,
+        ),
+    ] = None
+    reports: Annotated[
+        list[ClaimReport] | None,
+        Field(
+            description="Reports of this worker's tasks to record before claiming (typically the ends of tasks that just\nended), each task at most once; the answer's `reports` says how each went. A claim with reports\ndoes not wait (`wait_seconds` is taken as 0).\n",
+            max_length=64,
+        ),
+    ] = None
 
 
 class ModelInput(BaseModel):

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from generated.models import FailureReason
 from runplane import gang, lifecycle, reservations, retries
-from runplane.errors import Conflict, NotFound, ValidationFailed
+from runplane.errors import ApiError, Conflict, NotFound, ValidationFailed
 from runplane.gang import Claimed
 from runplane.gangs import GangManager
 from runplane.lifecycle import ACTIVE, TERMINAL, TaskStatus
@@ -57,7 +57,7 @@ from runplane.scheduler import (
 )
 from runplane.store.gangs import GangStore, demand_of
 from runplane.store.tables import TaskRow, WorkerRow, utcnow
-from runplane.store.workers import EndingHook, WorkerStore
+from runplane.store.workers import BatchEnd, EndingHook, WorkerStore
 
 if TYPE_CHECKING:
     from generated.models import ClaimRequest, TaskReport, WorkerRegistration
@@ -102,6 +102,16 @@ class HeartbeatAnswer:
     status: str
     lease_expires_at: datetime
     cancel_task_ids: list[str]
+
+
+@dataclass(frozen=True)
+class CarriedReport:
+    """How one report carried by a claim went: the task as the report left it, or the error the report
+    operation would have answered (`error`, one of ours: 400, 404 or 409)."""
+
+    task_id: str
+    row: TaskRow | None = None
+    error: ApiError | None = None
 
 
 @dataclass
@@ -241,6 +251,103 @@ class WorkerManager:
                 await arrivals.wait(seen, pause)
             # The worker may have been drained or lost while this claim waited.
             worker = await self.owned(principal, worker_id)
+
+    async def claim_with_reports(
+        self,
+        principal: Principal,
+        worker_id: str,
+        request: ClaimRequest,
+        *,
+        gone: Callable[[], Awaitable[bool]] | None = None,
+    ) -> tuple[list[CarriedReport], list[Claimed]]:
+        """Records the reports a claim carries (`request.reports`), then claims (`claim`).
+
+        Each report is recorded exactly as `report` records it (its own checks, events, audit entries,
+        retries, run.json and hooks): the plain `completed` ones first, together in one transaction
+        (`_end_batch`), then the others one by one in the list's order; one that `report` refuses (400, 404, 409) is
+        answered with that error and does not stop the others or the claim. A claim carrying reports does
+        not wait (its `wait_seconds` is taken as 0): the worker is waiting for their outcomes. Raises 400
+        when a task is named twice, 404 for a worker that is not `principal`'s and 409 for an offline one
+        (drained or lost), before anything is recorded; errors other than ours (the database away) end the
+        request, the reports before it being recorded (repeating a report is harmless).
+        """
+        carried = request.reports or []
+        if not carried:
+            return [], await self.claim(principal, worker_id, request, gone=gone)
+        seen: set[str] = set()
+        for item in carried:
+            task_id = item.task_id.root
+            if task_id in seen:
+                raise ValidationFailed(
+                    "A claim carries at most one report per task",
+                    details={"field": "reports", "task_id": task_id},
+                )
+            seen.add(task_id)
+        worker = await self.owned(principal, worker_id)
+        if worker.status == "offline":
+            raise self._gone(worker)
+        ended = await self._end_batch(
+            worker_id, {item.task_id.root: item.report for item in carried if _batchable(item.report)}
+        )
+        outcomes: list[CarriedReport] = []
+        for item in carried:
+            task_id = item.task_id.root
+            if task_id in ended:
+                outcomes.append(CarriedReport(task_id, row=ended[task_id]))
+                continue
+            try:
+                row = await self.report(principal, worker_id, task_id, item.report)
+            except ApiError as exc:
+                outcomes.append(CarriedReport(task_id, error=exc))
+            else:
+                outcomes.append(CarriedReport(task_id, row=row))
+        at_once = request.model_copy(update={"wait_seconds": 0.0})
+        return outcomes, await self.claim(principal, worker_id, at_once, gone=gone)
+
+    async def _end_batch(self, worker_id: str, reports: dict[str, TaskReport]) -> dict[str, TaskRow]:
+        """The `completed` reports a claim carries (`_batchable`), recorded in one transaction
+        (`WorkerStore.end_batch`): the task ids recorded → each task as it is now.
+
+        A report is recorded here only where it is the usual end of its task — the task preparing on this
+        worker and the report saying its process started (`run_seconds`: a folded start), or running and
+        the report not saying so — on the reported attempt, with no cancel asked. It writes what `report`
+        would (`_move`'s values, the same events and audit entries, the run record); any other goes
+        through `report`, which answers it exactly as before (a retry, a 409, a 404...).
+        """
+        if not reports:
+            return {}
+        now = utcnow()
+
+        def decide(task: TaskRow) -> BatchEnd | None:
+            report = reports[task.id]
+            if report.attempt is not None and task.retry_count != report.attempt - 1:
+                return None
+            if task.cancel_requested:
+                return None
+            folded = task.status == TaskStatus.preparing and report.run_seconds is not None
+            if not folded and not (task.status == TaskStatus.running and report.run_seconds is None):
+                return None
+            message = "Completed" + (f": {report.message}" if report.message else "")
+            values: dict[str, Any] = {
+                "status": lifecycle.S.completed,
+                "updated_at": now,
+                "progress": 100.0,
+                "ended_at": now,
+                "message": message[:1024],
+            }
+            if report.exit_code is not None:
+                values["exit_code"] = report.exit_code
+            started: dict[str, Any] | None = None
+            if folded:
+                assert report.run_seconds is not None
+                at = lifecycle.started_at(report.run_seconds, since=lifecycle.earliest_start(task), now=now)
+                started = _started_values(task, at, now)
+            return BatchEnd(lifecycle.erase_secrets(task, values), started)
+
+        ended = await self.store.end_batch(worker_id, list(reports), decide, ending=self.on_ending)
+        for row in ended.values():
+            await self._ended(row)
+        return ended
 
     async def _claim_once(self, worker: WorkerRow, request: ClaimRequest) -> list[Claimed]:
         spec = ClaimSpec(
@@ -749,6 +856,16 @@ def _started_values(task: TaskRow, started: datetime, now: datetime) -> dict[str
         "started_at": task.started_at or started,
         "message": lifecycle.DEFAULT_MESSAGES[lifecycle.S.running],
     }
+
+
+def _batchable(report: TaskReport) -> bool:
+    """Whether a carried report may be recorded with others in one transaction (`_end_batch`): a plain
+    `completed` (no failure, no service URL), with or without a folded start."""
+    return (
+        report.status is not None
+        and report.status.value == lifecycle.S.completed
+        and not report.model_fields_set - _PLAIN_REPORT - {"run_seconds"}
+    )
 
 
 def _check_run_seconds(target: str | None, run_seconds: float | None) -> None:

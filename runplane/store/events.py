@@ -58,6 +58,7 @@ __all__ = [
     "TASK_UPDATE",
     "TOPICS",
     "WORKER_STATUS",
+    "ChangeBatch",
     "failure_data",
     "record",
     "task_changed",
@@ -201,6 +202,69 @@ async def tasks_changed(session: AsyncSession, rows: Sequence[TaskRow], *, previ
     await session.execute(_INSERT_EVENT, params)
     notify.mark(session)
     await audit_store.append_many(session, entries)
+
+
+class ChangeBatch:
+    """Status changes of several tasks in one transaction, written together: what `task_changed` writes for
+    each (its `task_update`, its `task_complete` when it ended, its audit entry and log line), taken from
+    the row as it is when `add` is called (a row changed twice in the batch — ``preparing → running →
+    completed`` — is added after each change), then `write` puts all the events in with one INSERT and the
+    audit entries with one `audit.append_many`, in the order they were added. The audit entries share one
+    timestamp; the events keep each change's own time.
+    """
+
+    def __init__(self) -> None:
+        self._events: list[dict[str, Any]] = []
+        self._entries: list[audit.AuditEntry] = []
+        self._lines: list[tuple[int, str, dict[str, Any]]] = []
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def add(self, row: TaskRow, *, previous: str | None, worker_id: str | None = None) -> None:
+        """Records `row`'s change from `previous` (the row already changed; see `task_changed`)."""
+        worker_id = worker_id or row.worker_id
+        now = utcnow()
+        self._lines.append(_transition_line(row, previous, worker_id))
+        failure = failure_data(row)
+        update_data = {
+            "task_id": row.id,
+            "status": row.status,
+            "previous_status": previous,
+            "worker_id": worker_id,
+            "failure": failure,
+        }
+        owner = {"task_id": row.id, "user_id": row.user_id, "worker_id": worker_id, "created_at": now}
+        self._events.append({"topic": TASK_UPDATE, "data": without_none(update_data), **owner})
+        entry = audit.task_entry(row, previous=previous, worker_id=worker_id)
+        if entry is not None:
+            self._entries.append(entry)
+        if previous == TaskStatus.queued and row.status == TaskStatus.preparing:
+            metrics.task_dispatched(row.queued_at)
+        if row.status in TERMINAL:
+            duration = (
+                round((row.ended_at - row.started_at).total_seconds(), 3)
+                if row.started_at is not None and row.ended_at is not None
+                else None
+            )
+            complete_data = {
+                "task_id": row.id,
+                "status": row.status,
+                "failure": failure,
+                "duration_seconds": duration,
+            }
+            self._events.append({"topic": TASK_COMPLETE, "data": without_none(complete_data), **owner})
+
+    async def write(self, session: AsyncSession) -> None:
+        """Writes what was added, in the caller's transaction (nothing when nothing was)."""
+        if not self._lines:
+            return
+        await session.flush()
+        session.info.setdefault(_TRANSITION_LINES, []).extend(self._lines)
+        await session.execute(_INSERT_EVENT, self._events)
+        notify.mark(session)
+        await audit_store.append_many(session, self._entries)
+        self._events, self._entries, self._lines = [], [], []
 
 
 def _transition_line(

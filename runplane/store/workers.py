@@ -70,6 +70,15 @@ class Reported:
     lease_expires_at: datetime | None
 
 
+@dataclass(frozen=True)
+class BatchEnd:
+    """What one task's end report writes in `WorkerStore.end_batch`: `values` (the end's columns), after
+    `started` (a folded start's ``running`` columns) when the report says the process started."""
+
+    values: dict[str, Any]
+    started: dict[str, Any] | None = None
+
+
 @functools.lru_cache(maxsize=64)
 def _unread_statement(
     dialect: str,
@@ -645,6 +654,73 @@ class WorkerStore:
             ended = result.scalars().one()
             await _recorded(session, ended, TaskStatus.running, ending)
             return ended
+
+    async def end_batch(
+        self,
+        worker_id: str,
+        task_ids: Sequence[str],
+        decide: Callable[[TaskRow], BatchEnd | None],
+        *,
+        ending: EndingHook | None = None,
+    ) -> dict[str, TaskRow]:
+        """Several tasks held by `worker_id` ended in one transaction (the end reports one claim carries):
+        the task ids it recorded → each task as it is now.
+
+        The tasks are read in one statement; `decide` gets each (single-node, on this worker) and answers
+        what its report writes (`BatchEnd`), or None to leave it to the caller (nothing written for it).
+        Each change is a conditional UPDATE from the state it was read in, so a task that moved meanwhile
+        is left out too; a folded start (`BatchEnd.started`) writes ``running`` and then the end, as
+        `start_and_move` does. `ending` runs for each ended task before the events; the events and audit
+        entries of all the changes go in together (`events.ChangeBatch`), in the order of `task_ids`.
+        """
+        if not task_ids:
+            return {}
+        ended: dict[str, TaskRow] = {}
+        async with self.db.session() as session:
+            found = await session.scalars(
+                select(TaskRow)
+                .where(TaskRow.id.in_(task_ids), TaskRow.worker_id == worker_id, TaskRow.node_count == 1)
+                .execution_options(populate_existing=True)
+            )
+            rows = {row.id: row for row in found}
+            batch = events.ChangeBatch()
+            for task_id in task_ids:
+                row = rows.get(task_id)
+                plan = decide(row) if row is not None else None
+                if row is None or plan is None:
+                    continue
+                mine = (TaskRow.id == task_id, TaskRow.worker_id == worker_id)
+                current = row.status
+                if plan.started is not None:
+                    result = await session.execute(
+                        update(TaskRow)
+                        .where(*mine, TaskRow.status == current)
+                        .values(**plan.started)
+                        .returning(TaskRow)
+                        .execution_options(**_RETURNING)
+                    )
+                    started = result.scalars().first()
+                    if started is None:
+                        continue
+                    batch.add(started, previous=current)
+                    current = started.status
+                result = await session.execute(
+                    update(TaskRow)
+                    .where(*mine, TaskRow.status == current)
+                    .values(**erase_secrets(None, plan.values))
+                    .returning(TaskRow)
+                    .execution_options(**_RETURNING)
+                )
+                row = result.scalars().first()
+                if row is None:
+                    # Only reachable without a folded start (that one holds the row): nothing written.
+                    continue
+                if ending is not None and row.status in TERMINAL:
+                    await ending(row, session)
+                batch.add(row, previous=current)
+                ended[task_id] = row
+            await batch.write(session)
+        return ended
 
     # --- recovery -----------------------------------------------------------------------------------
 

@@ -13,7 +13,20 @@ operations. Three kinds of coroutine run side by side, all supervised:
   long-polls (``wait_seconds``: the server answers as soon as a task for it is queued, so an idle worker
   neither polls nor waits); while some of its tasks run, or after a failed claim, it asks again every
   ``poll_seconds`` (what is free changes as they end, and a waiting claim would offer stale figures);
-* one :class:`~runplane.worker.execution.TaskExecution` per assigned task.
+* one :class:`~runplane.worker.execution.TaskExecution` per assigned task;
+* the outbox loop, which sends by themselves the final reports no claim took (below).
+
+Final reports ride on claims (issue 11): a task's end report (completed, failed, cancelled) goes to the
+agent's outbox, its slot's resources are freed at once (its work is over) and the claim loop is woken; the
+next claim carries every such report (``reports``, and then does not wait), and the server answers each as
+the report operation would, which the task's execution awaits (a 404/409 is a lost task, as before). One
+request per cycle instead of a claim plus one report per ended task. A report no claim took within
+``_OUTBOX_LINGER_SECONDS`` — or at once while draining or stopping, for another registration, or after the
+server showed it does not take reports with claims (an older server: it refused the field, or answered
+without ``reports``) — is sent with the report operation, by the outbox loop. A claim that failed in
+transport gives its reports back to the outbox; one answered 404/409 (the lease ended) too, and they go
+out by themselves (the report operation still takes a report of an attempt not taken back). The task
+stays held (heartbeats, drains) until its report's outcome is known.
 
 Supervision: these coroutines handle the failures they expect (the API away for a while, a task that is no
 longer ours). Anything else escaping one of them — or a 401/403, which means the key is wrong — stops the
@@ -43,6 +56,8 @@ from typing import Any
 import httpx
 
 from generated.models import (
+    ClaimReport,
+    ClaimReportResult,
     FailureReason,
     GpuDevice,
     Heartbeat,
@@ -50,6 +65,7 @@ from generated.models import (
     ResourceId,
     TaskAssignment,
     TaskReport,
+    TaskReportReply,
     WorkerCapabilities,
     WorkerRegistration,
     WorkerStatus,
@@ -79,6 +95,29 @@ _REGISTER_BACKOFF_MAX_SECONDS = 10.0
 _MIN_HEARTBEAT_SECONDS = 0.05
 # After the grace period, how long stopped tasks get to end (SIGTERM → SIGKILL, then the log tail).
 _TEARDOWN_SECONDS = 30.0
+# The contract's bound on the reports one claim carries.
+_MAX_CLAIM_REPORTS = 64
+# How long a final report waits in the outbox for a claim to take it before it is sent by itself: a few
+# claim round trips of a loaded server (35-58 ms each measured), short against a task's run.
+_OUTBOX_LINGER_SECONDS = 0.5
+
+
+@dataclass(eq=False)
+class _Outgoing:
+    """A final report waiting for a claim (or its own request) to take it; `outcome` gets the answer."""
+
+    run: TaskExecution
+    report: TaskReport
+    outcome: asyncio.Future[TaskReportReply]
+    queued: float  # time.monotonic()
+
+    def settle(self, reply: TaskReportReply | None = None, error: BaseException | None = None) -> None:
+        if self.outcome.done():
+            return
+        if error is not None:
+            self.outcome.set_exception(error)
+        else:
+            self.outcome.set_result(reply)  # type: ignore[arg-type]
 
 
 class AgentFailed(Exception):
@@ -133,6 +172,9 @@ class AgentOptions:
     """How long an idle worker's claim may wait on the server for work (a long poll); 0: plain polling.
     A stop request waits for a claim in flight (the task it brings is run, not stranded), so this bounds
     how long an idle worker takes to stop."""
+    claim_reports: bool = True
+    """Send tasks' end reports with the next claim (one request per cycle); False: each by itself, as
+    an agent did before issue 11 §2."""
     # Where services (Jupyter servers) listen and are reported: an address users can reach this host at.
     service_host: str = "127.0.0.1"
     # Where other workers reach this one (a multi-node task's MASTER_ADDR when its rank 0 runs here);
@@ -223,6 +265,13 @@ class WorkerAgent:
         self._draining = False
         self._stopping = False
         self._runs: dict[str, TaskExecution] = {}
+        # Runs whose allocation is still held (released once, at their final report or their end).
+        self._holding: set[TaskExecution] = set()
+        # Final reports waiting for a claim to carry them, by task id, oldest first.
+        self._outbox: dict[str, _Outgoing] = {}
+        self._outbox_added = asyncio.Event()
+        # Whether the server takes reports with claims; False once it showed it does not (older servers).
+        self._exchange = options.claim_reports
         self._tasks: set[asyncio.Task[None]] = set()
         self._runners: dict[str, asyncio.Task[None]] = {}
         self._exit = asyncio.Event()
@@ -249,6 +298,7 @@ class WorkerAgent:
         logger.info("stopping: no new work; %d task(s) running", len(self._runs))
         self._stopping = True
         self._wake.set()
+        self._outbox_added.set()  # no claim will take the outbox's reports now
         self._exit.set()
 
     async def run(self, *, handle_signals: bool = False) -> None:
@@ -259,6 +309,7 @@ class WorkerAgent:
                 loop.add_signal_handler(signum, self.request_stop)
         heartbeat: asyncio.Task[None] | None = None
         claim: asyncio.Task[None] | None = None
+        outbox: asyncio.Task[None] | None = None
         try:
             try:
                 await self._register()
@@ -268,6 +319,7 @@ class WorkerAgent:
             if self._failure is None and not self._exit.is_set():
                 heartbeat = self._spawn(self._heartbeat_loop(), "heartbeat loop")
                 claim = self._spawn(self._claim_loop(), "claim loop")
+                outbox = self._spawn(self._outbox_loop(), "outbox loop")
                 await self._exit.wait()
             if self._failure is None and self._stopping:
                 if claim is not None:
@@ -275,7 +327,7 @@ class WorkerAgent:
                     await asyncio.wait([claim], timeout=self.options.http_timeout_seconds)
                 await self._finish_runs()
         finally:
-            await self._teardown([t for t in (heartbeat, claim) if t is not None])
+            await self._teardown([t for t in (heartbeat, claim, outbox) if t is not None])
             await self._dataset_http.aclose()
             await self._client.aclose()
             # Its tasks have ended (or been killed) above; the shims' fork server goes with the agent.
@@ -433,6 +485,7 @@ class WorkerAgent:
             if not self._draining:
                 logger.info("draining: finishing %d task(s), taking nothing new", len(self._runs))
             self._draining = True
+            self._outbox_added.set()  # no claim will take the outbox's reports now
             self._check_drained()
         elif self._draining:
             logger.info("no longer draining")
@@ -459,7 +512,13 @@ class WorkerAgent:
             request.max_tasks = max(1, min(request.free_slots, _MAX_CLAIM_TASKS))
             # Should this claim start a multi-node task with this worker as rank 0: its MASTER_PORT.
             request.master_port = free_port()
-            if not self._runs:
+            carried = self._take_outbox(worker_id) if self._exchange else []
+            if carried:
+                # The server answers at once when a claim carries reports: their tasks wait on them.
+                request.reports = [
+                    ClaimReport(task_id=ResourceId(item.run.task_id), report=item.report) for item in carried
+                ]
+            elif not self._runs:
                 # Idle: nothing can free resources meanwhile, so the server may hold the claim until work
                 # comes; shorter than a third of the lease, though the claim renews it anyway.
                 request.wait_seconds = max(
@@ -469,12 +528,31 @@ class WorkerAgent:
             try:
                 result = await self._client.claim(worker_id, request, retry=_CLAIM_RETRY)
             except (api.Conflict, api.NotFound) as exc:
+                # Nothing was recorded; the report operation still takes a report of an attempt that
+                # was not taken back, so they go out by themselves (the worker id is no longer current).
+                self._give_back(carried)
                 await self._lease_lost(worker_id, f"claim answered {exc.status}")
+                continue
+            except api.BadRequest as exc:
+                if not carried:
+                    raise
+                logger.warning(
+                    "the server refused reports carried by a claim (%s); sending each by itself from now on",
+                    exc,
+                )
+                self._exchange = False
+                self._give_back(carried)
                 continue
             except (api.ApiUnavailable, api.ServerError, api.RateLimited) as exc:
                 logger.warning("claim failed (%s)", exc)
+                self._give_back(carried)
                 await self._idle(self.options.poll_seconds)
                 continue
+            except BaseException:
+                self._give_back(carried)
+                raise
+            if carried:
+                self._settle(carried, result.reports)
             assignments = result.assignments
             if assignments is None:  # a server older than multi-task claims
                 assignments = [result.assignment] if result.assignment is not None else []
@@ -487,6 +565,106 @@ class WorkerAgent:
             for assignment in assignments:
                 if assignment is not None:
                     self._start(assignment, worker_id)
+
+    # -- final reports: the outbox ---------------------------------------------------------------------
+
+    async def _deliver_final(self, run: TaskExecution, report: TaskReport) -> TaskReportReply:
+        """A run's final report, through the outbox (`FinalDelivery`): its resources are freed now (its
+        work is done) and the claim loop woken, so the next claim carries it."""
+        task_id = run.task_id
+        self._release(run)
+        if task_id in self._outbox:  # another attempt's report still waits: this one goes by itself
+            return await self._client.report(run.worker_id, task_id, report)
+        outcome: asyncio.Future[TaskReportReply] = asyncio.get_running_loop().create_future()
+        self._outbox[task_id] = _Outgoing(run, report, outcome, time.monotonic())
+        self._outbox_added.set()
+        self._wake.set()
+        return await outcome
+
+    def _take_outbox(self, worker_id: str) -> list[_Outgoing]:
+        """The reports a claim as `worker_id` carries (at most the contract's limit), out of the outbox."""
+        taken = [item for item in self._outbox.values() if item.run.worker_id == worker_id]
+        taken = taken[:_MAX_CLAIM_REPORTS]
+        for item in taken:
+            del self._outbox[item.run.task_id]
+        return taken
+
+    def _give_back(self, carried: list[_Outgoing]) -> None:
+        """Reports a claim took but could not deliver: back to the outbox (ahead of newer ones)."""
+        if not carried:
+            return
+        waiting = {item.run.task_id: item for item in carried if not item.outcome.done()}
+        for task_id, item in self._outbox.items():
+            waiting.setdefault(task_id, item)
+        self._outbox = waiting
+        self._outbox_added.set()
+
+    def _settle(self, carried: list[_Outgoing], results: list[ClaimReportResult] | None) -> None:
+        """Hands each carried report its answer: the task's reply, or what the report operation would
+        have raised. An answer without results (an older server ignored them) sends them by themselves."""
+        if results is None:
+            logger.warning("the server answered a claim without its reports' results; sending each by itself")
+            self._exchange = False
+            self._give_back(carried)
+            return
+        unanswered: list[_Outgoing] = []
+        for index, item in enumerate(carried):
+            result = results[index] if index < len(results) else None
+            if result is None or result.task_id.root != item.run.task_id:
+                unanswered.append(item)
+            elif result.status < 300 and result.task is not None:
+                item.settle(result.task)
+            else:
+                item.settle(error=api.error_from_body(result.status, result.error))
+        self._give_back(unanswered)
+
+    def _takes_reports(self) -> bool:
+        """Whether the claim loop will soon carry the outbox's reports (else they go by themselves)."""
+        return self._exchange and not (self._stopping or self._draining) and self.worker_id is not None
+
+    async def _outbox_loop(self) -> None:
+        """Sends by themselves the final reports that no claim took within the linger, or at once when
+        no claim will (draining, stopping, another registration, a server that does not take them)."""
+        while True:
+            self._outbox_added.clear()
+            now = time.monotonic()
+            claims = self._takes_reports()
+            due = [
+                item
+                for item in self._outbox.values()
+                if not claims
+                or item.run.worker_id != self.worker_id
+                or now - item.queued >= _OUTBOX_LINGER_SECONDS
+            ]
+            for item in due:
+                del self._outbox[item.run.task_id]
+                self._spawn(self._send_alone(item), f"report of task {item.run.task_id}")
+            if self._outbox:
+                oldest = min(item.queued for item in self._outbox.values())
+                await wait_event(self._outbox_added, max(0.01, oldest + _OUTBOX_LINGER_SECONDS - now))
+            else:
+                # A stop or drain that comes while nothing waits changes nothing here: re-checked with
+                # the next report.
+                await wait_event(self._outbox_added, _OUTBOX_LINGER_SECONDS)
+
+    async def _send_alone(self, item: _Outgoing) -> None:
+        """One final report with the report operation; its outcome, whatever it is, goes to its task."""
+        try:
+            reply = await self._client.report(item.run.worker_id, item.run.task_id, item.report)
+        except asyncio.CancelledError:
+            item.outcome.cancel()
+            raise
+        except Exception as exc:
+            item.settle(error=exc)
+        else:
+            item.settle(reply)
+
+    def _release(self, run: TaskExecution) -> None:
+        """Frees a run's resources, once (at its final report, or when it ends without one)."""
+        if run in self._holding:
+            self._holding.discard(run)
+            self._resources.release(run.allocation)
+            self._wake.set()
 
     async def _idle(self, seconds: float) -> None:
         """Wait until woken (a slot freed, a stop, a new lease) or ``seconds`` pass."""
@@ -511,6 +689,7 @@ class WorkerAgent:
             allocation=allocation,
             settings=self._execution,
             dataset_http=self._dataset_http,
+            deliver_final=self._deliver_final,
         )
         logger.info(
             "task %s (attempt %d) assigned: cpus %s, %g GiB, GPUs %s",
@@ -521,13 +700,18 @@ class WorkerAgent:
             list(allocation.gpu_indices),
         )
         self._runs[task_id] = run
+        self._holding.add(run)
         runner = self._spawn(run.run(), f"task {task_id}")
         self._runners[task_id] = runner
 
         def finished(_: asyncio.Task[None]) -> None:
-            self._runs.pop(task_id, None)
-            self._runners.pop(task_id, None)
-            self._resources.release(allocation)
+            # The claim that took this run's end report may have brought the task back as its next
+            # attempt (a retried failure): that attempt's run is not this one's to drop.
+            if self._runs.get(task_id) is run:
+                del self._runs[task_id]
+            if self._runners.get(task_id) is runner:
+                del self._runners[task_id]
+            self._release(run)
             self._wake.set()
             self._check_drained()
 

@@ -139,6 +139,21 @@ def error_from_response(response: httpx.Response) -> ApiError:
     )
 
 
+def error_from_body(status: int, body: ErrorResponse | None) -> ApiError:
+    """The exception a call answered `status` with `body` raises: what a report carried by a claim
+    (`ClaimReportResult`) raises when its status is an error, exactly as the report operation would."""
+    cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else BadRequest)
+    if body is None:
+        return cls(status, "no error body")
+    return cls(
+        status,
+        body.error,
+        code=str(body.code),
+        trace_id=body.trace_id,
+        details=dict(body.details) if body.details else None,
+    )
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How hard one call tries: at most ``attempts`` tries within ``deadline_seconds``."""

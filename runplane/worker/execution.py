@@ -13,6 +13,8 @@ one would see a ``collecting`` with nothing to upload). ``running`` is reported 
 by its next status report (``collecting`` or the end), which carries how long it ran (``run_seconds``), and
 the server records ``running`` and that report together (issue 11: a no-op task costs one report).
 ``timeout_seconds`` bounds the command only, not the preparation. The task's last log lines are shipped (one request) before its end is reported.
+Under an agent, the end report goes to the agent's outbox (``deliver_final``), which sends it with the
+worker's next claim, so a no-op task costs no request of its own; its outcome is awaited as a report's.
 
 Cancellation has three causes, and only one is reported:
 
@@ -37,7 +39,7 @@ import contextlib
 import functools
 import logging
 import shutil
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -112,6 +114,13 @@ def _clamp_exit_code(code: int | None) -> int | None:
     return None if code is None else max(-255, min(255, code))
 
 
+FinalDelivery = Callable[["TaskExecution", TaskReport], Awaitable[TaskReportReply]]
+"""Sends a task's final report another way than its own request (the agent's outbox: with its next
+claim): answers the server's reply, or raises what `WorkerClient.report` would have raised. The task's
+work is over when it is called (its process ended, its outputs uploaded), so its resources may be
+released then."""
+
+
 class TaskExecution:
     """Runs one assignment; :meth:`request_cancel` may be called at any time, from any coroutine."""
 
@@ -124,6 +133,7 @@ class TaskExecution:
         allocation: Allocation,
         settings: ExecutionSettings,
         dataset_http: httpx.AsyncClient,
+        deliver_final: FinalDelivery | None = None,
     ) -> None:
         self.assignment = assignment
         self.task_id = assignment.task_id.root
@@ -132,6 +142,9 @@ class TaskExecution:
         self.cancel = asyncio.Event()
         self.cancel_reason: CancelReason | None = None
         self._client = client
+        # Where the final report (completed, failed, cancelled) goes instead of its own request: the
+        # agent's outbox, which sends it with its next claim (issue 11). None: its own request.
+        self._deliver_final = deliver_final
         self._settings = settings
         self._dataset_http = dataset_http
         self._dirs = TaskDirs.for_task(settings.work_dir, self.task_id, assignment.attempt)
@@ -552,7 +565,10 @@ class TaskExecution:
             service_url=service_url,
         )
         try:
-            reply = await self._client.report(self.worker_id, self.task_id, report)
+            if status in _FINAL and self._deliver_final is not None:
+                reply = await self._deliver_final(self, report)
+            else:
+                reply = await self._client.report(self.worker_id, self.task_id, report)
         except (api.Conflict, api.NotFound) as exc:
             raise TaskLost(str(exc)) from exc
         if run_seconds is not None:

@@ -550,13 +550,20 @@ async def test_a_revoked_key_stops_the_agent_and_its_tasks(
     assert not [r for r in caplog.records if r.exc_info or "crashed" in r.getMessage()]
 
 
-async def test_slots_bound_what_runs_at_once(fake: FakeApi, start: Callable[..., Running]) -> None:
-    fake.queue += [assignment_body(f"s{i}", entrypoint="/bin/sh -c 'sleep 0.3'") for i in range(3)]
+async def test_slots_bound_what_runs_at_once(
+    fake: FakeApi, start: Callable[..., Running], tmp_path: Path
+) -> None:
+    # Never two running at once: a task that finds another's lock held fails (exit 9).
+    lock = tmp_path / "one-at-a-time"
+    command = f"/bin/sh -c 'mkdir {lock} || exit 9; sleep 0.3; rmdir {lock}'"
+    fake.queue += [assignment_body(f"s{i}", entrypoint=command) for i in range(3)]
     start(slots=1)
     await until(lambda: all(fake.final(f"s{i}") for i in range(3)), within=20)
+    assert [(fake.final(f"s{i}") or {}).get("status") for i in range(3)] == ["completed"] * 3
     assert all(claim["free_slots"] == 1 for claim in fake.claims)
-    # Never two running at once: each started after the previous one ended.
-    assert max(len(ids) for ids in fake.heartbeats) <= 1
+    # A task whose process ended is held (heartbeats) until its end report's outcome is known, while
+    # its slot already runs the next one: at most one of each.
+    assert max(len(ids) for ids in fake.heartbeats) <= 2
 
 
 async def test_one_claim_takes_work_for_every_free_slot_and_starts_it_all(

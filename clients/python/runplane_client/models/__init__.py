@@ -15,6 +15,8 @@ from .audit_verification import AuditVerification
 from .audit_verification_reason_type_1 import AuditVerificationReasonType1
 from .audit_verification_reason_type_2_type_1 import AuditVerificationReasonType2Type1
 from .audit_verification_reason_type_3_type_1 import AuditVerificationReasonType3Type1
+from .claim_report import ClaimReport
+from .claim_report_result import ClaimReportResult
 from .claim_request import ClaimRequest
 from .claim_result import ClaimResult
 from .dataset_spec import DatasetSpec
@@ -156,6 +158,8 @@ __all__ = (
     "AuditVerificationReasonType1",
     "AuditVerificationReasonType2Type1",
     "AuditVerificationReasonType3Type1",
+    "ClaimReport",
+    "ClaimReportResult",
     "ClaimRequest",
     "ClaimResult",
     "DatasetSpec",

@@ -8,6 +8,7 @@ from attrs import define as _attrs_define
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.claim_report_result import ClaimReportResult
     from ..models.task_assignment import TaskAssignment
 
 
@@ -26,10 +27,14 @@ class ClaimResult:
             `max_tasks`); `assignment` is
             its first item, absent when it is empty. Present when the claim named `max_tasks` (absent for
             agents that do not know it, so their strict parsing of this answer keeps working).
+        reports (list[ClaimReportResult] | Unset): One result per item of the claim's `reports`, in the same order.
+            Present when the claim named
+            `reports` (absent otherwise, for agents that parse this answer strictly).
     """
 
     assignment: TaskAssignment | Unset = UNSET
     assignments: list[TaskAssignment] | Unset = UNSET
+    reports: list[ClaimReportResult] | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         assignment: dict[str, Any] | Unset = UNSET
@@ -43,6 +48,13 @@ class ClaimResult:
                 assignments_item = assignments_item_data.to_dict()
                 assignments.append(assignments_item)
 
+        reports: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.reports, Unset):
+            reports = []
+            for reports_item_data in self.reports:
+                reports_item = reports_item_data.to_dict()
+                reports.append(reports_item)
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update({})
@@ -50,11 +62,14 @@ class ClaimResult:
             field_dict["assignment"] = assignment
         if assignments is not UNSET:
             field_dict["assignments"] = assignments
+        if reports is not UNSET:
+            field_dict["reports"] = reports
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.claim_report_result import ClaimReportResult  # noqa: PLC0415
         from ..models.task_assignment import TaskAssignment  # noqa: PLC0415
 
         d = dict(src_dict)
@@ -74,9 +89,19 @@ class ClaimResult:
 
                 assignments.append(assignments_item)
 
+        _reports = d.pop("reports", UNSET)
+        reports: list[ClaimReportResult] | Unset = UNSET
+        if _reports is not UNSET:
+            reports = []
+            for reports_item_data in _reports:
+                reports_item = ClaimReportResult.from_dict(reports_item_data)
+
+                reports.append(reports_item)
+
         claim_result = cls(
             assignment=assignment,
             assignments=assignments,
+            reports=reports,
         )
 
         return claim_result

@@ -125,6 +125,16 @@ def sync_detailed(
     is queued or the wait ends, then answers as without a wait; the lease is renewed meanwhile. An
     offline worker (drained, or declared lost) gets 409, its message saying which.
 
+    A claim may carry the reports of tasks that just ended (`reports`, at most 64, each task once): the
+    server records them first, each exactly as the report operation would (the same checks, events,
+    audit entries, retries and run.json), then claims, and answers each in `reports` (same order) with
+    what the report operation would have answered: the task's `TaskReportReply`, or the status and
+    error body of the 400, 404 or 409 it would have been. A report that fails does not fail the claim
+    or the others. A claim that carries reports never waits (it answers as with `wait_seconds` 0), so
+    the worker learns their outcomes at once. A list that names a task twice is 400, more than 64
+    items (or an item the schema refuses) 400, and an offline worker's claim 409: then nothing is
+    recorded. One request per agent cycle instead of a claim plus one report per ended task.
+
     Args:
         worker_id (str): An opaque identifier.
         body (ClaimRequest):
@@ -165,6 +175,16 @@ def sync(
     is queued or the wait ends, then answers as without a wait; the lease is renewed meanwhile. An
     offline worker (drained, or declared lost) gets 409, its message saying which.
 
+    A claim may carry the reports of tasks that just ended (`reports`, at most 64, each task once): the
+    server records them first, each exactly as the report operation would (the same checks, events,
+    audit entries, retries and run.json), then claims, and answers each in `reports` (same order) with
+    what the report operation would have answered: the task's `TaskReportReply`, or the status and
+    error body of the 400, 404 or 409 it would have been. A report that fails does not fail the claim
+    or the others. A claim that carries reports never waits (it answers as with `wait_seconds` 0), so
+    the worker learns their outcomes at once. A list that names a task twice is 400, more than 64
+    items (or an item the schema refuses) 400, and an offline worker's claim 409: then nothing is
+    recorded. One request per agent cycle instead of a claim plus one report per ended task.
+
     Args:
         worker_id (str): An opaque identifier.
         body (ClaimRequest):
@@ -199,6 +219,16 @@ async def asyncio_detailed(
     above 0 and nothing to assign, the server holds the request (a long poll) until a task it can assign
     is queued or the wait ends, then answers as without a wait; the lease is renewed meanwhile. An
     offline worker (drained, or declared lost) gets 409, its message saying which.
+
+    A claim may carry the reports of tasks that just ended (`reports`, at most 64, each task once): the
+    server records them first, each exactly as the report operation would (the same checks, events,
+    audit entries, retries and run.json), then claims, and answers each in `reports` (same order) with
+    what the report operation would have answered: the task's `TaskReportReply`, or the status and
+    error body of the 400, 404 or 409 it would have been. A report that fails does not fail the claim
+    or the others. A claim that carries reports never waits (it answers as with `wait_seconds` 0), so
+    the worker learns their outcomes at once. A list that names a task twice is 400, more than 64
+    items (or an item the schema refuses) 400, and an offline worker's claim 409: then nothing is
+    recorded. One request per agent cycle instead of a claim plus one report per ended task.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -237,6 +267,16 @@ async def asyncio(
     above 0 and nothing to assign, the server holds the request (a long poll) until a task it can assign
     is queued or the wait ends, then answers as without a wait; the lease is renewed meanwhile. An
     offline worker (drained, or declared lost) gets 409, its message saying which.
+
+    A claim may carry the reports of tasks that just ended (`reports`, at most 64, each task once): the
+    server records them first, each exactly as the report operation would (the same checks, events,
+    audit entries, retries and run.json), then claims, and answers each in `reports` (same order) with
+    what the report operation would have answered: the task's `TaskReportReply`, or the status and
+    error body of the 400, 404 or 409 it would have been. A report that fails does not fail the claim
+    or the others. A claim that carries reports never waits (it answers as with `wait_seconds` 0), so
+    the worker learns their outcomes at once. A list that names a task twice is 400, more than 64
+    items (or an item the schema refuses) 400, and an offline worker's claim 409: then nothing is
+    recorded. One request per agent cycle instead of a claim plus one report per ended task.
 
     Args:
         worker_id (str): An opaque identifier.
