@@ -232,10 +232,10 @@ def main() -> int:
     db = "postgresql" if args.postgres else "sqlite"
     print(f"dispatch_cycle: {db}, {args.tasks} tasks, batches of {args.batch}; CPU ms per task:")
     names = list(dict.fromkeys(name for figures in results.values() for name in figures))
-    print(f"  {'':26s}" + "".join(f"{agent:>14s}" for agent in agents))
+    print(f"  {'':26s}" + "".join(f"{agent:>16s}" for agent in agents))
     for name in names:
         cells = "".join(
-            f"{results[agent][name]:14.2f}" if name in results[agent] else f"{'':14s}" for agent in agents
+            f"{results[agent][name]:16.2f}" if name in results[agent] else f"{'':16s}" for agent in agents
         )
         print(f"  {name:26s}{cells}")
     return 0
