@@ -113,9 +113,16 @@ def complete_tasks(base_url: str, admin_key: str, count: int) -> None:
         answer.raise_for_status()
         base = f"/v1/workers/{answer.json()['worker_id']}"
         for index in range(count):
-            claim = http.post(f"{base}/claim", json=free)
-            claim.raise_for_status()
-            task_id = claim.json()["assignment"]["task_id"]
+            for _ in range(100):  # a claim may answer without an assignment (its long-poll ended first)
+                claim = http.post(f"{base}/claim", json=free)
+                claim.raise_for_status()
+                assignment = claim.json().get("assignment")
+                if assignment is not None:
+                    break
+                time.sleep(0.1)
+            else:
+                raise RuntimeError(f"no task claimed for completion {index}: {claim.text[:300]}")
+            task_id = assignment["task_id"]
             report = f"{base}/tasks/{task_id}/report"
             http.post(report, json={"status": "running"}).raise_for_status()
             summary = {"loss": 1.0 / (index + 1), "accuracy": index / count, "epochs": index % 7}

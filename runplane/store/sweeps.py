@@ -120,27 +120,14 @@ class SweepStore:
     def _prepared(self, table: Table, rows: Sequence[dict[str, Any]]) -> tuple[str, Any]:
         """A Core INSERT of ``rows`` into ``table`` as the driver takes it: the SQL this dialect compiles and
         the rows' values through each column type's own bind processor (what Core's executemany does per
-        row, done here once and outside the transaction). Every row has the same keys. A value that is
-        the very object the row before held in that column (a bulk write's shared timestamp) is
-        converted once."""
+        row, done here once and outside the transaction). Every row has the same keys."""
         dialect = self.db.engine.dialect
         keys = list(rows[0]) if rows else [column.key for column in table.columns]
         compiled = insert(table).compile(dialect=dialect, column_keys=keys)
         processors = [(key, table.c[key].type.dialect_impl(dialect).bind_processor(dialect)) for key in keys]
-        last: dict[str, tuple[Any, Any]] = {}
-
-        def convert(key: str, process: Any, value: Any) -> Any:
-            if process is None:
-                return value
-            seen = last.get(key)
-            if seen is not None and seen[0] is value:
-                return seen[1]
-            result = process(value)
-            last[key] = (value, result)
-            return result
 
         def converted(row: dict[str, Any]) -> dict[str, Any]:
-            return {key: convert(key, process, row[key]) for key, process in processors}
+            return {key: row[key] if process is None else process(row[key]) for key, process in processors}
 
         if compiled.positiontup is None:  # named parameters (psycopg)
             return compiled.string, [converted(row) for row in rows]
