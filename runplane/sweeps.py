@@ -34,9 +34,9 @@ import secrets
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeAlias
 
 import anyio.to_thread
 
@@ -149,22 +149,34 @@ def summary_metrics(summary: Mapping[str, Any], limit: int | None = MAX_METRICS)
     return metrics
 
 
+class ResultRow(NamedTuple):
+    """One row of a sweep's results table, by the contract's names (``SweepResultRow``)."""
+
+    task_id: str
+    status: str
+    variation_index: int
+    trial: int
+    random_seed: int
+    variation: Variation
+    summary: dict[str, int | float]
+
+
 @dataclass(frozen=True)
 class ResultsTable:
     """A sweep's results table within the contract's bounds: the metric names kept (sorted), how many other
-    names the tasks wrote, and each task's view with its summary cut to the kept names and its variation
+    names the tasks wrote, and one row per task with its summary cut to the kept names and its variation
     as its task's views show it."""
 
     metrics: list[str]
     metrics_omitted: int
-    rows: list[SweepTaskView]
+    rows: list[ResultRow]
 
 
 def results_table(tasks: Sequence[SweepTaskView]) -> ResultsTable:
     """The table of ``tasks`` (already in variation then trial order): at most 256 metric names, those
     found in most rows (ties by name), whatever the tasks wrote."""
-    summaries = [summary_metrics(task.summary, limit=None) for task in tasks]
-    found = Counter(name for summary in summaries for name in summary)
+    summaries = [summary_metrics(task.summary, limit=None) if task.summary else {} for task in tasks]
+    found = Counter(name for summary in summaries if summary for name in summary)
     if len(found) > MAX_METRICS:  # then every row keeps at most MAX_METRICS too
         ranked = sorted(found, key=lambda name: (-found[name], name))
         kept = set(ranked[:MAX_METRICS])
@@ -172,7 +184,15 @@ def results_table(tasks: Sequence[SweepTaskView]) -> ResultsTable:
     else:
         kept = set(found)
     rows = [
-        replace(task, variation=shown_variation(task), summary=summary)
+        ResultRow(
+            task.id,
+            task.status,
+            task.variation_index,
+            task.trial,
+            task.random_seed,
+            shown_variation(task),
+            summary,
+        )
         for task, summary in zip(tasks, summaries, strict=True)
     ]
     return ResultsTable(sorted(kept), len(found) - len(kept), rows)

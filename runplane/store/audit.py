@@ -20,6 +20,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
+from anyio.lowlevel import checkpoint
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,6 +58,8 @@ _SET_HEAD = (
     )
 )
 _INSERT_ONE = insert(_EVENTS)
+# Entries of a batch (`append_many`) whose Python work runs between two awaits.
+_CHUNK = 500
 
 
 def _linked(seq: int, now: datetime, values: dict[str, Any], prev_hash: str) -> dict[str, Any]:
@@ -120,7 +123,14 @@ async def append_many(session: AsyncSession, entries: Sequence[AuditEntry]) -> i
     """
     if not entries:
         return 0
-    fields = [entry.fields() for entry in entries]  # before the lock: the actor, clipping, metadata
+    # A batch is up to 10,000 entries (a sweep's tasks): its Python work (cleaning, hashing, the INSERT's
+    # parameters) runs _CHUNK entries between two awaits, so that the event loop is never held for the
+    # whole batch.
+    fields = []  # before the lock: the actor, clipping, metadata
+    for start in range(0, len(entries), _CHUNK):
+        if start:
+            await checkpoint()
+        fields += [entry.fields() for entry in entries[start : start + _CHUNK]]
     claimed = await session.execute(
         update(AuditHeadRow)
         .where(AuditHeadRow.id == HEAD_ID)
@@ -134,19 +144,21 @@ async def append_many(session: AsyncSession, entries: Sequence[AuditEntry]) -> i
     first = int(found[0]) - len(entries) + 1
     prev_hash = str(found[1])
     now = utcnow()
-    rows: list[dict[str, Any]] = []
-    for offset, values in enumerate(fields):
-        row = _linked(first + offset, now, values, prev_hash)
-        prev_hash = row["event_hash"]
-        rows.append(row)
-    await session.execute(insert(AuditEventRow), rows)
+    for start in range(0, len(fields), _CHUNK):
+        rows: list[dict[str, Any]] = []
+        for offset, values in enumerate(fields[start : start + _CHUNK], start):
+            row = _linked(first + offset, now, values, prev_hash)
+            prev_hash = row["event_hash"]
+            row["metadata"] = row.pop("metadata_")  # the table's column name
+            rows.append(row)
+        await session.execute(_INSERT_ONE, rows)
     await session.execute(
         update(AuditHeadRow)
         .where(AuditHeadRow.id == HEAD_ID)
         .values(event_hash=prev_hash, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return len(rows)
+    return len(fields)
 
 
 _DOCUMENT_COLUMNS = (

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from anyio.lowlevel import checkpoint
+from sqlalchemy import String, Table, case, func, insert, null, or_, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.exc import IntegrityError
 
 from runplane import audit
@@ -26,9 +28,21 @@ from runplane.store.tables import Base, EventRow, SweepRow, TaskRow, utcnow
 from runplane.store.tasks import keep_redacted_views
 
 QUEUED_CANCEL_MESSAGE = "Cancelled before it started"
+# Tasks whose rows a bulk write builds (and converts) between two awaits: about 10-20 ms of the event
+# loop's time each, where a 10,000-task cancel built in one go held it for seconds.
+CHUNK: Final = 500
 # The tables as Core sees them, for bulk inserts of plain mappings.
 TASKS: Final = Base.metadata.tables[TaskRow.__tablename__]
 EVENTS: Final = Base.metadata.tables[EventRow.__tablename__]
+# True for a task whose views hide something in its variation (`runplane.lifecycle.shown_field`): it holds
+# secret values or plugin configs, or kept a redacted view when its values were erased. Compared as the
+# stored JSON text, so it may be true of a task with nothing to hide (`{ }`), never false of one with
+# something: an empty object is written `{}` and a None `null` by the JSON type (SQL NULL also counts as none).
+_HIDES: Final = or_(
+    sql_cast(TaskRow.secrets, String) != "{}",
+    sql_cast(TaskRow.plugin_configs, String) != "{}",
+    sql_cast(TaskRow.redacted_view, String) != "null",
+)
 
 
 class SweepClash(Exception):
@@ -163,7 +177,12 @@ class SweepStore:
             return figures
 
     async def tasks_of(self, sweep_id: str, *, completed_only: bool) -> list[SweepTaskView]:
-        """The sweep's tasks in variation then trial order (only completed ones with ``completed_only``)."""
+        """The sweep's tasks in variation then trial order (only completed ones with ``completed_only``).
+
+        ``secrets``, ``plugin_configs`` and ``redacted_view`` are read only for tasks where they may hide
+        something (`_HIDES`); the others get them empty, as their stored values say: decoding three more
+        JSON documents per task cost a 10,000-task table about a third of its CPU.
+        """
         conditions = [TaskRow.sweep_id == sweep_id]
         if completed_only:
             conditions.append(TaskRow.status == TaskStatus.completed)
@@ -177,25 +196,25 @@ class SweepStore:
                     TaskRow.random_seed,
                     TaskRow.variation,
                     TaskRow.result_summary,
-                    TaskRow.secrets,
-                    TaskRow.plugin_configs,
-                    TaskRow.redacted_view,
+                    case((_HIDES, TaskRow.secrets), else_=null()),
+                    case((_HIDES, TaskRow.plugin_configs), else_=null()),
+                    case((_HIDES, TaskRow.redacted_view), else_=null()),
                 )
                 .where(*conditions)
                 .order_by(TaskRow.variation_index, TaskRow.trial)
             )
             return [
                 SweepTaskView(
-                    id=task_id,
-                    status=status,
-                    variation_index=int(index or 0),
-                    trial=int(trial or 1),
-                    random_seed=int(seed or 0),
-                    variation=dict(variation or {}),
-                    summary=dict(summary or {}),
-                    secrets=dict(secrets or {}),
-                    plugin_configs=dict(plugin_configs or {}),
-                    redacted_view=redacted_view,
+                    task_id,
+                    status,
+                    int(index or 0),
+                    int(trial or 1),
+                    int(seed or 0),
+                    variation or {},
+                    summary or {},
+                    secrets or {},
+                    plugin_configs or {},
+                    redacted_view,
                 )
                 for (
                     task_id,
@@ -262,9 +281,27 @@ class SweepStore:
                 .execution_options(synchronize_session=False)
             )
             stopping_rows = stopping.all()
-            event_rows = _cancel_events(cancelled_rows, stopping_rows, cancelled_by, now)
-            if event_rows:
-                await session.execute(insert(EVENTS), event_rows)
+            connection = await session.connection()
+            written = False
+            # Up to 10,000 tasks: their events and audit entries are built and written CHUNK tasks at a
+            # time, each chunk's statement awaited, so the event loop serves other requests between
+            # chunks instead of waiting for the whole batch's Python work (seconds at 10,000 tasks).
+            chunks = [
+                *(
+                    (cancelled_rows[start : start + CHUNK], [])
+                    for start in range(0, len(cancelled_rows), CHUNK)
+                ),
+                *(
+                    ([], stopping_rows[start : start + CHUNK])
+                    for start in range(0, len(stopping_rows), CHUNK)
+                ),
+            ]
+            for cancelled_chunk, stopping_chunk in chunks:
+                event_rows = _cancel_events(cancelled_chunk, stopping_chunk, cancelled_by, now)
+                if event_rows:
+                    await connection.exec_driver_sql(*self._prepared(EVENTS, event_rows))
+                    written = True
+            if written:
                 notify.mark(session)
             if cancelled_rows or stopping_rows:
                 # The sweep reads as cancelled only when this cancel stopped something (a sweep whose
@@ -276,21 +313,25 @@ class SweepStore:
                 )
             # job_cancelled for every queued task it cancelled, as a single cancel records it (last: the
             # audit head's lock is held from here to the commit).
-            ended: list[dict[str, Any]] = [
-                {
-                    "id": task_id,
-                    "user_id": user_id,
-                    "kind": kind,
-                    "status": TaskStatus.cancelled,
-                    "exit_code": None,
-                    "failure_reason": CANCELLED_REASON,
-                    "failure_message": QUEUED_CANCEL_MESSAGE,
-                    "cancelled_by": cancelled_by,
-                    "secrets": {},
-                }
-                for task_id, user_id, kind in found
-            ]
-            await audit_store.append_many(session, _audit_entries(ended, previous=TaskStatus.queued))
+            entries: list[audit.AuditEntry] = []
+            for start in range(0, len(found), CHUNK):
+                ended: list[dict[str, Any]] = [
+                    {
+                        "id": task_id,
+                        "user_id": user_id,
+                        "kind": kind,
+                        "status": TaskStatus.cancelled,
+                        "exit_code": None,
+                        "failure_reason": CANCELLED_REASON,
+                        "failure_message": QUEUED_CANCEL_MESSAGE,
+                        "cancelled_by": cancelled_by,
+                        "secrets": {},
+                    }
+                    for task_id, user_id, kind in found[start : start + CHUNK]
+                ]
+                entries += _audit_entries(ended, previous=TaskStatus.queued)
+                await checkpoint()
+            await audit_store.append_many(session, entries)
         return len(cancelled_rows), len(stopping_rows)
 
 
