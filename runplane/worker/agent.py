@@ -111,6 +111,15 @@ class _Outgoing:
     outcome: asyncio.Future[TaskReportReply]
     queued: float  # time.monotonic()
 
+    def sent_now(self) -> TaskReport:
+        """The report as it leaves now: a `run_seconds` (how long the process had run when the report was
+        made) grows by the time it waited here, since the server takes the start as its arrival less
+        `run_seconds` (`runplane.lifecycle.started_at`); without it the start would look later by the wait."""
+        if self.report.run_seconds is None:
+            return self.report
+        waited = max(0.0, time.monotonic() - self.queued)
+        return self.report.model_copy(update={"run_seconds": round(self.report.run_seconds + waited, 6)})
+
     def settle(self, reply: TaskReportReply | None = None, error: BaseException | None = None) -> None:
         if self.outcome.done():
             return
@@ -516,7 +525,8 @@ class WorkerAgent:
             if carried:
                 # The server answers at once when a claim carries reports: their tasks wait on them.
                 request.reports = [
-                    ClaimReport(task_id=ResourceId(item.run.task_id), report=item.report) for item in carried
+                    ClaimReport(task_id=ResourceId(item.run.task_id), report=item.sent_now())
+                    for item in carried
                 ]
             elif not self._runs:
                 # Idle: nothing can free resources meanwhile, so the server may hold the claim until work
@@ -650,7 +660,7 @@ class WorkerAgent:
     async def _send_alone(self, item: _Outgoing) -> None:
         """One final report with the report operation; its outcome, whatever it is, goes to its task."""
         try:
-            reply = await self._client.report(item.run.worker_id, item.run.task_id, item.report)
+            reply = await self._client.report(item.run.worker_id, item.run.task_id, item.sent_now())
         except asyncio.CancelledError:
             item.outcome.cancel()
             raise

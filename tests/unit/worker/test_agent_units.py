@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -13,6 +15,7 @@ import pytest
 
 from generated.models import ClaimRequest, Heartbeat, TaskAssignment, TaskReport, WorkerRegistration
 from runplane.worker import client as api
+from runplane.worker.agent import _Outgoing
 from runplane.worker.capabilities import GpuInfo, MachineCapabilities
 from runplane.worker.launch import LaunchError, TaskDirs, base_env, build_argv, build_env
 from runplane.worker.logship import LogBatcher, encoded_size
@@ -498,3 +501,16 @@ def test_task_dirs_remove_if_empty_removes_only_an_empty_layout(tmp_path: Path) 
     dirs.tmp.symlink_to(elsewhere)
     assert not dirs.remove_if_empty()
     assert elsewhere.is_dir()
+
+
+def test_a_report_that_waited_in_the_outbox_says_the_process_ran_that_much_longer() -> None:
+    """The server takes a start as the report's arrival less `run_seconds`: a report that waited for a
+    claim to carry it adds its wait, or the start would look later than it was (and a report without
+    `run_seconds` leaves unchanged)."""
+    folded = TaskReport.model_validate({"attempt": 1, "status": "completed", "run_seconds": 0.1})
+    item = _Outgoing(SimpleNamespace(), folded, None, time.monotonic() - 0.2)  # type: ignore[arg-type]
+    sent = item.sent_now()
+    assert sent.run_seconds is not None and 0.3 <= sent.run_seconds < 5
+    assert folded.run_seconds == 0.1  # the waiting report itself is not changed (it may be sent again)
+    plain = TaskReport.model_validate({"attempt": 1, "status": "completed"})
+    assert _Outgoing(SimpleNamespace(), plain, None, 0.0).sent_now() is plain  # type: ignore[arg-type]
