@@ -81,7 +81,8 @@ MIN_POLL_GAP: Final = 0.05
 the reader; an event committed after a quiet spell is read at once, but a stream of them (every task
 submission writes one) is read in batches, at most 1 / MIN_POLL_GAP reads a second, however many
 requests write: otherwise each write request paid a read of the log after it (docs/benchmarks.md, "The
-API's fixed cost"). The price is up to this much delay for live events and claim wake-ups under load."""
+API's fixed cost"). The price is up to this much delay for live events under load; a wake-up while a
+long-poll claim waits is read at once (`EventHub._poll_delay`)."""
 
 ConnectionKind = Literal["websocket", "sse"]
 
@@ -493,7 +494,14 @@ class EventHub:
                 await asyncio.sleep(self._poll_delay())
 
     def _poll_delay(self) -> float:
-        """Seconds until the next poll may start: none after a quiet spell, else the rest of MIN_POLL_GAP."""
+        """Seconds until the next poll may start: none after a quiet spell or while a long-poll claim waits
+        for work, else the rest of MIN_POLL_GAP.
+
+        A waiting claim is an idle worker: the task it waits for should start now, not after the gap (up
+        to 50 ms of the submit→start latency, issue 11 §3). While workers are busy no claim waits, so a
+        burst of submissions is still read in batches."""
+        if self.arrivals.waiting:
+            return 0.0
         return max(0.0, self._polled_at + MIN_POLL_GAP - time.monotonic())
 
     async def _queue_stats(self) -> None:

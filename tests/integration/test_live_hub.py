@@ -186,6 +186,19 @@ async def test_a_wake_up_after_a_quiet_spell_polls_at_once_and_others_wait_for_t
     assert 0.0 < hub._poll_delay() <= hub_module.MIN_POLL_GAP
 
 
+async def test_a_wake_up_while_a_claim_waits_for_work_polls_at_once(hub: EventHub):
+    """An idle worker's long-poll claim waits on the hub's reads: its task must not wait for the gap."""
+    hub._polled_at = time.monotonic()  # a poll just started
+    assert hub._poll_delay() > 0.0
+    waiting = asyncio.create_task(hub.arrivals.wait(hub.arrivals.generation, 30))
+    await eventually(lambda: hub.arrivals.waiting == 1)
+    hub._polled_at = time.monotonic()
+    assert hub._poll_delay() == 0.0
+    hub.arrivals.notify()
+    await waiting
+    assert hub.arrivals.waiting == 0
+
+
 async def test_commits_within_the_poll_gap_share_one_read(
     hub: EventHub, db: Database, monkeypatch: pytest.MonkeyPatch
 ):
