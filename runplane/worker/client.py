@@ -124,19 +124,13 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 def error_from_response(response: httpx.Response) -> ApiError:
     """The exception for a non-2xx answer, with the uniform error body's fields when it has one."""
     status = response.status_code
-    cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else BadRequest)
     try:
         body = ErrorResponse.model_validate_json(response.content)
     except ValidationError:
+        cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else BadRequest)
         text = response.text.strip()[:200] or response.reason_phrase
         return cls(status, text, trace_id=response.headers.get("x-trace-id"))
-    return cls(
-        status,
-        body.error,
-        code=str(body.code),
-        trace_id=body.trace_id,
-        details=dict(body.details) if body.details else None,
-    )
+    return error_from_body(status, body)
 
 
 def error_from_body(status: int, body: ErrorResponse | None) -> ApiError:

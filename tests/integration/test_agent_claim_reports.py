@@ -23,7 +23,7 @@ from runplane.worker.agent import AgentOptions, WorkerAgent
 from runplane.worker.capabilities import MachineCapabilities
 from tests.support.live import module_database
 from tests.support.openapi import validate_read
-from tests.support.server import RunningServer, running_server
+from tests.support.server import RunningServer, new_keys, running_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -52,15 +52,7 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         running_server(root / "server", env={**SERVER_ENV, "RUNPLANE_DATABASE_URL": database_url}) as server,
         httpx.Client(base_url=server.base_url, timeout=30) as http,
     ):
-        keys = {}
-        for role in ("worker", "user"):
-            created = http.post(
-                "/v1/keys",
-                headers={"X-API-Key": server.admin_key},
-                json={"name": f"exchange-{role}", "role": role},
-            )
-            assert created.status_code == 201, created.text
-            keys[role] = created.json()["key"]
+        keys = new_keys(http, server.admin_key, "exchange")
         yield Server(server, keys["user"], keys["worker"])
 
 

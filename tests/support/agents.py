@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.support.openapi import validate_read
-from tests.support.server import REPO_ROOT, RunningServer, running_server
+from tests.support.server import REPO_ROOT, RunningServer, new_keys, running_server
 from tests.support.waiting import poll
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
@@ -166,15 +166,7 @@ def running_system(
         running_server(root / "server", workers=2, env=server_env) as server,
         httpx.Client(base_url=server.base_url, timeout=60, event_hooks={"response": [validate_read]}) as http,
     ):
-        keys = {}
-        for role in ("worker", "user"):
-            created = http.post(
-                "/v1/keys",
-                headers={"X-API-Key": server.admin_key},
-                json={"name": f"e2e-{role}", "role": role},
-            )
-            assert created.status_code == 201, created.text
-            keys[role] = created.json()["key"]
+        keys = new_keys(http, server.admin_key, "e2e")
         system = System(server, root, http, keys["user"], keys["worker"], request.param)
         try:
             yield system

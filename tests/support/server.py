@@ -83,3 +83,17 @@ def running_server(
         yield RunningServer(base_url, admin_key, log_path)
     finally:
         stop_process_group(process, grace_seconds=20)
+
+
+def new_keys(
+    http: httpx.Client, admin_key: str, prefix: str, roles: tuple[str, ...] = ("worker", "user")
+) -> dict[str, str]:
+    """One new API key per role in `roles`, created by the admin over `http`: role → key."""
+    keys = {}
+    for role in roles:
+        created = http.post(
+            "/v1/keys", headers={"X-API-Key": admin_key}, json={"name": f"{prefix}-{role}", "role": role}
+        )
+        assert created.status_code == 201, created.text
+        keys[role] = str(created.json()["key"])
+    return keys
