@@ -266,32 +266,40 @@ class WorkerManager:
         retries, run.json and hooks): the plain `completed` ones first, together in one transaction
         (`_end_batch`), then the others one by one in the list's order; one that `report` refuses (400, 404, 409) is
         answered with that error and does not stop the others or the claim. A claim carrying reports does
-        not wait (its `wait_seconds` is taken as 0): the worker is waiting for their outcomes. Raises 400
-        when a task is named twice, 404 for a worker that is not `principal`'s and 409 for an offline one
-        (drained or lost), before anything is recorded; errors other than ours (the database away) end the
-        request, the reports before it being recorded (repeating a report is harmless).
+        not wait (its `wait_seconds` is taken as 0): the worker is waiting for their outcomes. A task named
+        again after its first item is answered 400 for that item and nothing of it is recorded (the list
+        is valid as the contract writes it; each item stands for itself). Raises 404 for a worker that is
+        not `principal`'s and 409 for an offline one (drained or lost), before anything is recorded; errors
+        other than ours (the database away) end the request, the reports before it being recorded
+        (repeating a report is harmless).
         """
         carried = request.reports or []
         if not carried:
             return [], await self.claim(principal, worker_id, request, gone=gone)
-        seen: set[str] = set()
-        for item in carried:
-            task_id = item.task_id.root
-            if task_id in seen:
-                raise ValidationFailed(
-                    "A claim carries at most one report per task",
-                    details={"field": "reports", "task_id": task_id},
-                )
-            seen.add(task_id)
         worker = await self.owned(principal, worker_id)
         if worker.status == "offline":
             raise self._gone(worker)
+        firsts: dict[str, int] = {}
+        for index, item in enumerate(carried):
+            firsts.setdefault(item.task_id.root, index)
         ended = await self._end_batch(
-            worker_id, {item.task_id.root: item.report for item in carried if _batchable(item.report)}
+            worker_id,
+            {
+                item.task_id.root: item.report
+                for index, item in enumerate(carried)
+                if firsts[item.task_id.root] == index and _batchable(item.report)
+            },
         )
         outcomes: list[CarriedReport] = []
-        for item in carried:
+        for index, item in enumerate(carried):
             task_id = item.task_id.root
+            if firsts[task_id] != index:
+                repeated = ValidationFailed(
+                    "A claim carries at most one report per task: this one repeats an earlier item",
+                    details={"field": "reports", "task_id": task_id, "first": firsts[task_id]},
+                )
+                outcomes.append(CarriedReport(task_id, error=repeated))
+                continue
             if task_id in ended:
                 outcomes.append(CarriedReport(task_id, row=ended[task_id]))
                 continue

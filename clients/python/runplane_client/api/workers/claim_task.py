@@ -131,9 +131,10 @@ def sync_detailed(
     what the report operation would have answered: the task's `TaskReportReply`, or the status and
     error body of the 400, 404 or 409 it would have been. A report that fails does not fail the claim
     or the others. A claim that carries reports never waits (it answers as with `wait_seconds` 0), so
-    the worker learns their outcomes at once. A list that names a task twice is 400, more than 64
-    items (or an item the schema refuses) 400, and an offline worker's claim 409: then nothing is
-    recorded. One request per agent cycle instead of a claim plus one report per ended task.
+    the worker learns their outcomes at once. An item that names a task an earlier item named is
+    answered 400 and not recorded. More than 64 items (or an item the schema refuses) is 400, and an
+    offline worker's claim 409: then nothing is recorded. One request per agent cycle instead of a
+    claim plus one report per ended task.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -181,9 +182,10 @@ def sync(
     what the report operation would have answered: the task's `TaskReportReply`, or the status and
     error body of the 400, 404 or 409 it would have been. A report that fails does not fail the claim
     or the others. A claim that carries reports never waits (it answers as with `wait_seconds` 0), so
-    the worker learns their outcomes at once. A list that names a task twice is 400, more than 64
-    items (or an item the schema refuses) 400, and an offline worker's claim 409: then nothing is
-    recorded. One request per agent cycle instead of a claim plus one report per ended task.
+    the worker learns their outcomes at once. An item that names a task an earlier item named is
+    answered 400 and not recorded. More than 64 items (or an item the schema refuses) is 400, and an
+    offline worker's claim 409: then nothing is recorded. One request per agent cycle instead of a
+    claim plus one report per ended task.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -226,9 +228,10 @@ async def asyncio_detailed(
     what the report operation would have answered: the task's `TaskReportReply`, or the status and
     error body of the 400, 404 or 409 it would have been. A report that fails does not fail the claim
     or the others. A claim that carries reports never waits (it answers as with `wait_seconds` 0), so
-    the worker learns their outcomes at once. A list that names a task twice is 400, more than 64
-    items (or an item the schema refuses) 400, and an offline worker's claim 409: then nothing is
-    recorded. One request per agent cycle instead of a claim plus one report per ended task.
+    the worker learns their outcomes at once. An item that names a task an earlier item named is
+    answered 400 and not recorded. More than 64 items (or an item the schema refuses) is 400, and an
+    offline worker's claim 409: then nothing is recorded. One request per agent cycle instead of a
+    claim plus one report per ended task.
 
     Args:
         worker_id (str): An opaque identifier.
@@ -274,9 +277,10 @@ async def asyncio(
     what the report operation would have answered: the task's `TaskReportReply`, or the status and
     error body of the 400, 404 or 409 it would have been. A report that fails does not fail the claim
     or the others. A claim that carries reports never waits (it answers as with `wait_seconds` 0), so
-    the worker learns their outcomes at once. A list that names a task twice is 400, more than 64
-    items (or an item the schema refuses) 400, and an offline worker's claim 409: then nothing is
-    recorded. One request per agent cycle instead of a claim plus one report per ended task.
+    the worker learns their outcomes at once. An item that names a task an earlier item named is
+    answered 400 and not recorded. More than 64 items (or an item the schema refuses) is 400, and an
+    offline worker's claim 409: then nothing is recorded. One request per agent cycle instead of a
+    claim plus one report per ended task.
 
     Args:
         worker_id (str): An opaque identifier.
