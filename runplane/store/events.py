@@ -159,49 +159,13 @@ async def task_changed(
 
 async def tasks_changed(session: AsyncSession, rows: Sequence[TaskRow], *, previous: str) -> None:
     """`task_changed` for several rows that made the same change in one transaction (a claim of several
-    tasks), batched: one INSERT of their `task_update` events and one `audit.append_many` of their audit
+    tasks), batched (`ChangeBatch`): one INSERT of their events and one `audit.append_many` of their audit
     entries, instead of an event insert and an audit append (three statements) per task. The same events
-    and entries, in the same order; the audit entries share one timestamp. A row that ended falls back to
-    `task_changed` (its `task_complete` event and duration)."""
-    if any(row.status in TERMINAL for row in rows):
-        for row in rows:
-            await task_changed(session, row, previous=previous)
-        return
-    if not rows:
-        return
-    await session.flush()
-    now = utcnow()
-    lines = session.info.setdefault(_TRANSITION_LINES, [])
-    params: list[dict[str, Any]] = []
-    entries: list[audit.AuditEntry] = []
+    and entries, in the same order; the audit entries share one timestamp."""
+    batch = ChangeBatch()
     for row in rows:
-        worker_id = row.worker_id
-        lines.append(_transition_line(row, previous, worker_id))
-        data = {
-            "task_id": row.id,
-            "status": row.status,
-            "previous_status": previous,
-            "worker_id": worker_id,
-            "failure": failure_data(row),
-        }
-        params.append(
-            {
-                "topic": TASK_UPDATE,
-                "task_id": row.id,
-                "user_id": row.user_id,
-                "worker_id": worker_id,
-                "data": without_none(data),
-                "created_at": now,
-            }
-        )
-        entry = audit.task_entry(row, previous=previous, worker_id=worker_id)
-        if entry is not None:
-            entries.append(entry)
-        if previous == TaskStatus.queued and row.status == TaskStatus.preparing:
-            metrics.task_dispatched(row.queued_at)
-    await session.execute(_INSERT_EVENT, params)
-    notify.mark(session)
-    await audit_store.append_many(session, entries)
+        batch.add(row, previous=previous)
+    await batch.write(session)
 
 
 class ChangeBatch:
