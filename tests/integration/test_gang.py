@@ -106,6 +106,16 @@ def task_processes(token: str) -> list[int]:
     return found
 
 
+def all_reduced(system: System, task_id: str, world: int) -> bool:
+    """Whether every rank has printed the sum it learned (its log holds the line): the all-reduce is
+    over, so killing a part's worker now loses a worker, not the sum a peer still waits for."""
+    for rank in range(world):
+        log = system.http.get(f"/v1/tasks/{task_id}/logs", headers=system.user, params={"rank": rank})
+        if log.status_code != 200 or f"rank {rank} of {world}: sum" not in log.text:
+            return False
+    return True
+
+
 def test_a_2_rank_and_a_3_rank_task_all_reduce_across_worker_agents(system: System) -> None:
     names = [f"w-gang-{n}" for n in range(3)]
     for name in names:
@@ -162,7 +172,9 @@ def test_killing_one_parts_worker_fails_the_whole_gang_and_leaves_no_part_runnin
         task = system.task(task_id)
         seen[:] = [task.get("node_assignments"), task["status"], task.get("message"), task_processes(token)]
         # Each part shows as its process and the shim that started it; at least one per part.
-        return task["status"] == "running" and len(task_processes(token)) >= 3
+        return (
+            task["status"] == "running" and len(task_processes(token)) >= 3 and all_reduced(system, task_id, 3)
+        )
 
     try:
         poll(all_running, timeout=120, interval=0.3, what="all three parts to run")
@@ -238,10 +250,12 @@ def test_killing_one_parts_worker_requeues_the_whole_gang_when_its_policy_retrie
         max_retries=1,
     )
     poll(
-        lambda: system.task(task_id)["status"] == "running" and len(task_processes(token)) >= 2,
+        lambda: system.task(task_id)["status"] == "running"
+        and len(task_processes(token)) >= 2
+        and all_reduced(system, task_id, 2),
         timeout=120,
         interval=0.3,
-        what="both parts to run",
+        what="both parts to run and all-reduce",
     )
     first = system.task(task_id)["node_assignments"]
     victim = next(part for part in first if part["rank"] == 0)
