@@ -186,7 +186,7 @@ def build_services(settings: Settings) -> Services:
         WorkerStore(db),
         settings,
         on_finished=results.task_finished,  # run.json once a task ends (reaper, multi-node tasks)
-        on_ending=results.record_run,  # run.json in the transaction of a worker's ending report
+        on_ending=results.record_runs,  # run.json in the transaction of a worker's ending report
         after_ending=results.after_run,  # then a sweep task's summary
         arrivals=hub.arrivals,  # long-poll claims wake on queued tasks
     )

@@ -28,6 +28,7 @@ from runplane.storage import (
     discard,
     receive,
     write_atomic,
+    write_many_atomic,
 )
 from runplane.store.artifacts import ArtifactStore
 from runplane.store.database import Transaction
@@ -146,11 +147,9 @@ class ArtifactManager:
             created_at=utcnow(),
         )
 
-    async def put_bytes(
-        self, task_id: str, path: str, data: bytes, *, attempt: int = 1, within: Transaction | None = None
-    ) -> ArtifactRow:
+    async def put_bytes(self, task_id: str, path: str, data: bytes, *, attempt: int = 1) -> ArtifactRow:
         """Write an artifact the server produces itself (run.json), atomically, and register it: the file
-        first, then its row (in the transaction `within` when given), so a row never names a missing file.
+        first, then its row, so a row never names a missing file.
         OSError when the file cannot be written (nothing registered then)."""
         final = self.storage.artifact_file(task_id, check_artifact_name(path), attempt)
         sha256 = await write_atomic(final, data)
@@ -162,6 +161,35 @@ class ArtifactManager:
             sha256=sha256,
             content_type=content_type_for(path),
             created_at=utcnow(),
+        )
+
+    async def put_many(self, files: Sequence[tuple[str, str, bytes, int]], *, within: Transaction) -> None:
+        """`put_bytes` for several files the server produces (`(task_id, path, data, attempt)` each): all
+        files first, in one worker thread, then their rows in the transaction `within`, in one statement.
+        OSError when a file cannot be written (nothing registered then)."""
+        if not files:
+            return
+        finals = [
+            self.storage.artifact_file(task_id, check_artifact_name(path), attempt)
+            for task_id, path, _, attempt in files
+        ]
+        hashes = await write_many_atomic(
+            [(final, data) for final, (_, _, data, _) in zip(finals, files, strict=True)]
+        )
+        now = utcnow()
+        await self.store.upsert_many(
+            [
+                {
+                    "task_id": task_id,
+                    "attempt": attempt,
+                    "path": path,
+                    "size": len(data),
+                    "sha256": sha256,
+                    "content_type": content_type_for(path),
+                    "created_at": now,
+                }
+                for (task_id, path, data, attempt), sha256 in zip(files, hashes, strict=True)
+            ],
             within=within,
         )
 

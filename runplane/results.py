@@ -3,7 +3,7 @@
 Configuration is what was asked (the task as submitted, ``GET /v1/tasks/{id}``); the run identity is what
 ran: ids, experiment and trial, attempt, seed, label, user, worker, times, and the command line with
 secret-looking values redacted. :meth:`ResultsManager.run_identity` is the only place that builds it:
-``GET /v1/tasks/{id}/run`` serves it and :meth:`ResultsManager.record_run` (in the transaction of a
+``GET /v1/tasks/{id}/run`` serves it and :meth:`ResultsManager.record_runs` (in the transaction of a
 worker's report that ends the task) or :meth:`ResultsManager.task_finished` (after other ends) writes
 exactly its JSON dump as ``run.json`` among the task's artifacts, so the two cannot drift.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import shlex
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anyio.to_thread
@@ -196,7 +196,7 @@ class ResultsManager:
 
     async def task_finished(self, row: TaskRow) -> None:
         """Write run.json into the task's artifacts; call once the task has reached a terminal state (by
-        a path that did not write it in its own transaction, `record_run`: the reaper, a multi-node task).
+        a path that did not write it in its own transaction, `record_runs`: the reaper, a multi-node task).
 
         The row is read again from the database first, so run.json holds exactly what ``/run`` will serve.
         A failure to write (disk full) is logged, not raised: the task's end is already recorded.
@@ -214,29 +214,34 @@ class ResultsManager:
                 SweepStore(self.db), self.artifacts, current, path=RESULTS_FILE, max_bytes=MAX_RESULTS_BYTES
             )
 
-    async def record_run(self, row: TaskRow, within: Transaction) -> None:
-        """Write run.json for a task that the open transaction `within` ends (a worker's report), from
-        `row`, the task as that transaction's UPDATE returned it, i.e. exactly what ``/run`` serves once
-        it commits (no read again).
+    async def record_runs(self, rows: Sequence[TaskRow], within: Transaction) -> None:
+        """Write run.json for tasks that the open transaction `within` ends (a worker's reports), each from
+        its row as that transaction's UPDATE returned it, i.e. exactly what ``/run`` serves once it commits
+        (no read again).
 
-        The file is written first and its artifact row then goes into `within`: the row is committed with
-        the task's end or not at all, and never names a file that is not there. A transaction that does
-        not commit leaves at most an unregistered file, never served, which the task's end rewrites. A
-        failure to build or write the file (disk full) is logged, not raised: the end commits without
-        run.json, as `task_finished` leaves it. A database error in writing the row fails the transaction.
+        The files are written first (in one worker thread) and their artifact rows then go into `within`
+        (one statement): the rows are committed with the tasks' ends or not at all, and never name a file
+        that is not there. A transaction that does not commit leaves at most unregistered files, never
+        served, which the tasks' ends rewrite. A failure to build a task's file is logged and that task
+        left without run.json; a failure to write (disk full) is logged, not raised, and no row is written:
+        the ends commit without run.json, as `task_finished` leaves it. A database error in writing the
+        rows fails the transaction.
         """
+        files: list[tuple[str, str, bytes, int]] = []
+        for row in rows:
+            try:
+                data = run_json(await self.run_identity(row, within=within))
+            except Exception:
+                logger.exception("could not build run.json for task %s", row.id)
+                continue
+            files.append((row.id, RUN_FILE, data, row.retry_count + 1))
         try:
-            data = run_json(await self.run_identity(row, within=within))
-        except Exception:
-            logger.exception("could not build run.json for task %s", row.id)
-            return
-        try:
-            await self.artifacts.put_bytes(row.id, RUN_FILE, data, attempt=row.retry_count + 1, within=within)
+            await self.artifacts.put_many(files, within=within)
         except OSError:
-            logger.exception("could not write run.json for task %s", row.id)
+            logger.exception("could not write run.json for tasks %s", ", ".join(row.id for row in rows))
 
     async def after_run(self, row: TaskRow) -> None:
-        """What follows the commit of a task's end whose run.json `record_run` wrote in it: a sweep's
+        """What follows the commit of a task's end whose run.json `record_runs` wrote in it: a sweep's
         completed task keeps its results summary (`runplane.sweeps.record_summary`)."""
         if row.sweep_id is not None and row.status == TaskStatus.completed:
             await record_summary(

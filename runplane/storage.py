@@ -21,7 +21,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, unquote_to_bytes
@@ -232,6 +232,13 @@ async def write_atomic(final: Path, data: bytes) -> str:
     this way, and a hop to a thread per step cost more CPU than the writing itself (issue 11).
     """
     return await anyio.to_thread.run_sync(_write_atomic, final, data)
+
+
+async def write_many_atomic(files: Sequence[tuple[Path, bytes]]) -> list[str]:
+    """`write_atomic` for several files in one worker thread (the run records of the tasks one claim
+    ended); their sha256 in order. OSError from the first file that cannot be written (the ones before it
+    are written)."""
+    return await anyio.to_thread.run_sync(lambda: [_write_atomic(final, data) for final, data in files])
 
 
 def _write_atomic(final: Path, data: bytes) -> str:

@@ -263,15 +263,18 @@ class WorkerManager:
         """Records the reports a claim carries (`request.reports`), then claims (`claim`).
 
         Each report is recorded exactly as `report` records it (its own checks, events, audit entries,
-        retries, run.json and hooks): the plain `completed` ones first, together in one transaction
-        (`_end_batch`), then the others one by one in the list's order; one that `report` refuses (400, 404, 409) is
-        answered with that error and does not stop the others or the claim. A claim carrying reports does
-        not wait (its `wait_seconds` is taken as 0): the worker is waiting for their outcomes. A task named
-        again after its first item is answered 400 for that item and nothing of it is recorded (the list
-        is valid as the contract writes it; each item stands for itself). Raises 404 for a worker that is
-        not `principal`'s and 409 for an offline one (drained or lost), before anything is recorded; errors
-        other than ours (the database away) end the request, the reports before it being recorded
-        (repeating a report is harmless).
+        retries, run.json and hooks), and one that `report` refuses (400, 404, 409) is answered with that
+        error and does not stop the others or the claim. In this order: the reports that are not a plain
+        `completed` (`_batchable`: failures, cancels, notes) one by one in the list's order, each in its
+        own transaction as `report` writes it, so a retried failure's task may come back in this very
+        claim; then the plain ends and the claim together in one transaction (`_end_and_claim`); then,
+        by `report`, any plain end that was not the usual end of its task (another attempt, a cancel
+        asked...). A claim carrying reports does not wait (its `wait_seconds` is taken as 0): the worker
+        is waiting for their outcomes. A task named again after its first item is answered 400 for that
+        item and nothing of it is recorded (the list is valid as the contract writes it; each item stands
+        for itself). Raises 404 for a worker that is not `principal`'s and 409 for an offline one (drained
+        or lost), before anything is recorded; errors other than ours (the database away) end the request,
+        the reports before it being recorded (repeating a report is harmless).
         """
         carried = request.reports or []
         if not carried:
@@ -282,15 +285,8 @@ class WorkerManager:
         firsts: dict[str, int] = {}
         for index, item in enumerate(carried):
             firsts.setdefault(item.task_id.root, index)
-        ended = await self._end_batch(
-            worker_id,
-            {
-                item.task_id.root: item.report
-                for index, item in enumerate(carried)
-                if firsts[item.task_id.root] == index and _batchable(item.report)
-            },
-        )
-        outcomes: list[CarriedReport] = []
+        outcomes: dict[int, CarriedReport] = {}
+        plain: dict[str, TaskReport] = {}
         for index, item in enumerate(carried):
             task_id = item.task_id.root
             if firsts[task_id] != index:
@@ -298,32 +294,57 @@ class WorkerManager:
                     "A claim carries at most one report per task: this one repeats an earlier item",
                     details={"field": "reports", "task_id": task_id, "first": firsts[task_id]},
                 )
-                outcomes.append(CarriedReport(task_id, error=repeated))
+                outcomes[index] = CarriedReport(task_id, error=repeated)
+            elif _batchable(item.report):
+                plain[task_id] = item.report
+            else:
+                outcomes[index] = await self._carried(principal, worker_id, task_id, item.report)
+        worker = await self.touch(worker)
+        if worker.status == "offline":
+            # Lost meanwhile (the reaper): the plain ends go as single reports would, then the 409.
+            for index, item in enumerate(carried):
+                if index not in outcomes:
+                    outcomes[index] = await self._carried(
+                        principal, worker_id, item.task_id.root, item.report
+                    )
+            raise self._gone(worker)
+        takes = (
+            worker.status == "active" and request.free_slots >= 1 and not (gone is not None and await gone())
+        )
+        ended, claimed = await self._end_and_claim(worker, plain, request if takes else None)
+        for index, item in enumerate(carried):
+            task_id = item.task_id.root
+            if index in outcomes:
                 continue
             if task_id in ended:
-                outcomes.append(CarriedReport(task_id, row=ended[task_id]))
-                continue
-            try:
-                row = await self.report(principal, worker_id, task_id, item.report)
-            except ApiError as exc:
-                outcomes.append(CarriedReport(task_id, error=exc))
+                outcomes[index] = CarriedReport(task_id, row=ended[task_id])
             else:
-                outcomes.append(CarriedReport(task_id, row=row))
-        at_once = request.model_copy(update={"wait_seconds": 0.0})
-        return outcomes, await self.claim(principal, worker_id, at_once, gone=gone)
+                outcomes[index] = await self._carried(principal, worker_id, task_id, item.report)
+        return [outcomes[index] for index in range(len(carried))], claimed
 
-    async def _end_batch(self, worker_id: str, reports: dict[str, TaskReport]) -> dict[str, TaskRow]:
-        """The `completed` reports a claim carries (`_batchable`), recorded in one transaction
-        (`WorkerStore.end_batch`): the task ids recorded → each task as it is now.
+    async def _carried(
+        self, principal: Principal, worker_id: str, task_id: str, report: TaskReport
+    ) -> CarriedReport:
+        """One carried report recorded by `report`: the task after it, or the error it raised."""
+        try:
+            row = await self.report(principal, worker_id, task_id, report)
+        except ApiError as exc:
+            return CarriedReport(task_id, error=exc)
+        return CarriedReport(task_id, row=row)
+
+    async def _end_and_claim(
+        self, worker: WorkerRow, reports: dict[str, TaskReport], request: ClaimRequest | None
+    ) -> tuple[dict[str, TaskRow], list[Claimed]]:
+        """The plain `completed` reports a claim carries (`_batchable`) and, with `request`, the claim
+        (`_claim_once`, no waiting), in one transaction (`WorkerStore.end_and_claim`): the task ids
+        recorded → each task as it is now, and what the worker got.
 
         A report is recorded here only where it is the usual end of its task — the task preparing on this
         worker and the report saying its process started (`run_seconds`: a folded start), or running and
         the report not saying so — on the reported attempt, with no cancel asked. It writes what `report`
-        would (`_move`'s values, the same events and audit entries, the run record); any other goes
-        through `report`, which answers it exactly as before (a retry, a 409, a 404...).
+        would (`_move`'s values, the same events and audit entries, the run record); any other is left to
+        `report`, which answers it exactly as before (a retry, a 409, a 404...).
         """
-        if not reports:
-            return {}
         now = utcnow()
 
         def decide(task: TaskRow) -> BatchEnd | None:
@@ -352,13 +373,25 @@ class WorkerManager:
                 started = _started_values(task, at, now)
             return BatchEnd(lifecycle.erase_secrets(task, values), started)
 
-        ended = await self.store.end_batch(worker_id, list(reports), decide, ending=self.on_ending)
+        claimed: list[Claimed] = []
+        if request is None:
+            ended = await self.store.end_batch(worker.id, list(reports), decide, ending=self.on_ending)
+        else:
+            ended, claimed = await self.store.end_and_claim(
+                self._claim_spec(worker, request),
+                list(reports),
+                decide,
+                ending=self.on_ending,
+                max_tasks=request.max_tasks or 1,
+                master_port=request.master_port,
+            )
         for row in ended.values():
             await self._ended(row)
-        return ended
+        return ended, claimed
 
-    async def _claim_once(self, worker: WorkerRow, request: ClaimRequest) -> list[Claimed]:
-        spec = ClaimSpec(
+    def _claim_spec(self, worker: WorkerRow, request: ClaimRequest) -> ClaimSpec:
+        """What a claim by `worker` may take: what its request says is free, now, with the aging rules."""
+        return ClaimSpec(
             worker_id=worker.id,
             worker_name=worker.name,
             free=Capacity(
@@ -372,6 +405,9 @@ class WorkerManager:
             aging_rate=self.settings.aging_rate,
             aging_max_boost=self.settings.aging_max_boost,
         )
+
+    async def _claim_once(self, worker: WorkerRow, request: ClaimRequest) -> list[Claimed]:
+        spec = self._claim_spec(worker, request)
         return await self.store.claim(spec, max_tasks=request.max_tasks or 1, master_port=request.master_port)
 
     async def report(self, principal: Principal, worker_id: str, task_id: str, report: TaskReport) -> TaskRow:
@@ -867,7 +903,7 @@ def _started_values(task: TaskRow, started: datetime, now: datetime) -> dict[str
 
 
 def _batchable(report: TaskReport) -> bool:
-    """Whether a carried report may be recorded with others in one transaction (`_end_batch`): a plain
+    """Whether a carried report may be recorded with others in one transaction (`_end_and_claim`): a plain
     `completed` (no failure, no service URL), with or without a folded start."""
     return (
         report.status is not None

@@ -40,10 +40,9 @@ class ArtifactStore:
         sha256: str,
         content_type: str,
         created_at: datetime,
-        within: Transaction | None = None,
     ) -> ArtifactRow:
-        """Insert the artifact, or replace the one at the same path, in one statement on either backend:
-        in the transaction `within` when given (committed with it), else in one of its own."""
+        """Insert the artifact, or replace the one at the same path, in one statement on either backend,
+        in a transaction of its own."""
         values = {
             "task_id": task_id,
             "attempt": attempt,
@@ -53,13 +52,15 @@ class ArtifactStore:
             "content_type": content_type,
             "created_at": created_at,
         }
-        statement = _upsert_statement(self.db.backend)
-        if within is not None:
-            await within.execute(statement, values)
-        else:
-            async with self.db.session() as session:
-                await session.execute(statement, values)
+        async with self.db.session() as session:
+            await session.execute(_upsert_statement(self.db.backend), values)
         return ArtifactRow(**values)
+
+    async def upsert_many(self, rows: Sequence[dict[str, Any]], *, within: Transaction) -> None:
+        """`upsert` for several artifacts (each a dict of `upsert`'s keywords but `within`), in the open
+        transaction `within`, as one executemany."""
+        if rows:
+            await within.execute(_upsert_statement(self.db.backend), list(rows))
 
     async def get(self, task_id: str, path: str, attempt: int = 1) -> ArtifactRow | None:
         async with self.db.reader() as session:

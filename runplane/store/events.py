@@ -23,7 +23,6 @@ Topics and their `data`:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any, Final, cast
 
 from sqlalchemy import Table, event, insert
@@ -155,17 +154,6 @@ async def task_changed(
                 "duration_seconds": duration,
             },
         )
-
-
-async def tasks_changed(session: AsyncSession, rows: Sequence[TaskRow], *, previous: str) -> None:
-    """`task_changed` for several rows that made the same change in one transaction (a claim of several
-    tasks), batched (`ChangeBatch`): one INSERT of their events and one `audit.append_many` of their audit
-    entries, instead of an event insert and an audit append (three statements) per task. The same events
-    and entries, in the same order; the audit entries share one timestamp."""
-    batch = ChangeBatch()
-    for row in rows:
-        batch.add(row, previous=previous)
-    await batch.write(session)
 
 
 class ChangeBatch:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, Update, and_, bindparam, cast, func, or_, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -53,12 +54,25 @@ def _taken(spec: ClaimSpec, task: TaskRow) -> ClaimSpec:
     return replace(spec, free=_less(spec.free, task))
 
 
+_TASK_COLUMNS: tuple[str, ...] = tuple(attr.key for attr in sa_inspect(TaskRow).column_attrs)
+
+
+def _changed_copy(row: TaskRow, values: dict[str, Any]) -> TaskRow:
+    """A detached copy of `row` with `values` (column keys) applied: the row an UPDATE of those values
+    would have returned, for the events of a state that is passed through in one UPDATE (a folded
+    start). Made before `row` itself is updated: an UPDATE ... RETURNING refreshes `row` in place."""
+    copy = TaskRow(**{key: getattr(row, key) for key in _TASK_COLUMNS})
+    for key, value in values.items():
+        setattr(copy, key, value)
+    return copy
+
+
 # Applied to every ORM UPDATE ... RETURNING: the returned rows replace any loaded copy.
 _RETURNING = {"synchronize_session": False, "populate_existing": True}
 
-# Called inside the transaction that ends a task (its status became terminal), with the row as the
-# UPDATE returned it: the task's run record goes in with its end (`runplane.results`).
-EndingHook = Callable[[TaskRow, Transaction], Awaitable[None]]
+# Called inside the transaction that ends tasks (their status became terminal), with the rows as the
+# UPDATEs returned them: the tasks' run records go in with their ends (`runplane.results`).
+EndingHook = Callable[[Sequence[TaskRow], Transaction], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -421,34 +435,53 @@ class WorkerStore:
         is chosen, so the tasks fit side by side. While the head of the queue is a gang waiting for
         this worker (`gang.hold_for`), it takes no single-node task. Empty when nothing fits.
         """
-        claimed: list[Claimed] = []
         async with self.db.session() as session:
-            # One transaction from the first read. PostgreSQL: whether gangs wait decides the locks, and a
-            # read before them is as good as one in a transaction of its own. SQLite: the write lock comes
-            # first (its lock ignores `gangs`), since a transaction that read first may not write later.
-            if self.dialect == "postgresql":
-                waiting = await gangs.gangs_waiting_in(session)
-                await gangs.lock_for_claim(session, self.dialect, spec.worker_id, gangs=waiting)
-            else:
-                await gangs.lock_for_claim(session, self.dialect, spec.worker_id, gangs=False)
-                waiting = await gangs.gangs_waiting_in(session)
-            for task, part in await gangs.undelivered(session, spec.worker_id):
-                claimed.append(Claimed(task, Rank(part.rank, task.node_count)))
-                spec = _taken(spec, task)
-            held = False
-            if waiting:
-                spec, held = await self._claim_gangs(session, spec, claimed, max_tasks, master_port)
-            single: list[TaskRow] = []
-            while not held and len(claimed) < max_tasks and spec.free.slots >= 1:
-                result = await session.execute(*claim_statement(self.dialect, spec))
-                row = result.scalars().first()
-                if row is None:
-                    break
-                single.append(row)
-                claimed.append(Claimed(row))
-                spec = _taken(spec, row)
-            # Their events and audit entries in one batch (each task's own were three statements).
-            await events.tasks_changed(session, single, previous=TaskStatus.queued)
+            batch = events.ChangeBatch()
+            waiting = await self._lock_for_claim(session, spec.worker_id)
+            claimed = await self._claim_in(session, batch, spec, waiting, max_tasks, master_port)
+            # The single-node tasks' events and audit entries in one batch (each task's own were three
+            # statements); a placed gang's were written by its placement.
+            await batch.write(session)
+        return claimed
+
+    async def _lock_for_claim(self, session: AsyncSession, worker_id: str) -> bool:
+        """The claim's locks, first in its transaction; whether gangs wait in the queue. PostgreSQL:
+        whether gangs wait decides the locks, and a read before them is as good as one in a transaction
+        of its own. SQLite: the write lock comes first (its lock ignores `gangs`), since a transaction
+        that read first may not write later."""
+        if self.dialect == "postgresql":
+            waiting = await gangs.gangs_waiting_in(session)
+            await gangs.lock_for_claim(session, self.dialect, worker_id, gangs=waiting)
+            return waiting
+        await gangs.lock_for_claim(session, self.dialect, worker_id, gangs=False)
+        return await gangs.gangs_waiting_in(session)
+
+    async def _claim_in(
+        self,
+        session: AsyncSession,
+        batch: events.ChangeBatch,
+        spec: ClaimSpec,
+        waiting: bool,
+        max_tasks: int,
+        master_port: int | None,
+    ) -> list[Claimed]:
+        """`claim`'s work in the open transaction, its locks taken (`waiting`: gangs wait); the single-node
+        tasks' changes are added to `batch`."""
+        claimed: list[Claimed] = []
+        for task, part in await gangs.undelivered(session, spec.worker_id):
+            claimed.append(Claimed(task, Rank(part.rank, task.node_count)))
+            spec = _taken(spec, task)
+        held = False
+        if waiting:
+            spec, held = await self._claim_gangs(session, spec, claimed, max_tasks, master_port)
+        while not held and len(claimed) < max_tasks and spec.free.slots >= 1:
+            result = await session.execute(*claim_statement(self.dialect, spec))
+            row = result.scalars().first()
+            if row is None:
+                break
+            batch.add(row, previous=TaskStatus.queued)
+            claimed.append(Claimed(row))
+            spec = _taken(spec, row)
         return claimed
 
     async def _claim_gangs(
@@ -664,62 +697,91 @@ class WorkerStore:
         ending: EndingHook | None = None,
     ) -> dict[str, TaskRow]:
         """Several tasks held by `worker_id` ended in one transaction (the end reports one claim carries):
-        the task ids it recorded → each task as it is now.
+        the task ids it recorded → each task as it is now. See `_end_in`."""
+        if not task_ids:
+            return {}
+        async with self.db.session() as session:
+            batch = events.ChangeBatch()
+            ended = await self._end_in(session, batch, worker_id, task_ids, decide, ending)
+            await batch.write(session)
+        return ended
+
+    async def end_and_claim(
+        self,
+        spec: ClaimSpec,
+        task_ids: Sequence[str],
+        decide: Callable[[TaskRow], BatchEnd | None],
+        *,
+        ending: EndingHook | None = None,
+        max_tasks: int = 1,
+        master_port: int | None = None,
+    ) -> tuple[dict[str, TaskRow], list[Claimed]]:
+        """The ends a claim carries (`end_batch`) and that claim (`claim`), in one transaction: the task
+        ids ended → each task as it is now, and what the worker gets. One commit, one write turn on SQLite,
+        one events INSERT and one audit append for both. The claim's locks come first (see `claim`), so
+        the ends are written under them: a worker's row, then its tasks, the order every claim takes."""
+        async with self.db.session() as session:
+            batch = events.ChangeBatch()
+            waiting = await self._lock_for_claim(session, spec.worker_id)
+            ended = await self._end_in(session, batch, spec.worker_id, task_ids, decide, ending)
+            claimed = await self._claim_in(session, batch, spec, waiting, max_tasks, master_port)
+            await batch.write(session)
+        return ended, claimed
+
+    async def _end_in(
+        self,
+        session: AsyncSession,
+        batch: events.ChangeBatch,
+        worker_id: str,
+        task_ids: Sequence[str],
+        decide: Callable[[TaskRow], BatchEnd | None],
+        ending: EndingHook | None,
+    ) -> dict[str, TaskRow]:
+        """The ends of `task_ids` in the open transaction, their changes added to `batch`.
 
         The tasks are read in one statement; `decide` gets each (single-node, on this worker) and answers
         what its report writes (`BatchEnd`), or None to leave it to the caller (nothing written for it).
-        Each change is a conditional UPDATE from the state it was read in, so a task that moved meanwhile
-        is left out too; a folded start (`BatchEnd.started`) writes ``running`` and then the end, as
-        `start_and_move` does. `ending` runs for each ended task before the events; the events and audit
-        entries of all the changes go in together (`events.ChangeBatch`), in the order of `task_ids`.
+        Each change is one conditional UPDATE from the state it was read in, so a task that moved meanwhile
+        is left out too; a folded start (`BatchEnd.started`) goes from ``preparing`` to the end in that one
+        UPDATE, and its ``running`` change is added to `batch` from the row as read with the start's values
+        (what a first UPDATE to ``running`` would have returned). `ending` runs once, for all the ended
+        tasks, before the events; the changes are added in the order of `task_ids`.
         """
-        if not task_ids:
-            return {}
         ended: dict[str, TaskRow] = {}
-        async with self.db.session() as session:
-            found = await session.scalars(
-                select(TaskRow)
-                .where(TaskRow.id.in_(task_ids), TaskRow.worker_id == worker_id, TaskRow.node_count == 1)
-                .execution_options(populate_existing=True)
+        if not task_ids:
+            return ended
+        found = await session.scalars(
+            select(TaskRow)
+            .where(TaskRow.id.in_(task_ids), TaskRow.worker_id == worker_id, TaskRow.node_count == 1)
+            .execution_options(populate_existing=True)
+        )
+        rows = {row.id: row for row in found}
+        for task_id in task_ids:
+            row = rows.get(task_id)
+            plan = decide(row) if row is not None else None
+            if row is None or plan is None:
+                continue
+            read = row.status
+            started = _changed_copy(row, plan.started) if plan.started is not None else None
+            values = erase_secrets(None, plan.values)
+            if plan.started is not None:
+                values = {**plan.started, **values}
+            result = await session.execute(
+                update(TaskRow)
+                .where(TaskRow.id == task_id, TaskRow.worker_id == worker_id, TaskRow.status == read)
+                .values(**values)
+                .returning(TaskRow)
+                .execution_options(**_RETURNING)
             )
-            rows = {row.id: row for row in found}
-            batch = events.ChangeBatch()
-            for task_id in task_ids:
-                row = rows.get(task_id)
-                plan = decide(row) if row is not None else None
-                if row is None or plan is None:
-                    continue
-                mine = (TaskRow.id == task_id, TaskRow.worker_id == worker_id)
-                current = row.status
-                if plan.started is not None:
-                    result = await session.execute(
-                        update(TaskRow)
-                        .where(*mine, TaskRow.status == current)
-                        .values(**plan.started)
-                        .returning(TaskRow)
-                        .execution_options(**_RETURNING)
-                    )
-                    started = result.scalars().first()
-                    if started is None:
-                        continue
-                    batch.add(started, previous=current)
-                    current = started.status
-                result = await session.execute(
-                    update(TaskRow)
-                    .where(*mine, TaskRow.status == current)
-                    .values(**erase_secrets(None, plan.values))
-                    .returning(TaskRow)
-                    .execution_options(**_RETURNING)
-                )
-                row = result.scalars().first()
-                if row is None:
-                    # Only reachable without a folded start (that one holds the row): nothing written.
-                    continue
-                if ending is not None and row.status in TERMINAL:
-                    await ending(row, session)
-                batch.add(row, previous=current)
-                ended[task_id] = row
-            await batch.write(session)
+            changed = result.scalars().first()
+            if changed is None:  # it moved since it was read: nothing written
+                continue
+            if started is not None:
+                batch.add(started, previous=read)
+            batch.add(changed, previous=started.status if started is not None else read)
+            ended[task_id] = changed
+        if ending is not None and ended:
+            await ending([row for row in ended.values() if row.status in TERMINAL], session)
         return ended
 
     # --- recovery -----------------------------------------------------------------------------------
@@ -875,7 +937,7 @@ async def _recorded(
     so that on PostgreSQL the audit chain's head is locked only from the events to the commit), then the
     events: `task_update` (and `task_complete`) for a status change from `previous`, else `task_progress`."""
     if ending is not None and row.status in TERMINAL:
-        await ending(row, session)
+        await ending([row], session)
     if previous is not None:
         await events.task_changed(session, row, previous=previous)
     else:

@@ -163,6 +163,13 @@ async def until(check: Callable[[], Any], within: float, what: str) -> Any:
         await asyncio.sleep(0.05)
 
 
+async def sent(client: Counting, count: int) -> None:
+    """Until `count` final reports have gone, with claims or by themselves. A claim's reports are counted
+    once its answer is back, which may be after a test has seen their tasks end: the server commits the
+    ends before it answers."""
+    await until(lambda: len(client.carried) + len(client.alone) >= count, 30, f"{count} final reports")
+
+
 @pytest.fixture
 async def harness(served: Server, tmp_path: Path) -> AsyncIterator[Harness]:
     async with httpx.AsyncClient(
@@ -203,6 +210,7 @@ async def test_ended_tasks_are_reported_through_the_next_claims(harness: Harness
     assert [task["status"] for task in tasks] == ["completed"] * 6
     # Their `running` folded into the end (a no-op outlives no start delay), recorded by the server.
     assert all(task["started_at"] is not None for task in tasks)
+    await sent(client, 6)
     assert client.alone == []
     assert sorted(client.carried) == ["completed"] * 6
     assert client.claims_with_reports <= 6
@@ -219,6 +227,7 @@ async def test_a_retried_failure_reported_in_a_claim_may_come_back_in_that_claim
     task_id = await harness.submit("false", max_retries=2, retry_on=["exit_code"])
     (task,) = await harness.ended([task_id])
     assert task["status"] == "failed" and task["retry_count"] == 2, task
+    await sent(client, 3)
     assert client.carried == ["failed"] * 3 and client.alone == []
     after = await harness.submit("true")
     assert (await harness.ended([after]))[0]["status"] == "completed"

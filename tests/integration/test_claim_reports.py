@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from tests.conftest import auth
 from tests.integration.test_folded_reports import CASES, _seen
@@ -294,3 +296,37 @@ async def test_the_ends_one_claim_carries_record_what_single_reports_would_have(
     assert seen[1] == seen[0]
     assert replies[1] == replies[0]
     assert "s3cr3t-value" not in str(seen[1])
+
+
+async def test_a_claim_records_its_plain_ends_and_takes_its_tasks_in_one_transaction(
+    client, worker_key, user_key
+):
+    """The plain ends a claim carries and the tasks it takes are one transaction: one commit (one write
+    turn on SQLite, one WAL flush on PostgreSQL) for the whole exchange, where it was one for the ends and
+    one for the claim."""
+    worker_id = await register(client, worker_key, slots=4)
+    ended = [await submit(client, user_key, f"ended-{n}") for n in range(2)]
+    body = {**free(slots=2), "max_tasks": 2}
+    taken = await client.post(f"/v1/workers/{worker_id}/claim", headers=auth(worker_key), json=body)
+    assert sorted(a["task_id"] for a in taken.json()["assignments"]) == sorted(ended)
+    queued = [await submit(client, user_key, f"queued-{n}") for n in range(2)]
+    items = [
+        {"task_id": task_id, "report": {"attempt": 1, "status": "completed", "run_seconds": 0.1}}
+        for task_id in ended
+    ]
+    commits: list[object] = []
+
+    def committed(connection: object) -> None:
+        commits.append(connection)
+
+    event.listen(Engine, "commit", committed)
+    try:
+        answer = await exchange(client, worker_key, worker_id, items, **body)
+    finally:
+        event.remove(Engine, "commit", committed)
+    assert answer.status_code == 200, answer.text
+    assert [(r["task_id"], r["status"], r["task"]["status"]) for r in answer.json()["reports"]] == [
+        (task_id, 200, "completed") for task_id in ended
+    ]
+    assert sorted(a["task_id"] for a in answer.json()["assignments"]) == sorted(queued)
+    assert len(commits) == 1

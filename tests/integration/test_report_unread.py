@@ -268,10 +268,10 @@ async def test_a_run_json_that_cannot_be_written_does_not_hold_up_the_end(
     assert await claimed_id(client, worker_key, worker_id) == task_id
     await report(client, worker_key, worker_id, task_id, status="running")
 
-    async def full(*_args: Any) -> str:
+    async def full(*_args: Any) -> list[str]:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(artifacts_module, "write_atomic", full)
+    monkeypatch.setattr(artifacts_module, "write_many_atomic", full)
     done = await report(client, worker_key, worker_id, task_id, status="completed")
     assert done.status_code == 200, done.text
     assert (await task_of(client, user_key, task_id))["status"] == "completed"

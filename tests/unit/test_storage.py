@@ -28,6 +28,7 @@ from runplane.storage import (
     receive,
     safe_join,
     write_atomic,
+    write_many_atomic,
 )
 from runplane.store.tables import TaskRow
 
@@ -191,6 +192,22 @@ async def test_write_atomic_replaces_whole_files(tmp_path: Path):
     assert target.read_bytes() == b"new"
     assert digest == hashlib.sha256(b"new").hexdigest()
     assert os.listdir(tmp_path) == ["run.json"]
+
+
+@pytest.mark.anyio
+async def test_write_many_atomic_writes_each_file_whole_and_stops_at_the_first_that_fails(tmp_path: Path):
+    first, second = tmp_path / "a" / "run.json", tmp_path / "b" / "run.json"
+    second.parent.mkdir()
+    second.write_bytes(b"old content that is longer")
+    digests = await write_many_atomic([(first, b"one"), (second, b"two")])
+    assert (first.read_bytes(), second.read_bytes()) == (b"one", b"two")
+    assert digests == [hashlib.sha256(b"one").hexdigest(), hashlib.sha256(b"two").hexdigest()]
+    (tmp_path / "c").write_bytes(b"a file where a folder must be")
+    blocked, after = tmp_path / "c" / "run.json", tmp_path / "d" / "run.json"
+    with pytest.raises(FileExistsError):
+        await write_many_atomic([(first, b"three"), (blocked, b"x"), (after, b"y")])
+    assert first.read_bytes() == b"three" and not after.exists()
+    assert sorted(os.listdir(tmp_path / "a")) == ["run.json"]  # no temporary file left
 
 
 # --- logs ---------------------------------------------------------------------------------------------
