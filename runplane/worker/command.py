@@ -81,6 +81,17 @@ def worker_command(
             ),
         ),
     ] = 5.0,
+    claim_gather_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1,
+            help=(
+                "While other tasks still run, how long a claim carrying a task's end waits for more of "
+                "them to end, to carry their ends and ask for their slots together (0: claim at each end)."
+            ),
+        ),
+    ] = 0.025,
     grace_seconds: Annotated[
         float, typer.Option(min=0, help="On SIGTERM/SIGINT, how long running tasks get to finish.")
     ] = 10.0,
@@ -156,6 +167,7 @@ def worker_command(
         work_dir=work_dir,
         poll_seconds=poll_seconds,
         claim_wait_seconds=claim_wait_seconds,
+        claim_gather_seconds=claim_gather_seconds,
         grace_seconds=grace_seconds,
         keep_work_dirs=keep_work_dirs,
         start_report_delay_seconds=start_report_delay_seconds,

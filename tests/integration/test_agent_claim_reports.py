@@ -218,6 +218,31 @@ async def test_ended_tasks_are_reported_through_the_next_claims(harness: Harness
     assert agent._resources.free_slots == 2
 
 
+async def test_tasks_that_end_together_are_reported_by_one_claim(harness: Harness, no_linger: None) -> None:
+    """The claim at the first end waits (`claim_gather_seconds`) for the other tasks that still run:
+    one claim carries both ends, instead of one claim at each."""
+    task_ids = [await harness.submit("true") for _ in range(2)]
+    _agent, client = harness.start(slots=2, claim_gather_seconds=60.0)
+    tasks = await harness.ended(task_ids)
+    assert [task["status"] for task in tasks] == ["completed"] * 2
+    await sent(client, 2)
+    assert client.carried == ["completed"] * 2 and client.claims_with_reports == 1
+
+
+async def test_a_claim_waits_for_other_tasks_to_end_no_longer_than_the_gather_time(
+    harness: Harness, no_linger: None
+) -> None:
+    agent, client = harness.start(slots=2, claim_gather_seconds=0.2)
+    long = await harness.submit("sleep 30")
+    await until(lambda: agent.running_task_ids, 60, "the agent to run the long task")
+    short = await harness.submit("true")
+    (task,) = await harness.ended([short])
+    assert task["status"] == "completed"
+    assert (await harness.task(long))["status"] == "running"
+    await sent(client, 1)
+    assert client.carried == ["completed"]
+
+
 async def test_a_retried_failure_reported_in_a_claim_may_come_back_in_that_claim(
     harness: Harness, no_linger: None
 ) -> None:
