@@ -4,6 +4,7 @@
     .venv/bin/python bench/dispatch.py --workers 1 --slots 8 --tasks 500
     .venv/bin/python bench/dispatch.py --postgres         # each layout on SQLite and on a fresh PostgreSQL db
     .venv/bin/python bench/dispatch.py --database-url postgresql://postgres@127.0.0.1/rp_bench
+    .venv/bin/python bench/dispatch.py --worker-option=--claim-gather-seconds=0   # an agent option, A/B
 
 For each layout (`--layout WxS`: W worker agents with S slots each; default 1x4 and 2x2) and each database,
 everything is started fresh on 127.0.0.1, as the README runs it:
@@ -178,10 +179,12 @@ def create_key(server: Server, name: str, role: str) -> str:
     return key
 
 
-def start_worker(server: Server, key: str, name: str, slots: int, work_dir: Path, log_level: str) -> Worker:
+def start_worker(
+    server: Server, key: str, name: str, slots: int, work_dir: Path, log_level: str, extra: list[str]
+) -> Worker:
     command = [sys.executable, "-m", "runplane.worker", "--api", server.base_url, "--name", name]
     command += ["--slots", str(slots), "--cores", str(slots), "--memory-gb", str(slots)]
-    command += ["--work-dir", str(work_dir), "--log-level", log_level]
+    command += ["--work-dir", str(work_dir), "--log-level", log_level, *extra]
     log_path = work_dir.with_suffix(".log")
     work_dir.mkdir(parents=True)
     with log_path.open("wb") as log:
@@ -697,7 +700,15 @@ def run_layout(
             name = f"dispatch-{suffix}-w{index}"
             worker_key = create_key(server, name, "worker")
             workers.append(
-                start_worker(server, worker_key, name, slots, data_dir / f"worker-{index}", args.log_level)
+                start_worker(
+                    server,
+                    worker_key,
+                    name,
+                    slots,
+                    data_dir / f"worker-{index}",
+                    args.log_level,
+                    args.worker_option,
+                )
             )
         wait_registered(server, workers)
         startup = time.monotonic() - started
@@ -905,6 +916,13 @@ def main() -> int:
     parser.add_argument("--server-workers", type=int, default=2, help="gunicorn workers of the API")
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds a phase may take to finish")
     parser.add_argument("--log-level", default="INFO", help="RUNPLANE_LOG_LEVEL of the server and the agents")
+    parser.add_argument(
+        "--worker-option",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="an extra argument for every worker agent, e.g. --worker-option=--claim-gather-seconds=0 (repeatable)",
+    )
     backend = parser.add_mutually_exclusive_group()
     backend.add_argument(
         "--postgres",
