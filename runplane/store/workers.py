@@ -26,6 +26,7 @@ from runplane.scheduler import WAITING_PREFIX, Capacity, ClaimSpec, Demand
 from runplane.store import events, gangs
 from runplane.store.claim import claim_statement, greatest
 from runplane.store.database import Database, Transaction
+from runplane.store.rows import TASK_COLUMNS, TASKS, WORKERS, task_from
 from runplane.store.tables import ReservationRow, TaskPartRow, TaskRow, WorkerRow
 
 
@@ -108,48 +109,42 @@ def _unread_statement(
     run with bound parameters (``set_<column>`` for each of `columns`, and ``report_task_id``,
     ``report_worker_id``, ``report_user_id``, ``report_retry_count``, ``report_progress``, ``report_start``): building it per report cost more CPU than
     running it, as with the claim (`runplane.store.claim`)."""
-    tasks = TaskRow.__table__.c
+    tasks = TASKS.c
+    workers = WORKERS.c
     worker = bindparam("report_worker_id", type_=tasks.worker_id.type)
     owned = (
-        select(WorkerRow.id)
+        select(workers.id)
         .where(
-            WorkerRow.id == worker,
-            WorkerRow.user_id == bindparam("report_user_id", type_=WorkerRow.user_id.type),
+            workers.id == worker,
+            workers.user_id == bindparam("report_user_id", type_=workers.user_id.type),
         )
         .exists()
     )
     conditions: list[Any] = [
-        TaskRow.id == bindparam("report_task_id", type_=tasks.id.type),
-        TaskRow.worker_id == worker,
-        TaskRow.status.in_(from_status),
-        TaskRow.node_count == 1,  # a multi-node task's reports are its parts' (runplane.gangs)
+        tasks.id == bindparam("report_task_id", type_=tasks.id.type),
+        tasks.worker_id == worker,
+        tasks.status.in_(from_status),
+        tasks.node_count == 1,  # a multi-node task's reports are its parts' (runplane.gangs)
         owned,
     ]
     if attempt:
-        conditions.append(
-            TaskRow.retry_count == bindparam("report_retry_count", type_=tasks.retry_count.type)
-        )
+        conditions.append(tasks.retry_count == bindparam("report_retry_count", type_=tasks.retry_count.type))
     if secret_free:
         # An ending write redacts the texts it writes by the task's secret values (erase_secrets): a task
         # holding any is read first.
-        conditions.append(cast(TaskRow.secrets, String) == "{}")
+        conditions.append(cast(tasks.secrets, String) == "{}")
     values: dict[str, Any] = {name: bindparam(f"set_{name}", type_=tasks[name].type) for name in columns}
     if progress:
         values["progress"] = greatest(
-            dialect, TaskRow.progress, bindparam("report_progress", type_=tasks.progress.type)
+            dialect, tasks.progress, bindparam("report_progress", type_=tasks.progress.type)
         )
     if start:
         values["started_at"] = func.coalesce(
-            TaskRow.started_at, bindparam("report_start", type_=tasks.started_at.type)
+            tasks.started_at, bindparam("report_start", type_=tasks.started_at.type)
         )
-    lease = select(WorkerRow.lease_expires_at).where(WorkerRow.id == worker).scalar_subquery()
-    return (
-        update(TaskRow)
-        .where(*conditions)
-        .values(**values)
-        .returning(TaskRow, lease)
-        .execution_options(**_RETURNING)
-    )
+    lease = select(workers.lease_expires_at).where(workers.id == worker).scalar_subquery()
+    # On the tables, returning the task's columns (`runplane.store.rows`): ~4x cheaper than the ORM's.
+    return update(TASKS).where(*conditions).values(**values).returning(*TASK_COLUMNS, lease)
 
 
 @dataclass(frozen=True)
@@ -475,10 +470,10 @@ class WorkerStore:
         if waiting:
             spec, held = await self._claim_gangs(session, spec, claimed, max_tasks, master_port)
         while not held and len(claimed) < max_tasks and spec.free.slots >= 1:
-            result = await session.execute(*claim_statement(self.dialect, spec))
-            row = result.scalars().first()
-            if row is None:
+            found = (await session.execute(*claim_statement(self.dialect, spec))).first()
+            if found is None:
                 break
+            row = task_from(found)
             batch.add(row, previous=TaskStatus.queued)
             claimed.append(Claimed(row))
             spec = _taken(spec, row)
@@ -636,7 +631,7 @@ class WorkerStore:
             found = (await session.execute(statement, params)).first()
             if found is None:
                 return None
-            row, lease = found
+            row, lease = task_from(found), found[len(TASK_COLUMNS)]
             await _recorded(session, row, previous, ending)
             return Reported(row, lease)
 
@@ -750,12 +745,12 @@ class WorkerStore:
         ended: dict[str, TaskRow] = {}
         if not task_ids:
             return ended
-        found = await session.scalars(
-            select(TaskRow)
-            .where(TaskRow.id.in_(task_ids), TaskRow.worker_id == worker_id, TaskRow.node_count == 1)
-            .execution_options(populate_existing=True)
+        found = await session.execute(
+            select(*TASK_COLUMNS).where(
+                TASKS.c.id.in_(task_ids), TASKS.c.worker_id == worker_id, TASKS.c.node_count == 1
+            )
         )
-        rows = {row.id: row for row in found}
+        rows = {row.id: row for row in map(task_from, found)}
         for task_id in task_ids:
             row = rows.get(task_id)
             plan = decide(row) if row is not None else None
@@ -766,16 +761,17 @@ class WorkerStore:
             values = erase_secrets(None, plan.values)
             if plan.started is not None:
                 values = {**plan.started, **values}
+            # On the table (`runplane.store.rows`): an ORM UPDATE ... RETURNING costs ~4x the CPU.
             result = await session.execute(
-                update(TaskRow)
-                .where(TaskRow.id == task_id, TaskRow.worker_id == worker_id, TaskRow.status == read)
+                update(TASKS)
+                .where(TASKS.c.id == task_id, TASKS.c.worker_id == worker_id, TASKS.c.status == read)
                 .values(**values)
-                .returning(TaskRow)
-                .execution_options(**_RETURNING)
+                .returning(*TASK_COLUMNS)
             )
-            changed = result.scalars().first()
-            if changed is None:  # it moved since it was read: nothing written
+            returned = result.first()
+            if returned is None:  # it moved since it was read: nothing written
                 continue
+            changed = task_from(returned)
             if started is not None:
                 batch.add(started, previous=read)
             batch.add(changed, previous=started.status if started is not None else read)

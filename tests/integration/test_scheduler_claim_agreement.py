@@ -384,8 +384,8 @@ async def sql_choice(
                 aging_max_boost=aging.max_boost,
             )
             result = await session.execute(*claim_statement(db.backend, spec))
-            row = result.scalars().first()
-            return None if row is None else row.id
+            row = result.first()
+            return None if row is None else str(row.id)
         finally:
             await transaction.rollback()
 
