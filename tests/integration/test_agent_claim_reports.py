@@ -25,7 +25,7 @@ from tests.support.live import module_database
 from tests.support.openapi import validate_read
 from tests.support.server import RunningServer, new_keys, running_server
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = [pytest.mark.integration, pytest.mark.anyio, pytest.mark.slow]
 
 SERVER_ENV = {
     "RUNPLANE_LEASE_SECONDS": "6",
