@@ -203,10 +203,13 @@ async def test_ended_tasks_are_reported_through_the_next_claims(harness: Harness
     assert [task["status"] for task in tasks] == ["completed"] * 6
     # Their `running` folded into the end (a no-op outlives no start delay), recorded by the server.
     assert all(task["started_at"] is not None for task in tasks)
+    # The server records a claim's reports before it answers: the last claim's answer may still be on its
+    # way to the agent (which counts it on arrival) when the tasks show as ended. A run is held until its
+    # report's answer has come, so once nothing is held every claim that carried one has been counted.
+    await until(lambda: not agent.running_task_ids, 30, "the agent to hold nothing")
     assert client.alone == []
     assert sorted(client.carried) == ["completed"] * 6
     assert client.claims_with_reports <= 6
-    await until(lambda: not agent.running_task_ids, 30, "the agent to hold nothing")
     assert agent._resources.free_slots == 2
 
 
@@ -219,6 +222,8 @@ async def test_a_retried_failure_reported_in_a_claim_may_come_back_in_that_claim
     task_id = await harness.submit("false", max_retries=2, retry_on=["exit_code"])
     (task,) = await harness.ended([task_id])
     assert task["status"] == "failed" and task["retry_count"] == 2, task
+    # As above: the last claim's answer is counted once it reaches the agent, which holds the run until then.
+    await until(lambda: not agent.running_task_ids, 30, "the agent to hold nothing")
     assert client.carried == ["failed"] * 3 and client.alone == []
     after = await harness.submit("true")
     assert (await harness.ended([after]))[0]["status"] == "completed"
