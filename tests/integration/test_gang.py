@@ -173,7 +173,9 @@ def test_killing_one_parts_worker_fails_the_whole_gang_and_leaves_no_part_runnin
         seen[:] = [task.get("node_assignments"), task["status"], task.get("message"), task_processes(token)]
         # Each part shows as its process and the shim that started it; at least one per part.
         return (
-            task["status"] == "running" and len(task_processes(token)) >= 3 and all_reduced(system, task_id, 3)
+            task["status"] == "running"
+            and len(task_processes(token)) >= 3
+            and all_reduced(system, task_id, 3)
         )
 
     try:
@@ -250,9 +252,11 @@ def test_killing_one_parts_worker_requeues_the_whole_gang_when_its_policy_retrie
         max_retries=1,
     )
     poll(
-        lambda: system.task(task_id)["status"] == "running"
-        and len(task_processes(token)) >= 2
-        and all_reduced(system, task_id, 2),
+        lambda: (
+            system.task(task_id)["status"] == "running"
+            and len(task_processes(token)) >= 2
+            and all_reduced(system, task_id, 2)
+        ),
         timeout=120,
         interval=0.3,
         what="both parts to run and all-reduce",
