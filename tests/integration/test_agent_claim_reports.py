@@ -25,7 +25,7 @@ from tests.support.live import module_database
 from tests.support.openapi import validate_read
 from tests.support.server import RunningServer, new_keys, running_server
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = [pytest.mark.integration, pytest.mark.anyio, pytest.mark.slow]
 
 SERVER_ENV = {
     "RUNPLANE_LEASE_SECONDS": "6",
@@ -214,7 +214,6 @@ async def test_ended_tasks_are_reported_through_the_next_claims(harness: Harness
     assert client.alone == []
     assert sorted(client.carried) == ["completed"] * 6
     assert client.claims_with_reports <= 6
-    await until(lambda: not agent.running_task_ids, 30, "the agent to hold nothing")
     assert agent._resources.free_slots == 2
 
 

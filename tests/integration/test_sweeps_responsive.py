@@ -18,7 +18,7 @@ import pytest
 from runplane import audit
 from tests.conftest import auth
 
-pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+pytestmark = [pytest.mark.integration, pytest.mark.anyio, pytest.mark.slow]
 
 TASKS = 3000  # six chunks of the bulk writes (runplane.store.sweeps.CHUNK, runplane.store.audit._CHUNK)
 TASK = {"job_name": "shard", "entrypoint": "python scan.py", "args": ["--shard", "{shard}"]}

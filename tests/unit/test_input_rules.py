@@ -5,17 +5,18 @@ redaction of whole JSON values (`SecretValues.deep`)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-import yaml
 
+from runplane.app import load_spec
 from runplane.entrypoints import entrypoint_words
 from runplane.redaction import MIN_SECRET_CHARS, REDACTED, SecretValues
 from runplane.validation import utc_instant
 from runplane.workdir import mount_parts, mount_path_problem
 
-SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "openapi.yaml").read_text())
+# Parsed once per process with libyaml (runplane.app.load_spec): pure-Python safe_load took ~1 s of
+# every test process's collection, per module. Read only.
+SPEC = load_spec()
 
 
 @pytest.mark.parametrize(
