@@ -18,6 +18,7 @@ from runplane.security import Principal
 from runplane.settings import Settings
 from runplane.store import events, notify
 from runplane.store.database import Database
+from runplane.store.event_log import EventLog
 from runplane.store.tables import EventRow, utcnow
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -333,3 +334,28 @@ async def test_a_claim_that_starts_waiting_hears_of_a_task_queued_while_nobody_l
     assert hub.arrivals.generation == seen  # nobody listened: not read yet
     async with asyncio.timeout(DEADLINE):  # ... and the claim waits: it is woken, not left to its re-check
         assert await hub.arrivals.wait(seen, 3600.0)
+
+
+async def test_a_read_while_an_id_gap_is_open_is_one_statement(db: Database, settings: Settings):
+    """PostgreSQL: the snapshot's xmin comes with the rows, not in a statement of its own before them."""
+    if db.backend != "postgresql":
+        pytest.skip("id gaps wait on transactions only on PostgreSQL")
+    from sqlalchemy import event as sa_event
+
+    log = EventLog(db)
+    await record(db, "alice", 0)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    sa_event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        rows, xmin = await log.read_after(0, 10, with_xmin=True)
+        empty, no_xmin = await log.read_after(rows[-1].id, 10, with_xmin=True)
+    finally:
+        sa_event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert [row.data["index"] for row in rows] == [0]
+    assert isinstance(xmin, int) and xmin > 0
+    assert list(empty) == [] and no_xmin is None  # no row after a gap: nothing to decide about it
+    assert len([s for s in statements if "events" in s]) == 2 and len(statements) == 2
