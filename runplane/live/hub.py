@@ -362,13 +362,17 @@ class EventHub:
         if not self._subs:
             self._heard()  # the reader reads on its clock again
         self._subs[sub] = None
-        if self._queue_stale and _wants_queue_stats(sub):
-            # The queue changed while nobody here could be told, so nothing was counted: recount now.
-            self._queue_stale = False
-            self._queue_changed.set()
+        self.topics_changed(sub)
         self.stats.connections[kind] += 1
         metrics.connection_opened(kind)
         return sub
+
+    def topics_changed(self, sub: Subscription) -> None:
+        """`sub` is new or its topics changed (a WebSocket `subscribe`): when it can receive `queue_stats`
+        now and the queue changed while nobody here could, recount (nothing was counted then)."""
+        if self._queue_stale and sub in self._subs and _wants_queue_stats(sub):
+            self._queue_stale = False
+            self._queue_changed.set()
 
     def unsubscribe(self, sub: Subscription) -> None:
         if self._subs.pop(sub, "absent") is None:
