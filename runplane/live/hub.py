@@ -7,10 +7,14 @@ processes of one server (`runplane.live.siblings`), or a commit in this process)
 hands each event to every subscriber that wants it. Every process and host does the same, so a client sees
 the same events whichever process it is connected to.
 
-A process nobody listens to (no subscriber, no waiting long-poll claim, no id gap open) reads on wake-ups
-only (its own commits, NOTIFY) and for pruning, not on the clock: an idle server costs next to nothing.
-Its cursor may then lag what other processes wrote (SQLite), so a new subscription first calls
-`catch_up()`, which reads up to the end of the log before the subscriber's starting point is taken.
+A process nobody listens to (no subscriber, no waiting long-poll claim) reads on wake-ups only (its own
+commits, NOTIFY, a sibling's datagram), at most once every `UNHEARD_POLL_GAP` however many commits wake
+it, and for pruning, not on the clock: an idle server costs next to nothing, and a busy one nobody
+watches reads the log about once a second per process, not after every commit (docs/benchmarks.md, "The
+event hub's cost per commit"). Its cursor thus lags the log by up to that gap (more for what other
+processes wrote on SQLite without a datagram), so a new subscription first calls `catch_up()`, which
+reads up to the end of the log before the subscriber's starting point is taken; a claim that starts to
+wait wakes the reader at once (`Arrivals.on_wait`), so it hears of any task queued since its look.
 
 Ordering and the id seam. Ids are handed out in insertion order, but on PostgreSQL transactions commit
 in any order: id 11 can be visible while id 10 is still in flight. The reader therefore never passes a
@@ -27,8 +31,9 @@ queue, dropping anything at or below the last id it sent; no event is lost or re
 Each subscriber has a bounded queue; the hub never waits for one. A subscriber whose queue is full is
 dropped (`reason` set, `closed` fired) and its connection is closed by its owner with that reason.
 
-Queue figures: after status and worker changes the hub appends `queue_stats` events (see
-`runplane.live.queue_stats`).
+Queue figures: after status and worker changes, a hub with a subscriber that can receive them appends
+`queue_stats` events (see `runplane.live.queue_stats`). A hub nobody here could tell does not recount; it
+recounts when such a subscriber arrives after changes it did not count.
 
 Tenancy: admins receive every event; `worker_status` and `queue_stats` go to everyone; any other event
 only to the user it belongs to (`EventRow.user_id`).
@@ -83,6 +88,10 @@ submission writes one) is read in batches, at most 1 / MIN_POLL_GAP reads a seco
 requests write: otherwise each write request paid a read of the log after it (docs/benchmarks.md, "The
 API's fixed cost"). The price is up to this much delay for live events under load; a wake-up while a
 long-poll claim waits is read at once (`EventHub._poll_delay`)."""
+UNHEARD_POLL_GAP: Final = 1.0
+"""`MIN_POLL_GAP` of a process nobody listens to (no subscriber, no waiting claim): its reads only keep
+its cursor near the end of the log, so that `catch_up` has little to read; a subscriber or a claim that
+arrives in the middle of the gap ends it (`EventHub._hurry`)."""
 
 ConnectionKind = Literal["websocket", "sse"]
 
@@ -130,6 +139,11 @@ class LiveEvent:
 
     def sse(self) -> str:
         return f"id: {self.id}\nevent: {self.topic}\ndata: {self.message}\n\n"
+
+
+def _wants_queue_stats(sub: Subscription) -> bool:
+    """Whether `sub` can receive `queue_stats` events (every principal may; a task's stream never does)."""
+    return sub.task_id is None and (sub.topics is None or events.QUEUE_STATS in sub.topics)
 
 
 def visible(principal: Principal, topic: str, user_id: str | None) -> bool:
@@ -256,9 +270,14 @@ class EventHub:
         self._last_poll = 0.0
         self._poll_lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._hurry = asyncio.Event()
+        """Set when a subscriber or a waiting claim arrives: the reader's pause between reads is
+        recomputed (it may be shorter now)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._queue_changed = asyncio.Event()
+        self._queue_stale = False
+        """Whether the queue changed while no subscriber here could receive its figures (not recounted)."""
         self.arrivals = Arrivals()
         """Told of every task that became `queued` and every worker status change (long-poll claims wait on
         it; see runplane.live.arrivals)."""
@@ -275,9 +294,10 @@ class EventHub:
         """Reads the current end of the log (live streams start there) and starts the reader."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._hurry = asyncio.Event()
         self._poll_lock = asyncio.Lock()
         self.arrivals.closed = False
-        self.arrivals.on_wait = self.wake
+        self.arrivals.on_wait = self._heard
         try:
             await self._init_cursor()
         except Exception:
@@ -312,6 +332,11 @@ class EventHub:
         """Poll now (a hint that new events were committed)."""
         self._wake.set()
 
+    def _heard(self) -> None:
+        """Someone listens now (a subscriber, a waiting claim): read at once, not after the unheard gap."""
+        self._wake.set()
+        self._hurry.set()
+
     def _woken(self) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
@@ -335,11 +360,19 @@ class EventHub:
             raise HubNotReady("the event log has not been read yet")
         sub = Subscription(principal, kind, self.queue_size, self.cursor, topics=topics, task_id=task_id)
         if not self._subs:
-            self._wake.set()  # the reader reads on its clock again
+            self._heard()  # the reader reads on its clock again
         self._subs[sub] = None
+        self.topics_changed(sub)
         self.stats.connections[kind] += 1
         metrics.connection_opened(kind)
         return sub
+
+    def topics_changed(self, sub: Subscription) -> None:
+        """`sub` is new or its topics changed (a WebSocket `subscribe`): when it can receive `queue_stats`
+        now and the queue changed while nobody here could, recount (nothing was counted then)."""
+        if self._queue_stale and sub in self._subs and _wants_queue_stats(sub):
+            self._queue_stale = False
+            self._queue_changed.set()
 
     def unsubscribe(self, sub: Subscription) -> None:
         if self._subs.pop(sub, "absent") is None:
@@ -491,24 +524,40 @@ class EventHub:
                         await self._wake.wait()
                 # Wake-ups that come within MIN_POLL_GAP of the last poll wait for the rest of it and
                 # are then served by one read.
-                await asyncio.sleep(self._poll_delay())
+                await self._pause()
 
     def _poll_delay(self) -> float:
         """Seconds until the next poll may start: none after a quiet spell or while a long-poll claim waits
-        for work, else the rest of MIN_POLL_GAP.
+        for work, else the rest of MIN_POLL_GAP (UNHEARD_POLL_GAP while nobody listens).
 
         A waiting claim is an idle worker: the task it waits for should start now, not after the gap (up
         to 50 ms of the submit→start latency, issue 11 §3). While workers are busy no claim waits, so a
         burst of submissions is still read in batches."""
         if self.arrivals.waiting:
             return 0.0
-        return max(0.0, self._polled_at + MIN_POLL_GAP - time.monotonic())
+        gap = MIN_POLL_GAP if self._subs else UNHEARD_POLL_GAP
+        return max(0.0, self._polled_at + gap - time.monotonic())
+
+    async def _pause(self) -> None:
+        """Waits out `_poll_delay()`, recomputed whenever a subscriber or a waiting claim arrives."""
+        while True:
+            self._hurry.clear()
+            delay = self._poll_delay()
+            if delay <= 0.0:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._hurry.wait()
 
     async def _queue_stats(self) -> None:
-        """Recounts the queue after changes, at most once per interval (see `runplane.live.queue_stats`)."""
+        """Recounts the queue after changes, at most once per interval, while a subscriber here can receive
+        the figures (see `runplane.live.queue_stats`)."""
         while True:  # until stop() cancels it
             await self._queue_changed.wait()
             self._queue_changed.clear()
+            if not any(_wants_queue_stats(sub) for sub in self._subs):
+                self._queue_stale = True  # nobody here to tell: `subscribe` recounts for the next one
+                continue
             try:
                 await queue_stats.publish_if_changed(self.db)
             except Exception:
@@ -525,7 +574,7 @@ class EventHub:
         assert self.cursor is not None
         self._wake.clear()
         self._last_poll = time.monotonic()
-        # With a gap open, the snapshot's xmin is taken before the read: transactions that ended before
+        # With a gap open, the read also returns its snapshot's xmin: transactions that ended before
         # that point are visible to it.
         rows, xmin = await self.log.read_after(self.cursor, BATCH, with_xmin=self._gap is not None)
         ready, gap_at = self._in_order(rows, xmin)

@@ -184,7 +184,9 @@ async def _read(websocket: WebSocket, hub: EventHub, sub: Subscription) -> None:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
-        if not hub.offer(sub, _dumps(handle(_text_of(message), sub))):
+        reply = handle(_text_of(message), sub)
+        hub.topics_changed(sub)  # a `subscribe` may make it a receiver of the queue's figures
+        if not hub.offer(sub, _dumps(reply)):
             return
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from sqlalchemy import Row, delete, func, or_, select, text
+from sqlalchemy import Row, delete, func, literal_column, or_, select, text
 from sqlalchemy.engine import make_url
 
 from runplane.lifecycle import LIVE
@@ -70,12 +70,24 @@ class EventLog:
     async def read_after(
         self, cursor: int, limit: int, *, with_xmin: bool
     ) -> tuple[Sequence[EventRecord], int | None]:
-        """Up to `limit` events after `cursor` in id order; with `with_xmin` (PostgreSQL), also the
-        snapshot's xmin taken before the read (transactions that ended before it are visible to it)."""
+        """Up to `limit` events after `cursor` in id order; with `with_xmin` (PostgreSQL), also the xmin
+        of the snapshot the rows were read in (every transaction that ended before it is visible to the
+        read), or None when no row came back (nothing after a gap, so nothing to decide about it).
+
+        The xmin is a column of the same statement: one round trip, and exactly the read's snapshot (a
+        statement of its own before the read would take an older one, which is also safe, but costs a
+        round trip on every read while an id gap is open)."""
+        columns: tuple[Any, ...] = _COLUMNS
+        if with_xmin and self.postgres:
+            columns = (
+                *_COLUMNS,
+                literal_column("pg_snapshot_xmin(pg_current_snapshot())::text").label("snapshot_xmin"),
+            )
+        query = select(*columns).where(EventRow.id > cursor).order_by(EventRow.id).limit(limit)
         async with self.db.reader() as session:
-            xmin = await _snapshot_bound(session, "xmin") if with_xmin and self.postgres else None
-            query = select(*_COLUMNS).where(EventRow.id > cursor).order_by(EventRow.id).limit(limit)
-            return (await session.execute(query)).all(), xmin
+            rows = (await session.execute(query)).all()
+        xmin = int(rows[0].snapshot_xmin) if rows and len(columns) > len(_COLUMNS) else None
+        return rows, xmin
 
     async def snapshot_xmax(self) -> int | None:
         """PostgreSQL: the current snapshot's xmax (every transaction in flight now is below it); None on

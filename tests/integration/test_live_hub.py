@@ -18,6 +18,7 @@ from runplane.security import Principal
 from runplane.settings import Settings
 from runplane.store import events, notify
 from runplane.store.database import Database
+from runplane.store.event_log import EventLog
 from runplane.store.tables import EventRow, utcnow
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -180,10 +181,13 @@ async def test_old_events_are_pruned_but_never_the_newest(hub: EventHub, db: Dat
 
 
 async def test_a_wake_up_after_a_quiet_spell_polls_at_once_and_others_wait_for_the_gap(hub: EventHub):
-    hub._polled_at = float("-inf")  # no poll for a long time
-    assert hub._poll_delay() == 0.0
-    hub._polled_at = time.monotonic()  # a poll just started
-    assert 0.0 < hub._poll_delay() <= hub_module.MIN_POLL_GAP
+    with hub.subscription(ALICE, "websocket"):
+        hub._polled_at = float("-inf")  # no poll for a long time
+        assert hub._poll_delay() == 0.0
+        hub._polled_at = time.monotonic()  # a poll just started
+        assert 0.0 < hub._poll_delay() <= hub_module.MIN_POLL_GAP
+    # Nobody listens: the gap is the unheard one.
+    assert hub_module.MIN_POLL_GAP < hub._poll_delay() <= hub_module.UNHEARD_POLL_GAP
 
 
 async def test_a_wake_up_while_a_claim_waits_for_work_polls_at_once(hub: EventHub):
@@ -261,3 +265,97 @@ async def test_a_waiting_claim_keeps_the_hub_reading_on_its_clock(hub: EventHub,
     hub.arrivals.notify()
     assert await waiter
     assert hub.arrivals.waiting == 0
+
+
+class CountedPolls:
+    """Counts the hub's reads of the log (its reader's and `catch_up`'s)."""
+
+    def __init__(self, hub: EventHub, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        poll = hub._poll
+
+        async def counted() -> bool:
+            self.count += 1
+            return await poll()
+
+        monkeypatch.setattr(hub, "_poll", counted)
+
+
+async def quiet(hub: EventHub) -> None:
+    """Until the reader waits for a wake-up with none pending (PostgreSQL's LISTEN connection wakes it
+    once at its start) and its last read is over (with the unheard gap as it is: call it before making
+    the gap longer)."""
+    await eventually(lambda: not hub._wake.is_set() and not hub._poll_lock.locked())
+
+
+async def test_a_hub_nobody_listens_to_does_not_read_after_each_commit_yet_a_new_subscriber_misses_nothing(
+    hub: EventHub, db: Database, monkeypatch: pytest.MonkeyPatch
+):
+    """A process with no subscriber and no waiting claim reads the log at most once per
+    UNHEARD_POLL_GAP, however many of its commits wake it; a subscriber that arrives then catches up and
+    gets every later event at once (not after the gap), and none before its starting point."""
+    polls = CountedPolls(hub, monkeypatch)
+    await quiet(hub)
+    monkeypatch.setattr(hub_module, "UNHEARD_POLL_GAP", 3600.0)
+    hub._polled_at = time.monotonic()  # a read just happened: the next waits for the unheard gap
+    before = polls.count
+    for index in range(5):
+        await record(db, "alice", index)
+        await asyncio.sleep(2 * hub_module.MIN_POLL_GAP)  # each commit wakes the reader in its own gap
+    assert polls.count == before  # woken five times, read none
+    assert hub._wake.is_set()
+
+    async with db.reader() as session:
+        newest = (await session.execute(select(func.max(EventRow.id)))).scalar_one()
+    await hub.catch_up()
+    with hub.subscription(ALICE, "websocket") as sub:
+        assert sub.after == newest  # the five are behind its starting point (a replay's business)
+        await record(db, "alice", 5)
+        [live] = await take(sub, 1)  # within DEADLINE, far less than the unheard gap
+    assert live.data["index"] == 5
+    replayed = [event.data["index"] async for event in hub.replay(ALICE, after=newest - 5, upto=sub.after)]
+    assert replayed == [0, 1, 2, 3, 4]
+
+
+async def test_a_claim_that_starts_waiting_hears_of_a_task_queued_while_nobody_listened(
+    hub: EventHub, db: Database, monkeypatch: pytest.MonkeyPatch
+):
+    """The unheard gap holds the reader back, but a long-poll claim that starts to wait ends it: a task
+    queued between the claim's look and its wait still wakes it at once."""
+    await quiet(hub)
+    monkeypatch.setattr(hub_module, "UNHEARD_POLL_GAP", 3600.0)
+    hub._polled_at = time.monotonic()
+    seen = hub.arrivals.generation  # the claim looks for work (none) ...
+    async with db.session() as session:  # ... a task is queued meanwhile ...
+        await events.record(
+            session, topic=events.TASK_UPDATE, task_id="t-q", user_id="alice", data={"status": "queued"}
+        )
+    await asyncio.sleep(2 * hub_module.MIN_POLL_GAP)
+    assert hub.arrivals.generation == seen  # nobody listened: not read yet
+    async with asyncio.timeout(DEADLINE):  # ... and the claim waits: it is woken, not left to its re-check
+        assert await hub.arrivals.wait(seen, 3600.0)
+
+
+async def test_a_read_while_an_id_gap_is_open_is_one_statement(db: Database, settings: Settings):
+    """PostgreSQL: the snapshot's xmin comes with the rows, not in a statement of its own before them."""
+    if db.backend != "postgresql":
+        pytest.skip("id gaps wait on transactions only on PostgreSQL")
+    from sqlalchemy import event as sa_event
+
+    log = EventLog(db)
+    await record(db, "alice", 0)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    sa_event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        rows, xmin = await log.read_after(0, 10, with_xmin=True)
+        empty, no_xmin = await log.read_after(rows[-1].id, 10, with_xmin=True)
+    finally:
+        sa_event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert [row.data["index"] for row in rows] == [0]
+    assert isinstance(xmin, int) and xmin > 0
+    assert list(empty) == [] and no_xmin is None  # no row after a gap: nothing to decide about it
+    assert len([s for s in statements if "events" in s]) == 2 and len(statements) == 2

@@ -263,6 +263,28 @@ async def test_a_user_never_receives_another_users_task_events(live: Live, http:
         await ws.close()
 
 
+async def test_a_socket_that_subscribes_to_the_queue_figures_gets_them_though_nobody_counted(
+    live: Live, http: httpx.AsyncClient
+):
+    """A process nobody could tell does not count the queue; a socket that subscribes to `queue_stats`
+    later (a `subscribe` message, not the connection) makes it recount, instead of waiting for the next
+    change."""
+    driver = TaskDriver(http, live, "ws-figures")
+    witness = await open_ws(live, live.admin, ["task_update"])  # hears of changes, not of figures
+    task_id = await driver.submit(live.alice)
+    await receive_until(witness, lambda m: m["type"] == "task_update" and m["data"]["task_id"] == task_id)
+    # The change went uncounted (the queue_stats task runs at most once a second).
+    await asyncio.sleep(2.0)
+    start = await newest_event_id(live.database_url)
+    figures = await open_ws(live, live.alice, ["queue_stats"])
+    message = json.loads(await recv(figures))
+    assert message["type"] == "queue_stats" and message["id"] > start
+    queue = (await http.get("/v1/queue", headers=auth(live.alice))).json()
+    assert message["data"]["queued"] == queue["queued"]
+    for ws in (witness, figures):
+        await ws.close()
+
+
 async def test_a_plain_http_get_of_ws_is_426(live: Live, http: httpx.AsyncClient):
     response = await http.get("/ws", headers=auth(live.alice))
     assert_error(response, 426, "UPGRADE_REQUIRED", "Use a WebSocket to connect here")
