@@ -231,9 +231,14 @@ async def test_tasks_that_end_together_are_reported_by_one_claim(harness: Harnes
 async def test_a_claim_waits_for_other_tasks_to_end_no_longer_than_the_gather_time(
     harness: Harness, no_linger: None
 ) -> None:
-    agent, client = harness.start(slots=2, claim_gather_seconds=0.2)
+    _agent, client = harness.start(slots=2, claim_gather_seconds=0.2)
     long = await harness.submit("sleep 30")
-    await until(lambda: agent.running_task_ids, 60, "the agent to run the long task")
+
+    async def long_runs() -> bool:
+        return bool((await harness.task(long))["status"] == "running")
+
+    # Reported `running` once its process has run the start report delay (0.5 s).
+    await until(long_runs, 60, "the long task to run")
     short = await harness.submit("true")
     (task,) = await harness.ended([short])
     assert task["status"] == "completed"
