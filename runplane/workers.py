@@ -300,18 +300,13 @@ class WorkerManager:
             else:
                 outcomes[index] = await self._carried(principal, worker_id, task_id, item.report)
         worker = await self.touch(worker)
-        if worker.status == "offline":
-            # Lost meanwhile (the reaper): the plain ends go as single reports would, then the 409.
-            for index, item in enumerate(carried):
-                if index not in outcomes:
-                    outcomes[index] = await self._carried(
-                        principal, worker_id, item.task_id.root, item.report
-                    )
-            raise self._gone(worker)
-        takes = (
-            worker.status == "active" and request.free_slots >= 1 and not (gone is not None and await gone())
-        )
-        ended, claimed = await self._end_and_claim(worker, plain, request if takes else None)
+        ended: dict[str, TaskRow] = {}
+        claimed: list[Claimed] = []
+        # Lost meanwhile (the reaper): the plain ends go as single reports would, then the 409.
+        if worker.status != "offline":
+            takes = worker.status == "active" and request.free_slots >= 1
+            takes = takes and not (gone is not None and await gone())
+            ended, claimed = await self._end_and_claim(worker, plain, request if takes else None)
         for index, item in enumerate(carried):
             task_id = item.task_id.root
             if index in outcomes:
@@ -320,6 +315,8 @@ class WorkerManager:
                 outcomes[index] = CarriedReport(task_id, row=ended[task_id])
             else:
                 outcomes[index] = await self._carried(principal, worker_id, task_id, item.report)
+        if worker.status == "offline":
+            raise self._gone(worker)
         return [outcomes[index] for index in range(len(carried))], claimed
 
     async def _carried(

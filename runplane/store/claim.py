@@ -38,14 +38,12 @@ from sqlalchemy import (
 
 from runplane.lifecycle import ACTIVE, TaskStatus
 from runplane.scheduler import ClaimSpec
-from runplane.store.rows import TASK_COLUMNS
+from runplane.store.rows import TASK_COLUMNS, TASKS, WORKERS
 from runplane.store.tables import (
     ReservationRow,
     ReservationWorkerRow,
     TaskPartRow,
-    TaskRow,
     UTCDateTime,
-    WorkerRow,
 )
 
 
@@ -92,8 +90,6 @@ def _gpu_type_sql(dialect: str, table: Any, gpu_names: Sequence[str]) -> ColumnE
     return or_(table.gpu_type.is_(None), *matches) if matches else table.gpu_type.is_(None)
 
 
-_TASKS: Table = TaskRow.__table__  # type: ignore[assignment]
-_WORKERS: Table = WorkerRow.__table__  # type: ignore[assignment]
 _RESERVATIONS: Table = ReservationRow.__table__  # type: ignore[assignment]
 _RESERVATION_WORKERS: Table = ReservationWorkerRow.__table__  # type: ignore[assignment]
 _PARTS: Table = TaskPartRow.__table__  # type: ignore[assignment]
@@ -102,15 +98,15 @@ _PARTS: Table = TaskPartRow.__table__  # type: ignore[assignment]
 class _Binds:
     """The claim's bound parameters: what changes from one claim to the next."""
 
-    worker_id = bindparam("claim_worker_id", type_=_TASKS.c.worker_id.type)
+    worker_id = bindparam("claim_worker_id", type_=TASKS.c.worker_id.type)
     now = bindparam("claim_now", type_=UTCDateTime())
-    cpu = bindparam("claim_cpu", type_=_TASKS.c.cpu.type)
-    memory_gb = bindparam("claim_memory_gb", type_=_TASKS.c.memory_gb.type)
-    gpus = bindparam("claim_gpus", type_=_TASKS.c.gpu.type)
-    slots = bindparam("claim_slots", type_=_TASKS.c.cpu.type)
-    rate = bindparam("claim_aging_rate", type_=_TASKS.c.memory_gb.type)
-    max_boost = bindparam("claim_aging_max_boost", type_=_TASKS.c.memory_gb.type)
-    message = bindparam("claim_message", type_=_TASKS.c.message.type)
+    cpu = bindparam("claim_cpu", type_=TASKS.c.cpu.type)
+    memory_gb = bindparam("claim_memory_gb", type_=TASKS.c.memory_gb.type)
+    gpus = bindparam("claim_gpus", type_=TASKS.c.gpu.type)
+    slots = bindparam("claim_slots", type_=TASKS.c.cpu.type)
+    rate = bindparam("claim_aging_rate", type_=TASKS.c.memory_gb.type)
+    max_boost = bindparam("claim_aging_max_boost", type_=TASKS.c.memory_gb.type)
+    message = bindparam("claim_message", type_=TASKS.c.message.type)
 
 
 def _reservation_sql(dialect: str, candidate: Any) -> list[ColumnElement[bool]]:
@@ -124,7 +120,7 @@ def _reservation_sql(dialect: str, candidate: Any) -> list[ColumnElement[bool]]:
     res_table = _RESERVATIONS.alias("res")
     link_table = _RESERVATION_WORKERS.alias("link")
     res, link = res_table.c, link_table.c
-    running = _TASKS.alias("running").c
+    running = TASKS.alias("running").c
     mine_here = (running.reservation_id == res.id, running.worker_id == _Binds.worker_id)
     active = running.status.in_(ACTIVE)
     part = _PARTS.alias("part").c
@@ -221,9 +217,9 @@ def _cached_statement(dialect: str, gpu_names: tuple[str, ...], has_slot: bool) 
 
     Written on the tables, not the ORM classes, and returning the task's columns (`runplane.store.rows`):
     an ORM-enabled UPDATE ... RETURNING runs the ORM's machinery on every execution, ~4x the CPU."""
-    candidate_table = _TASKS.alias("candidate")
+    candidate_table = TASKS.alias("candidate")
     candidate = candidate_table.c
-    workers = _WORKERS.c
+    workers = WORKERS.c
     worker_is_active = exists().where(workers.id == _Binds.worker_id, workers.status == "active")
     conditions = [
         candidate.status == TaskStatus.queued,
@@ -253,14 +249,14 @@ def _cached_statement(dialect: str, gpu_names: tuple[str, ...], has_slot: bool) 
         "updated_at": _Binds.now,
         "message": _Binds.message,
     }
-    tasks = _TASKS.c
+    tasks = TASKS.c
     if dialect == "postgresql":
         nxt = chosen.with_for_update(skip_locked=True, of=candidate_table).cte("next")
         target = tasks.id == nxt.c.id
     else:
         target = tasks.id == chosen.scalar_subquery()
     return (
-        update(_TASKS)
+        update(TASKS)
         .where(target, tasks.status == TaskStatus.queued)
         .values(**values)
         .returning(*TASK_COLUMNS)

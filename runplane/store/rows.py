@@ -37,3 +37,12 @@ def task_from(row: Row[Any] | tuple[Any, ...], offset: int = 0) -> TaskRow:
     task: TaskRow = _NEW()
     task.__dict__.update(zip(_KEYS, row[offset : offset + len(_KEYS)], strict=True))
     return task
+
+
+def task_with(task: TaskRow, values: dict[str, Any]) -> TaskRow:
+    """A transient copy of `task` with `values` (column keys) applied: the row an UPDATE of those values
+    would have returned, for the events of a state one UPDATE passes through (a folded start)."""
+    copy: TaskRow = _NEW()
+    copy.__dict__.update({key: getattr(task, key) for key in _KEYS})
+    copy.__dict__.update(values)
+    return copy

@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, Update, and_, bindparam, cast, func, or_, select, update
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -26,7 +25,7 @@ from runplane.scheduler import WAITING_PREFIX, Capacity, ClaimSpec, Demand
 from runplane.store import events, gangs
 from runplane.store.claim import claim_statement, greatest
 from runplane.store.database import Database, Transaction
-from runplane.store.rows import TASK_COLUMNS, TASKS, WORKERS, task_from
+from runplane.store.rows import TASK_COLUMNS, TASKS, WORKERS, task_from, task_with
 from runplane.store.tables import ReservationRow, TaskPartRow, TaskRow, WorkerRow
 
 
@@ -53,19 +52,6 @@ def _lesser(a: Capacity, b: Capacity) -> Capacity:
 def _taken(spec: ClaimSpec, task: TaskRow) -> ClaimSpec:
     """`spec` with one more task's resources and slot taken off what is free."""
     return replace(spec, free=_less(spec.free, task))
-
-
-_TASK_COLUMNS: tuple[str, ...] = tuple(attr.key for attr in sa_inspect(TaskRow).column_attrs)
-
-
-def _changed_copy(row: TaskRow, values: dict[str, Any]) -> TaskRow:
-    """A detached copy of `row` with `values` (column keys) applied: the row an UPDATE of those values
-    would have returned, for the events of a state that is passed through in one UPDATE (a folded
-    start). Made before `row` itself is updated: an UPDATE ... RETURNING refreshes `row` in place."""
-    copy = TaskRow(**{key: getattr(row, key) for key in _TASK_COLUMNS})
-    for key, value in values.items():
-        setattr(copy, key, value)
-    return copy
 
 
 # Applied to every ORM UPDATE ... RETURNING: the returned rows replace any loaded copy.
@@ -757,7 +743,7 @@ class WorkerStore:
             if row is None or plan is None:
                 continue
             read = row.status
-            started = _changed_copy(row, plan.started) if plan.started is not None else None
+            started = task_with(row, plan.started) if plan.started is not None else None
             values = erase_secrets(None, plan.values)
             if plan.started is not None:
                 values = {**plan.started, **values}

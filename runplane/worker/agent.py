@@ -590,10 +590,10 @@ class WorkerAgent:
         claiming at the first end splits every batch in two (one slot, then the rest) and doubles the
         claims (issue 11: ~2 tasks per claim on 4 slots). A slot waits at most that long, once per end."""
         gather = self.options.claim_gather_seconds
-        while gather > 0 and self._exchange and self._outbox and self._holding and not self._stopping:
+        while gather > 0 and self._takes_reports() and self._outbox and self._holding:
             oldest = min(item.queued for item in self._outbox.values())
             remaining = oldest + gather - time.monotonic()
-            if remaining <= 0 or self._draining:
+            if remaining <= 0:
                 return
             self._wake.clear()
             await wait_event(self._wake, remaining)
