@@ -187,7 +187,7 @@ def build_services(settings: Settings) -> Services:
         settings,
         on_finished=results.task_finished,  # run.json once a task ends (reaper, multi-node tasks)
         on_ending=results.record_runs,  # run.json in the transaction of a worker's ending report
-        after_ending=results.after_run,  # then a sweep task's summary
+        after_ending=results.after_runs,  # then the summaries of the sweep tasks it ended
         arrivals=hub.arrivals,  # long-poll claims wake on queued tasks
     )
     limiter = RateLimiter(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +92,20 @@ class ArtifactManager:
         if found.stat.st_size > max_bytes:
             raise ValueError(f"{path} is {found.stat.st_size} bytes, more than {max_bytes}")
         return await anyio.to_thread.run_sync(found.path.read_bytes)
+
+    async def read_many(self, attempts: Mapping[str, int], path: str, *, max_bytes: int) -> dict[str, bytes]:
+        """The content of artifact `path` of each task in `attempts` (task id → attempt) that registered
+        one of at most ``max_bytes``: task id → bytes. One query for all of them and one thread to read
+        the files; a task without that artifact, or with a larger or missing file, is left out. Raises
+        `UnsafePathError` for an unsafe `path` (a caller's constant, never a client's)."""
+        name = check_artifact_name(path)
+        registered = await self.store.registered(attempts, name)
+        if not registered:
+            return {}
+        files = {
+            task_id: self.storage.artifact_file(task_id, name, attempts[task_id]) for task_id in registered
+        }
+        return await anyio.to_thread.run_sync(_read_files, files, max_bytes)
 
     async def upload(
         self,
@@ -199,3 +213,17 @@ class ArtifactManager:
             "The artifact path collides with another artifact (a file where a folder is needed, or the reverse)",
             details={"path": path},
         )
+
+
+def _read_files(files: Mapping[str, Path], max_bytes: int) -> dict[str, bytes]:
+    """`ArtifactManager.read_many`'s reads, in its worker thread: each regular file of at most
+    `max_bytes`, by key; others are left out."""
+    read: dict[str, bytes] = {}
+    for key, file in files.items():
+        try:
+            info = os.stat(file)
+            if stat.S_ISREG(info.st_mode) and info.st_size <= max_bytes:
+                read[key] = file.read_bytes()
+        except OSError:
+            continue
+    return read

@@ -31,7 +31,7 @@ from runplane.store.database import Database, Transaction
 from runplane.store.sweeps import SweepStore
 from runplane.store.tables import TaskRow
 from runplane.store.tasks import TaskStore
-from runplane.sweeps import record_summary, variation_label
+from runplane.sweeps import record_summaries, variation_label
 
 logger = logging.getLogger("runplane.results")
 
@@ -209,10 +209,8 @@ class ResultsManager:
             )
         except OSError:
             logger.exception("could not write run.json for task %s", row.id)
-        if current is not None and current.sweep_id is not None and current.status == TaskStatus.completed:
-            await record_summary(
-                SweepStore(self.db), self.artifacts, current, path=RESULTS_FILE, max_bytes=MAX_RESULTS_BYTES
-            )
+        if current is not None:
+            await self.after_runs([current])
 
     async def record_runs(self, rows: Sequence[TaskRow], within: Transaction) -> None:
         """Write run.json for tasks that the open transaction `within` ends (a worker's reports), each from
@@ -240,13 +238,13 @@ class ResultsManager:
         except OSError:
             logger.exception("could not write run.json for tasks %s", ", ".join(row.id for row in rows))
 
-    async def after_run(self, row: TaskRow) -> None:
-        """What follows the commit of a task's end whose run.json `record_runs` wrote in it: a sweep's
-        completed task keeps its results summary (`runplane.sweeps.record_summary`)."""
-        if row.sweep_id is not None and row.status == TaskStatus.completed:
-            await record_summary(
-                SweepStore(self.db), self.artifacts, row, path=RESULTS_FILE, max_bytes=MAX_RESULTS_BYTES
-            )
+    async def after_runs(self, rows: Sequence[TaskRow]) -> None:
+        """What follows the commit of tasks' ends (those whose run.json `record_runs` wrote in it, or one
+        `task_finished` wrote): each completed sweep task keeps its results summary, all of them in one
+        go (`runplane.sweeps.record_summaries`)."""
+        await record_summaries(
+            SweepStore(self.db), self.artifacts, rows, path=RESULTS_FILE, max_bytes=MAX_RESULTS_BYTES
+        )
 
     async def results(self, row: TaskRow) -> models.TaskResults:
         """The task's results.json; 409 before the task has completed, 404 when it wrote none."""

@@ -635,22 +635,35 @@ def task_columns(row: TaskRow) -> dict[str, Any]:
     return columns
 
 
-async def record_summary(
-    store: SweepStore, artifacts: ArtifactManager, row: TaskRow, *, path: str, max_bytes: int
+async def record_summaries(
+    store: SweepStore, artifacts: ArtifactManager, rows: Sequence[TaskRow], *, path: str, max_bytes: int
 ) -> None:
-    """Keeps the numbers of a completed sweep task's results summary (artifact ``path``, at most
-    ``max_bytes``) on its row, for the sweep's table and best trial: read once when the task ends rather
-    than one results.json per task on every read. A task that wrote no valid results file keeps none."""
-    try:
-        data = await artifacts.read_bytes(row.id, path, max_bytes=max_bytes)
-    except ValueError:
+    """Keeps the numbers of each completed sweep task's results summary (artifact ``path`` of the attempt
+    that completed, at most ``max_bytes``) on its row, for the sweep's table and best trial: read once
+    when the task ends rather than one results.json per task on every read. Tasks that end together (the
+    ends one claim carries) cost one artifact query, one thread reading the files and one UPDATE. A task
+    that wrote no valid results file keeps none; rows that are not completed sweep tasks are skipped."""
+    attempts = {
+        row.id: row.retry_count + 1
+        for row in rows
+        if row.sweep_id is not None and row.status == TaskStatus.completed
+    }
+    if not attempts:
         return
-    if data is None:
-        return
-    document = await anyio.to_thread.run_sync(_loads, data)
-    summary = document.get("summary") if isinstance(document, dict) else None
-    if isinstance(summary, dict):
-        await store.set_summary(row.id, summary_metrics(summary))
+    found = await artifacts.read_many(attempts, path, max_bytes=max_bytes)
+    if found:
+        await store.set_summaries(await anyio.to_thread.run_sync(_summaries, found))
+
+
+def _summaries(documents: Mapping[str, bytes]) -> dict[str, dict[str, Any]]:
+    """The summary metrics (`summary_metrics`) of each results document that has a ``summary`` object."""
+    found: dict[str, dict[str, Any]] = {}
+    for task_id, data in documents.items():
+        document = _loads(data)
+        summary = document.get("summary") if isinstance(document, dict) else None
+        if isinstance(summary, dict):
+            found[task_id] = summary_metrics(summary)
+    return found
 
 
 def _loads(data: bytes) -> Any:

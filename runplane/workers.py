@@ -80,6 +80,7 @@ _UNREAD_FROM: dict[str, TaskStatus] = {
 }
 
 FinishedHook = Callable[[TaskRow], Awaitable[None]]
+EndedHook = Callable[[Sequence[TaskRow]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ class WorkerManager:
         *,
         on_finished: FinishedHook | None = None,
         on_ending: EndingHook | None = None,
-        after_ending: FinishedHook | None = None,
+        after_ending: EndedHook | None = None,
         arrivals: Arrivals | None = None,
     ) -> None:
         self.store = store
@@ -143,8 +144,9 @@ class WorkerManager:
         # task's parts (the results manager writes run.json there), given by runplane.app.build_services.
         self.on_finished = on_finished
         # A worker's report that ends a task calls `on_ending` inside the transaction of that end (run.json,
-        # its file and row: ResultsManager.record_run), then `after_ending` once it committed (a sweep's
-        # summary). Without `on_ending`, such an end calls `on_finished` after its commit instead.
+        # its file and row: ResultsManager.record_runs), then `after_ending` once it committed, with every
+        # task that transaction ended (sweep tasks' summaries: ResultsManager.after_runs). Without
+        # `on_ending`, such an end calls `on_finished` after its commit instead.
         self.on_ending = on_ending
         self.after_ending = after_ending
         # Multi-node tasks' parts: their reports, recovery and stops (runplane.gangs).
@@ -382,8 +384,7 @@ class WorkerManager:
                 max_tasks=request.max_tasks or 1,
                 master_port=request.master_port,
             )
-        for row in ended.values():
-            await self._ended(row)
+        await self._ended(*ended.values())
         return ended, claimed
 
     def _claim_spec(self, worker: WorkerRow, request: ClaimRequest) -> ClaimSpec:
@@ -811,18 +812,21 @@ class WorkerManager:
 
         return reason
 
-    async def _ended(self, row: TaskRow) -> None:
-        """After the commit of a task's end on a worker's report: `after_ending` when `on_ending` ran in
-        its transaction, else `on_finished`."""
+    async def _ended(self, *rows: TaskRow) -> None:
+        """After the commit of tasks' ends on a worker's report(s): `after_ending`, once for all of them,
+        when `on_ending` ran in their transaction, else `on_finished` for each."""
+        if not rows:
+            return
         if self.on_ending is None:
-            await self._finished(row)
+            for row in rows:
+                await self._finished(row)
             return
         if self.after_ending is None:
             return
         try:
-            await self.after_ending(row)
+            await self.after_ending(rows)
         except Exception:
-            logger.exception("after-end hook failed for task %s", row.id)
+            logger.exception("after-end hook failed for tasks %s", ", ".join(row.id for row in rows))
 
     async def _finished(self, row: TaskRow) -> None:
         if self.on_finished is None:

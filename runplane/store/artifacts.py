@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -65,6 +65,20 @@ class ArtifactStore:
     async def get(self, task_id: str, path: str, attempt: int = 1) -> ArtifactRow | None:
         async with self.db.reader() as session:
             return await session.get(ArtifactRow, (task_id, attempt, path))
+
+    async def registered(self, attempts: Mapping[str, int], path: str) -> set[str]:
+        """Of the tasks in `attempts` (task id → attempt), those that have an artifact at `path` of that
+        attempt: one SELECT for all of them."""
+        if not attempts:
+            return set()
+        artifacts = cast(Table, ArtifactRow.__table__)
+        async with self.db.reader() as session:
+            found = await session.execute(
+                select(artifacts.c.task_id, artifacts.c.attempt).where(
+                    artifacts.c.task_id.in_(list(attempts)), artifacts.c.path == path
+                )
+            )
+            return {task_id for task_id, attempt in found if attempts[task_id] == attempt}
 
     async def for_task(self, task_id: str, attempt: int = 1) -> Sequence[ArtifactRow]:
         async with self.db.reader() as session:

@@ -9,13 +9,13 @@ the same transaction as :mod:`runplane.events` does for one task: the live event
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Final, cast
 
 from anyio.lowlevel import checkpoint
-from sqlalchemy import String, Table, case, func, insert, null, or_, select, update
+from sqlalchemy import String, Table, bindparam, case, func, insert, null, or_, select, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.exc import IntegrityError
 
@@ -231,8 +231,21 @@ class SweepStore:
             ]
 
     async def set_summary(self, task_id: str, summary: dict[str, Any]) -> None:
+        await self.set_summaries({task_id: summary})
+
+    async def set_summaries(self, summaries: Mapping[str, dict[str, Any]]) -> None:
+        """Each task's results summary (task id → metric name → value), in one transaction: one UPDATE
+        statement executed for all of them (an executemany)."""
+        if not summaries:
+            return
+        statement = (
+            update(TASKS)
+            .where(TASKS.c.id == bindparam("task_id"))
+            .values(result_summary=bindparam("summary", type_=TASKS.c.result_summary.type))
+        )
+        params = [{"task_id": task_id, "summary": summary} for task_id, summary in summaries.items()]
         async with self.db.session() as session:
-            await session.execute(update(TaskRow).where(TaskRow.id == task_id).values(result_summary=summary))
+            await session.execute(statement, params)
 
     async def cancel_unfinished(self, sweep_id: str, *, cancelled_by: str) -> tuple[int, int]:
         """Queued tasks → cancelled in one UPDATE; active ones get cancel requested in another (their

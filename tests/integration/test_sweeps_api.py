@@ -343,6 +343,7 @@ async def test_results_table_progress_and_best_trial(client, user_key, worker):
     written = await client.get(f"/v1/tasks/{finished[1]}/artifacts/run.json", headers=auth(user_key))
     assert json.loads(written.content) == run
     assert (run["sweep_id"], run["trial"], run["variation_index"]) == (sweep["id"], 1, 1)
+
     assert (run["variation_label"], run["variation_values"]) == ("alpha=1.0", {"alpha": 1.0})
 
     lowest = (
@@ -368,6 +369,50 @@ async def test_results_table_progress_and_best_trial(client, user_key, worker):
         await client.get(f"/v1/sweeps/{sweep['id']}", headers=auth(user_key), params={"metric": "nope"})
     ).json()
     assert "best" not in unknown
+
+
+async def test_a_retried_trial_keeps_the_summary_of_the_attempt_that_completed(client, user_key, worker):
+    # Each attempt keeps its own artifacts: the summary is read from the completing attempt's results.json.
+    task = {**MODEL_TASK, "max_retries": 1, "retry_on": ["exit_code"]}
+    sweep = await create(client, user_key, {"task": task, "grid": {"alpha": [0.1]}})
+    (task_id,) = [t["id"] for t in (await tasks_of(client, user_key, sweep["id"]))["tasks"]]
+    for attempt, rmse in ((1, 9.0), (2, 1.0)):
+        assert (await worker.claim(task_id))["attempt"] == attempt
+        await worker.report(task_id, status="running")
+        document = json.dumps({"summary": {"rmse": rmse}, "rows": []}).encode()
+        assert (await worker.upload(task_id, "results.json", document)).status_code == 201
+        if attempt == 1:
+            await worker.report(task_id, status="failed", failure_reason="exit_code", exit_code=1)
+    await worker.finish(task_id)
+    results = (await client.get(f"/v1/sweeps/{sweep['id']}/results", headers=auth(user_key))).json()
+    assert [(row["status"], row["summary"]) for row in results["rows"]] == [("completed", {"rmse": 1.0})]
+
+
+async def test_trials_whose_ends_ride_on_one_claim_each_keep_their_summary(client, user_key, worker_key):
+    worker = await FakeWorker(client, worker_key).register("w-batch")
+    sweep = await create(client, user_key, {"task": MODEL_TASK, "grid": {"alpha": [0.1, 1.0, 10.0]}})
+    two = {**FREE, "free_slots": 2, "max_tasks": 2}
+    claimed = await client.post(f"{worker.base}/claim", headers=auth(worker_key), json=two)
+    ids = [a["task_id"] for a in claimed.json()["assignments"]]
+    assert len(ids) == 2
+    for n, task_id in enumerate(ids):
+        document = json.dumps({"summary": {"rmse": float(n)}, "rows": []}).encode()
+        assert (await worker.upload(task_id, "results.json", document)).status_code == 201
+    # Both ends (folded starts) on the next claim, which takes the third task.
+    reports = [
+        {"task_id": i, "report": {"status": "completed", "attempt": 1, "run_seconds": 0.1}} for i in ids
+    ]
+    answer = await client.post(
+        f"{worker.base}/claim", headers=auth(worker_key), json={**two, "reports": reports}
+    )
+    assert [r["status"] for r in answer.json()["reports"]] == [200, 200], answer.text
+    results = (await client.get(f"/v1/sweeps/{sweep['id']}/results", headers=auth(user_key))).json()
+    summaries = {row["task_id"]: row["summary"] for row in results["rows"]}
+    assert summaries == {
+        ids[0]: {"rmse": 0.0},
+        ids[1]: {"rmse": 1.0},
+        answer.json()["assignments"][0]["task_id"]: {},
+    }
 
 
 async def test_progress_counts_running_tasks_by_their_progress(client, user_key, worker):
