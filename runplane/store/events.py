@@ -23,9 +23,10 @@ Topics and their `data`:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, event, insert
+from sqlalchemy import Row, Table, event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -62,6 +63,7 @@ __all__ = [
     "record",
     "task_changed",
     "task_progress",
+    "tasks_progressed",
     "without_none",
     "worker_changed",
 ]
@@ -264,6 +266,30 @@ async def task_progress(session: AsyncSession, row: TaskRow) -> None:
         worker_id=row.worker_id,
         data={"task_id": row.id, "progress": row.progress, "message": row.message},
     )
+
+
+async def tasks_progressed(session: AsyncSession, rows: Sequence[TaskRow | Row[Any]]) -> None:
+    """`task_progress` for each of `rows` (task rows, or rows of a statement returning the columns that
+    event takes: id, user_id, worker_id, progress, message), in one INSERT; nothing when there are none."""
+    if not rows:
+        return
+    await session.flush()
+    now = utcnow()
+    await session.execute(
+        _INSERT_EVENT,
+        [
+            {
+                "topic": TASK_PROGRESS,
+                "task_id": row.id,
+                "user_id": row.user_id,
+                "worker_id": row.worker_id,
+                "data": without_none({"task_id": row.id, "progress": row.progress, "message": row.message}),
+                "created_at": now,
+            }
+            for row in rows
+        ],
+    )
+    notify.mark(session)
 
 
 async def worker_changed(session: AsyncSession, row: WorkerRow, *, change: str) -> None:

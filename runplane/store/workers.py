@@ -879,37 +879,36 @@ class WorkerStore:
             return found
 
     async def set_waiting(self, demand: Demand, reason: str | None, *, now: datetime) -> int:
-        """Sets `reason` as the message of queued tasks with this demand (or clears an old reason)."""
-        gpu_type = (
-            TaskRow.gpu_type.is_(None) if demand.gpu_type is None else TaskRow.gpu_type == demand.gpu_type
-        )
+        """Sets `reason` as the message of queued tasks with this demand (or clears an old reason), with
+        each changed task's `task_progress` event: one UPDATE and one events INSERT however many tasks it
+        changes (on the table, `runplane.store.rows`: the reaper explains every task queued since its last
+        pass, so on a busy queue this is paid per submitted task). Returns how many it changed."""
+        tasks = TASKS.c
         conditions = [
-            TaskRow.status == TaskStatus.queued,
-            TaskRow.reservation_id.is_(None),  # runplane.reservations explains those
-            TaskRow.cpu == demand.cpu,
-            TaskRow.memory_gb == demand.memory_gb,
-            TaskRow.gpu == demand.gpu,
-            gpu_type,
-            TaskRow.node_count == demand.node_count,
+            tasks.status == TaskStatus.queued,
+            tasks.reservation_id.is_(None),  # runplane.reservations explains those
+            tasks.cpu == demand.cpu,
+            tasks.memory_gb == demand.memory_gb,
+            tasks.gpu == demand.gpu,
+            tasks.gpu_type.is_(None) if demand.gpu_type is None else tasks.gpu_type == demand.gpu_type,
+            tasks.node_count == demand.node_count,
         ]
         if reason is None:
-            conditions.append(TaskRow.message.like(f"{WAITING_PREFIX}%"))
+            conditions.append(tasks.message.like(f"{WAITING_PREFIX}%"))
             message = "Queued"
         else:
-            conditions.append(TaskRow.message.is_distinct_from(reason))
+            conditions.append(tasks.message.is_distinct_from(reason))
             message = reason
         async with self.db.session() as session:
             result = await session.execute(
-                update(TaskRow)
+                update(TASKS)
                 .where(*conditions)
                 .values(message=message, updated_at=now)
-                .returning(TaskRow)
-                .execution_options(**_RETURNING)
+                .returning(tasks.id, tasks.user_id, tasks.worker_id, tasks.progress, tasks.message)
             )
-            rows = result.scalars().all()
-            for row in rows:
-                await events.task_progress(session, row)
-            return len(rows)
+            changed = result.all()
+            await events.tasks_progressed(session, changed)
+            return len(changed)
 
 
 async def _recorded(

@@ -96,7 +96,7 @@ async def test_aging_lets_a_long_waiting_task_overtake(client, worker_key, user_
     assert (await task_of(client, user_key, old_low))["priority_aged"] == 2.0
 
 
-async def test_a_task_goes_only_where_it_fits(client, worker_key, user_key, manager):
+async def test_a_task_goes_only_where_it_fits(client, worker_key, user_key, manager, db):
     big = await submit(client, user_key, "big", cpu=16, priority=9)
     gpu = await submit(client, user_key, "gpu", gpu=1, priority=9)
     a100 = await submit(client, user_key, "a100", gpu=1, gpu_type="A100", priority=9)
@@ -128,6 +128,16 @@ async def test_a_task_goes_only_where_it_fits(client, worker_key, user_key, mana
     status = (await client.get(f"/v1/tasks/{gpu}/status", headers=auth(user_key))).json()
     assert (status["status"], status["message"]) == ("queued", "Waiting: no active worker has 1 GPU(s)")
     assert (await manager.reap()).waiting_messages == 0  # unchanged reasons are not rewritten
+    # Each reason that changed went out as its task's progress event (live views show why it waits).
+    async with db.reader() as session:
+        found = await session.execute(
+            select(EventRow.task_id, EventRow.data).where(EventRow.topic == "task_progress")
+        )
+        told = [(task_id, data["message"]) for task_id, data in found]
+    assert sorted(told) == sorted(
+        [(task_id, "Waiting: no active worker is registered") for task_id in (big, gpu, a100, small)]
+        + list(messages.items())
+    )
 
     gpu_worker = await register(client, worker_key, "gpu-1", cpu=8, memory_gb=32, gpus=[H100])
     await manager.reap()
