@@ -3,8 +3,8 @@
 A reservation (Slurm's `scontrol create reservation`, per node rather than per cluster) holds `gpu_count`
 GPUs of `gpu_type`, `cpu` cores, `memory_gb` GiB and one task slot on each of `node_count` active workers
 for its owner, from `starts_at` until `expires_at`. It is bound at creation to workers whose registered
-capacity can hold that on top of what other reservations overlapping its window hold there; the claim
-statement (`runplane.store.claim.claim_statement`) then keeps that capacity for tasks that name it.
+capacity can hold that on top of what other reservations overlapping its window hold there; a claim by
+such a worker (`runplane.store.claim.claim_statement`) then keeps that capacity for tasks that name it.
 Tasks already running on a worker when a reservation starts are not stopped (no preemption).
 
 Tenancy: a user sees and cancels only its own reservations (another's is 404); an admin sees all.

@@ -1,15 +1,27 @@
 """Scheduling rules: which queued task fits a worker, why a task waits, aging, and the reaper that recovers
 lost work. The rules live here; their SQL lives in the store (`runplane.store.claim`).
 
-The claim is ONE SQL statement per claim, built by `runplane.store.claim.claim_statement` per dialect:
+A claim takes each task in SQL built by `runplane.store.claim`, per dialect, in the claim's transaction
+(`runplane.store.workers.WorkerStore.claim_one`):
 
-- PostgreSQL: ``WITH next AS (SELECT id ... ORDER BY effective priority DESC, queued_at, id LIMIT 1
-  FOR UPDATE OF candidate SKIP LOCKED) UPDATE tasks SET status='preparing', worker_id=... FROM next
-  WHERE tasks.id = next.id AND tasks.status = 'queued' RETURNING tasks.*``. Concurrent claims skip the row
-  another claim has locked and take the next one, so N workers claim N different tasks without waiting.
-- SQLite: ``UPDATE tasks SET ... WHERE id = (SELECT id ... ORDER BY ... LIMIT 1) AND status = 'queued'
-  RETURNING *``. SQLite runs one writer at a time and the statement takes the write lock before it reads,
-  so the subquery and the update see the same state.
+- A worker with no reservation live on it (almost always) walks the queue's priority levels from the top
+  along the ``(status, priority, queued_at, id)`` index: one read gives the first fitting task of the
+  highest level with one and the next lower level with one (`claim.choice_statement`); a lower level
+  is read only while it could still win by aging (its priority plus ``aging_max_boost`` reaches the best
+  effective priority found). Within a level the task queued first is the best, so each read stops at
+  one row and a claim costs the same with ten or ten thousand tasks queued. Then one UPDATE takes the
+  chosen task (``... WHERE id = :chosen AND status = 'queued' RETURNING *``).
+- A worker in a live reservation, and a PostgreSQL walk that met a level whose fitting tasks other
+  claims have all locked, use the single statement that orders every fitting task
+  (`claim.claim_statement`): PostgreSQL ``WITH next AS (SELECT id ... ORDER BY effective priority DESC,
+  queued_at, id LIMIT 1 FOR UPDATE OF candidate SKIP LOCKED) UPDATE tasks SET status='preparing', ...
+  WHERE tasks.id = (SELECT id FROM next) AND tasks.status = 'queued' RETURNING tasks.*``; SQLite the
+  same UPDATE with the SELECT as its subquery.
+
+On PostgreSQL every read that chooses a task locks it (``FOR UPDATE ... SKIP LOCKED``): concurrent claims
+pass a task another claim holds and take the next one, so N workers claim N different tasks without
+waiting. SQLite runs one writer at a time and the claim's first statement takes the write lock before it
+reads, so what it reads and what it updates are the same state.
 
 Effective priority is ``priority + min(aging_rate * minutes waited since queued_at, aging_max_boost)``,
 computed in SQL (and by `runplane.tasks.AgingPolicy` for display as ``priority_aged``). A task fits a

@@ -1,14 +1,17 @@
-"""The claim statement: the scheduler's fit rule (`runplane.scheduler.fits` / `usable`) and order in SQL.
+"""The claim's SQL: the scheduler's fit rule (`runplane.scheduler.fits` / `usable`) and order.
 
-One statement per claim, per dialect (see `runplane.scheduler` for the rule and the locking story).
-`tests/integration/test_scheduler_claim_agreement.py` proves this SQL and the Python rule choose the same
-task on generated queues, on SQLite and PostgreSQL.
+A worker with no live reservation claims along the priority levels (`choice_statement`, then
+`take_statement`); a worker in a live reservation, or a walk that cannot tell (PostgreSQL, every fitting
+task of a level locked), by the one statement that orders every fitting task (`claim_statement`). See
+`runplane.scheduler` for the rule and the locking story, and `runplane.store.workers.WorkerStore.claim_one`
+for the walk. `tests/integration/test_scheduler_claim_agreement.py` proves both ways and the Python rule
+choose the same task on generated queues, on SQLite and PostgreSQL.
 
-The statement is built once per dialect and shape (the worker's GPU names; whether it has a free slot)
-and kept (`_cached_statement`); what changes per claim (the worker, the time, what is free, the aging
-settings) is passed as bound parameters (`claim_statement` returns both). Building it anew for every
-claim — four aliases of the tasks and reservations tables, each proxying every column — cost more CPU
-than running it (issue 11 §2: a profile of the dispatch path).
+Each statement is built once per dialect and shape (the worker's GPU names; whether it has a free slot;
+for `claim_statement`, whether a reservation is live on the worker) and kept (`functools.lru_cache`); what
+changes per claim (the worker, the time, what is free, the aging settings, the level) is passed as bound
+parameters (`_Binds`). Building them anew for every claim — aliases of the tasks and reservations tables,
+each proxying every column — cost more CPU than running them (issue 11 §2: a profile of the dispatch path).
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import (
     ColumnElement,
     DateTime,
+    Select,
     Table,
     Update,
     and_,
@@ -107,6 +111,7 @@ class _Binds:
     rate = bindparam("claim_aging_rate", type_=TASKS.c.memory_gb.type)
     max_boost = bindparam("claim_aging_max_boost", type_=TASKS.c.memory_gb.type)
     message = bindparam("claim_message", type_=TASKS.c.message.type)
+    level = bindparam("claim_level", type_=TASKS.c.priority.type)
 
 
 def _reservation_sql(dialect: str, candidate: Any) -> list[ColumnElement[bool]]:
@@ -187,23 +192,12 @@ def _reservation_sql(dialect: str, candidate: Any) -> list[ColumnElement[bool]]:
     ]
 
 
-def _reservation_fit(dialect: str, candidate: Any) -> ColumnElement[bool]:
-    """The reservation part of the fit rule (`_reservation_sql`), cheap where no reservation is live on
-    this worker: then it is only "the candidate names no reservation", and the per-candidate subqueries
-    of the full rule (what every live reservation still holds) are never run.
-
-    Both branches test one uncorrelated EXISTS (is a reservation live on this worker now?), which the
-    database evaluates once per statement, and the first branch goes first, so a claim that scans a long
-    queue does not run four correlated subqueries for each queued task (measured with 1,000 tasks
-    queued: 5.0 ms per claim statement on PostgreSQL and 1.6 ms on SQLite before).
-    """
-    res_table = _RESERVATIONS.alias("live_res")
-    link_table = _RESERVATION_WORKERS.alias("live_link")
-    res, link = res_table.c, link_table.c
-    reserved_here = (
+def _reservation_live() -> Select[Any]:
+    """Whether a reservation is live on the worker ``claim_worker_id`` at ``claim_now`` (one row, a bool)."""
+    res, link = _RESERVATIONS.c, _RESERVATION_WORKERS.c
+    live = (
         select(res.id)
-        .select_from(res_table)
-        .join(link_table, link.reservation_id == res.id)
+        .select_from(_RESERVATIONS.join(_RESERVATION_WORKERS, link.reservation_id == res.id))
         .where(
             link.worker_id == _Binds.worker_id,
             res.status == "active",
@@ -212,23 +206,32 @@ def _reservation_fit(dialect: str, candidate: Any) -> ColumnElement[bool]:
         )
         .exists()
     )
-    return or_(
-        and_(candidate.reservation_id.is_(None), ~reserved_here),
-        and_(reserved_here, *_reservation_sql(dialect, candidate)),
-    )
+    return select(live)
 
 
-def claim_statement(dialect: str, spec: ClaimSpec) -> tuple[Update, dict[str, Any]]:
-    """The one statement that assigns the best fitting queued task to the worker (RETURNING the task),
-    and its parameters for `spec`: ``session.execute(statement, params)``.
+_RESERVATION_LIVE: Final = _reservation_live()
 
-    The fit is `fits(demand, usable(free, holds, task.reservation_id, task.user_id))`, in SQL.
-    """
+
+def reservation_live_statement(spec: ClaimSpec) -> tuple[Select[Any], dict[str, Any]]:
+    """Whether a reservation is live on the claiming worker now: which claim statements fit its tasks.
+
+    Without one (almost always), the reservation part of the fit rule is only "the task names no
+    reservation" (`_reservation_sql` with nothing live: nothing held by others, no own reservation), and
+    the claim's statements leave out its per-task subqueries, which cost more to plan and run than the
+    rest. Read once per claim, in the claim's transaction, after its locks."""
+    return _RESERVATION_LIVE, {"claim_worker_id": spec.worker_id, "claim_now": spec.now}
+
+
+def _shape(spec: ClaimSpec) -> tuple[tuple[str, ...], bool]:
+    """What a claim statement is built for (with the dialect and whether a reservation is live, its cache
+    key): the worker's GPU names, whether a slot is free."""
+    return tuple(sorted({n.lower() for n in spec.free.gpu_names if n})), spec.free.slots >= 1
+
+
+def claim_params(spec: ClaimSpec) -> dict[str, Any]:
+    """The bound parameters (`_Binds`) of the claim statements for `spec`."""
     free = spec.free
-    statement = _cached_statement(
-        dialect, tuple(sorted({n.lower() for n in free.gpu_names if n})), free.slots >= 1
-    )
-    params = {
+    return {
         "claim_worker_id": spec.worker_id,
         "claim_now": spec.now,
         "claim_cpu": free.cpu,
@@ -239,20 +242,58 @@ def claim_statement(dialect: str, spec: ClaimSpec) -> tuple[Update, dict[str, An
         "claim_aging_max_boost": spec.aging_max_boost,
         "claim_message": f"Preparing on worker {spec.worker_name}",
     }
-    return statement, params
 
 
-@functools.lru_cache(maxsize=64)
-def _cached_statement(dialect: str, gpu_names: tuple[str, ...], has_slot: bool) -> Update:
-    """The claim statement of this dialect and shape, with `_Binds` for everything a claim changes.
+def claim_statement(dialect: str, spec: ClaimSpec, *, reserved: bool = True) -> tuple[Update, dict[str, Any]]:
+    """The one statement that assigns the best fitting queued task to the worker (RETURNING the task),
+    and its parameters for `spec`: ``session.execute(statement, params)``.
 
-    Written on the tables, not the ORM classes, and returning the task's columns (`runplane.store.rows`):
-    an ORM-enabled UPDATE ... RETURNING runs the ORM's machinery on every execution, ~4x the CPU."""
-    candidate_table = TASKS.alias("candidate")
+    The fit is `fits(demand, usable(free, holds, task.reservation_id, task.user_id))`, in SQL; with
+    ``reserved=False`` (no reservation live on the worker: `reservation_live_statement`) its reservation
+    part is only "the task names none". It orders every fitting queued task by effective priority, so its
+    cost grows with the queue: a worker without a live reservation claims by `choice_statement` instead
+    (see `runplane.store.workers.WorkerStore._claim_one`).
+    """
+    gpu_names, has_slot = _shape(spec)
+    return _cached_statement(dialect, gpu_names, has_slot, reserved), claim_params(spec)
+
+
+def choice_statement(dialect: str, spec: ClaimSpec) -> tuple[Select[Any], dict[str, Any]]:
+    """The best fitting queued task of the highest priority level at or below ``claim_level`` (a bound
+    parameter the caller adds), found along the tasks' ``(status, priority, queued_at)`` index rather than
+    by ordering the whole queue, with what the caller needs to know whether a lower level could still
+    beat it: columns ``id``, ``queued_at``, ``effective`` (its effective priority now) and ``next_level``
+    (the highest level below its own with a fitting task; NULL when none).
+
+    Why that is the claim's order (`claim_statement`'s ``effective priority DESC, queued_at, id``): the
+    effective priority is ``priority + min(max_boost, rate * minutes waited)``, so within one priority
+    level the task queued first is the best (a later one never has more boost), and a task of level
+    ``p`` can reach at most ``p + max_boost``: levels are walked from the top until that bound falls
+    below the best found. On PostgreSQL the row found is locked (``FOR UPDATE SKIP LOCKED``), so another
+    claim passes it by, as the single statement does.
+
+    For a worker without a live reservation only (`reservation_live_statement`): the fit rule here has no
+    reservation part but "the task names none".
+    """
+    gpu_names, has_slot = _shape(spec)
+    return _cached_choice(dialect, gpu_names, has_slot), claim_params(spec)
+
+
+def take_statement() -> Update:
+    """Assigns the task ``claim_task_id`` (chosen by `choice_statement`, still queued) to the worker:
+    `claim_statement`'s UPDATE for a task already chosen; the same parameters and RETURNING."""
+    return _TAKE
+
+
+def _fitting(
+    dialect: str, candidate_table: Any, gpu_names: tuple[str, ...], has_slot: bool, reserved: bool
+) -> list[Any]:
+    """The fit rule's conditions on a queued task (`candidate_table`, an alias of the tasks table); with
+    ``reserved=False`` the worker has no live reservation (see `reservation_live_statement`)."""
     candidate = candidate_table.c
     workers = WORKERS.c
     worker_is_active = exists().where(workers.id == _Binds.worker_id, workers.status == "active")
-    conditions = [
+    conditions: list[Any] = [
         candidate.status == TaskStatus.queued,
         candidate.node_count == 1,
         # A retried task waits out its backoff (runplane.retries) before any worker may take it.
@@ -262,10 +303,81 @@ def _cached_statement(dialect: str, gpu_names: tuple[str, ...], has_slot: bool) 
         candidate.gpu <= _Binds.gpus,
         _gpu_type_sql(dialect, candidate, gpu_names),
         worker_is_active,
-        _reservation_fit(dialect, candidate),
     ]
+    if reserved:
+        conditions += _reservation_sql(dialect, candidate)
+    else:
+        conditions.append(candidate.reservation_id.is_(None))
     if not has_slot:
         conditions.append(false())
+    return conditions
+
+
+_CLAIMED_VALUES: dict[str, Any] = {
+    "status": TaskStatus.preparing,
+    "worker_id": _Binds.worker_id,
+    "updated_at": _Binds.now,
+    "message": _Binds.message,
+}
+_TASK_ID = bindparam("claim_task_id", type_=TASKS.c.id.type)
+_TAKE: Update = (
+    update(TASKS)
+    .where(TASKS.c.id == _TASK_ID, TASKS.c.status == TaskStatus.queued)
+    .values(**_CLAIMED_VALUES)
+    .returning(*TASK_COLUMNS)
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_choice(dialect: str, gpu_names: tuple[str, ...], has_slot: bool) -> Select[Any]:
+    """`choice_statement` of this dialect and shape (built once, like `_cached_statement`)."""
+    candidate_table = TASKS.alias("candidate")
+    level_table = TASKS.alias("level")
+    below_table = TASKS.alias("below")
+    candidate, level, below = candidate_table.c, level_table.c, below_table.c
+    top_level = (
+        select(level.priority)
+        .where(*_fitting(dialect, level_table, gpu_names, has_slot, False), level.priority <= _Binds.level)
+        .order_by(level.priority.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    next_level = (
+        select(below.priority)
+        .where(
+            *_fitting(dialect, below_table, gpu_names, has_slot, False), below.priority < candidate.priority
+        )
+        .order_by(below.priority.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    effective = effective_priority(
+        dialect, candidate, _Binds.now, rate=_Binds.rate, max_boost=_Binds.max_boost
+    )
+    chosen = (
+        select(
+            candidate.id, candidate.queued_at, effective.label("effective"), next_level.label("next_level")
+        )
+        .where(
+            *_fitting(dialect, candidate_table, gpu_names, has_slot, False), candidate.priority == top_level
+        )
+        .order_by(candidate.queued_at.asc(), candidate.id.asc())
+        .limit(1)
+    )
+    if dialect == "postgresql":
+        chosen = chosen.with_for_update(skip_locked=True, of=candidate_table)
+    return chosen
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_statement(dialect: str, gpu_names: tuple[str, ...], has_slot: bool, reserved: bool) -> Update:
+    """The claim statement of this dialect and shape, with `_Binds` for everything a claim changes.
+
+    Written on the tables, not the ORM classes, and returning the task's columns (`runplane.store.rows`):
+    an ORM-enabled UPDATE ... RETURNING runs the ORM's machinery on every execution, ~4x the CPU."""
+    candidate_table = TASKS.alias("candidate")
+    candidate = candidate_table.c
+    conditions = _fitting(dialect, candidate_table, gpu_names, has_slot, reserved)
     order = (
         effective_priority(
             dialect, candidate, _Binds.now, rate=_Binds.rate, max_boost=_Binds.max_boost
@@ -274,12 +386,6 @@ def _cached_statement(dialect: str, gpu_names: tuple[str, ...], has_slot: bool) 
         candidate.id.asc(),
     )
     chosen = select(candidate.id).where(and_(*conditions)).order_by(*order).limit(1)
-    values = {
-        "status": TaskStatus.preparing,
-        "worker_id": _Binds.worker_id,
-        "updated_at": _Binds.now,
-        "message": _Binds.message,
-    }
     tasks = TASKS.c
     if dialect == "postgresql":
         nxt = chosen.with_for_update(skip_locked=True, of=candidate_table).cte("next")
@@ -291,6 +397,6 @@ def _cached_statement(dialect: str, gpu_names: tuple[str, ...], has_slot: bool) 
     return (
         update(TASKS)
         .where(target, tasks.status == TaskStatus.queued)
-        .values(**values)
+        .values(**_CLAIMED_VALUES)
         .returning(*TASK_COLUMNS)
     )

@@ -96,7 +96,8 @@ class ExperimentRow(Base):
 class TaskRow(Base):
     __tablename__ = "tasks"
     __table_args__ = (
-        Index(None, "status", "priority", "queued_at"),
+        # The queue in claim order within a priority level (`runplane.store.claim.choice_statement`).
+        Index(None, "status", "priority", "queued_at", "id"),
         Index(None, "user_id", "created_at"),
         Index(None, "experiment_id"),
         Index(None, "sweep_id", "variation_index", "trial"),

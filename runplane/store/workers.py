@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, Update, and_, bindparam, cast, func, or_, select, update
+from sqlalchemy import Row, String, Update, and_, bindparam, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -23,7 +23,8 @@ from runplane.gang import Claimed, Rank
 from runplane.lifecycle import ACTIVE, TERMINAL, TaskStatus, erase_secrets
 from runplane.scheduler import WAITING_PREFIX, Capacity, ClaimSpec, Demand
 from runplane.store import events, gangs
-from runplane.store.claim import claim_statement, greatest
+from runplane.store.claim import choice_statement as claim_choice
+from runplane.store.claim import claim_statement, greatest, reservation_live_statement, take_statement
 from runplane.store.database import Database, Transaction
 from runplane.store.rows import TASK_COLUMNS, TASKS, WORKERS, task_from, task_with
 from runplane.store.tables import ReservationRow, TaskPartRow, TaskRow, WorkerRow
@@ -56,6 +57,8 @@ def _taken(spec: ClaimSpec, task: TaskRow) -> ClaimSpec:
 
 # Applied to every ORM UPDATE ... RETURNING: the returned rows replace any loaded copy.
 _RETURNING = {"synchronize_session": False, "populate_existing": True}
+# Above every priority a task may have: the claim's walk over priority levels starts here.
+_TOP_LEVEL = 2**31 - 1
 
 # Called inside the transaction that ends tasks (their status became terminal), with the rows as the
 # UPDATEs returned them: the tasks' run records go in with their ends (`runplane.results`).
@@ -455,8 +458,9 @@ class WorkerStore:
         held = False
         if waiting:
             spec, held = await self._claim_gangs(session, spec, claimed, max_tasks, master_port)
+        reserved = bool((await session.execute(*reservation_live_statement(spec))).scalar())
         while not held and len(claimed) < max_tasks and spec.free.slots >= 1:
-            found = (await session.execute(*claim_statement(self.dialect, spec))).first()
+            found = await self.claim_one(session, spec, reserved=reserved)
             if found is None:
                 break
             row = task_from(found)
@@ -464,6 +468,52 @@ class WorkerStore:
             claimed.append(Claimed(row))
             spec = _taken(spec, row)
         return claimed
+
+    async def claim_one(
+        self, session: AsyncSession, spec: ClaimSpec, *, reserved: bool | None = None
+    ) -> Row[Any] | None:
+        """The best fitting queued single-node task, now assigned to the worker (`TASK_COLUMNS`), in the
+        open transaction `session`; None when none fits. `reserved`: whether a reservation is live on the
+        worker (`claim.reservation_live_statement`; read here when not given).
+
+        A worker without one walks the priority levels from the top (`claim.choice_statement`: one
+        indexed read per level, the first queued task of the level that fits) and stops once a level's
+        ceiling (its priority plus the most aging can add) is below the best found: usually after one
+        read, whatever the queue's length; then takes that task (`claim.take_statement`). A worker in a
+        live reservation, and on PostgreSQL a walk that found a level whose fitting tasks other claims
+        have all locked, use the single statement that orders every fitting task
+        (`claim.claim_statement`), which passes locked tasks by exactly.
+        """
+        if reserved is None:
+            reserved = bool((await session.execute(*reservation_live_statement(spec))).scalar())
+        if reserved:
+            return (await session.execute(*claim_statement(self.dialect, spec))).first()
+        choose, params = claim_choice(self.dialect, spec)
+        ceiling = spec.aging_max_boost if spec.aging_rate > 0 else 0.0
+        best: Row[Any] | None = None
+        level: int | None = _TOP_LEVEL
+        while level is not None:
+            row = (await session.execute(choose, {**params, "claim_level": level})).first()
+            if row is None:
+                # SQLite: nothing at or below `level` fits. PostgreSQL: that, or every fitting task of
+                # the level is locked by another claim.
+                if self.dialect == "postgresql":
+                    return (
+                        await session.execute(*claim_statement(self.dialect, spec, reserved=False))
+                    ).first()
+                break
+            if best is None or (-row.effective, row.queued_at, row.id) < (
+                -best.effective,
+                best.queued_at,
+                best.id,
+            ):
+                best = row
+            level = row.next_level
+            if level is not None and level + ceiling < best.effective:
+                level = None
+        if best is None:
+            return None
+        return (await session.execute(take_statement(), {**params, "claim_task_id": best.id})).first()
 
     async def _claim_gangs(
         self,

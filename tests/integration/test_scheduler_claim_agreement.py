@@ -20,6 +20,7 @@ from runplane.settings import Settings
 from runplane.store.claim import claim_statement
 from runplane.store.database import Database
 from runplane.store.tables import ReservationRow, ReservationWorkerRow, TaskRow, WorkerRow, utcnow
+from runplane.store.workers import WorkerStore
 from runplane.tasks import AgingPolicy
 
 pytestmark = pytest.mark.integration
@@ -340,8 +341,12 @@ async def sql_choice(
     queued: list[GenTask],
     now: datetime,
     aging: AgingPolicy = NO_AGING,
+    *,
+    single_statement: bool = False,
 ) -> str | None:
-    """The task the claim statement picks, in a transaction that is rolled back afterwards."""
+    """The task a claim picks (`WorkerStore.claim_one`, the claim's own path; with `single_statement`,
+    the statement that orders the whole queue, which that path falls back to), in a transaction that is
+    rolled back afterwards."""
     async with db.engine.connect() as connection:
         transaction = await connection.begin()
         try:
@@ -383,8 +388,10 @@ async def sql_choice(
                 aging_rate=aging.rate_per_minute,
                 aging_max_boost=aging.max_boost,
             )
-            result = await session.execute(*claim_statement(db.backend, spec))
-            row = result.first()
+            if single_statement:
+                row = (await session.execute(*claim_statement(db.backend, spec))).first()
+            else:
+                row = await WorkerStore(db).claim_one(session, spec)
             return None if row is None else str(row.id)
         finally:
             await transaction.rollback()
@@ -434,12 +441,9 @@ def test_python_rule_and_claim_sql_choose_the_same_task(settings: Settings) -> N
             expected = python_choice(free, reservations, active, queued, aging, now)
             chosen = runner.run(sql_choice(db, free, reservations, running, queued, now, aging))
             assert chosen == expected
+            single = sql_choice(db, free, reservations, running, queued, now, aging, single_statement=True)
+            assert runner.run(single) == expected
             checked.append(chosen)
-            print(
-                "EX",
-                free,
-                [(t.cpu, t.memory_gb, t.gpu, t.gpu_type, t.node_count, t.reservation_id) for t in queued],
-            )
             unreserved = [t for t in queued if t.reservation_id is None]
             if python_choice(free, [], [], unreserved, aging, now) != expected:
                 influenced.append(chosen)
