@@ -30,6 +30,11 @@ from runplane.store.rows import TASK_COLUMNS, TASKS, WORKERS, task_from, task_wi
 from runplane.store.tables import ReservationRow, TaskPartRow, TaskRow, WorkerRow
 
 
+def _claim_order(row: Row[Any]) -> tuple[float, datetime, str]:
+    """A chosen task's place in the claim's order (effective priority first, then queued_at, then id)."""
+    return (-row.effective, row.queued_at, row.id)
+
+
 def _less(free: Capacity, task: TaskRow) -> Capacity:
     return replace(
         free,
@@ -502,11 +507,7 @@ class WorkerStore:
                         await session.execute(*claim_statement(self.dialect, spec, reserved=False))
                     ).first()
                 break
-            if best is None or (-row.effective, row.queued_at, row.id) < (
-                -best.effective,
-                best.queued_at,
-                best.id,
-            ):
+            if best is None or _claim_order(row) < _claim_order(best):
                 best = row
             level = row.next_level
             if level is not None and level + ceiling < best.effective:
