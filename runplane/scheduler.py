@@ -11,17 +11,21 @@ A claim takes each task in SQL built by `runplane.store.claim`, per dialect, in 
   effective priority found). Within a level the task queued first is the best, so each read stops at
   one row and a claim costs the same with ten or ten thousand tasks queued. Then one UPDATE takes the
   chosen task (``... WHERE id = :chosen AND status = 'queued' RETURNING *``).
-- A worker in a live reservation, and a PostgreSQL walk that met a level whose fitting tasks other
-  claims have all locked, use the single statement that orders every fitting task
+- A worker in a live reservation uses the single statement that orders every fitting task
   (`claim.claim_statement`): PostgreSQL ``WITH next AS (SELECT id ... ORDER BY effective priority DESC,
   queued_at, id LIMIT 1 FOR UPDATE OF candidate SKIP LOCKED) UPDATE tasks SET status='preparing', ...
   WHERE tasks.id = (SELECT id FROM next) AND tasks.status = 'queued' RETURNING tasks.*``; SQLite the
   same UPDATE with the SELECT as its subquery.
 
-On PostgreSQL every read that chooses a task locks it (``FOR UPDATE ... SKIP LOCKED``): concurrent claims
-pass a task another claim holds and take the next one, so N workers claim N different tasks without
-waiting. SQLite runs one writer at a time and the claim's first statement takes the write lock before it
-reads, so what it reads and what it updates are the same state.
+On PostgreSQL a claim never waits for another claim's tasks and holds only the tasks it takes: each read
+of the walk locks its row with ``FOR UPDATE ... SKIP LOCKED`` (so tasks other claims hold are passed by,
+as the single statement's ``SKIP LOCKED`` does); where aging can make a lower level win, the walk runs in
+a savepoint whose rollback releases the rows it read, and the chosen task is then locked again (should
+another claim have taken it in between, the walk runs again). So N workers claim N different tasks
+without waiting. SQLite runs one writer at a time and the claim's first statement takes the write lock
+before it reads, so what it reads and what it updates are the same state. (On PostgreSQL the walk's reads
+are separate statements: a task's priority changed and committed in between can be seen by one read and
+not another; the single statement sees one snapshot.)
 
 Effective priority is ``priority + min(aging_rate * minutes waited since queued_at, aging_max_boost)``,
 computed in SQL (and by `runplane.tasks.AgingPolicy` for display as ``priority_aged``). A task fits a

@@ -1,8 +1,8 @@
 """The claim's SQL: the scheduler's fit rule (`runplane.scheduler.fits` / `usable`) and order.
 
-A worker with no live reservation claims along the priority levels (`choice_statement`, then
-`take_statement`); a worker in a live reservation, or a walk that cannot tell (PostgreSQL, every fitting
-task of a level locked), by the one statement that orders every fitting task (`claim_statement`). See
+A worker with no live reservation claims along the priority levels (`choice_statement`, then on
+PostgreSQL `lock_statement`, then `take_statement`); a worker in a live reservation by the one statement
+that orders every fitting task (`claim_statement`). See
 `runplane.scheduler` for the rule and the locking story, and `runplane.store.workers.WorkerStore.claim_one`
 for the walk. `tests/integration/test_scheduler_claim_agreement.py` proves both ways and the Python rule
 choose the same task on generated queues, on SQLite and PostgreSQL.
@@ -27,6 +27,7 @@ from sqlalchemy import (
     Select,
     Table,
     Update,
+    all_,
     and_,
     bindparam,
     cast,
@@ -39,6 +40,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 
 from runplane.lifecycle import ACTIVE, TaskStatus
 from runplane.scheduler import ClaimSpec
@@ -269,14 +271,22 @@ def choice_statement(dialect: str, spec: ClaimSpec) -> tuple[Select[Any], dict[s
     effective priority is ``priority + min(max_boost, rate * minutes waited)``, so within one priority
     level the task queued first is the best (a later one never has more boost), and a task of level
     ``p`` can reach at most ``p + max_boost``: levels are walked from the top until that bound falls
-    below the best found. On PostgreSQL the row found is locked (``FOR UPDATE SKIP LOCKED``), so another
-    claim passes it by, as the single statement does.
+    below the best found. It locks nothing: on PostgreSQL the caller then locks the task it chose
+    (`lock_statement`, ``SKIP LOCKED``) and, where another claim holds it, walks again leaving it out
+    (``claim_skipped``, an array of ids; PostgreSQL only), so concurrent claims pass each other's tasks
+    by, as the single statement does, and no task is held that is not taken.
 
     For a worker without a live reservation only (`reservation_live_statement`): the fit rule here has no
     reservation part but "the task names none".
     """
     gpu_names, has_slot = _shape(spec)
     return _cached_choice(dialect, gpu_names, has_slot), claim_params(spec)
+
+
+def lock_statement() -> Select[Any]:
+    """PostgreSQL: locks the task ``claim_task_id`` a walk chose, unless another transaction holds it
+    (``SKIP LOCKED``: no waiting) or it is no longer queued; its id, or no row."""
+    return _LOCK
 
 
 def take_statement() -> Update:
@@ -320,12 +330,26 @@ _CLAIMED_VALUES: dict[str, Any] = {
     "message": _Binds.message,
 }
 _TASK_ID = bindparam("claim_task_id", type_=TASKS.c.id.type)
+_LOCK = (
+    select(TASKS.c.id)
+    .where(TASKS.c.id == _TASK_ID, TASKS.c.status == TaskStatus.queued)
+    .with_for_update(skip_locked=True)
+)
 _TAKE: Update = (
     update(TASKS)
     .where(TASKS.c.id == _TASK_ID, TASKS.c.status == TaskStatus.queued)
     .values(**_CLAIMED_VALUES)
     .returning(*TASK_COLUMNS)
 )
+
+
+# PostgreSQL: tasks a walk chose and found held by other claims, left out of its next read: one array
+# parameter (an empty one leaves nothing out), so the statement's text, and its prepared plan, stay the same.
+_SKIPPED = bindparam("claim_skipped", type_=postgresql.ARRAY(TASKS.c.id.type))
+
+
+def _not_skipped(dialect: str, table: Any) -> list[ColumnElement[bool]]:
+    return [table.id != all_(_SKIPPED)] if dialect == "postgresql" else []
 
 
 @functools.lru_cache(maxsize=64)
@@ -337,7 +361,11 @@ def _cached_choice(dialect: str, gpu_names: tuple[str, ...], has_slot: bool) -> 
     candidate, level, below = candidate_table.c, level_table.c, below_table.c
     top_level = (
         select(level.priority)
-        .where(*_fitting(dialect, level_table, gpu_names, has_slot, False), level.priority <= _Binds.level)
+        .where(
+            *_fitting(dialect, level_table, gpu_names, has_slot, False),
+            level.priority <= _Binds.level,
+            *_not_skipped(dialect, level),
+        )
         .order_by(level.priority.desc())
         .limit(1)
         .scalar_subquery()
@@ -364,8 +392,6 @@ def _cached_choice(dialect: str, gpu_names: tuple[str, ...], has_slot: bool) -> 
         .order_by(candidate.queued_at.asc(), candidate.id.asc())
         .limit(1)
     )
-    if dialect == "postgresql":
-        chosen = chosen.with_for_update(skip_locked=True, of=candidate_table)
     return chosen
 
 

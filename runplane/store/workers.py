@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, String, Update, and_, bindparam, cast, func, or_, select, update
+from sqlalchemy import Row, Select, String, Update, and_, bindparam, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -24,7 +24,13 @@ from runplane.lifecycle import ACTIVE, TERMINAL, TaskStatus, erase_secrets
 from runplane.scheduler import WAITING_PREFIX, Capacity, ClaimSpec, Demand
 from runplane.store import events, gangs
 from runplane.store.claim import choice_statement as claim_choice
-from runplane.store.claim import claim_statement, greatest, reservation_live_statement, take_statement
+from runplane.store.claim import (
+    claim_statement,
+    greatest,
+    lock_statement,
+    reservation_live_statement,
+    take_statement,
+)
 from runplane.store.database import Database, Transaction
 from runplane.store.rows import TASK_COLUMNS, TASKS, WORKERS, task_from, task_with
 from runplane.store.tables import ReservationRow, TaskPartRow, TaskRow, WorkerRow
@@ -483,11 +489,14 @@ class WorkerStore:
 
         A worker without one walks the priority levels from the top (`claim.choice_statement`: one
         indexed read per level, the first queued task of the level that fits) and stops once a level's
-        ceiling (its priority plus the most aging can add) is below the best found: usually after one
-        read, whatever the queue's length; then takes that task (`claim.take_statement`). A worker in a
-        live reservation, and on PostgreSQL a walk that found a level whose fitting tasks other claims
-        have all locked, use the single statement that orders every fitting task
-        (`claim.claim_statement`), which passes locked tasks by exactly.
+        ceiling (its priority plus the most aging can add) is below the best found: one read when the
+        top level's first task has all the boost aging gives, one per level within ``aging_max_boost``
+        below otherwise, whatever the queue's length. Then one UPDATE takes it (`claim.take_statement`).
+        The walk's reads lock nothing; on PostgreSQL the chosen task is then locked
+        (`claim.lock_statement`, ``SKIP LOCKED``) and, when another claim holds it, the walk runs again
+        leaving it out: concurrent claims pass each other's tasks by and hold only the tasks they take.
+        A worker in a live reservation uses the single statement that orders every fitting task
+        (`claim.claim_statement`).
         """
         if reserved is None:
             reserved = bool((await session.execute(*reservation_live_statement(spec))).scalar())
@@ -495,26 +504,42 @@ class WorkerStore:
             return (await session.execute(*claim_statement(self.dialect, spec))).first()
         choose, params = claim_choice(self.dialect, spec)
         ceiling = spec.aging_max_boost if spec.aging_rate > 0 else 0.0
+        postgres = self.dialect == "postgresql"
+        skipped: list[str] = []
+        while True:
+            walk_params = {**params, "claim_skipped": skipped} if postgres else params
+            best = await self._walk(session, ceiling, choose, walk_params)
+            if best is None:
+                return None
+            # PostgreSQL: the walk locked nothing; lock the chosen task now, passing it by (and walking
+            # again without it) when another claim holds it.
+            if (
+                postgres
+                and (await session.execute(lock_statement(), {"claim_task_id": best.id})).first() is None
+            ):
+                skipped.append(best.id)
+                continue
+            taken = await session.execute(take_statement(), {**params, "claim_task_id": best.id})
+            return taken.first()
+
+    @staticmethod
+    async def _walk(
+        session: AsyncSession, ceiling: float, choose: Select[Any], params: dict[str, Any]
+    ) -> Row[Any] | None:
+        """`claim_one`'s walk down the priority levels (`claim.choice_statement`): the best fitting task's
+        row (id, queued_at, effective), or None when none fits."""
         best: Row[Any] | None = None
         level: int | None = _TOP_LEVEL
         while level is not None:
             row = (await session.execute(choose, {**params, "claim_level": level})).first()
             if row is None:
-                # SQLite: nothing at or below `level` fits. PostgreSQL: that, or every fitting task of
-                # the level is locked by another claim.
-                if self.dialect == "postgresql":
-                    return (
-                        await session.execute(*claim_statement(self.dialect, spec, reserved=False))
-                    ).first()
                 break
             if best is None or _claim_order(row) < _claim_order(best):
                 best = row
             level = row.next_level
             if level is not None and level + ceiling < best.effective:
                 level = None
-        if best is None:
-            return None
-        return (await session.execute(take_statement(), {**params, "claim_task_id": best.id})).first()
+        return best
 
     async def _claim_gangs(
         self,
