@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from runplane.scheduler import Capacity, ClaimSpec, Demand, Hold, fits, usable
@@ -476,3 +477,52 @@ def _with_examples(test: Any) -> Any:
 
 def _named(item: Any, new_id: str) -> Any:
     return type(item)(**{**item.__dict__, "id": new_id})
+
+
+def test_a_claim_holds_only_the_task_it_takes(settings: Settings) -> None:
+    """Two claims at once, the first still open: the second gets the task the first only looked at.
+
+    X (priority 5, just queued) beats Y (priority 4, queued 5 minutes ago: 4 + 0.5 with aging 0.1 a
+    minute, at most +5), so the first claim reads both levels and takes X. Y must stay free for the other
+    claim: a claim that kept the rows it read locked (PostgreSQL) made it take nothing.
+    """
+    if not settings.sqlalchemy_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one claim at a time (its write lock): no claim overlaps another")
+
+    async def run() -> tuple[str | None, str | None, list[tuple[str, str | None]]]:
+        db = Database(settings.sqlalchemy_url)
+        now = utcnow()
+        try:
+            async with db.session() as session:
+                session.add_all([worker_row(CLAIMING, now), worker_row(ELSEWHERE, now)])
+                await session.flush()
+                x, y = _task("u1", priority=5), _task("u2", priority=4)
+                session.add(task_row(replace(x, id="X"), queued_at=now, worker_id=None))
+                session.add(
+                    task_row(replace(y, id="Y"), queued_at=now - timedelta(minutes=5), worker_id=None)
+                )
+            free = Capacity(cpu=8, memory_gb=16.0, gpu_names=(), gpus=0, slots=4)
+            store = WorkerStore(db)
+            async with db.engine.connect() as first, db.engine.connect() as second:
+                first_open, second_open = await first.begin(), await second.begin()
+                spec = ClaimSpec(CLAIMING, CLAIMING, free, now, aging_rate=0.1, aging_max_boost=5.0)
+                taken_first = await store.claim_one(AsyncSession(bind=first), spec)
+                other = ClaimSpec(ELSEWHERE, ELSEWHERE, free, now, aging_rate=0.1, aging_max_boost=5.0)
+                taken_second = await store.claim_one(AsyncSession(bind=second), other)
+                await first_open.commit()
+                await second_open.commit()
+            async with db.reader() as session:
+                rows = await session.execute(select(TaskRow.id, TaskRow.worker_id).order_by(TaskRow.id))
+                placed = [(task_id, worker_id) for task_id, worker_id in rows]
+        finally:
+            await db.close()
+        return (
+            None if taken_first is None else str(taken_first.id),
+            None if taken_second is None else str(taken_second.id),
+            placed,
+        )
+
+    with asyncio.Runner() as runner:
+        first, second, placed = runner.run(run())
+    assert (first, second) == ("X", "Y")
+    assert placed == [("X", CLAIMING), ("Y", ELSEWHERE)]
