@@ -254,7 +254,7 @@ def claim_statement(dialect: str, spec: ClaimSpec, *, reserved: bool = True) -> 
     ``reserved=False`` (no reservation live on the worker: `reservation_live_statement`) its reservation
     part is only "the task names none". It orders every fitting queued task by effective priority, so its
     cost grows with the queue: a worker without a live reservation claims by `choice_statement` instead
-    (see `runplane.store.workers.WorkerStore._claim_one`).
+    (see `runplane.store.workers.WorkerStore.claim_one`).
     """
     gpu_names, has_slot = _shape(spec)
     return _cached_statement(dialect, gpu_names, has_slot, reserved), claim_params(spec)
@@ -262,7 +262,7 @@ def claim_statement(dialect: str, spec: ClaimSpec, *, reserved: bool = True) -> 
 
 def choice_statement(dialect: str, spec: ClaimSpec) -> tuple[Select[Any], dict[str, Any]]:
     """The best fitting queued task of the highest priority level at or below ``claim_level`` (a bound
-    parameter the caller adds), found along the tasks' ``(status, priority, queued_at)`` index rather than
+    parameter the caller adds), found along the tasks' ``(status, priority, queued_at, id)`` index rather than
     by ordering the whole queue, with what the caller needs to know whether a lower level could still
     beat it: columns ``id``, ``queued_at``, ``effective`` (its effective priority now) and ``next_level``
     (the highest level below its own with a fitting task; NULL when none).
@@ -373,7 +373,9 @@ def _cached_choice(dialect: str, gpu_names: tuple[str, ...], has_slot: bool) -> 
     next_level = (
         select(below.priority)
         .where(
-            *_fitting(dialect, below_table, gpu_names, has_slot, False), below.priority < candidate.priority
+            *_fitting(dialect, below_table, gpu_names, has_slot, False),
+            below.priority < candidate.priority,
+            *_not_skipped(dialect, below),
         )
         .order_by(below.priority.desc())
         .limit(1)
@@ -387,7 +389,9 @@ def _cached_choice(dialect: str, gpu_names: tuple[str, ...], has_slot: bool) -> 
             candidate.id, candidate.queued_at, effective.label("effective"), next_level.label("next_level")
         )
         .where(
-            *_fitting(dialect, candidate_table, gpu_names, has_slot, False), candidate.priority == top_level
+            *_fitting(dialect, candidate_table, gpu_names, has_slot, False),
+            candidate.priority == top_level,
+            *_not_skipped(dialect, candidate),
         )
         .order_by(candidate.queued_at.asc(), candidate.id.asc())
         .limit(1)

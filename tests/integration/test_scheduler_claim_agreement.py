@@ -526,3 +526,45 @@ def test_a_claim_holds_only_the_task_it_takes(settings: Settings) -> None:
         first, second, placed = runner.run(run())
     assert (first, second) == ("X", "Y")
     assert placed == [("X", CLAIMING), ("Y", ELSEWHERE)]
+
+
+def test_a_claim_passes_by_the_task_another_open_claim_holds(settings: Settings) -> None:
+    """The first claim, still open, holds X (the older of two equal tasks): the second takes X2 at once
+    instead of waiting for the first to end (PostgreSQL; on SQLite claims do not overlap)."""
+    if not settings.sqlalchemy_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one claim at a time (its write lock): no claim overlaps another")
+
+    async def run() -> tuple[str | None, str | None]:
+        db = Database(settings.sqlalchemy_url)
+        now = utcnow()
+        try:
+            async with db.session() as session:
+                session.add_all([worker_row(CLAIMING, now), worker_row(ELSEWHERE, now)])
+                await session.flush()
+                task = _task("u1", priority=3)
+                session.add(
+                    task_row(replace(task, id="X"), queued_at=now - timedelta(seconds=2), worker_id=None)
+                )
+                session.add(
+                    task_row(replace(task, id="X2"), queued_at=now - timedelta(seconds=1), worker_id=None)
+                )
+            free = Capacity(cpu=8, memory_gb=16.0, gpu_names=(), gpus=0, slots=4)
+            store = WorkerStore(db)
+            async with db.engine.connect() as first, db.engine.connect() as second:
+                first_open, second_open = await first.begin(), await second.begin()
+                spec = ClaimSpec(CLAIMING, CLAIMING, free, now, aging_rate=0.1, aging_max_boost=5.0)
+                taken_first = await store.claim_one(AsyncSession(bind=first), spec)
+                other = ClaimSpec(ELSEWHERE, ELSEWHERE, free, now, aging_rate=0.1, aging_max_boost=5.0)
+                async with asyncio.timeout(30):  # a claim that waited for the first would never return
+                    taken_second = await store.claim_one(AsyncSession(bind=second), other)
+                await first_open.commit()
+                await second_open.commit()
+        finally:
+            await db.close()
+        return (
+            None if taken_first is None else str(taken_first.id),
+            None if taken_second is None else str(taken_second.id),
+        )
+
+    with asyncio.Runner() as runner:
+        assert runner.run(run()) == ("X", "X2")
