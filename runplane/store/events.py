@@ -258,14 +258,7 @@ def _forget_transitions(session: Session) -> None:
 
 
 async def task_progress(session: AsyncSession, row: TaskRow) -> None:
-    await record(
-        session,
-        topic=TASK_PROGRESS,
-        task_id=row.id,
-        user_id=row.user_id,
-        worker_id=row.worker_id,
-        data={"task_id": row.id, "progress": row.progress, "message": row.message},
-    )
+    await tasks_progressed(session, [row])
 
 
 async def tasks_progressed(session: AsyncSession, rows: Sequence[TaskRow | Row[Any]]) -> None:

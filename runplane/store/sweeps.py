@@ -230,9 +230,6 @@ class SweepStore:
                 ) in result.all()
             ]
 
-    async def set_summary(self, task_id: str, summary: dict[str, Any]) -> None:
-        await self.set_summaries({task_id: summary})
-
     async def set_summaries(self, summaries: Mapping[str, dict[str, Any]]) -> None:
         """Each task's results summary (task id → metric name → value), in one transaction: one UPDATE
         statement executed for all of them (an executemany)."""

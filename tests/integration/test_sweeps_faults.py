@@ -164,8 +164,12 @@ async def test_summaries_stored_beyond_the_bounds_are_held_to_them_when_read(cli
     first = await worker.complete_next(None)
     second = await worker.complete_next(None)
     store = SweepStore(db)
-    await store.set_summary(first, {"k" * 200: 1, "loss": "low", "big": 10**400, "ok": 3})
-    await store.set_summary(second, {"loss": 0.5, "ok": 2, **{f"m{n}": n for n in range(300)}})
+    await store.set_summaries(
+        {
+            first: {"k" * 200: 1, "loss": "low", "big": 10**400, "ok": 3},
+            second: {"loss": 0.5, "ok": 2, **{f"m{n}": n for n in range(300)}},
+        }
+    )
     results = await get(client, user_key, f"/v1/sweeps/{sweep['id']}/results")
     assert len(results["metrics"]) == 256 and results["metrics_omitted"] == 302 - 256
     assert results["rows"][0]["summary"] == {"ok": 3}
