@@ -11,7 +11,9 @@ process). The processes of one SQLite server are on one host, so a datagram does
   empty file in ``<data_dir>/run/wake/``;
 - after each commit that wrote events (a listener of `runplane.store.notify`), it sends one empty
   datagram to every other registered process, non-blocking; a pid whose socket is gone (a process that
-  died) has its file removed;
+  died) has its file removed. The registry is listed again at most every `RELIST_SECONDS` (a listing per
+  commit was a directory read on the hottest write path): a process started since is woken from then on,
+  and polls until then;
 - a datagram received wakes this process's hub, which reads the log at once (its `MIN_POLL_GAP` bounds
   how often).
 
@@ -28,10 +30,15 @@ import hashlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Final
 
 logger = logging.getLogger("runplane.live")
+
+RELIST_SECONDS: Final = 1.0
+"""How long a listing of the registry's pids serves `send` before the directory is read again."""
 
 
 class SiblingWakeups:
@@ -47,6 +54,8 @@ class SiblingWakeups:
         self._pid = os.getpid()
         self._socket: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._others: list[int] = []  # the other registered pids, as last listed
+        self._listed_at = float("-inf")  # time.monotonic() of that listing
 
     def _address(self, pid: int) -> bytes:
         return self._prefix + str(pid).encode()
@@ -89,19 +98,21 @@ class SiblingWakeups:
         sender = self._socket
         if sender is None:
             return
-        try:
-            pids = os.listdir(self.directory)
-        except OSError:
-            return
-        for name in pids:
-            if not name.isdigit() or int(name) == self._pid:
-                continue
+        if time.monotonic() - self._listed_at >= RELIST_SECONDS:
             try:
-                sender.sendto(b"", self._address(int(name)))
+                names = os.listdir(self.directory)
+            except OSError:
+                return
+            self._others = [int(name) for name in names if name.isdigit() and int(name) != self._pid]
+            self._listed_at = time.monotonic()
+        for pid in tuple(self._others):
+            try:
+                sender.sendto(b"", self._address(pid))
             except (ConnectionRefusedError, FileNotFoundError):
                 # Nobody is bound there: a process that died without unregistering.
+                self._others.remove(pid)
                 with contextlib.suppress(OSError):
-                    (self.directory / name).unlink()
+                    (self.directory / str(pid)).unlink()
             except OSError:  # a full receive buffer: that process has a wake-up pending already
                 pass
 

@@ -1,28 +1,36 @@
 """Queries on the audit chain: appending a link under the head's lock, pages, and chunked reads for verify.
 
-Appending is serialised by the one-row chain head (`audit_head`): each append first runs
+Appending is serialised by the one-row chain head (`audit_head`): an append claims the next number with
 ``UPDATE audit_head SET seq = seq + 1 ... RETURNING seq, event_hash``, which on PostgreSQL locks the row
 until the appending transaction ends and on SQLite takes the database's write lock. The new event takes
-that number and links to that hash, and the head gets the new hash, all in the caller's transaction: a
-rolled-back change leaves neither its event nor a used number behind, and two appenders (in one process
-or several) can never take the same number or skip one.
+that number and links to that hash; inserting it gives the head the new hash (a trigger, migration 0013),
+all in the caller's transaction: a rolled-back change leaves neither its event nor a used number behind,
+and two appenders (in one process or several) can never take the same number or skip one.
+
+On SQLite an append is one statement when it can be: SQLite has one writer, so an INSERT that checks the
+head it links to (``INSERT ... SELECT ... WHERE EXISTS (head is still seq n, hash h)``) cannot be
+overtaken between the check and the write. Each process keeps the head its last append left (a hint per
+engine, never trusted: the check is); when another process (``serve --workers 2``) or a rolled-back
+transaction has moved the head since, the check adds nothing and the append claims a number as above.
+PostgreSQL's appenders run side by side, so there the claim's row lock is what orders them.
 
 `append_many` appends a batch (a sweep's tasks) the same way with one claim: the head moves by the
 batch's size in one UPDATE (so the numbers are consecutive and no other appender can take one in
-between), the links are hashed in order in Python, the events go in with one multi-row INSERT and the
-head takes the last hash.
+between), the links are hashed in order in Python, and the events go in with one multi-row INSERT, whose
+last event gives the head its hash.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
 from anyio.lowlevel import checkpoint
-from sqlalchemy import Table, bindparam, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import CursorResult, Table, bindparam, exists, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from runplane.audit import AuditEntry, chain_hash, event_document, format_timestamp
 from runplane.store.database import Database
@@ -49,15 +57,21 @@ _CLAIM_ONE = (
     .values(seq=_HEAD.c.seq + 1)
     .returning(_HEAD.c.seq, _HEAD.c.event_hash)
 )
-_SET_HEAD = (
-    update(_HEAD)
-    .where(_HEAD.c.id == HEAD_ID)
-    .values(
-        event_hash=bindparam("audit_hash", type_=_HEAD.c.event_hash.type),
-        updated_at=bindparam("audit_at", type_=_HEAD.c.updated_at.type),
-    )
-)
 _INSERT_ONE = insert(_EVENTS)
+# SQLite's one-statement append: the event, written only while the head is still the one it links to.
+_INSERT_AFTER_HEAD = insert(_EVENTS).from_select(
+    [column.name for column in _EVENTS.c],
+    select(*(bindparam(column.name, type_=column.type) for column in _EVENTS.c)).where(
+        exists().where(
+            _HEAD.c.id == HEAD_ID,
+            _HEAD.c.seq == bindparam("head_seq", type_=_HEAD.c.seq.type),
+            _HEAD.c.event_hash == bindparam("head_hash", type_=_HEAD.c.event_hash.type),
+        )
+    ),
+)
+# (seq, event_hash) of the head this process's last append on an engine left: a hint (see the module
+# docstring), SQLite only.
+_last_heads: weakref.WeakKeyDictionary[AsyncEngine, tuple[int, str]] = weakref.WeakKeyDictionary()
 # Entries of a batch (`append_many`) whose Python work runs between two awaits.
 _CHUNK = 500
 
@@ -99,18 +113,36 @@ async def append(session: AsyncSession, entry: AuditEntry) -> int:
     if session.new or session.dirty or session.deleted:
         await session.flush()
     values = entry.fields()  # before the lock: the actor, clipping, metadata
+    bind = session.bind
+    engine = bind if isinstance(bind, AsyncEngine) and bind.dialect.name == "sqlite" else None
+    last = _last_heads.get(engine) if engine is not None else None
+    if engine is not None and last is not None:
+        # Taken after reading the hint: if the check passes, the head's own time was taken before that.
+        now = utcnow()
+        row = _stored(_linked(last[0] + 1, now, values, last[1]))
+        written = await session.execute(
+            _INSERT_AFTER_HEAD, {**row, "head_seq": last[0], "head_hash": last[1]}
+        )
+        if cast(CursorResult[Any], written).rowcount == 1:
+            _last_heads[engine] = (row["seq"], row["event_hash"])
+            return int(row["seq"])
     found = (await session.execute(_CLAIM_ONE)).first()
     if found is None:
         raise MissingChainHead("the audit chain head (audit_head, id 1) is missing; run the migrations")
     seq, prev_hash = int(found[0]), str(found[1])
     # Taken after the lock, so timestamps never go backwards along the chain (on one clock).
     now = utcnow()
-    row = _linked(seq, now, values, prev_hash)
-    event_hash = row["event_hash"]
-    row["metadata"] = row.pop("metadata_")  # the table's column name
-    await session.execute(_INSERT_ONE, row)
-    await session.execute(_SET_HEAD, {"audit_hash": event_hash, "audit_at": now})
+    row = _stored(_linked(seq, now, values, prev_hash))
+    await session.execute(_INSERT_ONE, row)  # the head takes its hash (migration 0013)
+    if engine is not None:
+        _last_heads[engine] = (seq, row["event_hash"])
     return seq
+
+
+def _stored(row: dict[str, Any]) -> dict[str, Any]:
+    """A `_linked` row keyed by the table's column names (``metadata``, not the ORM's ``metadata_``)."""
+    row["metadata"] = row.pop("metadata_")
+    return row
 
 
 async def append_many(session: AsyncSession, entries: Sequence[AuditEntry]) -> int:
@@ -147,17 +179,11 @@ async def append_many(session: AsyncSession, entries: Sequence[AuditEntry]) -> i
     for start in range(0, len(fields), _CHUNK):
         rows: list[dict[str, Any]] = []
         for offset, values in enumerate(fields[start : start + _CHUNK], start):
-            row = _linked(first + offset, now, values, prev_hash)
+            row = _stored(_linked(first + offset, now, values, prev_hash))
             prev_hash = row["event_hash"]
-            row["metadata"] = row.pop("metadata_")  # the table's column name
             rows.append(row)
+        # The last chunk's last event gives the head its hash (migration 0013).
         await session.execute(_INSERT_ONE, rows)
-    await session.execute(
-        update(AuditHeadRow)
-        .where(AuditHeadRow.id == HEAD_ID)
-        .values(event_hash=prev_hash, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
     return len(fields)
 
 

@@ -82,8 +82,10 @@ async def record(
     assert topic in TOPICS, topic
     # A Core INSERT, not an ORM add: no unit-of-work flush for a row nobody reads back in this session
     # (part of the API's fixed cost, docs/benchmarks.md). Pending ORM changes are flushed first, so the
-    # statements reach the database in the order the caller made the changes, as before.
-    await session.flush()
+    # statements reach the database in the order the caller made the changes, as before; a caller that
+    # wrote with Core statements only (a task's submission) has none, and skips the flush's greenlet hop.
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
     await session.execute(
         _INSERT_EVENT,
         {

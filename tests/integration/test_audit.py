@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from runplane.audit import AuditEntry, AuditLog
-from runplane.store.audit import AuditStore, append
+from runplane.store.audit import AuditStore, append, append_many
 from runplane.store.database import Database
 from tests.conftest import auth
 from tests.support.snapshots import snapshot_archive
@@ -382,4 +382,77 @@ async def test_a_rolled_back_change_leaves_no_event_and_no_used_number(db):
     with pytest.raises(Abort):
         await append_then_fail()
     assert await store.record(AuditEntry(event_type="file_access", action="download")) == 2
+    assert (await AuditLog(store).verify()).valid
+
+
+async def _head_and_last(db: Database) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    async with db.reader() as session:
+        head = (await session.execute(text("SELECT seq, event_hash, updated_at FROM audit_head"))).one()
+        last = (
+            await session.execute(
+                text("SELECT seq, event_hash, created_at FROM audit_events ORDER BY seq DESC LIMIT 1")
+            )
+        ).one()
+    return tuple(head), tuple(last)
+
+
+async def test_the_head_follows_every_append_and_the_last_event_of_a_batch(db):
+    store = AuditStore(db)
+    await store.record(AuditEntry(event_type="file_access", action="download", resource="one"))
+    head, last = await _head_and_last(db)
+    assert head == last and head[0] == 1
+    async with db.session() as session:
+        await append_many(
+            session,
+            [AuditEntry(event_type="file_access", action="download", resource=f"r{n}") for n in range(5)],
+        )
+    head, last = await _head_and_last(db)
+    assert head == last and head[0] == 6
+    await store.record(AuditEntry(event_type="file_access", action="download", resource="after"))
+    head, last = await _head_and_last(db)
+    assert head == last and head[0] == 7
+    assert (await AuditLog(store).verify()).valid
+
+
+async def test_appenders_with_stale_heads_still_link_one_chain(database_url, db):
+    """Two engines on one database stand for two server processes: each one's appends move the head the
+    other last saw, so on SQLite every second append finds its hint stale and claims a number instead."""
+    other = Database(database_url)
+    try:
+        stores = [AuditStore(db), AuditStore(other)]
+        numbers = [
+            await stores[n % 2].record(
+                AuditEntry(event_type="file_access", action="download", resource=f"{n}")
+            )
+            for n in range(8)
+        ]
+        numbers += [
+            await stores[1].record(AuditEntry(event_type="file_access", action="download", resource=f"b{n}"))
+            for n in range(3)
+        ]
+    finally:
+        await other.close()
+    assert numbers == list(range(1, 12))
+    result = await AuditLog(stores[0]).verify()
+    assert result.valid and result.total_events == 11
+
+
+async def test_an_append_is_one_statement_on_sqlite_and_two_on_postgresql(db):
+    """SQLite: one INSERT checking the head this process left; PostgreSQL, whose appenders run side by side:
+    the claim of a number under the head's lock, then the INSERT. The head's hash is the INSERT's trigger's."""
+    store = AuditStore(db)
+    await store.record(AuditEntry(event_type="file_access", action="download", resource="first"))
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement.split(None, 1)[0].upper())
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await store.record(AuditEntry(event_type="file_access", action="download", resource="second"))
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert statements == (["INSERT"] if db.backend == "sqlite" else ["UPDATE", "INSERT"])
+    head, last = await _head_and_last(db)
+    assert head == last and head[0] == 2
     assert (await AuditLog(store).verify()).valid

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from runplane.live import siblings
 from runplane.live.siblings import SiblingWakeups
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]
@@ -69,3 +70,27 @@ async def test_without_a_socket_it_carries_on(tmp_path: Path) -> None:
     channel.open(lambda: None)  # logs a warning; the hub polls instead
     channel.send()
     channel.close()
+
+
+async def test_a_process_started_after_a_listing_is_woken_once_the_listing_is_old(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "wake"
+    channel = SiblingWakeups(directory, KEY)
+    channel.open(lambda: None)
+    channel.send()  # lists the registry: nobody else yet
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD, str(directory), KEY, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None
+        assert (await asyncio.wait_for(child.stdout.readline(), 120)).strip() == b"ready"
+        monkeypatch.setattr(siblings, "RELIST_SECONDS", 0.0)  # the listing is old now
+        channel.send()
+        assert (await asyncio.wait_for(child.stdout.readline(), 120)).strip() == b"woken"
+        assert await asyncio.wait_for(child.wait(), 120) == 0
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+        channel.close()
