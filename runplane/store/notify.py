@@ -2,9 +2,10 @@
 
 `runplane.events.record` calls `mark(session)`. When that session commits:
 
-- on PostgreSQL, `SELECT pg_notify('runplane_events', '')` runs inside the committing transaction, so the
-  notification is delivered exactly when the events become visible (and not at all on rollback);
-  PostgreSQL folds identical notifications of one transaction into one. Every process's hub LISTENs.
+- on PostgreSQL, the INSERT into `events` itself sends ``pg_notify('runplane_events', '')`` (a trigger,
+  migration 0014), so the notification is delivered exactly when the events become visible (and not at
+  all on rollback), with no statement of its own; PostgreSQL folds identical notifications of one
+  transaction into one. Every process's hub LISTENs.
 - in this process, every registered listener is called after the commit (the hub of this process wakes
   at once, which is what keeps SQLite's latency low; other processes on SQLite poll).
 
@@ -17,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Final
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -42,15 +43,6 @@ def add_listener(listener: Callable[[], None]) -> None:
 def remove_listener(listener: Callable[[], None]) -> None:
     if listener in _listeners:
         _listeners.remove(listener)
-
-
-@event.listens_for(Session, "before_commit")
-def _notify_database(session: Session) -> None:
-    if not session.info.get(_PENDING):
-        return
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
 
 @event.listens_for(Session, "after_commit")
