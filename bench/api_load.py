@@ -225,8 +225,8 @@ def run_cli(arguments: list[str], env: dict[str, str]) -> str:
     return done.stdout
 
 
-def start_bare(data_dir: Path, *, workers: int) -> Server:
-    env = clean_env(RUNPLANE_DATA_DIR=str(data_dir))
+def start_bare(data_dir: Path, *, workers: int, records: str) -> Server:
+    env = clean_env(RUNPLANE_DATA_DIR=str(data_dir), BARE_RECORDS=records)
     # Same schema as runplane (its migrations) and a key made the way an operator makes one.
     run_cli(["migrate"], env)
     key = run_cli(["keys", "create", "--local", "--role", "user", "--name", "bench"], env).strip()
@@ -349,7 +349,7 @@ def machine() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def servers(root: Path, *, workers: int, log_level: str) -> Iterator[list[Server]]:
+def servers(root: Path, *, workers: int, log_level: str, records: str) -> Iterator[list[Server]]:
     started: list[Server] = []
     try:
         for label in ("runplane", "bare"):
@@ -358,7 +358,7 @@ def servers(root: Path, *, workers: int, log_level: str) -> Iterator[list[Server
             if label == "runplane":
                 started.append(start_runplane(data_dir, workers=workers, log_level=log_level))
             else:
-                started.append(start_bare(data_dir, workers=workers))
+                started.append(start_bare(data_dir, workers=workers, records=records))
         yield started
     finally:
         for server in started:
@@ -379,7 +379,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="runplane-bench-", dir=args.data_root))
     results: dict[tuple[str, str], list[loadgen.PhaseResult]] = {}
     try:
-        with servers(root, workers=args.workers, log_level=args.log_level) as running:
+        with servers(
+            root, workers=args.workers, log_level=args.log_level, records=args.bare_records
+        ) as running:
             print(f"servers ready: {', '.join(f'{s.label} {s.base_url}' for s in running)}", flush=True)
             with asyncio.Runner(loop_factory=loop_factory) as runner:
                 for round_index in range(args.rounds):
@@ -434,6 +436,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "rounds": args.rounds,
             "workers": args.workers,
             "runplane_log_level": args.log_level,
+            "bare_records": args.bare_records,
             "rate_limit": RATE_LIMIT,
             "client_event_loop": loop_name,
         },
@@ -510,8 +513,14 @@ def report(result: dict[str, Any]) -> None:
                 f"{cpu_ours / cpu_bare:.2f}x" if cpu_bare else "-",
             ]
         )
+    writes = (
+        "the task row"
+        if result["settings"]["bare_records"] == "task"
+        else "the task row, its event and its audit link, as runplane"
+    )
     print(
-        "\nrunplane vs bare Starlette (ratio = bare / runplane req/s, and runplane / bare server CPU per request):"
+        "\nrunplane vs bare Starlette (ratio = bare / runplane req/s, and runplane / bare server CPU per request;"
+        f" the bare POST writes {writes}):"
     )
     header = [
         "scenario",
@@ -552,6 +561,13 @@ def main() -> int:
     )
     parser.add_argument(
         "--data-root", type=Path, default=None, help="where the temp data dirs go (default: $TMPDIR)"
+    )
+    parser.add_argument(
+        "--bare-records",
+        choices=("task", "all"),
+        default="task",
+        help="what the bare app's POST writes: the task row only (the goal's baseline), or also the "
+        "event and audit link runplane records of every submission (bench/bare_app.py)",
     )
     parser.add_argument("--keep-data", action="store_true", help="keep the data dirs and server logs")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")

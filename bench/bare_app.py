@@ -9,6 +9,12 @@ model. What it leaves out is what the ratio measures: connexion (routing, securi
 validation, parameter handling), runplane's middleware chain (trace id, error rendering, access log,
 metrics, rate limiter, body limit), idempotency fingerprints, redaction and aging.
 
+``BARE_RECORDS`` says what a POST writes besides the task row: ``task`` (the default) nothing, which is the
+baseline the ratio goal of issue 11 was set against; ``all`` also what runplane records of every
+submission in the same transaction, with runplane's own writer (`runplane.store.events.task_changed`):
+the `task_update` event the live streams read and the audit chain's `job_queued` link. The ratio against
+``all`` is what the framework costs (contract layers, middleware, handler) beside the same writes.
+
 Served by api_load.py with runplane's own gunicorn command line (`runplane.cli.gunicorn_command`), the
 app target swapped for `bare_app:app`; it reads the database location from the same RUNPLANE_* settings.
 """
@@ -16,6 +22,7 @@ app target swapped for `bare_app:app`; it reads the database location from the s
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,12 +37,16 @@ from starlette.routing import Route
 from generated.models import Task, TaskCreate
 from runplane.security import hash_key
 from runplane.settings import Settings
+from runplane.store import events
 from runplane.store.database import Database
 from runplane.store.tables import ApiKeyRow, TaskRow
 from runplane.tasks import new_task_row
 
 settings = Settings()
 db = Database(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
+RECORDS = os.environ.get("BARE_RECORDS", "task")
+if RECORDS not in ("task", "all"):
+    raise SystemExit(f"BARE_RECORDS must be 'task' or 'all', not {RECORDS!r}")
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -123,6 +134,8 @@ async def create_task(request: Request) -> Response:
     row = new_task_row(user_id, body)
     async with db.session() as session:
         session.add(row)
+        if RECORDS == "all":
+            await events.task_changed(session, row, previous=None)
     return Response(_task_json(row), status_code=201, media_type="application/json")
 
 
