@@ -9,8 +9,10 @@ then its last event's), so only its last event moves the head; an event appended
 (none are written so) leave it alone.
 
 SQLite runs the rule per row (``FOR EACH ROW ... WHEN``, one indexed read of the head per event);
-PostgreSQL once per statement over the statement's new rows (a transition table), so a 10,000-event batch
-updates the head row once, not 10,000 times.
+PostgreSQL once per statement over the statement's new rows (a transition table). A batch's chunks reach
+PostgreSQL as executemany, which psycopg sends as one INSERT per row, so there the trigger too runs once
+per event (about 10 % of a 10,000-event `append_many`: 0.38 s against 0.35 s without it); either way the
+head row changes once per batch, by its last event, because the rule skips events below the head.
 
 Revision ID: 0013_audit_head_follows_inserts
 Revises: 0012_claim_order_index
