@@ -113,8 +113,7 @@ async def append(session: AsyncSession, entry: AuditEntry) -> int:
     if session.new or session.dirty or session.deleted:
         await session.flush()
     values = entry.fields()  # before the lock: the actor, clipping, metadata
-    bind = session.bind
-    engine = bind if isinstance(bind, AsyncEngine) and bind.dialect.name == "sqlite" else None
+    engine = _sqlite_engine(session)
     last = _last_heads.get(engine) if engine is not None else None
     if engine is not None and last is not None:
         # Taken after reading the hint: if the check passes, the head's own time was taken before that.
@@ -137,6 +136,12 @@ async def append(session: AsyncSession, entry: AuditEntry) -> int:
     if engine is not None:
         _last_heads[engine] = (seq, row["event_hash"])
     return seq
+
+
+def _sqlite_engine(session: AsyncSession) -> AsyncEngine | None:
+    """The engine `session` writes through when it is SQLite's (whose appends keep a head hint), else None."""
+    bind = session.bind
+    return bind if isinstance(bind, AsyncEngine) and bind.dialect.name == "sqlite" else None
 
 
 def _stored(row: dict[str, Any]) -> dict[str, Any]:
@@ -184,6 +189,9 @@ async def append_many(session: AsyncSession, entries: Sequence[AuditEntry]) -> i
             rows.append(row)
         # The last chunk's last event gives the head its hash (migration 0013).
         await session.execute(_INSERT_ONE, rows)
+    engine = _sqlite_engine(session)
+    if engine is not None:  # the next `append` can be one statement
+        _last_heads[engine] = (first + len(fields) - 1, prev_hash)
     return len(fields)
 
 
