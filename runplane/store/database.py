@@ -36,6 +36,10 @@ Transaction = AsyncSession
 
 # How long a SQLite writer waits for another connection's write lock before it fails ("database is locked").
 BUSY_TIMEOUT_MS = 10_000
+# A checkpoint's wait for readers (its busy_timeout), and how often a pass of WalCheckpointer tries.
+CHECKPOINT_BUSY_TIMEOUT_MS = 200
+CHECKPOINT_TRIES = 5
+CHECKPOINT_RETRY_SECONDS = 1.0
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -331,21 +335,30 @@ class Database:
         if self.backend != "sqlite":
             return True
         # The checkpoint takes SQLite's write lock: with the turn held, this process's writers queue on the
-        # loop behind it instead of sleeping in the busy handler.
-        turn = self._turn() if self.serialize_writes else None
-        if turn is not None:
-            try:
-                async with asyncio.timeout(self.turn_timeout):
-                    await turn.lock.acquire()
-            except TimeoutError:  # as a writer would (see _take_turn): go on, SQLite's lock decides
-                turn = None
-        try:
-            async with self.engine.connect() as connection:
-                row = (await connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))).one()
-                await connection.commit()
-        finally:
+        # loop behind it instead of sleeping in the busy handler. The connection comes first, the turn
+        # second, as for every writer: a checkpoint holding the turn while it waited for a connection of
+        # a pool that this process's writers held (each waiting for the turn) stalled them all until the
+        # turn's timeout (10 s).
+        async with self.engine.connect() as connection:
+            turn = self._turn() if self.serialize_writes else None
             if turn is not None:
-                turn.lock.release()
+                try:
+                    async with asyncio.timeout(self.turn_timeout):
+                        await turn.lock.acquire()
+                except TimeoutError:  # as a writer would (see _take_turn): go on, SQLite's lock decides
+                    turn = None
+            try:
+                # TRUNCATE waits for readers in the busy handler, and this process's writers wait behind
+                # the turn meanwhile: give up soon (the next pass tries again) rather than hold them.
+                await connection.exec_driver_sql(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_TIMEOUT_MS}")
+                try:
+                    row = (await connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))).one()
+                    await connection.commit()
+                finally:
+                    await connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            finally:
+                if turn is not None:
+                    turn.lock.release()
         return int(row[0]) == 0
 
     async def close(self) -> None:
@@ -358,7 +371,9 @@ class WalCheckpointer(Periodic):
     Why a loop and not a checkpoint per ended task: a TRUNCATE checkpoint waits for readers and rewrites
     pages, too costly for the report path; a bounded delay is what README promises ("erased from the
     database file and its write-ahead log within ``RUNPLANE_WAL_CHECKPOINT_SECONDS``", as long as no
-    reader holds the log open that long).
+    reader holds the log open that long). A pass tries up to `CHECKPOINT_TRIES` times a second apart,
+    each try waiting at most `CHECKPOINT_BUSY_TIMEOUT_MS` for readers, so it never holds this process's
+    writers longer than that.
     """
 
     name = "runplane-wal-checkpoint"
@@ -373,5 +388,12 @@ class WalCheckpointer(Periodic):
         return self.interval > 0 and self.db.backend == "sqlite"
 
     async def run_once(self) -> None:
-        if not await self.db.checkpoint():
-            logger.info("WAL checkpoint incomplete (the log is in use); trying again")
+        # Each try gives up after CHECKPOINT_BUSY_TIMEOUT_MS rather than hold this process's writers (see
+        # `Database.checkpoint`); a few tries a second apart keep the erasure within the interval while
+        # readers come and go.
+        for attempt in range(CHECKPOINT_TRIES):
+            if attempt:
+                await asyncio.sleep(CHECKPOINT_RETRY_SECONDS)
+            if await self.db.checkpoint():
+                return
+        logger.info("WAL checkpoint incomplete (the log is in use); trying again next pass")

@@ -6,14 +6,17 @@ there are no turns."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from runplane.store.database import Database
+from tests.support.waiting import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -194,6 +197,75 @@ async def test_checkpoint_takes_its_turn_between_writers(db: Database) -> None:
     assert results[1] is True and results[3] is True
     assert await _count(db, "bench_log") == 2
     assert await asyncio.wait_for(db.checkpoint(), DEADLINE) is True
+
+
+async def test_a_checkpoint_a_reader_blocks_gives_up_before_this_processs_writers_wait_long(
+    db: Database,
+) -> None:
+    """TRUNCATE waits for readers of the log while it holds this process's write turn: it gives up after
+    CHECKPOINT_BUSY_TIMEOUT_MS (the next pass tries again) instead of SQLite's busy_timeout (10 s), so a
+    writer behind it never reaches its own turn timeout."""
+    if db.backend != "sqlite":
+        pytest.skip("a SQLite checkpoint; PostgreSQL has none")
+    db.turn_timeout = 5.0  # below busy_timeout: a checkpoint waiting that long makes the writer give up
+    async with db.session() as session:
+        await session.execute(text("INSERT INTO bench_log (id, writer) VALUES (1, 1)"))
+    path = make_url(db.url).database
+    assert path is not None
+    reader = sqlite3.connect(path)  # another connection holding a read snapshot of the log
+    try:
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM bench_log").fetchone() == (1,)
+
+        async def write() -> None:
+            # After the checkpoint has taken the turn.
+            async with asyncio.timeout(DEADLINE):
+                await until(db._turn().lock.locked)
+            async with db.session() as session:
+                await session.execute(text("INSERT INTO bench_log (id, writer) VALUES (2, 2)"))
+
+        done, _ = await asyncio.wait_for(asyncio.gather(db.checkpoint(), write()), DEADLINE)
+        assert done is False  # the reader kept the log busy
+    finally:
+        reader.close()
+    assert db.turn_timeouts == 0
+    assert await _count(db, "bench_log") == 2
+    assert await asyncio.wait_for(db.checkpoint(), DEADLINE) is True
+
+
+async def test_a_checkpoint_waiting_for_a_connection_holds_no_turn(database_url: str) -> None:
+    """The checkpoint takes a connection before the turn, as writers do: with every pooled connection
+    held by writers waiting for the turn, a checkpoint that took the turn first would wait for a
+    connection that none of them can give back."""
+    database = Database(database_url)
+    if database.backend != "sqlite":
+        await database.close()
+        pytest.skip("turns exist on SQLite only")
+    database.turn_timeout = 5.0
+    try:
+        async with database.session() as session:
+            await session.execute(text("CREATE TABLE plain_log (id INTEGER PRIMARY KEY)"))
+        pool = database.engine.pool
+        connections = pool.size() + pool._max_overflow  # type: ignore[attr-defined]
+        gate = asyncio.Event()
+
+        async def write(index: int) -> None:
+            async with database.session() as session:
+                await session.execute(text("SELECT 1"))  # holds a pooled connection, no turn yet
+                await gate.wait()
+                await session.execute(text("INSERT INTO plain_log (id) VALUES (:i)"), {"i": index})
+
+        writers = [asyncio.create_task(write(n)) for n in range(connections)]
+        async with asyncio.timeout(DEADLINE):
+            await until(lambda: pool.checkedout() == connections)  # type: ignore[attr-defined]
+        checkpoint = asyncio.create_task(database.checkpoint())
+        await asyncio.sleep(0.05)  # the checkpoint asks for a connection (none is free), holding no turn
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(*writers, checkpoint), DEADLINE)
+        assert database.turn_timeouts == 0
+        assert await _count(database, "plain_log") == connections
+    finally:
+        await database.close()
 
 
 async def test_without_turns_writers_still_commit(database_url: str) -> None:

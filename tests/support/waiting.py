@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,3 +18,12 @@ def poll(check: Callable[[], Any], *, timeout: float, what: str, interval: float
             pytest.fail(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
     return found
+
+
+async def until(check: Callable[[], Any], *, interval: float = 0.01) -> Any:
+    """`poll` for async tests: awaits ``check()`` becoming truthy (the loop runs meanwhile) and returns it.
+    The deadline is the caller's: bound it with ``asyncio.timeout``."""
+    while True:
+        if found := check():
+            return found
+        await asyncio.sleep(interval)
