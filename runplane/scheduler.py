@@ -17,15 +17,14 @@ A claim takes each task in SQL built by `runplane.store.claim`, per dialect, in 
   WHERE tasks.id = (SELECT id FROM next) AND tasks.status = 'queued' RETURNING tasks.*``; SQLite the
   same UPDATE with the SELECT as its subquery.
 
-On PostgreSQL a claim never waits for another claim's tasks and holds only the tasks it takes: each read
-of the walk locks its row with ``FOR UPDATE ... SKIP LOCKED`` (so tasks other claims hold are passed by,
-as the single statement's ``SKIP LOCKED`` does); where aging can make a lower level win, the walk runs in
-a savepoint whose rollback releases the rows it read, and the chosen task is then locked again (should
-another claim have taken it in between, the walk runs again). So N workers claim N different tasks
-without waiting. SQLite runs one writer at a time and the claim's first statement takes the write lock
-before it reads, so what it reads and what it updates are the same state. (On PostgreSQL the walk's reads
-are separate statements: a task's priority changed and committed in between can be seen by one read and
-not another; the single statement sees one snapshot.)
+On PostgreSQL a claim never waits for another claim's tasks and holds only the tasks it takes: the
+walk's reads lock nothing; the chosen task is then locked with ``FOR UPDATE SKIP LOCKED``
+(`claim.lock_statement`) and, when another claim holds it, the walk runs again leaving it out, as the
+single statement's ``SKIP LOCKED`` passes it by. So N workers claim N different tasks without waiting.
+SQLite runs one writer at a time and the claim's first statement takes the write lock before it reads,
+so what it reads and what it updates are the same state. (On PostgreSQL the walk's reads are separate
+statements: a task's priority changed and committed in between can be seen by one read and not another;
+the single statement sees one snapshot.)
 
 Effective priority is ``priority + min(aging_rate * minutes waited since queued_at, aging_max_boost)``,
 computed in SQL (and by `runplane.tasks.AgingPolicy` for display as ``priority_aged``). A task fits a

@@ -338,19 +338,8 @@ class EventHub:
         self._hurry.set()
 
     def _woken(self) -> None:
-        """A commit of this process wrote events: wake the reader (from any thread)."""
         loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            # The usual case (a commit on this loop): set at once, without a self-pipe write and an extra
-            # turn of the loop per commit.
-            self._wake.set()
-        else:
+        if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake.set)
 
     # --- subscribers --------------------------------------------------------------------------------

@@ -51,10 +51,11 @@ _EVENTS = cast(Table, AuditEventRow.__table__)
 # Built once, Core statements on the tables (not the ORM entities): an append runs on every task
 # transition, and ORM bulk UPDATEs plus a unit-of-work flush cost about twice as much CPU (2.3 ms
 # against 1.2 ms per append on SQLite; docs/benchmarks.md, "The API's fixed cost").
-_CLAIM_ONE = (
+# Claims the next ``claimed`` numbers: the head's new (last claimed) seq and the hash to link after.
+_CLAIM = (
     update(_HEAD)
     .where(_HEAD.c.id == HEAD_ID)
-    .values(seq=_HEAD.c.seq + 1)
+    .values(seq=_HEAD.c.seq + bindparam("claimed", type_=_HEAD.c.seq.type))
     .returning(_HEAD.c.seq, _HEAD.c.event_hash)
 )
 _INSERT_ONE = insert(_EVENTS)
@@ -77,11 +78,12 @@ _CHUNK = 500
 
 
 def _linked(seq: int, now: datetime, values: dict[str, Any], prev_hash: str) -> dict[str, Any]:
-    """The stored event `seq` for an entry's `values`, linked after `prev_hash`: its row by the ORM's
-    attribute names (``metadata_``), ``event_hash`` included.
+    """The stored event `seq` for an entry's `values`, linked after `prev_hash`: its row by the table's
+    column names, ``event_hash`` included.
 
-    The writer hashes the document the verifier rebuilds from the stored row (`event_document` reads
-    these attribute names): one definition of it for `append` and `append_many`.
+    The writer hashes the document the verifier rebuilds from the stored row (`event_document` reads the
+    ORM's attribute names, ``metadata_`` for the ``metadata`` column): one definition of it for `append`
+    and `append_many`.
     """
     row: dict[str, Any] = {
         "seq": seq,
@@ -97,6 +99,7 @@ def _linked(seq: int, now: datetime, values: dict[str, Any], prev_hash: str) -> 
         "prev_hash": prev_hash,
     }
     row["event_hash"] = chain_hash(prev_hash, event_document(SimpleNamespace(**row)))  # type: ignore[arg-type]
+    row["metadata"] = row.pop("metadata_")
     return row
 
 
@@ -118,20 +121,20 @@ async def append(session: AsyncSession, entry: AuditEntry) -> int:
     if engine is not None and last is not None:
         # Taken after reading the hint: if the check passes, the head's own time was taken before that.
         now = utcnow()
-        row = _stored(_linked(last[0] + 1, now, values, last[1]))
+        row = _linked(last[0] + 1, now, values, last[1])
         written = await session.execute(
             _INSERT_AFTER_HEAD, {**row, "head_seq": last[0], "head_hash": last[1]}
         )
         if cast(CursorResult[Any], written).rowcount == 1:
             _last_heads[engine] = (row["seq"], row["event_hash"])
             return int(row["seq"])
-    found = (await session.execute(_CLAIM_ONE)).first()
+    found = (await session.execute(_CLAIM, {"claimed": 1})).first()
     if found is None:
         raise MissingChainHead("the audit chain head (audit_head, id 1) is missing; run the migrations")
     seq, prev_hash = int(found[0]), str(found[1])
     # Taken after the lock, so timestamps never go backwards along the chain (on one clock).
     now = utcnow()
-    row = _stored(_linked(seq, now, values, prev_hash))
+    row = _linked(seq, now, values, prev_hash)
     await session.execute(_INSERT_ONE, row)  # the head takes its hash (migration 0013)
     if engine is not None:
         _last_heads[engine] = (seq, row["event_hash"])
@@ -142,12 +145,6 @@ def _sqlite_engine(session: AsyncSession) -> AsyncEngine | None:
     """The engine `session` writes through when it is SQLite's (whose appends keep a head hint), else None."""
     bind = session.bind
     return bind if isinstance(bind, AsyncEngine) and bind.dialect.name == "sqlite" else None
-
-
-def _stored(row: dict[str, Any]) -> dict[str, Any]:
-    """A `_linked` row keyed by the table's column names (``metadata``, not the ORM's ``metadata_``)."""
-    row["metadata"] = row.pop("metadata_")
-    return row
 
 
 async def append_many(session: AsyncSession, entries: Sequence[AuditEntry]) -> int:
@@ -168,14 +165,7 @@ async def append_many(session: AsyncSession, entries: Sequence[AuditEntry]) -> i
         if start:
             await checkpoint()
         fields += [entry.fields() for entry in entries[start : start + _CHUNK]]
-    claimed = await session.execute(
-        update(AuditHeadRow)
-        .where(AuditHeadRow.id == HEAD_ID)
-        .values(seq=AuditHeadRow.seq + len(entries))
-        .returning(AuditHeadRow.seq, AuditHeadRow.event_hash)
-        .execution_options(synchronize_session=False)
-    )
-    found = claimed.first()
+    found = (await session.execute(_CLAIM, {"claimed": len(entries)})).first()
     if found is None:
         raise MissingChainHead("the audit chain head (audit_head, id 1) is missing; run the migrations")
     first = int(found[0]) - len(entries) + 1
@@ -184,7 +174,7 @@ async def append_many(session: AsyncSession, entries: Sequence[AuditEntry]) -> i
     for start in range(0, len(fields), _CHUNK):
         rows: list[dict[str, Any]] = []
         for offset, values in enumerate(fields[start : start + _CHUNK], start):
-            row = _stored(_linked(first + offset, now, values, prev_hash))
+            row = _linked(first + offset, now, values, prev_hash)
             prev_hash = row["event_hash"]
             rows.append(row)
         # The last chunk's last event gives the head its hash (migration 0013).

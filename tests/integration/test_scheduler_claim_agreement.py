@@ -479,6 +479,32 @@ def _named(item: Any, new_id: str) -> Any:
     return type(item)(**{**item.__dict__, "id": new_id})
 
 
+async def _two_open_claims(
+    db: Database, now: datetime, tasks: list[TaskRow]
+) -> tuple[str | None, str | None]:
+    """`tasks` queued beside two idle workers; then a claim for each, in two transactions open at once
+    (the first still open while the second claims); the ids they took."""
+    async with db.session() as session:
+        session.add_all([worker_row(CLAIMING, now), worker_row(ELSEWHERE, now)])
+        await session.flush()
+        session.add_all(tasks)
+    free = Capacity(cpu=8, memory_gb=16.0, gpu_names=(), gpus=0, slots=4)
+    store = WorkerStore(db)
+    async with db.engine.connect() as first, db.engine.connect() as second:
+        first_open, second_open = await first.begin(), await second.begin()
+        spec = ClaimSpec(CLAIMING, CLAIMING, free, now, aging_rate=0.1, aging_max_boost=5.0)
+        taken_first = await store.claim_one(AsyncSession(bind=first), spec)
+        other = ClaimSpec(ELSEWHERE, ELSEWHERE, free, now, aging_rate=0.1, aging_max_boost=5.0)
+        async with asyncio.timeout(30):  # a claim that waited for the first would never return
+            taken_second = await store.claim_one(AsyncSession(bind=second), other)
+        await first_open.commit()
+        await second_open.commit()
+    return (
+        None if taken_first is None else str(taken_first.id),
+        None if taken_second is None else str(taken_second.id),
+    )
+
+
 def test_a_claim_holds_only_the_task_it_takes(settings: Settings) -> None:
     """Two claims at once, the first still open: the second gets the task the first only looked at.
 
@@ -493,34 +519,21 @@ def test_a_claim_holds_only_the_task_it_takes(settings: Settings) -> None:
         db = Database(settings.sqlalchemy_url)
         now = utcnow()
         try:
-            async with db.session() as session:
-                session.add_all([worker_row(CLAIMING, now), worker_row(ELSEWHERE, now)])
-                await session.flush()
-                x, y = _task("u1", priority=5), _task("u2", priority=4)
-                session.add(task_row(replace(x, id="X"), queued_at=now, worker_id=None))
-                session.add(
-                    task_row(replace(y, id="Y"), queued_at=now - timedelta(minutes=5), worker_id=None)
-                )
-            free = Capacity(cpu=8, memory_gb=16.0, gpu_names=(), gpus=0, slots=4)
-            store = WorkerStore(db)
-            async with db.engine.connect() as first, db.engine.connect() as second:
-                first_open, second_open = await first.begin(), await second.begin()
-                spec = ClaimSpec(CLAIMING, CLAIMING, free, now, aging_rate=0.1, aging_max_boost=5.0)
-                taken_first = await store.claim_one(AsyncSession(bind=first), spec)
-                other = ClaimSpec(ELSEWHERE, ELSEWHERE, free, now, aging_rate=0.1, aging_max_boost=5.0)
-                taken_second = await store.claim_one(AsyncSession(bind=second), other)
-                await first_open.commit()
-                await second_open.commit()
+            x, y = _task("u1", priority=5), _task("u2", priority=4)
+            first, second = await _two_open_claims(
+                db,
+                now,
+                [
+                    task_row(replace(x, id="X"), queued_at=now, worker_id=None),
+                    task_row(replace(y, id="Y"), queued_at=now - timedelta(minutes=5), worker_id=None),
+                ],
+            )
             async with db.reader() as session:
                 rows = await session.execute(select(TaskRow.id, TaskRow.worker_id).order_by(TaskRow.id))
                 placed = [(task_id, worker_id) for task_id, worker_id in rows]
         finally:
             await db.close()
-        return (
-            None if taken_first is None else str(taken_first.id),
-            None if taken_second is None else str(taken_second.id),
-            placed,
-        )
+        return first, second, placed
 
     with asyncio.Runner() as runner:
         first, second, placed = runner.run(run())
@@ -538,33 +551,17 @@ def test_a_claim_passes_by_the_task_another_open_claim_holds(settings: Settings)
         db = Database(settings.sqlalchemy_url)
         now = utcnow()
         try:
-            async with db.session() as session:
-                session.add_all([worker_row(CLAIMING, now), worker_row(ELSEWHERE, now)])
-                await session.flush()
-                task = _task("u1", priority=3)
-                session.add(
-                    task_row(replace(task, id="X"), queued_at=now - timedelta(seconds=2), worker_id=None)
-                )
-                session.add(
-                    task_row(replace(task, id="X2"), queued_at=now - timedelta(seconds=1), worker_id=None)
-                )
-            free = Capacity(cpu=8, memory_gb=16.0, gpu_names=(), gpus=0, slots=4)
-            store = WorkerStore(db)
-            async with db.engine.connect() as first, db.engine.connect() as second:
-                first_open, second_open = await first.begin(), await second.begin()
-                spec = ClaimSpec(CLAIMING, CLAIMING, free, now, aging_rate=0.1, aging_max_boost=5.0)
-                taken_first = await store.claim_one(AsyncSession(bind=first), spec)
-                other = ClaimSpec(ELSEWHERE, ELSEWHERE, free, now, aging_rate=0.1, aging_max_boost=5.0)
-                async with asyncio.timeout(30):  # a claim that waited for the first would never return
-                    taken_second = await store.claim_one(AsyncSession(bind=second), other)
-                await first_open.commit()
-                await second_open.commit()
+            task = _task("u1", priority=3)
+            return await _two_open_claims(
+                db,
+                now,
+                [
+                    task_row(replace(task, id="X"), queued_at=now - timedelta(seconds=2), worker_id=None),
+                    task_row(replace(task, id="X2"), queued_at=now - timedelta(seconds=1), worker_id=None),
+                ],
+            )
         finally:
             await db.close()
-        return (
-            None if taken_first is None else str(taken_first.id),
-            None if taken_second is None else str(taken_second.id),
-        )
 
     with asyncio.Runner() as runner:
         assert runner.run(run()) == ("X", "X2")
