@@ -19,10 +19,11 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolResetState
+from sqlalchemy.pool import NullPool
 from sqlalchemy.util.concurrency import await_
 
 from runplane.periodic import Periodic
+from runplane.store import sqlite_driver
 
 logger = logging.getLogger(__name__)
 
@@ -54,22 +55,6 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # are removed by the periodic checkpoint (Database.checkpoint, WalCheckpointer).
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
-
-
-def _reset_sqlite(dbapi_connection: Any, record: ConnectionPoolEntry, state: PoolResetState) -> None:
-    """A connection back in the pool: rolled back only when a transaction is still open on it.
-
-    SQLAlchemy's default reset-on-return is an unconditional ROLLBACK, which on aiosqlite is one more trip
-    to the connection's thread for every session (about 70-100 µs of CPU), although a session's own commit
-    or rollback has nearly always ended the transaction already: sqlite3 reports it (`in_transaction`,
-    read without the trip). The custom reset scheme of SQLAlchemy's "Reset On Return" documentation,
-    with ``pool_reset_on_return=None``.
-    """
-    if state.terminate_only:
-        return
-    driver = record.driver_connection
-    if driver is None or driver.in_transaction:
-        dbapi_connection.rollback()
 
 
 def sync_url(async_url: str) -> str:
@@ -183,13 +168,12 @@ class Database:
         options: dict[str, Any] = {}
         if url.startswith("postgresql"):
             options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-        else:
-            options.update(pool_reset_on_return=None)  # `_reset_sqlite` decides
+        elif make_url(url).drivername == "sqlite+aiosqlite":
+            options.update(module=sqlite_driver.dbapi())  # a statement is one trip to aiosqlite's thread
         self.engine: AsyncEngine = create_async_engine(url, **options)
         self.backend = self.engine.dialect.name
         if self.backend == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _tune_sqlite)
-            event.listen(self.engine.sync_engine, "reset", _reset_sqlite)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.serialize_writes = serialize_writes and self.backend == "sqlite"
         # One turn per event loop: an asyncio.Lock belongs to the loop that first waits on it, and tests
