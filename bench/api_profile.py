@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/api_profile.py                       # both apps, SQLite: CPU µs per request
     .venv/bin/python bench/api_profile.py --postgres            # the same on fresh PostgreSQL databases too
+    .venv/bin/python bench/api_profile.py --interleaved         # both apps in one process, alternating
     .venv/bin/python bench/api_profile.py --app runplane --profile get --top 40   # where a GET's time goes
 
 Each app runs in a process of its own (a subprocess per app and database), built the way a gunicorn worker
@@ -10,6 +11,14 @@ and is then called directly as an ASGI app, one request after another, on uvloop
 parsing, no client sharing the process. For each operation (`GET /healthz`, `GET /v1/tasks/{id}`, `POST
 /v1/tasks`) a warm-up, then `--requests` measured calls; the figure is the process's CPU time (all its
 threads, so aiosqlite's thread counts) per request. Every answer must be 2xx, else the run fails.
+
+``--interleaved`` runs both apps in one process instead (each with its own database, as before), in
+alternating blocks of ``--block`` requests, the first app of each block alternating too: on a shared
+machine whose speed drifts by tens of percent within a minute, the two figures then come from the same
+seconds, and the ratio holds still where two processes measured one after the other do not. What it
+costs: runplane's background loops (scheduler, reaper, checkpoint; a few µs per request) are charged to
+whichever block is running. Beside the CPU, each figure has the process's context switches per request
+(``getrusage``, all threads): a trip to aiosqlite's thread and back is about two, so it counts the trips.
 
 What it leaves out is what both servers pay alike (uvicorn's HTTP parsing, the socket), so its ratios are
 higher than `api_load.py`'s, where that common cost dilutes them; what it adds is a repeatable figure on a
@@ -33,13 +42,14 @@ import json
 import logging
 import os
 import pstats
+import resource
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -145,14 +155,15 @@ def _quiet_logs(log_path: Path) -> None:
                 handler.setStream(stream)
 
 
-async def _serve_one(args: argparse.Namespace) -> dict[str, Any]:
-    data_dir = Path(args.data_dir)
-    if args.app == "runplane":
+@contextlib.asynccontextmanager
+async def _opened(kind: str, data_dir: Path) -> AsyncIterator[Any]:
+    """One app (``runplane`` or ``bare``) built from the RUNPLANE_* environment, its lifespan started and
+    one task created; yields ``one(operation)``, a coroutine function making one request of that kind."""
+    if kind == "runplane":
         from runplane.app import create_app
         from runplane.settings import Settings
 
-        settings = Settings()
-        app: Any = create_app(settings)
+        app: Any = create_app(Settings())
         admin = {"X-API-Key": os.environ["RUNPLANE_ADMIN_KEY"]}
         _quiet_logs(data_dir / "server.log")
     else:
@@ -161,7 +172,7 @@ async def _serve_one(args: argparse.Namespace) -> dict[str, Any]:
 
         app = bare_app.app
     async with lifespan(app):
-        if args.app == "runplane":
+        if kind == "runplane":
             status, _, body = await call(
                 app, "POST", "/v1/keys", admin, json.dumps({"name": "bench", "role": "user"}).encode()
             )
@@ -183,13 +194,31 @@ async def _serve_one(args: argparse.Namespace) -> dict[str, Any]:
                 return await call(app, "GET", task_path, auth)
             return await call(app, "POST", "/v1/tasks", auth, _post_body())
 
+        yield one
+
+
+def _check(kind: str, operation: str, statuses: dict[int, int]) -> None:
+    bad = {code: n for code, n in statuses.items() if not 200 <= code < 300}
+    if bad:
+        raise RuntimeError(f"{kind} {operation}: non-2xx answers {bad}")
+
+
+def _switches() -> int:
+    """Context switches of this process so far, all its threads (voluntary and not): each trip to
+    aiosqlite's thread and back is at least two."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_nvcsw + usage.ru_nivcsw
+
+
+async def _serve_one(args: argparse.Namespace) -> dict[str, Any]:
+    async with _opened(args.app, Path(args.data_dir)) as one:
         figures: dict[str, Any] = {}
         for operation in args.operations:
             for _ in range(args.warmup):
                 await one(operation)
             profiler = cProfile.Profile() if args.profile == operation else None
             statuses: dict[int, int] = {}
-            cpu_before, wall_before = time.process_time(), time.perf_counter()
+            cpu_before, wall_before, switches_before = time.process_time(), time.perf_counter(), _switches()
             if profiler is not None:
                 profiler.enable()
             for _ in range(args.requests):
@@ -198,10 +227,12 @@ async def _serve_one(args: argparse.Namespace) -> dict[str, Any]:
             if profiler is not None:
                 profiler.disable()
             cpu, wall = time.process_time() - cpu_before, time.perf_counter() - wall_before
-            bad = {code: n for code, n in statuses.items() if not 200 <= code < 300}
-            if bad:
-                raise RuntimeError(f"{args.app} {operation}: non-2xx answers {bad}")
-            figures[operation] = {"cpu_us": cpu / args.requests * 1e6, "wall_us": wall / args.requests * 1e6}
+            _check(args.app, operation, statuses)
+            figures[operation] = {
+                "cpu_us": cpu / args.requests * 1e6,
+                "wall_us": wall / args.requests * 1e6,
+                "switches": (_switches() - switches_before) / args.requests,
+            }
             if profiler is not None:
                 out = io.StringIO()
                 stats = pstats.Stats(profiler, stream=out)
@@ -209,6 +240,52 @@ async def _serve_one(args: argparse.Namespace) -> dict[str, Any]:
                 figures["profile"] = out.getvalue()
                 if args.profile_out:
                     stats.dump_stats(args.profile_out)
+    return {"runplane" if args.app == "runplane" else "bare": figures}
+
+
+async def _serve_pair(args: argparse.Namespace) -> dict[str, Any]:
+    """Both apps in this one process, measured in alternating blocks of ``--block`` requests (which app
+    goes first alternates too), so that the machine's drift falls on both alike."""
+    ours_env = {name: os.environ.get(name) for name in ("RUNPLANE_DATA_DIR", "RUNPLANE_DATABASE_URL")}
+    # bare_app reads its settings from the environment when imported: point it at its own database.
+    os.environ["RUNPLANE_DATA_DIR"] = os.environ["BARE_DATA_DIR"]
+    if "BARE_DATABASE_URL" in os.environ:
+        os.environ["RUNPLANE_DATABASE_URL"] = os.environ["BARE_DATABASE_URL"]
+    async with contextlib.AsyncExitStack() as stack:
+        bare = await stack.enter_async_context(_opened("bare", Path(os.environ["BARE_DATA_DIR"])))
+        for name, value in ours_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        ours = await stack.enter_async_context(_opened("runplane", Path(args.data_dir)))
+        apps = {"runplane": ours, "bare": bare}
+        figures: dict[str, dict[str, Any]] = {"runplane": {}, "bare": {}}
+        for operation in args.operations:
+            for _ in range(args.warmup):
+                for one in apps.values():
+                    await one(operation)
+            cpu = dict.fromkeys(apps, 0.0)
+            switches = dict.fromkeys(apps, 0)
+            statuses: dict[str, dict[int, int]] = {kind: {} for kind in apps}
+            blocks = max(1, args.requests // args.block)
+            for index in range(blocks):
+                order = ("runplane", "bare") if index % 2 == 0 else ("bare", "runplane")
+                for kind in order:
+                    one = apps[kind]
+                    cpu_before, switches_before = time.process_time(), _switches()
+                    for _ in range(args.block):
+                        status, _, _ = await one(operation)
+                        statuses[kind][status] = statuses[kind].get(status, 0) + 1
+                    cpu[kind] += time.process_time() - cpu_before
+                    switches[kind] += _switches() - switches_before
+            for kind in apps:
+                _check(kind, operation, statuses[kind])
+                count = blocks * args.block
+                figures[kind][operation] = {
+                    "cpu_us": cpu[kind] / count * 1e6,
+                    "switches": switches[kind] / count,
+                }
     return figures
 
 
@@ -228,29 +305,43 @@ def fresh_postgres(admin_url: str) -> Iterator[str]:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def run_child(app: str, database_url: str | None, args: argparse.Namespace) -> dict[str, Any]:
-    """One app in a fresh process with its own data directory (and database); its figures."""
-    data_dir = Path(tempfile.mkdtemp(prefix=f"rp-profile-{app}-"))
+def _prepared(kind: str, data_dir: Path, database_url: str | None) -> dict[str, str]:
+    """A migrated database for one app, and the environment that app needs (its key, its settings)."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("RUNPLANE_")}
     env.update(RUNPLANE_DATA_DIR=str(data_dir), RUNPLANE_LOG_LEVEL="INFO")
     if database_url:
         env["RUNPLANE_DATABASE_URL"] = database_url
     runplane = [sys.executable, "-m", "runplane.cli"]
+    subprocess.run([*runplane, "migrate"], env=env, check=True, capture_output=True, cwd=REPO_ROOT)
+    if kind == "runplane":
+        env.update(
+            RUNPLANE_ADMIN_KEY="rp_bench-admin-" + secrets.token_hex(16), RUNPLANE_RATE_LIMIT=RATE_LIMIT
+        )
+    else:
+        env["BENCH_KEY"] = subprocess.run(
+            [*runplane, "keys", "create", "--local", "--role", "user", "--name", "bench"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+        ).stdout.strip()
+    return env
+
+
+def run_child(app: str, database_urls: dict[str, str | None], args: argparse.Namespace) -> dict[str, Any]:
+    """One app (or, ``pair``, both) in a fresh process, each app with its own data directory and the
+    database ``database_urls`` gives it (None: a SQLite file there); figures by app."""
+    kinds = ("runplane", "bare") if app == "pair" else (app,)
+    data_dirs = {kind: Path(tempfile.mkdtemp(prefix=f"rp-profile-{kind}-")) for kind in kinds}
     try:
-        subprocess.run([*runplane, "migrate"], env=env, check=True, capture_output=True, cwd=REPO_ROOT)
-        if app == "runplane":
-            env.update(
-                RUNPLANE_ADMIN_KEY="rp_bench-admin-" + secrets.token_hex(16), RUNPLANE_RATE_LIMIT=RATE_LIMIT
-            )
-        else:
-            env["BENCH_KEY"] = subprocess.run(
-                [*runplane, "keys", "create", "--local", "--role", "user", "--name", "bench"],
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-                cwd=REPO_ROOT,
-            ).stdout.strip()
+        envs = {kind: _prepared(kind, data_dirs[kind], database_urls.get(kind)) for kind in kinds}
+        env = envs[kinds[0]]
+        if app == "pair":  # runplane's environment, and where the bare app's database is
+            env["BARE_DATA_DIR"] = envs["bare"]["RUNPLANE_DATA_DIR"]
+            env["BENCH_KEY"] = envs["bare"]["BENCH_KEY"]
+            if "RUNPLANE_DATABASE_URL" in envs["bare"]:
+                env["BARE_DATABASE_URL"] = envs["bare"]["RUNPLANE_DATABASE_URL"]
         command = [
             sys.executable,
             __file__,
@@ -258,11 +349,13 @@ def run_child(app: str, database_url: str | None, args: argparse.Namespace) -> d
             "--app",
             app,
             "--data-dir",
-            str(data_dir),
+            str(data_dirs[kinds[0]]),
             "--requests",
             str(args.requests),
             "--warmup",
             str(args.warmup),
+            "--block",
+            str(args.block),
             "--operations",
             *args.operations,
         ]
@@ -276,15 +369,22 @@ def run_child(app: str, database_url: str | None, args: argparse.Namespace) -> d
         figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
         return figures
     finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+        for data_dir in data_dirs.values():
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--app", choices=("both", "runplane", "bare"), default="both")
+    parser.add_argument("--app", choices=("both", "runplane", "bare", "pair"), default="both")
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per operation")
     parser.add_argument("--warmup", type=int, default=300, help="unmeasured requests before each operation")
     parser.add_argument("--operations", nargs="+", choices=OPERATIONS, default=list(OPERATIONS))
+    parser.add_argument(
+        "--interleaved",
+        action="store_true",
+        help="both apps in one process, measured in alternating blocks (steadier on a noisy machine)",
+    )
+    parser.add_argument("--block", type=int, default=50, help="requests per block with --interleaved")
     parser.add_argument("--postgres", action="store_true", help="also on fresh PostgreSQL databases")
     parser.add_argument("--postgres-only", action="store_true", help="only on fresh PostgreSQL databases")
     parser.add_argument("--postgres-admin-url", default=POSTGRES_ADMIN_URL)
@@ -295,40 +395,54 @@ def main() -> int:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.interleaved and (args.profile or args.app != "both"):
+        parser.error("--interleaved measures both apps and profiles neither")
 
     if args.child:
         import uvloop
 
-        print(json.dumps(uvloop.run(_serve_one(args))))
+        serve = _serve_pair if args.app == "pair" else _serve_one
+        print(json.dumps(uvloop.run(serve(args))))
         return 0
 
-    apps = ("runplane", "bare") if args.app == "both" else (args.app,)
-    databases: list[tuple[str, str | None]] = [] if args.postgres_only else [("sqlite", None)]
+    children = ("pair",) if args.interleaved else ("runplane", "bare") if args.app == "both" else (args.app,)
+    databases = [] if args.postgres_only else ["sqlite"]
     if args.postgres or args.postgres_only:
-        databases.append(("postgres", "fresh"))
+        databases.append("postgres")
     results: dict[tuple[str, str], dict[str, Any]] = {}
-    for database, url in databases:
-        for app in apps:
-            if url is None:
-                results[(database, app)] = run_child(app, None, args)
-            else:
-                with fresh_postgres(args.postgres_admin_url) as fresh:
-                    results[(database, app)] = run_child(app, fresh, args)
-            profile = results[(database, app)].pop("profile", None)
-            if profile:
-                print(f"--- {app} on {database}: cProfile of {LABELS[args.profile]} ---\n{profile}")
+    for database in databases:
+        for child in children:
+            kinds = ("runplane", "bare") if child == "pair" else (child,)
+            with contextlib.ExitStack() as stack:
+                urls: dict[str, str | None] = {
+                    kind: stack.enter_context(fresh_postgres(args.postgres_admin_url))
+                    if database == "postgres"
+                    else None
+                    for kind in kinds
+                }
+                for kind, figures in run_child(child, urls, args).items():
+                    results[(database, kind)] = figures
+                    profile = figures.pop("profile", None)
+                    if profile:
+                        print(f"--- {kind} on {database}: cProfile of {LABELS[args.profile]} ---\n{profile}")
     if args.profile:
         return 0
-    print(f"CPU µs per request, one process, {args.requests} requests per operation (after {args.warmup}):")
-    print(f"  {'database':<9} {'operation':<20} {'runplane':>9} {'bare':>9} {'ratio':>7}")
-    for database, _ in databases:
+    how = f"interleaved in blocks of {args.block}" if args.interleaved else "one process per app"
+    print(f"CPU µs per request, {how}, {args.requests} requests per operation (after {args.warmup}):")
+    print(
+        f"  {'database':<9} {'operation':<20} {'runplane':>9} {'bare':>9} {'ratio':>7}"
+        f"   context switches per request, runplane / bare"
+    )
+    for database in databases:
         for operation in args.operations:
-            ours = results.get((database, "runplane"), {}).get(operation, {}).get("cpu_us")
-            bare = results.get((database, "bare"), {}).get(operation, {}).get("cpu_us")
-            ratio = f"{ours / bare:.2f}x" if ours and bare else "-"
+            ours = results.get((database, "runplane"), {}).get(operation, {})
+            bare = results.get((database, "bare"), {}).get(operation, {})
+            ours_cpu, bare_cpu = ours.get("cpu_us"), bare.get("cpu_us")
+            ratio = f"{ours_cpu / bare_cpu:.2f}x" if ours_cpu and bare_cpu else "-"
             print(
-                f"  {database:<9} {LABELS[operation]:<20} {ours or float('nan'):9.0f} "
-                f"{bare or float('nan'):9.0f} {ratio:>7}"
+                f"  {database:<9} {LABELS[operation]:<20} {ours_cpu or float('nan'):9.0f} "
+                f"{bare_cpu or float('nan'):9.0f} {ratio:>7}"
+                f"   {ours.get('switches', float('nan')):.1f} / {bare.get('switches', float('nan')):.1f}"
             )
     return 0
 
