@@ -61,7 +61,8 @@ def _run_many(connection: sqlite3.Connection, operation: str, parameters: Any) -
     cursor = connection.cursor()
     try:
         cursor.executemany(operation, parameters)
-        return cursor.description, [], cursor.rowcount, cursor.lastrowid
+        # No last row id: sqlite3 leaves it unchanged after executemany (`Cursor._keep`).
+        return cursor.description, [], cursor.rowcount, None
     finally:
         cursor.close()
 
@@ -122,11 +123,13 @@ class Cursor(AsyncAdapt_aiosqlite_cursor):
             outcome = await self._connection._execute(
                 _run_many, self._connection._conn, operation, seq_of_parameters
             )
-        self._keep(outcome)
+        self._keep(outcome, many=True)
         return None
 
-    def _keep(self, outcome: _Outcome) -> None:
-        self._description, rows, self._rowcount, self._lastrowid = outcome
+    def _keep(self, outcome: _Outcome, *, many: bool = False) -> None:
+        self._description, rows, self._rowcount, lastrowid = outcome
+        if not many:  # as on a sqlite3 cursor, executemany leaves the last row id as it was
+            self._lastrowid = lastrowid
         self._rows = collections.deque(rows)
 
     def nextset(self) -> None:

@@ -161,3 +161,31 @@ async def test_a_stream_still_reads_in_batches_from_the_thread(db: Database) -> 
         streamed = await session.stream(text("SELECT size FROM item WHERE name LIKE 'n%' ORDER BY size"))
         sizes = [size async for size in streamed.scalars()]
     assert sizes == list(range(500))
+
+
+async def test_a_dbapi_cursor_keeps_its_last_row_id_across_executemany_as_sqlite3_does(
+    db: Database, path: Path
+) -> None:
+    def plain_ids() -> tuple[int | None, int | None]:
+        with sqlite3.connect(path) as plain:
+            cursor = plain.cursor()
+            cursor.execute("INSERT INTO item (name) VALUES ('p1')")
+            after_one = cursor.lastrowid
+            cursor.executemany("INSERT INTO item (name) VALUES (?)", [("p2",), ("p3",)])
+            return after_one, cursor.lastrowid
+
+    async with db.engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+
+        def adapter_ids() -> tuple[int | None, int | None]:
+            cursor = raw.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute("INSERT INTO item (name) VALUES ('a1')")
+            after_one = cursor.lastrowid
+            cursor.executemany("INSERT INTO item (name) VALUES (?)", [("a2",), ("a3",)])
+            return after_one, cursor.lastrowid
+
+        ours = await connection.run_sync(lambda _: adapter_ids())
+        await connection.rollback()
+    theirs = plain_ids()
+    assert ours[0] == ours[1] == 4
+    assert theirs[0] == theirs[1] == 4  # the same rule, in plain sqlite3
