@@ -1,23 +1,29 @@
 """SQLAlchemy's aiosqlite adapter, with each statement one trip to the connection's thread.
 
 aiosqlite runs every call of a sqlite3 connection on a thread of its own and hands the result back to the
-event loop: a queue put, a thread wake-up and a ``call_soon_threadsafe`` per call, about 30-80 µs of CPU
-each. SQLAlchemy's adapter (``sqlalchemy.dialects.sqlite.aiosqlite``) makes a call of each DB-API step: a
-statement is three trips (make a cursor, execute, close it), a query four (fetch the rows too), and a
-session's end one more (a ROLLBACK or COMMIT even when no transaction is open). Measured in
-``bench/api_profile.py``: ten trips for a ``POST /v1/tasks`` (three INSERTs and a commit), five for a
-``GET /v1/tasks/{id}`` (one SELECT).
+event loop (a queue put, a thread wake-up, a ``call_soon_threadsafe``: 20-26 µs of CPU for a call that
+does nothing). SQLAlchemy's adapter (``sqlalchemy.dialects.sqlite.aiosqlite``) makes such a call of each
+DB-API step, each behind an ``await_`` (a greenlet switch to the loop and back): a statement is three
+trips (make a cursor, execute, close it), a query four (fetch the rows too), and a session's end one more
+(a ROLLBACK or COMMIT even when no transaction is open). Each step removed saved 60-100 µs of CPU
+(`bench/api_profile.py --interleaved`, docs/benchmarks.md). Counted with ``Connection._execute`` patched
+(as ``tests/integration/test_sqlite_driver.py`` does): ten trips for a ``POST /v1/tasks`` (three INSERTs
+and a commit), five for a ``GET /v1/tasks/{id}`` (one SELECT).
 
 Here the whole statement runs as one function on that thread, cursor to close, and its description, row
 count, last row id and rows come back together; COMMIT and ROLLBACK go to the thread only when sqlite3
-says a transaction is open (``in_transaction``: ``sqlite3_get_autocommit``, read on the loop while the
-thread is idle, since SQLAlchemy waits for each call before the next). The same POST is four trips, the
-GET one. What the driver does on its thread is unchanged; only the number of hand-overs is.
+says a transaction is open (``in_transaction``: ``sqlite3_get_autocommit``, read on the loop). That read
+is taken while the thread is idle: SQLAlchemy awaits each call before the next, and a call interrupted by
+a cancellation (which may still be running on the thread) makes SQLAlchemy invalidate the connection,
+whose close is queued behind that call; the connection is never committed or rolled back by this path
+again. The same POST is four trips, the GET one. What the driver does on its thread is unchanged; only
+the number of hand-overs is.
 
 Server-side cursors (``stream``) keep SQLAlchemy's own, which fetch in batches as the rows are read.
 It uses ``aiosqlite.Connection._execute`` (queue a function for the thread and await it), as
-SQLAlchemy's own adapter uses aiosqlite's queue for its isolation level; aiosqlite is pinned in the lock
-file, and ``tests/integration/test_sqlite_driver.py`` pins the behaviour.
+SQLAlchemy's own adapter uses aiosqlite's queue for its isolation level; aiosqlite is pinned in
+pyproject.toml and the lock file, and ``tests/integration/test_sqlite_driver.py`` pins the behaviour
+(against SQLAlchemy's own adapter too).
 
 Used through `dbapi` (``create_async_engine(url, module=dbapi())``), see `runplane.store.database`.
 """
@@ -71,8 +77,6 @@ class Cursor(AsyncAdapt_aiosqlite_cursor):
     """A buffered cursor whose statement is one trip; it holds no sqlite3 cursor between statements."""
 
     __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
-
-    _awaitable_cursor_close = False  # nothing to close on the thread: `_run` closed it
 
     def __init__(self, adapt_connection: AsyncAdapt_dbapi_connection) -> None:
         # No `super().__init__`: it makes the aiosqlite cursor up front, a trip of its own.

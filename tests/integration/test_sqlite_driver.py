@@ -4,16 +4,17 @@ thread, COMMIT and ROLLBACK go there only with a transaction open, and every res
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import aiosqlite
 import pytest
 from sqlalchemy import CursorResult, text
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from runplane.store import sqlite_driver
 from runplane.store.database import Database
@@ -86,35 +87,56 @@ async def test_a_read_is_one_trip_and_ending_it_none(db: Database, trips: list[s
     assert trips == ["_run", "_run"]
 
 
-async def _run(session: AsyncSession, sql: str, parameters: Any = None) -> CursorResult[Any]:
-    return cast(CursorResult[Any], await session.execute(text(sql), parameters))
+async def _run(connection: AsyncConnection, sql: str, parameters: Any = None) -> CursorResult[Any]:
+    return await connection.execute(text(sql), parameters)
 
 
-async def test_results_are_what_sqlite3_gives(db: Database, path: Path) -> None:
-    async with db.session() as session:
-        inserted = await _run(session, "INSERT INTO item (name, size) VALUES ('d', 4)")
-        updated = await _run(session, "UPDATE item SET size = size * 10 WHERE size >= 2")
-        returned = await _run(session, "DELETE FROM item WHERE size > 25 RETURNING name, size")
-        returned_rows = sorted(returned.all())
+async def _outcomes(engine: AsyncEngine) -> dict[str, Any]:
+    """What SQLAlchemy reads back from a run of statements of every kind, through `engine`'s driver."""
+    async with engine.begin() as connection:
+        for statement in _SCHEMA:
+            await connection.execute(text(statement))
+        inserted = await _run(connection, "INSERT INTO item (name, size) VALUES ('d', 4)")
+        updated = await _run(connection, "UPDATE item SET size = size * 10 WHERE size >= 2")
+        returned = await _run(connection, "DELETE FROM item WHERE size > 25 RETURNING name, size")
+        returned_rows = sorted(tuple(row) for row in returned.all())
         many = await _run(
-            session,
+            connection,
             "INSERT INTO item (name, size) VALUES (:name, :size)",
             [{"name": "e", "size": 5}, {"name": "f", "size": None}],
         )
-        selected = await session.execute(text("SELECT id AS key, name FROM item ORDER BY id"))
-        assert list(selected.keys()) == ["key", "name"]
-        selected_rows = selected.all()
-        empty = await session.execute(text("SELECT name FROM item WHERE 0"))
-        assert list(empty.keys()) == ["name"] and empty.all() == []
+        selected = await _run(connection, "SELECT id AS key, name, size FROM item ORDER BY id")
+        empty = await _run(connection, "SELECT name FROM item WHERE 0")
+        nothing = await _run(connection, "UPDATE item SET size = 0 WHERE 0")
+        return {
+            "lastrowid": inserted.lastrowid,
+            "updated": updated.rowcount,
+            "returned": (returned_rows, returned.rowcount),
+            "many": many.rowcount,
+            "selected": (list(selected.keys()), [tuple(row) for row in selected.all()]),
+            "empty": (list(empty.keys()), empty.all()),
+            "nothing": nothing.rowcount,
+        }
 
-    assert inserted.lastrowid == 4
-    assert updated.rowcount == 3  # b, c and d
-    assert returned_rows == [("c", 30), ("d", 40)]
-    assert returned.rowcount == 2
-    assert many.rowcount == 2
-    with sqlite3.connect(path) as plain:
-        assert selected_rows == plain.execute("SELECT id, name FROM item ORDER BY id").fetchall()
-        assert plain.execute("SELECT size FROM item WHERE name = 'f'").fetchone() == (None,)
+
+async def test_results_are_what_sqlalchemys_own_adapter_gives(tmp_path: Path) -> None:
+    ours = Database(f"sqlite+aiosqlite:///{tmp_path / 'ours.sqlite3'}")
+    stock = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'stock.sqlite3'}")
+    try:
+        async with stock.connect() as connection:  # SQLAlchemy's adapter, not ours
+            raw = await connection.get_raw_connection()
+            assert not isinstance(raw.dbapi_connection, sqlite_driver.Connection)
+        found, expected = await _outcomes(ours.engine), await _outcomes(stock)
+    finally:
+        await ours.close()
+        await stock.dispose()
+    assert found == expected
+    assert found["lastrowid"] == 4
+    assert found["updated"] == 3  # b, c and d
+    assert found["returned"] == ([("c", 30), ("d", 40)], 2)
+    assert found["many"] == 2 and found["nothing"] == 0
+    assert found["selected"][0] == ["key", "name", "size"]
+    assert found["selected"][1][-1] == (6, "f", None)
 
 
 async def test_a_failed_statement_raises_the_drivers_error_and_rolls_back(
@@ -151,23 +173,26 @@ async def test_a_transaction_left_open_is_rolled_back_when_the_connection_is_giv
     assert names == ["next"]
 
 
-async def test_a_stream_still_reads_in_batches_from_the_thread(db: Database) -> None:
+async def test_a_stream_still_reads_in_batches_from_the_thread(db: Database, trips: list[str]) -> None:
     async with db.session() as session:
         await session.execute(
             text("INSERT INTO item (name, size) VALUES (:name, :size)"),
             [{"name": f"n{index}", "size": index} for index in range(500)],
         )
+    trips.clear()
     async with db.reader() as session:
         streamed = await session.stream(text("SELECT size FROM item WHERE name LIKE 'n%' ORDER BY size"))
         sizes = [size async for size in streamed.scalars()]
     assert sizes == list(range(500))
+    # SQLAlchemy's server-side cursor: a trip per batch of rows, not the whole result in one.
+    assert "_run" not in trips and trips.count("fetchmany") >= 2, trips
 
 
 async def test_a_dbapi_cursor_keeps_its_last_row_id_across_executemany_as_sqlite3_does(
     db: Database, path: Path
 ) -> None:
     def plain_ids() -> tuple[int | None, int | None]:
-        with sqlite3.connect(path) as plain:
+        with contextlib.closing(sqlite3.connect(path)) as plain:
             cursor = plain.cursor()
             cursor.execute("INSERT INTO item (name) VALUES ('p1')")
             after_one = cursor.lastrowid
@@ -185,7 +210,7 @@ async def test_a_dbapi_cursor_keeps_its_last_row_id_across_executemany_as_sqlite
             return after_one, cursor.lastrowid
 
         ours = await connection.run_sync(lambda _: adapter_ids())
-        await connection.rollback()
+    # (Given back to the pool, the connection's open transaction is rolled back: ids 4-6 are free again.)
     theirs = plain_ids()
     assert ours[0] == ours[1] == 4
     assert theirs[0] == theirs[1] == 4  # the same rule, in plain sqlite3
