@@ -311,7 +311,16 @@ def test_two_workers_give_one_truth(tmp_path):
 
         probes = _until_both_answer(base, "/healthz", metrics_dir, "get_liveness")
         assert {r.status_code for r in probes} == {200}
-        by_process = _per_process(metrics_dir, "get_liveness")
+        # A process counts a request after its answer has gone out: the last counts may come a moment later.
+        by_process = poll(
+            lambda: (
+                counted
+                if sum((counted := _per_process(metrics_dir, "get_liveness")).values()) >= len(probes)
+                else None
+            ),
+            timeout=30,
+            what="every probe counted",
+        )
         assert sum(by_process.values()) == len(probes) and len(by_process) == 2, by_process
 
         # Every scrape sees all the probes, whichever process answers it.
