@@ -16,9 +16,11 @@ threads, so aiosqlite's thread counts) per request. Every answer must be 2xx, el
 alternating blocks of ``--block`` requests, the first app of each block alternating too: on a shared
 machine whose speed drifts by tens of percent within a minute, the two figures then come from the same
 seconds, and the ratio holds still where two processes measured one after the other do not. What it
-costs: runplane's background loops (scheduler, reaper, checkpoint; a few µs per request) are charged to
-whichever block is running. Beside the CPU, each figure has the process's context switches per request
-(``getrusage``, all threads): a trip to aiosqlite's thread and back is about two, so it counts the trips.
+costs: the two apps share a process, so runplane's background loops (scheduler, reaper, checkpoint; not
+measured apart) are charged to whichever block is running, a garbage collection set off in one app's
+block walks the other's objects too, and module-level caches are shared. Beside the CPU, each figure has
+the process's voluntary context switches per request (``getrusage``, all threads; a preemption by a busy
+machine is not counted): a trip to aiosqlite's thread and back is about two, so it counts the trips.
 
 What it leaves out is what both servers pay alike (uvicorn's HTTP parsing, the socket), so its ratios are
 higher than `api_load.py`'s, where that common cost dilutes them; what it adds is a repeatable figure on a
@@ -45,6 +47,7 @@ import pstats
 import resource
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -204,10 +207,9 @@ def _check(kind: str, operation: str, statuses: dict[int, int]) -> None:
 
 
 def _switches() -> int:
-    """Context switches of this process so far, all its threads (voluntary and not): each trip to
-    aiosqlite's thread and back is at least two."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_nvcsw + usage.ru_nivcsw
+    """Voluntary context switches of this process so far, all its threads (a thread that waits): each trip
+    to aiosqlite's thread and back is about two. Preemptions are left out: they count the machine's load."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
 
 
 async def _serve_one(args: argparse.Namespace) -> dict[str, Any]:
@@ -268,7 +270,7 @@ async def _serve_pair(args: argparse.Namespace) -> dict[str, Any]:
             cpu = dict.fromkeys(apps, 0.0)
             switches = dict.fromkeys(apps, 0)
             statuses: dict[str, dict[int, int]] = {kind: {} for kind in apps}
-            blocks = max(1, args.requests // args.block)
+            blocks = args.requests // args.block // 2 * 2  # even: each app goes first equally often
             for index in range(blocks):
                 order = ("runplane", "bare") if index % 2 == 0 else ("bare", "runplane")
                 for kind in order:
@@ -346,8 +348,7 @@ def run_child(app: str, database_urls: dict[str, str | None], args: argparse.Nam
             sys.executable,
             __file__,
             "--child",
-            "--app",
-            app,
+            *(("--pair",) if app == "pair" else ("--app", app)),
             "--data-dir",
             str(data_dirs[kinds[0]]),
             "--requests",
@@ -375,7 +376,7 @@ def run_child(app: str, database_urls: dict[str, str | None], args: argparse.Nam
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--app", choices=("both", "runplane", "bare", "pair"), default="both")
+    parser.add_argument("--app", choices=("both", "runplane", "bare"), default="both")
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per operation")
     parser.add_argument("--warmup", type=int, default=300, help="unmeasured requests before each operation")
     parser.add_argument("--operations", nargs="+", choices=OPERATIONS, default=list(OPERATIONS))
@@ -393,15 +394,21 @@ def main() -> int:
     parser.add_argument("--sort", default="cumulative", help="pstats sort key (cumulative, tottime, ...)")
     parser.add_argument("--profile-out", type=Path, default=None, help="also write the raw profile here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pair", action="store_true", help=argparse.SUPPRESS)  # a child of --interleaved
     parser.add_argument("--data-dir", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.interleaved and (args.profile or args.app != "both"):
         parser.error("--interleaved measures both apps and profiles neither")
+    if args.block < 1 or args.requests < 2 * args.block:
+        parser.error("--block must be at least 1, and --requests at least twice --block")
+    # SIGTERM (a timeout of bench/run_all.py) unwinds like an error: the child is killed by
+    # subprocess.run, and the data directories and PostgreSQL databases are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     if args.child:
         import uvloop
 
-        serve = _serve_pair if args.app == "pair" else _serve_one
+        serve = _serve_pair if args.pair else _serve_one
         print(json.dumps(uvloop.run(serve(args))))
         return 0
 
@@ -427,11 +434,12 @@ def main() -> int:
                         print(f"--- {kind} on {database}: cProfile of {LABELS[args.profile]} ---\n{profile}")
     if args.profile:
         return 0
+    measured = args.requests // args.block // 2 * 2 * args.block if args.interleaved else args.requests
     how = f"interleaved in blocks of {args.block}" if args.interleaved else "one process per app"
-    print(f"CPU µs per request, {how}, {args.requests} requests per operation (after {args.warmup}):")
+    print(f"CPU µs per request, {how}, {measured} requests per operation (after {args.warmup}):")
     print(
         f"  {'database':<9} {'operation':<20} {'runplane':>9} {'bare':>9} {'ratio':>7}"
-        f"   context switches per request, runplane / bare"
+        f"   voluntary context switches per request, runplane / bare"
     )
     for database in databases:
         for operation in args.operations:
