@@ -442,13 +442,13 @@
         sweepState.results = results;
         sweepState.resultsKey = key;
         sweepState.pollsSinceResults = 0;
-        const before = sweepState.metric;
         chooseMetric(results.metrics || []);
-        if (sweepState.metric !== before) {
-          // The best trial is ranked by the metric, known only now: read the sweep once more for it.
-          sweep = await call(`/v1/sweeps/${encodeURIComponent(id)}?${sweepQuery()}`);
-          if (id !== sweepState.id) return;
-        }
+        // Read the sweep once more, after its results: its best trial is then ranked over every summary
+        // the table shows (a summary stored between the two reads was missing from the first one's
+        // ranking, and polling stops once the sweep is finished with every summary in), and by the
+        // metric, which may be known only now.
+        sweep = await call(`/v1/sweeps/${encodeURIComponent(id)}?${sweepQuery()}`);
+        if (id !== sweepState.id) return;
       }
       sweepState.sweep = sweep;
       names.set(sweep.id, sweep.name);
