@@ -206,6 +206,11 @@ def _check(kind: str, operation: str, statuses: dict[int, int]) -> None:
         raise RuntimeError(f"{kind} {operation}: non-2xx answers {bad}")
 
 
+def _blocks(args: argparse.Namespace) -> int:
+    """Blocks per app with --interleaved: an even number, so each app goes first equally often."""
+    return int(args.requests // args.block // 2 * 2)
+
+
 def _switches() -> int:
     """Voluntary context switches of this process so far, all its threads (a thread that waits): each trip
     to aiosqlite's thread and back is about two. Preemptions are left out: they count the machine's load."""
@@ -242,7 +247,7 @@ async def _serve_one(args: argparse.Namespace) -> dict[str, Any]:
                 figures["profile"] = out.getvalue()
                 if args.profile_out:
                     stats.dump_stats(args.profile_out)
-    return {"runplane" if args.app == "runplane" else "bare": figures}
+    return {args.app: figures}
 
 
 async def _serve_pair(args: argparse.Namespace) -> dict[str, Any]:
@@ -270,7 +275,7 @@ async def _serve_pair(args: argparse.Namespace) -> dict[str, Any]:
             cpu = dict.fromkeys(apps, 0.0)
             switches = dict.fromkeys(apps, 0)
             statuses: dict[str, dict[int, int]] = {kind: {} for kind in apps}
-            blocks = args.requests // args.block // 2 * 2  # even: each app goes first equally often
+            blocks = _blocks(args)
             for index in range(blocks):
                 order = ("runplane", "bare") if index % 2 == 0 else ("bare", "runplane")
                 for kind in order:
@@ -434,7 +439,7 @@ def main() -> int:
                         print(f"--- {kind} on {database}: cProfile of {LABELS[args.profile]} ---\n{profile}")
     if args.profile:
         return 0
-    measured = args.requests // args.block // 2 * 2 * args.block if args.interleaved else args.requests
+    measured = _blocks(args) * args.block if args.interleaved else args.requests
     how = f"interleaved in blocks of {args.block}" if args.interleaved else "one process per app"
     print(f"CPU µs per request, {how}, {measured} requests per operation (after {args.warmup}):")
     print(

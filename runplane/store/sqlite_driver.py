@@ -47,10 +47,15 @@ from sqlalchemy.util import EMPTY_DICT
 _Outcome = tuple[Any, list[Any], int, int | None]
 
 
-def _run(connection: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
-    """On aiosqlite's thread: one statement from cursor to close, with everything SQLAlchemy reads."""
+def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> _Outcome:
+    """On aiosqlite's thread: one statement (``many``: an executemany) from cursor to close, with
+    everything SQLAlchemy reads. An executemany returns no rows and no last row id: sqlite3 leaves the
+    id unchanged after one (`Cursor._trip`)."""
     cursor = connection.cursor()
     try:
+        if many:
+            cursor.executemany(operation, parameters)
+            return cursor.description, [], cursor.rowcount, None
         if parameters is None:
             cursor.execute(operation)
         else:
@@ -59,16 +64,6 @@ def _run(connection: sqlite3.Connection, operation: str, parameters: Any) -> _Ou
         rows = cursor.fetchall() if description else []
         # After the rows: with RETURNING, sqlite3 counts a row as it is stepped.
         return description, rows, cursor.rowcount, cursor.lastrowid
-    finally:
-        cursor.close()
-
-
-def _run_many(connection: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
-    cursor = connection.cursor()
-    try:
-        cursor.executemany(operation, parameters)
-        # No last row id: sqlite3 leaves it unchanged after executemany (`Cursor._keep`).
-        return cursor.description, [], cursor.rowcount, None
     finally:
         cursor.close()
 
@@ -117,20 +112,16 @@ class Cursor(AsyncAdapt_aiosqlite_cursor):
         self._rows.clear()
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
-        async with self._adapt_connection._execute_mutex:
-            outcome = await self._connection._execute(_run, self._connection._conn, operation, parameters)
-        self._keep(outcome)
-        return None
+        await self._trip(operation, parameters, many=False)
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
+        await self._trip(operation, seq_of_parameters, many=True)
+
+    async def _trip(self, operation: Any, parameters: Any, *, many: bool) -> None:
         async with self._adapt_connection._execute_mutex:
             outcome = await self._connection._execute(
-                _run_many, self._connection._conn, operation, seq_of_parameters
+                _run, self._connection._conn, operation, parameters, many
             )
-        self._keep(outcome, many=True)
-        return None
-
-    def _keep(self, outcome: _Outcome, *, many: bool = False) -> None:
         self._description, rows, self._rowcount, lastrowid = outcome
         if not many:  # as on a sqlite3 cursor, executemany leaves the last row id as it was
             self._lastrowid = lastrowid
